@@ -1,0 +1,20 @@
+//! The business rules of EAI Worker, free of I/O: what a message means once the
+//! master data it names has been read.
+//!
+//! The store reads rows and hands them here; these functions decide. That split
+//! keeps every rule testable with plain values (and property tests), and keeps
+//! the transaction code in the store short.
+//!
+//! # Layout
+//!
+//! - [`mapping`]: de/para entities and the [`Directory`] that resolves external codes.
+//! - [`fefo`]: first-expiry-first-out allocation of one quantity over a product's lots.
+//! - [`reservation`]: an ItemReserve resolved against master data and planned lot by lot.
+
+pub mod fefo;
+pub mod mapping;
+pub mod reservation;
+
+pub use fefo::{allocate, Allocation, LotStock, Take};
+pub use mapping::{Directory, Entity};
+pub use reservation::{Plan, PlannedLine, RequestedItem, ReservationRequest};

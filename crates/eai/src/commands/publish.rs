@@ -1,0 +1,154 @@
+//! `eai publish FILE…`: puts envelopes on the inbound exchange, routed by
+//! `Header.Transaction`, and with `--wait` prints the receipt of each.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use eai_protocol::Envelope;
+use eai_transport::lapin::options::{BasicConsumeOptions, QueueDeclareOptions};
+use eai_transport::lapin::types::FieldTable;
+use eai_transport::{Outgoing, Publisher, Topology};
+use futures_util::StreamExt;
+
+use crate::app::open_broker;
+use crate::config::Settings;
+
+/// The arguments of `eai publish`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PublishArgs {
+    /// Envelope files (JSON) to publish, in order.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Wait for each envelope's receipt and print it.
+    #[arg(long)]
+    pub wait: bool,
+    /// How long --wait waits for all receipts.
+    #[arg(long, default_value_t = 30)]
+    pub timeout_secs: u64,
+    /// Publish a body that is not a valid envelope anyway, with this routing key
+    /// (to exercise the dead-letter path).
+    #[arg(long)]
+    pub routing_key: Option<String>,
+}
+
+/// One envelope sent, and its receipt when waited for.
+#[derive(Debug, Clone)]
+pub struct Published {
+    pub file: PathBuf,
+    pub uuid: String,
+    pub receipt: Option<serde_json::Value>,
+}
+
+impl Published {
+    /// The receipt's `ProcessingInformation.Status`, if a receipt came.
+    pub fn status(&self) -> Option<&str> {
+        self.receipt
+            .as_ref()?
+            .pointer("/Content/ProcessingInformation/Status")?
+            .as_str()
+    }
+}
+
+/// Publishes every file; with `wait`, collects the receipts correlated by UUID.
+pub async fn run(settings: &Settings, args: &PublishArgs) -> anyhow::Result<Vec<Published>> {
+    let mut bodies = Vec::with_capacity(args.files.len());
+    for file in &args.files {
+        let body = tokio::fs::read(file)
+            .await
+            .with_context(|| format!("cannot read {}", file.display()))?;
+        let (uuid, routing_key) = match (Envelope::parse(&body), &args.routing_key) {
+            (Ok(envelope), forced) => {
+                let key = forced
+                    .clone()
+                    .or_else(|| envelope.header_text("Transaction"))
+                    .with_context(|| {
+                        format!("{}: Header.Transaction is missing", file.display())
+                    })?;
+                (envelope.uuid().to_owned(), key)
+            }
+            (Err(_), Some(forced)) => (uuid::Uuid::new_v4().to_string(), forced.clone()),
+            (Err(rejection), None) => anyhow::bail!(
+                "{}: {rejection} (use --routing-key to publish it anyway)",
+                file.display()
+            ),
+        };
+        bodies.push((file.clone(), uuid, routing_key, body));
+    }
+    let connection = open_broker(settings).await?;
+    let topology = Topology::with_prefix(&settings.topology_prefix, settings.queue_type);
+    let channel = connection.create_channel().await?;
+    topology.declare(&channel).await?;
+    let publisher = Publisher::open(&connection).await?;
+    let mut replies = None;
+    if args.wait {
+        let queue = channel
+            .queue_declare(
+                "".into(),
+                QueueDeclareOptions {
+                    exclusive: true,
+                    auto_delete: true,
+                    ..QueueDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await?;
+        let consumer = channel
+            .basic_consume(
+                queue.name().clone(),
+                "eai-publish".into(),
+                BasicConsumeOptions {
+                    no_ack: true,
+                    ..BasicConsumeOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await?;
+        replies = Some((queue.name().to_string(), consumer));
+    }
+    for (file, uuid, routing_key, body) in &bodies {
+        publisher
+            .publish(&Outgoing {
+                exchange: &topology.inbound_exchange,
+                routing_key,
+                body,
+                correlation_id: Some(uuid),
+                message_id: Some(uuid),
+                reply_to: replies.as_ref().map(|(queue, _)| queue.as_str()),
+                mandatory: true,
+                ..Outgoing::default()
+            })
+            .await
+            .with_context(|| format!("publishing {} failed", file.display()))?;
+        eprintln!(
+            "published {} as {uuid} (routing key {routing_key})",
+            file.display()
+        );
+    }
+    let mut receipts: HashMap<String, serde_json::Value> = HashMap::new();
+    if let Some((_, mut consumer)) = replies {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(args.timeout_secs);
+        while receipts.len() < bodies.len() {
+            let next = tokio::time::timeout_at(deadline, consumer.next()).await;
+            let Ok(Some(delivery)) = next else { break };
+            let delivery = delivery?;
+            let Some(correlation) = delivery.properties.correlation_id().as_ref() else {
+                continue;
+            };
+            let receipt = serde_json::from_slice(&delivery.data).unwrap_or_else(|_| {
+                serde_json::Value::String(String::from_utf8_lossy(&delivery.data).into_owned())
+            });
+            receipts.insert(correlation.to_string(), receipt);
+        }
+    }
+    connection.close(200, "published".into()).await.ok();
+    Ok(bodies
+        .into_iter()
+        .map(|(file, uuid, _, _)| Published {
+            receipt: receipts.remove(&uuid),
+            file,
+            uuid,
+        })
+        .collect())
+}

@@ -1,0 +1,178 @@
+//! Settings, layered: built-in defaults, then an optional TOML file, then
+//! `EAI_*` environment variables, then secrets read from the files named by
+//! `EAI_DATABASE_URL_FILE` / `EAI_AMQP_URL_FILE` (Docker and Kubernetes secrets).
+//!
+//! Connection URLs carry passwords, so they are [`SecretString`]s: `Debug`
+//! prints `[REDACTED]` and nothing logs them.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use eai_transport::QueueType;
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable, for a terminal.
+    Pretty,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// Everything `eai` can be configured with.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub database_url: SecretString,
+    pub amqp_url: SecretString,
+    pub http_addr: SocketAddr,
+    pub prefetch: u16,
+    pub concurrency: usize,
+    #[serde(deserialize_with = "queue_type")]
+    pub queue_type: QueueType,
+    pub log_format: LogFormat,
+    pub topology_prefix: String,
+    pub database_max_connections: u32,
+    pub source_application: String,
+    pub product_name: String,
+    pub relay_interval_secs: u64,
+}
+
+#[derive(Serialize)]
+struct Defaults {
+    database_url: &'static str,
+    amqp_url: &'static str,
+    http_addr: &'static str,
+    prefetch: u16,
+    concurrency: usize,
+    queue_type: &'static str,
+    log_format: LogFormat,
+    topology_prefix: &'static str,
+    database_max_connections: u32,
+    source_application: &'static str,
+    product_name: &'static str,
+    relay_interval_secs: u64,
+}
+
+const DEFAULTS: Defaults = Defaults {
+    database_url: "postgres://postgres@127.0.0.1:5432/eai",
+    amqp_url: "amqp://guest:guest@127.0.0.1:5672/%2f",
+    http_addr: "127.0.0.1:9464",
+    prefetch: 32,
+    concurrency: 4,
+    queue_type: "quorum",
+    log_format: LogFormat::Pretty,
+    topology_prefix: "eai",
+    database_max_connections: 10,
+    source_application: "EAIWORKER",
+    product_name: "EAIWORKER",
+    relay_interval_secs: 10,
+};
+
+/// The settings that may come from a file instead of the environment.
+const SECRET_KEYS: [&str; 2] = ["database_url", "amqp_url"];
+
+fn queue_type<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<QueueType, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    match text.to_ascii_lowercase().as_str() {
+        "quorum" => Ok(QueueType::Quorum),
+        "classic" => Ok(QueueType::Classic),
+        other => Err(serde::de::Error::custom(format!(
+            "queue_type: expected \"quorum\" or \"classic\", got {other:?}"
+        ))),
+    }
+}
+
+impl Settings {
+    /// Loads the layers; `file` is the optional TOML file (`--config` / `EAI_CONFIG`).
+    pub fn load(file: Option<&Path>) -> Result<Settings, figment::Error> {
+        Self::figment(file)?.extract()
+    }
+
+    fn figment(file: Option<&Path>) -> Result<Figment, figment::Error> {
+        let mut figment = Figment::from(Serialized::defaults(DEFAULTS));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(figment::Error::from(format!(
+                    "configuration file {} does not exist",
+                    file.display()
+                )));
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        figment = figment.merge(Env::prefixed("EAI_").filter(|key| {
+            let key = key.as_str().to_ascii_lowercase();
+            key != "config" && !key.ends_with("_file")
+        }));
+        for key in SECRET_KEYS {
+            let variable = format!("EAI_{}_FILE", key.to_ascii_uppercase());
+            if let Ok(path) = std::env::var(&variable) {
+                let secret = std::fs::read_to_string(&path).map_err(|error| {
+                    figment::Error::from(format!("{variable}: cannot read {path}: {error}"))
+                })?;
+                figment = figment.merge(Serialized::default(key, secret.trim().to_owned()));
+            }
+        }
+        Ok(figment)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    #[test]
+    fn defaults_point_at_the_local_services() {
+        figment::Jail::expect_with(|_| {
+            let settings = Settings::load(None)?;
+            assert_eq!(
+                settings.amqp_url.expose_secret(),
+                "amqp://guest:guest@127.0.0.1:5672/%2f"
+            );
+            assert_eq!(settings.queue_type, QueueType::Quorum);
+            assert_eq!(settings.topology_prefix, "eai");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn environment_overrides_the_file_and_secrets_come_from_files() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "eai.toml",
+                "http_addr = \"127.0.0.1:9000\"\nprefetch = 5\nqueue_type = \"classic\"",
+            )?;
+            jail.create_file("db-secret", "postgres://app:s3cret@db/eai\n")?;
+            jail.set_env("EAI_PREFETCH", "7");
+            jail.set_env("EAI_DATABASE_URL_FILE", "db-secret");
+            let settings = Settings::load(Some(Path::new("eai.toml")))?;
+            assert_eq!(settings.http_addr, "127.0.0.1:9000".parse().expect("addr"));
+            assert_eq!(settings.prefetch, 7);
+            assert_eq!(settings.queue_type, QueueType::Classic);
+            assert_eq!(
+                settings.database_url.expose_secret(),
+                "postgres://app:s3cret@db/eai"
+            );
+            assert!(
+                !format!("{settings:?}").contains("s3cret"),
+                "secrets never print"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_bad_value_names_the_setting() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("EAI_QUEUE_TYPE", "stream");
+            let error = Settings::load(None).expect_err("stream is not a queue type");
+            assert!(error.to_string().contains("queue_type"), "{error}");
+            Ok(())
+        });
+    }
+}

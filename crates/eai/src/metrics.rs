@@ -1,0 +1,204 @@
+//! Prometheus metrics and the internal events that feed them.
+//!
+//! Each event is one struct whose `emit` both logs and counts, so a log line
+//! and its counter can never disagree (the pattern of vector's internal events).
+
+use std::time::Duration;
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
+};
+
+/// The worker's metrics, on a registry of its own (tests run several workers in one process).
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    messages: IntCounterVec,
+    duration: HistogramVec,
+    dead_letters: IntCounterVec,
+    receipt_publish_failures: IntCounter,
+    receipts_republished: IntCounter,
+    consumer_errors: IntCounter,
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let registry = Registry::new();
+        let messages = IntCounterVec::new(
+            Opts::new(
+                "eai_messages_total",
+                "Inbound envelopes answered, by transaction and receipt status.",
+            ),
+            &["transaction", "status", "duplicate"],
+        )
+        .expect("static metric definition");
+        let duration = HistogramVec::new(
+            HistogramOpts::new(
+                "eai_message_duration_seconds",
+                "Time from delivery to ack, by transaction and receipt status.",
+            )
+            .buckets(vec![
+                0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
+            &["transaction", "status"],
+        )
+        .expect("static metric definition");
+        let dead_letters = IntCounterVec::new(
+            Opts::new(
+                "eai_dead_letters_total",
+                "Bodies sent to the dead-letter queue, by code.",
+            ),
+            &["code"],
+        )
+        .expect("static metric definition");
+        let receipt_publish_failures = IntCounter::new(
+            "eai_receipt_publish_failures_total",
+            "Receipts committed but not confirmed by the broker (the relay retries them).",
+        )
+        .expect("static metric definition");
+        let receipts_republished = IntCounter::new(
+            "eai_receipts_republished_total",
+            "Receipts the relay published after an interrupted first attempt.",
+        )
+        .expect("static metric definition");
+        let consumer_errors = IntCounter::new(
+            "eai_consumer_errors_total",
+            "Errors on the consuming channel (connection loss, recovery).",
+        )
+        .expect("static metric definition");
+        for collector in [
+            Box::new(messages.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(duration.clone()),
+            Box::new(dead_letters.clone()),
+            Box::new(receipt_publish_failures.clone()),
+            Box::new(receipts_republished.clone()),
+            Box::new(consumer_errors.clone()),
+        ] {
+            registry
+                .register(collector)
+                .expect("each metric is registered once on a fresh registry");
+        }
+        Metrics {
+            registry,
+            messages,
+            duration,
+            dead_letters,
+            receipt_publish_failures,
+            receipts_republished,
+            consumer_errors,
+        }
+    }
+
+    /// The text exposition format served on `/metrics`.
+    pub fn render(&self) -> String {
+        let mut buffer = Vec::new();
+        let encoded = TextEncoder::new().encode(&self.registry.gather(), &mut buffer);
+        match encoded {
+            Ok(()) => String::from_utf8_lossy(&buffer).into_owned(),
+            Err(error) => format!("# metrics encoding failed: {error}\n"),
+        }
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        Metrics::new()
+    }
+}
+
+/// An envelope answered and acked.
+pub struct MessageHandled<'a> {
+    pub uuid: &'a str,
+    pub transaction: &'a str,
+    pub ok: bool,
+    pub duplicate: bool,
+    pub elapsed: Duration,
+}
+
+impl MessageHandled<'_> {
+    pub fn emit(&self, metrics: &Metrics) {
+        let status = if self.ok { "ok" } else { "error" };
+        tracing::info!(
+            uuid = self.uuid,
+            transaction = self.transaction,
+            status,
+            duplicate = self.duplicate,
+            elapsed_ms = self.elapsed.as_millis() as u64,
+            "envelope answered"
+        );
+        let duplicate = if self.duplicate { "true" } else { "false" };
+        metrics
+            .messages
+            .with_label_values(&[self.transaction, status, duplicate])
+            .inc();
+        metrics
+            .duration
+            .with_label_values(&[self.transaction, status])
+            .observe(self.elapsed.as_secs_f64());
+    }
+}
+
+/// A body that could not be answered by UUID went to the dead-letter queue.
+pub struct EnvelopeDeadLettered<'a> {
+    pub code: &'a str,
+    pub reason: &'a str,
+    pub message_id: Option<&'a str>,
+}
+
+impl EnvelopeDeadLettered<'_> {
+    pub fn emit(&self, metrics: &Metrics) {
+        tracing::warn!(
+            code = self.code,
+            reason = self.reason,
+            message_id = self.message_id,
+            "envelope dead-lettered"
+        );
+        metrics.dead_letters.with_label_values(&[self.code]).inc();
+    }
+}
+
+/// A committed receipt the broker did not confirm; the relay will retry it.
+pub struct ReceiptPublishFailed<'a> {
+    pub uuid: &'a str,
+    pub error: &'a str,
+}
+
+impl ReceiptPublishFailed<'_> {
+    pub fn emit(&self, metrics: &Metrics) {
+        tracing::warn!(
+            uuid = self.uuid,
+            error = self.error,
+            "receipt not confirmed; the relay will retry"
+        );
+        metrics.receipt_publish_failures.inc();
+    }
+}
+
+/// The relay published receipts left behind by an interrupted worker.
+pub struct ReceiptsRepublished {
+    pub count: usize,
+}
+
+impl ReceiptsRepublished {
+    pub fn emit(&self, metrics: &Metrics) {
+        tracing::info!(count = self.count, "relay republished receipts");
+        metrics.receipts_republished.inc_by(self.count as u64);
+    }
+}
+
+/// The consuming channel failed; lapin's recovery is reconnecting.
+pub struct ConsumerError<'a> {
+    pub queue: &'a str,
+    pub error: &'a str,
+}
+
+impl ConsumerError<'_> {
+    pub fn emit(&self, metrics: &Metrics) {
+        tracing::error!(
+            queue = self.queue,
+            error = self.error,
+            "consumer error; waiting for recovery"
+        );
+        metrics.consumer_errors.inc();
+    }
+}

@@ -1,0 +1,30 @@
+//! The EAI "standard message" wire format: envelopes, the tolerant field access
+//! real traffic needs, the ItemReserve content model and the ReceiptMessage we answer.
+//!
+//! This crate does no I/O: it turns bytes into typed values (or coded [`Detail`]s
+//! naming the JSON path at fault) and typed receipts back into bytes.
+//!
+//! # Layout
+//!
+//! - [`code`]: the stable error/warning codes of SPEC §6 and [`Detail`], one line of a receipt.
+//! - [`node`]: [`Node`], a case-insensitive, path-tracking view over a JSON value.
+//! - [`number`]: exact decimals from JSON numbers or strings with `.`/`,` separators.
+//! - [`timestamp`]: the five date forms seen in traffic.
+//! - [`envelope`]: [`Envelope`] and the [`Rejection`]s that cannot be answered by UUID.
+//! - [`item_reserve`]: the ItemReserve content model.
+//! - [`receipt`]: the ReceiptMessage we build, persist and publish.
+
+pub mod code;
+pub mod envelope;
+pub mod item_reserve;
+pub mod node;
+pub mod number;
+pub mod receipt;
+pub mod timestamp;
+
+pub use code::{Code, Detail, Severity};
+pub use envelope::{Envelope, Event, Rejection, Transaction, MAX_ENVELOPE_BYTES};
+pub use item_reserve::{ItemReserve, ReserveItem, ReserveType};
+pub use node::Node;
+pub use receipt::{InboundSummary, InternalIdEntry, Receipt, ReceiptOrigin};
+pub use timestamp::Timestamp;

@@ -1,0 +1,392 @@
+//! [`Node`]: tolerant, path-tracking access to a JSON value.
+//!
+//! Real senders disagree on key case (`ListOfInternalId` / `ListOfInternalID`),
+//! on whether lists are wrapped (`ListOfSaleItem: {SaleItem: [...]}`) or plain,
+//! on numbers as numbers or strings and on date forms. Every content model reads
+//! through a `Node` so those tolerances live in one place, and every error it
+//! reports names the JSON path of the field at fault, spelled with the canonical
+//! key names so the sender can find it whatever case they used.
+
+use rust_decimal::Decimal;
+use serde_json::Value;
+
+use crate::code::Detail;
+use crate::number::parse_decimal;
+use crate::timestamp::Timestamp;
+
+/// What an `INVALID_FIELD` on a decimal says was expected.
+pub(crate) const EXPECTED_DECIMAL: &str =
+    "a decimal number with '.' or ',' as decimal separator and no thousands separator";
+
+/// What an `INVALID_FIELD` on a date says was expected.
+const EXPECTED_TIMESTAMP: &str =
+    "a date/time (RFC 3339, YYYY-MM-DDTHH:MM:SS, YYYY-MM-DD or RFC 2822)";
+
+/// What an `INVALID_FIELD` on a flag says was expected.
+const EXPECTED_FLAG: &str = "a boolean (true/false, \"S\"/\"N\", \"Y\", 1/0)";
+
+/// The value behind a missing field, so "missing" nodes need no allocation.
+pub(crate) static NULL: Value = Value::Null;
+
+/// A borrowed JSON value plus the JSON path it was reached by
+/// (`$.Content.ReserveItemType.Item[1].Quantity`).
+#[derive(Debug, Clone)]
+pub struct Node<'a> {
+    value: &'a Value,
+    path: String,
+}
+
+impl<'a> Node<'a> {
+    /// The document root, path `$`.
+    pub fn root(value: &'a Value) -> Self {
+        Node::at(value, "$".to_owned())
+    }
+
+    /// A node at an explicit path, for views (like [`crate::Envelope::content`])
+    /// that are not reached by a single lookup.
+    pub(crate) fn at(value: &'a Value, path: String) -> Self {
+        Node { value, path }
+    }
+
+    /// The JSON value itself.
+    pub fn value(&self) -> &'a Value {
+        self.value
+    }
+
+    /// The JSON path this node was reached by.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Case-insensitive key lookup; the first match in document order wins.
+    /// `None` when absent, when JSON `null` (senders use `null` for "not
+    /// informed"), or when this node is not an object.
+    pub fn get(&self, key: &str) -> Option<Node<'a>> {
+        let Value::Object(map) = self.value else {
+            return None;
+        };
+        map.iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(key))
+            .map(|(_, value)| value)
+            .filter(|value| !value.is_null())
+            .map(|value| Node::at(value, self.child_path(key)))
+    }
+
+    /// The path a missing child would have had, for "missing field" errors.
+    pub fn child_path(&self, key: &str) -> String {
+        format!("{}.{}", self.path, key)
+    }
+
+    /// A list that may arrive wrapped or plain: `key: [..]`, `key: {item: [..]}`,
+    /// or `key: {item: {..}}` (a single wrapped object).
+    ///
+    /// Absent, `null`, a wrapper without `item`, or `item: null` give an empty
+    /// list (senders write all of these for "no elements"). Anything else is
+    /// `INVALID_FIELD` expecting "a list". Element paths are
+    /// `$.Content.ReserveItemType.Item[0]` when wrapped,
+    /// `$.Content.ReserveItemType[0]` when plain and
+    /// `$.Content.ReserveItemType.Item` for a single wrapped object (the path
+    /// that reaches it in the received document).
+    pub fn list(&self, key: &str, item: &str) -> Result<Vec<Node<'a>>, Detail> {
+        let Some(outer) = self.get(key) else {
+            return Ok(Vec::new());
+        };
+        match outer.value {
+            Value::Array(values) => Ok(elements(values, &outer.path)),
+            Value::Object(_) => match outer.get(item) {
+                None => Ok(Vec::new()),
+                Some(inner) => match inner.value {
+                    Value::Array(values) => Ok(elements(values, &inner.path)),
+                    Value::Object(_) => Ok(vec![inner]),
+                    other => Err(Detail::invalid_field(&inner.path, "a list", other)),
+                },
+            },
+            other => Err(Detail::invalid_field(&outer.path, "a list", other)),
+        }
+    }
+
+    /// A text field: a JSON string, trimmed (empty → `None`), or a JSON number as
+    /// written (senders send codes like `ItemOrder` either way). Other types are
+    /// `INVALID_FIELD` expecting "a string".
+    pub fn text(&self, key: &str) -> Result<Option<String>, Detail> {
+        let Some(node) = self.get(key) else {
+            return Ok(None);
+        };
+        match node.value {
+            Value::String(text) => {
+                let text = text.trim();
+                Ok((!text.is_empty()).then(|| text.to_owned()))
+            }
+            Value::Number(number) => Ok(Some(number.to_string())),
+            other => Err(Detail::invalid_field(&node.path, "a string", other)),
+        }
+    }
+
+    /// An exact decimal (see [`crate::number::parse_decimal`]); absent, `null`
+    /// and `""` are `None`. Anything unparseable is `INVALID_FIELD` with the path.
+    pub fn decimal(&self, key: &str) -> Result<Option<Decimal>, Detail> {
+        let Some(node) = self.get(key) else {
+            return Ok(None);
+        };
+        parse_decimal(node.value)
+            .map_err(|_| Detail::invalid_field(&node.path, EXPECTED_DECIMAL, node.value))
+    }
+
+    /// A date/time in one of the accepted forms ([`Timestamp::parse`]); absent,
+    /// `null` and `""` are `None`.
+    pub fn timestamp(&self, key: &str) -> Result<Option<Timestamp>, Detail> {
+        let Some(node) = self.get(key) else {
+            return Ok(None);
+        };
+        let invalid = || Detail::invalid_field(&node.path, EXPECTED_TIMESTAMP, node.value);
+        match node.value {
+            Value::String(text) if text.trim().is_empty() => Ok(None),
+            Value::String(text) => Timestamp::parse(text).map(Some).map_err(|_| invalid()),
+            _ => Err(invalid()),
+        }
+    }
+
+    /// A flag: `true`/`false`, the strings `"true"`/`"false"`/`"1"`/`"0"`/`"S"`/
+    /// `"N"`/`"Y"` (any case; Protheus writes S/N), or the numbers 1/0.
+    /// Absent, `null` and `""` are `None`.
+    pub fn flag(&self, key: &str) -> Result<Option<bool>, Detail> {
+        let Some(node) = self.get(key) else {
+            return Ok(None);
+        };
+        let invalid = || Detail::invalid_field(&node.path, EXPECTED_FLAG, node.value);
+        match node.value {
+            Value::Bool(flag) => Ok(Some(*flag)),
+            Value::String(text) => match text.trim().to_ascii_lowercase().as_str() {
+                "" => Ok(None),
+                "true" | "1" | "s" | "y" => Ok(Some(true)),
+                "false" | "0" | "n" => Ok(Some(false)),
+                _ => Err(invalid()),
+            },
+            Value::Number(_) => match parse_decimal(node.value) {
+                Ok(Some(number)) if number == Decimal::ONE => Ok(Some(true)),
+                Ok(Some(number)) if number.is_zero() => Ok(Some(false)),
+                _ => Err(invalid()),
+            },
+            _ => Err(invalid()),
+        }
+    }
+}
+
+/// The elements of the array reached by `path`, each with its indexed path.
+fn elements<'a>(values: &'a [Value], path: &str) -> Vec<Node<'a>> {
+    values
+        .iter()
+        .enumerate()
+        .map(|(index, value)| Node::at(value, format!("{path}[{index}]")))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::code::Code;
+
+    fn dec(text: &str) -> Decimal {
+        Decimal::from_str_exact(text).expect("valid decimal")
+    }
+
+    #[test]
+    fn keys_match_case_insensitively_and_paths_use_the_canonical_name() {
+        let doc = json!({"ReturnContent": {"ListOfInternalID": [{"Name": "x"}]}, "STATUS": "OK"});
+        let root = Node::root(&doc);
+        let list = root
+            .get("returncontent")
+            .and_then(|n| n.get("ListOfInternalId"))
+            .expect("found regardless of case");
+        assert_eq!(list.path(), "$.returncontent.ListOfInternalId");
+        assert_eq!(root.text("Status"), Ok(Some("OK".into())));
+    }
+
+    #[test]
+    fn first_matching_key_in_document_order_wins() {
+        let doc: Value =
+            serde_json::from_str(r#"{"quantity": 1, "Quantity": 2}"#).expect("valid JSON");
+        assert_eq!(Node::root(&doc).decimal("Quantity"), Ok(Some(dec("1"))));
+    }
+
+    #[test]
+    fn null_and_non_objects_have_no_children() {
+        let doc = json!({"A": null, "B": [1]});
+        let root = Node::root(&doc);
+        assert!(root.get("A").is_none());
+        assert!(root.get("B").and_then(|b| b.get("x")).is_none());
+        assert_eq!(root.child_path("A"), "$.A");
+    }
+
+    #[test]
+    fn wrapped_list_elements_carry_indexed_paths() {
+        let doc = json!({"Content": {"ReserveItemType": {"Item": [{"Q": 1}, {"Q": 2}]}}});
+        let content = Node::root(&doc).get("Content").expect("content");
+        let items = content.list("ReserveItemType", "Item").expect("a list");
+        let paths: Vec<&str> = items.iter().map(Node::path).collect();
+        assert_eq!(
+            paths,
+            [
+                "$.Content.ReserveItemType.Item[0]",
+                "$.Content.ReserveItemType.Item[1]"
+            ]
+        );
+    }
+
+    #[test]
+    fn plain_list_elements_carry_indexed_paths() {
+        let doc = json!({"Content": {"ReserveItemType": [{"Q": 1}, {"Q": 2}]}});
+        let content = Node::root(&doc).get("Content").expect("content");
+        let items = content.list("ReserveItemType", "Item").expect("a list");
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[1].path(), "$.Content.ReserveItemType[1]");
+    }
+
+    #[test]
+    fn wrapper_and_item_keys_match_in_any_case() {
+        let doc = json!({"listofsaleitem": {"SALEITEM": [{"Q": 1}]}});
+        let items = Node::root(&doc)
+            .list("ListOfSaleItem", "SaleItem")
+            .expect("a list");
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0].path(), "$.ListOfSaleItem.SaleItem[0]");
+    }
+
+    #[test]
+    fn single_wrapped_object_is_a_one_element_list() {
+        let doc = json!({"ListOfSaleItem": {"SaleItem": {"Quantity": 3}}});
+        let items = Node::root(&doc)
+            .list("ListOfSaleItem", "SaleItem")
+            .expect("a list");
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0].path(), "$.ListOfSaleItem.SaleItem");
+        assert_eq!(items[0].decimal("Quantity"), Ok(Some(dec("3"))));
+    }
+
+    #[test]
+    fn absent_null_and_empty_wrappers_are_empty_lists() {
+        let doc = json!({"B": null, "C": {}, "D": {"Item": null}, "E": []});
+        let root = Node::root(&doc);
+        for key in ["A", "B", "C", "D", "E"] {
+            assert_eq!(root.list(key, "Item").map(|l| l.len()), Ok(0), "{key}");
+        }
+    }
+
+    #[test]
+    fn scalars_where_a_list_is_expected_are_invalid_fields_with_path() {
+        let doc = json!({"Content": {"A": "x", "B": {"Item": 5}}});
+        let content = Node::root(&doc).get("Content").expect("content");
+        let a = content.list("A", "Item").expect_err("scalar list");
+        assert_eq!(a.code, Code::InvalidField);
+        assert_eq!(a.message, r#"$.Content.A: expected a list, got "x""#);
+        let b = content.list("B", "Item").expect_err("scalar item");
+        assert_eq!(b.message, "$.Content.B.Item: expected a list, got 5");
+    }
+
+    #[test]
+    fn text_trims_strings_reads_numbers_and_treats_blank_as_absent() {
+        let doc: Value = serde_json::from_str(
+            r#"{"A": "  D MG 01 ", "B": "   ", "C": 1, "D": 0.10, "E": true, "F": null}"#,
+        )
+        .expect("valid JSON");
+        let root = Node::root(&doc);
+        assert_eq!(root.text("A"), Ok(Some("D MG 01".into())));
+        assert_eq!(root.text("B"), Ok(None));
+        assert_eq!(root.text("C"), Ok(Some("1".into())));
+        assert_eq!(
+            root.text("D"),
+            Ok(Some("0.10".into())),
+            "number text as written"
+        );
+        assert_eq!(root.text("F"), Ok(None));
+        assert_eq!(root.text("Missing"), Ok(None));
+        assert_eq!(
+            root.text("E").map_err(|d| d.message),
+            Err("$.E: expected a string, got true".to_owned())
+        );
+    }
+
+    #[test]
+    fn decimals_come_as_numbers_or_strings_with_either_separator() {
+        let doc = json!({"A": 18.6, "B": "350,20", "C": "885", "D": "", "E": null, "F": "350.20"});
+        let root = Node::root(&doc);
+        assert_eq!(root.decimal("A"), Ok(Some(dec("18.6"))));
+        assert_eq!(root.decimal("B"), Ok(Some(dec("350.20"))));
+        assert_eq!(root.decimal("C"), Ok(Some(dec("885"))));
+        assert_eq!(root.decimal("D"), Ok(None));
+        assert_eq!(root.decimal("E"), Ok(None));
+        assert_eq!(root.decimal("F"), root.decimal("B"));
+    }
+
+    #[test]
+    fn decimals_with_thousands_separators_are_invalid_fields_with_path() {
+        let doc = json!({"Content": {"ListOfSaleCondition": {"SaleCondition": [{"PaymentValue": "1.234,5"}, {"PaymentValue": "1,234.5"}]}}});
+        let content = Node::root(&doc).get("Content").expect("content");
+        let payments = content
+            .list("ListOfSaleCondition", "SaleCondition")
+            .expect("a list");
+        let first = payments[0].decimal("PaymentValue").expect_err("rejected");
+        assert_eq!(first.code, Code::InvalidField);
+        assert_eq!(
+            first.message,
+            format!(
+                "$.Content.ListOfSaleCondition.SaleCondition[0].PaymentValue: expected {EXPECTED_DECIMAL}, got \"1.234,5\""
+            )
+        );
+        let second = payments[1].decimal("paymentvalue").expect_err("rejected");
+        assert!(second
+            .message
+            .starts_with("$.Content.ListOfSaleCondition.SaleCondition[1].paymentvalue: "));
+    }
+
+    #[test]
+    fn timestamps_in_every_form_and_blank_as_absent() {
+        let doc = json!({
+            "A": "2020-04-23T17:01:06.625349+00:00",
+            "B": "2022-03-30T00:00:00",
+            "C": "2021-06-18",
+            "D": "Thu, 23 Apr 2020 17:02:20 GMT",
+            "E": "",
+            "F": null,
+            "G": "30/03/2022",
+            "H": 20220330
+        });
+        let root = Node::root(&doc);
+        assert!(matches!(root.timestamp("A"), Ok(Some(Timestamp::Zoned(_)))));
+        assert!(matches!(root.timestamp("B"), Ok(Some(Timestamp::Local(_)))));
+        assert!(matches!(root.timestamp("C"), Ok(Some(Timestamp::Date(_)))));
+        assert!(matches!(root.timestamp("D"), Ok(Some(Timestamp::Zoned(_)))));
+        assert_eq!(root.timestamp("E"), Ok(None));
+        assert_eq!(root.timestamp("F"), Ok(None));
+        let bad = root.timestamp("G").expect_err("rejected");
+        assert_eq!(
+            bad.message,
+            format!("$.G: expected {EXPECTED_TIMESTAMP}, got \"30/03/2022\"")
+        );
+        assert!(root.timestamp("H").is_err());
+    }
+
+    #[test]
+    fn flags_accept_booleans_protheus_letters_and_digits() {
+        let doc = json!({
+            "a": true, "b": "FALSE", "c": "S", "d": "n", "e": "Y", "f": "1", "g": 0, "h": 1,
+            "i": "", "j": "maybe", "k": 2
+        });
+        let root = Node::root(&doc);
+        let read = |k: &str| root.flag(k).map_err(|d| d.code);
+        assert_eq!(read("a"), Ok(Some(true)));
+        assert_eq!(read("b"), Ok(Some(false)));
+        assert_eq!(read("c"), Ok(Some(true)));
+        assert_eq!(read("d"), Ok(Some(false)));
+        assert_eq!(read("e"), Ok(Some(true)));
+        assert_eq!(read("f"), Ok(Some(true)));
+        assert_eq!(read("g"), Ok(Some(false)));
+        assert_eq!(read("h"), Ok(Some(true)));
+        assert_eq!(read("i"), Ok(None));
+        assert_eq!(read("absent"), Ok(None));
+        assert_eq!(read("j"), Err(Code::InvalidField));
+        assert_eq!(read("k"), Err(Code::InvalidField));
+    }
+}

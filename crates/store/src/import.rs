@@ -1,0 +1,643 @@
+//! `eai import`: master data and de/para mappings from one JSON file (SPEC §3).
+//!
+//! Every row is an upsert by its natural key, so importing the same file twice
+//! changes nothing. Rows are checked first and written second, all in one
+//! transaction: one bad row means nothing is loaded, and the report names
+//! every bad row by its JSON path (`$.lots[3].quantity`), not just the first.
+
+use chrono::NaiveDate;
+use eai_domain::Entity;
+use rust_decimal::Decimal;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::Value;
+use sqlx::{Acquire, PgConnection};
+
+use crate::{Store, StoreError};
+
+/// A row that could not be loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowError {
+    pub path: String,
+    pub message: String,
+}
+
+/// What an import did: rows upserted per section, or why nothing was.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    pub upserted: Vec<(&'static str, usize)>,
+    pub errors: Vec<RowError>,
+}
+
+impl ImportReport {
+    pub fn is_ok(&self) -> bool {
+        self.errors.is_empty()
+    }
+
+    pub fn total(&self) -> usize {
+        self.upserted.iter().map(|(_, count)| count).sum()
+    }
+}
+
+/// The sections of an import file, in the order that satisfies foreign keys.
+pub const SECTIONS: [&str; 12] = [
+    "branches",
+    "products",
+    "customers",
+    "warehouses",
+    "stations",
+    "operators",
+    "payment_methods",
+    "financial_managers",
+    "carriers",
+    "operations",
+    "lots",
+    "mappings",
+];
+
+/// Counts the rows of a parsed file, to size a progress bar.
+pub fn row_count(document: &Value) -> u64 {
+    SECTIONS
+        .iter()
+        .filter_map(|section| document.get(section).and_then(Value::as_array))
+        .map(|rows| rows.len() as u64)
+        .sum()
+}
+
+impl Store {
+    /// Loads `document`, calling `progress` after each row written.
+    pub async fn import(
+        &self,
+        document: &Value,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<ImportReport, StoreError> {
+        let mut report = ImportReport::default();
+        let Some(root) = document.as_object() else {
+            report.errors.push(RowError {
+                path: "$".into(),
+                message: "expected an object with sections such as \"products\" and \"lots\""
+                    .into(),
+            });
+            return Ok(report);
+        };
+        for key in root.keys() {
+            if !SECTIONS.contains(&key.as_str()) {
+                report.errors.push(RowError {
+                    path: format!("$.{key}"),
+                    message: format!("unknown section; expected one of {}", SECTIONS.join(", ")),
+                });
+            }
+        }
+        let rows = Rows::parse(root, &mut report.errors);
+        if !report.errors.is_empty() {
+            return Ok(report);
+        }
+        let mut tx = self.pool.begin().await?;
+        let mut written = 0;
+        let mut write = |count: usize| {
+            written += count as u64;
+            progress(written);
+        };
+        report.upserted = vec![
+            (
+                "branches",
+                write_all(&mut tx, &rows.branches, &mut report.errors, &mut write).await?,
+            ),
+            (
+                "products",
+                write_all(&mut tx, &rows.products, &mut report.errors, &mut write).await?,
+            ),
+            (
+                "customers",
+                write_all(&mut tx, &rows.customers, &mut report.errors, &mut write).await?,
+            ),
+            (
+                "warehouses",
+                write_all(&mut tx, &rows.warehouses, &mut report.errors, &mut write).await?,
+            ),
+            (
+                "stations",
+                write_all(&mut tx, &rows.stations, &mut report.errors, &mut write).await?,
+            ),
+            (
+                "operators",
+                write_all(&mut tx, &rows.operators, &mut report.errors, &mut write).await?,
+            ),
+            (
+                "payment_methods",
+                write_all(
+                    &mut tx,
+                    &rows.payment_methods,
+                    &mut report.errors,
+                    &mut write,
+                )
+                .await?,
+            ),
+            (
+                "financial_managers",
+                write_all(
+                    &mut tx,
+                    &rows.financial_managers,
+                    &mut report.errors,
+                    &mut write,
+                )
+                .await?,
+            ),
+            (
+                "carriers",
+                write_all(&mut tx, &rows.carriers, &mut report.errors, &mut write).await?,
+            ),
+            (
+                "operations",
+                write_all(&mut tx, &rows.operations, &mut report.errors, &mut write).await?,
+            ),
+            (
+                "lots",
+                write_all(&mut tx, &rows.lots, &mut report.errors, &mut write).await?,
+            ),
+            (
+                "mappings",
+                write_all(&mut tx, &rows.mappings, &mut report.errors, &mut write).await?,
+            ),
+        ];
+        if report.errors.is_empty() {
+            tx.commit().await?;
+        } else {
+            tx.rollback().await?;
+            report.upserted.clear();
+        }
+        Ok(report)
+    }
+}
+
+/// Writes each row in a savepoint, so a database error on one row is reported
+/// with its path and the others are still checked.
+async fn write_all<R: Row>(
+    conn: &mut PgConnection,
+    rows: &[(String, R)],
+    errors: &mut Vec<RowError>,
+    progress: &mut impl FnMut(usize),
+) -> Result<usize, StoreError> {
+    for (path, row) in rows {
+        let mut savepoint = conn.begin().await?;
+        match row.upsert(&mut savepoint).await {
+            Ok(()) => savepoint.commit().await?,
+            Err(sqlx::Error::Database(error)) => {
+                savepoint.rollback().await?;
+                errors.push(RowError {
+                    path: path.clone(),
+                    message: R::explain(error.as_ref()),
+                });
+            }
+            Err(other) => return Err(other.into()),
+        }
+        progress(1);
+    }
+    Ok(rows.len())
+}
+
+/// One kind of import row.
+trait Row: DeserializeOwned {
+    /// Checks what serde cannot (enumerations, decimals); an error names the field.
+    fn check(&self) -> Result<(), (String, String)> {
+        Ok(())
+    }
+
+    async fn upsert(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error>;
+
+    /// A database refusal in the import file's terms.
+    fn explain(error: &dyn sqlx::error::DatabaseError) -> String {
+        error.message().to_owned()
+    }
+}
+
+struct Rows {
+    branches: Vec<(String, BranchRow)>,
+    products: Vec<(String, ProductRow)>,
+    customers: Vec<(String, CustomerRow)>,
+    warehouses: Vec<(String, WarehouseRow)>,
+    stations: Vec<(String, StationRow)>,
+    operators: Vec<(String, CodeRow<Operators>)>,
+    payment_methods: Vec<(String, PaymentMethodRow)>,
+    financial_managers: Vec<(String, FinancialManagerRow)>,
+    carriers: Vec<(String, CodeRow<Carriers>)>,
+    operations: Vec<(String, OperationRow)>,
+    lots: Vec<(String, LotRow)>,
+    mappings: Vec<(String, MappingRow)>,
+}
+
+impl Rows {
+    fn parse(root: &serde_json::Map<String, Value>, errors: &mut Vec<RowError>) -> Rows {
+        Rows {
+            branches: section(root, "branches", errors),
+            products: section(root, "products", errors),
+            customers: section(root, "customers", errors),
+            warehouses: section(root, "warehouses", errors),
+            stations: section(root, "stations", errors),
+            operators: section(root, "operators", errors),
+            payment_methods: section(root, "payment_methods", errors),
+            financial_managers: section(root, "financial_managers", errors),
+            carriers: section(root, "carriers", errors),
+            operations: section(root, "operations", errors),
+            lots: section(root, "lots", errors),
+            mappings: section(root, "mappings", errors),
+        }
+    }
+}
+
+fn section<R: Row>(
+    root: &serde_json::Map<String, Value>,
+    name: &str,
+    errors: &mut Vec<RowError>,
+) -> Vec<(String, R)> {
+    let rows = match root.get(name) {
+        None | Some(Value::Null) => return Vec::new(),
+        Some(Value::Array(rows)) => rows,
+        Some(_) => {
+            errors.push(RowError {
+                path: format!("$.{name}"),
+                message: "expected a list of rows".into(),
+            });
+            return Vec::new();
+        }
+    };
+    let mut parsed = Vec::with_capacity(rows.len());
+    for (index, value) in rows.iter().enumerate() {
+        let path = format!("$.{name}[{index}]");
+        match R::deserialize(value).map_err(|error| (String::new(), error.to_string())) {
+            Ok(row) => match row.check() {
+                Ok(()) => parsed.push((path, row)),
+                Err((field, message)) => errors.push(RowError {
+                    path: format!("{path}.{field}"),
+                    message,
+                }),
+            },
+            Err((_, message)) => errors.push(RowError { path, message }),
+        }
+    }
+    parsed
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BranchRow {
+    company: String,
+    branch: String,
+    closed_until: Option<NaiveDate>,
+    #[serde(default)]
+    released_payment_methods: Vec<String>,
+    #[serde(default)]
+    reserve_without_stock: bool,
+}
+
+impl Row for BranchRow {
+    async fn upsert(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO branches (company, branch, closed_until, released_payment_methods, reserve_without_stock)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (company, branch) DO UPDATE SET closed_until = EXCLUDED.closed_until,
+                 released_payment_methods = EXCLUDED.released_payment_methods,
+                 reserve_without_stock = EXCLUDED.reserve_without_stock",
+        )
+        .bind(&self.company)
+        .bind(&self.branch)
+        .bind(self.closed_until)
+        .bind(&self.released_payment_methods)
+        .bind(self.reserve_without_stock)
+        .execute(conn)
+        .await
+        .map(drop)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProductRow {
+    code: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    blocked: bool,
+    default_warehouse: Option<String>,
+    tes: Option<String>,
+    #[serde(default = "yes")]
+    lot_tracked: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Row for ProductRow {
+    async fn upsert(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO products (code, description, blocked, default_warehouse, tes, lot_tracked)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (code) DO UPDATE SET description = EXCLUDED.description,
+                 blocked = EXCLUDED.blocked, default_warehouse = EXCLUDED.default_warehouse,
+                 tes = EXCLUDED.tes, lot_tracked = EXCLUDED.lot_tracked",
+        )
+        .bind(&self.code)
+        .bind(&self.description)
+        .bind(self.blocked)
+        .bind(&self.default_warehouse)
+        .bind(&self.tes)
+        .bind(self.lot_tracked)
+        .execute(conn)
+        .await
+        .map(drop)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CustomerRow {
+    code: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    blocked: bool,
+}
+
+impl Row for CustomerRow {
+    async fn upsert(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO customers (code, name, blocked) VALUES ($1, $2, $3)
+             ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, blocked = EXCLUDED.blocked",
+        )
+        .bind(&self.code)
+        .bind(&self.name)
+        .bind(self.blocked)
+        .execute(conn)
+        .await
+        .map(drop)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WarehouseRow {
+    branch: String,
+    code: String,
+}
+
+impl Row for WarehouseRow {
+    async fn upsert(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        sqlx::query("INSERT INTO warehouses (branch, code) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(&self.branch)
+            .bind(&self.code)
+            .execute(conn)
+            .await
+            .map(drop)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StationRow {
+    branch: String,
+    code: String,
+    #[serde(default)]
+    series: String,
+}
+
+impl Row for StationRow {
+    async fn upsert(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO stations (branch, code, series) VALUES ($1, $2, $3)
+             ON CONFLICT (branch, code) DO UPDATE SET series = EXCLUDED.series",
+        )
+        .bind(&self.branch)
+        .bind(&self.code)
+        .bind(&self.series)
+        .execute(conn)
+        .await
+        .map(drop)
+    }
+}
+
+/// The tables whose rows are a bare code.
+trait CodeTable {
+    const INSERT: &'static str;
+}
+
+struct Operators;
+impl CodeTable for Operators {
+    const INSERT: &'static str = "INSERT INTO operators (code) VALUES ($1) ON CONFLICT DO NOTHING";
+}
+
+struct Carriers;
+impl CodeTable for Carriers {
+    const INSERT: &'static str = "INSERT INTO carriers (code) VALUES ($1) ON CONFLICT DO NOTHING";
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CodeRow<T> {
+    code: String,
+    #[serde(skip)]
+    table: std::marker::PhantomData<T>,
+}
+
+impl<T: CodeTable> Row for CodeRow<T> {
+    async fn upsert(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        sqlx::query(T::INSERT)
+            .bind(&self.code)
+            .execute(conn)
+            .await
+            .map(drop)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PaymentMethodRow {
+    code: String,
+    #[serde(default)]
+    requires_financial_manager: bool,
+}
+
+impl Row for PaymentMethodRow {
+    async fn upsert(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO payment_methods (code, requires_financial_manager) VALUES ($1, $2)
+             ON CONFLICT (code) DO UPDATE SET requires_financial_manager = EXCLUDED.requires_financial_manager",
+        )
+        .bind(&self.code)
+        .bind(self.requires_financial_manager)
+        .execute(conn)
+        .await
+        .map(drop)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FinancialManagerRow {
+    code: String,
+    #[serde(default)]
+    days: i32,
+    #[serde(default)]
+    own_financing: bool,
+}
+
+impl Row for FinancialManagerRow {
+    fn check(&self) -> Result<(), (String, String)> {
+        if self.days < 0 {
+            return Err((
+                "days".into(),
+                format!("expected 0 or more days, got {}", self.days),
+            ));
+        }
+        Ok(())
+    }
+
+    async fn upsert(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO financial_managers (code, days, own_financing) VALUES ($1, $2, $3)
+             ON CONFLICT (code) DO UPDATE SET days = EXCLUDED.days, own_financing = EXCLUDED.own_financing",
+        )
+        .bind(&self.code)
+        .bind(self.days)
+        .bind(self.own_financing)
+        .execute(conn)
+        .await
+        .map(drop)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OperationRow {
+    operation: String,
+    tes: String,
+}
+
+impl Row for OperationRow {
+    async fn upsert(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO operations (operation, tes) VALUES ($1, $2)
+             ON CONFLICT (operation) DO UPDATE SET tes = EXCLUDED.tes",
+        )
+        .bind(&self.operation)
+        .bind(&self.tes)
+        .execute(conn)
+        .await
+        .map(drop)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LotRow {
+    branch: String,
+    product: String,
+    warehouse: String,
+    lot: String,
+    #[serde(default)]
+    sublot: String,
+    expires_on: Option<NaiveDate>,
+    received_on: Option<NaiveDate>,
+    /// Read with the envelope's tolerant number rules ("100,5" is fine).
+    quantity: Value,
+}
+
+impl LotRow {
+    fn quantity(&self) -> Option<Decimal> {
+        eai_protocol::number::parse_decimal(&self.quantity)
+            .ok()
+            .flatten()
+            .filter(|quantity| *quantity >= Decimal::ZERO)
+    }
+}
+
+impl Row for LotRow {
+    fn check(&self) -> Result<(), (String, String)> {
+        match self.quantity() {
+            Some(_) => Ok(()),
+            None => Err((
+                "quantity".into(),
+                format!(
+                    "expected a decimal quantity of 0 or more, got {}",
+                    self.quantity
+                ),
+            )),
+        }
+    }
+
+    async fn upsert(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO lots (branch, product, warehouse, lot, sublot, expires_on, received_on, quantity)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (branch, product, warehouse, lot, sublot) DO UPDATE SET
+                 expires_on = EXCLUDED.expires_on, received_on = EXCLUDED.received_on,
+                 quantity = EXCLUDED.quantity",
+        )
+        .bind(&self.branch)
+        .bind(&self.product)
+        .bind(&self.warehouse)
+        .bind(&self.lot)
+        .bind(&self.sublot)
+        .bind(self.expires_on)
+        .bind(self.received_on)
+        .bind(self.quantity().unwrap_or_default())
+        .execute(conn)
+        .await
+        .map(drop)
+    }
+
+    fn explain(error: &dyn sqlx::error::DatabaseError) -> String {
+        match error.constraint() {
+            Some("reserved_within_on_hand") => {
+                "quantity is below what is already reserved from this lot".into()
+            }
+            Some("lots_product_fkey") => {
+                "product is not registered (add it to \"products\")".into()
+            }
+            _ => error.message().to_owned(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MappingRow {
+    namespace: String,
+    entity: String,
+    external: String,
+    internal: String,
+}
+
+impl Row for MappingRow {
+    fn check(&self) -> Result<(), (String, String)> {
+        match Entity::parse(&self.entity) {
+            Some(_) => Ok(()),
+            None => Err((
+                "entity".into(),
+                format!(
+                    "expected one of {}, got {:?}",
+                    Entity::ALL.map(Entity::as_str).join(", "),
+                    self.entity
+                ),
+            )),
+        }
+    }
+
+    async fn upsert(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        let entity: &str = match Entity::parse(&self.entity) {
+            Some(entity) => entity.as_str(),
+            None => &self.entity,
+        };
+        sqlx::query(
+            "INSERT INTO mappings (namespace, entity, external, internal) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (namespace, entity, external) DO UPDATE SET internal = EXCLUDED.internal",
+        )
+        .bind(&self.namespace)
+        .bind(entity)
+        .bind(&self.external)
+        .bind(&self.internal)
+        .execute(conn)
+        .await
+        .map(drop)
+    }
+}

@@ -1,0 +1,424 @@
+//! ItemReserve against the database: de/para, lots locked in id order, the
+//! FEFO plan applied, the reservation and its lines written.
+//!
+//! Lots are locked with one `SELECT … ORDER BY id FOR UPDATE`, so any number of
+//! workers reserving overlapping lots queue up instead of deadlocking, and the
+//! `reserved_within_on_hand` CHECK stands behind the arithmetic. A
+//! transaction-scoped advisory lock on the sender's InternalId serialises two
+//! messages about the same reservation.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use eai_domain::fefo::LotStock;
+use eai_domain::reservation::{Plan, ReservationRequest};
+use eai_domain::{Directory, Entity};
+use eai_protocol::{Code, Detail, Event, InternalIdEntry, ItemReserve};
+use rust_decimal::Decimal;
+use sqlx::PgConnection;
+
+use crate::directory::{self, Branch};
+use crate::StoreError;
+
+/// Where a reservation is being made, after the envelope's header was resolved.
+#[derive(Debug, Clone)]
+pub struct ReserveContext<'a> {
+    pub namespace: &'a str,
+    pub branch: &'a Branch,
+    /// The date lots must not be expired on when an item gives no issue date.
+    pub today: NaiveDate,
+}
+
+/// The business result of one ItemReserve.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Done(Vec<InternalIdEntry>),
+    Rejected(Vec<Detail>),
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct Existing {
+    id: i64,
+    company: String,
+    branch: String,
+    number: String,
+    status: String,
+}
+
+/// Applies an ItemReserve upsert or delete inside the caller's transaction.
+#[tracing::instrument(skip_all, fields(internal_id = %reserve.internal_id, ?event))]
+pub async fn apply(
+    conn: &mut PgConnection,
+    ctx: &ReserveContext<'_>,
+    reserve: &ItemReserve,
+    event: Event,
+) -> Result<Outcome, StoreError> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(format!(
+            "ItemReserve|{}|{}",
+            ctx.namespace, reserve.internal_id
+        ))
+        .execute(&mut *conn)
+        .await?;
+    let existing: Option<Existing> = sqlx::query_as(
+        "SELECT id, company, branch, number, status FROM reservations
+          WHERE namespace = $1 AND internal_id = $2 FOR UPDATE",
+    )
+    .bind(ctx.namespace)
+    .bind(&reserve.internal_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some(existing) = &existing {
+        if existing.status == "used" {
+            return Ok(Outcome::Rejected(vec![Detail::error(
+                Code::ReserveAlreadyUsed,
+                format!(
+                    "$.Content.InternalId: reservation '{}' ({}) was already used by a sale and cannot change",
+                    reserve.internal_id, existing.number
+                ),
+            )]));
+        }
+    }
+    match (event, existing) {
+        (Event::Delete, None) => Ok(Outcome::Rejected(vec![Detail::error(
+            Code::ReserveNotFound,
+            format!(
+                "$.Content.InternalId: no reservation '{}' was integrated for {}",
+                reserve.internal_id, ctx.namespace
+            ),
+        )])),
+        (Event::Delete, Some(existing)) => {
+            release_lines(conn, existing.id).await?;
+            sqlx::query(
+                "UPDATE reservations SET status = 'cancelled', updated_at = now() WHERE id = $1",
+            )
+            .bind(existing.id)
+            .execute(&mut *conn)
+            .await?;
+            Ok(Outcome::Done(vec![entry(
+                reserve,
+                &existing.company,
+                &existing.branch,
+                &existing.number,
+            )]))
+        }
+        (Event::Upsert, existing) => upsert(conn, ctx, reserve, existing).await,
+    }
+}
+
+async fn upsert(
+    conn: &mut PgConnection,
+    ctx: &ReserveContext<'_>,
+    reserve: &ItemReserve,
+    existing: Option<Existing>,
+) -> Result<Outcome, StoreError> {
+    let request = match resolve(conn, ctx, reserve).await? {
+        Ok(request) => request,
+        Err(details) => return Ok(Outcome::Rejected(details)),
+    };
+    let previous: Vec<(i64, Decimal)> = match &existing {
+        Some(existing) => {
+            sqlx::query_as(
+                "SELECT lot_id, quantity FROM reservation_lines
+              WHERE reservation_id = $1 AND lot_id IS NOT NULL AND released_at IS NULL",
+            )
+            .bind(existing.id)
+            .fetch_all(&mut *conn)
+            .await?
+        }
+        None => Vec::new(),
+    };
+    let mut lots = lock_lots(conn, &ctx.branch.branch, &request, &previous).await?;
+    for lot in &mut lots {
+        let released: Decimal = previous
+            .iter()
+            .filter(|(id, _)| *id == lot.id)
+            .map(|(_, quantity)| *quantity)
+            .sum();
+        lot.reserved -= released;
+    }
+    let plan = match request.plan(&lots, ctx.branch.reserve_without_stock) {
+        Ok(plan) => plan,
+        Err(details) => return Ok(Outcome::Rejected(details)),
+    };
+    apply_deltas(conn, &previous, &plan).await?;
+    let (id, number) = match existing {
+        Some(existing) => {
+            sqlx::query(
+                "UPDATE reservations
+                    SET status = 'active', company = $2, branch = $3, reserve_type = $4,
+                        document_reserve = $5, requester = $6, updated_at = now()
+                  WHERE id = $1",
+            )
+            .bind(existing.id)
+            .bind(&ctx.branch.company)
+            .bind(&ctx.branch.branch)
+            .bind(reserve.reserve_type.map(|kind| kind.as_str()))
+            .bind(&reserve.document_reserve)
+            .bind(&reserve.requester)
+            .execute(&mut *conn)
+            .await?;
+            sqlx::query("DELETE FROM reservation_lines WHERE reservation_id = $1")
+                .bind(existing.id)
+                .execute(&mut *conn)
+                .await?;
+            (existing.id, existing.number)
+        }
+        None => {
+            sqlx::query_as(
+                "INSERT INTO reservations
+                    (company, branch, number, namespace, internal_id, reserve_type,
+                     document_reserve, requester, status)
+                 VALUES ($1, $2, lpad(nextval('reservation_numbers')::text, 6, '0'),
+                         $3, $4, $5, $6, $7, 'active')
+                 RETURNING id, number",
+            )
+            .bind(&ctx.branch.company)
+            .bind(&ctx.branch.branch)
+            .bind(ctx.namespace)
+            .bind(&reserve.internal_id)
+            .bind(reserve.reserve_type.map(|kind| kind.as_str()))
+            .bind(&reserve.document_reserve)
+            .bind(&reserve.requester)
+            .fetch_one(&mut *conn)
+            .await?
+        }
+    };
+    insert_lines(conn, id, &request, &plan).await?;
+    let entry = entry(reserve, &ctx.branch.company, &ctx.branch.branch, &number);
+    sqlx::query(
+        "INSERT INTO mappings (namespace, entity, external, internal) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (namespace, entity, external) DO UPDATE SET internal = EXCLUDED.internal",
+    )
+    .bind(ctx.namespace)
+    .bind(Entity::ItemReserve.as_str())
+    .bind(&reserve.internal_id)
+    .bind(&entry.destination)
+    .execute(&mut *conn)
+    .await?;
+    Ok(Outcome::Done(vec![entry]))
+}
+
+/// De/para of the items' products and warehouses.
+async fn resolve(
+    conn: &mut PgConnection,
+    ctx: &ReserveContext<'_>,
+    reserve: &ItemReserve,
+) -> Result<Result<ReservationRequest, Vec<Detail>>, StoreError> {
+    let mut wanted: Vec<(Entity, String)> = Vec::new();
+    for item in &reserve.items {
+        wanted.push((Entity::Product, item.item_code.clone()));
+        if let Some(warehouse) = &item.warehouse {
+            wanted.push((Entity::Warehouse, warehouse.clone()));
+        }
+    }
+    let mut directory = Directory::default();
+    directory::load_mappings(conn, &mut directory, ctx.namespace, &wanted).await?;
+    directory::load_warehouses(conn, &mut directory, &ctx.branch.branch).await?;
+    let mut codes: Vec<String> = Vec::new();
+    for item in &reserve.items {
+        codes.push(item.item_code.clone());
+        if let Some(mapped) = directory.resolve(Entity::Product, &item.item_code) {
+            codes.push(mapped.to_owned());
+        }
+    }
+    let products = directory::load_products(conn, &mut directory, &codes).await?;
+    Ok(ReservationRequest::resolve(
+        reserve, &directory, &products, ctx.today,
+    ))
+}
+
+/// Locks, in id order, the lots the plan may touch: the requested products'
+/// lots in the branch and the lots the previous version of the reservation held.
+async fn lock_lots(
+    conn: &mut PgConnection,
+    branch: &str,
+    request: &ReservationRequest,
+    previous: &[(i64, Decimal)],
+) -> Result<Vec<LotStock>, StoreError> {
+    let keys = request.stock_keys();
+    let products: Vec<&str> = keys.iter().map(|(product, _)| product.as_str()).collect();
+    let warehouses: Vec<&str> = keys
+        .iter()
+        .map(|(_, warehouse)| warehouse.as_str())
+        .collect();
+    let held: Vec<i64> = previous.iter().map(|(id, _)| *id).collect();
+    let rows: Vec<LotRow> = sqlx::query_as(
+        "SELECT id, product, warehouse, lot, sublot, expires_on, received_on, quantity, reserved
+           FROM lots
+          WHERE id = ANY($4)
+             OR (branch = $1 AND (product, warehouse) IN
+                    (SELECT * FROM unnest($2::text[], $3::text[])))
+          ORDER BY id
+            FOR UPDATE",
+    )
+    .bind(branch)
+    .bind(&products)
+    .bind(&warehouses)
+    .bind(&held)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows.into_iter().map(LotStock::from).collect())
+}
+
+#[derive(sqlx::FromRow)]
+struct LotRow {
+    id: i64,
+    product: String,
+    warehouse: String,
+    lot: String,
+    sublot: String,
+    expires_on: Option<NaiveDate>,
+    received_on: Option<NaiveDate>,
+    quantity: Decimal,
+    reserved: Decimal,
+}
+
+impl From<LotRow> for LotStock {
+    fn from(row: LotRow) -> LotStock {
+        LotStock {
+            id: row.id,
+            product: row.product,
+            warehouse: row.warehouse,
+            lot: row.lot,
+            sublot: row.sublot,
+            expires_on: row.expires_on,
+            received_on: row.received_on,
+            on_hand: row.quantity.normalize(),
+            reserved: row.reserved.normalize(),
+        }
+    }
+}
+
+/// Moves each lot's reserved quantity from the previous lines to the new plan.
+async fn apply_deltas(
+    conn: &mut PgConnection,
+    previous: &[(i64, Decimal)],
+    plan: &Plan,
+) -> Result<(), StoreError> {
+    let mut deltas: Vec<(i64, Decimal)> = plan.reserved_by_lot();
+    for (lot_id, quantity) in previous {
+        match deltas.iter_mut().find(|(id, _)| id == lot_id) {
+            Some((_, delta)) => *delta -= *quantity,
+            None => deltas.push((*lot_id, -*quantity)),
+        }
+    }
+    deltas.retain(|(_, delta)| !delta.is_zero());
+    adjust_reserved(conn, &deltas).await
+}
+
+/// Adds each delta to its lot's reserved quantity in one statement (deltas of one lot are summed).
+pub(crate) async fn adjust_reserved(
+    conn: &mut PgConnection,
+    deltas: &[(i64, Decimal)],
+) -> Result<(), StoreError> {
+    if deltas.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<i64> = deltas.iter().map(|(id, _)| *id).collect();
+    let amounts: Vec<Decimal> = deltas.iter().map(|(_, delta)| *delta).collect();
+    sqlx::query(
+        "UPDATE lots SET reserved = lots.reserved + d.delta
+           FROM (SELECT id, sum(delta) AS delta
+                   FROM unnest($1::bigint[], $2::numeric[]) AS u(id, delta)
+                  GROUP BY id) AS d
+          WHERE lots.id = d.id",
+    )
+    .bind(&ids)
+    .bind(&amounts)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn insert_lines(
+    conn: &mut PgConnection,
+    reservation_id: i64,
+    request: &ReservationRequest,
+    plan: &Plan,
+) -> Result<(), StoreError> {
+    let count = plan.lines.len();
+    let mut line_no: Vec<i32> = Vec::with_capacity(count);
+    let mut item_no: Vec<i32> = Vec::with_capacity(count);
+    let mut product: Vec<&str> = Vec::with_capacity(count);
+    let mut warehouse: Vec<&str> = Vec::with_capacity(count);
+    let mut lot_id: Vec<Option<i64>> = Vec::with_capacity(count);
+    let mut lot: Vec<&str> = Vec::with_capacity(count);
+    let mut sublot: Vec<&str> = Vec::with_capacity(count);
+    let mut quantity: Vec<Decimal> = Vec::with_capacity(count);
+    let mut issued_on: Vec<NaiveDate> = Vec::with_capacity(count);
+    let mut expires_at: Vec<Option<DateTime<Utc>>> = Vec::with_capacity(count);
+    for (index, line) in plan.lines.iter().enumerate() {
+        let item = &request.items[line.item];
+        line_no.push(index as i32 + 1);
+        item_no.push(line.item as i32 + 1);
+        product.push(&line.product);
+        warehouse.push(&line.warehouse);
+        lot_id.push(line.lot_id);
+        lot.push(&line.lot);
+        sublot.push(&line.sublot);
+        quantity.push(line.quantity);
+        issued_on.push(item.issue_date);
+        expires_at.push(item.expires_at);
+    }
+    sqlx::query(
+        "INSERT INTO reservation_lines
+            (reservation_id, line_no, item_no, product, warehouse, lot_id, lot, sublot,
+             quantity, backorder, issued_on, expires_at)
+         SELECT $1, l.line_no, l.item_no, l.product, l.warehouse, l.lot_id, l.lot, l.sublot,
+                l.quantity, l.lot_id IS NULL, l.issued_on, l.expires_at
+           FROM unnest($2::int[], $3::int[], $4::text[], $5::text[], $6::bigint[], $7::text[],
+                       $8::text[], $9::numeric[], $10::date[], $11::timestamptz[])
+             AS l(line_no, item_no, product, warehouse, lot_id, lot, sublot, quantity, issued_on, expires_at)",
+    )
+    .bind(reservation_id)
+    .bind(&line_no)
+    .bind(&item_no)
+    .bind(&product)
+    .bind(&warehouse)
+    .bind(&lot_id)
+    .bind(&lot)
+    .bind(&sublot)
+    .bind(&quantity)
+    .bind(&issued_on)
+    .bind(&expires_at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Returns a reservation's lots to stock and marks its lines released.
+async fn release_lines(conn: &mut PgConnection, reservation_id: i64) -> Result<(), StoreError> {
+    let held: Vec<(i64, Decimal)> = sqlx::query_as(
+        "SELECT lot_id, quantity FROM reservation_lines
+          WHERE reservation_id = $1 AND lot_id IS NOT NULL AND released_at IS NULL
+          ORDER BY lot_id",
+    )
+    .bind(reservation_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let ids: Vec<i64> = held.iter().map(|(id, _)| *id).collect();
+    sqlx::query("SELECT id FROM lots WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+        .bind(&ids)
+        .execute(&mut *conn)
+        .await?;
+    let deltas: Vec<(i64, Decimal)> = held
+        .iter()
+        .map(|(id, quantity)| (*id, -*quantity))
+        .collect();
+    adjust_reserved(conn, &deltas).await?;
+    sqlx::query(
+        "UPDATE reservation_lines SET released_at = now()
+          WHERE reservation_id = $1 AND released_at IS NULL",
+    )
+    .bind(reservation_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+fn entry(reserve: &ItemReserve, company: &str, branch: &str, number: &str) -> InternalIdEntry {
+    InternalIdEntry {
+        name: "ItemReserve".to_owned(),
+        origin: reserve.internal_id.clone(),
+        destination: format!("{company}|{branch}|{number}"),
+    }
+}

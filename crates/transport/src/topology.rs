@@ -1,0 +1,204 @@
+//! The exchanges and queues of SPEC §7.
+//!
+//! Every name derives from one prefix (default `eai`), so a deployment can
+//! rename the lot and each test can own a private topology on a shared broker.
+
+use lapin::options::{
+    ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions,
+    QueueDeleteOptions,
+};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{Channel, ExchangeKind};
+
+use crate::TransportError;
+
+/// Quorum queues survive a node loss; classic ones suit a single dev broker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum QueueType {
+    #[default]
+    Quorum,
+    Classic,
+}
+
+impl QueueType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueueType::Quorum => "quorum",
+            QueueType::Classic => "classic",
+        }
+    }
+}
+
+/// The names of everything the worker declares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topology {
+    pub inbound_exchange: String,
+    pub unrouted_exchange: String,
+    pub unrouted_queue: String,
+    pub receipts_exchange: String,
+    pub dead_letter_exchange: String,
+    pub dead_queue: String,
+    /// `(queue, routing key)` per transaction the worker consumes.
+    pub work_queues: Vec<(String, String)>,
+    pub queue_type: QueueType,
+}
+
+impl Topology {
+    /// The SPEC names under `prefix` (`eai` gives `eai.inbound`, `eai.itemreserve`, …).
+    pub fn with_prefix(prefix: &str, queue_type: QueueType) -> Topology {
+        let name = |suffix: &str| format!("{prefix}.{suffix}");
+        Topology {
+            inbound_exchange: name("inbound"),
+            unrouted_exchange: name("unrouted"),
+            unrouted_queue: name("unrouted"),
+            receipts_exchange: name("receipts"),
+            dead_letter_exchange: name("dlx"),
+            dead_queue: name("dead"),
+            work_queues: ["ItemReserve", "RetailSales", "RetailSalesCancellation"]
+                .iter()
+                .map(|transaction| (name(&transaction.to_lowercase()), (*transaction).to_owned()))
+                .collect(),
+            queue_type,
+        }
+    }
+
+    /// The work queue bound to a transaction's routing key.
+    pub fn queue_for(&self, transaction: &str) -> Option<&str> {
+        self.work_queues
+            .iter()
+            .find(|(_, key)| key.eq_ignore_ascii_case(transaction))
+            .map(|(queue, _)| queue.as_str())
+    }
+
+    /// Declares everything; idempotent, so every worker does it at start.
+    pub async fn declare(&self, channel: &Channel) -> Result<(), TransportError> {
+        let durable = ExchangeDeclareOptions {
+            durable: true,
+            ..ExchangeDeclareOptions::default()
+        };
+        channel
+            .exchange_declare(
+                self.unrouted_exchange.as_str().into(),
+                ExchangeKind::Fanout,
+                durable,
+                FieldTable::default(),
+            )
+            .await?;
+        let mut inbound_arguments = FieldTable::default();
+        inbound_arguments.insert(
+            "alternate-exchange".into(),
+            AMQPValue::LongString(self.unrouted_exchange.as_str().into()),
+        );
+        channel
+            .exchange_declare(
+                self.inbound_exchange.as_str().into(),
+                ExchangeKind::Topic,
+                durable,
+                inbound_arguments,
+            )
+            .await?;
+        channel
+            .exchange_declare(
+                self.receipts_exchange.as_str().into(),
+                ExchangeKind::Topic,
+                durable,
+                FieldTable::default(),
+            )
+            .await?;
+        channel
+            .exchange_declare(
+                self.dead_letter_exchange.as_str().into(),
+                ExchangeKind::Fanout,
+                durable,
+                FieldTable::default(),
+            )
+            .await?;
+        self.declare_queue(channel, &self.unrouted_queue, false)
+            .await?;
+        self.bind(channel, &self.unrouted_queue, &self.unrouted_exchange, "")
+            .await?;
+        self.declare_queue(channel, &self.dead_queue, false).await?;
+        self.bind(channel, &self.dead_queue, &self.dead_letter_exchange, "")
+            .await?;
+        for (queue, routing_key) in &self.work_queues {
+            self.declare_queue(channel, queue, true).await?;
+            self.bind(channel, queue, &self.inbound_exchange, routing_key)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Removes everything [`Topology::declare`] made (tests clean up with it).
+    pub async fn delete(&self, channel: &Channel) -> Result<(), TransportError> {
+        let queues = self
+            .work_queues
+            .iter()
+            .map(|(queue, _)| queue)
+            .chain([&self.unrouted_queue, &self.dead_queue]);
+        for queue in queues {
+            channel
+                .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+                .await?;
+        }
+        for exchange in [
+            &self.inbound_exchange,
+            &self.unrouted_exchange,
+            &self.receipts_exchange,
+            &self.dead_letter_exchange,
+        ] {
+            channel
+                .exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn declare_queue(
+        &self,
+        channel: &Channel,
+        queue: &str,
+        dead_letters: bool,
+    ) -> Result<(), TransportError> {
+        let mut arguments = FieldTable::default();
+        arguments.insert(
+            "x-queue-type".into(),
+            AMQPValue::LongString(self.queue_type.as_str().into()),
+        );
+        if dead_letters {
+            arguments.insert(
+                "x-dead-letter-exchange".into(),
+                AMQPValue::LongString(self.dead_letter_exchange.as_str().into()),
+            );
+        }
+        channel
+            .queue_declare(
+                queue.into(),
+                QueueDeclareOptions {
+                    durable: true,
+                    ..QueueDeclareOptions::default()
+                },
+                arguments,
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn bind(
+        &self,
+        channel: &Channel,
+        queue: &str,
+        exchange: &str,
+        routing_key: &str,
+    ) -> Result<(), TransportError> {
+        channel
+            .queue_bind(
+                queue.into(),
+                exchange.into(),
+                routing_key.into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        Ok(())
+    }
+}
