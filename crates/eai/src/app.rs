@@ -19,7 +19,7 @@ use crate::config::Settings;
 use crate::http::{self, Readiness};
 use crate::metrics::Metrics;
 use crate::receiver::Receiver;
-use crate::relay;
+use crate::relay::{self, RelaySchedule};
 
 /// Which halves of the worker `eai run --only` starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -172,10 +172,13 @@ pub async fn start(settings: &Settings, only: Option<Role>) -> anyhow::Result<Ru
     }
     if only.is_none_or(|role| role == Role::Sender) {
         let stop = shutdown.subscribe();
-        let interval = Duration::from_secs(settings.relay_interval_secs.max(1));
+        let schedule = RelaySchedule {
+            interval: Duration::from_secs(settings.relay_interval_secs.max(1)),
+            stale_after: Duration::from_secs(settings.relay_stale_after_secs),
+        };
         let (store, publisher, metrics) = (store.clone(), publisher.clone(), metrics.clone());
         tasks.spawn(async move {
-            relay::run(store, publisher, metrics, interval, stop).await;
+            relay::run(store, publisher, metrics, schedule, stop).await;
             Ok(())
         });
     }

@@ -40,6 +40,7 @@ pub struct Settings {
     pub source_application: String,
     pub product_name: String,
     pub relay_interval_secs: u64,
+    pub relay_stale_after_secs: u64,
 }
 
 #[derive(Serialize)]
@@ -56,6 +57,7 @@ struct Defaults {
     source_application: &'static str,
     product_name: &'static str,
     relay_interval_secs: u64,
+    relay_stale_after_secs: u64,
 }
 
 const DEFAULTS: Defaults = Defaults {
@@ -71,6 +73,7 @@ const DEFAULTS: Defaults = Defaults {
     source_application: "EAIWORKER",
     product_name: "EAIWORKER",
     relay_interval_secs: 10,
+    relay_stale_after_secs: 30,
 };
 
 /// The settings that may come from a file instead of the environment.

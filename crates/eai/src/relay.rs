@@ -10,27 +10,33 @@ use tokio::sync::broadcast;
 
 use crate::metrics::{Metrics, ReceiptsRepublished};
 
-/// A receipt younger than this is still in its first worker's hands.
-const STALE_AFTER: Duration = Duration::from_secs(30);
 /// How long a relay holds the rows it picked before another relay may take them.
 const LEASE: Duration = Duration::from_secs(60);
 const BATCH: i64 = 100;
 
-/// Runs every `interval` until `shutdown` fires.
+/// How often the relay looks, and when a waiting receipt counts as abandoned
+/// (younger ones are still in their first worker's hands).
+#[derive(Debug, Clone, Copy)]
+pub struct RelaySchedule {
+    pub interval: Duration,
+    pub stale_after: Duration,
+}
+
+/// Runs on `schedule` until `shutdown` fires.
 pub async fn run(
     store: Store,
     publisher: Publisher,
     metrics: Metrics,
-    interval: Duration,
+    schedule: RelaySchedule,
     mut shutdown: broadcast::Receiver<()>,
 ) {
-    let mut ticker = tokio::time::interval(interval);
+    let mut ticker = tokio::time::interval(schedule.interval);
     loop {
         tokio::select! {
             _ = shutdown.recv() => return,
             _ = ticker.tick() => {}
         }
-        match republish(&store, &publisher).await {
+        match republish(&store, &publisher, schedule.stale_after).await {
             Ok(0) => {}
             Ok(count) => ReceiptsRepublished { count }.emit(&metrics),
             Err(error) => tracing::warn!(%error, "receipt relay pass failed"),
@@ -39,9 +45,13 @@ pub async fn run(
 }
 
 /// One pass: lease stale receipts, publish each with a confirm, mark it done.
-pub async fn republish(store: &Store, publisher: &Publisher) -> anyhow::Result<usize> {
+pub async fn republish(
+    store: &Store,
+    publisher: &Publisher,
+    stale_after: Duration,
+) -> anyhow::Result<usize> {
     let pending = store
-        .lease_stale_receipts(STALE_AFTER, LEASE, BATCH)
+        .lease_stale_receipts(stale_after, LEASE, BATCH)
         .await?;
     let mut published = 0;
     for receipt in pending {

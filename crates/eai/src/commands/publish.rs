@@ -58,23 +58,39 @@ pub async fn run(settings: &Settings, args: &PublishArgs) -> anyhow::Result<Vec<
         let body = tokio::fs::read(file)
             .await
             .with_context(|| format!("cannot read {}", file.display()))?;
-        let (uuid, routing_key) = match (Envelope::parse(&body), &args.routing_key) {
+        bodies.push((file.clone(), body));
+    }
+    let wait = args.wait.then(|| Duration::from_secs(args.timeout_secs));
+    publish(settings, bodies, wait, args.routing_key.as_deref()).await
+}
+
+/// Publishes `bodies` (labelled by the file they came from) to the inbound
+/// exchange; with `wait`, collects their receipts until that timeout.
+pub async fn publish(
+    settings: &Settings,
+    bodies: Vec<(PathBuf, Vec<u8>)>,
+    wait: Option<Duration>,
+    forced_routing_key: Option<&str>,
+) -> anyhow::Result<Vec<Published>> {
+    let mut envelopes = Vec::with_capacity(bodies.len());
+    for (file, body) in bodies {
+        let (uuid, routing_key) = match (Envelope::parse(&body), forced_routing_key) {
             (Ok(envelope), forced) => {
                 let key = forced
-                    .clone()
+                    .map(str::to_owned)
                     .or_else(|| envelope.header_text("Transaction"))
                     .with_context(|| {
                         format!("{}: Header.Transaction is missing", file.display())
                     })?;
                 (envelope.uuid().to_owned(), key)
             }
-            (Err(_), Some(forced)) => (uuid::Uuid::new_v4().to_string(), forced.clone()),
+            (Err(_), Some(forced)) => (uuid::Uuid::new_v4().to_string(), forced.to_owned()),
             (Err(rejection), None) => anyhow::bail!(
                 "{}: {rejection} (use --routing-key to publish it anyway)",
                 file.display()
             ),
         };
-        bodies.push((file.clone(), uuid, routing_key, body));
+        envelopes.push((file, uuid, routing_key, body));
     }
     let connection = open_broker(settings).await?;
     let topology = Topology::with_prefix(&settings.topology_prefix, settings.queue_type);
@@ -82,7 +98,7 @@ pub async fn run(settings: &Settings, args: &PublishArgs) -> anyhow::Result<Vec<
     topology.declare(&channel).await?;
     let publisher = Publisher::open(&connection).await?;
     let mut replies = None;
-    if args.wait {
+    if wait.is_some() {
         let queue = channel
             .queue_declare(
                 "".into(),
@@ -107,7 +123,7 @@ pub async fn run(settings: &Settings, args: &PublishArgs) -> anyhow::Result<Vec<
             .await?;
         replies = Some((queue.name().to_string(), consumer));
     }
-    for (file, uuid, routing_key, body) in &bodies {
+    for (file, uuid, routing_key, body) in &envelopes {
         publisher
             .publish(&Outgoing {
                 exchange: &topology.inbound_exchange,
@@ -127,9 +143,9 @@ pub async fn run(settings: &Settings, args: &PublishArgs) -> anyhow::Result<Vec<
         );
     }
     let mut receipts: HashMap<String, serde_json::Value> = HashMap::new();
-    if let Some((_, mut consumer)) = replies {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(args.timeout_secs);
-        while receipts.len() < bodies.len() {
+    if let (Some((_, mut consumer)), Some(timeout)) = (replies, wait) {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while receipts.len() < envelopes.len() {
             let next = tokio::time::timeout_at(deadline, consumer.next()).await;
             let Ok(Some(delivery)) = next else { break };
             let delivery = delivery?;
@@ -143,7 +159,7 @@ pub async fn run(settings: &Settings, args: &PublishArgs) -> anyhow::Result<Vec<
         }
     }
     connection.close(200, "published".into()).await.ok();
-    Ok(bodies
+    Ok(envelopes
         .into_iter()
         .map(|(file, uuid, _, _)| Published {
             receipt: receipts.remove(&uuid),

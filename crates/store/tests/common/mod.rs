@@ -1,0 +1,331 @@
+//! Shared helpers of the store's integration tests: a seeded database, one
+//! ItemReserve envelope builder, receipts read as JSON, and the rows a test
+//! checks effects on.
+//!
+//! Each test file compiles its own copy of this module and uses part of it.
+#![allow(dead_code)]
+
+use chrono::Utc;
+use eai_protocol::Envelope;
+use eai_store::testing::TestDatabase;
+use eai_store::{Answer, Inbound, ReplyRoute, Store, WorkerIdentity};
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
+use sqlx::PgPool;
+
+/// The example master data of the repository (SPEC §3).
+pub const EXAMPLE: &str = include_str!("../../../../examples/master-data.json");
+
+/// The example file as JSON.
+pub fn example() -> Value {
+    serde_json::from_str(EXAMPLE).expect("examples/master-data.json is JSON")
+}
+
+/// A fresh database loaded with the example master data.
+pub async fn seeded() -> TestDatabase {
+    let db = TestDatabase::create().await;
+    import_ok(&db.store, &example()).await;
+    db
+}
+
+/// Imports `document`, failing the test on any reported row error.
+pub async fn import_ok(store: &Store, document: &Value) {
+    let report = store.import(document, &|_| {}).await.expect("import runs");
+    assert!(report.errors.is_empty(), "import refused: {:?}", report.errors);
+}
+
+/// An exact decimal from its text (`"2.5"`).
+pub fn dec(text: &str) -> Decimal {
+    Decimal::from_str_exact(text).expect("test decimal")
+}
+
+// ---------------------------------------------------------------------------
+// Envelopes
+
+/// An ItemReserve upsert from ECOMMERCE for company T1, branch D MG 01, with a
+/// fresh UUID; `items` is the list that goes under `ReserveItemType.Item`.
+/// Tests adjust anything else with [`set`] / [`remove`].
+pub fn reserve(internal_id: &str, items: Value) -> Value {
+    json!({
+        "Header": {
+            "UUID": uuid::Uuid::new_v4().to_string(),
+            "Type": "BusinessMessage",
+            "Transaction": "ItemReserve",
+            "Version": "2.000",
+            "SourceApplication": "ECOMMERCE",
+            "ProductName": "ECOMMERCE",
+            "CompanyId": "T1",
+            "BranchId": "D MG 01",
+            "GeneratedOn": "2026-11-22T10:00:00.000000+00:00",
+            "DeliveryType": "async"
+        },
+        "Content": {
+            "InternalId": internal_id,
+            "ReserveType": "VD",
+            "DocumentReserve": format!("DOC-{internal_id}"),
+            "Requester": "ECOMMERCE",
+            "ReserveItemType": {"Item": items}
+        }
+    })
+}
+
+/// The delete of reservation `internal_id` (Content.Event = delete, no items).
+pub fn delete(internal_id: &str) -> Value {
+    let mut envelope = reserve(internal_id, json!([]));
+    set(&mut envelope, "/Content/Event", json!("delete"));
+    envelope
+}
+
+/// Sets the value at a JSON pointer (`/Header/Version`), creating the key if
+/// its parent object exists.
+pub fn set(envelope: &mut Value, pointer: &str, value: Value) {
+    let (parent, key) = pointer.rsplit_once('/').expect("a JSON pointer");
+    let object = envelope
+        .pointer_mut(parent)
+        .and_then(Value::as_object_mut)
+        .unwrap_or_else(|| panic!("no object at {parent}"));
+    object.insert(key.to_owned(), value);
+}
+
+/// Removes the key at a JSON pointer.
+pub fn remove(envelope: &mut Value, pointer: &str) {
+    let (parent, key) = pointer.rsplit_once('/').expect("a JSON pointer");
+    envelope
+        .pointer_mut(parent)
+        .and_then(Value::as_object_mut)
+        .unwrap_or_else(|| panic!("no object at {parent}"))
+        .remove(key);
+}
+
+/// The envelope's Header.UUID.
+pub fn uuid_of(envelope: &Value) -> String {
+    envelope["Header"]["UUID"]
+        .as_str()
+        .expect("envelope has a UUID")
+        .to_owned()
+}
+
+// ---------------------------------------------------------------------------
+// Receiving
+
+/// Who the worker says it is in its receipts.
+pub fn identity() -> WorkerIdentity {
+    WorkerIdentity {
+        source_application: "EAIWORKER".into(),
+        product_name: "EAIWORKER".into(),
+    }
+}
+
+/// A receipt as the sender sees it: the store's answer and its body as JSON.
+#[derive(Debug)]
+pub struct Reply {
+    pub answer: Answer,
+    pub json: Value,
+}
+
+impl Reply {
+    /// `Content.ProcessingInformation.Status`.
+    pub fn status(&self) -> &str {
+        self.json["Content"]["ProcessingInformation"]["Status"]
+            .as_str()
+            .expect("receipt has a Status")
+    }
+
+    /// `Content.ProcessingInformation.Details`.
+    pub fn details(&self) -> Vec<Value> {
+        self.json["Content"]["ProcessingInformation"]["Details"]
+            .as_array()
+            .expect("receipt has Details")
+            .clone()
+    }
+
+    /// The codes of the details, in receipt order.
+    pub fn codes(&self) -> Vec<String> {
+        self.details()
+            .iter()
+            .map(|detail| detail["Code"].as_str().expect("detail Code").to_owned())
+            .collect()
+    }
+
+    /// The first detail with `code`; fails the test if there is none.
+    pub fn detail(&self, code: &str) -> Value {
+        self.details()
+            .into_iter()
+            .find(|detail| detail["Code"] == code)
+            .unwrap_or_else(|| panic!("no {code} in {:#}", self.json))
+    }
+
+    /// `Content.ReturnContent.ListOfInternalId`.
+    pub fn internal_ids(&self) -> Vec<Value> {
+        self.json["Content"]["ReturnContent"]["ListOfInternalId"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Fails the test, showing the receipt, unless Status is ok.
+    pub fn assert_ok(&self) {
+        assert!(
+            self.answer.ok && self.status() == "ok",
+            "expected an ok receipt, got {:#}",
+            self.json
+        );
+    }
+
+    /// Fails the test, showing the receipt, unless it is an error receipt whose
+    /// details all carry `code`.
+    pub fn assert_only(&self, code: &str) {
+        assert!(
+            !self.answer.ok && self.status() == "error",
+            "expected {code}, got {:#}",
+            self.json
+        );
+        assert!(
+            !self.codes().is_empty() && self.codes().iter().all(|c| c == code),
+            "expected only {code}, got {:#}",
+            self.json
+        );
+    }
+}
+
+/// Receives `envelope` on `store` as a delivery from the receipts exchange.
+pub async fn send(store: &Store, envelope: &Value) -> Reply {
+    try_send(store, envelope)
+        .await
+        .unwrap_or_else(|error| panic!("receive failed: {error}"))
+}
+
+/// Like [`send`], but hands back the store's error instead of failing.
+pub async fn try_send(store: &Store, envelope: &Value) -> Result<Reply, eai_store::StoreError> {
+    let bytes = serde_json::to_vec(envelope).expect("serializable envelope");
+    let parsed = Envelope::parse(&bytes).expect("test envelopes have a UUID");
+    let inbound = Inbound {
+        envelope: &parsed,
+        received_at: Utc::now(),
+        route: ReplyRoute {
+            exchange: "eai.receipts".into(),
+            routing_key: "ECOMMERCE".into(),
+            correlation_id: None,
+        },
+    };
+    let answer = store.receive(&identity(), &inbound).await?;
+    let json = serde_json::from_str(&answer.body).expect("the receipt body is JSON");
+    Ok(Reply { answer, json })
+}
+
+// ---------------------------------------------------------------------------
+// Rows
+
+/// What is reserved from the lot with this code (lot codes are unique in the example).
+pub async fn reserved(pool: &PgPool, lot: &str) -> Decimal {
+    let (reserved,): (Decimal,) = sqlx::query_as("SELECT reserved FROM lots WHERE lot = $1")
+        .bind(lot)
+        .fetch_one(pool)
+        .await
+        .unwrap_or_else(|error| panic!("lot {lot}: {error}"));
+    reserved.normalize()
+}
+
+/// Every lot's reserved quantity, keyed `branch/lot`, in id order.
+pub async fn reserved_by_lot(pool: &PgPool) -> Vec<(String, Decimal)> {
+    let rows: Vec<(String, String, Decimal)> =
+        sqlx::query_as("SELECT branch, lot, reserved FROM lots ORDER BY id")
+            .fetch_all(pool)
+            .await
+            .expect("lots");
+    rows.into_iter()
+        .map(|(branch, lot, reserved)| (format!("{branch}/{lot}"), reserved.normalize()))
+        .collect()
+}
+
+/// One reservation line as stored.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Line {
+    pub line_no: i32,
+    pub item_no: i32,
+    pub product: String,
+    pub warehouse: String,
+    pub lot_id: Option<i64>,
+    pub lot: String,
+    pub sublot: String,
+    pub quantity: Decimal,
+    pub backorder: bool,
+    pub released: bool,
+}
+
+/// The lines of reservation `internal_id` of namespace ECOMMERCE, in line order.
+pub async fn lines(pool: &PgPool, internal_id: &str) -> Vec<Line> {
+    let mut lines: Vec<Line> = sqlx::query_as(
+        "SELECT l.line_no, l.item_no, l.product, l.warehouse, l.lot_id, l.lot, l.sublot,
+                l.quantity, l.backorder, l.released_at IS NOT NULL AS released
+           FROM reservation_lines l JOIN reservations r ON r.id = l.reservation_id
+          WHERE r.namespace = 'ECOMMERCE' AND r.internal_id = $1
+          ORDER BY l.line_no",
+    )
+    .bind(internal_id)
+    .fetch_all(pool)
+    .await
+    .expect("reservation lines");
+    for line in &mut lines {
+        line.quantity = line.quantity.normalize();
+    }
+    lines
+}
+
+/// `(lot, quantity)` of each line, for compact assertions.
+pub fn lots_taken(lines: &[Line]) -> Vec<(String, Decimal)> {
+    lines
+        .iter()
+        .map(|line| (line.lot.clone(), line.quantity))
+        .collect()
+}
+
+/// A reservation header as stored.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Reservation {
+    pub company: String,
+    pub branch: String,
+    pub number: String,
+    pub status: String,
+}
+
+/// Reservation `internal_id` of namespace ECOMMERCE, if any.
+pub async fn reservation(pool: &PgPool, internal_id: &str) -> Option<Reservation> {
+    sqlx::query_as(
+        "SELECT company, branch, number, status FROM reservations
+          WHERE namespace = 'ECOMMERCE' AND internal_id = $1",
+    )
+    .bind(internal_id)
+    .fetch_optional(pool)
+    .await
+    .expect("reservations")
+}
+
+/// A row count.
+pub async fn count(pool: &PgPool, table: &str) -> i64 {
+    let (count,): (i64,) = sqlx::query_as(&format!("SELECT count(*) FROM {table}"))
+        .fetch_one(pool)
+        .await
+        .unwrap_or_else(|error| panic!("count {table}: {error}"));
+    count
+}
+
+/// Every row of `table` as text, sorted: equal snapshots mean equal contents.
+pub async fn table_text(pool: &PgPool, table: &str) -> String {
+    let (text,): (String,) = sqlx::query_as(&format!(
+        "SELECT coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '') FROM {table} t"
+    ))
+    .fetch_one(pool)
+    .await
+    .unwrap_or_else(|error| panic!("snapshot {table}: {error}"));
+    text
+}
+
+/// The stock and reservation state a refused message must leave untouched.
+pub async fn business_state(pool: &PgPool) -> String {
+    let mut state = String::new();
+    for table in ["lots", "reservations", "reservation_lines", "mappings"] {
+        state.push_str(&format!("== {table}\n{}\n", table_text(pool, table).await));
+    }
+    state
+}

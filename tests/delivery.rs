@@ -1,0 +1,219 @@
+//! Delivery guarantees against the real broker: receipts routed to the
+//! receipts exchange, bodies that cannot be answered dead-lettered, and a
+//! worker killed mid-stream losing nothing and applying nothing twice.
+
+use std::time::Duration;
+
+use eai_tests::{example, spawn_app, spawn_app_with};
+use eai_transport::lapin::types::AMQPValue;
+use rust_decimal::Decimal;
+use serde_json::Value;
+
+fn reserve_one(uuid: &str, internal_id: &str) -> Vec<u8> {
+    serde_json::json!({
+        "Header": {"UUID": uuid, "Type": "BusinessMessage", "Transaction": "ItemReserve",
+                   "Version": "2.000", "SourceApplication": "ECOMMERCE", "ProductName": "ECOMMERCE",
+                   "CompanyId": "T1", "BranchId": "D MG 01"},
+        "Content": {"InternalId": internal_id, "ReserveType": "VD", "DocumentReserve": internal_id,
+                    "ReserveItemType": {"Item": [{"ItemCode": "P001", "WarehouseCode": "01", "Quantity": 1}]}}
+    })
+    .to_string()
+    .into_bytes()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_reply_to_the_receipt_goes_to_the_receipts_exchange_keyed_by_the_sender() {
+    let app = spawn_app().await;
+    let (channel, queue) = app.tap(&app.topology.receipts_exchange, "ECOMMERCE").await;
+
+    let published = app
+        .publish(
+            vec![std::fs::read(example("item-reserve-split.json")).expect("example")],
+            false,
+        )
+        .await;
+
+    let message = app
+        .next_message(&channel, &queue)
+        .await
+        .expect("a receipt on the receipts exchange");
+    let receipt: Value = serde_json::from_slice(&message.delivery.data).expect("receipt JSON");
+    assert_eq!(
+        receipt["Content"]["ReceivedMessage"]["UUID"],
+        published[0].uuid.as_str()
+    );
+    assert_eq!(
+        message
+            .delivery
+            .properties
+            .correlation_id()
+            .as_ref()
+            .map(|id| id.to_string()),
+        Some(published[0].uuid.clone())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_is_not_json_is_dead_lettered_with_its_reason_and_answered_on_reply_to() {
+    let app = spawn_app().await;
+    let (channel, dead) = app.tap(&app.topology.dead_letter_exchange, "").await;
+    let broken =
+        b"{\"Header\": {\"UUID\": \"x\",\n \"Transaction\": \"ItemReserve\" \"oops\"}}".to_vec();
+
+    let published = eai::commands::publish::publish(
+        &app.settings,
+        vec![("broken.json".into(), broken.clone())],
+        Some(Duration::from_secs(20)),
+        Some("ItemReserve"),
+    )
+    .await
+    .expect("published with a forced routing key");
+
+    let receipt = published[0]
+        .receipt
+        .as_ref()
+        .expect("an error receipt on reply_to");
+    let detail = &receipt["Content"]["ProcessingInformation"]["Details"][0];
+    assert_eq!(detail["Code"], "INVALID_JSON");
+    assert!(
+        detail["Message"]
+            .as_str()
+            .expect("message")
+            .contains("line 2"),
+        "{detail}"
+    );
+    assert_eq!(
+        receipt["Content"]["ReceivedMessage"]["UUID"],
+        published[0].uuid.as_str()
+    );
+    let message = app
+        .next_message(&channel, &dead)
+        .await
+        .expect("a dead letter");
+    assert_eq!(message.delivery.data, broken, "the original body is kept");
+    let headers = message
+        .delivery
+        .properties
+        .headers()
+        .as_ref()
+        .expect("dead letter headers")
+        .inner()
+        .clone();
+    let code = match headers.get("x-eai-code") {
+        Some(AMQPValue::LongString(code)) => code.to_string(),
+        other => panic!("x-eai-code header missing: {other:?}"),
+    };
+    assert_eq!(code, "INVALID_JSON");
+    let inbox: i64 = sqlx::query_scalar("SELECT count(*) FROM inbox")
+        .fetch_one(app.db.store.pool())
+        .await
+        .expect("inbox count");
+    assert_eq!(inbox, 0, "nothing without a UUID reaches the database");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_stream_loses_nothing_and_applies_nothing_twice() {
+    let mut app = spawn_app().await;
+    let total = 60;
+    let bodies: Vec<Vec<u8>> = (0..total)
+        .map(|index| reserve_one(&uuid::Uuid::new_v4().to_string(), &format!("crash-{index}")))
+        .collect();
+
+    app.publish(bodies.clone(), false).await;
+    let mut answered_before_kill = 0;
+    for _ in 0..200 {
+        answered_before_kill =
+            sqlx::query_scalar("SELECT count(*) FROM inbox WHERE status IS NOT NULL")
+                .fetch_one(app.db.store.pool())
+                .await
+                .expect("inbox count");
+        if answered_before_kill >= 5 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    app.kill();
+    assert!(
+        answered_before_kill < total,
+        "the kill must land mid-stream ({answered_before_kill} of {total} answered)"
+    );
+    app.restart().await;
+    // Re-sending everything after the restart, as an impatient sender would.
+    app.publish(bodies, false).await;
+
+    let mut answered = 0;
+    for _ in 0..300 {
+        answered = sqlx::query_scalar("SELECT count(*) FROM inbox WHERE status = 'ok'")
+            .fetch_one(app.db.store.pool())
+            .await
+            .expect("inbox count");
+        if answered == total {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(answered, total, "every envelope answered ok");
+    let (reservations, reserved, receipts): (i64, Decimal, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM reservations), (SELECT sum(reserved) FROM lots),
+                (SELECT count(*) FROM outbox WHERE kind = 'receipt')",
+    )
+    .fetch_one(app.db.store.pool())
+    .await
+    .expect("counts");
+    assert_eq!(reservations, total);
+    assert_eq!(
+        reserved.normalize(),
+        Decimal::from(total),
+        "one unit each, once"
+    );
+    assert_eq!(receipts, total, "one stored receipt per UUID");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_relay_publishes_a_receipt_whose_first_publication_was_interrupted() {
+    let app = spawn_app_with(|settings| settings.relay_stale_after_secs = 0).await;
+    let (channel, queue) = app.tap(&app.topology.receipts_exchange, "ECOMMERCE").await;
+    let body = reserve_one(&uuid::Uuid::new_v4().to_string(), "relay-1");
+    let envelope = eai_protocol::Envelope::parse(&body).expect("valid envelope");
+    // Commit without publishing: what a worker killed right after its commit leaves behind.
+    let answer = app
+        .db
+        .store
+        .receive(
+            &eai_store::WorkerIdentity {
+                source_application: "EAIWORKER".into(),
+                product_name: "EAIWORKER".into(),
+            },
+            &eai_store::Inbound {
+                envelope: &envelope,
+                received_at: chrono::Utc::now(),
+                route: eai_store::ReplyRoute {
+                    exchange: app.topology.receipts_exchange.clone(),
+                    routing_key: "ECOMMERCE".into(),
+                    correlation_id: Some(envelope.uuid().to_owned()),
+                },
+            },
+        )
+        .await
+        .expect("committed");
+
+    let message = app
+        .next_message(&channel, &queue)
+        .await
+        .expect("the relay published it");
+
+    assert_eq!(String::from_utf8_lossy(&message.delivery.data), answer.body);
+    let mut status = String::new();
+    for _ in 0..50 {
+        status = sqlx::query_scalar("SELECT status FROM outbox WHERE id = $1")
+            .bind(answer.receipt_id)
+            .fetch_one(app.db.store.pool())
+            .await
+            .expect("outbox row");
+        if status == "done" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, "done");
+}

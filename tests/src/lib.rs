@@ -1,0 +1,283 @@
+//! The end-to-end harness: [`spawn_app`] starts a whole worker in-process,
+//! on its own database, its own topology prefix (so its own queues) and an
+//! HTTP port picked by the OS, with the example master data loaded.
+//!
+//! Dropping a [`TestApp`] stops the worker and deletes its queues and
+//! exchanges; its database goes with its [`TestDatabase`]. A missing broker or
+//! database fails the test with the reason — never a skip.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use eai::app::{self, RunningApp};
+use eai::commands::publish::{self, Published};
+use eai::config::{LogFormat, Settings};
+use eai_store::testing::TestDatabase;
+use eai_transport::lapin::options::{BasicGetOptions, QueueBindOptions, QueueDeclareOptions};
+use eai_transport::lapin::types::FieldTable;
+use eai_transport::lapin::{message::BasicGetMessage, Channel, Connection};
+use eai_transport::{QueueType, Topology};
+use rust_decimal::Decimal;
+use secrecy::SecretString;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// The example master data every test starts from.
+pub const MASTER_DATA: &str = include_str!("../../examples/master-data.json");
+
+/// The broker tests use; `EAI_TEST_AMQP_URL` overrides the local default.
+pub fn amqp_url() -> String {
+    std::env::var("EAI_TEST_AMQP_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
+}
+
+/// A file of the repository's `examples/` folder.
+pub fn example(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples")
+        .join(name)
+}
+
+/// A running worker and everything it owns.
+pub struct TestApp {
+    pub db: TestDatabase,
+    pub settings: Settings,
+    pub topology: Topology,
+    pub http_addr: SocketAddr,
+    app: Option<RunningApp>,
+    broker: Connection,
+}
+
+/// Settings for a private worker: OS-picked port, random topology prefix.
+pub fn test_settings(db: &TestDatabase) -> Settings {
+    Settings {
+        database_url: SecretString::from(db.url()),
+        amqp_url: SecretString::from(amqp_url()),
+        http_addr: "127.0.0.1:0".parse().expect("literal address"),
+        prefetch: 16,
+        concurrency: 4,
+        queue_type: QueueType::Classic,
+        log_format: LogFormat::Pretty,
+        topology_prefix: format!("test-{}", uuid::Uuid::new_v4().simple()),
+        database_max_connections: 6,
+        source_application: "EAIWORKER".to_owned(),
+        product_name: "EAIWORKER".to_owned(),
+        relay_interval_secs: 1,
+        relay_stale_after_secs: 30,
+    }
+}
+
+/// Starts a worker with the example master data loaded.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts a worker after `adjust` tweaked its settings.
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    let db = TestDatabase::create().await;
+    let master: serde_json::Value =
+        serde_json::from_str(MASTER_DATA).expect("examples/master-data.json is JSON");
+    let report = db
+        .store
+        .import(&master, &|_| {})
+        .await
+        .expect("import runs");
+    assert!(
+        report.is_ok(),
+        "example master data imports: {:?}",
+        report.errors
+    );
+    let mut settings = test_settings(&db);
+    adjust(&mut settings);
+    let broker = eai_transport::connect(&amqp_url(), "eai-tests")
+        .await
+        .unwrap_or_else(|error| {
+            panic!(
+                "RabbitMQ is not reachable at {}: {error} (start it; .ci/run does)",
+                amqp_url()
+            )
+        });
+    let app = app::start(&settings, None)
+        .await
+        .expect("the worker starts");
+    TestApp {
+        http_addr: app.http_addr,
+        topology: app.topology.clone(),
+        db,
+        settings,
+        app: Some(app),
+        broker,
+    }
+}
+
+impl TestApp {
+    /// Publishes bodies like `eai publish`; with `wait`, returns their receipts.
+    pub async fn publish(&self, bodies: Vec<Vec<u8>>, wait: bool) -> Vec<Published> {
+        let labelled = bodies
+            .into_iter()
+            .enumerate()
+            .map(|(index, body)| (PathBuf::from(format!("body-{index}")), body))
+            .collect();
+        let timeout = wait.then(|| Duration::from_secs(30));
+        publish::publish(&self.settings, labelled, timeout, None)
+            .await
+            .expect("publishing works")
+    }
+
+    /// Publishes one body and returns its receipt.
+    pub async fn publish_one(&self, body: Vec<u8>) -> serde_json::Value {
+        let published = self.publish(vec![body], true).await;
+        published
+            .into_iter()
+            .next()
+            .and_then(|published| published.receipt)
+            .expect("a receipt arrives within 30 s")
+    }
+
+    /// Publishes an example file and returns its receipt.
+    pub async fn publish_example(&self, name: &str) -> serde_json::Value {
+        let body = std::fs::read(example(name)).expect("example file exists");
+        self.publish_one(body).await
+    }
+
+    /// A channel on the test's own connection.
+    pub async fn channel(&self) -> Channel {
+        self.broker.create_channel().await.expect("channel opens")
+    }
+
+    /// A private queue bound to `exchange` with `routing_key`, deleted with the connection.
+    pub async fn tap(&self, exchange: &str, routing_key: &str) -> (Channel, String) {
+        let channel = self.channel().await;
+        let queue = channel
+            .queue_declare(
+                "".into(),
+                QueueDeclareOptions {
+                    exclusive: true,
+                    auto_delete: true,
+                    ..QueueDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .expect("tap queue declared");
+        let name = queue.name().to_string();
+        channel
+            .queue_bind(
+                name.as_str().into(),
+                exchange.into(),
+                routing_key.into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .expect("tap queue bound");
+        (channel, name)
+    }
+
+    /// Polls `queue` until a message is there (or 20 s pass).
+    pub async fn next_message(&self, channel: &Channel, queue: &str) -> Option<BasicGetMessage> {
+        for _ in 0..200 {
+            let got = channel
+                .basic_get(queue.into(), BasicGetOptions { no_ack: true })
+                .await
+                .expect("basic.get works");
+            if got.is_some() {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        None
+    }
+
+    /// Each lot's `(lot, reserved)` for a product in a branch, by lot code.
+    pub async fn reserved(&self, branch: &str, product: &str) -> Vec<(String, Decimal)> {
+        let rows: Vec<(String, Decimal)> = sqlx::query_as(
+            "SELECT lot, reserved FROM lots WHERE branch = $1 AND product = $2 ORDER BY lot",
+        )
+        .bind(branch)
+        .bind(product)
+        .fetch_all(self.db.store.pool())
+        .await
+        .expect("lots query");
+        rows.into_iter()
+            .map(|(lot, reserved)| (lot, reserved.normalize()))
+            .collect()
+    }
+
+    /// A plain HTTP/1.1 GET against the worker; returns status and body.
+    pub async fn http_get(&self, path: &str) -> (u16, String) {
+        let mut stream = tokio::net::TcpStream::connect(self.http_addr)
+            .await
+            .expect("HTTP listener accepts");
+        let request =
+            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        stream
+            .write_all(request.as_bytes())
+            .await
+            .expect("request sent");
+        let mut response = String::new();
+        stream
+            .read_to_string(&mut response)
+            .await
+            .expect("response read");
+        let status = response
+            .split_whitespace()
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .expect("an HTTP status line");
+        let body = response
+            .split_once("\r\n\r\n")
+            .map(|(_, body)| body.to_owned())
+            .unwrap_or_default();
+        (status, body)
+    }
+
+    /// Simulates a crash: the worker's tasks are aborted mid-flight, nothing drains.
+    pub fn kill(&mut self) {
+        self.app.take();
+    }
+
+    /// Starts a fresh worker on the same database and topology (after [`TestApp::kill`]).
+    pub async fn restart(&mut self) {
+        self.app.take();
+        let app = app::start(&self.settings, None)
+            .await
+            .expect("the worker restarts");
+        self.http_addr = app.http_addr;
+        self.app = Some(app);
+    }
+
+    /// Stops the worker gracefully, as SIGTERM does.
+    pub async fn stop(&mut self) {
+        if let Some(app) = self.app.take() {
+            app.shutdown().await.expect("graceful shutdown");
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.app.take();
+        let topology = self.topology.clone();
+        // Drop cannot await inside the test's runtime; a thread with its own runtime cleans up.
+        let cleanup = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async move {
+                if let Ok(connection) =
+                    eai_transport::connect(&amqp_url(), "eai-tests-cleanup").await
+                {
+                    if let Ok(channel) = connection.create_channel().await {
+                        topology.delete(&channel).await.ok();
+                    }
+                    connection.close(200, "cleaned up".into()).await.ok();
+                }
+            });
+        });
+        cleanup.join().ok();
+    }
+}
