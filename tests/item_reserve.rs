@@ -174,3 +174,39 @@ async fn errors_name_the_json_path_and_every_problem_comes_in_one_receipt() {
         "{messages}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reservation_past_its_expiration_is_released_by_the_sweep() {
+    let app = spawn_app().await;
+    let before = app.reserved("D MG 01", "P002").await;
+    let envelope = serde_json::json!({
+        "Header": {"UUID": uuid::Uuid::new_v4().to_string(), "Type": "BusinessMessage",
+                   "Transaction": "ItemReserve", "Version": "2.000",
+                   "SourceApplication": "ECOMMERCE", "CompanyId": "T1", "BranchId": "D MG 01"},
+        "Content": {"InternalId": "short-lived", "ReserveType": "VD", "DocumentReserve": "D-1",
+                    "ReserveItemType": {"Item": [
+                        {"ItemCode": "P002", "Quantity": 3,
+                         "ReserveExpiration": "2020-01-01T00:00:00+00:00"}]}}
+    });
+
+    let receipt = app.publish_one(envelope.to_string().into_bytes()).await;
+    assert_eq!(status(&receipt), "ok", "{receipt:#}");
+
+    let mut reservation_status = String::new();
+    for _ in 0..100 {
+        reservation_status = sqlx::query_scalar("SELECT status FROM reservations")
+            .fetch_one(app.db.store.pool())
+            .await
+            .expect("reservation row");
+        if reservation_status == "expired" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(reservation_status, "expired");
+    assert_eq!(
+        app.reserved("D MG 01", "P002").await,
+        before,
+        "stock given back"
+    );
+}

@@ -64,6 +64,7 @@ pub fn test_settings(db: &TestDatabase) -> Settings {
         product_name: "EAIWORKER".to_owned(),
         relay_interval_secs: 1,
         relay_stale_after_secs: 30,
+        reservation_sweep_secs: 1,
     }
 }
 

@@ -20,13 +20,15 @@ use crate::http::{self, Readiness};
 use crate::metrics::Metrics;
 use crate::receiver::Receiver;
 use crate::relay::{self, RelaySchedule};
+use crate::sweep;
 
 /// Which halves of the worker `eai run --only` starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Role {
     /// Consume envelopes and answer them.
     Receiver,
-    /// Drain the outbox (today: receipts whose first publication was interrupted).
+    /// Drain the outbox (today: receipts whose first publication was interrupted)
+    /// and release expired reservations.
     Sender,
 }
 
@@ -176,10 +178,21 @@ pub async fn start(settings: &Settings, only: Option<Role>) -> anyhow::Result<Ru
             interval: Duration::from_secs(settings.relay_interval_secs.max(1)),
             stale_after: Duration::from_secs(settings.relay_stale_after_secs),
         };
-        let (store, publisher, metrics) = (store.clone(), publisher.clone(), metrics.clone());
-        tasks.spawn(async move {
-            relay::run(store, publisher, metrics, schedule, stop).await;
-            Ok(())
+        tasks.spawn({
+            let (store, publisher, metrics) = (store.clone(), publisher.clone(), metrics.clone());
+            async move {
+                relay::run(store, publisher, metrics, schedule, stop).await;
+                Ok(())
+            }
+        });
+        let stop = shutdown.subscribe();
+        let interval = Duration::from_secs(settings.reservation_sweep_secs.max(1));
+        tasks.spawn({
+            let (store, metrics) = (store.clone(), metrics.clone());
+            async move {
+                sweep::run(store, metrics, interval, stop).await;
+                Ok(())
+            }
         });
     }
     let closer = Arc::clone(&connection);

@@ -41,6 +41,7 @@ pub struct Settings {
     pub product_name: String,
     pub relay_interval_secs: u64,
     pub relay_stale_after_secs: u64,
+    pub reservation_sweep_secs: u64,
 }
 
 #[derive(Serialize)]
@@ -58,6 +59,7 @@ struct Defaults {
     product_name: &'static str,
     relay_interval_secs: u64,
     relay_stale_after_secs: u64,
+    reservation_sweep_secs: u64,
 }
 
 const DEFAULTS: Defaults = Defaults {
@@ -74,6 +76,7 @@ const DEFAULTS: Defaults = Defaults {
     product_name: "EAIWORKER",
     relay_interval_secs: 10,
     relay_stale_after_secs: 30,
+    reservation_sweep_secs: 60,
 };
 
 /// The settings that may come from a file instead of the environment.

@@ -19,6 +19,7 @@ pub struct Metrics {
     receipt_publish_failures: IntCounter,
     receipts_republished: IntCounter,
     consumer_errors: IntCounter,
+    reservation_lines_expired: IntCounter,
 }
 
 impl Metrics {
@@ -66,6 +67,11 @@ impl Metrics {
             "Errors on the consuming channel (connection loss, recovery).",
         )
         .expect("static metric definition");
+        let reservation_lines_expired = IntCounter::new(
+            "eai_reservation_lines_expired_total",
+            "Reservation lines released by the expiry sweep.",
+        )
+        .expect("static metric definition");
         for collector in [
             Box::new(messages.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(duration.clone()),
@@ -73,6 +79,7 @@ impl Metrics {
             Box::new(receipt_publish_failures.clone()),
             Box::new(receipts_republished.clone()),
             Box::new(consumer_errors.clone()),
+            Box::new(reservation_lines_expired.clone()),
         ] {
             registry
                 .register(collector)
@@ -86,6 +93,7 @@ impl Metrics {
             receipt_publish_failures,
             receipts_republished,
             consumer_errors,
+            reservation_lines_expired,
         }
     }
 
@@ -200,5 +208,17 @@ impl ConsumerError<'_> {
             "consumer error; waiting for recovery"
         );
         metrics.consumer_errors.inc();
+    }
+}
+
+/// The sweep released reservation lines past their expiration.
+pub struct ReservationsExpired {
+    pub lines: u64,
+}
+
+impl ReservationsExpired {
+    pub fn emit(&self, metrics: &Metrics) {
+        tracing::info!(lines = self.lines, "expired reservation lines released");
+        metrics.reservation_lines_expired.inc_by(self.lines);
     }
 }

@@ -422,3 +422,74 @@ fn entry(reserve: &ItemReserve, company: &str, branch: &str, number: &str) -> In
         destination: format!("{company}|{branch}|{number}"),
     }
 }
+
+impl crate::Store {
+    /// Releases the lines of active reservations whose `ReserveExpiration`
+    /// passed before `now`, returning their quantities to the lots; a
+    /// reservation with nothing left becomes `expired`. Returns the lines released.
+    ///
+    /// Works in batches under `SKIP LOCKED`, so several workers can sweep at
+    /// once and a reservation being changed right now is simply left for the
+    /// next pass.
+    #[tracing::instrument(skip(self))]
+    pub async fn release_expired_reservations(
+        &self,
+        now: DateTime<Utc>,
+        batch: i64,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let expired: Vec<(i64, i32, Option<i64>, Decimal)> = sqlx::query_as(
+            "SELECT l.reservation_id, l.line_no, l.lot_id, l.quantity
+               FROM reservation_lines l
+               JOIN reservations r ON r.id = l.reservation_id
+              WHERE l.released_at IS NULL AND l.expires_at < $1 AND r.status = 'active'
+              ORDER BY l.reservation_id, l.line_no
+              LIMIT $2
+                FOR UPDATE OF l, r SKIP LOCKED",
+        )
+        .bind(now)
+        .bind(batch)
+        .fetch_all(&mut *tx)
+        .await?;
+        if expired.is_empty() {
+            return Ok(0);
+        }
+        let mut lot_ids: Vec<i64> = expired.iter().filter_map(|(_, _, lot, _)| *lot).collect();
+        lot_ids.sort_unstable();
+        lot_ids.dedup();
+        sqlx::query("SELECT id FROM lots WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+            .bind(&lot_ids)
+            .execute(&mut *tx)
+            .await?;
+        let deltas: Vec<(i64, Decimal)> = expired
+            .iter()
+            .filter_map(|(_, _, lot, quantity)| lot.map(|lot| (lot, -*quantity)))
+            .collect();
+        adjust_reserved(&mut tx, &deltas).await?;
+        let reservations: Vec<i64> = expired.iter().map(|(id, ..)| *id).collect();
+        let lines: Vec<i32> = expired.iter().map(|(_, line, ..)| *line).collect();
+        sqlx::query(
+            "UPDATE reservation_lines SET released_at = $3
+               FROM unnest($1::bigint[], $2::int[]) AS e(reservation_id, line_no)
+              WHERE reservation_lines.reservation_id = e.reservation_id
+                AND reservation_lines.line_no = e.line_no",
+        )
+        .bind(&reservations)
+        .bind(&lines)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE reservations r SET status = 'expired', updated_at = $2
+              WHERE r.id = ANY($1)
+                AND NOT EXISTS (SELECT 1 FROM reservation_lines l
+                                 WHERE l.reservation_id = r.id AND l.released_at IS NULL)",
+        )
+        .bind(&reservations)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(expired.len() as u64)
+    }
+}
