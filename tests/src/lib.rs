@@ -14,9 +14,10 @@ use eai::app::{self, RunningApp};
 use eai::commands::publish::{self, Published};
 use eai::config::{LogFormat, Settings};
 use eai_store::testing::TestDatabase;
-use eai_transport::lapin::options::{BasicGetOptions, QueueBindOptions, QueueDeclareOptions};
+use eai_transport::lapin::options::{BasicGetOptions, QueueBindOptions};
 use eai_transport::lapin::types::FieldTable;
 use eai_transport::lapin::{message::BasicGetMessage, Channel, Connection};
+use eai_transport::topology::declare_private_queue;
 use eai_transport::{QueueType, Topology};
 use rust_decimal::Decimal;
 use secrecy::SecretString;
@@ -149,19 +150,9 @@ impl TestApp {
     /// A private queue bound to `exchange` with `routing_key`, deleted with the connection.
     pub async fn tap(&self, exchange: &str, routing_key: &str) -> (Channel, String) {
         let channel = self.channel().await;
-        let queue = channel
-            .queue_declare(
-                "".into(),
-                QueueDeclareOptions {
-                    exclusive: true,
-                    auto_delete: true,
-                    ..QueueDeclareOptions::default()
-                },
-                FieldTable::default(),
-            )
+        let name = declare_private_queue(&channel)
             .await
             .expect("tap queue declared");
-        let name = queue.name().to_string();
         channel
             .queue_bind(
                 name.as_str().into(),

@@ -121,6 +121,7 @@ pub async fn start(settings: &Settings, only: Option<Role>) -> anyhow::Result<Ru
     let publisher = Publisher::open(&connection).await?;
     let metrics = Metrics::new();
     let readiness = Arc::new(Readiness::default());
+    readiness.watch(Arc::clone(&connection));
     let (shutdown, _) = broadcast::channel(1);
     let mut tasks = JoinSet::new();
 

@@ -6,7 +6,7 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -14,23 +14,35 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 use eai_store::Store;
+use eai_transport::lapin::Connection;
 use tokio::net::TcpListener;
 
 use crate::metrics::Metrics;
 
-/// Whether the broker side is consuming; flipped by the receiver.
-#[derive(Debug, Default)]
+/// Whether the broker side can work: the receiver is consuming and the
+/// connection is up (it is down while lapin recovers it).
+#[derive(Default)]
 pub struct Readiness {
-    broker: AtomicBool,
+    consuming: AtomicBool,
+    connection: OnceLock<Arc<Connection>>,
 }
 
 impl Readiness {
+    /// Readiness follows this connection's state from now on.
+    pub fn watch(&self, connection: Arc<Connection>) {
+        self.connection.set(connection).ok();
+    }
+
     pub fn set_broker(&self, ready: bool) {
-        self.broker.store(ready, Ordering::Relaxed);
+        self.consuming.store(ready, Ordering::Relaxed);
     }
 
     pub fn broker(&self) -> bool {
-        self.broker.load(Ordering::Relaxed)
+        let connected = self
+            .connection
+            .get()
+            .is_none_or(|connection| connection.status().connected());
+        connected && self.consuming.load(Ordering::Relaxed)
     }
 }
 

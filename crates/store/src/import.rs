@@ -39,22 +39,6 @@ impl ImportReport {
     }
 }
 
-/// The sections of an import file, in the order that satisfies foreign keys.
-pub const SECTIONS: [&str; 12] = [
-    "branches",
-    "products",
-    "customers",
-    "warehouses",
-    "stations",
-    "operators",
-    "payment_methods",
-    "financial_managers",
-    "carriers",
-    "operations",
-    "lots",
-    "mappings",
-];
-
 /// Counts the rows of a parsed file, to size a progress bar.
 pub fn row_count(document: &Value) -> u64 {
     SECTIONS
@@ -98,68 +82,7 @@ impl Store {
             written += count as u64;
             progress(written);
         };
-        report.upserted = vec![
-            (
-                "branches",
-                write_all(&mut tx, &rows.branches, &mut report.errors, &mut write).await?,
-            ),
-            (
-                "products",
-                write_all(&mut tx, &rows.products, &mut report.errors, &mut write).await?,
-            ),
-            (
-                "customers",
-                write_all(&mut tx, &rows.customers, &mut report.errors, &mut write).await?,
-            ),
-            (
-                "warehouses",
-                write_all(&mut tx, &rows.warehouses, &mut report.errors, &mut write).await?,
-            ),
-            (
-                "stations",
-                write_all(&mut tx, &rows.stations, &mut report.errors, &mut write).await?,
-            ),
-            (
-                "operators",
-                write_all(&mut tx, &rows.operators, &mut report.errors, &mut write).await?,
-            ),
-            (
-                "payment_methods",
-                write_all(
-                    &mut tx,
-                    &rows.payment_methods,
-                    &mut report.errors,
-                    &mut write,
-                )
-                .await?,
-            ),
-            (
-                "financial_managers",
-                write_all(
-                    &mut tx,
-                    &rows.financial_managers,
-                    &mut report.errors,
-                    &mut write,
-                )
-                .await?,
-            ),
-            (
-                "carriers",
-                write_all(&mut tx, &rows.carriers, &mut report.errors, &mut write).await?,
-            ),
-            (
-                "operations",
-                write_all(&mut tx, &rows.operations, &mut report.errors, &mut write).await?,
-            ),
-            (
-                "lots",
-                write_all(&mut tx, &rows.lots, &mut report.errors, &mut write).await?,
-            ),
-            (
-                "mappings",
-                write_all(&mut tx, &rows.mappings, &mut report.errors, &mut write).await?,
-            ),
-        ];
+        report.upserted = rows.write(&mut tx, &mut report.errors, &mut write).await?;
         if report.errors.is_empty() {
             tx.commit().await?;
         } else {
@@ -211,38 +134,51 @@ trait Row: DeserializeOwned {
     }
 }
 
-struct Rows {
-    branches: Vec<(String, BranchRow)>,
-    products: Vec<(String, ProductRow)>,
-    customers: Vec<(String, CustomerRow)>,
-    warehouses: Vec<(String, WarehouseRow)>,
-    stations: Vec<(String, StationRow)>,
-    operators: Vec<(String, CodeRow<Operators>)>,
-    payment_methods: Vec<(String, PaymentMethodRow)>,
-    financial_managers: Vec<(String, FinancialManagerRow)>,
-    carriers: Vec<(String, CodeRow<Carriers>)>,
-    operations: Vec<(String, OperationRow)>,
-    lots: Vec<(String, LotRow)>,
-    mappings: Vec<(String, MappingRow)>,
+/// Declares the sections of an import file once: their order (which
+/// satisfies foreign keys), their row types, how they are parsed and written.
+macro_rules! sections {
+    ($($name:ident: $row:ty),* $(,)?) => {
+        /// The sections of an import file, in the order they are written.
+        pub const SECTIONS: &[&str] = &[$(stringify!($name)),*];
+
+        struct Rows {
+            $($name: Vec<(String, $row)>,)*
+        }
+
+        impl Rows {
+            fn parse(root: &serde_json::Map<String, Value>, errors: &mut Vec<RowError>) -> Rows {
+                Rows {
+                    $($name: section(root, stringify!($name), errors),)*
+                }
+            }
+
+            async fn write(
+                &self,
+                conn: &mut PgConnection,
+                errors: &mut Vec<RowError>,
+                progress: &mut impl FnMut(usize),
+            ) -> Result<Vec<(&'static str, usize)>, StoreError> {
+                Ok(vec![
+                    $((stringify!($name), write_all(conn, &self.$name, errors, progress).await?),)*
+                ])
+            }
+        }
+    };
 }
 
-impl Rows {
-    fn parse(root: &serde_json::Map<String, Value>, errors: &mut Vec<RowError>) -> Rows {
-        Rows {
-            branches: section(root, "branches", errors),
-            products: section(root, "products", errors),
-            customers: section(root, "customers", errors),
-            warehouses: section(root, "warehouses", errors),
-            stations: section(root, "stations", errors),
-            operators: section(root, "operators", errors),
-            payment_methods: section(root, "payment_methods", errors),
-            financial_managers: section(root, "financial_managers", errors),
-            carriers: section(root, "carriers", errors),
-            operations: section(root, "operations", errors),
-            lots: section(root, "lots", errors),
-            mappings: section(root, "mappings", errors),
-        }
-    }
+sections! {
+    branches: BranchRow,
+    products: ProductRow,
+    customers: CustomerRow,
+    warehouses: WarehouseRow,
+    stations: StationRow,
+    operators: CodeRow<Operators>,
+    payment_methods: PaymentMethodRow,
+    financial_managers: FinancialManagerRow,
+    carriers: CodeRow<Carriers>,
+    operations: OperationRow,
+    lots: LotRow,
+    mappings: MappingRow,
 }
 
 fn section<R: Row>(

@@ -167,7 +167,8 @@ async fn upsert(
                 "INSERT INTO reservations
                     (company, branch, number, namespace, internal_id, reserve_type,
                      document_reserve, requester, status)
-                 VALUES ($1, $2, lpad(nextval('reservation_numbers')::text, 6, '0'),
+                 VALUES ($1, $2, (SELECT lpad(n::text, greatest(6, length(n::text)), '0')
+                                  FROM nextval('reservation_numbers') AS n),
                          $3, $4, $5, $6, $7, 'active')
                  RETURNING id, number",
             )

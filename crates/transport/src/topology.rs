@@ -202,3 +202,20 @@ impl Topology {
         Ok(())
     }
 }
+
+/// Declares a server-named, exclusive, auto-deleted queue — a private inbox for
+/// replies (`eai publish --wait`) or for watching an exchange — and returns its name.
+pub async fn declare_private_queue(channel: &Channel) -> Result<String, TransportError> {
+    let queue = channel
+        .queue_declare(
+            "".into(),
+            QueueDeclareOptions {
+                exclusive: true,
+                auto_delete: true,
+                ..QueueDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await?;
+    Ok(queue.name().to_string())
+}

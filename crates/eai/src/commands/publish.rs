@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use eai_protocol::Envelope;
-use eai_transport::lapin::options::{BasicConsumeOptions, QueueDeclareOptions};
+use eai_transport::lapin::options::BasicConsumeOptions;
 use eai_transport::lapin::types::FieldTable;
+use eai_transport::topology::declare_private_queue;
 use eai_transport::{Outgoing, Publisher, Topology};
 use futures_util::StreamExt;
 
@@ -99,20 +100,10 @@ pub async fn publish(
     let publisher = Publisher::open(&connection).await?;
     let mut replies = None;
     if wait.is_some() {
-        let queue = channel
-            .queue_declare(
-                "".into(),
-                QueueDeclareOptions {
-                    exclusive: true,
-                    auto_delete: true,
-                    ..QueueDeclareOptions::default()
-                },
-                FieldTable::default(),
-            )
-            .await?;
+        let queue = declare_private_queue(&channel).await?;
         let consumer = channel
             .basic_consume(
-                queue.name().clone(),
+                queue.as_str().into(),
                 "eai-publish".into(),
                 BasicConsumeOptions {
                     no_ack: true,
@@ -121,7 +112,7 @@ pub async fn publish(
                 FieldTable::default(),
             )
             .await?;
-        replies = Some((queue.name().to_string(), consumer));
+        replies = Some((queue, consumer));
     }
     for (file, uuid, routing_key, body) in &envelopes {
         publisher
