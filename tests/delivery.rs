@@ -4,8 +4,7 @@
 
 use std::time::Duration;
 
-use eai_tests::{example, spawn_app, spawn_app_with};
-use eai_transport::lapin::types::AMQPValue;
+use eai_tests::{example, header, spawn_app, spawn_app_with};
 use rust_decimal::Decimal;
 use serde_json::Value;
 
@@ -91,19 +90,10 @@ async fn a_body_that_is_not_json_is_dead_lettered_with_its_reason_and_answered_o
         .await
         .expect("a dead letter");
     assert_eq!(message.delivery.data, broken, "the original body is kept");
-    let headers = message
-        .delivery
-        .properties
-        .headers()
-        .as_ref()
-        .expect("dead letter headers")
-        .inner()
-        .clone();
-    let code = match headers.get("x-eai-code") {
-        Some(AMQPValue::LongString(code)) => code.to_string(),
-        other => panic!("x-eai-code header missing: {other:?}"),
-    };
-    assert_eq!(code, "INVALID_JSON");
+    assert_eq!(
+        header(&message, "x-eai-code").as_deref(),
+        Some("INVALID_JSON")
+    );
     let inbox: i64 = sqlx::query_scalar("SELECT count(*) FROM inbox")
         .fetch_one(app.db.store.pool())
         .await
@@ -216,4 +206,39 @@ async fn the_relay_publishes_a_receipt_whose_first_publication_was_interrupted()
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(status, "done");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_envelope_the_database_refuses_for_good_is_dead_lettered_and_the_queue_moves_on() {
+    let app = spawn_app().await;
+    let (channel, dead) = app.tap(&app.topology.dead_letter_exchange, "").await;
+    // A schema fault no retry can cure, as a botched manual change would leave.
+    sqlx::query("ALTER TABLE reservation_lines RENAME TO reservation_lines_moved")
+        .execute(app.db.store.pool())
+        .await
+        .expect("rename");
+    let refused = reserve_one(&uuid::Uuid::new_v4().to_string(), "refused-1");
+    app.publish(vec![refused.clone()], false).await;
+
+    let message = app
+        .next_message(&channel, &dead)
+        .await
+        .expect("dead-lettered");
+    assert_eq!(message.delivery.data, refused);
+    assert_eq!(
+        header(&message, "x-eai-code").as_deref(),
+        Some("PROCESSING_FAILED")
+    );
+
+    sqlx::query("ALTER TABLE reservation_lines_moved RENAME TO reservation_lines")
+        .execute(app.db.store.pool())
+        .await
+        .expect("rename back");
+    let receipt = app
+        .publish_one(reserve_one(&uuid::Uuid::new_v4().to_string(), "after-1"))
+        .await;
+    assert_eq!(
+        receipt["Content"]["ProcessingInformation"]["Status"], "ok",
+        "{receipt:#}"
+    );
 }

@@ -210,3 +210,30 @@ async fn a_reservation_past_its_expiration_is_released_by_the_sweep() {
         "stock given back"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quantities_stock_cannot_hold_are_refused_not_rounded() {
+    let app = spawn_app().await;
+    let envelope = serde_json::json!({
+        "Header": {"UUID": uuid::Uuid::new_v4().to_string(), "Type": "BusinessMessage",
+                   "Transaction": "ItemReserve", "Version": "2.000",
+                   "SourceApplication": "ECOMMERCE", "CompanyId": "T1", "BranchId": "D MG 01"},
+        "Content": {"InternalId": "too-precise", "ReserveType": "VD", "DocumentReserve": "D-2",
+                    "ReserveItemType": {"Item": [
+                        {"ItemCode": "P001", "Quantity": "0,00001"},
+                        {"ItemCode": "P002", "Quantity": 1e20}]}}
+    });
+
+    let receipt = app.publish_one(envelope.to_string().into_bytes()).await;
+
+    assert_eq!(
+        codes(&receipt),
+        vec!["QUANTITY_INVALID", "QUANTITY_INVALID"],
+        "{receipt:#}"
+    );
+    let reserved: Decimal = sqlx::query_scalar("SELECT sum(reserved) FROM lots")
+        .fetch_one(app.db.store.pool())
+        .await
+        .expect("sum");
+    assert_eq!(reserved.normalize(), dec(0));
+}

@@ -15,7 +15,7 @@ use eai::commands::publish::{self, Published};
 use eai::config::{LogFormat, Settings};
 use eai_store::testing::TestDatabase;
 use eai_transport::lapin::options::{BasicGetOptions, QueueBindOptions};
-use eai_transport::lapin::types::FieldTable;
+use eai_transport::lapin::types::{AMQPValue, FieldTable};
 use eai_transport::lapin::{message::BasicGetMessage, Channel, Connection};
 use eai_transport::topology::declare_private_queue;
 use eai_transport::{QueueType, Topology};
@@ -37,6 +37,21 @@ pub fn example(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../examples")
         .join(name)
+}
+
+/// A string header of a message taken with [`TestApp::next_message`].
+pub fn header(message: &BasicGetMessage, name: &str) -> Option<String> {
+    match message
+        .delivery
+        .properties
+        .headers()
+        .as_ref()?
+        .inner()
+        .get(name)?
+    {
+        AMQPValue::LongString(value) => Some(value.to_string()),
+        _ => None,
+    }
 }
 
 /// A running worker and everything it owns.

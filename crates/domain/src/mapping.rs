@@ -92,6 +92,11 @@ impl Directory {
         self.internal.insert((entity, code.to_owned()));
     }
 
+    /// Whether `code` is a known internal code of `entity`.
+    pub fn is_internal(&self, entity: Entity, code: &str) -> bool {
+        self.internal.contains(&(entity, code.to_owned()))
+    }
+
     /// The internal code for `external`: its mapping, else itself when it is a known internal code.
     pub fn resolve(&self, entity: Entity, external: &str) -> Option<&str> {
         let key = (entity, external.to_owned());

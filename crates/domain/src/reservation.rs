@@ -30,8 +30,8 @@ pub struct ProductInfo {
 pub struct RequestedItem {
     /// JSON path of the item in the envelope, for error messages.
     pub path: String,
-    /// The code the sender used, echoed back in shortfall details.
-    pub item_code: String,
+    /// The item's 1-based position in the envelope (cancelled items count).
+    pub item_no: usize,
     pub product: String,
     pub warehouse: String,
     pub quantity: Decimal,
@@ -118,7 +118,16 @@ impl ReservationRequest {
     ) -> Result<ReservationRequest, Vec<Detail>> {
         let mut errors = Vec::new();
         let mut items = Vec::new();
-        for item in reserve.items.iter().filter(|item| !item.is_canceled) {
+        let active = reserve
+            .items
+            .iter()
+            .enumerate()
+            .filter(|(_, item)| !item.is_canceled);
+        for (position, item) in active {
+            if let Err(detail) = check_quantity(item.quantity, &item.path) {
+                errors.push(detail);
+                continue;
+            }
             let product = directory
                 .resolve(Entity::Product, &item.item_code)
                 .and_then(|code| products.get(code));
@@ -142,13 +151,14 @@ impl ReservationRequest {
                 ));
                 continue;
             }
-            let warehouse = match &item.warehouse {
-                Some(external) => directory.resolve(Entity::Warehouse, external),
-                None => product
-                    .default_warehouse
-                    .as_deref()
-                    .and_then(|code| directory.resolve(Entity::Warehouse, code)),
-            };
+            // A mapping may name a warehouse of another branch: only the
+            // reservation branch's own warehouses count.
+            let warehouse = item
+                .warehouse
+                .as_deref()
+                .or(product.default_warehouse.as_deref())
+                .and_then(|code| directory.resolve(Entity::Warehouse, code))
+                .filter(|code| directory.is_internal(Entity::Warehouse, code));
             let Some(warehouse) = warehouse else {
                 let named = item
                     .warehouse
@@ -166,7 +176,7 @@ impl ReservationRequest {
             };
             items.push(RequestedItem {
                 path: item.path.clone(),
-                item_code: item.item_code.clone(),
+                item_no: position + 1,
                 product: product.code.clone(),
                 warehouse: warehouse.to_owned(),
                 quantity: item.quantity,
@@ -282,6 +292,24 @@ impl ReservationRequest {
     }
 }
 
+/// Stock quantities are kept with 4 decimal places and 14 integer digits; a
+/// quantity that would not fit is refused rather than silently rounded.
+fn check_quantity(quantity: Decimal, path: &str) -> Result<(), Detail> {
+    let limit = Decimal::from(100_000_000_000_000_i64);
+    if quantity.normalize().scale() > MAX_QUANTITY_SCALE || quantity >= limit {
+        return Err(Detail::error(
+            Code::QuantityInvalid,
+            format!(
+                "{path}.Quantity: expected at most {MAX_QUANTITY_SCALE} decimal places and less than {limit}, got {quantity}"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Decimal places a stock quantity may have (the `numeric(18, 4)` columns).
+pub const MAX_QUANTITY_SCALE: u32 = 4;
+
 /// `LOT_INSUFFICIENT` with the candidate lots and their free quantity as TOTVS JSON.
 fn shortfall_detail(item: &RequestedItem, pool: &[LotStock], shortfall: Decimal) -> Detail {
     let lots: Vec<AvailableLot<'_>> = candidates(pool, item.issue_date)
@@ -305,4 +333,568 @@ fn shortfall_detail(item: &RequestedItem, pool: &[LotStock], shortfall: Decimal)
         ),
     )
     .with_detailed_message(detailed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use eai_protocol::{ReserveItem, ReserveType, Timestamp};
+    use proptest::prelude::*;
+
+    const TODAY: &str = "2026-11-22";
+
+    fn dec(units: i64) -> Decimal {
+        Decimal::from(units)
+    }
+
+    fn day(text: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(text, "%Y-%m-%d").expect("test date")
+    }
+
+    fn item_path(index: usize) -> String {
+        format!("$.Content.ReserveItemType.Item[{index}]")
+    }
+
+    /// A lot of `product` in warehouse 01, received before any expiry.
+    fn lot(
+        id: i64,
+        product: &str,
+        code: (&str, &str),
+        expires: Option<&str>,
+        on_hand: i64,
+        reserved: i64,
+    ) -> LotStock {
+        LotStock {
+            id,
+            product: product.into(),
+            warehouse: "01".into(),
+            lot: code.0.into(),
+            sublot: code.1.into(),
+            expires_on: expires.map(day),
+            received_on: Some(day("2026-01-02")),
+            on_hand: dec(on_hand),
+            reserved: dec(reserved),
+        }
+    }
+
+    /// Item `index` of the envelope: `quantity` of `product` in warehouse 01, issued today.
+    fn item(index: usize, product: &str, quantity: i64) -> RequestedItem {
+        RequestedItem {
+            path: item_path(index),
+            item_no: index + 1,
+            product: product.into(),
+            warehouse: "01".into(),
+            quantity: dec(quantity),
+            lot: None,
+            sublot: None,
+            issue_date: day(TODAY),
+            expires_at: None,
+        }
+    }
+
+    fn request(items: Vec<RequestedItem>) -> ReservationRequest {
+        ReservationRequest { items }
+    }
+
+    /// `(item, lot_id, quantity)` of each planned line.
+    fn takes(plan: &Plan) -> Vec<(usize, Option<i64>, Decimal)> {
+        plan.lines
+            .iter()
+            .map(|line| (line.item, line.lot_id, line.quantity))
+            .collect()
+    }
+
+    fn codes(details: &[Detail]) -> Vec<Code> {
+        details.iter().map(|detail| detail.code).collect()
+    }
+
+    #[test]
+    fn two_items_sharing_lots_never_count_the_same_free_stock_twice() {
+        let lots = [
+            lot(1, "P", ("A", ""), Some("2027-01-31"), 10, 2),
+            lot(2, "P", ("B", ""), Some("2027-06-30"), 10, 0),
+        ];
+        let plan = request(vec![item(0, "P", 6), item(1, "P", 6)])
+            .plan(&lots, false)
+            .expect("18 free covers 12");
+        assert_eq!(
+            takes(&plan),
+            vec![
+                (0, Some(1), dec(6)),
+                (1, Some(1), dec(2)),
+                (1, Some(2), dec(4)),
+            ]
+        );
+        assert_eq!(plan.reserved_by_lot(), vec![(1, dec(8)), (2, dec(4))]);
+
+        let short = request(vec![item(0, "P", 10), item(1, "P", 10)])
+            .plan(&lots, false)
+            .expect_err("18 free cannot cover 20");
+        assert_eq!(codes(&short), vec![Code::LotInsufficient]);
+        assert!(short[0].message.starts_with(&item_path(1)), "{short:?}");
+    }
+
+    #[test]
+    fn an_explicit_lot_and_sublot_reserve_from_that_sublot_only() {
+        let lots = [
+            lot(1, "P", ("L0", ""), Some("2027-01-31"), 50, 0),
+            lot(2, "P", ("L1", "S1"), Some("2027-03-31"), 10, 0),
+            lot(3, "P", ("L1", "S2"), Some("2027-06-30"), 10, 0),
+            lot(4, "Q", ("L1", "S2"), Some("2027-01-01"), 10, 0),
+        ];
+        let sublot = RequestedItem {
+            lot: Some("L1".into()),
+            sublot: Some("S2".into()),
+            ..item(0, "P", 3)
+        };
+        let plan = request(vec![sublot]).plan(&lots, false).expect("served");
+        assert_eq!(takes(&plan), vec![(0, Some(3), dec(3))]);
+        assert_eq!(
+            (plan.lines[0].lot.as_str(), plan.lines[0].sublot.as_str()),
+            ("L1", "S2")
+        );
+
+        let whole_lot = RequestedItem {
+            lot: Some("L1".into()),
+            ..item(0, "P", 12)
+        };
+        let plan = request(vec![whole_lot]).plan(&lots, false).expect("served");
+        assert_eq!(
+            takes(&plan),
+            vec![(0, Some(2), dec(10)), (0, Some(3), dec(2))],
+            "the lot's sub-lots in FEFO order, never L0 although it expires first"
+        );
+    }
+
+    #[test]
+    fn lot_not_found_and_lot_expired_name_the_item_path() {
+        let lots = [
+            lot(1, "P", ("OLD", ""), Some("2026-01-31"), 10, 0),
+            lot(2, "P", ("NEW", ""), Some("2027-01-31"), 10, 0),
+            lot(3, "Q", ("OTHER", ""), Some("2027-01-31"), 10, 0),
+        ];
+        let errors = request(vec![
+            item(0, "P", 1),
+            RequestedItem {
+                lot: Some("NOPE".into()),
+                ..item(1, "P", 1)
+            },
+            RequestedItem {
+                lot: Some("OLD".into()),
+                ..item(2, "P", 1)
+            },
+            RequestedItem {
+                lot: Some("OTHER".into()),
+                ..item(3, "P", 1)
+            },
+        ])
+        .plan(&lots, false)
+        .expect_err("bad lots");
+        assert_eq!(
+            codes(&errors),
+            vec![Code::LotNotFound, Code::LotExpired, Code::LotNotFound]
+        );
+        for (detail, index) in errors.iter().zip([1, 2, 3]) {
+            let path = format!("{}.LotNumber", item_path(index));
+            assert!(detail.message.starts_with(&path), "{detail:?}");
+            assert!(detail.is_error());
+        }
+    }
+
+    #[test]
+    fn an_explicit_lot_expiring_on_the_issue_date_is_still_valid() {
+        let lots = [lot(1, "P", ("EDGE", ""), Some(TODAY), 10, 0)];
+        let edge = RequestedItem {
+            lot: Some("EDGE".into()),
+            ..item(0, "P", 4)
+        };
+        let plan = request(vec![edge]).plan(&lots, false).expect("served");
+        assert_eq!(takes(&plan), vec![(0, Some(1), dec(4))]);
+    }
+
+    #[test]
+    fn reserving_without_stock_turns_the_shortfall_into_a_back_order_line() {
+        let lots = [
+            lot(1, "P", ("A", ""), Some("2027-01-31"), 10, 6),
+            lot(2, "P", ("GONE", ""), Some("2026-01-01"), 10, 0),
+        ];
+        let plan = request(vec![item(0, "P", 10), item(1, "NOLOTS", 3)])
+            .plan(&lots, true)
+            .expect("a branch that reserves without stock never runs short");
+        assert_eq!(
+            takes(&plan),
+            vec![(0, Some(1), dec(4)), (0, None, dec(6)), (1, None, dec(3))]
+        );
+        let back_order = &plan.lines[1];
+        assert_eq!(
+            (
+                back_order.lot.as_str(),
+                back_order.sublot.as_str(),
+                back_order.product.as_str()
+            ),
+            ("", "", "P")
+        );
+        assert_eq!(plan.reserved_by_lot(), vec![(1, dec(4))]);
+
+        let refused = request(vec![item(0, "P", 10)])
+            .plan(&lots, false)
+            .expect_err("no back-orders otherwise");
+        assert_eq!(codes(&refused), vec![Code::LotInsufficient]);
+    }
+
+    #[test]
+    fn reserved_by_lot_sums_each_lot_in_id_order_and_skips_back_orders() {
+        let line = |lot_id: Option<i64>, quantity: i64| PlannedLine {
+            item: 0,
+            product: "P".into(),
+            warehouse: "01".into(),
+            lot_id,
+            lot: String::new(),
+            sublot: String::new(),
+            quantity: dec(quantity),
+        };
+        let plan = Plan {
+            lines: vec![
+                line(Some(5), 2),
+                line(Some(3), 1),
+                line(None, 7),
+                line(Some(5), 4),
+            ],
+        };
+        assert_eq!(plan.reserved_by_lot(), vec![(3, dec(1)), (5, dec(6))]);
+        assert!(Plan::default().reserved_by_lot().is_empty());
+    }
+
+    #[test]
+    fn a_shortfall_lists_only_unexpired_lots_with_free_stock_in_fefo_order() {
+        let lots = [
+            lot(1, "P", ("LATE", ""), None, 10, 8),
+            lot(2, "P", ("FULL", ""), Some("2027-01-31"), 10, 10),
+            lot(3, "P", ("EXPIRED", ""), Some("2026-11-21"), 10, 0),
+            lot(4, "P", ("NEAR", "S1"), Some("2027-02-28"), 10, 7),
+            lot(5, "Q", ("OTHER", ""), Some("2027-01-31"), 10, 0),
+        ];
+        let errors = request(vec![item(0, "P", 10)])
+            .plan(&lots, false)
+            .expect_err("5 free");
+        assert_eq!(codes(&errors), vec![Code::LotInsufficient]);
+        let detailed: serde_json::Value = serde_json::from_str(
+            errors[0]
+                .detailed_message
+                .as_deref()
+                .expect("a DetailedMessage"),
+        )
+        .expect("JSON");
+        let listed = detailed["Item"].as_array().expect("Item list");
+        let summary: Vec<(String, String, String, Decimal)> = listed
+            .iter()
+            .map(|entry| {
+                (
+                    entry["ItemCode"].as_str().unwrap_or_default().to_owned(),
+                    entry["LotNumber"].as_str().unwrap_or_default().to_owned(),
+                    entry["SubLotNumber"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    Decimal::from_str_exact(&entry["AvailableStockAmount"].to_string())
+                        .expect("a decimal amount"),
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                ("P".into(), "NEAR".into(), "S1".into(), dec(3)),
+                ("P".into(), "LATE".into(), String::new(), dec(2)),
+            ]
+        );
+        assert_eq!(listed[0]["WarehouseCode"], "01");
+        assert_eq!(listed[0]["ExpirationDate"], "2027-02-28");
+        assert!(errors[0].message.starts_with(&item_path(0)));
+    }
+
+    // -- resolve ----------------------------------------------------------
+
+    fn reserve_item(index: usize, code: &str, warehouse: Option<&str>) -> ReserveItem {
+        ReserveItem {
+            path: item_path(index),
+            item_code: code.into(),
+            warehouse: warehouse.map(str::to_owned),
+            quantity: dec(2),
+            lot: None,
+            sublot: None,
+            expiration: None,
+            issue_date: None,
+            reserve_branch: None,
+            is_canceled: false,
+        }
+    }
+
+    fn item_reserve(items: Vec<ReserveItem>) -> ItemReserve {
+        ItemReserve {
+            internal_id: "R1".into(),
+            reserve_type: Some(ReserveType::Vd),
+            document_reserve: Some("DOC".into()),
+            requester: None,
+            request_branch: None,
+            reserve_number: None,
+            items,
+        }
+    }
+
+    /// Products P1, P2 (default warehouse 01), P3 (no default), PB (blocked);
+    /// warehouses 01 and 02; de/para EXT-1 → P1 and CENTRAL → 02.
+    fn master() -> (Directory, HashMap<String, ProductInfo>) {
+        let mut directory = Directory::default();
+        let mut products = HashMap::new();
+        for (code, blocked, default_warehouse) in [
+            ("P1", false, Some("01")),
+            ("P2", false, Some("01")),
+            ("P3", false, None),
+            ("PB", true, Some("01")),
+        ] {
+            directory.add_internal(Entity::Product, code);
+            products.insert(
+                code.to_owned(),
+                ProductInfo {
+                    code: code.into(),
+                    blocked,
+                    default_warehouse: default_warehouse.map(str::to_owned),
+                },
+            );
+        }
+        directory.add_internal(Entity::Warehouse, "01");
+        directory.add_internal(Entity::Warehouse, "02");
+        directory.add_mapping(Entity::Product, "EXT-1", "P1");
+        directory.add_mapping(Entity::Warehouse, "CENTRAL", "02");
+        (directory, products)
+    }
+
+    #[test]
+    fn resolve_maps_codes_defaults_the_warehouse_and_leaves_out_canceled_items() {
+        let (directory, products) = master();
+        let canceled = ReserveItem {
+            is_canceled: true,
+            ..reserve_item(0, "UNKNOWN", Some("99"))
+        };
+        let issued = ReserveItem {
+            issue_date: Some(Timestamp::Date(day("2026-12-01"))),
+            ..reserve_item(2, "P2", Some("CENTRAL"))
+        };
+        let request = ReservationRequest::resolve(
+            &item_reserve(vec![canceled, reserve_item(1, "EXT-1", None), issued]),
+            &directory,
+            &products,
+            day(TODAY),
+        )
+        .expect("resolves");
+        let resolved: Vec<(&str, usize, &str, &str, NaiveDate)> = request
+            .items
+            .iter()
+            .map(|item| {
+                (
+                    item.path.as_str(),
+                    item.item_no,
+                    item.product.as_str(),
+                    item.warehouse.as_str(),
+                    item.issue_date,
+                )
+            })
+            .collect();
+        assert_eq!(
+            resolved,
+            vec![
+                (
+                    "$.Content.ReserveItemType.Item[1]",
+                    2,
+                    "P1",
+                    "01",
+                    day(TODAY)
+                ),
+                (
+                    "$.Content.ReserveItemType.Item[2]",
+                    3,
+                    "P2",
+                    "02",
+                    day("2026-12-01")
+                ),
+            ]
+        );
+        assert_eq!(
+            request.stock_keys(),
+            vec![("P1".into(), "01".into()), ("P2".into(), "02".into())]
+        );
+    }
+
+    #[test]
+    fn resolve_reports_every_unknown_or_blocked_product_and_unknown_warehouse() {
+        let (directory, products) = master();
+        let errors = ReservationRequest::resolve(
+            &item_reserve(vec![
+                reserve_item(0, "NOPE", Some("01")),
+                reserve_item(1, "PB", Some("01")),
+                reserve_item(2, "P1", Some("99")),
+                reserve_item(3, "P3", None),
+                reserve_item(4, "P2", Some("01")),
+            ]),
+            &directory,
+            &products,
+            day(TODAY),
+        )
+        .expect_err("four bad items");
+        assert_eq!(
+            codes(&errors),
+            vec![
+                Code::ProductNotFound,
+                Code::ProductBlocked,
+                Code::WarehouseNotFound,
+                Code::WarehouseNotFound,
+            ]
+        );
+        for (detail, index) in errors.iter().zip(0..) {
+            assert!(
+                detail.message.starts_with(&item_path(index)),
+                "{detail:?} names item {index}"
+            );
+        }
+    }
+
+    #[test]
+    fn resolve_refuses_a_warehouse_mapped_outside_the_branch() {
+        // The directory holds the branch's warehouses (01, 02); de/para that
+        // names another warehouse must not slip through as if it existed.
+        let (mut directory, products) = master();
+        directory.add_mapping(Entity::Warehouse, "SOUTH", "03");
+        let errors = ReservationRequest::resolve(
+            &item_reserve(vec![reserve_item(0, "P1", Some("SOUTH"))]),
+            &directory,
+            &products,
+            day(TODAY),
+        )
+        .expect_err("03 is not a warehouse of the branch");
+        assert_eq!(codes(&errors), vec![Code::WarehouseNotFound]);
+    }
+
+    #[test]
+    fn resolve_of_only_canceled_items_reports_nothing() {
+        let (directory, products) = master();
+        let canceled = ReserveItem {
+            is_canceled: true,
+            ..reserve_item(0, "PB", None)
+        };
+        let request = ReservationRequest::resolve(
+            &item_reserve(vec![canceled]),
+            &directory,
+            &products,
+            day(TODAY),
+        )
+        .expect("a canceled item is not checked");
+        assert!(request.items.is_empty());
+    }
+
+    // -- properties ---------------------------------------------------------
+
+    fn arb_lots() -> impl Strategy<Value = Vec<LotStock>> {
+        prop::collection::vec(
+            (
+                prop::sample::select(vec!["A", "B"]),
+                prop::sample::select(vec!["L1", "L2", "L3"]),
+                prop::option::of(0u64..40),
+                0i64..30,
+                0i64..30,
+            ),
+            0..10,
+        )
+        .prop_map(|rows| {
+            rows.into_iter()
+                .enumerate()
+                .map(
+                    |(index, (product, code, expiry, on_hand, reserved))| LotStock {
+                        id: index as i64 + 1,
+                        product: product.into(),
+                        warehouse: "01".into(),
+                        lot: code.into(),
+                        sublot: format!("{index}"),
+                        expires_on: expiry.map(|days| day("2026-11-02") + chrono::Days::new(days)),
+                        received_on: None,
+                        on_hand: dec(on_hand),
+                        reserved: dec(reserved.min(on_hand)),
+                    },
+                )
+                .collect()
+        })
+    }
+
+    fn arb_items() -> impl Strategy<Value = Vec<RequestedItem>> {
+        prop::collection::vec(
+            (
+                prop::sample::select(vec!["A", "B"]),
+                1i64..40,
+                prop::option::of(prop::sample::select(vec!["L1", "L2", "L3"])),
+            ),
+            1..5,
+        )
+        .prop_map(|rows| {
+            rows.into_iter()
+                .enumerate()
+                .map(|(index, (product, quantity, lot))| RequestedItem {
+                    lot: lot.map(str::to_owned),
+                    ..item(index, product, quantity)
+                })
+                .collect()
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn a_plan_serves_each_item_exactly_from_its_own_unexpired_lots_within_their_free_stock(
+            lots in arb_lots(),
+            items in arb_items(),
+            without_stock in any::<bool>(),
+        ) {
+            let request = request(items);
+            let today = day(TODAY);
+            match request.plan(&lots, without_stock) {
+                Ok(plan) => {
+                    for (index, item) in request.items.iter().enumerate() {
+                        let lines: Vec<&PlannedLine> =
+                            plan.lines.iter().filter(|line| line.item == index).collect();
+                        let total: Decimal = lines.iter().map(|line| line.quantity).sum();
+                        prop_assert_eq!(total, item.quantity, "item {} is served exactly", index);
+                        for line in lines {
+                            prop_assert!(line.quantity > Decimal::ZERO);
+                            prop_assert_eq!(&line.product, &item.product);
+                            match line.lot_id {
+                                None => prop_assert!(without_stock, "back-orders only when allowed"),
+                                Some(id) => {
+                                    let lot = lots.iter().find(|lot| lot.id == id).expect("a known lot");
+                                    prop_assert_eq!(&lot.product, &item.product);
+                                    prop_assert!(!lot.is_expired_on(today));
+                                    if let Some(wanted) = &item.lot {
+                                        prop_assert_eq!(&lot.lot, wanted);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    for (id, total) in plan.reserved_by_lot() {
+                        let lot = lots.iter().find(|lot| lot.id == id).expect("a known lot");
+                        prop_assert!(total <= lot.free(), "lot {} over-reserved: {} > {}", id, total, lot.free());
+                    }
+                }
+                Err(details) => {
+                    prop_assert!(!details.is_empty());
+                    for detail in &details {
+                        prop_assert!(
+                            matches!(detail.code, Code::LotInsufficient | Code::LotNotFound | Code::LotExpired),
+                            "unexpected {:?}", detail
+                        );
+                        if without_stock {
+                            prop_assert!(detail.code != Code::LotInsufficient, "no shortfall when reserving without stock");
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

@@ -30,6 +30,10 @@ use crate::metrics::{ConsumerError, MessageHandled, Metrics, ReceiptPublishFaile
 /// so a down database does not turn into a hot redelivery loop.
 const REQUEUE_PAUSE: Duration = Duration::from_secs(2);
 
+/// The dead-letter code of an envelope the database refused for good (a bug
+/// or a constraint no rule caught); it is not a receipt code.
+pub const PROCESSING_FAILED: &str = "PROCESSING_FAILED";
+
 /// What every delivery handler shares.
 #[derive(Clone)]
 pub struct Receiver {
@@ -132,9 +136,20 @@ impl Receiver {
         };
         let answer = match self.store.receive(&self.identity, &inbound).await {
             Ok(answer) => answer,
-            Err(error) => {
+            Err(error) if error.is_retryable() => {
                 tracing::error!(uuid = envelope.uuid(), %error, "database unavailable; envelope requeued");
                 requeue(&delivery).await;
+                return;
+            }
+            Err(error) => {
+                let reason = format!("the database refused envelope {}: {error}", envelope.uuid());
+                match dead_letter::dead_letter(self, &delivery, PROCESSING_FAILED, &reason).await {
+                    Ok(()) => ack(&delivery).await,
+                    Err(error) => {
+                        tracing::error!(%error, "dead-lettering failed; requeueing");
+                        requeue(&delivery).await;
+                    }
+                }
                 return;
             }
         };

@@ -13,13 +13,18 @@ pub enum StoreError {
 
 impl StoreError {
     /// Serialization failures and deadlocks are the database asking us to run
-    /// the transaction again; connection trouble may pass too. Neither is the
-    /// sender's fault, so neither becomes an error receipt.
+    /// the transaction again; connection trouble (class 08, a server shutting
+    /// down or refusing connections) may pass too. None is the sender's fault,
+    /// so none becomes an error receipt.
     pub fn is_retryable(&self) -> bool {
         match self {
-            StoreError::Database(sqlx::Error::Database(db)) => {
-                matches!(db.code().as_deref(), Some("40001") | Some("40P01"))
-            }
+            StoreError::Database(sqlx::Error::Database(db)) => db.code().is_some_and(|code| {
+                code.starts_with("08")
+                    || matches!(
+                        &*code,
+                        "40001" | "40P01" | "57P01" | "57P02" | "57P03" | "53300"
+                    )
+            }),
             StoreError::Database(
                 sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed,
             ) => true,

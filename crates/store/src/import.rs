@@ -72,10 +72,9 @@ impl Store {
                 });
             }
         }
+        // Rows that parsed are still written (then rolled back) when others did
+        // not, so what only the database can check is reported in the same pass.
         let rows = Rows::parse(root, &mut report.errors);
-        if !report.errors.is_empty() {
-            return Ok(report);
-        }
         let mut tx = self.pool.begin().await?;
         let mut written = 0;
         let mut write = |count: usize| {

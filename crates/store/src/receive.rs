@@ -198,10 +198,18 @@ async fn process(
             let namespace = envelope.namespace();
             let company = directory::resolve_company(conn, &namespace, &company).await?;
             let Some(branch) = directory::branch(conn, &company, &branch_code).await? else {
+                let path = reserve
+                    .items
+                    .iter()
+                    .find(|item| item.reserve_branch.is_some())
+                    .map_or_else(
+                        || "$.Header.BranchId".to_owned(),
+                        |item| format!("{}.ReserveBranch", item.path),
+                    );
                 return Ok((
                     vec![Detail::error(
                         Code::BranchNotFound,
-                        format!("$.Header.BranchId: branch '{branch_code}' of company '{company}' is not registered"),
+                        format!("{path}: branch '{branch_code}' of company '{company}' is not registered"),
                     )],
                     Vec::new(),
                 ));

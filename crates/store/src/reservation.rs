@@ -350,7 +350,7 @@ async fn insert_lines(
     for (index, line) in plan.lines.iter().enumerate() {
         let item = &request.items[line.item];
         line_no.push(index as i32 + 1);
-        item_no.push(line.item as i32 + 1);
+        item_no.push(item.item_no as i32);
         product.push(&line.product);
         warehouse.push(&line.warehouse);
         lot_id.push(line.lot_id);

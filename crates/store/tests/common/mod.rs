@@ -31,7 +31,11 @@ pub async fn seeded() -> TestDatabase {
 /// Imports `document`, failing the test on any reported row error.
 pub async fn import_ok(store: &Store, document: &Value) {
     let report = store.import(document, &|_| {}).await.expect("import runs");
-    assert!(report.errors.is_empty(), "import refused: {:?}", report.errors);
+    assert!(
+        report.errors.is_empty(),
+        "import refused: {:?}",
+        report.errors
+    );
 }
 
 /// An exact decimal from its text (`"2.5"`).
@@ -226,18 +230,6 @@ pub async fn reserved(pool: &PgPool, lot: &str) -> Decimal {
     reserved.normalize()
 }
 
-/// Every lot's reserved quantity, keyed `branch/lot`, in id order.
-pub async fn reserved_by_lot(pool: &PgPool) -> Vec<(String, Decimal)> {
-    let rows: Vec<(String, String, Decimal)> =
-        sqlx::query_as("SELECT branch, lot, reserved FROM lots ORDER BY id")
-            .fetch_all(pool)
-            .await
-            .expect("lots");
-    rows.into_iter()
-        .map(|(branch, lot, reserved)| (format!("{branch}/{lot}"), reserved.normalize()))
-        .collect()
-}
-
 /// One reservation line as stored.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Line {
@@ -328,4 +320,37 @@ pub async fn business_state(pool: &PgPool) -> String {
         state.push_str(&format!("== {table}\n{}\n", table_text(pool, table).await));
     }
     state
+}
+
+/// Checks the stock invariants that must hold whatever interleaving happened.
+pub async fn assert_stock_consistent(pool: &PgPool) {
+    let rows: Vec<(String, Decimal, Decimal, Decimal)> = sqlx::query_as(
+        "SELECT l.lot, l.quantity, l.reserved,
+                coalesce((SELECT sum(rl.quantity) FROM reservation_lines rl
+                            JOIN reservations r ON r.id = rl.reservation_id
+                           WHERE rl.lot_id = l.id AND rl.released_at IS NULL
+                             AND r.status = 'active'), 0)
+           FROM lots l ORDER BY l.id",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("lots with their lines");
+    for (lot, quantity, reserved, held) in rows {
+        assert!(
+            reserved <= quantity,
+            "lot {lot}: reserved {reserved} > on hand {quantity}"
+        );
+        assert_eq!(
+            reserved, held,
+            "lot {lot}: reserved {reserved} but active lines hold {held}"
+        );
+    }
+    let (dangling,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM reservation_lines rl JOIN reservations r ON r.id = rl.reservation_id
+          WHERE r.status = 'cancelled' AND rl.released_at IS NULL",
+    )
+    .fetch_one(pool)
+    .await
+    .expect("cancelled lines");
+    assert_eq!(dangling, 0, "a cancelled reservation still holds stock");
 }

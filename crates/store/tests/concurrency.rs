@@ -1,0 +1,230 @@
+//! Several workers, each with its own pool, reserving the same lots at once
+//! (SPEC §4 "Concurrency"): reserved never exceeds on hand, every accepted
+//! reservation holds exactly what it asked for, every refusal left nothing,
+//! and no attempt surfaces a serialization failure or deadlock.
+
+mod common;
+
+use std::collections::HashMap;
+
+use common::*;
+use eai_store::Store;
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
+
+const WORKERS: usize = 8;
+const ENVELOPES_PER_WORKER: usize = 6;
+
+/// A product of its own with six lots of 25 (150 units): less than the
+/// workers ask for together, so some reservations must be refused.
+fn contested_stock() -> Value {
+    let lots: Vec<Value> = (0..6)
+        .map(|index| {
+            json!({"branch": "D MG 01", "product": "PC", "warehouse": "01",
+                   "lot": format!("C{index}"), "expires_on": format!("2029-0{}-01", 6 - index),
+                   "received_on": "2026-01-01", "quantity": 25})
+        })
+        .collect();
+    json!({
+        "products": [{"code": "PC", "default_warehouse": "01"}],
+        "lots": lots
+    })
+}
+
+/// A tiny deterministic generator (xorshift), so a failure can be replayed.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, bound: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % bound
+    }
+}
+
+/// A worker's own store, as a separate process of the fleet would have.
+async fn worker_store(db: &eai_store::testing::TestDatabase) -> Store {
+    Store::connect(db.options(), 2)
+        .await
+        .expect("worker pool connects")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_workers_never_over_reserve_and_each_reservation_gets_exactly_what_it_asked() {
+    let db = seeded().await;
+    import_ok(&db.store, &contested_stock()).await;
+
+    let mut tasks = Vec::new();
+    for worker in 0..WORKERS {
+        let store = worker_store(&db).await;
+        tasks.push(tokio::spawn(async move {
+            let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (worker as u64 + 1));
+            let mut outcomes = Vec::new();
+            for envelope_no in 0..ENVELOPES_PER_WORKER {
+                let internal_id = format!("W{worker}-{envelope_no}");
+                // One or two items of PC, sometimes with a P001 item too.
+                let mut items = Vec::new();
+                let mut requested = (Decimal::ZERO, Decimal::ZERO);
+                for _ in 0..=rng.below(2) {
+                    let quantity = rng.below(8) + 1;
+                    requested.0 += Decimal::from(quantity);
+                    items.push(
+                        json!({"ItemCode": "PC", "WarehouseCode": "01", "Quantity": quantity}),
+                    );
+                }
+                if rng.below(3) == 0 {
+                    requested.1 += Decimal::ONE;
+                    items.push(json!({"ItemCode": "P001", "WarehouseCode": "01", "Quantity": 1}));
+                }
+                let envelope = reserve(&internal_id, Value::Array(items));
+                let reply = try_send(&store, &envelope).await;
+                outcomes.push((internal_id, requested, reply));
+            }
+            outcomes
+        }));
+    }
+
+    let pool = db.store.pool();
+    let mut accepted = 0;
+    let mut refused = 0;
+    let mut total_pc = Decimal::ZERO;
+    for task in tasks {
+        for (internal_id, requested, reply) in task.await.expect("worker task") {
+            let reply = reply.unwrap_or_else(|error| {
+                panic!("{internal_id}: receive() surfaced an error: {error}")
+            });
+            if reply.answer.ok {
+                accepted += 1;
+                let lines = lines(pool, &internal_id).await;
+                assert!(lines
+                    .iter()
+                    .all(|line| line.lot_id.is_some() && !line.backorder));
+                let held = |product: &str| -> Decimal {
+                    lines
+                        .iter()
+                        .filter(|line| line.product == product)
+                        .map(|line| line.quantity)
+                        .sum()
+                };
+                let pc = held("PC");
+                assert_eq!(
+                    (pc, held("P001")),
+                    requested,
+                    "{internal_id}: lines {lines:?}"
+                );
+                total_pc += pc;
+                assert_eq!(
+                    reservation(pool, &internal_id).await.expect("row").status,
+                    "active"
+                );
+            } else {
+                refused += 1;
+                reply.assert_only("LOT_INSUFFICIENT");
+                assert!(
+                    reservation(pool, &internal_id).await.is_none(),
+                    "{internal_id} was refused but left a reservation"
+                );
+            }
+        }
+    }
+    assert!(
+        accepted > 0 && refused > 0,
+        "the demand should exceed the stock: {accepted} accepted, {refused} refused"
+    );
+    assert_stock_consistent(pool).await;
+    let (reserved_pc,): (Decimal,) =
+        sqlx::query_as("SELECT sum(reserved) FROM lots WHERE product = 'PC'")
+            .fetch_one(pool)
+            .await
+            .expect("PC stock");
+    assert_eq!(reserved_pc, total_pc);
+    assert_eq!(
+        count(pool, "outbox").await,
+        (WORKERS * ENVELOPES_PER_WORKER) as i64
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_re_upserts_and_deletes_of_the_same_internal_ids_keep_the_stock_consistent() {
+    let db = seeded().await;
+    import_ok(&db.store, &contested_stock()).await;
+
+    let mut tasks = Vec::new();
+    for worker in 0..WORKERS {
+        let store = worker_store(&db).await;
+        tasks.push(tokio::spawn(async move {
+            let mut rng = Rng(0xD1B5_4A32_D192_ED03 ^ (worker as u64 + 7));
+            let mut failures = Vec::new();
+            for _ in 0..ENVELOPES_PER_WORKER {
+                // Five InternalIds shared by every worker.
+                let internal_id = format!("S{}", rng.below(5));
+                let envelope = if rng.below(4) == 0 {
+                    delete(&internal_id)
+                } else {
+                    let quantity = rng.below(40) + 1;
+                    reserve(
+                        &internal_id,
+                        json!([{"ItemCode": "PC", "WarehouseCode": "01", "Quantity": quantity}]),
+                    )
+                };
+                match try_send(&store, &envelope).await {
+                    Ok(reply) if reply.answer.ok => {}
+                    Ok(reply) => {
+                        let codes = reply.codes();
+                        if !codes
+                            .iter()
+                            .all(|code| code == "LOT_INSUFFICIENT" || code == "RESERVE_NOT_FOUND")
+                        {
+                            failures.push(format!("{internal_id}: {codes:?}"));
+                        }
+                    }
+                    Err(error) => failures.push(format!("{internal_id}: {error}")),
+                }
+            }
+            failures
+        }));
+    }
+    let mut failures: HashMap<usize, Vec<String>> = HashMap::new();
+    for (worker, task) in tasks.into_iter().enumerate() {
+        let found = task.await.expect("worker task");
+        if !found.is_empty() {
+            failures.insert(worker, found);
+        }
+    }
+    assert!(failures.is_empty(), "unexpected outcomes: {failures:?}");
+    assert_stock_consistent(db.store.pool()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_same_uuid_delivered_to_several_workers_at_once_is_applied_once() {
+    let db = seeded().await;
+    let envelope = reserve(
+        "U-RACE",
+        json!([{"ItemCode": "P001", "WarehouseCode": "01", "Quantity": 102}]),
+    );
+    let mut tasks = Vec::new();
+    for _ in 0..WORKERS {
+        let store = worker_store(&db).await;
+        let envelope = envelope.clone();
+        tasks.push(tokio::spawn(
+            async move { try_send(&store, &envelope).await },
+        ));
+    }
+    let mut replies = Vec::new();
+    for task in tasks {
+        replies.push(task.await.expect("task").expect("receive"));
+    }
+    let fresh = replies
+        .iter()
+        .filter(|reply| !reply.answer.duplicate)
+        .count();
+    assert_eq!(fresh, 1, "exactly one worker processes the UUID");
+    assert!(replies
+        .iter()
+        .all(|reply| reply.answer.body == replies[0].answer.body));
+    let pool = db.store.pool();
+    assert_eq!(reserved(pool, "L2029A").await, Decimal::from(100));
+    assert_eq!(reserved(pool, "L2029B").await, Decimal::from(2));
+    assert_eq!(count(pool, "outbox").await, 1);
+}
