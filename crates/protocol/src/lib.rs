@@ -12,19 +12,25 @@
 //! - [`timestamp`]: the five date forms seen in traffic.
 //! - [`envelope`]: [`Envelope`] and the [`Rejection`]s that cannot be answered by UUID.
 //! - [`item_reserve`]: the ItemReserve content model.
+//! - [`retail_sales`]: the RetailSales content model and its normalisation.
+//! - [`cancellation`]: the RetailSalesCancellation content model.
 //! - [`receipt`]: the ReceiptMessage we build, persist and publish.
 
+pub mod cancellation;
 pub mod code;
 pub mod envelope;
 pub mod item_reserve;
 pub mod node;
 pub mod number;
 pub mod receipt;
+pub mod retail_sales;
 pub mod timestamp;
 
 pub use code::{Code, Detail, Severity};
 pub use envelope::{Envelope, Event, Rejection, Transaction, MAX_ENVELOPE_BYTES};
+pub use cancellation::SaleCancellation;
 pub use item_reserve::{ItemReserve, ReserveItem, ReserveType};
+pub use retail_sales::{RetailSale, SaleItem, SalePayment};
 pub use node::Node;
 pub use receipt::{InboundSummary, InternalIdEntry, Receipt, ReceiptOrigin};
 pub use timestamp::Timestamp;
