@@ -182,10 +182,13 @@ async fn the_relay_publishes_a_receipt_whose_first_publication_was_interrupted()
                     routing_key: "ECOMMERCE".into(),
                     correlation_id: Some(envelope.uuid().to_owned()),
                 },
+                may_wait: false,
             },
         )
         .await
-        .expect("committed");
+        .expect("committed")
+        .answered()
+        .expect("an ItemReserve is answered at once");
 
     let message = app
         .next_message(&channel, &queue)

@@ -81,6 +81,8 @@ pub fn test_settings(db: &TestDatabase) -> Settings {
         relay_interval_secs: 1,
         relay_stale_after_secs: 30,
         reservation_sweep_secs: 1,
+        reserve_retry_delays_secs: vec![1, 1, 1],
+        totals_tolerance: Decimal::ZERO,
     }
 }
 

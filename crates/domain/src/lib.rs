@@ -10,11 +10,17 @@
 //! - [`mapping`]: de/para entities and the [`Directory`] that resolves external codes.
 //! - [`fefo`]: first-expiry-first-out allocation of one quantity over a product's lots.
 //! - [`reservation`]: an ItemReserve resolved against master data and planned lot by lot.
+//! - [`sale`]: a RetailSales judged against master data: every error, the warnings, the plan.
 
 pub mod fefo;
 pub mod mapping;
 pub mod reservation;
+pub mod sale;
 
 pub use fefo::{allocate, Allocation, LotStock, Take};
 pub use mapping::{Directory, Entity};
 pub use reservation::{Plan, PlannedLine, RequestedItem, ReservationRequest};
+pub use sale::{
+    judge, DebtorKind, FinancialManager, ItemLot, PlannedItem, PlannedPayment, Receivable,
+    ReservationInfo, ReservedLot, SaleMasterData, SalePlan, SaleProduct, SaleStatus, SaleVerdict,
+};

@@ -294,7 +294,7 @@ impl ReservationRequest {
 
 /// Stock quantities are kept with 4 decimal places and 14 integer digits; a
 /// quantity that would not fit is refused rather than silently rounded.
-fn check_quantity(quantity: Decimal, path: &str) -> Result<(), Detail> {
+pub(crate) fn check_quantity(quantity: Decimal, path: &str) -> Result<(), Detail> {
     let limit = Decimal::from(100_000_000_000_000_i64);
     if quantity.normalize().scale() > MAX_QUANTITY_SCALE || quantity >= limit {
         return Err(Detail::error(

@@ -32,9 +32,8 @@ pub enum Role {
     Sender,
 }
 
-/// The transactions this version answers; the other work queues are declared
-/// and keep their messages for a worker that handles them.
-pub const CONSUMED: [&str; 1] = ["ItemReserve"];
+/// The transactions the receiver consumes, one work queue each.
+pub const CONSUMED: [&str; 3] = ["ItemReserve", "RetailSales", "RetailSalesCancellation"];
 
 /// A started worker.
 pub struct RunningApp {
@@ -111,7 +110,7 @@ pub async fn open_broker(settings: &Settings) -> anyhow::Result<eai_transport::l
 pub async fn start(settings: &Settings, only: Option<Role>) -> anyhow::Result<RunningApp> {
     let store = open_store(settings).await?;
     let connection = Arc::new(open_broker(settings).await?);
-    let topology = Topology::with_prefix(&settings.topology_prefix, settings.queue_type);
+    let topology = settings.topology();
     let setup = connection.create_channel().await?;
     topology
         .declare(&setup)

@@ -8,9 +8,10 @@
 use std::net::SocketAddr;
 use std::path::Path;
 
-use eai_transport::QueueType;
+use eai_transport::{QueueType, Topology};
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
+use rust_decimal::Decimal;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
@@ -42,6 +43,12 @@ pub struct Settings {
     pub relay_interval_secs: u64,
     pub relay_stale_after_secs: u64,
     pub reservation_sweep_secs: u64,
+    /// Delays before each retry of a sale whose reservation is not integrated yet;
+    /// their count is the number of retries.
+    pub reserve_retry_delays_secs: Vec<u64>,
+    /// How far a sale's totals may be off before they are a mismatch.
+    #[serde(deserialize_with = "decimal")]
+    pub totals_tolerance: Decimal,
 }
 
 #[derive(Serialize)]
@@ -60,6 +67,8 @@ struct Defaults {
     relay_interval_secs: u64,
     relay_stale_after_secs: u64,
     reservation_sweep_secs: u64,
+    reserve_retry_delays_secs: &'static [u64],
+    totals_tolerance: &'static str,
 }
 
 const DEFAULTS: Defaults = Defaults {
@@ -77,6 +86,8 @@ const DEFAULTS: Defaults = Defaults {
     relay_interval_secs: 10,
     relay_stale_after_secs: 30,
     reservation_sweep_secs: 60,
+    reserve_retry_delays_secs: &[5, 15, 30, 60, 120],
+    totals_tolerance: "0.00",
 };
 
 /// The settings that may come from a file instead of the environment.
@@ -93,7 +104,38 @@ fn queue_type<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Queue
     }
 }
 
+/// A decimal setting, written as a string or a number; read from its text.
+fn decimal<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Decimal, D::Error> {
+    let text = match <figment::value::Value as Deserialize>::deserialize(deserializer)? {
+        figment::value::Value::String(_, text) => text,
+        figment::value::Value::Num(_, number) => match number {
+            figment::value::Num::F32(value) => value.to_string(),
+            figment::value::Num::F64(value) => value.to_string(),
+            other => other
+                .to_u128()
+                .map(|value| value.to_string())
+                .unwrap_or_default(),
+        },
+        other => format!("{other:?}"),
+    };
+    eai_protocol::number::parse_decimal_str(&text).map_err(|error| {
+        serde::de::Error::custom(format!(
+            "expected a decimal such as \"0.01\", got {text:?}: {error}"
+        ))
+    })
+}
+
 impl Settings {
+    /// The AMQP topology these settings name, with the sale retry delay queues.
+    pub fn topology(&self) -> Topology {
+        let delays = self
+            .reserve_retry_delays_secs
+            .iter()
+            .map(|secs| std::time::Duration::from_secs(*secs))
+            .collect();
+        Topology::with_prefix(&self.topology_prefix, self.queue_type).with_retry_delays(delays)
+    }
+
     /// Loads the layers; `file` is the optional TOML file (`--config` / `EAI_CONFIG`).
     pub fn load(file: Option<&Path>) -> Result<Settings, figment::Error> {
         Self::figment(file)?.extract()

@@ -20,6 +20,7 @@ pub struct Metrics {
     receipts_republished: IntCounter,
     consumer_errors: IntCounter,
     reservation_lines_expired: IntCounter,
+    waiting: IntCounterVec,
 }
 
 impl Metrics {
@@ -72,6 +73,14 @@ impl Metrics {
             "Reservation lines released by the expiry sweep.",
         )
         .expect("static metric definition");
+        let waiting = IntCounterVec::new(
+            Opts::new(
+                "eai_envelopes_waiting_total",
+                "Envelopes parked in a delay queue to wait for their reservations, by transaction.",
+            ),
+            &["transaction"],
+        )
+        .expect("static metric definition");
         for collector in [
             Box::new(messages.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(duration.clone()),
@@ -80,6 +89,7 @@ impl Metrics {
             Box::new(receipts_republished.clone()),
             Box::new(consumer_errors.clone()),
             Box::new(reservation_lines_expired.clone()),
+            Box::new(waiting.clone()),
         ] {
             registry
                 .register(collector)
@@ -94,6 +104,7 @@ impl Metrics {
             receipts_republished,
             consumer_errors,
             reservation_lines_expired,
+            waiting,
         }
     }
 
@@ -220,5 +231,25 @@ impl ReservationsExpired {
     pub fn emit(&self, metrics: &Metrics) {
         tracing::info!(lines = self.lines, "expired reservation lines released");
         metrics.reservation_lines_expired.inc_by(self.lines);
+    }
+}
+
+/// A sale went to a delay queue to wait for reservations not integrated yet.
+pub struct EnvelopeWaiting<'a> {
+    pub uuid: &'a str,
+    pub transaction: &'a str,
+    pub attempt: usize,
+    pub reservations: &'a [String],
+}
+
+impl EnvelopeWaiting<'_> {
+    pub fn emit(&self, metrics: &Metrics) {
+        tracing::info!(
+            uuid = self.uuid,
+            attempt = self.attempt,
+            reservations = ?self.reservations,
+            "waiting for reservations not integrated yet"
+        );
+        metrics.waiting.with_label_values(&[self.transaction]).inc();
     }
 }

@@ -4,18 +4,22 @@
 //! The ack comes last. A crash before the commit redelivers an envelope with
 //! no effect yet; a crash after it redelivers one whose UUID the inbox knows,
 //! and the stored receipt is sent again instead of processing twice.
+//!
+//! A sale naming a reservation not integrated yet (its ItemReserve may be
+//! behind it on another queue) is parked in a delay queue instead, up to the
+//! configured number of times, and answered `RESERVE_NOT_FOUND` after that.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use eai_protocol::Envelope;
-use eai_store::{Inbound, ReplyRoute, Store, WorkerIdentity};
+use eai_store::{Inbound, Received, ReplyRoute, Store, WorkerIdentity};
 use eai_transport::lapin::message::Delivery;
 use eai_transport::lapin::options::{
     BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
 };
-use eai_transport::lapin::types::FieldTable;
+use eai_transport::lapin::types::{AMQPValue, FieldTable};
 use eai_transport::lapin::{Channel, Connection};
 use eai_transport::{Outgoing, Publisher, Topology};
 use futures_util::StreamExt;
@@ -24,7 +28,9 @@ use tokio::task::JoinSet;
 
 use crate::dead_letter;
 use crate::http::Readiness;
-use crate::metrics::{ConsumerError, MessageHandled, Metrics, ReceiptPublishFailed};
+use crate::metrics::{
+    ConsumerError, EnvelopeWaiting, MessageHandled, Metrics, ReceiptPublishFailed,
+};
 
 /// How long to wait before handing an envelope back when the database is unavailable,
 /// so a down database does not turn into a hot redelivery loop.
@@ -33,6 +39,9 @@ const REQUEUE_PAUSE: Duration = Duration::from_secs(2);
 /// The dead-letter code of an envelope the database refused for good (a bug
 /// or a constraint no rule caught); it is not a receipt code.
 pub const PROCESSING_FAILED: &str = "PROCESSING_FAILED";
+
+/// The header counting how often an envelope waited in a delay queue.
+pub const ATTEMPT_HEADER: &str = "x-eai-attempt";
 
 /// What every delivery handler shares.
 #[derive(Clone)]
@@ -129,13 +138,34 @@ impl Receiver {
                 return;
             }
         };
+        let attempt = attempt_of(&delivery);
         let inbound = Inbound {
             envelope: &envelope,
             received_at,
             route: self.reply_route(&delivery, &envelope),
+            may_wait: attempt < self.topology.retry_delays.len(),
         };
         let answer = match self.store.receive(&self.identity, &inbound).await {
-            Ok(answer) => answer,
+            Ok(Received::Answered(answer)) => answer,
+            Ok(Received::Waiting(reservations)) => {
+                match self.retry_later(&delivery, &envelope, attempt + 1).await {
+                    Ok(()) => {
+                        EnvelopeWaiting {
+                            uuid: envelope.uuid(),
+                            transaction: &envelope.header_text("Transaction").unwrap_or_default(),
+                            attempt: attempt + 1,
+                            reservations: &reservations,
+                        }
+                        .emit(&self.metrics);
+                        ack(&delivery).await;
+                    }
+                    Err(error) => {
+                        tracing::error!(%error, "scheduling the retry failed; requeueing");
+                        requeue(&delivery).await;
+                    }
+                }
+                return;
+            }
             Err(error) if error.is_retryable() => {
                 tracing::error!(uuid = envelope.uuid(), %error, "database unavailable; envelope requeued");
                 requeue(&delivery).await;
@@ -195,6 +225,41 @@ impl Receiver {
         .emit(&self.metrics);
     }
 
+    /// Parks the delivery in the delay queue of `attempt`; it comes back to its
+    /// work queue when the delay expires, with the same properties.
+    async fn retry_later(
+        &self,
+        delivery: &Delivery,
+        envelope: &Envelope,
+        attempt: usize,
+    ) -> Result<(), eai_transport::TransportError> {
+        let transaction = envelope.header_text("Transaction").unwrap_or_default();
+        let work_queue = self
+            .topology
+            .queue_for(&transaction)
+            .unwrap_or(delivery.routing_key.as_str());
+        let delay_queue = Topology::retry_queue(work_queue, attempt);
+        let properties = &delivery.properties;
+        let correlation_id = properties
+            .correlation_id()
+            .as_ref()
+            .map(|id| id.to_string());
+        let message_id = properties.message_id().as_ref().map(|id| id.to_string());
+        let reply_to = properties.reply_to().as_ref().map(|to| to.to_string());
+        self.publisher
+            .publish(&Outgoing {
+                exchange: "",
+                routing_key: &delay_queue,
+                body: &delivery.data,
+                correlation_id: correlation_id.as_deref(),
+                message_id: message_id.as_deref(),
+                reply_to: reply_to.as_deref(),
+                mandatory: true,
+                headers: vec![(ATTEMPT_HEADER, attempt.to_string())],
+            })
+            .await
+    }
+
     /// `reply_to` when the sender gave one, else the receipts exchange keyed by the sender.
     fn reply_route(&self, delivery: &Delivery, envelope: &Envelope) -> ReplyRoute {
         match delivery.properties.reply_to() {
@@ -211,6 +276,19 @@ impl Receiver {
                 correlation_id: Some(envelope.uuid().to_owned()),
             },
         }
+    }
+}
+
+/// How many times an envelope was already put back to wait (0 the first time).
+fn attempt_of(delivery: &Delivery) -> usize {
+    let value = delivery
+        .properties
+        .headers()
+        .as_ref()
+        .and_then(|headers| headers.inner().get(ATTEMPT_HEADER).cloned());
+    match value {
+        Some(AMQPValue::LongString(text)) => text.to_string().parse().unwrap_or(0),
+        _ => 0,
     }
 }
 

@@ -26,11 +26,11 @@ pub mod receipt;
 pub mod retail_sales;
 pub mod timestamp;
 
+pub use cancellation::SaleCancellation;
 pub use code::{Code, Detail, Severity};
 pub use envelope::{Envelope, Event, Rejection, Transaction, MAX_ENVELOPE_BYTES};
-pub use cancellation::SaleCancellation;
 pub use item_reserve::{ItemReserve, ReserveItem, ReserveType};
-pub use retail_sales::{RetailSale, SaleItem, SalePayment};
 pub use node::Node;
 pub use receipt::{InboundSummary, InternalIdEntry, Receipt, ReceiptOrigin};
+pub use retail_sales::{RetailSale, SaleItem, SalePayment};
 pub use timestamp::Timestamp;

@@ -2,7 +2,7 @@
 //! worker consumes whatever the queue delivers.
 
 use eai_protocol::number::parse_decimal_str;
-use eai_protocol::{Envelope, Event, ItemReserve, Node};
+use eai_protocol::{Envelope, Event, ItemReserve, Node, RetailSale, SaleCancellation};
 use proptest::prelude::*;
 use rust_decimal::Decimal;
 use serde_json::{Map, Value};
@@ -20,6 +20,17 @@ fn json_value() -> impl Strategy<Value = Value> {
         Just("ReserveBranch".to_owned()),
         Just("IsCanceled".to_owned()),
         Just("ReserveExpiration".to_owned()),
+        Just("ListOfSaleItem".to_owned()),
+        Just("SaleItem".to_owned()),
+        Just("ListOfSaleCondition".to_owned()),
+        Just("SaleCondition".to_owned()),
+        Just("UnitPrice".to_owned()),
+        Just("ItemPrice".to_owned()),
+        Just("ItemTablePrice".to_owned()),
+        Just("IssueDateDocument".to_owned()),
+        Just("PaymentValue".to_owned()),
+        Just("RetailSalesInternalId".to_owned()),
+        Just("CancelDate".to_owned()),
         "[a-zA-Z]{1,8}",
     ];
     let leaf = prop_oneof![
@@ -52,6 +63,21 @@ proptest! {
         let env = Envelope::parse(body.as_bytes()).expect("has a UUID");
         let event = if delete { Event::Delete } else { Event::Upsert };
         if let Err(details) = ItemReserve::from_content(&env.content(), event) {
+            prop_assert!(!details.is_empty());
+            prop_assert!(details.iter().all(|d| d.is_error() && d.message.starts_with("$.Content")));
+        }
+        match RetailSale::from_content(&env.content(), event) {
+            Ok(sale) => {
+                let numbers: Vec<u32> = sale.items.iter().map(|item| item.item_no).collect();
+                prop_assert_eq!(numbers, (1..=sale.items.len() as u32).collect::<Vec<_>>());
+                prop_assert!(!sale.station.is_empty() && !sale.operator.is_empty());
+            }
+            Err(details) => {
+                prop_assert!(!details.is_empty());
+                prop_assert!(details.iter().all(|d| d.is_error() && d.message.starts_with("$.Content")));
+            }
+        }
+        if let Err(details) = SaleCancellation::from_content(&env.content()) {
             prop_assert!(!details.is_empty());
             prop_assert!(details.iter().all(|d| d.is_error() && d.message.starts_with("$.Content")));
         }

@@ -134,3 +134,24 @@ pub async fn load_products(
     }
     Ok(products)
 }
+
+/// Records (or moves) the de/para of a document the worker integrated.
+pub async fn record_mapping(
+    conn: &mut PgConnection,
+    namespace: &str,
+    entity: Entity,
+    external: &str,
+    internal: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO mappings (namespace, entity, external, internal) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (namespace, entity, external) DO UPDATE SET internal = EXCLUDED.internal",
+    )
+    .bind(namespace)
+    .bind(entity.as_str())
+    .bind(external)
+    .bind(internal)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}

@@ -11,29 +11,34 @@
 //! - [`error`]: [`StoreError`] and which database errors are worth retrying.
 //! - [`import`]: `eai import`, master data and mappings from a JSON file.
 //! - [`directory`]: loads the de/para and master rows one message refers to.
-//! - [`reservation`]: ItemReserve upsert/delete against locked lots.
+//! - [`reservation`]: ItemReserve upsert/delete against locked lots, and the expiry sweep.
+//! - [`sale`]: RetailSales judged by the domain and persisted with its receivables.
+//! - [`cancellation`]: RetailSalesCancellation, which cancels a sale and releases its stock.
 //! - [`receive`]: the inbox → business → outbox transaction.
 //! - [`outbox`]: receipts waiting to be published and their publication.
 //! - `testing` (feature `testing`): a throwaway database per test.
 
+pub mod cancellation;
 pub mod directory;
 pub mod error;
 pub mod import;
 pub mod outbox;
 pub mod receive;
 pub mod reservation;
+pub mod sale;
 #[cfg(feature = "testing")]
 pub mod testing;
 
 use std::time::Duration;
 
+use rust_decimal::Decimal;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
 pub use error::StoreError;
 pub use import::{ImportReport, RowError};
 pub use outbox::PendingReceipt;
-pub use receive::{Answer, Inbound, ReplyRoute, WorkerIdentity};
+pub use receive::{Answer, Inbound, Received, ReplyRoute, WorkerIdentity};
 
 /// The embedded migrations, applied by `eai migrate` and by tests.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -42,6 +47,8 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: PgPool,
+    /// How far a sale's totals may be off before they are a mismatch.
+    tolerance: Decimal,
 }
 
 impl Store {
@@ -56,12 +63,21 @@ impl Store {
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await?;
-        Ok(Store { pool })
+        Ok(Store::from_pool(pool))
     }
 
     /// Wraps an existing pool (tests, embedding).
     pub fn from_pool(pool: PgPool) -> Store {
-        Store { pool }
+        Store {
+            pool,
+            tolerance: Decimal::ZERO,
+        }
+    }
+
+    /// The same store judging sale totals with `tolerance` (default 0.00).
+    pub fn with_totals_tolerance(mut self, tolerance: Decimal) -> Store {
+        self.tolerance = tolerance;
+        self
     }
 
     pub fn pool(&self) -> &PgPool {

@@ -10,12 +10,16 @@ use std::time::Duration;
 use backon::{ExponentialBuilder, Retryable};
 use chrono::{DateTime, Utc};
 use eai_protocol::{
-    Code, Detail, Envelope, InternalIdEntry, ItemReserve, Receipt, ReceiptOrigin, Transaction,
+    Code, Detail, Envelope, InternalIdEntry, ItemReserve, Receipt, ReceiptOrigin, RetailSale,
+    SaleCancellation, Transaction,
 };
+use rust_decimal::Decimal;
 use sqlx::{Connection, PgConnection};
 
-use crate::directory;
+use crate::cancellation::{self, CancelOutcome};
+use crate::directory::{self, Branch};
 use crate::reservation::{self, Outcome, ReserveContext};
+use crate::sale::{self, SaleContext, SaleOutcome};
 use crate::{Store, StoreError};
 
 /// Who we are in the receipts we write.
@@ -36,6 +40,29 @@ pub struct Inbound<'a> {
     pub envelope: &'a Envelope,
     pub received_at: DateTime<Utc>,
     pub route: ReplyRoute,
+    /// Whether a sale naming reservations not integrated yet may wait for
+    /// them ([`Received::Waiting`]) instead of being answered `RESERVE_NOT_FOUND`.
+    pub may_wait: bool,
+}
+
+/// The outcome of [`Store::receive`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Received {
+    /// Committed: publish this receipt.
+    Answered(Answer),
+    /// Nothing was written: the envelope names these reservations, which were
+    /// never integrated; try it again later.
+    Waiting(Vec<String>),
+}
+
+impl Received {
+    /// The answer, when there is one.
+    pub fn answered(self) -> Option<Answer> {
+        match self {
+            Received::Answered(answer) => Some(answer),
+            Received::Waiting(_) => None,
+        }
+    }
 }
 
 /// What to publish once the transaction committed.
@@ -58,7 +85,7 @@ impl Store {
         &self,
         identity: &WorkerIdentity,
         inbound: &Inbound<'_>,
-    ) -> Result<Answer, StoreError> {
+    ) -> Result<Received, StoreError> {
         let attempt = || async { self.receive_once(identity, inbound).await };
         attempt
             .retry(
@@ -79,7 +106,7 @@ impl Store {
         &self,
         identity: &WorkerIdentity,
         inbound: &Inbound<'_>,
-    ) -> Result<Answer, StoreError> {
+    ) -> Result<Received, StoreError> {
         let envelope = inbound.envelope;
         let mut tx = self.pool.begin().await?;
         let claimed = sqlx::query(
@@ -105,23 +132,39 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?;
             tx.commit().await?;
-            return Ok(Answer {
+            return Ok(Received::Answered(Answer {
                 receipt_id,
                 body,
                 ok: status == "ok",
                 duplicate: true,
                 route: inbound.route.clone(),
-            });
+            }));
         }
         let (details, ids) = {
             let mut savepoint = tx.begin().await?;
-            let result = process(&mut savepoint, envelope, inbound.received_at).await?;
-            if result.0.iter().any(Detail::is_error) {
+            let processed = process(
+                &mut savepoint,
+                envelope,
+                inbound.received_at,
+                self.tolerance,
+            )
+            .await?;
+            let (details, ids) = match processed {
+                Processed::Waiting(reservations, _) if inbound.may_wait => {
+                    // Nothing is kept, not even the inbox claim: dropping the
+                    // transaction rolls it back.
+                    savepoint.rollback().await?;
+                    return Ok(Received::Waiting(reservations));
+                }
+                Processed::Waiting(_, details) => (details, Vec::new()),
+                Processed::Answered(details, ids) => (details, ids),
+            };
+            if details.iter().any(Detail::is_error) {
                 savepoint.rollback().await?;
             } else {
                 savepoint.commit().await?;
             }
-            result
+            (details, ids)
         };
         let receipt = Receipt::new(
             identity,
@@ -154,13 +197,27 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(Answer {
+        Ok(Received::Answered(Answer {
             receipt_id,
             body,
             ok: receipt.is_ok(),
             duplicate: false,
             route: inbound.route.clone(),
-        })
+        }))
+    }
+}
+
+/// What the business rules made of an envelope.
+enum Processed {
+    /// Details (errors roll the business change back) and ids to return.
+    Answered(Vec<Detail>, Vec<InternalIdEntry>),
+    /// Reservations never integrated, and the answer to give if waiting is not allowed.
+    Waiting(Vec<String>, Vec<Detail>),
+}
+
+impl Processed {
+    fn refused(details: Vec<Detail>) -> Processed {
+        Processed::Answered(details, Vec::new())
     }
 }
 
@@ -169,7 +226,8 @@ async fn process(
     conn: &mut PgConnection,
     envelope: &Envelope,
     received_at: DateTime<Utc>,
-) -> Result<(Vec<Detail>, Vec<InternalIdEntry>), StoreError> {
+    tolerance: Decimal,
+) -> Result<Processed, StoreError> {
     let checked = envelope.check_shape().and_then(|()| {
         let transaction = envelope.transaction()?;
         envelope.check_version(transaction)?;
@@ -177,42 +235,23 @@ async fn process(
     });
     let (transaction, event) = match checked {
         Ok(checked) => checked,
-        Err(detail) => return Ok((vec![detail], Vec::new())),
+        Err(detail) => return Ok(Processed::refused(vec![detail])),
     };
+    let namespace = envelope.namespace();
+    let content = envelope.content();
     match transaction {
         Transaction::ItemReserve => {
-            let reserve = match ItemReserve::from_content(&envelope.content(), event) {
+            let reserve = match ItemReserve::from_content(&content, event) {
                 Ok(reserve) => reserve,
-                Err(details) => return Ok((details, Vec::new())),
+                Err(details) => return Ok(Processed::refused(details)),
             };
-            let Some(company) = envelope.header_text("CompanyId") else {
-                return Ok((vec![missing_header("CompanyId")], Vec::new()));
-            };
-            let Some(branch_code) = reserve
-                .reserve_branch()
-                .map(str::to_owned)
-                .or_else(|| envelope.header_text("BranchId"))
-            else {
-                return Ok((vec![missing_header("BranchId")], Vec::new()));
-            };
-            let namespace = envelope.namespace();
-            let company = directory::resolve_company(conn, &namespace, &company).await?;
-            let Some(branch) = directory::branch(conn, &company, &branch_code).await? else {
-                let path = reserve
-                    .items
-                    .iter()
-                    .find(|item| item.reserve_branch.is_some())
-                    .map_or_else(
-                        || "$.Header.BranchId".to_owned(),
-                        |item| format!("{}.ReserveBranch", item.path),
-                    );
-                return Ok((
-                    vec![Detail::error(
-                        Code::BranchNotFound,
-                        format!("{path}: branch '{branch_code}' of company '{company}' is not registered"),
-                    )],
-                    Vec::new(),
-                ));
+            let item_branch = reserve.items.iter().find_map(|item| {
+                let branch = item.reserve_branch.clone()?;
+                Some((branch, format!("{}.ReserveBranch", item.path)))
+            });
+            let branch = match locate(conn, envelope, &namespace, item_branch).await? {
+                Ok(branch) => branch,
+                Err(detail) => return Ok(Processed::refused(vec![detail])),
             };
             let ctx = ReserveContext {
                 namespace: &namespace,
@@ -221,22 +260,76 @@ async fn process(
             };
             Ok(
                 match reservation::apply(conn, &ctx, &reserve, event).await? {
-                    Outcome::Done(ids) => (Vec::new(), ids),
-                    Outcome::Rejected(details) => (details, Vec::new()),
+                    Outcome::Done(ids) => Processed::Answered(Vec::new(), ids),
+                    Outcome::Rejected(details) => Processed::refused(details),
                 },
             )
         }
-        Transaction::RetailSales | Transaction::RetailSalesCancellation => Ok((
-            vec![Detail::error(
-                Code::UnsupportedTransaction,
-                format!(
-                    "$.Header.Transaction: {} is not handled by this worker version",
-                    transaction.as_str()
-                ),
-            )],
-            Vec::new(),
-        )),
+        Transaction::RetailSales => {
+            let sale = match RetailSale::from_content(&content, event) {
+                Ok(sale) => sale,
+                Err(details) => return Ok(Processed::refused(details)),
+            };
+            let branch = match locate(conn, envelope, &namespace, None).await? {
+                Ok(branch) => branch,
+                Err(detail) => return Ok(Processed::refused(vec![detail])),
+            };
+            let ctx = SaleContext {
+                namespace: &namespace,
+                branch: &branch,
+                tolerance,
+            };
+            Ok(match sale::integrate(conn, &ctx, &sale).await? {
+                SaleOutcome::Integrated(ids, warnings) => Processed::Answered(warnings, ids),
+                SaleOutcome::Rejected(details) => Processed::refused(details),
+                SaleOutcome::Waiting(reservations, details) => {
+                    Processed::Waiting(reservations, details)
+                }
+            })
+        }
+        Transaction::RetailSalesCancellation => {
+            let cancellation = match SaleCancellation::from_content(&content) {
+                Ok(cancellation) => cancellation,
+                Err(details) => return Ok(Processed::refused(details)),
+            };
+            Ok(
+                match cancellation::cancel(conn, &namespace, &cancellation).await? {
+                    CancelOutcome::Cancelled(ids) => Processed::Answered(Vec::new(), ids),
+                    CancelOutcome::Rejected(details) => Processed::refused(details),
+                },
+            )
+        }
     }
+}
+
+/// The branch an envelope is about: `Header.CompanyId` through the Company
+/// de/para, and the branch named by `item_branch` (its value and JSON path)
+/// or else `Header.BranchId`.
+async fn locate(
+    conn: &mut PgConnection,
+    envelope: &Envelope,
+    namespace: &str,
+    item_branch: Option<(String, String)>,
+) -> Result<Result<Branch, Detail>, StoreError> {
+    let Some(company) = envelope.header_text("CompanyId") else {
+        return Ok(Err(missing_header("CompanyId")));
+    };
+    let (branch_code, path) = match item_branch {
+        Some(named) => named,
+        None => match envelope.header_text("BranchId") {
+            Some(branch) => (branch, "$.Header.BranchId".to_owned()),
+            None => return Ok(Err(missing_header("BranchId"))),
+        },
+    };
+    let company = directory::resolve_company(conn, namespace, &company).await?;
+    Ok(directory::branch(conn, &company, &branch_code)
+        .await?
+        .ok_or_else(|| {
+            Detail::error(
+                Code::BranchNotFound,
+                format!("{path}: branch '{branch_code}' of company '{company}' is not registered"),
+            )
+        }))
 }
 
 fn missing_header(field: &str) -> Detail {

@@ -185,15 +185,13 @@ async fn upsert(
     };
     insert_lines(conn, id, &request, &plan).await?;
     let entry = entry(reserve, &ctx.branch.company, &ctx.branch.branch, &number);
-    sqlx::query(
-        "INSERT INTO mappings (namespace, entity, external, internal) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (namespace, entity, external) DO UPDATE SET internal = EXCLUDED.internal",
+    directory::record_mapping(
+        conn,
+        ctx.namespace,
+        Entity::ItemReserve,
+        &reserve.internal_id,
+        &entry.destination,
     )
-    .bind(ctx.namespace)
-    .bind(Entity::ItemReserve.as_str())
-    .bind(&reserve.internal_id)
-    .bind(&entry.destination)
-    .execute(&mut *conn)
     .await?;
     Ok(Outcome::Done(vec![entry]))
 }
@@ -387,7 +385,10 @@ async fn insert_lines(
 }
 
 /// Returns a reservation's lots to stock and marks its lines released.
-async fn release_lines(conn: &mut PgConnection, reservation_id: i64) -> Result<(), StoreError> {
+pub(crate) async fn release_lines(
+    conn: &mut PgConnection,
+    reservation_id: i64,
+) -> Result<(), StoreError> {
     let held: Vec<(i64, Decimal)> = sqlx::query_as(
         "SELECT lot_id, quantity FROM reservation_lines
           WHERE reservation_id = $1 AND lot_id IS NOT NULL AND released_at IS NULL

@@ -3,6 +3,8 @@
 //! Every name derives from one prefix (default `eai`), so a deployment can
 //! rename the lot and each test can own a private topology on a shared broker.
 
+use std::time::Duration;
+
 use lapin::options::{
     ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions,
     QueueDeleteOptions,
@@ -41,6 +43,10 @@ pub struct Topology {
     /// `(queue, routing key)` per transaction the worker consumes.
     pub work_queues: Vec<(String, String)>,
     pub queue_type: QueueType,
+    /// Delay before each retry of an envelope that must wait (a sale whose
+    /// reservation has not arrived yet): attempt `n` waits `retry_delays[n-1]`
+    /// in its own queue, which dead-letters back to the work queue.
+    pub retry_delays: Vec<Duration>,
 }
 
 impl Topology {
@@ -59,7 +65,19 @@ impl Topology {
                 .map(|transaction| (name(&transaction.to_lowercase()), (*transaction).to_owned()))
                 .collect(),
             queue_type,
+            retry_delays: Vec::new(),
         }
+    }
+
+    /// The same topology with per-attempt delay queues.
+    pub fn with_retry_delays(mut self, delays: Vec<Duration>) -> Topology {
+        self.retry_delays = delays;
+        self
+    }
+
+    /// The delay queue of `attempt` (1-based) for a work queue.
+    pub fn retry_queue(work_queue: &str, attempt: usize) -> String {
+        format!("{work_queue}.retry.{attempt}")
     }
 
     /// The work queue bound to a transaction's routing key.
@@ -124,17 +142,77 @@ impl Topology {
             self.declare_queue(channel, queue, true).await?;
             self.bind(channel, queue, &self.inbound_exchange, routing_key)
                 .await?;
+            for (index, delay) in self.retry_delays.iter().enumerate() {
+                self.declare_delay_queue(channel, queue, routing_key, index + 1, *delay)
+                    .await?;
+            }
         }
         Ok(())
     }
 
+    /// A queue nobody consumes: messages wait out their TTL there, then
+    /// dead-letter through the inbound exchange back to their work queue.
+    async fn declare_delay_queue(
+        &self,
+        channel: &Channel,
+        work_queue: &str,
+        routing_key: &str,
+        attempt: usize,
+        delay: Duration,
+    ) -> Result<(), TransportError> {
+        let mut arguments = self.queue_arguments();
+        let ttl = u32::try_from(delay.as_millis()).unwrap_or(u32::MAX);
+        arguments.insert("x-message-ttl".into(), AMQPValue::LongUInt(ttl));
+        arguments.insert(
+            "x-dead-letter-exchange".into(),
+            AMQPValue::LongString(self.inbound_exchange.as_str().into()),
+        );
+        arguments.insert(
+            "x-dead-letter-routing-key".into(),
+            AMQPValue::LongString(routing_key.into()),
+        );
+        if self.queue_type == QueueType::Quorum {
+            // Quorum queues dead-letter at most once unless told otherwise.
+            arguments.insert(
+                "x-dead-letter-strategy".into(),
+                AMQPValue::LongString("at-least-once".into()),
+            );
+            arguments.insert(
+                "x-overflow".into(),
+                AMQPValue::LongString("reject-publish".into()),
+            );
+        }
+        channel
+            .queue_declare(
+                Self::retry_queue(work_queue, attempt).as_str().into(),
+                QueueDeclareOptions {
+                    durable: true,
+                    ..QueueDeclareOptions::default()
+                },
+                arguments,
+            )
+            .await?;
+        Ok(())
+    }
+
+    fn queue_arguments(&self) -> FieldTable {
+        let mut arguments = FieldTable::default();
+        arguments.insert(
+            "x-queue-type".into(),
+            AMQPValue::LongString(self.queue_type.as_str().into()),
+        );
+        arguments
+    }
+
     /// Removes everything [`Topology::declare`] made (tests clean up with it).
     pub async fn delete(&self, channel: &Channel) -> Result<(), TransportError> {
-        let queues = self
-            .work_queues
-            .iter()
-            .map(|(queue, _)| queue)
-            .chain([&self.unrouted_queue, &self.dead_queue]);
+        let mut queues: Vec<String> = vec![self.unrouted_queue.clone(), self.dead_queue.clone()];
+        for (queue, _) in &self.work_queues {
+            queues.push(queue.clone());
+            for attempt in 1..=self.retry_delays.len() {
+                queues.push(Self::retry_queue(queue, attempt));
+            }
+        }
         for queue in queues {
             channel
                 .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
@@ -159,11 +237,7 @@ impl Topology {
         queue: &str,
         dead_letters: bool,
     ) -> Result<(), TransportError> {
-        let mut arguments = FieldTable::default();
-        arguments.insert(
-            "x-queue-type".into(),
-            AMQPValue::LongString(self.queue_type.as_str().into()),
-        );
+        let mut arguments = self.queue_arguments();
         if dead_letters {
             arguments.insert(
                 "x-dead-letter-exchange".into(),

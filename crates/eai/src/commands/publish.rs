@@ -10,7 +10,7 @@ use eai_protocol::Envelope;
 use eai_transport::lapin::options::BasicConsumeOptions;
 use eai_transport::lapin::types::FieldTable;
 use eai_transport::topology::declare_private_queue;
-use eai_transport::{Outgoing, Publisher, Topology};
+use eai_transport::{Outgoing, Publisher};
 use futures_util::StreamExt;
 
 use crate::app::open_broker;
@@ -94,7 +94,7 @@ pub async fn publish(
         envelopes.push((file, uuid, routing_key, body));
     }
     let connection = open_broker(settings).await?;
-    let topology = Topology::with_prefix(&settings.topology_prefix, settings.queue_type);
+    let topology = settings.topology();
     let channel = connection.create_channel().await?;
     topology.declare(&channel).await?;
     let publisher = Publisher::open(&connection).await?;

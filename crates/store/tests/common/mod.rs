@@ -211,8 +211,13 @@ pub async fn try_send(store: &Store, envelope: &Value) -> Result<Reply, eai_stor
             routing_key: "ECOMMERCE".into(),
             correlation_id: None,
         },
+        may_wait: false,
     };
-    let answer = store.receive(&identity(), &inbound).await?;
+    let answer = store
+        .receive(&identity(), &inbound)
+        .await?
+        .answered()
+        .expect("without waiting, every envelope is answered");
     let json = serde_json::from_str(&answer.body).expect("the receipt body is JSON");
     Ok(Reply { answer, json })
 }

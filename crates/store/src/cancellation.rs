@@ -1,0 +1,81 @@
+//! RetailSalesCancellation: an integrated sale cancelled, its receivables
+//! voided and the quantities its reservations held returned to their lots.
+
+use eai_protocol::{Code, Detail, InternalIdEntry, SaleCancellation};
+use sqlx::PgConnection;
+
+use crate::reservation::release_lines;
+use crate::StoreError;
+
+/// The business result of one cancellation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CancelOutcome {
+    Cancelled(Vec<InternalIdEntry>),
+    Rejected(Vec<Detail>),
+}
+
+/// Cancels the sale named by `cancellation` inside the caller's transaction.
+#[tracing::instrument(skip_all, fields(sale = %cancellation.sale_internal_id))]
+pub async fn cancel(
+    conn: &mut PgConnection,
+    namespace: &str,
+    cancellation: &SaleCancellation,
+) -> Result<CancelOutcome, StoreError> {
+    let internal_id = &cancellation.sale_internal_id;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(format!("RetailSales|{namespace}|{internal_id}"))
+        .execute(&mut *conn)
+        .await?;
+    let sale: Option<(i64, String, String, String, String)> = sqlx::query_as(
+        "SELECT id, company, branch, number, status FROM sales
+          WHERE namespace = $1 AND internal_id = $2 FOR UPDATE",
+    )
+    .bind(namespace)
+    .bind(internal_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some((sale_id, company, branch, number, status)) = sale else {
+        return Ok(CancelOutcome::Rejected(vec![Detail::error(
+            Code::SaleNotFound,
+            format!("$.Content.RetailSalesInternalId: no sale '{internal_id}' was integrated for {namespace}"),
+        )]));
+    };
+    if status == "cancelled" {
+        return Ok(CancelOutcome::Rejected(vec![Detail::error(
+            Code::SaleAlreadyCancelled,
+            format!("$.Content.RetailSalesInternalId: sale '{internal_id}' ({number}) is already cancelled"),
+        )]));
+    }
+    let reservations: Vec<i64> =
+        sqlx::query_scalar("SELECT id FROM reservations WHERE sale_id = $1 ORDER BY id FOR UPDATE")
+            .bind(sale_id)
+            .fetch_all(&mut *conn)
+            .await?;
+    for reservation in reservations {
+        release_lines(conn, reservation).await?;
+    }
+    sqlx::query(
+        "UPDATE reservations SET status = 'cancelled', updated_at = now() WHERE sale_id = $1",
+    )
+    .bind(sale_id)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("UPDATE receivables SET status = 'void' WHERE sale_id = $1")
+        .bind(sale_id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "UPDATE sales SET status_before_cancel = status, status = 'cancelled',
+                cancelled_at = now(), cancelled_on = $2
+          WHERE id = $1",
+    )
+    .bind(sale_id)
+    .bind(cancellation.cancel_date.map(|date| date.date()))
+    .execute(&mut *conn)
+    .await?;
+    Ok(CancelOutcome::Cancelled(vec![InternalIdEntry {
+        name: "RetailSalesCancellation".to_owned(),
+        origin: internal_id.clone(),
+        destination: format!("{company}|{branch}|{number}"),
+    }]))
+}

@@ -1,0 +1,529 @@
+//! RetailSales against the database: read what the sale names, let the
+//! domain judge it, and write sale, items with their lots, payments,
+//! receivables, the reservations it used and its de/para — or nothing.
+//!
+//! Advisory locks on the sale's InternalId and DocumentCode serialise two
+//! messages about the same sale; the reservations it uses are locked in id
+//! order before they are read, so a concurrent ItemReserve change waits and
+//! then finds them used.
+
+use std::collections::HashMap;
+
+use eai_domain::sale::{
+    judge, FinancialManager, ReservationInfo, ReservedLot, SaleMasterData, SalePlan, SaleProduct,
+};
+use eai_domain::{Directory, Entity};
+use eai_protocol::{Code, Detail, InternalIdEntry, RetailSale};
+use rust_decimal::Decimal;
+use sqlx::PgConnection;
+
+use crate::directory::{self, Branch};
+use crate::StoreError;
+
+/// Where a sale is being integrated.
+#[derive(Debug, Clone)]
+pub struct SaleContext<'a> {
+    pub namespace: &'a str,
+    pub branch: &'a Branch,
+    pub tolerance: Decimal,
+}
+
+/// The business result of one RetailSales.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SaleOutcome {
+    /// Integrated: the ids to return and the warnings to report.
+    Integrated(Vec<InternalIdEntry>, Vec<Detail>),
+    /// Refused: every error and warning.
+    Rejected(Vec<Detail>),
+    /// Refused only for now, perhaps: these reservations were never integrated
+    /// (the ItemReserve may still be on its way). The details are the answer
+    /// to give when no retry is left.
+    Waiting(Vec<String>, Vec<Detail>),
+}
+
+/// Judges and, when it passes, persists one sale inside the caller's transaction.
+#[tracing::instrument(skip_all, fields(internal_id = sale.internal_id.as_deref().unwrap_or("")))]
+pub async fn integrate(
+    conn: &mut PgConnection,
+    ctx: &SaleContext<'_>,
+    sale: &RetailSale,
+) -> Result<SaleOutcome, StoreError> {
+    let Some(internal_id) = sale.internal_id.clone() else {
+        return Ok(SaleOutcome::Rejected(vec![Detail::invalid_field(
+            "$.Content.InternalId",
+            "the sale's InternalId",
+            &serde_json::Value::Null,
+        )]));
+    };
+    let branch = ctx.branch;
+    let mut keys = vec![format!("RetailSales|{}|{internal_id}", ctx.namespace)];
+    if let Some(document) = &sale.document_code {
+        keys.push(format!(
+            "Document|{}|{}|{document}",
+            branch.company, branch.branch
+        ));
+    }
+    keys.sort();
+    for key in &keys {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind(key)
+            .execute(&mut *conn)
+            .await?;
+    }
+    let integrated: Option<(String,)> =
+        sqlx::query_as("SELECT number FROM sales WHERE namespace = $1 AND internal_id = $2")
+            .bind(ctx.namespace)
+            .bind(&internal_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let master = load(conn, ctx, sale).await?;
+    let verdict = judge(sale, &master);
+    let mut details = verdict.errors;
+    if let Some((number,)) = integrated {
+        details.push(Detail::error(
+            Code::DocumentDuplicate,
+            format!("$.Content.InternalId: sale '{internal_id}' was already integrated as number {number}"),
+        ));
+    }
+    let warnings = verdict.warnings;
+    if !verdict.missing_reservations.is_empty() {
+        details.extend(warnings);
+        return Ok(SaleOutcome::Waiting(verdict.missing_reservations, details));
+    }
+    let plan = match verdict.plan {
+        Some(plan) if details.is_empty() => plan,
+        _ => {
+            details.extend(warnings);
+            return Ok(SaleOutcome::Rejected(details));
+        }
+    };
+    let number = persist(conn, ctx, sale, &internal_id, &plan).await?;
+    Ok(SaleOutcome::Integrated(
+        vec![InternalIdEntry {
+            name: "RetailSales".to_owned(),
+            origin: internal_id,
+            destination: format!("{}|{}|{number}", branch.company, branch.branch),
+        }],
+        warnings,
+    ))
+}
+
+/// Reads every master row, mapping and reservation the sale can name.
+async fn load(
+    conn: &mut PgConnection,
+    ctx: &SaleContext<'_>,
+    sale: &RetailSale,
+) -> Result<SaleMasterData, StoreError> {
+    let mut wanted: Vec<(Entity, String)> = vec![
+        (Entity::Station, sale.station.clone()),
+        (Entity::Operator, sale.operator.clone()),
+    ];
+    wanted.extend(
+        sale.customer
+            .iter()
+            .map(|code| (Entity::Customer, code.clone())),
+    );
+    wanted.extend(
+        sale.carrier
+            .iter()
+            .map(|code| (Entity::Carrier, code.clone())),
+    );
+    for item in &sale.items {
+        wanted.extend(
+            item.product
+                .iter()
+                .map(|code| (Entity::Product, code.clone())),
+        );
+        wanted.extend(
+            item.warehouse
+                .iter()
+                .map(|code| (Entity::Warehouse, code.clone())),
+        );
+        wanted.extend(
+            item.operation_code
+                .iter()
+                .map(|code| (Entity::Operation, code.clone())),
+        );
+    }
+    for payment in &sale.payments {
+        wanted.extend(
+            payment
+                .method
+                .iter()
+                .map(|code| (Entity::PaymentMethod, code.clone())),
+        );
+        wanted.extend(
+            payment
+                .financial_manager
+                .iter()
+                .map(|code| (Entity::FinancialManager, code.clone())),
+        );
+    }
+    let mut directory = Directory::default();
+    directory::load_mappings(conn, &mut directory, ctx.namespace, &wanted).await?;
+    directory::load_warehouses(conn, &mut directory, &ctx.branch.branch).await?;
+    let codes = |entity: Entity| -> Vec<String> {
+        let mut codes: Vec<String> = Vec::new();
+        for (kind, external) in wanted.iter().filter(|(kind, _)| *kind == entity) {
+            codes.push(external.clone());
+            if let Some(internal) = directory.resolve(*kind, external) {
+                codes.push(internal.to_owned());
+            }
+        }
+        codes.sort();
+        codes.dedup();
+        codes
+    };
+    let (products_wanted, customers_wanted, stations_wanted, operators_wanted) = (
+        codes(Entity::Product),
+        codes(Entity::Customer),
+        codes(Entity::Station),
+        codes(Entity::Operator),
+    );
+    let (carriers_wanted, methods_wanted, managers_wanted, operations_wanted) = (
+        codes(Entity::Carrier),
+        codes(Entity::PaymentMethod),
+        codes(Entity::FinancialManager),
+        codes(Entity::Operation),
+    );
+
+    let rows: Vec<(String, bool, Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT code, blocked, tes, default_warehouse FROM products WHERE code = ANY($1)",
+    )
+    .bind(&products_wanted)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut products = HashMap::new();
+    for (code, blocked, tes, default_warehouse) in rows {
+        directory.add_internal(Entity::Product, &code);
+        products.insert(
+            code.clone(),
+            SaleProduct {
+                code,
+                blocked,
+                tes,
+                default_warehouse,
+            },
+        );
+    }
+    let customers: HashMap<String, bool> = keyed(
+        conn,
+        &mut directory,
+        Entity::Customer,
+        "SELECT code, blocked FROM customers WHERE code = ANY($1)",
+        &customers_wanted,
+    )
+    .await?;
+    let stations: Vec<(String, String)> =
+        sqlx::query_as("SELECT code, series FROM stations WHERE branch = $1 AND code = ANY($2)")
+            .bind(&ctx.branch.branch)
+            .bind(&stations_wanted)
+            .fetch_all(&mut *conn)
+            .await?;
+    for (code, _) in &stations {
+        directory.add_internal(Entity::Station, code);
+    }
+    let operators: Vec<(String,)> =
+        sqlx::query_as("SELECT code FROM operators WHERE code = ANY($1)")
+            .bind(&operators_wanted)
+            .fetch_all(&mut *conn)
+            .await?;
+    for (code,) in &operators {
+        directory.add_internal(Entity::Operator, code);
+    }
+    let carriers: Vec<(String,)> = sqlx::query_as("SELECT code FROM carriers WHERE code = ANY($1)")
+        .bind(&carriers_wanted)
+        .fetch_all(&mut *conn)
+        .await?;
+    for (code,) in &carriers {
+        directory.add_internal(Entity::Carrier, code);
+    }
+    let payment_methods: HashMap<String, bool> = keyed(
+        conn,
+        &mut directory,
+        Entity::PaymentMethod,
+        "SELECT code, requires_financial_manager FROM payment_methods WHERE code = ANY($1)",
+        &methods_wanted,
+    )
+    .await?;
+    let managers: Vec<(String, i32, bool)> = sqlx::query_as(
+        "SELECT code, days, own_financing FROM financial_managers WHERE code = ANY($1)",
+    )
+    .bind(&managers_wanted)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut financial_managers = HashMap::new();
+    for (code, days, own_financing) in managers {
+        directory.add_internal(Entity::FinancialManager, &code);
+        financial_managers.insert(
+            code.clone(),
+            FinancialManager {
+                code,
+                days,
+                own_financing,
+            },
+        );
+    }
+    let operations: HashMap<String, String> = keyed(
+        conn,
+        &mut directory,
+        Entity::Operation,
+        "SELECT operation, tes FROM operations WHERE operation = ANY($1)",
+        &operations_wanted,
+    )
+    .await?;
+    let document_used = match &sale.document_code {
+        Some(document) => sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM sales WHERE company = $1 AND branch = $2 AND document_code = $3)",
+        )
+        .bind(&ctx.branch.company)
+        .bind(&ctx.branch.branch)
+        .bind(document)
+        .fetch_one(&mut *conn)
+        .await?,
+        None => false,
+    };
+    Ok(SaleMasterData {
+        directory,
+        closed_until: ctx.branch.closed_until,
+        released_payment_methods: ctx.branch.released_payment_methods.clone(),
+        products,
+        customers,
+        stations: stations.into_iter().collect(),
+        payment_methods,
+        financial_managers,
+        operations,
+        reservations: reservations(conn, ctx.namespace, sale).await?,
+        document_used,
+        tolerance: ctx.tolerance,
+    })
+}
+
+/// Rows of `(code, value)` for `entity`, registering each code as internal.
+async fn keyed<V>(
+    conn: &mut PgConnection,
+    directory: &mut Directory,
+    entity: Entity,
+    sql: &'static str,
+    codes: &[String],
+) -> Result<HashMap<String, V>, StoreError>
+where
+    V: for<'r> sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send + Unpin,
+{
+    let rows: Vec<(String, V)> = sqlx::query_as(sql)
+        .bind(codes)
+        .fetch_all(&mut *conn)
+        .await?;
+    for (code, _) in &rows {
+        directory.add_internal(entity, code);
+    }
+    Ok(rows.into_iter().collect())
+}
+
+/// The reservations the sale's items name, locked in id order, with their open lines.
+async fn reservations(
+    conn: &mut PgConnection,
+    namespace: &str,
+    sale: &RetailSale,
+) -> Result<HashMap<String, ReservationInfo>, StoreError> {
+    let mut named: Vec<&str> = sale
+        .items
+        .iter()
+        .filter_map(|item| item.reserve_internal_id.as_deref())
+        .collect();
+    named.sort_unstable();
+    named.dedup();
+    if named.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(String, i64, String, String)> = sqlx::query_as(
+        "SELECT internal_id, id, number, status FROM reservations
+          WHERE namespace = $1 AND internal_id = ANY($2)
+          ORDER BY id FOR UPDATE",
+    )
+    .bind(namespace)
+    .bind(&named)
+    .fetch_all(&mut *conn)
+    .await?;
+    let ids: Vec<i64> = rows.iter().map(|(_, id, _, _)| *id).collect();
+    let lines: Vec<LineRow> = sqlx::query_as(
+        "SELECT reservation_id, product, warehouse, lot_id, lot, sublot, quantity
+           FROM reservation_lines
+          WHERE reservation_id = ANY($1) AND released_at IS NULL
+          ORDER BY reservation_id, line_no",
+    )
+    .bind(&ids)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(internal_id, id, number, status)| {
+            let lines = lines
+                .iter()
+                .filter(|line| line.reservation_id == id)
+                .map(|line| ReservedLot {
+                    product: line.product.clone(),
+                    warehouse: line.warehouse.clone(),
+                    lot_id: line.lot_id,
+                    lot: line.lot.clone(),
+                    sublot: line.sublot.clone(),
+                    quantity: line.quantity.normalize(),
+                })
+                .collect();
+            (
+                internal_id,
+                ReservationInfo {
+                    id,
+                    number,
+                    status,
+                    lines,
+                },
+            )
+        })
+        .collect())
+}
+
+#[derive(sqlx::FromRow)]
+struct LineRow {
+    reservation_id: i64,
+    product: String,
+    warehouse: String,
+    lot_id: Option<i64>,
+    lot: String,
+    sublot: String,
+    quantity: Decimal,
+}
+
+/// Writes the judged sale; returns its number.
+async fn persist(
+    conn: &mut PgConnection,
+    ctx: &SaleContext<'_>,
+    sale: &RetailSale,
+    internal_id: &str,
+    plan: &SalePlan,
+) -> Result<String, StoreError> {
+    let branch = ctx.branch;
+    let (sale_id, number): (i64, String) = sqlx::query_as(
+        "INSERT INTO sales
+            (company, branch, number, namespace, internal_id, document_code, ecommerce_order,
+             issue_date, customer, station, series, operator, carrier, sale_type,
+             total_price, net_price, gross_price, commodity_price, discount_value,
+             freight_value, increase_value, status)
+         VALUES ($1, $2, (SELECT lpad(n::text, greatest(6, length(n::text)), '0')
+                            FROM nextval('sale_numbers') AS n),
+                 $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
+         RETURNING id, number",
+    )
+    .bind(&branch.company)
+    .bind(&branch.branch)
+    .bind(ctx.namespace)
+    .bind(internal_id)
+    .bind(&sale.document_code)
+    .bind(&sale.ecommerce_order)
+    .bind(plan.issue_date)
+    .bind(&plan.customer)
+    .bind(&plan.station)
+    .bind(&plan.series)
+    .bind(&plan.operator)
+    .bind(&plan.carrier)
+    .bind(&sale.sale_type)
+    .bind(sale.total_price.unwrap_or_default())
+    .bind(sale.net_price.unwrap_or_default())
+    .bind(sale.gross_price.unwrap_or_default())
+    .bind(sale.commodity_price)
+    .bind(sale.discount_value)
+    .bind(sale.freight_value)
+    .bind(sale.increase_value)
+    .bind(plan.status.as_str())
+    .fetch_one(&mut *conn)
+    .await?;
+    for item in &plan.items {
+        sqlx::query(
+            "INSERT INTO sale_items
+                (sale_id, item_no, product, warehouse, quantity, unit_price, table_price, item_price,
+                 discount_amount, freight_prorated, increase_prorated, operation_code, tes, reservation_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        )
+        .bind(sale_id)
+        .bind(item.item_no as i32)
+        .bind(&item.product)
+        .bind(&item.warehouse)
+        .bind(item.quantity)
+        .bind(item.unit_price)
+        .bind(item.table_price)
+        .bind(item.item_price)
+        .bind(item.discount_amount)
+        .bind(item.freight_prorated)
+        .bind(item.increase_prorated)
+        .bind(&item.operation_code)
+        .bind(&item.tes)
+        .bind(item.reservation_id)
+        .execute(&mut *conn)
+        .await?;
+        for (seq, lot) in item.lots.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO sale_item_lots (sale_id, item_no, seq, lot_id, lot, sublot, quantity)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(sale_id)
+            .bind(item.item_no as i32)
+            .bind(seq as i32 + 1)
+            .bind(lot.lot_id)
+            .bind(&lot.lot)
+            .bind(&lot.sublot)
+            .bind(lot.quantity)
+            .execute(&mut *conn)
+            .await?;
+        }
+    }
+    for payment in &plan.payments {
+        sqlx::query(
+            "INSERT INTO sale_payments
+                (sale_id, payment_no, method, financial_manager, value, paid_on, serial_number, instalment)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(sale_id)
+        .bind(payment.payment_no as i32)
+        .bind(&payment.method)
+        .bind(&payment.financial_manager)
+        .bind(payment.value)
+        .bind(payment.date)
+        .bind(&payment.serial_number)
+        .bind(&payment.instalment)
+        .execute(&mut *conn)
+        .await?;
+    }
+    for receivable in &plan.receivables {
+        sqlx::query(
+            "INSERT INTO receivables
+                (sale_id, payment_no, prefix, number, debtor_kind, debtor, amount, due_date)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(sale_id)
+        .bind(receivable.payment_no as i32)
+        .bind(&plan.series)
+        .bind(&number)
+        .bind(receivable.debtor_kind.as_str())
+        .bind(&receivable.debtor)
+        .bind(receivable.amount)
+        .bind(receivable.due_date)
+        .execute(&mut *conn)
+        .await?;
+    }
+    sqlx::query(
+        "UPDATE reservations SET status = 'used', sale_id = $2, updated_at = now() WHERE id = ANY($1)",
+    )
+    .bind(&plan.reservations_used)
+    .bind(sale_id)
+    .execute(&mut *conn)
+    .await?;
+    directory::record_mapping(
+        conn,
+        ctx.namespace,
+        Entity::RetailSales,
+        internal_id,
+        &format!("{}|{}|{number}", branch.company, branch.branch),
+    )
+    .await?;
+    Ok(number)
+}
