@@ -215,6 +215,22 @@ mod tests {
     }
 
     #[test]
+    fn retry_delays_and_tolerance_come_from_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("EAI_RESERVE_RETRY_DELAYS_SECS", "[1, 2, 3]");
+            jail.set_env("EAI_TOTALS_TOLERANCE", "0,01");
+            let settings = Settings::load(None)?;
+            assert_eq!(settings.reserve_retry_delays_secs, vec![1, 2, 3]);
+            assert_eq!(settings.totals_tolerance, Decimal::new(1, 2));
+            assert_eq!(settings.topology().retry_delays.len(), 3);
+            jail.set_env("EAI_TOTALS_TOLERANCE", "a cent");
+            let error = Settings::load(None).expect_err("not a decimal");
+            assert!(error.to_string().contains("a cent"), "{error}");
+            Ok(())
+        });
+    }
+
+    #[test]
     fn a_bad_value_names_the_setting() {
         figment::Jail::expect_with(|jail| {
             jail.set_env("EAI_QUEUE_TYPE", "stream");
