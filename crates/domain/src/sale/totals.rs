@@ -17,7 +17,7 @@
 //! terms and the expected sum; a check whose inputs are missing is skipped
 //! (the item or payment at fault has its own error).
 
-use eai_protocol::{Code, Detail, RetailSale};
+use eai_protocol::{Code, Detail, RetailSale, SaleItem};
 use rust_decimal::Decimal;
 
 use super::items::CheckedItem;
@@ -34,33 +34,27 @@ pub(super) fn check(
     errors: &mut Vec<Detail>,
 ) {
     if !items.is_empty() {
-        let freight: Vec<Decimal> = items
-            .iter()
-            .map(|item| item.source.freight_prorated)
-            .collect();
-        if let Some(detail) = prorated(
-            "FreightValue",
-            "FreightValueProrated",
-            sale.freight_value,
-            &freight,
-            tolerance,
-            Code::FreightMismatch,
-        ) {
-            errors.push(detail);
-        }
-        let increase: Vec<Decimal> = items
-            .iter()
-            .map(|item| item.source.increase_prorated)
-            .collect();
-        if let Some(detail) = prorated(
-            "IncreaseValue",
-            "IncreaseValueProrated",
-            sale.increase_value,
-            &increase,
-            tolerance,
-            Code::IncreaseMismatch,
-        ) {
-            errors.push(detail);
+        let charges: [(&str, &str, Decimal, fn(&SaleItem) -> Decimal, Code); 2] = [
+            (
+                "FreightValue",
+                "FreightValueProrated",
+                sale.freight_value,
+                |item| item.freight_prorated,
+                Code::FreightMismatch,
+            ),
+            (
+                "IncreaseValue",
+                "IncreaseValueProrated",
+                sale.increase_value,
+                |item| item.increase_prorated,
+                Code::IncreaseMismatch,
+            ),
+        ];
+        for (field, prorated_field, value, part, code) in charges {
+            let parts: Vec<Decimal> = items.iter().map(|item| part(item.source)).collect();
+            if let Some(detail) = prorated(field, prorated_field, value, &parts, tolerance, code) {
+                errors.push(detail);
+            }
         }
         if let (Some(net), Some(items)) = (sale.net_price, items_sum(items)) {
             let expected = items - sale.discount_value + sale.freight_value + sale.increase_value;
