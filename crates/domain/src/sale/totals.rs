@@ -27,6 +27,15 @@ use super::CONTENT;
 const MAX_TERMS: usize = 10;
 
 /// Pushes the totals errors.
+/// A header charge that must equal the sum of its prorated item parts.
+struct Charge {
+    field: &'static str,
+    prorated_field: &'static str,
+    value: Decimal,
+    part: fn(&SaleItem) -> Decimal,
+    code: Code,
+}
+
 pub(super) fn check(
     sale: &RetailSale,
     items: &[CheckedItem<'_>],
@@ -34,27 +43,36 @@ pub(super) fn check(
     errors: &mut Vec<Detail>,
 ) {
     if !items.is_empty() {
-        let charges: [(&str, &str, Decimal, fn(&SaleItem) -> Decimal, Code); 2] = [
-            (
-                "FreightValue",
-                "FreightValueProrated",
-                sale.freight_value,
-                |item| item.freight_prorated,
-                Code::FreightMismatch,
-            ),
-            (
-                "IncreaseValue",
-                "IncreaseValueProrated",
-                sale.increase_value,
-                |item| item.increase_prorated,
-                Code::IncreaseMismatch,
-            ),
+        let charges = [
+            Charge {
+                field: "FreightValue",
+                prorated_field: "FreightValueProrated",
+                value: sale.freight_value,
+                part: |item| item.freight_prorated,
+                code: Code::FreightMismatch,
+            },
+            Charge {
+                field: "IncreaseValue",
+                prorated_field: "IncreaseValueProrated",
+                value: sale.increase_value,
+                part: |item| item.increase_prorated,
+                code: Code::IncreaseMismatch,
+            },
         ];
-        for (field, prorated_field, value, part, code) in charges {
-            let parts: Vec<Decimal> = items.iter().map(|item| part(item.source)).collect();
-            if let Some(detail) = prorated(field, prorated_field, value, &parts, tolerance, code) {
-                errors.push(detail);
-            }
+        for charge in charges {
+            let parts: Vec<Decimal> = items
+                .iter()
+                .map(|item| (charge.part)(item.source))
+                .collect();
+            let mismatch = prorated(
+                charge.field,
+                charge.prorated_field,
+                charge.value,
+                &parts,
+                tolerance,
+                charge.code,
+            );
+            errors.extend(mismatch);
         }
         if let (Some(net), Some(items)) = (sale.net_price, items_sum(items)) {
             let expected = items - sale.discount_value + sale.freight_value + sale.increase_value;
