@@ -496,3 +496,37 @@ async fn every_sale_code_is_answered_for_its_failing_envelope() {
         "no refused sale touched the stock"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sale_of_more_than_a_hundred_items_is_numbered_and_integrated() {
+    let app = spawn_app().await;
+    let items: Vec<Value> = (0..120)
+        .map(|_| {
+            json!({"ItemOrder": 1, "ItemCode": "P004", "Quantity": 1, "UnitPrice": "1,50",
+                   "OperationCode": "01"})
+        })
+        .collect();
+    let sale = variant(&seed("case-10.4.1.json"), |envelope| {
+        let content = &mut envelope["Content"];
+        content["ListOfSaleItem"] = json!({"SaleItem": items});
+        for field in ["TotalPrice", "NetPrice", "GrossPrice", "CommodityPrice"] {
+            content[field] = json!(180);
+        }
+        content["DiscountValue"] = json!(0);
+        content["ListOfSaleCondition"]["SaleCondition"][0]["PaymentValue"] = json!("180.00");
+    });
+
+    let receipt = send(&app, &sale).await;
+
+    assert_eq!(status(&receipt), "ok", "{receipt:#}");
+    assert!(codes(&receipt).is_empty(), "{receipt:#}");
+    let numbers: Vec<i32> = sqlx::query_scalar("SELECT item_no FROM sale_items ORDER BY item_no")
+        .fetch_all(app.db.store.pool())
+        .await
+        .expect("items");
+    assert_eq!(
+        numbers,
+        (1..=120).collect::<Vec<i32>>(),
+        "ItemOrder is ignored and items renumbered"
+    );
+}
