@@ -83,6 +83,10 @@ pub fn test_settings(db: &TestDatabase) -> Settings {
         reservation_sweep_secs: 1,
         reserve_retry_delays_secs: vec![1, 1, 1],
         totals_tolerance: Decimal::ZERO,
+        sender_concurrency: 16,
+        sender_poll_ms: 200,
+        send_retry_min_ms: 100,
+        send_retry_max_secs: 1,
     }
 }
 

@@ -20,6 +20,7 @@ use crate::http::{self, Readiness};
 use crate::metrics::Metrics;
 use crate::receiver::Receiver;
 use crate::relay::{self, RelaySchedule};
+use crate::sender::{receipts_in, RetryPolicy, Sender};
 use crate::sweep;
 
 /// Which halves of the worker `eai run --only` starts.
@@ -27,8 +28,8 @@ use crate::sweep;
 pub enum Role {
     /// Consume envelopes and answer them.
     Receiver,
-    /// Drain the outbox (today: receipts whose first publication was interrupted)
-    /// and release expired reservations.
+    /// Drain the outbox to destinations (and republish interrupted receipts),
+    /// consume destination receipts, and release expired reservations.
     Sender,
 }
 
@@ -104,6 +105,14 @@ pub async fn open_broker(settings: &Settings) -> anyhow::Result<eai_transport::l
         .notify(|error, delay| tracing::warn!(%error, ?delay, "broker not reachable yet"))
         .await
         .context("cannot connect to the AMQP broker")
+}
+
+/// The HTTP client of the sender and of `eai destinations test`; timeouts are per request.
+pub fn http_client() -> anyhow::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .user_agent(concat!("eai-worker/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .context("building the HTTP client failed")
 }
 
 /// Starts the worker; it runs until [`RunningApp::shutdown`].
@@ -193,6 +202,34 @@ pub async fn start(settings: &Settings, only: Option<Role>) -> anyhow::Result<Ru
                 sweep::run(store, metrics, interval, stop).await;
                 Ok(())
             }
+        });
+        let sender = Sender {
+            store: store.clone(),
+            publisher: publisher.clone(),
+            http: http_client()?,
+            metrics: metrics.clone(),
+            id: format!(
+                "{}-{}",
+                settings.source_application,
+                uuid::Uuid::new_v4().simple()
+            ),
+            policy: RetryPolicy {
+                min: Duration::from_millis(settings.send_retry_min_ms.max(1)),
+                max: Duration::from_secs(settings.send_retry_max_secs.max(1)),
+            },
+            concurrency: settings.sender_concurrency,
+            poll: Duration::from_millis(settings.sender_poll_ms.max(10)),
+            receipts_queue: topology.receipts_in_queue.clone(),
+        };
+        tasks.spawn(sender.run(shutdown.subscribe()));
+        let stop = shutdown.subscribe();
+        tasks.spawn({
+            let (store, connection, queue) = (
+                store.clone(),
+                Arc::clone(&connection),
+                topology.receipts_in_queue.clone(),
+            );
+            async move { receipts_in::run(store, &connection, &queue, stop).await }
         });
     }
     let closer = Arc::clone(&connection);

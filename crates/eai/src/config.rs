@@ -49,6 +49,14 @@ pub struct Settings {
     /// How far a sale's totals may be off before they are a mismatch.
     #[serde(deserialize_with = "decimal")]
     pub totals_tolerance: Decimal,
+    /// Deliveries in flight at once per sender.
+    pub sender_concurrency: usize,
+    /// How long an idle sender waits without a notification before looking again.
+    pub sender_poll_ms: u64,
+    /// First retry delay of a failed delivery; it doubles per attempt, with jitter.
+    pub send_retry_min_ms: u64,
+    /// Longest retry delay.
+    pub send_retry_max_secs: u64,
 }
 
 #[derive(Serialize)]
@@ -69,6 +77,10 @@ struct Defaults {
     reservation_sweep_secs: u64,
     reserve_retry_delays_secs: &'static [u64],
     totals_tolerance: &'static str,
+    sender_concurrency: usize,
+    sender_poll_ms: u64,
+    send_retry_min_ms: u64,
+    send_retry_max_secs: u64,
 }
 
 const DEFAULTS: Defaults = Defaults {
@@ -88,6 +100,10 @@ const DEFAULTS: Defaults = Defaults {
     reservation_sweep_secs: 60,
     reserve_retry_delays_secs: &[5, 15, 30, 60, 120],
     totals_tolerance: "0.00",
+    sender_concurrency: 16,
+    sender_poll_ms: 1000,
+    send_retry_min_ms: 2000,
+    send_retry_max_secs: 300,
 };
 
 /// The settings that may come from a file instead of the environment.

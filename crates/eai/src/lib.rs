@@ -11,6 +11,7 @@
 //! - [`receiver`]: consume, hand to the store, publish the receipt, ack.
 //! - [`dead_letter`]: bodies that cannot be answered by UUID.
 //! - [`relay`]: republishes receipts whose publication a crash interrupted.
+//! - [`sender`]: drains business messages to AMQP and HTTP destinations.
 //! - [`sweep`]: releases reservations past their expiration.
 //! - [`app`]: wires the above together and shuts down gracefully.
 //! - [`commands`]: `migrate`, `import`, `publish`.
@@ -23,5 +24,6 @@ pub mod http;
 pub mod metrics;
 pub mod receiver;
 pub mod relay;
+pub mod sender;
 pub mod sweep;
 pub mod telemetry;

@@ -8,6 +8,7 @@ use eai::app::{self, Role};
 use eai::commands::{self, publish::PublishArgs};
 use eai::config::Settings;
 use eai::telemetry;
+use eai_store::outbound::MessageFilter;
 
 #[derive(Parser)]
 #[command(
@@ -40,10 +41,59 @@ enum Command {
     },
     /// Publish envelopes to the inbound exchange (routing key = Header.Transaction).
     Publish(PublishArgs),
+    /// Enqueue an envelope for the sender: to one destination, or to every
+    /// destination of its (CompanyId, BranchId, Transaction).
+    Send {
+        /// The envelope file (JSON).
+        file: PathBuf,
+        /// The destination's name (see `eai destinations list`).
+        #[arg(long)]
+        destination: Option<String>,
+    },
+    /// The outbound monitor: messages, their statuses and attempts.
+    #[command(subcommand)]
+    Messages(MessagesCommand),
+    /// The destinations the sender delivers to (loaded with `eai import`).
+    #[command(subcommand)]
+    Destinations(DestinationsCommand),
 }
 
-/// Exit codes: 0 success; 1 failure; 3 an envelope got an error receipt or an
-/// import had bad rows; 4 `publish --wait` timed out before every receipt came.
+#[derive(Subcommand)]
+enum MessagesCommand {
+    /// The newest messages, filtered.
+    List {
+        /// waiting, running, done, failed, blocked, not_delivered or rejected.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        transaction: Option<String>,
+        #[arg(long)]
+        destination: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// One message and the history of its attempts.
+    Show { id: i64 },
+    /// Send messages again, with their attempts reset (failed, not delivered, rejected or blocked).
+    Retry {
+        #[arg(required = true)]
+        ids: Vec<i64>,
+    },
+}
+
+#[derive(Subcommand)]
+enum DestinationsCommand {
+    /// Every destination and whether it is blocked.
+    List,
+    /// Let a destination blocked for refused credentials receive messages again.
+    Unblock { name: String },
+    /// Send an EAIEnvironmentTest and report the round trip or the exact failure.
+    Test { name: String },
+}
+
+/// Exit codes: 0 success; 1 failure; 3 an envelope got an error receipt, an
+/// import had bad rows, or a send/retry/unblock/test found nothing to do or
+/// failed; 4 `publish --wait` timed out before every receipt came.
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -106,6 +156,54 @@ async fn execute(command: Command, settings: &Settings) -> anyhow::Result<ExitCo
             }
             Ok(code)
         }
+        Command::Send { file, destination } => {
+            let created = commands::send::run(settings, &file, destination.as_deref()).await?;
+            Ok(if created > 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(3)
+            })
+        }
+        Command::Messages(MessagesCommand::List {
+            status,
+            transaction,
+            destination,
+            limit,
+        }) => {
+            let filter = MessageFilter {
+                status,
+                transaction,
+                destination,
+                limit,
+            };
+            commands::messages::list(settings, &filter).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Messages(MessagesCommand::Show { id }) => {
+            Ok(success_or_3(commands::messages::show(settings, id).await?))
+        }
+        Command::Messages(MessagesCommand::Retry { ids }) => Ok(success_or_3(
+            commands::messages::retry(settings, &ids).await? > 0,
+        )),
+        Command::Destinations(DestinationsCommand::List) => {
+            commands::destinations::list(settings).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Destinations(DestinationsCommand::Unblock { name }) => Ok(success_or_3(
+            commands::destinations::unblock(settings, &name).await?,
+        )),
+        Command::Destinations(DestinationsCommand::Test { name }) => Ok(success_or_3(
+            commands::destinations::test(settings, &name).await?,
+        )),
+    }
+}
+
+/// Exit code 3 says "ran fine, but the answer is no" (nothing matched, the test failed).
+fn success_or_3(ok: bool) -> ExitCode {
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(3)
     }
 }
 

@@ -21,6 +21,9 @@ pub struct Metrics {
     consumer_errors: IntCounter,
     reservation_lines_expired: IntCounter,
     waiting: IntCounterVec,
+    outbound_attempts: IntCounterVec,
+    outbound_duration: HistogramVec,
+    destinations_blocked: IntCounterVec,
 }
 
 impl Metrics {
@@ -81,6 +84,33 @@ impl Metrics {
             &["transaction"],
         )
         .expect("static metric definition");
+        let outbound_attempts = IntCounterVec::new(
+            Opts::new(
+                "eai_outbound_attempts_total",
+                "Delivery attempts to destinations, by destination and the status they ended in.",
+            ),
+            &["destination", "status"],
+        )
+        .expect("static metric definition");
+        let outbound_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "eai_outbound_attempt_seconds",
+                "Time of one delivery attempt, by destination.",
+            )
+            .buckets(vec![
+                0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+            ]),
+            &["destination"],
+        )
+        .expect("static metric definition");
+        let destinations_blocked = IntCounterVec::new(
+            Opts::new(
+                "eai_destinations_blocked_total",
+                "Destinations blocked because they refused our credentials (401/403).",
+            ),
+            &["destination"],
+        )
+        .expect("static metric definition");
         for collector in [
             Box::new(messages.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(duration.clone()),
@@ -90,6 +120,9 @@ impl Metrics {
             Box::new(consumer_errors.clone()),
             Box::new(reservation_lines_expired.clone()),
             Box::new(waiting.clone()),
+            Box::new(outbound_attempts.clone()),
+            Box::new(outbound_duration.clone()),
+            Box::new(destinations_blocked.clone()),
         ] {
             registry
                 .register(collector)
@@ -105,6 +138,9 @@ impl Metrics {
             consumer_errors,
             reservation_lines_expired,
             waiting,
+            outbound_attempts,
+            outbound_duration,
+            destinations_blocked,
         }
     }
 
@@ -251,5 +287,60 @@ impl EnvelopeWaiting<'_> {
             "waiting for reservations not integrated yet"
         );
         metrics.waiting.with_label_values(&[self.transaction]).inc();
+    }
+}
+
+/// One delivery attempt to a destination ended.
+pub struct MessageAttempted<'a> {
+    pub uuid: &'a str,
+    pub destination: &'a str,
+    pub transaction: &'a str,
+    pub attempt: i32,
+    pub status: &'a str,
+    pub detail: &'a str,
+    pub elapsed: Duration,
+}
+
+impl MessageAttempted<'_> {
+    pub fn emit(&self, metrics: &Metrics) {
+        tracing::info!(
+            uuid = self.uuid,
+            destination = self.destination,
+            transaction = self.transaction,
+            attempt = self.attempt,
+            status = self.status,
+            detail = self.detail,
+            elapsed_ms = self.elapsed.as_millis() as u64,
+            "delivery attempt"
+        );
+        metrics
+            .outbound_attempts
+            .with_label_values(&[self.destination, self.status])
+            .inc();
+        metrics
+            .outbound_duration
+            .with_label_values(&[self.destination])
+            .observe(self.elapsed.as_secs_f64());
+    }
+}
+
+/// A destination refused our credentials: nothing more goes to it until an
+/// operator unblocks it. The alert (logged once, counted once).
+pub struct DestinationBlocked<'a> {
+    pub destination: &'a str,
+    pub reason: &'a str,
+}
+
+impl DestinationBlocked<'_> {
+    pub fn emit(&self, metrics: &Metrics) {
+        tracing::error!(
+            destination = self.destination,
+            reason = self.reason,
+            "destination blocked: fix its credentials, then `eai destinations unblock`"
+        );
+        metrics
+            .destinations_blocked
+            .with_label_values(&[self.destination])
+            .inc();
     }
 }

@@ -121,6 +121,26 @@ impl Rejection {
     }
 }
 
+/// The size limit, BOM skipping and JSON parsing every body goes through, shared
+/// by [`Envelope::parse`] and the tolerant reading of receipts sent back to us
+/// ([`crate::received::receipt_status`]), which does not need a `Header.UUID`.
+pub(crate) fn parse_json(bytes: &[u8]) -> Result<Value, Rejection> {
+    if bytes.len() > MAX_ENVELOPE_BYTES {
+        return Err(Rejection::TooLarge { size: bytes.len() });
+    }
+    let json = bytes.strip_prefix(UTF8_BOM).unwrap_or(bytes);
+    serde_json::from_slice(json).map_err(|error| {
+        let (line, column) = (error.line(), error.column());
+        let full = error.to_string();
+        let position = format!(" at line {line} column {column}");
+        Rejection::InvalidJson {
+            line,
+            column,
+            message: full.strip_suffix(&position).unwrap_or(&full).to_owned(),
+        }
+    })
+}
+
 /// A parsed envelope with a usable UUID: from here on every problem is answered
 /// with a receipt.
 #[derive(Debug, Clone)]
@@ -133,20 +153,7 @@ impl Envelope {
     /// Parses a body, refusing what cannot be answered by UUID. Invalid UTF-8 is
     /// `InvalidJson` at serde_json's line/column; a leading UTF-8 BOM is skipped.
     pub fn parse(bytes: &[u8]) -> Result<Envelope, Rejection> {
-        if bytes.len() > MAX_ENVELOPE_BYTES {
-            return Err(Rejection::TooLarge { size: bytes.len() });
-        }
-        let json = bytes.strip_prefix(UTF8_BOM).unwrap_or(bytes);
-        let root: Value = serde_json::from_slice(json).map_err(|error| {
-            let (line, column) = (error.line(), error.column());
-            let full = error.to_string();
-            let position = format!(" at line {line} column {column}");
-            Rejection::InvalidJson {
-                line,
-                column,
-                message: full.strip_suffix(&position).unwrap_or(&full).to_owned(),
-            }
-        })?;
+        let root = parse_json(bytes)?;
         let invalid = |reason: &str| Rejection::InvalidEnvelope {
             reason: reason.to_owned(),
         };

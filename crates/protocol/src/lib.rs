@@ -1,8 +1,9 @@
 //! The EAI "standard message" wire format: envelopes, the tolerant field access
-//! real traffic needs, the ItemReserve content model and the ReceiptMessage we answer.
+//! real traffic needs, the ItemReserve content model, the ReceiptMessage we answer,
+//! the business events we send and the receipts destinations send back.
 //!
 //! This crate does no I/O: it turns bytes into typed values (or coded [`Detail`]s
-//! naming the JSON path at fault) and typed receipts back into bytes.
+//! naming the JSON path at fault) and typed receipts and events back into bytes.
 //!
 //! # Layout
 //!
@@ -15,22 +16,32 @@
 //! - [`retail_sales`]: the RetailSales content model and its normalisation.
 //! - [`cancellation`]: the RetailSalesCancellation content model.
 //! - [`receipt`]: the ReceiptMessage we build, persist and publish.
+//! - [`events`]: the BusinessMessages we send: StockLevel, DocumentTraceabilityOrder
+//!   and the EAIEnvironmentTest connection test.
+//! - [`received`]: the ReceiptMessage a destination sends back for one of ours.
 
 pub mod cancellation;
 pub mod code;
 pub mod envelope;
+pub mod events;
 pub mod item_reserve;
 pub mod node;
 pub mod number;
 pub mod receipt;
+pub mod received;
 pub mod retail_sales;
 pub mod timestamp;
 
 pub use cancellation::SaleCancellation;
 pub use code::{Code, Detail, Severity};
 pub use envelope::{Envelope, Event, Rejection, Transaction, MAX_ENVELOPE_BYTES};
+pub use events::{
+    environment_test, LotLevel, Outbound, StockLevel, Traceability, TracedItem,
+    ENVIRONMENT_TEST_TRANSACTION, ENVIRONMENT_TEST_VERSION,
+};
 pub use item_reserve::{ItemReserve, ReserveItem, ReserveType};
 pub use node::Node;
 pub use receipt::{InboundSummary, InternalIdEntry, Receipt, ReceiptOrigin};
+pub use received::{receipt_status, ReceivedReceipt};
 pub use retail_sales::{RetailSale, SaleItem, SalePayment};
 pub use timestamp::Timestamp;

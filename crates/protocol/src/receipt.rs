@@ -203,8 +203,9 @@ impl Receipt {
     }
 }
 
-/// RFC 3339 in UTC with microseconds and `+00:00`, the form TOTVS senders emit.
-fn format_instant(instant: DateTime<Utc>) -> String {
+/// RFC 3339 in UTC with microseconds and `+00:00`, the form TOTVS senders emit;
+/// shared with the business messages we send ([`crate::events`]).
+pub(crate) fn format_instant(instant: DateTime<Utc>) -> String {
     instant.to_rfc3339_opts(SecondsFormat::Micros, false)
 }
 

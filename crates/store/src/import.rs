@@ -178,6 +178,7 @@ sections! {
     operations: OperationRow,
     lots: LotRow,
     mappings: MappingRow,
+    destinations: DestinationRow,
 }
 
 fn section<R: Row>(
@@ -574,5 +575,108 @@ impl Row for MappingRow {
         .execute(conn)
         .await
         .map(drop)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DestinationRow {
+    name: String,
+    company: String,
+    branch: String,
+    transaction: String,
+    kind: String,
+    exchange: Option<String>,
+    #[serde(default)]
+    routing_key: String,
+    url: Option<String>,
+    auth_header: Option<String>,
+    auth_value: Option<String>,
+    timeout_ms: Option<i32>,
+    max_attempts: Option<i32>,
+}
+
+impl Row for DestinationRow {
+    fn check(&self) -> Result<(), (String, String)> {
+        match (self.kind.as_str(), &self.exchange, &self.url) {
+            ("amqp", Some(_), _) | ("http", _, Some(_)) => {}
+            ("amqp", None, _) => {
+                return Err((
+                    "exchange".into(),
+                    "an AMQP destination needs an exchange".into(),
+                ))
+            }
+            ("http", _, None) => {
+                return Err(("url".into(), "an HTTP destination needs a url".into()))
+            }
+            (other, _, _) => {
+                return Err((
+                    "kind".into(),
+                    format!("expected \"amqp\" or \"http\", got {other:?}"),
+                ))
+            }
+        }
+        if self.auth_header.is_some() != self.auth_value.is_some() {
+            return Err((
+                "auth_value".into(),
+                "auth_header and auth_value go together".into(),
+            ));
+        }
+        if let Some(timeout) = self.timeout_ms.filter(|timeout| *timeout <= 0) {
+            return Err((
+                "timeout_ms".into(),
+                format!("expected a positive number of milliseconds, got {timeout}"),
+            ));
+        }
+        if let Some(attempts) = self.max_attempts.filter(|attempts| *attempts <= 0) {
+            return Err((
+                "max_attempts".into(),
+                format!("expected at least 1, got {attempts}"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// New credentials unblock a destination blocked for refusing the old ones.
+    async fn upsert(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        let unblocked: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO destinations
+                (name, company, branch, transaction, kind, exchange, routing_key, url,
+                 auth_header, auth_value, timeout_ms, max_attempts)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, coalesce($11, 30000), coalesce($12, 4))
+             ON CONFLICT (name) DO UPDATE SET
+                 company = EXCLUDED.company, branch = EXCLUDED.branch,
+                 transaction = EXCLUDED.transaction, kind = EXCLUDED.kind,
+                 exchange = EXCLUDED.exchange, routing_key = EXCLUDED.routing_key, url = EXCLUDED.url,
+                 auth_header = EXCLUDED.auth_header, auth_value = EXCLUDED.auth_value,
+                 timeout_ms = EXCLUDED.timeout_ms, max_attempts = EXCLUDED.max_attempts,
+                 blocked = destinations.blocked
+                           AND destinations.auth_value IS NOT DISTINCT FROM EXCLUDED.auth_value
+             RETURNING CASE WHEN blocked THEN NULL ELSE id END",
+        )
+        .bind(&self.name)
+        .bind(&self.company)
+        .bind(&self.branch)
+        .bind(&self.transaction)
+        .bind(&self.kind)
+        .bind(&self.exchange)
+        .bind(&self.routing_key)
+        .bind(&self.url)
+        .bind(&self.auth_header)
+        .bind(&self.auth_value)
+        .bind(self.timeout_ms)
+        .bind(self.max_attempts)
+        .fetch_one(&mut *conn)
+        .await?;
+        if let Some(id) = unblocked {
+            sqlx::query(
+                "UPDATE outbox SET status = 'waiting', next_attempt_at = now()
+                  WHERE destination_id = $1 AND status = 'blocked'",
+            )
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+        }
+        Ok(())
     }
 }

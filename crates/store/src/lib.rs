@@ -16,12 +16,14 @@
 //! - [`cancellation`]: RetailSalesCancellation, which cancels a sale and releases its stock.
 //! - [`receive`]: the inbox → business → outbox transaction.
 //! - [`outbox`]: receipts waiting to be published and their publication.
+//! - [`outbound`]: business messages for destinations: enqueue, claim, settle, retry.
 //! - `testing` (feature `testing`): a throwaway database per test.
 
 pub mod cancellation;
 pub mod directory;
 pub mod error;
 pub mod import;
+pub mod outbound;
 pub mod outbox;
 pub mod receive;
 pub mod reservation;

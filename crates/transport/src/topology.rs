@@ -38,6 +38,8 @@ pub struct Topology {
     pub unrouted_exchange: String,
     pub unrouted_queue: String,
     pub receipts_exchange: String,
+    /// Where destinations send the ReceiptMessages that settle our messages.
+    pub receipts_in_queue: String,
     pub dead_letter_exchange: String,
     pub dead_queue: String,
     /// `(queue, routing key)` per transaction the worker consumes.
@@ -58,6 +60,7 @@ impl Topology {
             unrouted_exchange: name("unrouted"),
             unrouted_queue: name("unrouted"),
             receipts_exchange: name("receipts"),
+            receipts_in_queue: name("receipts.in"),
             dead_letter_exchange: name("dlx"),
             dead_queue: name("dead"),
             work_queues: ["ItemReserve", "RetailSales", "RetailSalesCancellation"]
@@ -135,6 +138,8 @@ impl Topology {
             .await?;
         self.bind(channel, &self.unrouted_queue, &self.unrouted_exchange, "")
             .await?;
+        self.declare_queue(channel, &self.receipts_in_queue, true)
+            .await?;
         self.declare_queue(channel, &self.dead_queue, false).await?;
         self.bind(channel, &self.dead_queue, &self.dead_letter_exchange, "")
             .await?;
@@ -206,7 +211,11 @@ impl Topology {
 
     /// Removes everything [`Topology::declare`] made (tests clean up with it).
     pub async fn delete(&self, channel: &Channel) -> Result<(), TransportError> {
-        let mut queues: Vec<String> = vec![self.unrouted_queue.clone(), self.dead_queue.clone()];
+        let mut queues: Vec<String> = vec![
+            self.unrouted_queue.clone(),
+            self.dead_queue.clone(),
+            self.receipts_in_queue.clone(),
+        ];
         for (queue, _) in &self.work_queues {
             queues.push(queue.clone());
             for attempt in 1..=self.retry_delays.len() {

@@ -1,0 +1,56 @@
+//! Delivery to an AMQP destination: publish with a confirm, then wait for the
+//! destination's ReceiptMessage naming our UUID. Whichever worker consumes
+//! that receipt settles the message in the database ([`super::receipts_in`]);
+//! the attempt watches for it until its timeout.
+
+use std::time::Duration;
+
+use eai_store::outbound::{Claimed, Settlement};
+use eai_transport::{Outgoing, TransportError};
+
+use super::{timed_out, Sender};
+
+/// How often an attempt looks for its receipt.
+const RECEIPT_POLL: Duration = Duration::from_millis(100);
+
+/// One attempt to `message`'s AMQP destination.
+pub async fn deliver(sender: &Sender, message: &Claimed) -> Settlement {
+    let destination = &message.destination;
+    let Some(exchange) = destination.exchange.as_deref() else {
+        return Settlement::Rejected(format!("destination {} has no exchange", destination.name));
+    };
+    let published = sender
+        .publisher
+        .publish(&Outgoing {
+            exchange,
+            routing_key: &destination.routing_key,
+            body: message.body.as_bytes(),
+            correlation_id: Some(&message.uuid),
+            message_id: Some(&message.uuid),
+            reply_to: Some(&sender.receipts_queue),
+            mandatory: true,
+            ..Outgoing::default()
+        })
+        .await;
+    match published {
+        Ok(()) => {}
+        Err(TransportError::Unroutable { reason, .. }) => {
+            return Settlement::Failed(format!("no queue takes it ({reason})"));
+        }
+        Err(error) => return Settlement::Failed(error.to_string()),
+    }
+    let deadline = tokio::time::Instant::now() + destination.timeout();
+    loop {
+        match sender.store.message_status(message.id).await {
+            Ok(Some(status)) if status == "done" => return Settlement::Done,
+            Ok(Some(status)) if status == "rejected" => {
+                return Settlement::Rejected("error receipt from the destination".to_owned());
+            }
+            _ => {}
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return timed_out(message);
+        }
+        tokio::time::sleep(RECEIPT_POLL).await;
+    }
+}

@@ -1,0 +1,557 @@
+//! Business messages in the outbox: enqueued for the destinations of their
+//! (company, branch, transaction), claimed by senders, settled attempt by
+//! attempt with the EAI statuses.
+//!
+//! A claim is a short transaction (`FOR UPDATE SKIP LOCKED`, then a lease):
+//! no row lock is held while a sender talks to a destination, and a sender
+//! that dies leaves a lease that expires, after which another sender retries
+//! the message with the same UUID. A message waits while an earlier message
+//! of the same document to the same destination is unsettled, so each
+//! destination sees a document's messages in order.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::{FromRow, PgConnection};
+
+use crate::{Store, StoreError};
+
+/// How a destination is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DestinationKind {
+    /// Published to an exchange; delivered when its ReceiptMessage comes back.
+    Amqp,
+    /// POSTed; delivered on a 2xx whose body is an ok ReceiptMessage.
+    Http,
+}
+
+/// A configured destination.
+#[derive(Clone, PartialEq, Eq, FromRow)]
+pub struct Destination {
+    pub id: i64,
+    pub name: String,
+    pub company: String,
+    pub branch: String,
+    pub transaction: String,
+    pub kind: String,
+    pub exchange: Option<String>,
+    pub routing_key: String,
+    pub url: Option<String>,
+    pub auth_header: Option<String>,
+    pub auth_value: Option<String>,
+    pub timeout_ms: i32,
+    pub max_attempts: i32,
+    pub blocked: bool,
+    pub blocked_reason: Option<String>,
+}
+
+/// Credentials stay out of logs and debug output.
+impl std::fmt::Debug for Destination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Destination")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("transaction", &self.transaction)
+            .field("exchange", &self.exchange)
+            .field("url", &self.url)
+            .field("auth_header", &self.auth_header)
+            .field(
+                "auth_value",
+                &self.auth_value.as_ref().map(|_| "[REDACTED]"),
+            )
+            .field("blocked", &self.blocked)
+            .finish()
+    }
+}
+
+impl Destination {
+    pub fn kind(&self) -> DestinationKind {
+        if self.kind == "amqp" {
+            DestinationKind::Amqp
+        } else {
+            DestinationKind::Http
+        }
+    }
+
+    /// The per-attempt timeout.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(u64::try_from(self.timeout_ms).unwrap_or(30_000))
+    }
+}
+
+/// A message a sender claimed: it is `running` under this sender's lease.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub id: i64,
+    pub uuid: String,
+    pub transaction: String,
+    pub body: String,
+    /// This attempt's number (1 for the first).
+    pub attempt: i32,
+    pub destination: Destination,
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settlement {
+    /// The destination's ok receipt (or 2xx with one) came back.
+    Done,
+    /// Worth trying again later (5xx, connection refused, broker nack).
+    Failed(String),
+    /// No answer within the timeout: the outcome is unknown; tried again later.
+    NotDelivered(String),
+    /// The destination refused the message (error receipt, 4xx): final.
+    Rejected(String),
+    /// The destination refused our credentials (401/403): it is blocked.
+    Blocked(String),
+}
+
+impl Settlement {
+    pub fn status(&self) -> &'static str {
+        match self {
+            Settlement::Done => "done",
+            Settlement::Failed(_) => "failed",
+            Settlement::NotDelivered(_) => "not_delivered",
+            Settlement::Rejected(_) => "rejected",
+            Settlement::Blocked(_) => "blocked",
+        }
+    }
+
+    pub fn detail(&self) -> &str {
+        match self {
+            Settlement::Done => "",
+            Settlement::Failed(detail)
+            | Settlement::NotDelivered(detail)
+            | Settlement::Rejected(detail)
+            | Settlement::Blocked(detail) => detail,
+        }
+    }
+}
+
+/// What settling an attempt changed beyond the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Settled {
+    /// The lease was still ours and the message took the new status.
+    pub recorded: bool,
+    /// This attempt blocked its destination (the first to do so): raise the alert once.
+    pub blocked_destination: bool,
+}
+
+/// One outbox row, as operators list it.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct MessageRow {
+    pub id: i64,
+    pub uuid: String,
+    pub kind: String,
+    pub transaction: String,
+    pub destination: Option<String>,
+    pub status: String,
+    pub attempts: i32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// One attempt of a message.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct AttemptRow {
+    pub attempt: i32,
+    pub sender: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub status: String,
+    pub detail: String,
+}
+
+/// Filters of `eai messages list`.
+#[derive(Debug, Clone, Default)]
+pub struct MessageFilter {
+    pub status: Option<String>,
+    pub transaction: Option<String>,
+    pub destination: Option<String>,
+    pub limit: i64,
+}
+
+/// How much longer than its timeout a claimed message stays leased.
+const LEASE_MARGIN_SECS: f64 = 30.0;
+
+/// Enqueues `body` for every destination of `(company, branch, transaction)`
+/// inside the caller's transaction; returns how many messages were created.
+pub async fn enqueue_routed(
+    conn: &mut PgConnection,
+    company: &str,
+    branch: &str,
+    transaction: &str,
+    uuid: &str,
+    body: &str,
+    document_key: &str,
+) -> Result<u64, StoreError> {
+    let inserted = sqlx::query(
+        "INSERT INTO outbox (uuid, kind, transaction, exchange, routing_key, body, destination_id, document_key)
+         SELECT $4, 'message', $3, '', '', $5, d.id, $6
+           FROM destinations d
+          WHERE d.company = $1 AND d.branch = $2 AND d.transaction = $3
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(company)
+    .bind(branch)
+    .bind(transaction)
+    .bind(uuid)
+    .bind(body)
+    .bind(document_key)
+    .execute(&mut *conn)
+    .await?;
+    Ok(inserted.rows_affected())
+}
+
+impl Store {
+    /// Enqueues `body` for the named destination; false when that UUID was already enqueued there.
+    pub async fn enqueue_for(
+        &self,
+        destination: &str,
+        uuid: &str,
+        transaction: &str,
+        body: &str,
+        document_key: &str,
+    ) -> Result<Option<bool>, StoreError> {
+        let Some(destination) = self.destination(destination).await? else {
+            return Ok(None);
+        };
+        let inserted = sqlx::query(
+            "INSERT INTO outbox (uuid, kind, transaction, exchange, routing_key, body, destination_id, document_key)
+             VALUES ($1, 'message', $2, '', '', $3, $4, $5)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(uuid)
+        .bind(transaction)
+        .bind(body)
+        .bind(destination.id)
+        .bind(document_key)
+        .execute(&self.pool)
+        .await?;
+        Ok(Some(inserted.rows_affected() == 1))
+    }
+
+    /// Enqueues `body` for every destination of its route, in its own transaction.
+    pub async fn enqueue_routed(
+        &self,
+        company: &str,
+        branch: &str,
+        transaction: &str,
+        uuid: &str,
+        body: &str,
+        document_key: &str,
+    ) -> Result<u64, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        enqueue_routed(
+            &mut conn,
+            company,
+            branch,
+            transaction,
+            uuid,
+            body,
+            document_key,
+        )
+        .await
+    }
+
+    pub async fn destination(&self, name: &str) -> Result<Option<Destination>, StoreError> {
+        Ok(
+            sqlx::query_as(&format!("{DESTINATION_COLUMNS} WHERE name = $1"))
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    pub async fn destinations(&self) -> Result<Vec<Destination>, StoreError> {
+        Ok(
+            sqlx::query_as(&format!("{DESTINATION_COLUMNS} ORDER BY name"))
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Claims up to `limit` messages that are due, for `sender`.
+    ///
+    /// Due: waiting, or failed/not delivered with attempts left and its retry
+    /// time reached, or running under a lease that expired (its sender died);
+    /// never for a blocked destination, never ahead of an unsettled earlier
+    /// message of the same document to the same destination. A running
+    /// message whose lease expired on its last attempt is settled
+    /// `not_delivered` instead of being tried beyond `max_attempts`.
+    pub async fn claim_messages(
+        &self,
+        sender: &str,
+        limit: i64,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE outbox o SET status = 'not_delivered', lease_until = NULL,
+                    last_error = 'the sender stopped answering during the last attempt'
+               FROM destinations d
+              WHERE d.id = o.destination_id AND o.kind = 'message' AND o.status = 'running'
+                AND o.lease_until < now() AND o.attempts >= d.max_attempts",
+        )
+        .execute(&mut *tx)
+        .await?;
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT o.id
+               FROM outbox o
+               JOIN destinations d ON d.id = o.destination_id
+              WHERE o.kind = 'message' AND NOT d.blocked AND o.attempts < d.max_attempts
+                AND ((o.status IN ('waiting', 'failed', 'not_delivered') AND o.next_attempt_at <= now())
+                     OR (o.status = 'running' AND o.lease_until < now()))
+                AND NOT EXISTS (SELECT 1 FROM outbox p
+                                 WHERE p.kind = 'message' AND p.destination_id = o.destination_id
+                                   AND p.document_key = o.document_key AND p.id < o.id
+                                   AND p.status NOT IN ('done', 'rejected'))
+              ORDER BY o.id
+              LIMIT $1
+                FOR UPDATE OF o SKIP LOCKED",
+        )
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        if ids.is_empty() {
+            tx.commit().await?;
+            return Ok(Vec::new());
+        }
+        let rows: Vec<(i64, String, String, String, i32, i64)> = sqlx::query_as(
+            "UPDATE outbox o
+                SET status = 'running', attempts = o.attempts + 1, claimed_by = $2,
+                    lease_until = now() + make_interval(secs => d.timeout_ms / 1000.0 + $3)
+               FROM destinations d
+              WHERE o.id = ANY($1) AND d.id = o.destination_id
+          RETURNING o.id, o.uuid, o.transaction, o.body, o.attempts, d.id",
+        )
+        .bind(&ids)
+        .bind(sender)
+        .bind(LEASE_MARGIN_SECS)
+        .fetch_all(&mut *tx)
+        .await?;
+        let destination_ids: Vec<i64> = rows.iter().map(|row| row.5).collect();
+        let destinations: Vec<Destination> =
+            sqlx::query_as(&format!("{DESTINATION_COLUMNS} WHERE id = ANY($1)"))
+                .bind(&destination_ids)
+                .fetch_all(&mut *tx)
+                .await?;
+        tx.commit().await?;
+        let mut claimed: Vec<Claimed> = rows
+            .into_iter()
+            .filter_map(|(id, uuid, transaction, body, attempt, destination_id)| {
+                let destination = destinations
+                    .iter()
+                    .find(|d| d.id == destination_id)?
+                    .clone();
+                Some(Claimed {
+                    id,
+                    uuid,
+                    transaction,
+                    body,
+                    attempt,
+                    destination,
+                })
+            })
+            .collect();
+        claimed.sort_by_key(|message| message.id);
+        Ok(claimed)
+    }
+
+    /// Records how an attempt ended, if this sender still holds the message.
+    /// `retry_in` is when a failed or undelivered message may be tried again.
+    pub async fn settle(
+        &self,
+        message: &Claimed,
+        sender: &str,
+        started_at: DateTime<Utc>,
+        settlement: &Settlement,
+        retry_in: Duration,
+    ) -> Result<Settled, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO outbox_attempts (outbox_id, attempt, sender, started_at, status, detail)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (outbox_id, attempt) DO NOTHING",
+        )
+        .bind(message.id)
+        .bind(message.attempt)
+        .bind(sender)
+        .bind(started_at)
+        .bind(settlement.status())
+        .bind(settlement.detail())
+        .execute(&mut *tx)
+        .await?;
+        let recorded = sqlx::query(
+            "UPDATE outbox
+                SET status = $3, last_error = NULLIF($4, ''), lease_until = NULL,
+                    sent_at = CASE WHEN $3 = 'done' THEN now() ELSE sent_at END,
+                    next_attempt_at = now() + make_interval(secs => $5)
+              WHERE id = $1 AND claimed_by = $2 AND status = 'running'",
+        )
+        .bind(message.id)
+        .bind(sender)
+        .bind(settlement.status())
+        .bind(settlement.detail())
+        .bind(retry_in.as_secs_f64())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        let mut blocked_destination = false;
+        if let Settlement::Blocked(reason) = settlement {
+            blocked_destination = sqlx::query(
+                "UPDATE destinations SET blocked = true, blocked_reason = $2, blocked_at = now()
+                  WHERE id = $1 AND NOT blocked",
+            )
+            .bind(message.destination.id)
+            .bind(reason)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+        }
+        tx.commit().await?;
+        Ok(Settled {
+            recorded,
+            blocked_destination,
+        })
+    }
+
+    /// Settles the message a destination's ReceiptMessage names (it may come
+    /// after the attempt timed out). Returns the new status, if a message was waiting for it.
+    pub async fn settle_by_receipt(
+        &self,
+        uuid: &str,
+        ok: bool,
+        detail: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let status = if ok { "done" } else { "rejected" };
+        Ok(sqlx::query_scalar(
+            "UPDATE outbox
+                SET status = $2, last_error = NULLIF($3, ''), lease_until = NULL,
+                    sent_at = CASE WHEN $2 = 'done' THEN now() ELSE sent_at END
+              WHERE uuid = $1 AND kind = 'message'
+                AND status IN ('running', 'not_delivered', 'failed')
+          RETURNING status",
+        )
+        .bind(uuid)
+        .bind(status)
+        .bind(detail)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// The current status of a message.
+    pub async fn message_status(&self, id: i64) -> Result<Option<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT status FROM outbox WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    /// When the next retry is due, to sleep until then.
+    pub async fn next_retry_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT min(o.next_attempt_at) FROM outbox o JOIN destinations d ON d.id = o.destination_id
+              WHERE o.kind = 'message' AND NOT d.blocked AND o.attempts < d.max_attempts
+                AND o.status IN ('waiting', 'failed', 'not_delivered')",
+        )
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// Operator retry: back to `waiting` with its attempts reset. Returns how many changed.
+    pub async fn retry_messages(&self, ids: &[i64]) -> Result<u64, StoreError> {
+        Ok(sqlx::query(
+            "UPDATE outbox SET status = 'waiting', attempts = 0, next_attempt_at = now(),
+                    last_error = NULL, lease_until = NULL
+              WHERE id = ANY($1) AND kind = 'message'
+                AND status IN ('failed', 'not_delivered', 'rejected', 'blocked')",
+        )
+        .bind(ids)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
+    /// Unblocks a destination (its credentials were fixed) and releases its
+    /// blocked messages. Returns how many messages go out again, or None for an unknown name.
+    pub async fn unblock_destination(&self, name: &str) -> Result<Option<u64>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let id: Option<i64> = sqlx::query_scalar(
+            "UPDATE destinations SET blocked = false, blocked_reason = NULL, blocked_at = NULL
+              WHERE name = $1 RETURNING id",
+        )
+        .bind(name)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(id) = id else {
+            return Ok(None);
+        };
+        let released = sqlx::query(
+            "UPDATE outbox SET status = 'waiting', next_attempt_at = now()
+              WHERE destination_id = $1 AND status = 'blocked'",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(Some(released))
+    }
+
+    /// One message.
+    pub async fn message(&self, id: i64) -> Result<Option<MessageRow>, StoreError> {
+        Ok(
+            sqlx::query_as(&format!("{MESSAGE_COLUMNS} WHERE o.id = $1"))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Messages, newest first, filtered.
+    pub async fn list_messages(
+        &self,
+        filter: &MessageFilter,
+    ) -> Result<Vec<MessageRow>, StoreError> {
+        Ok(sqlx::query_as(&format!(
+            "{MESSAGE_COLUMNS}
+              WHERE ($1::text IS NULL OR o.status = $1)
+                AND ($2::text IS NULL OR o.transaction = $2)
+                AND ($3::text IS NULL OR d.name = $3)
+              ORDER BY o.id DESC
+              LIMIT $4"
+        ))
+        .bind(&filter.status)
+        .bind(&filter.transaction)
+        .bind(&filter.destination)
+        .bind(filter.limit.max(1))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// The attempts of one message, in order.
+    pub async fn attempts(&self, id: i64) -> Result<Vec<AttemptRow>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT attempt, sender, started_at, finished_at, status, detail
+               FROM outbox_attempts WHERE outbox_id = $1 ORDER BY attempt",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}
+
+const MESSAGE_COLUMNS: &str =
+    "SELECT o.id, o.uuid, o.kind, o.transaction, d.name AS destination, o.status, o.attempts,
+            o.next_attempt_at, o.last_error, o.created_at
+       FROM outbox o LEFT JOIN destinations d ON d.id = o.destination_id";
+
+const DESTINATION_COLUMNS: &str =
+    "SELECT id, name, company, branch, transaction, kind, exchange, routing_key, url, auth_header,
+            auth_value, timeout_ms, max_attempts, blocked, blocked_reason
+       FROM destinations";
