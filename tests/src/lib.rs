@@ -6,6 +6,8 @@
 //! exchanges; its database goes with its [`TestDatabase`]. A missing broker or
 //! database fails the test with the reason — never a skip.
 
+pub mod destination;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -132,6 +132,10 @@ pub async fn start(settings: &Settings, only: Option<Role>) -> anyhow::Result<Ru
     readiness.watch(Arc::clone(&connection));
     let (shutdown, _) = broadcast::channel(1);
     let mut tasks = JoinSet::new();
+    let identity = WorkerIdentity {
+        source_application: settings.source_application.clone(),
+        product_name: settings.product_name.clone(),
+    };
 
     let server = http::bind(
         settings.http_addr,
@@ -157,10 +161,7 @@ pub async fn start(settings: &Settings, only: Option<Role>) -> anyhow::Result<Ru
             store: store.clone(),
             publisher: publisher.clone(),
             topology: topology.clone(),
-            identity: WorkerIdentity {
-                source_application: settings.source_application.clone(),
-                product_name: settings.product_name.clone(),
-            },
+            identity: identity.clone(),
             metrics: metrics.clone(),
         };
         for transaction in CONSUMED {
@@ -197,9 +198,9 @@ pub async fn start(settings: &Settings, only: Option<Role>) -> anyhow::Result<Ru
         let stop = shutdown.subscribe();
         let interval = Duration::from_secs(settings.reservation_sweep_secs.max(1));
         tasks.spawn({
-            let (store, metrics) = (store.clone(), metrics.clone());
+            let (store, metrics, identity) = (store.clone(), metrics.clone(), identity.clone());
             async move {
-                sweep::run(store, metrics, interval, stop).await;
+                sweep::run(store, identity, metrics, interval, stop).await;
                 Ok(())
             }
         });

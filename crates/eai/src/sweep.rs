@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use eai_store::Store;
+use eai_store::{Store, WorkerIdentity};
 use tokio::sync::broadcast;
 
 use crate::metrics::{Metrics, ReservationsExpired};
@@ -15,6 +15,7 @@ const BATCH: i64 = 500;
 /// Sweeps every `interval` until `shutdown` fires.
 pub async fn run(
     store: Store,
+    origin: WorkerIdentity,
     metrics: Metrics,
     interval: Duration,
     mut shutdown: broadcast::Receiver<()>,
@@ -26,7 +27,10 @@ pub async fn run(
             _ = ticker.tick() => {}
         }
         loop {
-            match store.release_expired_reservations(Utc::now(), BATCH).await {
+            match store
+                .release_expired_reservations(&origin, Utc::now(), BATCH)
+                .await
+            {
                 Ok(0) => break,
                 Ok(lines) => {
                     ReservationsExpired { lines }.emit(&metrics);

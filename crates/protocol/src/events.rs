@@ -72,7 +72,11 @@ pub struct LotLevel {
 impl LotLevel {
     /// `on_hand − booked`, never negative: a lot booked beyond what it holds
     /// (a stale count) has nothing to offer, it does not owe stock to others.
-    pub fn available(&self) -> Decimal {
+    /// A lot expired before `on` offers nothing either: it can never be reserved.
+    pub fn available(&self, on: NaiveDate) -> Decimal {
+        if self.expires_on.is_some_and(|expiry| expiry < on) {
+            return Decimal::ZERO;
+        }
         self.on_hand.saturating_sub(self.booked).max(Decimal::ZERO)
     }
 }
@@ -96,12 +100,15 @@ impl StockLevel {
                 sub_lot_code: &lot.sublot,
                 lot_expiration_date: lot.expires_on.map(format_date),
                 current_stock_amount: Amount(lot.on_hand),
-                available_stock_amount: Amount(lot.available()),
+                available_stock_amount: Amount(lot.available(self.reference_date)),
                 booked_stock_amount: Amount(lot.booked),
             })
             .collect();
         let current = sum(self.lots.iter().map(|lot| lot.on_hand));
-        let available = sum(self.lots.iter().map(LotLevel::available));
+        let available = sum(self
+            .lots
+            .iter()
+            .map(|lot| lot.available(self.reference_date)));
         let booked = sum(self.lots.iter().map(|lot| lot.booked));
         let content = StockContent {
             company_id: header.company,
@@ -518,11 +525,37 @@ mod tests {
 
     #[test]
     fn available_is_on_hand_minus_booked_floored_at_zero() {
-        assert_eq!(lot("L", None, "10", "4").available(), dec("6"));
-        assert_eq!(lot("L", None, "4", "4").available(), Decimal::ZERO);
-        assert_eq!(lot("L", None, "4", "10").available(), Decimal::ZERO);
-        assert_eq!(lot("L", None, "-2", "0").available(), Decimal::ZERO);
-        assert_eq!(lot("L", None, "0.3", "0.1").available(), dec("0.2"));
+        assert_eq!(
+            lot("L", None, "10", "4").available(date(2026, 1, 1)),
+            dec("6")
+        );
+        assert_eq!(
+            lot("L", None, "4", "4").available(date(2026, 1, 1)),
+            Decimal::ZERO
+        );
+        assert_eq!(
+            lot("L", None, "4", "10").available(date(2026, 1, 1)),
+            Decimal::ZERO
+        );
+        assert_eq!(
+            lot("L", None, "-2", "0").available(date(2026, 1, 1)),
+            Decimal::ZERO
+        );
+        assert_eq!(
+            lot("L", None, "0.3", "0.1").available(date(2026, 1, 1)),
+            dec("0.2")
+        );
+        let expired = lot("L", Some(date(2025, 12, 31)), "10", "0");
+        assert_eq!(
+            expired.available(date(2026, 1, 1)),
+            Decimal::ZERO,
+            "expired lots offer nothing"
+        );
+        assert_eq!(
+            expired.available(date(2025, 12, 31)),
+            dec("10"),
+            "still good on its last day"
+        );
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! RetailSalesCancellation: an integrated sale cancelled, its receivables
 //! voided and the quantities its reservations held returned to their lots.
 
-use eai_protocol::{Code, Detail, InternalIdEntry, SaleCancellation};
+use eai_protocol::{Code, Detail, InternalIdEntry, ReceiptOrigin, SaleCancellation};
 use sqlx::PgConnection;
 
+use crate::events;
 use crate::reservation::release_lines;
 use crate::StoreError;
 
@@ -18,6 +19,7 @@ pub enum CancelOutcome {
 #[tracing::instrument(skip_all, fields(sale = %cancellation.sale_internal_id))]
 pub async fn cancel(
     conn: &mut PgConnection,
+    origin: &ReceiptOrigin,
     namespace: &str,
     cancellation: &SaleCancellation,
 ) -> Result<CancelOutcome, StoreError> {
@@ -51,9 +53,12 @@ pub async fn cancel(
             .bind(sale_id)
             .fetch_all(&mut *conn)
             .await?;
+    let mut released: Vec<(String, String)> = Vec::new();
     for reservation in reservations {
-        release_lines(conn, reservation).await?;
+        released.extend(release_lines(conn, reservation).await?);
     }
+    released.sort();
+    released.dedup();
     sqlx::query(
         "UPDATE reservations SET status = 'cancelled', updated_at = now() WHERE sale_id = $1",
     )
@@ -73,6 +78,8 @@ pub async fn cancel(
     .bind(cancellation.cancel_date.map(|date| date.date()))
     .execute(&mut *conn)
     .await?;
+    events::stock_levels(conn, origin, &company, &branch, &released).await?;
+    events::traceability(conn, origin, sale_id).await?;
     Ok(CancelOutcome::Cancelled(vec![InternalIdEntry {
         name: "RetailSalesCancellation".to_owned(),
         origin: internal_id.clone(),

@@ -17,11 +17,13 @@
 //! - [`receive`]: the inbox → business → outbox transaction.
 //! - [`outbox`]: receipts waiting to be published and their publication.
 //! - [`outbound`]: business messages for destinations: enqueue, claim, settle, retry.
+//! - [`events`]: the StockLevel and DocumentTraceabilityOrder events, enqueued in the business transaction.
 //! - `testing` (feature `testing`): a throwaway database per test.
 
 pub mod cancellation;
 pub mod directory;
 pub mod error;
+pub mod events;
 pub mod import;
 pub mod outbound;
 pub mod outbox;

@@ -144,6 +144,7 @@ impl Store {
             let mut savepoint = tx.begin().await?;
             let processed = process(
                 &mut savepoint,
+                identity,
                 envelope,
                 inbound.received_at,
                 self.tolerance,
@@ -224,6 +225,7 @@ impl Processed {
 /// Envelope checks, then the transaction's business rules.
 async fn process(
     conn: &mut PgConnection,
+    origin: &ReceiptOrigin,
     envelope: &Envelope,
     received_at: DateTime<Utc>,
     tolerance: Decimal,
@@ -254,6 +256,7 @@ async fn process(
                 Err(detail) => return Ok(Processed::refused(vec![detail])),
             };
             let ctx = ReserveContext {
+                origin,
                 namespace: &namespace,
                 branch: &branch,
                 today: received_at.date_naive(),
@@ -275,6 +278,7 @@ async fn process(
                 Err(detail) => return Ok(Processed::refused(vec![detail])),
             };
             let ctx = SaleContext {
+                origin,
                 namespace: &namespace,
                 branch: &branch,
                 tolerance,
@@ -293,7 +297,7 @@ async fn process(
                 Err(details) => return Ok(Processed::refused(details)),
             };
             Ok(
-                match cancellation::cancel(conn, &namespace, &cancellation).await? {
+                match cancellation::cancel(conn, origin, &namespace, &cancellation).await? {
                     CancelOutcome::Cancelled(ids) => Processed::Answered(Vec::new(), ids),
                     CancelOutcome::Rejected(details) => Processed::refused(details),
                 },

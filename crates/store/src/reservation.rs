@@ -11,16 +11,19 @@ use chrono::{DateTime, NaiveDate, Utc};
 use eai_domain::fefo::LotStock;
 use eai_domain::reservation::{Plan, ReservationRequest};
 use eai_domain::{Directory, Entity};
-use eai_protocol::{Code, Detail, Event, InternalIdEntry, ItemReserve};
+use eai_protocol::{Code, Detail, Event, InternalIdEntry, ItemReserve, ReceiptOrigin};
 use rust_decimal::Decimal;
 use sqlx::PgConnection;
 
 use crate::directory::{self, Branch};
+use crate::events;
 use crate::StoreError;
 
 /// Where a reservation is being made, after the envelope's header was resolved.
 #[derive(Debug, Clone)]
 pub struct ReserveContext<'a> {
+    /// Who we are in the events we emit.
+    pub origin: &'a ReceiptOrigin,
     pub namespace: &'a str,
     pub branch: &'a Branch,
     /// The date lots must not be expired on when an item gives no issue date.
@@ -86,7 +89,15 @@ pub async fn apply(
             ),
         )])),
         (Event::Delete, Some(existing)) => {
-            release_lines(conn, existing.id).await?;
+            let released = release_lines(conn, existing.id).await?;
+            events::stock_levels(
+                conn,
+                ctx.origin,
+                &existing.company,
+                &existing.branch,
+                &released,
+            )
+            .await?;
             sqlx::query(
                 "UPDATE reservations SET status = 'cancelled', updated_at = now() WHERE id = $1",
             )
@@ -139,7 +150,22 @@ async fn upsert(
         Ok(plan) => plan,
         Err(details) => return Ok(Outcome::Rejected(details)),
     };
-    apply_deltas(conn, &previous, &plan).await?;
+    let changed = apply_deltas(conn, &previous, &plan).await?;
+    let mut keys: Vec<(String, String)> = lots
+        .iter()
+        .filter(|lot| changed.contains(&lot.id))
+        .map(|lot| (lot.product.clone(), lot.warehouse.clone()))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    events::stock_levels(
+        conn,
+        ctx.origin,
+        &ctx.branch.company,
+        &ctx.branch.branch,
+        &keys,
+    )
+    .await?;
     let (id, number) = match existing {
         Some(existing) => {
             sqlx::query(
@@ -287,12 +313,13 @@ impl From<LotRow> for LotStock {
     }
 }
 
-/// Moves each lot's reserved quantity from the previous lines to the new plan.
+/// Moves each lot's reserved quantity from the previous lines to the new
+/// plan; returns the lots whose reserved quantity changed.
 async fn apply_deltas(
     conn: &mut PgConnection,
     previous: &[(i64, Decimal)],
     plan: &Plan,
-) -> Result<(), StoreError> {
+) -> Result<Vec<i64>, StoreError> {
     let mut deltas: Vec<(i64, Decimal)> = plan.reserved_by_lot();
     for (lot_id, quantity) in previous {
         match deltas.iter_mut().find(|(id, _)| id == lot_id) {
@@ -301,7 +328,8 @@ async fn apply_deltas(
         }
     }
     deltas.retain(|(_, delta)| !delta.is_zero());
-    adjust_reserved(conn, &deltas).await
+    adjust_reserved(conn, &deltas).await?;
+    Ok(deltas.into_iter().map(|(id, _)| id).collect())
 }
 
 /// Adds each delta to its lot's reserved quantity in one statement (deltas of one lot are summed).
@@ -384,27 +412,28 @@ async fn insert_lines(
     Ok(())
 }
 
-/// Returns a reservation's lots to stock and marks its lines released.
+/// Returns a reservation's lots to stock and marks its lines released;
+/// returns the `(product, warehouse)` pairs whose availability changed.
 pub(crate) async fn release_lines(
     conn: &mut PgConnection,
     reservation_id: i64,
-) -> Result<(), StoreError> {
-    let held: Vec<(i64, Decimal)> = sqlx::query_as(
-        "SELECT lot_id, quantity FROM reservation_lines
+) -> Result<Vec<(String, String)>, StoreError> {
+    let held: Vec<(i64, Decimal, String, String)> = sqlx::query_as(
+        "SELECT lot_id, quantity, product, warehouse FROM reservation_lines
           WHERE reservation_id = $1 AND lot_id IS NOT NULL AND released_at IS NULL
           ORDER BY lot_id",
     )
     .bind(reservation_id)
     .fetch_all(&mut *conn)
     .await?;
-    let ids: Vec<i64> = held.iter().map(|(id, _)| *id).collect();
+    let ids: Vec<i64> = held.iter().map(|(id, ..)| *id).collect();
     sqlx::query("SELECT id FROM lots WHERE id = ANY($1) ORDER BY id FOR UPDATE")
         .bind(&ids)
         .execute(&mut *conn)
         .await?;
     let deltas: Vec<(i64, Decimal)> = held
         .iter()
-        .map(|(id, quantity)| (*id, -*quantity))
+        .map(|(id, quantity, ..)| (*id, -*quantity))
         .collect();
     adjust_reserved(conn, &deltas).await?;
     sqlx::query(
@@ -414,7 +443,13 @@ pub(crate) async fn release_lines(
     .bind(reservation_id)
     .execute(&mut *conn)
     .await?;
-    Ok(())
+    let mut keys: Vec<(String, String)> = held
+        .into_iter()
+        .map(|(_, _, product, warehouse)| (product, warehouse))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    Ok(keys)
 }
 
 fn entry(reserve: &ItemReserve, company: &str, branch: &str, number: &str) -> InternalIdEntry {
@@ -436,12 +471,14 @@ impl crate::Store {
     #[tracing::instrument(skip(self))]
     pub async fn release_expired_reservations(
         &self,
+        origin: &ReceiptOrigin,
         now: DateTime<Utc>,
         batch: i64,
     ) -> Result<u64, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let expired: Vec<(i64, i32, Option<i64>, Decimal)> = sqlx::query_as(
-            "SELECT l.reservation_id, l.line_no, l.lot_id, l.quantity
+        let expired: Vec<ExpiredLine> = sqlx::query_as(
+            "SELECT l.reservation_id, l.line_no, l.lot_id, l.quantity, r.company, r.branch,
+                    l.product, l.warehouse
                FROM reservation_lines l
                JOIN reservations r ON r.id = l.reservation_id
               WHERE l.released_at IS NULL AND l.expires_at < $1 AND r.status = 'active'
@@ -456,7 +493,7 @@ impl crate::Store {
         if expired.is_empty() {
             return Ok(0);
         }
-        let mut lot_ids: Vec<i64> = expired.iter().filter_map(|(_, _, lot, _)| *lot).collect();
+        let mut lot_ids: Vec<i64> = expired.iter().filter_map(|line| line.lot_id).collect();
         lot_ids.sort_unstable();
         lot_ids.dedup();
         sqlx::query("SELECT id FROM lots WHERE id = ANY($1) ORDER BY id FOR UPDATE")
@@ -465,11 +502,11 @@ impl crate::Store {
             .await?;
         let deltas: Vec<(i64, Decimal)> = expired
             .iter()
-            .filter_map(|(_, _, lot, quantity)| lot.map(|lot| (lot, -*quantity)))
+            .filter_map(|line| line.lot_id.map(|lot| (lot, -line.quantity)))
             .collect();
         adjust_reserved(&mut tx, &deltas).await?;
-        let reservations: Vec<i64> = expired.iter().map(|(id, ..)| *id).collect();
-        let lines: Vec<i32> = expired.iter().map(|(_, line, ..)| *line).collect();
+        let reservations: Vec<i64> = expired.iter().map(|line| line.reservation_id).collect();
+        let lines: Vec<i32> = expired.iter().map(|line| line.line_no).collect();
         sqlx::query(
             "UPDATE reservation_lines SET released_at = $3
                FROM unnest($1::bigint[], $2::int[]) AS e(reservation_id, line_no)
@@ -491,7 +528,38 @@ impl crate::Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
+        let mut branches: Vec<(&str, &str)> = expired
+            .iter()
+            .map(|line| (line.company.as_str(), line.branch.as_str()))
+            .collect();
+        branches.sort_unstable();
+        branches.dedup();
+        for (company, branch) in branches {
+            let mut keys: Vec<(String, String)> = expired
+                .iter()
+                .filter(|line| {
+                    line.lot_id.is_some() && line.company == company && line.branch == branch
+                })
+                .map(|line| (line.product.clone(), line.warehouse.clone()))
+                .collect();
+            keys.sort();
+            keys.dedup();
+            events::stock_levels(&mut tx, origin, company, branch, &keys).await?;
+        }
         tx.commit().await?;
         Ok(expired.len() as u64)
     }
+}
+
+/// A reservation line the sweep releases.
+#[derive(sqlx::FromRow)]
+struct ExpiredLine {
+    reservation_id: i64,
+    line_no: i32,
+    lot_id: Option<i64>,
+    quantity: Decimal,
+    company: String,
+    branch: String,
+    product: String,
+    warehouse: String,
 }

@@ -13,16 +13,19 @@ use eai_domain::sale::{
     judge, FinancialManager, ReservationInfo, ReservedLot, SaleMasterData, SalePlan, SaleProduct,
 };
 use eai_domain::{Directory, Entity};
-use eai_protocol::{Code, Detail, InternalIdEntry, RetailSale};
+use eai_protocol::{Code, Detail, InternalIdEntry, ReceiptOrigin, RetailSale};
 use rust_decimal::Decimal;
 use sqlx::PgConnection;
 
 use crate::directory::{self, Branch};
+use crate::events;
 use crate::StoreError;
 
 /// Where a sale is being integrated.
 #[derive(Debug, Clone)]
 pub struct SaleContext<'a> {
+    /// Who we are in the events we emit.
+    pub origin: &'a ReceiptOrigin,
     pub namespace: &'a str,
     pub branch: &'a Branch,
     pub tolerance: Decimal,
@@ -97,7 +100,8 @@ pub async fn integrate(
             return Ok(SaleOutcome::Rejected(details));
         }
     };
-    let number = persist(conn, ctx, sale, &internal_id, &plan).await?;
+    let (sale_id, number) = persist(conn, ctx, sale, &internal_id, &plan).await?;
+    events::traceability(conn, ctx.origin, sale_id).await?;
     Ok(SaleOutcome::Integrated(
         vec![InternalIdEntry {
             name: "RetailSales".to_owned(),
@@ -394,14 +398,14 @@ struct LineRow {
     quantity: Decimal,
 }
 
-/// Writes the judged sale; returns its number.
+/// Writes the judged sale; returns its id and number.
 async fn persist(
     conn: &mut PgConnection,
     ctx: &SaleContext<'_>,
     sale: &RetailSale,
     internal_id: &str,
     plan: &SalePlan,
-) -> Result<String, StoreError> {
+) -> Result<(i64, String), StoreError> {
     let branch = ctx.branch;
     let (sale_id, number): (i64, String) = sqlx::query_as(
         "INSERT INTO sales
@@ -525,5 +529,5 @@ async fn persist(
         &format!("{}|{}|{number}", branch.company, branch.branch),
     )
     .await?;
-    Ok(number)
+    Ok((sale_id, number))
 }

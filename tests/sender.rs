@@ -1,0 +1,1191 @@
+//! The sender end to end (SPEC §8): business messages in the outbox delivered
+//! to real destinations — a local HTTP server and AMQP consumers on the test
+//! broker — with every status transition and attempt visible in the database,
+//! the attempt history and `/metrics`.
+//!
+//! Timing comes from the harness settings: senders poll every 200 ms and retry
+//! after 100 ms doubling up to 1 s (with jitter). Waits are bounded polls of
+//! the database or of what a destination received.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use eai::app::{self, Role};
+use eai_store::outbound::{AttemptRow, MessageFilter, MessageRow};
+use eai_tests::destination::{AmqpAnswer, AmqpDestination, HttpBehaviour, HttpDestination};
+use eai_tests::{spawn_app, TestApp};
+use serde_json::{json, Value};
+
+const COMPANY: &str = "T1";
+const BRANCH: &str = "D MG 01";
+const TRANSACTION: &str = "StockLevel";
+
+/// A business message of `document` (its InternalId), `sequence` telling them apart.
+fn envelope(uuid: &str, document: &str, sequence: usize) -> String {
+    json!({
+        "Header": {"UUID": uuid, "Type": "BusinessMessage", "Transaction": TRANSACTION,
+                   "Version": "3.003", "SourceApplication": "EAIWORKER", "ProductName": "EAIWORKER",
+                   "CompanyId": COMPANY, "BranchId": BRANCH,
+                   "GeneratedOn": "2024-05-02T10:00:00.000000+00:00", "DeliveryType": "async"},
+        "Content": {"InternalId": document, "Sequence": sequence,
+                    "ReturnItem": {"ItemCode": "P001", "WarehouseCode": "01", "Lots": []}}
+    })
+    .to_string()
+}
+
+fn new_uuid() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+fn http_destination(name: &str, url: &str, timeout_ms: u64, max_attempts: u32) -> Value {
+    json!({"name": name, "company": COMPANY, "branch": BRANCH, "transaction": TRANSACTION,
+           "kind": "http", "url": url, "timeout_ms": timeout_ms, "max_attempts": max_attempts})
+}
+
+fn amqp_destination(
+    name: &str,
+    exchange: &str,
+    routing_key: &str,
+    timeout_ms: u64,
+    max_attempts: u32,
+) -> Value {
+    json!({"name": name, "company": COMPANY, "branch": BRANCH, "transaction": TRANSACTION,
+           "kind": "amqp", "exchange": exchange, "routing_key": routing_key,
+           "timeout_ms": timeout_ms, "max_attempts": max_attempts})
+}
+
+/// Loads destinations the way `eai import` does.
+async fn import_destinations(app: &TestApp, rows: Value) {
+    let report = app
+        .db
+        .store
+        .import(&json!({ "destinations": rows }), &|_| {})
+        .await
+        .expect("import runs");
+    assert!(report.is_ok(), "destinations import: {:?}", report.errors);
+}
+
+/// Enqueues a message with `uuid` for the named destination; returns its outbox id.
+async fn enqueue_with(
+    app: &TestApp,
+    destination: &str,
+    uuid: &str,
+    document: &str,
+    sequence: usize,
+) -> i64 {
+    let created = app
+        .db
+        .store
+        .enqueue_for(
+            destination,
+            uuid,
+            TRANSACTION,
+            &envelope(uuid, document, sequence),
+            document,
+        )
+        .await
+        .expect("enqueue runs");
+    assert_eq!(created, Some(true), "{destination} takes {uuid}");
+    message_id(app, destination, uuid).await
+}
+
+/// Enqueues a fresh message for the named destination; returns its id and UUID.
+async fn enqueue(app: &TestApp, destination: &str, document: &str) -> (i64, String) {
+    let uuid = new_uuid();
+    (
+        enqueue_with(app, destination, &uuid, document, 1).await,
+        uuid,
+    )
+}
+
+async fn message_id(app: &TestApp, destination: &str, uuid: &str) -> i64 {
+    sqlx::query_scalar(
+        "SELECT o.id FROM outbox o JOIN destinations d ON d.id = o.destination_id
+          WHERE d.name = $1 AND o.uuid = $2",
+    )
+    .bind(destination)
+    .bind(uuid)
+    .fetch_one(app.db.store.pool())
+    .await
+    .expect("the enqueued message is in the outbox")
+}
+
+async fn message(app: &TestApp, id: i64) -> MessageRow {
+    app.db
+        .store
+        .message(id)
+        .await
+        .expect("message query")
+        .expect("the message exists")
+}
+
+async fn history(app: &TestApp, id: i64) -> Vec<AttemptRow> {
+    app.db.store.attempts(id).await.expect("attempts query")
+}
+
+fn statuses(attempts: &[AttemptRow]) -> Vec<&str> {
+    attempts
+        .iter()
+        .map(|attempt| attempt.status.as_str())
+        .collect()
+}
+
+/// Polls message `id` until `done` holds (or `timeout` passes, failing the
+/// test), recording every distinct (status, attempts) state it was seen in.
+async fn track(
+    app: &TestApp,
+    id: i64,
+    timeout: Duration,
+    done: impl Fn(&MessageRow) -> bool,
+) -> (MessageRow, Vec<(String, i32)>) {
+    let deadline = Instant::now() + timeout;
+    let mut seen: Vec<(String, i32)> = Vec::new();
+    loop {
+        let row = message(app, id).await;
+        let state = (row.status.clone(), row.attempts);
+        if seen.last() != Some(&state) {
+            seen.push(state);
+        }
+        if done(&row) {
+            return (row, seen);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "message {id} is still {} after {} attempt(s), {timeout:?} on; seen {seen:?}",
+            row.status,
+            row.attempts
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Polls message `id` until `done` holds.
+async fn wait_for(
+    app: &TestApp,
+    id: i64,
+    timeout: Duration,
+    done: impl Fn(&MessageRow) -> bool,
+) -> MessageRow {
+    track(app, id, timeout, done).await.0
+}
+
+/// Every state seen is a step of `expected`, in order, ending on its last step
+/// (polling may miss short-lived steps, never invent or reorder them).
+fn assert_transitions(what: &str, seen: &[(String, i32)], expected: &[(&str, i32)]) {
+    let mut steps = expected.iter();
+    for (status, attempts) in seen {
+        assert!(
+            steps.any(|(step, count)| step == status && count == attempts),
+            "{what}: seen {seen:?} is not a run of {expected:?}"
+        );
+    }
+    let last = seen
+        .last()
+        .map(|(status, attempts)| (status.as_str(), *attempts));
+    assert_eq!(last, expected.last().copied(), "{what}: final state");
+}
+
+/// The value of one series on the worker's `/metrics`, polled until it is
+/// `expected` (an attempt is counted just after its settlement commits) or 5 s pass.
+async fn metric(app: &TestApp, series: &str, expected: f64) -> Option<f64> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (status, body) = app.http_get("/metrics").await;
+        assert_eq!(status, 200, "/metrics answers");
+        let value = body.lines().find_map(|line| {
+            line.strip_prefix(series)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse::<f64>()
+                .ok()
+        });
+        if value == Some(expected) || Instant::now() >= deadline {
+            return value;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn attempts_series(destination: &str, status: &str) -> String {
+    format!(r#"eai_outbound_attempts_total{{destination="{destination}",status="{status}"}}"#)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_destinations_show_each_status_transition_and_attempt_count() {
+    let app = spawn_app().await;
+    let server = HttpDestination::start(HttpBehaviour {
+        slow: Duration::from_secs(3),
+        flaky_failures: 2,
+        auth: None,
+    })
+    .await;
+    import_destinations(
+        &app,
+        json!([
+            http_destination("http-ok", &server.url("/ok"), 5_000, 4),
+            http_destination("http-fail", &server.url("/fail"), 5_000, 3),
+            http_destination("http-slow", &server.url("/slow"), 1_000, 2),
+            http_destination("http-error", &server.url("/error-receipt"), 5_000, 4),
+            http_destination("http-flaky", &server.url("/flaky"), 5_000, 4),
+        ]),
+    )
+    .await;
+
+    let (ok, ok_uuid) = enqueue(&app, "http-ok", "doc-ok").await;
+    let (fail, fail_uuid) = enqueue(&app, "http-fail", "doc-fail").await;
+    let (slow, slow_uuid) = enqueue(&app, "http-slow", "doc-slow").await;
+    let (error, error_uuid) = enqueue(&app, "http-error", "doc-error").await;
+    let (flaky, flaky_uuid) = enqueue(&app, "http-flaky", "doc-flaky").await;
+
+    let limit = Duration::from_secs(20);
+    let (
+        (ok_row, ok_seen),
+        (fail_row, fail_seen),
+        (slow_row, slow_seen),
+        (error_row, error_seen),
+        (flaky_row, flaky_seen),
+    ) = tokio::join!(
+        track(&app, ok, limit, |row| row.status == "done"),
+        track(&app, fail, limit, |row| row.status == "failed"
+            && row.attempts == 3),
+        track(&app, slow, limit, |row| row.status == "not_delivered"
+            && row.attempts == 2),
+        track(&app, error, limit, |row| row.status == "rejected"),
+        track(&app, flaky, limit, |row| row.status == "done"),
+    );
+
+    assert_transitions(
+        "200 + ok receipt",
+        &ok_seen,
+        &[("waiting", 0), ("running", 1), ("done", 1)],
+    );
+    assert_transitions(
+        "500 until max_attempts",
+        &fail_seen,
+        &[
+            ("waiting", 0),
+            ("running", 1),
+            ("failed", 1),
+            ("running", 2),
+            ("failed", 2),
+            ("running", 3),
+            ("failed", 3),
+        ],
+    );
+    assert_transitions(
+        "slower than the timeout",
+        &slow_seen,
+        &[
+            ("waiting", 0),
+            ("running", 1),
+            ("not_delivered", 1),
+            ("running", 2),
+            ("not_delivered", 2),
+        ],
+    );
+    assert!(
+        slow_seen.contains(&("running".to_owned(), 1)),
+        "a 1 s attempt is seen running: {slow_seen:?}"
+    );
+    assert_transitions(
+        "error receipt",
+        &error_seen,
+        &[("waiting", 0), ("running", 1), ("rejected", 1)],
+    );
+    assert_transitions(
+        "500, 500, then ok",
+        &flaky_seen,
+        &[
+            ("waiting", 0),
+            ("running", 1),
+            ("failed", 1),
+            ("running", 2),
+            ("failed", 2),
+            ("running", 3),
+            ("done", 3),
+        ],
+    );
+
+    assert_eq!(ok_row.last_error, None);
+    assert_eq!(flaky_row.last_error, None, "done clears the last error");
+    let fail_error = fail_row.last_error.clone().unwrap_or_default();
+    assert!(fail_error.contains("500"), "{fail_error}");
+    let slow_error = slow_row.last_error.clone().unwrap_or_default();
+    assert!(slow_error.contains("no answer"), "{slow_error}");
+    let error_error = error_row.last_error.clone().unwrap_or_default();
+    assert!(
+        error_error.contains("error receipt") && error_error.contains("PRODUCT_NOT_FOUND"),
+        "{error_error}"
+    );
+
+    // The attempt history, as `eai messages show` prints it.
+    for (id, expected) in [
+        (ok, vec!["done"]),
+        (fail, vec!["failed", "failed", "failed"]),
+        (slow, vec!["not_delivered", "not_delivered"]),
+        (error, vec!["rejected"]),
+        (flaky, vec!["failed", "failed", "done"]),
+    ] {
+        let attempts = history(&app, id).await;
+        assert_eq!(statuses(&attempts), expected, "history of message {id}");
+        let numbers: Vec<i32> = attempts.iter().map(|attempt| attempt.attempt).collect();
+        let in_order: Vec<i32> = (1..=i32::try_from(expected.len()).expect("few")).collect();
+        assert_eq!(
+            numbers, in_order,
+            "attempts of message {id} are numbered in order"
+        );
+        for attempt in &attempts {
+            assert!(attempt.sender.starts_with("EAIWORKER-"), "{attempt:?}");
+            assert!(attempt.started_at <= attempt.finished_at, "{attempt:?}");
+        }
+    }
+    for attempt in history(&app, slow).await {
+        let took = attempt.finished_at - attempt.started_at;
+        assert!(
+            took >= chrono::Duration::milliseconds(900),
+            "a timed-out attempt lasted its timeout: {attempt:?}"
+        );
+    }
+
+    // Each destination saw exactly its attempts, always with the same UUID.
+    assert_eq!(server.uuids("/ok"), vec![ok_uuid.clone()]);
+    assert_eq!(server.uuids("/fail"), vec![fail_uuid.clone(); 3]);
+    assert_eq!(server.uuids("/slow"), vec![slow_uuid.clone(); 2]);
+    assert_eq!(server.uuids("/error-receipt"), vec![error_uuid.clone()]);
+    assert_eq!(server.uuids("/flaky"), vec![flaky_uuid.clone(); 3]);
+
+    // Nothing is due any more: failed and not delivered stay so until an operator retries.
+    assert_eq!(
+        app.db
+            .store
+            .next_retry_at()
+            .await
+            .expect("next retry query"),
+        None
+    );
+
+    // The operator's listing (`eai messages list`), newest first and filtered.
+    let all = app
+        .db
+        .store
+        .list_messages(&MessageFilter {
+            limit: 50,
+            ..MessageFilter::default()
+        })
+        .await
+        .expect("list");
+    let listed: Vec<(i64, &str, i32)> = all
+        .iter()
+        .map(|row| (row.id, row.status.as_str(), row.attempts))
+        .collect();
+    assert_eq!(
+        listed,
+        vec![
+            (flaky, "done", 3),
+            (error, "rejected", 1),
+            (slow, "not_delivered", 2),
+            (fail, "failed", 3),
+            (ok, "done", 1),
+        ]
+    );
+    let failed = app
+        .db
+        .store
+        .list_messages(&MessageFilter {
+            status: Some("failed".to_owned()),
+            limit: 50,
+            ..MessageFilter::default()
+        })
+        .await
+        .expect("list failed");
+    assert_eq!(
+        failed
+            .iter()
+            .map(|row| (row.id, row.destination.as_deref()))
+            .collect::<Vec<_>>(),
+        vec![(fail, Some("http-fail"))]
+    );
+    let to_slow = app
+        .db
+        .store
+        .list_messages(&MessageFilter {
+            destination: Some("http-slow".to_owned()),
+            transaction: Some(TRANSACTION.to_owned()),
+            limit: 50,
+            ..MessageFilter::default()
+        })
+        .await
+        .expect("list by destination");
+    assert_eq!(to_slow.len(), 1);
+    assert_eq!(to_slow[0].uuid, slow_uuid);
+
+    // Every attempt is counted on /metrics by destination and status.
+    for (destination, status, count) in [
+        ("http-ok", "done", 1.0),
+        ("http-fail", "failed", 3.0),
+        ("http-slow", "not_delivered", 2.0),
+        ("http-error", "rejected", 1.0),
+        ("http-flaky", "failed", 2.0),
+        ("http-flaky", "done", 1.0),
+    ] {
+        let series = attempts_series(destination, status);
+        assert_eq!(metric(&app, &series, count).await, Some(count), "{series}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn amqp_destinations_acking_promptly_late_never_or_with_an_error() {
+    let app = spawn_app().await;
+    let prompt = AmqpDestination::start(AmqpAnswer::Receipt {
+        ok: true,
+        after: Duration::ZERO,
+    })
+    .await;
+    let late = AmqpDestination::start(AmqpAnswer::Receipt {
+        ok: true,
+        after: Duration::from_millis(2_500),
+    })
+    .await;
+    let never = AmqpDestination::start(AmqpAnswer::Never).await;
+    let refusing = AmqpDestination::start(AmqpAnswer::Receipt {
+        ok: false,
+        after: Duration::ZERO,
+    })
+    .await;
+    import_destinations(
+        &app,
+        json!([
+            amqp_destination(
+                "amqp-prompt",
+                &prompt.exchange,
+                &prompt.routing_key,
+                5_000,
+                4
+            ),
+            amqp_destination("amqp-late", &late.exchange, &late.routing_key, 800, 1),
+            amqp_destination("amqp-never", &never.exchange, &never.routing_key, 500, 2),
+            amqp_destination(
+                "amqp-refusing",
+                &refusing.exchange,
+                &refusing.routing_key,
+                5_000,
+                4
+            ),
+            amqp_destination(
+                "amqp-unroutable",
+                &prompt.exchange,
+                "nobody-is-bound-here",
+                5_000,
+                1
+            ),
+        ]),
+    )
+    .await;
+
+    let (prompt_id, prompt_uuid) = enqueue(&app, "amqp-prompt", "doc-prompt").await;
+    let (late_id, late_uuid) = enqueue(&app, "amqp-late", "doc-late").await;
+    let (never_id, never_uuid) = enqueue(&app, "amqp-never", "doc-never").await;
+    let (refused_id, refused_uuid) = enqueue(&app, "amqp-refusing", "doc-refused").await;
+    let (unroutable_id, _) = enqueue(&app, "amqp-unroutable", "doc-unroutable").await;
+
+    let limit = Duration::from_secs(20);
+    let (
+        (prompt_row, prompt_seen),
+        (late_row, late_seen),
+        (never_row, never_seen),
+        (refused_row, refused_seen),
+        (unroutable_row, unroutable_seen),
+    ) = tokio::join!(
+        track(&app, prompt_id, limit, |row| row.status == "done"),
+        track(&app, late_id, limit, |row| row.status == "done"),
+        track(&app, never_id, limit, |row| row.status == "not_delivered"
+            && row.attempts == 2),
+        track(&app, refused_id, limit, |row| row.status == "rejected"),
+        track(&app, unroutable_id, limit, |row| row.status == "failed"),
+    );
+
+    assert_transitions(
+        "receipt at once",
+        &prompt_seen,
+        &[("waiting", 0), ("running", 1), ("done", 1)],
+    );
+    assert_eq!(prompt_row.attempts, 1);
+    // The receipt comes 2.5 s after the publish, the attempt gave up at 0.8 s:
+    // not delivered for a while, then the late receipt settles it.
+    assert_transitions(
+        "receipt after the timeout",
+        &late_seen,
+        &[
+            ("waiting", 0),
+            ("running", 1),
+            ("not_delivered", 1),
+            ("done", 1),
+        ],
+    );
+    assert!(
+        late_seen.contains(&("not_delivered".to_owned(), 1)),
+        "the late message was seen not delivered before its receipt: {late_seen:?}"
+    );
+    assert_eq!(
+        late_row.last_error, None,
+        "the late receipt clears the timeout"
+    );
+    assert_transitions(
+        "no receipt ever",
+        &never_seen,
+        &[
+            ("waiting", 0),
+            ("running", 1),
+            ("not_delivered", 1),
+            ("running", 2),
+            ("not_delivered", 2),
+        ],
+    );
+    assert!(never_row
+        .last_error
+        .as_deref()
+        .is_some_and(|error| error.contains("no answer")));
+    assert_transitions(
+        "error receipt",
+        &refused_seen,
+        &[("waiting", 0), ("running", 1), ("rejected", 1)],
+    );
+    let refused_error = refused_row.last_error.clone().unwrap_or_default();
+    assert!(
+        refused_error.contains("PRODUCT_NOT_FOUND"),
+        "{refused_error}"
+    );
+    assert_transitions(
+        "no queue bound",
+        &unroutable_seen,
+        &[("waiting", 0), ("running", 1), ("failed", 1)],
+    );
+    let unroutable_error = unroutable_row.last_error.clone().unwrap_or_default();
+    assert!(
+        unroutable_error.contains("no queue takes it"),
+        "{unroutable_error}"
+    );
+
+    for (id, expected) in [
+        (prompt_id, vec!["done"]),
+        (late_id, vec!["not_delivered"]),
+        (never_id, vec!["not_delivered", "not_delivered"]),
+        (refused_id, vec!["rejected"]),
+        (unroutable_id, vec!["failed"]),
+    ] {
+        assert_eq!(
+            statuses(&history(&app, id).await),
+            expected,
+            "history of message {id}"
+        );
+    }
+
+    // Each destination consumed our UUID once per attempt, the same UUID every time.
+    assert_eq!(prompt.received(), vec![prompt_uuid]);
+    assert_eq!(late.received(), vec![late_uuid]);
+    assert_eq!(never.received(), vec![never_uuid.clone(), never_uuid]);
+    assert_eq!(refusing.received(), vec![refused_uuid]);
+
+    assert_eq!(
+        metric(&app, &attempts_series("amqp-never", "not_delivered"), 2.0).await,
+        Some(2.0)
+    );
+    assert_eq!(
+        metric(&app, &attempts_series("amqp-prompt", "done"), 1.0).await,
+        Some(1.0)
+    );
+
+    for destination in [prompt, late, never, refusing] {
+        destination.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_of_one_document_reach_a_destination_in_enqueue_order() {
+    let app = spawn_app().await;
+    let server = HttpDestination::start(HttpBehaviour::default()).await;
+    import_destinations(
+        &app,
+        json!([http_destination(
+            "http-orders",
+            &server.url("/ok"),
+            5_000,
+            5
+        )]),
+    )
+    .await;
+
+    // Document A's first message fails three times; document B's go meanwhile.
+    let a: Vec<String> = (0..4).map(|_| new_uuid()).collect();
+    let b: Vec<String> = (0..3).map(|_| new_uuid()).collect();
+    server.fail_first(&a[0], 3);
+    let mut ids = Vec::new();
+    for (index, uuid) in a.iter().enumerate() {
+        ids.push(enqueue_with(&app, "http-orders", uuid, "A", index).await);
+        if let Some(uuid) = b.get(index) {
+            ids.push(enqueue_with(&app, "http-orders", uuid, "B", index).await);
+        }
+    }
+    for id in &ids {
+        wait_for(&app, *id, Duration::from_secs(20), |row| {
+            row.status == "done"
+        })
+        .await;
+    }
+
+    let received = server.uuids("/ok");
+    let of = |document: &[String]| -> Vec<String> {
+        received
+            .iter()
+            .filter(|uuid| document.contains(uuid))
+            .cloned()
+            .collect()
+    };
+    let mut expected_a = vec![a[0].clone(); 4];
+    expected_a.extend(a[1..].iter().cloned());
+    assert_eq!(
+        of(&a),
+        expected_a,
+        "A: its first message until accepted, then the rest in order"
+    );
+    assert_eq!(of(&b), b, "B in order");
+    // B is not held behind A's failing message: its first message goes out
+    // at once, while A's waits out at least three backoffs (100+200+400 ms).
+    let position = |uuid: &String, nth: usize| {
+        received
+            .iter()
+            .enumerate()
+            .filter(|(_, received)| *received == uuid)
+            .nth(nth)
+            .map(|(position, _)| position)
+            .expect("received")
+    };
+    assert!(
+        position(&b[0], 0) < position(&a[0], 3),
+        "B went out before A's first message was accepted: {received:?}"
+    );
+    let first = message_id(&app, "http-orders", &a[0]).await;
+    assert_eq!(
+        statuses(&history(&app, first).await),
+        vec!["failed", "failed", "failed", "done"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_retry_resets_the_attempts_and_the_message_goes_out() {
+    let app = spawn_app().await;
+    let server = HttpDestination::start(HttpBehaviour {
+        flaky_failures: 3,
+        ..HttpBehaviour::default()
+    })
+    .await;
+    import_destinations(
+        &app,
+        json!([http_destination(
+            "http-retry",
+            &server.url("/flaky/retry"),
+            5_000,
+            3
+        )]),
+    )
+    .await;
+    let (id, uuid) = enqueue(&app, "http-retry", "doc-retry").await;
+
+    let failed = wait_for(&app, id, Duration::from_secs(20), |row| {
+        row.status == "failed" && row.attempts == 3
+    })
+    .await;
+    assert!(failed
+        .last_error
+        .as_deref()
+        .is_some_and(|error| error.contains("500")));
+    assert_eq!(
+        app.db.store.next_retry_at().await.expect("next retry"),
+        None,
+        "out of attempts: nothing is due until an operator retries"
+    );
+
+    assert_eq!(app.db.store.retry_messages(&[id]).await.expect("retry"), 1);
+    let done = wait_for(&app, id, Duration::from_secs(20), |row| {
+        row.status == "done"
+    })
+    .await;
+    assert_eq!(done.attempts, 1, "the retry reset the attempts");
+    assert_eq!(done.last_error, None);
+    assert_eq!(
+        server.uuids("/flaky/retry"),
+        vec![uuid; 4],
+        "same UUID throughout"
+    );
+    assert_eq!(
+        app.db.store.retry_messages(&[id]).await.expect("retry"),
+        0,
+        "a delivered message is not retried"
+    );
+
+    // `eai messages show` keeps the whole history: the three failures before
+    // the operator's retry and the delivery after it.
+    let attempts = history(&app, id).await;
+    assert_eq!(
+        statuses(&attempts),
+        vec!["failed", "failed", "failed", "done"],
+        "history after an operator retry: {attempts:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_401_blocks_the_destination_once_and_new_credentials_release_its_messages() {
+    let app = spawn_app().await;
+    let server = HttpDestination::start(HttpBehaviour {
+        auth: Some(("X-Api-Key".to_owned(), "fresh-secret".to_owned())),
+        ..HttpBehaviour::default()
+    })
+    .await;
+    let locked = |secret: &str| {
+        let mut row = http_destination("http-locked", &server.url("/unauthorized"), 5_000, 4);
+        row["auth_header"] = json!("X-Api-Key");
+        row["auth_value"] = json!(secret);
+        json!([row])
+    };
+    import_destinations(&app, locked("stale-secret")).await;
+
+    // Three messages written in one business transaction, claimed together.
+    let first: Vec<String> = (0..3).map(|_| new_uuid()).collect();
+    let mut tx = app.db.store.pool().begin().await.expect("transaction");
+    for (index, uuid) in first.iter().enumerate() {
+        let document = format!("doc-{index}");
+        let created = eai_store::outbound::enqueue_routed(
+            &mut tx,
+            COMPANY,
+            BRANCH,
+            TRANSACTION,
+            uuid,
+            &envelope(uuid, &document, index),
+            &document,
+        )
+        .await
+        .expect("enqueue in the transaction");
+        assert_eq!(created, 1, "the route has one destination");
+    }
+    tx.commit().await.expect("commit");
+    let mut ids = Vec::new();
+    for uuid in &first {
+        ids.push(message_id(&app, "http-locked", uuid).await);
+    }
+
+    // Blocked, with nothing left in flight.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let rows = loop {
+        let destination = app
+            .db
+            .store
+            .destination("http-locked")
+            .await
+            .expect("destination query")
+            .expect("destination exists");
+        let mut rows = Vec::new();
+        for id in &ids {
+            rows.push(message(&app, *id).await);
+        }
+        if destination.blocked && rows.iter().all(|row| row.status != "running") {
+            let reason = destination.blocked_reason.unwrap_or_default();
+            assert!(reason.contains("401"), "{reason}");
+            break rows;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not blocked: {destination:?} {rows:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let attempted: Vec<&MessageRow> = rows.iter().filter(|row| row.attempts > 0).collect();
+    assert!(!attempted.is_empty());
+    for row in &rows {
+        assert!(
+            matches!(
+                (row.status.as_str(), row.attempts),
+                ("blocked", 1) | ("waiting", 0)
+            ),
+            "attempted once and blocked, or never attempted: {row:?}"
+        );
+    }
+    let refused = server.received();
+    assert_eq!(
+        refused.len(),
+        attempted.len(),
+        "no retry storm: {refused:?}"
+    );
+    assert!(refused
+        .iter()
+        .all(|request| request.status == 401 && request.auth.as_deref() == Some("stale-secret")));
+    let blocked_series = r#"eai_destinations_blocked_total{destination="http-locked"}"#;
+    assert_eq!(
+        metric(&app, blocked_series, 1.0).await,
+        Some(1.0),
+        "one alert"
+    );
+    assert_eq!(
+        metric(
+            &app,
+            &attempts_series("http-locked", "blocked"),
+            attempted.len() as f64
+        )
+        .await,
+        Some(attempted.len() as f64)
+    );
+
+    // Messages enqueued while it is blocked wait, unattempted.
+    let (later, _) = enqueue(&app, "http-locked", "doc-later").await;
+    let (last, _) = enqueue(&app, "http-locked", "doc-last").await;
+    ids.push(later);
+    ids.push(last);
+    assert_eq!(
+        app.db.store.next_retry_at().await.expect("next retry"),
+        None
+    );
+    // Watch for a little over two poll intervals plus the longest backoff: nothing moves.
+    let watch_until = Instant::now() + Duration::from_millis(1_500);
+    while Instant::now() < watch_until {
+        for id in [later, last] {
+            let row = message(&app, id).await;
+            assert_eq!(
+                (row.status.as_str(), row.attempts),
+                ("waiting", 0),
+                "{row:?}"
+            );
+        }
+        assert_eq!(server.received().len(), refused.len());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // The same stale credentials keep it blocked; new ones release everything.
+    import_destinations(&app, locked("stale-secret")).await;
+    let still = app
+        .db
+        .store
+        .destination("http-locked")
+        .await
+        .expect("query")
+        .expect("exists");
+    assert!(
+        still.blocked,
+        "re-importing the refused credentials does not unblock"
+    );
+    import_destinations(&app, locked("fresh-secret")).await;
+    let unblocked = app
+        .db
+        .store
+        .destination("http-locked")
+        .await
+        .expect("query")
+        .expect("exists");
+    assert!(!unblocked.blocked);
+    assert_eq!(unblocked.blocked_reason, None);
+
+    for id in &ids {
+        wait_for(&app, *id, Duration::from_secs(20), |row| {
+            row.status == "done"
+        })
+        .await;
+    }
+    let all = server.received();
+    let delivered: Vec<_> = all[refused.len()..].to_vec();
+    assert!(
+        delivered
+            .iter()
+            .all(|request| request.status == 200 && request.auth.as_deref() == Some("fresh-secret")),
+        "{delivered:?}"
+    );
+    let delivered_uuids: HashSet<&str> = delivered
+        .iter()
+        .map(|request| request.uuid.as_str())
+        .collect();
+    assert_eq!(
+        delivered.len(),
+        5,
+        "each message delivered once: {delivered:?}"
+    );
+    assert_eq!(delivered_uuids.len(), 5);
+    for row in &rows {
+        let expected = if row.attempts == 1 {
+            vec!["blocked", "done"]
+        } else {
+            vec!["done"]
+        };
+        assert_eq!(statuses(&history(&app, row.id).await), expected, "{row:?}");
+    }
+    for id in [later, last] {
+        assert_eq!(statuses(&history(&app, id).await), vec!["done"]);
+    }
+    assert_eq!(
+        metric(&app, blocked_series, 1.0).await,
+        Some(1.0),
+        "still one alert after the unblock"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receipt_settles_only_the_copy_of_the_destination_that_sent_it() {
+    let app = spawn_app().await;
+    let server = HttpDestination::start(HttpBehaviour::default()).await;
+    let amqp = AmqpDestination::start(AmqpAnswer::Receipt {
+        ok: true,
+        after: Duration::from_millis(1_000),
+    })
+    .await;
+    import_destinations(
+        &app,
+        json!([
+            http_destination("routed-http", &server.url("/fail"), 5_000, 1),
+            amqp_destination("routed-amqp", &amqp.exchange, &amqp.routing_key, 10_000, 1),
+        ]),
+    )
+    .await;
+
+    // One envelope, routed to both destinations of its (company, branch, transaction).
+    let uuid = new_uuid();
+    let created = app
+        .db
+        .store
+        .enqueue_routed(
+            COMPANY,
+            BRANCH,
+            TRANSACTION,
+            &uuid,
+            &envelope(&uuid, "doc-routed", 1),
+            "doc-routed",
+        )
+        .await
+        .expect("enqueue");
+    assert_eq!(created, 2);
+    let http_id = message_id(&app, "routed-http", &uuid).await;
+    let amqp_id = message_id(&app, "routed-amqp", &uuid).await;
+
+    wait_for(&app, http_id, Duration::from_secs(20), |row| {
+        row.status != "waiting" && row.status != "running"
+    })
+    .await;
+    wait_for(&app, amqp_id, Duration::from_secs(20), |row| {
+        row.status == "done"
+    })
+    .await;
+    let http_row = message(&app, http_id).await;
+    assert_eq!(
+        (http_row.status.as_str(), http_row.attempts),
+        ("failed", 1),
+        "the AMQP destination's receipt says nothing about the HTTP destination, which answered 500: {http_row:?}"
+    );
+    assert_eq!(server.uuids("/fail"), vec![uuid.clone()]);
+    assert_eq!(amqp.received(), vec![uuid]);
+    amqp.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sender_killed_mid_send_leaves_its_message_to_another_after_the_lease() {
+    let mut app = spawn_app().await;
+    let server = HttpDestination::start(HttpBehaviour {
+        slow: Duration::from_secs(60),
+        ..HttpBehaviour::default()
+    })
+    .await;
+    // Lease = 3 s timeout + 30 s margin.
+    import_destinations(
+        &app,
+        json!([http_destination(
+            "http-hold",
+            &server.url("/slow-once"),
+            3_000,
+            4
+        )]),
+    )
+    .await;
+    let (id, uuid) = enqueue(&app, "http-hold", "doc-hold").await;
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.uuids("/slow-once").is_empty() {
+        assert!(Instant::now() < deadline, "the first sender never posted");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (dead_sender, lease_until): (String, DateTime<Utc>) =
+        sqlx::query_as("SELECT claimed_by, lease_until FROM outbox WHERE id = $1")
+            .bind(id)
+            .fetch_one(app.db.store.pool())
+            .await
+            .expect("lease query");
+    app.kill();
+    let killed_at = Utc::now();
+    let held = message(&app, id).await;
+    assert_eq!((held.status.as_str(), held.attempts), ("running", 1));
+    assert!(
+        lease_until - killed_at > chrono::Duration::seconds(25),
+        "the lease covers the timeout and the margin: {lease_until} vs {killed_at}"
+    );
+
+    let other = app::start(&app.settings, Some(Role::Sender))
+        .await
+        .expect("a second sender starts");
+    let done = wait_for(&app, id, Duration::from_secs(60), |row| {
+        row.status == "done"
+    })
+    .await;
+    assert_eq!(done.attempts, 2);
+    let (claimed_by, sent_at): (String, DateTime<Utc>) =
+        sqlx::query_as("SELECT claimed_by, sent_at FROM outbox WHERE id = $1")
+            .bind(id)
+            .fetch_one(app.db.store.pool())
+            .await
+            .expect("settled query");
+    assert_ne!(claimed_by, dead_sender, "another sender completed it");
+    assert!(
+        sent_at >= lease_until,
+        "nobody took it while the dead sender's lease held: sent {sent_at}, lease {lease_until}"
+    );
+    let attempts = history(&app, id).await;
+    let last = attempts.last().expect("an attempt was recorded");
+    assert_eq!((last.attempt, last.status.as_str()), (2, "done"));
+    assert_eq!(last.sender, claimed_by);
+    assert!(
+        attempts
+            .iter()
+            .all(|attempt| attempt.sender != dead_sender || attempt.status != "done"),
+        "{attempts:?}"
+    );
+    assert_eq!(
+        server.uuids("/slow-once"),
+        vec![uuid.clone(), uuid],
+        "same UUID again"
+    );
+
+    other.shutdown().await.expect("graceful shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_senders_drain_10000_messages_none_lost_none_applied_twice() {
+    const TOTAL: usize = 10_000;
+    const DOCUMENTS: usize = 500;
+    let mut app = spawn_app().await;
+    // The harness worker would be a third sender.
+    app.stop().await;
+    let server = HttpDestination::start(HttpBehaviour::default()).await;
+    import_destinations(
+        &app,
+        json!([http_destination(
+            "http-drain",
+            &server.url("/ok"),
+            10_000,
+            4
+        )]),
+    )
+    .await;
+
+    // Every tenth message is answered 500 the first time, so retries mix in.
+    let uuids: Vec<String> = (0..TOTAL).map(|_| new_uuid()).collect();
+    for uuid in uuids.iter().step_by(10) {
+        server.fail_first(uuid, 1);
+    }
+    let retried = TOTAL.div_ceil(10);
+    let document_of = |index: usize| format!("doc-{}", index % DOCUMENTS);
+    let mut tx = app.db.store.pool().begin().await.expect("transaction");
+    for (index, uuid) in uuids.iter().enumerate() {
+        let document = document_of(index);
+        eai_store::outbound::enqueue_routed(
+            &mut tx,
+            COMPANY,
+            BRANCH,
+            TRANSACTION,
+            uuid,
+            &envelope(uuid, &document, index),
+            &document,
+        )
+        .await
+        .expect("enqueue");
+    }
+    tx.commit().await.expect("commit");
+
+    let started = Instant::now();
+    let first = app::start(&app.settings, Some(Role::Sender))
+        .await
+        .expect("first sender starts");
+    let second = app::start(&app.settings, Some(Role::Sender))
+        .await
+        .expect("second sender starts");
+    let deadline = started + Duration::from_secs(80);
+    loop {
+        let counts: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT status, count(*) FROM outbox WHERE kind = 'message' GROUP BY status ORDER BY status",
+        )
+        .fetch_all(app.db.store.pool())
+        .await
+        .expect("status counts");
+        if counts == vec![("done".to_owned(), TOTAL as i64)] {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not drained: {counts:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let elapsed = started.elapsed();
+    eprintln!(
+        "two senders drained {TOTAL} messages ({retried} of them retried once, {} requests) in {:.1} s: {:.0} messages/s",
+        TOTAL + retried,
+        elapsed.as_secs_f64(),
+        TOTAL as f64 / elapsed.as_secs_f64()
+    );
+    first.shutdown().await.expect("first sender stops");
+    second.shutdown().await.expect("second sender stops");
+
+    let received = server.received();
+    assert_eq!(received.len(), TOTAL + retried, "one request per attempt");
+    let mut accepted: HashMap<&str, usize> = HashMap::new();
+    for request in &received {
+        if request.status == 200 {
+            *accepted.entry(request.uuid.as_str()).or_default() += 1;
+        }
+    }
+    let expected: HashSet<&str> = uuids.iter().map(String::as_str).collect();
+    assert_eq!(accepted.len(), TOTAL, "every message accepted (none lost)");
+    assert!(
+        accepted.keys().all(|uuid| expected.contains(uuid)),
+        "only our UUIDs"
+    );
+    let twice: Vec<_> = accepted.iter().filter(|(_, count)| **count > 1).collect();
+    assert!(twice.is_empty(), "accepted more than once: {twice:?}");
+
+    // Per document, the destination saw the messages in enqueue order (a
+    // retried message repeats in place, never after its successor).
+    let index_of: HashMap<&str, usize> = uuids
+        .iter()
+        .enumerate()
+        .map(|(index, uuid)| (uuid.as_str(), index))
+        .collect();
+    let mut per_document: HashMap<usize, Vec<usize>> = HashMap::new();
+    for request in &received {
+        let index = index_of[request.uuid.as_str()];
+        let seen = per_document.entry(index % DOCUMENTS).or_default();
+        if seen.last() != Some(&index) {
+            seen.push(index);
+        }
+    }
+    for (document, seen) in &per_document {
+        let in_order: Vec<usize> = (0..TOTAL)
+            .filter(|index| index % DOCUMENTS == *document)
+            .collect();
+        assert_eq!(seen, &in_order, "order of doc-{document}");
+    }
+
+    let (attempts, senders, recorded): (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT sum(attempts) FROM outbox)::bigint,
+                count(DISTINCT sender), count(*)
+           FROM outbox_attempts",
+    )
+    .fetch_one(app.db.store.pool())
+    .await
+    .expect("attempt totals");
+    assert_eq!(attempts, (TOTAL + retried) as i64);
+    assert_eq!(
+        recorded,
+        (TOTAL + retried) as i64,
+        "every attempt in the history"
+    );
+    assert_eq!(senders, 2, "both senders took part");
+}
