@@ -137,3 +137,49 @@ async fn reservations_sales_and_cancellations_emit_their_events() {
         "the cancellation gave every unit back: {released:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_full_stock_load_sends_every_product_of_the_branch_once_per_interval() {
+    let app = spawn_app().await;
+    let (channel, queue) = destination_queue(&app, "stock", "StockLevel").await;
+    let origin = ReceiptOrigin {
+        source_application: "EAIWORKER".into(),
+        product_name: "EAIWORKER".into(),
+    };
+    let day = std::time::Duration::from_secs(86_400);
+
+    let first = app
+        .db
+        .store
+        .full_stock_load(&origin, day)
+        .await
+        .expect("load");
+    let second = app
+        .db
+        .store
+        .full_stock_load(&origin, day)
+        .await
+        .expect("load");
+
+    assert_eq!(
+        first,
+        Some(5),
+        "P001…P005 have lots in D MG 01's warehouse 01"
+    );
+    assert_eq!(
+        second, None,
+        "another worker (or this one) already ran it today"
+    );
+    let mut products = Vec::new();
+    for _ in 0..5 {
+        let level = next_envelope(&app, &channel, &queue).await;
+        products.push(
+            level["Content"]["ItemInternalId"]
+                .as_str()
+                .expect("product")
+                .to_owned(),
+        );
+    }
+    products.sort();
+    assert_eq!(products, vec!["P001", "P002", "P003", "P004", "P005"]);
+}

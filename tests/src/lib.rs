@@ -89,6 +89,7 @@ pub fn test_settings(db: &TestDatabase) -> Settings {
         sender_poll_ms: 200,
         send_retry_min_ms: 100,
         send_retry_max_secs: 1,
+        stock_full_load_secs: 0,
     }
 }
 

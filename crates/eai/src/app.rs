@@ -10,6 +10,7 @@ use anyhow::Context;
 use backon::{ExponentialBuilder, Retryable};
 use eai_store::{Store, WorkerIdentity};
 use eai_transport::{Publisher, Topology};
+use futures_util::FutureExt;
 use secrecy::ExposeSecret;
 use sqlx::postgres::PgConnectOptions;
 use tokio::sync::broadcast;
@@ -204,6 +205,18 @@ pub async fn start(settings: &Settings, only: Option<Role>) -> anyhow::Result<Ru
                 Ok(())
             }
         });
+        if settings.stock_full_load_secs > 0 {
+            let interval = Duration::from_secs(settings.stock_full_load_secs);
+            tasks.spawn(
+                sweep::full_stock_load(
+                    store.clone(),
+                    identity.clone(),
+                    interval,
+                    shutdown.subscribe(),
+                )
+                .map(Ok),
+            );
+        }
         let sender = Sender {
             store: store.clone(),
             publisher: publisher.clone(),

@@ -57,6 +57,8 @@ pub struct Settings {
     pub send_retry_min_ms: u64,
     /// Longest retry delay.
     pub send_retry_max_secs: u64,
+    /// How often the full StockLevel load runs (0 turns it off).
+    pub stock_full_load_secs: u64,
 }
 
 #[derive(Serialize)]
@@ -81,6 +83,7 @@ struct Defaults {
     sender_poll_ms: u64,
     send_retry_min_ms: u64,
     send_retry_max_secs: u64,
+    stock_full_load_secs: u64,
 }
 
 const DEFAULTS: Defaults = Defaults {
@@ -104,6 +107,7 @@ const DEFAULTS: Defaults = Defaults {
     sender_poll_ms: 1000,
     send_retry_min_ms: 2000,
     send_retry_max_secs: 300,
+    stock_full_load_secs: 86400,
 };
 
 /// The settings that may come from a file instead of the environment.

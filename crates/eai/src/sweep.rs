@@ -1,5 +1,6 @@
-//! The reservation-expiry sweep: reservations past their `ReserveExpiration`
-//! give their stock back (SPEC §4), without anyone having to send a delete.
+//! The periodic jobs of the sender half: the reservation-expiry sweep
+//! (reservations past their `ReserveExpiration` give their stock back, SPEC
+//! §4, without anyone sending a delete) and the full StockLevel load.
 
 use std::time::Duration;
 
@@ -43,6 +44,28 @@ pub async fn run(
                     break;
                 }
             }
+        }
+    }
+}
+
+/// Enqueues the full StockLevel load every `interval`; the database decides
+/// which worker of a fleet runs it, so a fleet sends it once.
+pub async fn full_stock_load(
+    store: Store,
+    origin: WorkerIdentity,
+    interval: Duration,
+    mut shutdown: broadcast::Receiver<()>,
+) {
+    let mut ticker = tokio::time::interval(interval.min(Duration::from_secs(60)));
+    loop {
+        tokio::select! {
+            _ = shutdown.recv() => return,
+            _ = ticker.tick() => {}
+        }
+        match store.full_stock_load(&origin, interval).await {
+            Ok(Some(messages)) => tracing::info!(messages, "full StockLevel load enqueued"),
+            Ok(None) => {}
+            Err(error) => tracing::warn!(%error, "full StockLevel load failed; retrying next tick"),
         }
     }
 }

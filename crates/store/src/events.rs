@@ -197,3 +197,47 @@ struct ItemRow {
     item_price: Decimal,
     warehouse: Option<String>,
 }
+
+impl crate::Store {
+    /// The full StockLevel load (seed 001's "carga completa de estoque"): every
+    /// product and warehouse of every branch with a StockLevel destination.
+    /// Runs when no worker ran it within `interval`; returns the messages
+    /// enqueued, or `None` when it was not this worker's turn.
+    pub async fn full_stock_load(
+        &self,
+        origin: &ReceiptOrigin,
+        interval: std::time::Duration,
+    ) -> Result<Option<u64>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let due: Option<String> = sqlx::query_scalar(
+            "INSERT INTO schedules (name, last_run_at) VALUES ('stock_full_load', now())
+             ON CONFLICT (name) DO UPDATE SET last_run_at = now()
+              WHERE schedules.last_run_at <= now() - make_interval(secs => $1)
+             RETURNING name",
+        )
+        .bind(interval.as_secs_f64())
+        .fetch_optional(&mut *tx)
+        .await?;
+        if due.is_none() {
+            return Ok(None);
+        }
+        let branches: Vec<(String, String)> = sqlx::query_as(
+            "SELECT DISTINCT company, branch FROM destinations WHERE transaction = $1",
+        )
+        .bind(StockLevel::TRANSACTION)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut created = 0;
+        for (company, branch) in branches {
+            let keys: Vec<(String, String)> = sqlx::query_as(
+                "SELECT DISTINCT product, warehouse FROM lots WHERE branch = $1 ORDER BY 1, 2",
+            )
+            .bind(&branch)
+            .fetch_all(&mut *tx)
+            .await?;
+            created += stock_levels(&mut tx, origin, &company, &branch, &keys).await?;
+        }
+        tx.commit().await?;
+        Ok(Some(created))
+    }
+}
