@@ -183,3 +183,55 @@ async fn the_full_stock_load_sends_every_product_of_the_branch_once_per_interval
     products.sort();
     assert_eq!(products, vec!["P001", "P002", "P003", "P004", "P005"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destination_with_a_missing_exchange_fails_alone() {
+    let app = spawn_app().await;
+    let (channel, queue) = destination_queue(&app, "good", "StockLevel").await;
+    let broken = json!({"destinations": [{
+        "name": "broken", "company": "T1", "branch": "D MG 01", "transaction": "StockLevel",
+        "kind": "amqp", "exchange": format!("missing-{}", uuid::Uuid::new_v4()), "timeout_ms": 60000}]});
+    assert!(app
+        .db
+        .store
+        .import(&broken, &|_| {})
+        .await
+        .expect("import")
+        .is_ok());
+    let reserve = |product: &str, id: &str| {
+        json!({"Header": {"UUID": uuid::Uuid::new_v4().to_string(), "Transaction": "ItemReserve",
+                          "Version": "2.000", "SourceApplication": "ECOMMERCE",
+                          "CompanyId": "T1", "BranchId": "D MG 01"},
+               "Content": {"InternalId": id, "ReserveType": "VD", "DocumentReserve": id,
+                           "ReserveItemType": {"Item": [{"ItemCode": product, "Quantity": 1}]}}})
+        .to_string()
+        .into_bytes()
+    };
+
+    let mut delivered = Vec::new();
+    for (product, id) in [("P002", "broken-1"), ("P003", "broken-2")] {
+        let receipt = app.publish_one(reserve(product, id)).await;
+        assert_eq!(receipt["Content"]["ProcessingInformation"]["Status"], "ok");
+        let level = next_envelope(&app, &channel, &queue).await;
+        delivered.push(
+            level["Content"]["ItemInternalId"]
+                .as_str()
+                .expect("product")
+                .to_owned(),
+        );
+    }
+
+    assert_eq!(
+        delivered,
+        vec!["P002", "P003"],
+        "the good destination keeps receiving"
+    );
+    let tried: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM outbox o JOIN destinations d ON d.id = o.destination_id
+          WHERE d.name = 'broken' AND o.attempts > 0",
+    )
+    .fetch_one(app.db.store.pool())
+    .await
+    .expect("broken messages");
+    assert!(tried > 0, "the broken destination was tried");
+}

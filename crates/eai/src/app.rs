@@ -127,7 +127,7 @@ pub async fn start(settings: &Settings, only: Option<Role>) -> anyhow::Result<Ru
         .await
         .context("declaring the AMQP topology failed")?;
     setup.close(200, "topology declared".into()).await.ok();
-    let publisher = Publisher::open(&connection).await?;
+    let publisher = Publisher::open(Arc::clone(&connection)).await?;
     let metrics = Metrics::new();
     let readiness = Arc::new(Readiness::default());
     readiness.watch(Arc::clone(&connection));
@@ -219,7 +219,9 @@ pub async fn start(settings: &Settings, only: Option<Role>) -> anyhow::Result<Ru
         }
         let sender = Sender {
             store: store.clone(),
-            publisher: publisher.clone(),
+            // A channel of its own: a destination's bad exchange must not close
+            // the channel receipts go out on.
+            publisher: Publisher::open(Arc::clone(&connection)).await?,
             http: http_client()?,
             metrics: metrics.clone(),
             id: format!(

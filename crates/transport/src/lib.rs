@@ -24,6 +24,8 @@ use lapin::{Connection, ConnectionProperties};
 pub enum TransportError {
     #[error("AMQP error: {0}")]
     Amqp(#[from] lapin::Error),
+    #[error("a publisher's lock was poisoned by a panic")]
+    Poisoned,
     #[error("the broker refused (nacked) the message published to exchange {exchange:?}")]
     Nacked { exchange: String },
     #[error("the message published to exchange {exchange:?} with routing key {routing_key:?} was returned: {reason}")]

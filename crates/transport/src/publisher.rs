@@ -1,6 +1,13 @@
 //! Publishing with publisher confirms: a publish returns only once the broker
 //! has taken responsibility for the message, so callers can mark the outbox
 //! row done or ack the inbound delivery knowing nothing is lost.
+//!
+//! The broker closes a channel over one bad publish (an exchange that does
+//! not exist, say), and lapin recovers connections, not channels closed that
+//! way: the publisher opens a fresh confirm channel when it finds its channel
+//! closed, so one bad destination never silences everything published after it.
+
+use std::sync::{Arc, Mutex};
 
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable};
@@ -23,24 +30,39 @@ pub struct Outgoing<'a> {
     pub headers: Vec<(&'a str, String)>,
 }
 
-/// A confirm-mode channel.
+/// A confirm-mode channel that reopens itself after the broker closed it.
 #[derive(Clone)]
 pub struct Publisher {
-    channel: Channel,
+    connection: Arc<Connection>,
+    channel: Arc<Mutex<Channel>>,
 }
 
 impl Publisher {
-    /// Opens a channel on `connection` and switches it to confirm mode.
-    pub async fn open(connection: &Connection) -> Result<Publisher, TransportError> {
-        let channel = connection.create_channel().await?;
-        channel
-            .confirm_select(ConfirmSelectOptions::default())
-            .await?;
-        Ok(Publisher { channel })
+    /// Opens a confirm-mode channel on `connection`.
+    pub async fn open(connection: Arc<Connection>) -> Result<Publisher, TransportError> {
+        let channel = confirm_channel(&connection).await?;
+        Ok(Publisher {
+            connection,
+            channel: Arc::new(Mutex::new(channel)),
+        })
     }
 
-    pub fn channel(&self) -> &Channel {
-        &self.channel
+    /// The current channel, or a fresh one when the broker closed it (while the
+    /// connection itself recovers, lapin restores the channel and it is kept).
+    async fn channel(&self) -> Result<Channel, TransportError> {
+        let current = self
+            .channel
+            .lock()
+            .map_err(|_| TransportError::Poisoned)?
+            .clone();
+        let status = current.status();
+        if status.connected() || status.reconnecting() || status.initializing() {
+            return Ok(current);
+        }
+        tracing::info!("the publishing channel was closed; opening a new one");
+        let fresh = confirm_channel(&self.connection).await?;
+        *self.channel.lock().map_err(|_| TransportError::Poisoned)? = fresh.clone();
+        Ok(fresh)
     }
 
     /// Publishes persistently and waits for the broker's confirm. When
@@ -67,7 +89,8 @@ impl Publisher {
             properties = properties.with_headers(headers);
         }
         let confirmation = self
-            .channel
+            .channel()
+            .await?
             .basic_publish(
                 message.exchange.into(),
                 message.routing_key.into(),
@@ -94,4 +117,12 @@ impl Publisher {
         }
         Ok(())
     }
+}
+
+async fn confirm_channel(connection: &Connection) -> Result<Channel, TransportError> {
+    let channel = connection.create_channel().await?;
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
+    Ok(channel)
 }

@@ -123,7 +123,7 @@ async fn amqp_round_trip(
     uuid: &str,
     body: &[u8],
 ) -> anyhow::Result<Settlement> {
-    let connection = open_broker(settings).await?;
+    let connection = std::sync::Arc::new(open_broker(settings).await?);
     let channel = connection.create_channel().await?;
     let reply_queue = declare_private_queue(&channel).await?;
     let mut replies = channel
@@ -137,7 +137,7 @@ async fn amqp_round_trip(
             FieldTable::default(),
         )
         .await?;
-    let publisher = Publisher::open(&connection).await?;
+    let publisher = Publisher::open(std::sync::Arc::clone(&connection)).await?;
     let published = publisher
         .publish(&Outgoing {
             exchange: destination.exchange.as_deref().unwrap_or_default(),

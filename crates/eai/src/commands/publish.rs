@@ -93,11 +93,11 @@ pub async fn publish(
         };
         envelopes.push((file, uuid, routing_key, body));
     }
-    let connection = open_broker(settings).await?;
+    let connection = std::sync::Arc::new(open_broker(settings).await?);
     let topology = settings.topology();
     let channel = connection.create_channel().await?;
     topology.declare(&channel).await?;
-    let publisher = Publisher::open(&connection).await?;
+    let publisher = Publisher::open(std::sync::Arc::clone(&connection)).await?;
     let mut replies = None;
     if wait.is_some() {
         let queue = declare_private_queue(&channel).await?;
