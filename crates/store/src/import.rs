@@ -651,7 +651,11 @@ impl Row for DestinationRow {
                  auth_header = EXCLUDED.auth_header, auth_value = EXCLUDED.auth_value,
                  timeout_ms = EXCLUDED.timeout_ms, max_attempts = EXCLUDED.max_attempts,
                  blocked = destinations.blocked
-                           AND destinations.auth_value IS NOT DISTINCT FROM EXCLUDED.auth_value
+                           AND destinations.auth_value IS NOT DISTINCT FROM EXCLUDED.auth_value,
+                 blocked_reason = CASE WHEN destinations.auth_value IS NOT DISTINCT FROM EXCLUDED.auth_value
+                                       THEN destinations.blocked_reason END,
+                 blocked_at = CASE WHEN destinations.auth_value IS NOT DISTINCT FROM EXCLUDED.auth_value
+                                   THEN destinations.blocked_at END
              RETURNING CASE WHEN blocked THEN NULL ELSE id END",
         )
         .bind(&self.name)

@@ -419,25 +419,33 @@ impl Store {
     }
 
     /// Settles the message a destination's ReceiptMessage names (it may come
-    /// after the attempt timed out). Returns the new status, if a message was waiting for it.
+    /// after the attempt timed out). Only AMQP copies are settled this way (an
+    /// HTTP destination answers on its own connection); `destination` narrows it
+    /// to one copy when the receipt's correlation says which destination sent it.
+    /// Returns the new status, if a message was waiting for it.
     pub async fn settle_by_receipt(
         &self,
         uuid: &str,
+        destination: Option<&str>,
         ok: bool,
         detail: &str,
     ) -> Result<Option<String>, StoreError> {
         let status = if ok { "done" } else { "rejected" };
         Ok(sqlx::query_scalar(
-            "UPDATE outbox
+            "UPDATE outbox o
                 SET status = $2, last_error = NULLIF($3, ''), lease_until = NULL,
-                    sent_at = CASE WHEN $2 = 'done' THEN now() ELSE sent_at END
-              WHERE uuid = $1 AND kind = 'message'
-                AND status IN ('running', 'not_delivered', 'failed')
-          RETURNING status",
+                    sent_at = CASE WHEN $2 = 'done' THEN now() ELSE o.sent_at END
+               FROM destinations d
+              WHERE d.id = o.destination_id AND d.kind = 'amqp'
+                AND ($4::text IS NULL OR d.name = $4)
+                AND o.uuid = $1 AND o.kind = 'message'
+                AND o.status IN ('running', 'not_delivered', 'failed')
+          RETURNING o.status",
         )
         .bind(uuid)
         .bind(status)
         .bind(detail)
+        .bind(destination)
         .fetch_optional(&self.pool)
         .await?)
     }

@@ -10,6 +10,21 @@ use eai_transport::{Outgoing, TransportError};
 
 use super::{timed_out, Sender};
 
+/// The `correlation_id` of a message to a destination: our UUID and the
+/// destination's name, so a receipt that echoes it settles that copy only
+/// (one envelope routed to several destinations has one UUID).
+pub fn correlation(uuid: &str, destination: &str) -> String {
+    format!("{uuid}{CORRELATION_SEPARATOR}{destination}")
+}
+
+/// The destination a receipt's echoed `correlation_id` names, if it names our `uuid`.
+pub fn correlated_destination<'a>(correlation_id: &'a str, uuid: &str) -> Option<&'a str> {
+    let (echoed, destination) = correlation_id.split_once(CORRELATION_SEPARATOR)?;
+    (echoed == uuid).then_some(destination)
+}
+
+const CORRELATION_SEPARATOR: char = '#';
+
 /// How often an attempt looks for its receipt.
 const RECEIPT_POLL: Duration = Duration::from_millis(100);
 
@@ -19,13 +34,14 @@ pub async fn deliver(sender: &Sender, message: &Claimed) -> Settlement {
     let Some(exchange) = destination.exchange.as_deref() else {
         return Settlement::Rejected(format!("destination {} has no exchange", destination.name));
     };
+    let correlation = correlation(&message.uuid, &destination.name);
     let published = sender
         .publisher
         .publish(&Outgoing {
             exchange,
             routing_key: &destination.routing_key,
             body: message.body.as_bytes(),
-            correlation_id: Some(&message.uuid),
+            correlation_id: Some(&correlation),
             message_id: Some(&message.uuid),
             reply_to: Some(&sender.receipts_queue),
             mandatory: true,

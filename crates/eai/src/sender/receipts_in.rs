@@ -11,6 +11,8 @@ use eai_transport::lapin::Connection;
 use futures_util::StreamExt;
 use tokio::sync::broadcast;
 
+use super::amqp::correlated_destination;
+
 /// Consumes `queue` until `shutdown` fires.
 pub async fn run(
     store: Store,
@@ -50,8 +52,21 @@ pub async fn run(
 async fn settle(store: &Store, delivery: &Delivery) {
     match receipt_status(&delivery.data) {
         Some(receipt) => {
+            let correlation = delivery
+                .properties
+                .correlation_id()
+                .as_ref()
+                .map(|id| id.to_string());
+            let destination = correlation
+                .as_deref()
+                .and_then(|id| correlated_destination(id, &receipt.received_uuid));
             let settled = store
-                .settle_by_receipt(&receipt.received_uuid, receipt.ok, &receipt.message)
+                .settle_by_receipt(
+                    &receipt.received_uuid,
+                    destination,
+                    receipt.ok,
+                    &receipt.message,
+                )
                 .await;
             match settled {
                 Ok(status) => {
