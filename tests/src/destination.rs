@@ -318,7 +318,8 @@ async fn handle(
 /// How an AMQP destination answers each message it consumes.
 #[derive(Debug, Clone, Copy)]
 pub enum AmqpAnswer {
-    /// A ReceiptMessage (ok or error) on the message's `reply_to`, after `after`.
+    /// A ReceiptMessage (ok or error) on the message's `reply_to`, with its
+    /// `correlation_id` echoed, after `after`.
     Receipt { ok: bool, after: Duration },
     /// Takes the message and never answers.
     Never,
@@ -415,13 +416,19 @@ impl AmqpDestination {
                     else {
                         continue;
                     };
+                    // Like any AMQP request/reply peer, echo the request's correlation_id.
+                    let correlation_id = delivery
+                        .properties
+                        .correlation_id()
+                        .as_ref()
+                        .map_or_else(|| inbound.uuid.clone(), |id| id.to_string());
                     let channel = channel.clone();
                     tokio::spawn(async move {
                         tokio::time::sleep(after).await;
                         let receipt = receipt_for(&inbound, ok);
                         let properties = BasicProperties::default()
                             .with_content_type("application/json".into())
-                            .with_correlation_id(inbound.uuid.as_str().into());
+                            .with_correlation_id(correlation_id.as_str().into());
                         if let Ok(confirm) = channel
                             .basic_publish(
                                 "".into(),

@@ -40,16 +40,20 @@ CREATE INDEX outbox_due ON outbox (next_attempt_at)
     WHERE kind = 'message' AND status IN ('waiting', 'failed', 'not_delivered', 'running');
 CREATE INDEX outbox_document ON outbox (destination_id, document_key, id) WHERE kind = 'message';
 
+-- Every attempt ever made; `attempt` restarts at 1 after an operator retry,
+-- the history does not.
 CREATE TABLE outbox_attempts (
+    id          bigserial   PRIMARY KEY,
     outbox_id   bigint      NOT NULL REFERENCES outbox (id),
     attempt     integer     NOT NULL,
     sender      text        NOT NULL,
     started_at  timestamptz NOT NULL,
     finished_at timestamptz NOT NULL DEFAULT now(),
     status      text        NOT NULL,
-    detail      text        NOT NULL DEFAULT '',
-    PRIMARY KEY (outbox_id, attempt)
+    detail      text        NOT NULL DEFAULT ''
 );
+
+CREATE INDEX outbox_attempts_by_message ON outbox_attempts (outbox_id, id);
 
 -- Wakes idle senders when a message becomes ready (PostgreSQL folds the
 -- notifications of one transaction into one).

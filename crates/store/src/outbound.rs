@@ -371,8 +371,7 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO outbox_attempts (outbox_id, attempt, sender, started_at, status, detail)
-             VALUES ($1, $2, $3, $4, $5, $6)
-             ON CONFLICT (outbox_id, attempt) DO NOTHING",
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(message.id)
         .bind(message.attempt)
@@ -542,11 +541,12 @@ impl Store {
         .await?)
     }
 
-    /// The attempts of one message, in order.
+    /// The attempts of one message, in the order they were made (their
+    /// numbers restart at 1 after an operator retry).
     pub async fn attempts(&self, id: i64) -> Result<Vec<AttemptRow>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT attempt, sender, started_at, finished_at, status, detail
-               FROM outbox_attempts WHERE outbox_id = $1 ORDER BY attempt",
+               FROM outbox_attempts WHERE outbox_id = $1 ORDER BY id",
         )
         .bind(id)
         .fetch_all(&self.pool)
