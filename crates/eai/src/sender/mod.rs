@@ -18,7 +18,6 @@ pub mod amqp;
 pub mod http;
 pub mod receipts_in;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use backon::{BackoffBuilder, ExponentialBuilder};
@@ -27,7 +26,7 @@ use eai_store::outbound::{Claimed, DestinationKind, Settlement};
 use eai_store::Store;
 use eai_transport::Publisher;
 use sqlx::postgres::PgListener;
-use tokio::sync::{broadcast, Semaphore};
+use tokio::sync::broadcast;
 use tokio::task::JoinSet;
 
 use crate::metrics::{DestinationBlocked, MessageAttempted, Metrics};
@@ -75,36 +74,38 @@ pub struct Sender {
 
 impl Sender {
     /// Claims and delivers until `shutdown` fires, then lets deliveries in flight settle.
+    ///
+    /// Claims go in batches: while more than half the delivery slots are
+    /// busy, the sender waits for deliveries to finish instead of claiming
+    /// one message per finished delivery, which would make the claim query
+    /// the bottleneck.
     pub async fn run(self, mut shutdown: broadcast::Receiver<()>) -> anyhow::Result<()> {
         let mut listener = PgListener::connect_with(self.store.pool()).await?;
         listener.listen("eai_outbox").await?;
-        let permits = Arc::new(Semaphore::new(self.concurrency.max(1)));
+        let slots = self.concurrency.max(1);
         let mut in_flight = JoinSet::new();
         tracing::info!(sender = %self.id, "sender started");
-        loop {
-            while in_flight.try_join_next().is_some() {}
-            let free = permits.available_permits();
-            let claimed = if free == 0 {
-                Vec::new()
-            } else {
-                match self.store.claim_messages(&self.id, free as i64).await {
-                    Ok(claimed) => claimed,
-                    Err(error) => {
-                        tracing::warn!(%error, "claiming messages failed");
-                        Vec::new()
-                    }
+        'claiming: loop {
+            while in_flight.len() > slots / 2 {
+                tokio::select! {
+                    _ = shutdown.recv() => break 'claiming,
+                    _ = in_flight.join_next() => {}
+                }
+            }
+            let free = slots - in_flight.len();
+            let claimed = match self.store.claim_messages(&self.id, free as i64).await {
+                Ok(claimed) => claimed,
+                Err(error) => {
+                    tracing::warn!(%error, "claiming messages failed");
+                    Vec::new()
                 }
             };
-            let idle = claimed.is_empty();
+            let saturated = claimed.len() == free;
             for message in claimed {
-                let permit = Arc::clone(&permits).acquire_owned().await?;
                 let sender = self.clone();
-                in_flight.spawn(async move {
-                    sender.deliver(message).await;
-                    drop(permit);
-                });
+                in_flight.spawn(async move { sender.deliver(message).await });
             }
-            if !idle && permits.available_permits() > 0 {
+            if saturated {
                 continue;
             }
             let wait = self.idle_wait().await;
