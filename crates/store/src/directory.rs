@@ -155,3 +155,13 @@ pub async fn record_mapping(
     .await?;
     Ok(())
 }
+
+/// Serialises the transactions about one document (a reservation, a sale, a
+/// document code) with a transaction-scoped advisory lock on `key`.
+pub async fn lock_document(conn: &mut PgConnection, key: &str) -> Result<(), StoreError> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(key)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}

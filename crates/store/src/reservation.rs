@@ -54,13 +54,11 @@ pub async fn apply(
     reserve: &ItemReserve,
     event: Event,
 ) -> Result<Outcome, StoreError> {
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-        .bind(format!(
-            "ItemReserve|{}|{}",
-            ctx.namespace, reserve.internal_id
-        ))
-        .execute(&mut *conn)
-        .await?;
+    directory::lock_document(
+        conn,
+        &format!("ItemReserve|{}|{}", ctx.namespace, reserve.internal_id),
+    )
+    .await?;
     let existing: Option<Existing> = sqlx::query_as(
         "SELECT id, company, branch, number, status FROM reservations
           WHERE namespace = $1 AND internal_id = $2 FOR UPDATE",

@@ -133,13 +133,6 @@ pub struct SaleVerdict {
     pub plan: Option<SalePlan>,
 }
 
-impl SaleVerdict {
-    /// Whether the sale can be persisted.
-    pub fn is_accepted(&self) -> bool {
-        self.plan.is_some()
-    }
-}
-
 /// Whether the sale may be invoiced at once or waits for its payment (`MV_LJIFPLI`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SaleStatus {
