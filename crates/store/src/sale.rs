@@ -10,7 +10,8 @@
 use std::collections::HashMap;
 
 use eai_domain::sale::{
-    judge, FinancialManager, ReservationInfo, ReservedLot, SaleMasterData, SalePlan, SaleProduct,
+    judge, FinancialManager, ItemLot, ReservationInfo, ReservedLot, SaleMasterData, SalePlan,
+    SaleProduct,
 };
 use eai_domain::{Directory, Entity};
 use eai_protocol::{Code, Detail, InternalIdEntry, ReceiptOrigin, RetailSale};
@@ -68,10 +69,7 @@ pub async fn integrate(
     }
     keys.sort();
     for key in &keys {
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-            .bind(key)
-            .execute(&mut *conn)
-            .await?;
+        directory::lock_document(conn, key).await?;
     }
     let integrated: Option<(String,)> =
         sqlx::query_as("SELECT number FROM sales WHERE namespace = $1 AND internal_id = $2")
@@ -398,6 +396,89 @@ struct LineRow {
     quantity: Decimal,
 }
 
+/// Writes the items and the lots they take with one statement each, so a
+/// sale of hundreds of items costs two round trips, not hundreds.
+async fn insert_items(
+    conn: &mut PgConnection,
+    sale_id: i64,
+    plan: &SalePlan,
+) -> Result<(), StoreError> {
+    let items = &plan.items;
+    let item_no: Vec<i32> = items.iter().map(|item| item.item_no as i32).collect();
+    let product: Vec<&str> = items.iter().map(|item| item.product.as_str()).collect();
+    let warehouse: Vec<Option<&str>> = items.iter().map(|item| item.warehouse.as_deref()).collect();
+    let quantity: Vec<Decimal> = items.iter().map(|item| item.quantity).collect();
+    let unit_price: Vec<Decimal> = items.iter().map(|item| item.unit_price).collect();
+    let table_price: Vec<Decimal> = items.iter().map(|item| item.table_price).collect();
+    let item_price: Vec<Decimal> = items.iter().map(|item| item.item_price).collect();
+    let discount: Vec<Decimal> = items.iter().map(|item| item.discount_amount).collect();
+    let freight: Vec<Decimal> = items.iter().map(|item| item.freight_prorated).collect();
+    let increase: Vec<Decimal> = items.iter().map(|item| item.increase_prorated).collect();
+    let operation: Vec<&str> = items
+        .iter()
+        .map(|item| item.operation_code.as_str())
+        .collect();
+    let tes: Vec<&str> = items.iter().map(|item| item.tes.as_str()).collect();
+    let reservation: Vec<Option<i64>> = items.iter().map(|item| item.reservation_id).collect();
+    sqlx::query(
+        "INSERT INTO sale_items
+            (sale_id, item_no, product, warehouse, quantity, unit_price, table_price, item_price,
+             discount_amount, freight_prorated, increase_prorated, operation_code, tes, reservation_id)
+         SELECT $1, i.* FROM unnest($2::int[], $3::text[], $4::text[], $5::numeric[], $6::numeric[],
+                                    $7::numeric[], $8::numeric[], $9::numeric[], $10::numeric[],
+                                    $11::numeric[], $12::text[], $13::text[], $14::bigint[]) AS i",
+    )
+    .bind(sale_id)
+    .bind(&item_no)
+    .bind(&product)
+    .bind(&warehouse)
+    .bind(&quantity)
+    .bind(&unit_price)
+    .bind(&table_price)
+    .bind(&item_price)
+    .bind(&discount)
+    .bind(&freight)
+    .bind(&increase)
+    .bind(&operation)
+    .bind(&tes)
+    .bind(&reservation)
+    .execute(&mut *conn)
+    .await?;
+    let lots: Vec<(i32, i32, &ItemLot)> = items
+        .iter()
+        .flat_map(|item| {
+            item.lots
+                .iter()
+                .enumerate()
+                .map(|(seq, lot)| (item.item_no as i32, seq as i32 + 1, lot))
+        })
+        .collect();
+    if lots.is_empty() {
+        return Ok(());
+    }
+    let lot_item: Vec<i32> = lots.iter().map(|(item_no, ..)| *item_no).collect();
+    let lot_seq: Vec<i32> = lots.iter().map(|(_, seq, _)| *seq).collect();
+    let lot_id: Vec<Option<i64>> = lots.iter().map(|(.., lot)| lot.lot_id).collect();
+    let lot_code: Vec<&str> = lots.iter().map(|(.., lot)| lot.lot.as_str()).collect();
+    let sublot: Vec<&str> = lots.iter().map(|(.., lot)| lot.sublot.as_str()).collect();
+    let lot_quantity: Vec<Decimal> = lots.iter().map(|(.., lot)| lot.quantity).collect();
+    sqlx::query(
+        "INSERT INTO sale_item_lots (sale_id, item_no, seq, lot_id, lot, sublot, quantity)
+         SELECT $1, l.* FROM unnest($2::int[], $3::int[], $4::bigint[], $5::text[], $6::text[],
+                                    $7::numeric[]) AS l",
+    )
+    .bind(sale_id)
+    .bind(&lot_item)
+    .bind(&lot_seq)
+    .bind(&lot_id)
+    .bind(&lot_code)
+    .bind(&sublot)
+    .bind(&lot_quantity)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 /// Writes the judged sale; returns its id and number.
 async fn persist(
     conn: &mut PgConnection,
@@ -441,45 +522,7 @@ async fn persist(
     .bind(plan.status.as_str())
     .fetch_one(&mut *conn)
     .await?;
-    for item in &plan.items {
-        sqlx::query(
-            "INSERT INTO sale_items
-                (sale_id, item_no, product, warehouse, quantity, unit_price, table_price, item_price,
-                 discount_amount, freight_prorated, increase_prorated, operation_code, tes, reservation_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-        )
-        .bind(sale_id)
-        .bind(item.item_no as i32)
-        .bind(&item.product)
-        .bind(&item.warehouse)
-        .bind(item.quantity)
-        .bind(item.unit_price)
-        .bind(item.table_price)
-        .bind(item.item_price)
-        .bind(item.discount_amount)
-        .bind(item.freight_prorated)
-        .bind(item.increase_prorated)
-        .bind(&item.operation_code)
-        .bind(&item.tes)
-        .bind(item.reservation_id)
-        .execute(&mut *conn)
-        .await?;
-        for (seq, lot) in item.lots.iter().enumerate() {
-            sqlx::query(
-                "INSERT INTO sale_item_lots (sale_id, item_no, seq, lot_id, lot, sublot, quantity)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(sale_id)
-            .bind(item.item_no as i32)
-            .bind(seq as i32 + 1)
-            .bind(lot.lot_id)
-            .bind(&lot.lot)
-            .bind(&lot.sublot)
-            .bind(lot.quantity)
-            .execute(&mut *conn)
-            .await?;
-        }
-    }
+    insert_items(conn, sale_id, plan).await?;
     for payment in &plan.payments {
         sqlx::query(
             "INSERT INTO sale_payments
