@@ -20,6 +20,13 @@ fn reserve_one(uuid: &str, internal_id: &str) -> Vec<u8> {
     .into_bytes()
 }
 
+/// `body` with one Header field changed.
+fn with_header(body: &[u8], field: &str, value: &str) -> Vec<u8> {
+    let mut envelope: Value = serde_json::from_slice(body).expect("JSON");
+    envelope["Header"][field] = Value::String(value.to_owned());
+    envelope.to_string().into_bytes()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_reply_to_the_receipt_goes_to_the_receipts_exchange_keyed_by_the_sender() {
     let app = spawn_app().await;
@@ -170,10 +177,7 @@ async fn the_relay_publishes_a_receipt_whose_first_publication_was_interrupted()
         .db
         .store
         .receive(
-            &eai_store::WorkerIdentity {
-                source_application: "EAIWORKER".into(),
-                product_name: "EAIWORKER".into(),
-            },
+            &app.settings.identity(),
             &eai_store::Inbound {
                 envelope: &envelope,
                 received_at: chrono::Utc::now(),
@@ -182,7 +186,7 @@ async fn the_relay_publishes_a_receipt_whose_first_publication_was_interrupted()
                     routing_key: "ECOMMERCE".into(),
                     correlation_id: Some(envelope.uuid().to_owned()),
                 },
-                may_wait: false,
+                max_waits: 0,
             },
         )
         .await
@@ -212,7 +216,8 @@ async fn the_relay_publishes_a_receipt_whose_first_publication_was_interrupted()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_envelope_the_database_refuses_for_good_is_dead_lettered_and_the_queue_moves_on() {
+async fn an_envelope_the_database_refuses_for_good_is_answered_dead_lettered_and_the_queue_moves_on(
+) {
     let app = spawn_app().await;
     let (channel, dead) = app.tap(&app.topology.dead_letter_exchange, "").await;
     // A schema fault no retry can cure, as a botched manual change would leave.
@@ -220,9 +225,19 @@ async fn an_envelope_the_database_refuses_for_good_is_dead_lettered_and_the_queu
         .execute(app.db.store.pool())
         .await
         .expect("rename");
-    let refused = reserve_one(&uuid::Uuid::new_v4().to_string(), "refused-1");
-    app.publish(vec![refused.clone()], false).await;
+    let uuid = uuid::Uuid::new_v4().to_string();
+    let refused = reserve_one(&uuid, "refused-1");
+    let receipt = app.publish_one(refused.clone()).await;
 
+    let detail = &receipt["Content"]["ProcessingInformation"]["Details"][0];
+    assert_eq!(detail["Code"], "PROCESSING_FAILED", "{receipt:#}");
+    assert!(
+        detail["Message"]
+            .as_str()
+            .is_some_and(|message| message.contains("the database refused it")),
+        "{detail}"
+    );
+    assert_eq!(receipt["Content"]["ReceivedMessage"]["UUID"], uuid.as_str());
     let message = app
         .next_message(&channel, &dead)
         .await
@@ -232,6 +247,8 @@ async fn an_envelope_the_database_refuses_for_good_is_dead_lettered_and_the_queu
         header(&message, "x-eai-code").as_deref(),
         Some("PROCESSING_FAILED")
     );
+    let again = app.publish_one(refused).await;
+    assert_eq!(again, receipt, "a re-send gets the same answer");
 
     sqlx::query("ALTER TABLE reservation_lines_moved RENAME TO reservation_lines")
         .execute(app.db.store.pool())
@@ -243,5 +260,144 @@ async fn an_envelope_the_database_refuses_for_good_is_dead_lettered_and_the_queu
     assert_eq!(
         receipt["Content"]["ProcessingInformation"]["Status"], "ok",
         "{receipt:#}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_envelope_routed_to_no_work_queue_is_answered_or_dead_lettered_with_its_routing_key() {
+    let app = spawn_app().await;
+    let (channel, dead) = app.tap(&app.topology.dead_letter_exchange, "").await;
+    let uuid = uuid::Uuid::new_v4().to_string();
+    let misrouted = reserve_one(&uuid, "misrouted-1");
+    let published = eai::commands::publish::publish(
+        &app.settings,
+        vec![
+            ("misrouted.json".into(), misrouted.clone()),
+            ("garbage.json".into(), b"not json at all".to_vec()),
+        ],
+        Some(Duration::from_secs(20)),
+        Some("itemreserve"),
+    )
+    .await
+    .expect("published with a key no queue is bound to");
+
+    let receipt = published[0].receipt.as_ref().expect("answered");
+    let detail = &receipt["Content"]["ProcessingInformation"]["Details"][0];
+    assert_eq!(detail["Code"], "UNSUPPORTED_TRANSACTION", "{receipt:#}");
+    assert!(
+        detail["Message"]
+            .as_str()
+            .is_some_and(|message| message.contains("\"itemreserve\"")),
+        "names the routing key: {detail}"
+    );
+    let garbage = published[1].receipt.as_ref().expect("answered on reply_to");
+    assert_eq!(
+        garbage["Content"]["ProcessingInformation"]["Details"][0]["Code"],
+        "INVALID_JSON"
+    );
+    let message = app
+        .next_message(&channel, &dead)
+        .await
+        .expect("the body without a UUID is dead-lettered");
+    assert_eq!(message.delivery.data, b"not json at all".to_vec());
+    assert_eq!(
+        header(&message, "x-eai-routing-key").as_deref(),
+        Some("itemreserve")
+    );
+    let inbox: Vec<String> = sqlx::query_scalar("SELECT uuid FROM inbox")
+        .fetch_all(app.db.store.pool())
+        .await
+        .expect("inbox");
+    assert_eq!(
+        inbox,
+        vec![uuid],
+        "the answered one is recorded like any other"
+    );
+    let (_, metrics) = app.http_get("/metrics").await;
+    assert!(
+        metrics.contains(r#"eai_unrouted_total{outcome="answered"} 1"#)
+            && metrics.contains(r#"eai_unrouted_total{outcome="dead_lettered"} 1"#),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receipt_the_broker_returns_is_retried_then_dead_lettered_never_counted_delivered() {
+    let app = spawn_app_with(|settings| {
+        settings.receipt_max_attempts = 2;
+        settings.send_retry_min_ms = 100;
+    })
+    .await;
+    let (channel, dead) = app.tap(&app.topology.dead_letter_exchange, "").await;
+    // No queue is bound for this sender's receipts, and it gave no reply_to.
+    let uuid = uuid::Uuid::new_v4().to_string();
+    let body = with_header(
+        &reserve_one(&uuid, "returned-1"),
+        "SourceApplication",
+        "NOBODY-LISTENS",
+    );
+    app.publish(vec![body], false).await;
+
+    let message = app
+        .next_message(&channel, &dead)
+        .await
+        .expect("the undeliverable receipt is dead-lettered");
+    assert_eq!(
+        header(&message, "x-eai-code").as_deref(),
+        Some("RECEIPT_UNDELIVERABLE")
+    );
+    assert_eq!(
+        header(&message, "x-eai-routing-key").as_deref(),
+        Some("NOBODY-LISTENS")
+    );
+    let receipt: Value = serde_json::from_slice(&message.delivery.data).expect("a receipt");
+    assert_eq!(receipt["Content"]["ReceivedMessage"]["UUID"], uuid.as_str());
+    let (status, attempts): (String, i32) = sqlx::query_as(
+        "SELECT o.status, o.attempts FROM outbox o JOIN inbox i ON i.receipt_id = o.id WHERE i.uuid = $1",
+    )
+    .bind(&uuid)
+    .fetch_one(app.db.store.pool())
+    .await
+    .expect("the receipt row");
+    assert_eq!((status.as_str(), attempts), ("failed", 1), "never done");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_transactions_are_counted_under_one_label() {
+    let app = spawn_app().await;
+    let bodies: Vec<Vec<u8>> = (0..20)
+        .map(|index| {
+            with_header(
+                &reserve_one(&uuid::Uuid::new_v4().to_string(), "label"),
+                "Transaction",
+                &format!("Random{index}"),
+            )
+        })
+        .collect();
+    let published = eai::commands::publish::publish(
+        &app.settings,
+        bodies
+            .into_iter()
+            .enumerate()
+            .map(|(index, body)| (format!("random-{index}").into(), body))
+            .collect(),
+        Some(Duration::from_secs(20)),
+        Some("ItemReserve"),
+    )
+    .await
+    .expect("published");
+    assert!(published
+        .iter()
+        .all(|envelope| envelope.status() == Some("error")));
+    let (_, metrics) = app.http_get("/metrics").await;
+    assert!(
+        metrics.contains(
+            r#"eai_messages_total{duplicate="false",status="error",transaction="other"} 20"#
+        ),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("Random"),
+        "no series per value a sender writes"
     );
 }

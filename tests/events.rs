@@ -54,6 +54,7 @@ async fn next_envelope(app: &TestApp, channel: &Channel, queue: &str) -> Value {
         ..InboundSummary::default()
     };
     let origin = ReceiptOrigin {
+        max_details: eai_protocol::receipt::DEFAULT_MAX_DETAILS,
         source_application: "DESTINATION".into(),
         product_name: "DESTINATION".into(),
     };
@@ -143,6 +144,7 @@ async fn the_full_stock_load_sends_every_product_of_the_branch_once_per_interval
     let app = spawn_app().await;
     let (channel, queue) = destination_queue(&app, "stock", "StockLevel").await;
     let origin = ReceiptOrigin {
+        max_details: eai_protocol::receipt::DEFAULT_MAX_DETAILS,
         source_application: "EAIWORKER".into(),
         product_name: "EAIWORKER".into(),
     };

@@ -17,7 +17,10 @@ async fn health_readiness_and_metrics_are_served() {
     }
     assert_eq!(
         ready,
-        (200, r#"{"broker":true,"database":true}"#.to_owned())
+        (
+            200,
+            r#"{"broker":true,"consumers":true,"database":true,"draining":false}"#.to_owned()
+        )
     );
 
     app.publish_example("item-reserve-split.json").await;

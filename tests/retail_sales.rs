@@ -3,7 +3,8 @@
 
 use std::collections::BTreeSet;
 
-use eai_tests::{example, spawn_app, TestApp};
+use eai_tests::{example, spawn_app, spawn_app_with, TestApp};
+use eai_transport::Outgoing;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
@@ -232,6 +233,112 @@ async fn a_sale_published_before_its_item_reserve_ends_integrated() {
         .await
         .expect("count");
     assert_eq!(sales, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_totals_tolerance_setting_accepts_a_sale_a_cent_off() {
+    let off_by_a_cent = |envelope: &Value| {
+        variant(envelope, |sale| {
+            sale["Content"]["ListOfSaleCondition"]["SaleCondition"][0]["PaymentValue"] =
+                json!("15.01");
+            sale["Content"]["DocumentCode"] = json!(uuid::Uuid::new_v4().simple().to_string());
+            sale["Content"]["InternalId"] = json!(uuid::Uuid::new_v4().to_string());
+        })
+    };
+    let strict = spawn_app().await;
+    let refused = send(&strict, &off_by_a_cent(&seed("case-10.4.1.json"))).await;
+    assert_eq!(codes_of(&refused, "error"), set(&["PAYMENTS_MISMATCH"]));
+
+    let tolerant = spawn_app_with(|settings| settings.totals_tolerance = Decimal::new(1, 2)).await;
+    let accepted = send(&tolerant, &off_by_a_cent(&seed("case-10.4.1.json"))).await;
+    assert_eq!(status(&accepted), "ok", "{accepted:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sale_with_errors_of_its_own_is_answered_at_once_though_its_reservation_is_missing() {
+    let app = spawn_app_with(|settings| settings.reserve_retry_delays_secs = vec![60, 60]).await;
+    let sale = variant(&seed("retail-sales-full-2.json"), |sale| {
+        sale["Content"]["CustomerVendorInternalId"] = json!("nobody-we-know");
+    });
+
+    let started = std::time::Instant::now();
+    let receipt = send(&app, &sale).await;
+
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "not after a minute's wait: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(status(&receipt), "error");
+    let codes = codes(&receipt);
+    assert!(
+        codes.contains("CUSTOMER_NOT_FOUND") && codes.contains("RESERVE_NOT_FOUND"),
+        "{receipt:#}"
+    );
+    let waited: i64 = sqlx::query_scalar("SELECT count(*) FROM inbox_retries")
+        .fetch_one(app.db.store.pool())
+        .await
+        .expect("count");
+    assert_eq!(waited, 0, "it never waited");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sender_cannot_skip_the_wait_with_a_retry_header() {
+    let app = spawn_app().await;
+    let sale = seed("retail-sales-full-2.json");
+    let uuid = sale["Header"]["UUID"].as_str().expect("UUID").to_owned();
+    let broker = eai::app::open_broker(&app.settings, None)
+        .await
+        .expect("broker");
+    eai::app::publisher_for(&app.settings, &broker)
+        .publish(&Outgoing {
+            exchange: &app.topology.inbound_exchange,
+            routing_key: "RetailSales",
+            body: sale.to_string().as_bytes(),
+            correlation_id: Some(&uuid),
+            message_id: Some(&uuid),
+            headers: vec![
+                ("x-eai-attempt", "99".to_owned()),
+                ("x-delivery-count", "99".to_owned()),
+            ],
+            ..Outgoing::default()
+        })
+        .await
+        .expect("published");
+
+    let mut waits = None;
+    for _ in 0..100 {
+        waits = sqlx::query_scalar("SELECT waits FROM inbox_retries WHERE uuid = $1")
+            .bind(&uuid)
+            .fetch_optional(app.db.store.pool())
+            .await
+            .expect("waits");
+        if waits.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(waits, Some(1), "it waits, whatever its headers claim");
+    let reserved = send(&app, &seed("item-reserve-full-example.json")).await;
+    assert_eq!(status(&reserved), "ok");
+    let mut sale_status: Option<String> = None;
+    for _ in 0..200 {
+        sale_status = sqlx::query_scalar("SELECT status FROM inbox WHERE uuid = $1")
+            .bind(&uuid)
+            .fetch_optional(app.db.store.pool())
+            .await
+            .expect("inbox")
+            .flatten();
+        if sale_status.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        sale_status.as_deref(),
+        Some("ok"),
+        "integrated once its reservation came"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -800,15 +800,15 @@ async fn a_401_blocks_the_destination_once_and_new_credentials_release_its_messa
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    let attempted: Vec<&MessageRow> = rows.iter().filter(|row| row.attempts > 0).collect();
+    let attempted: Vec<&MessageRow> = rows.iter().filter(|row| row.status == "blocked").collect();
     assert!(!attempted.is_empty());
     for row in &rows {
         assert!(
             matches!(
                 (row.status.as_str(), row.attempts),
-                ("blocked", 1) | ("waiting", 0)
+                ("blocked", 0) | ("waiting", 0)
             ),
-            "attempted once and blocked, or never attempted: {row:?}"
+            "blocked (which is no failed attempt) or never attempted: {row:?}"
         );
     }
     let refused = server.received();
@@ -908,7 +908,7 @@ async fn a_401_blocks_the_destination_once_and_new_credentials_release_its_messa
     );
     assert_eq!(delivered_uuids.len(), 5);
     for row in &rows {
-        let expected = if row.attempts == 1 {
+        let expected = if row.status == "blocked" {
             vec!["blocked", "done"]
         } else {
             vec!["done"]
@@ -928,6 +928,97 @@ async fn a_401_blocks_the_destination_once_and_new_credentials_release_its_messa
     assert_eq!(
         unblocked.blocked_reason, None,
         "an unblocked destination keeps no block reason"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_blocked_on_its_last_allowed_attempt_goes_out_after_an_unblock() {
+    let app = spawn_app().await;
+    let server = HttpDestination::start(HttpBehaviour {
+        auth: Some(("X-Api-Key".to_owned(), "fresh-secret".to_owned())),
+        ..HttpBehaviour::default()
+    })
+    .await;
+    let destination = |path: &str| {
+        let mut row = http_destination("http-last", &server.url(path), 5_000, 1);
+        row["auth_header"] = json!("X-Api-Key");
+        row["auth_value"] = json!("stale-secret");
+        json!([row])
+    };
+    import_destinations(&app, destination("/unauthorized")).await;
+    let (first, first_uuid) = enqueue(&app, "http-last", "doc-1").await;
+    let blocked = wait_for(&app, first, Duration::from_secs(20), |row| {
+        row.status == "blocked"
+    })
+    .await;
+    assert_eq!(blocked.attempts, 0, "being blocked is not a failed attempt");
+    let (second, second_uuid) = enqueue(&app, "http-last", "doc-1").await;
+
+    // The operator fixes the destination's side (here: its address) and
+    // unblocks it; the credentials did not change, so the import alone does not.
+    import_destinations(&app, destination("/ok")).await;
+    assert_eq!(
+        message(&app, second).await.status,
+        "waiting",
+        "behind the blocked message of its document"
+    );
+    assert_eq!(
+        app.db
+            .store
+            .unblock_destination("http-last")
+            .await
+            .expect("unblock"),
+        Some(1)
+    );
+    for id in [first, second] {
+        let done = wait_for(&app, id, Duration::from_secs(20), |row| {
+            row.status == "done"
+        })
+        .await;
+        assert_eq!(done.attempts, 1);
+    }
+    assert_eq!(
+        server.uuids("/ok"),
+        vec![first_uuid, second_uuid],
+        "the document's order is kept"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_may_retry_any_message_not_done() {
+    let app = spawn_app().await;
+    let server = HttpDestination::start(HttpBehaviour::default()).await;
+    import_destinations(
+        &app,
+        json!([http_destination(
+            "http-any",
+            &server.url("/error-receipt"),
+            5_000,
+            2
+        )]),
+    )
+    .await;
+    let (id, _) = enqueue(&app, "http-any", "doc-any").await;
+    wait_for(&app, id, Duration::from_secs(20), |row| {
+        row.status == "rejected"
+    })
+    .await;
+    // Point it somewhere that accepts, then retry the rejected message.
+    import_destinations(
+        &app,
+        json!([http_destination("http-any", &server.url("/ok"), 5_000, 2)]),
+    )
+    .await;
+    assert_eq!(app.db.store.retry_messages(&[id]).await.expect("retry"), 1);
+    let done = wait_for(&app, id, Duration::from_secs(20), |row| {
+        row.status == "done"
+    })
+    .await;
+    assert_eq!(done.attempts, 1, "the retry gave it its attempts back");
+    assert_eq!(
+        app.db.store.retry_messages(&[id]).await.expect("retry"),
+        0,
+        "a message done is not sent again"
     );
 }
 

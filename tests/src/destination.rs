@@ -41,11 +41,10 @@ use futures_util::StreamExt;
 use serde_json::Value;
 use tokio::task::JoinHandle;
 
-use crate::amqp_url;
-
 /// Who the test destinations are in the receipts they send back.
 fn origin() -> ReceiptOrigin {
     ReceiptOrigin {
+        max_details: eai_protocol::receipt::DEFAULT_MAX_DETAILS,
         source_application: "DESTINATION".to_owned(),
         product_name: "Test destination".to_owned(),
     }
@@ -346,9 +345,7 @@ impl AmqpDestination {
         let exchange = format!("{prefix}.exchange");
         let queue = format!("{prefix}.queue");
         let routing_key = "orders".to_owned();
-        let connection = eai_transport::connect(&amqp_url(), "eai-tests-destination")
-            .await
-            .expect("the test destination connects to RabbitMQ");
+        let connection = crate::broker_connection("eai-tests-destination").await;
         let channel = connection.create_channel().await.expect("channel opens");
         channel
             .exchange_declare(

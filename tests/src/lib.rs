@@ -6,7 +6,12 @@
 //! exchanges; its database goes with its [`TestDatabase`]. A missing broker or
 //! database fails the test with the reason — never a skip.
 
+pub mod audit;
 pub mod destination;
+pub mod process;
+pub mod proxy;
+pub mod shop;
+pub mod stream;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -23,7 +28,6 @@ use eai_transport::topology::declare_private_queue;
 use eai_transport::{QueueType, Topology};
 use rust_decimal::Decimal;
 use secrecy::SecretString;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The example master data every test starts from.
 pub const MASTER_DATA: &str = include_str!("../../examples/master-data.json");
@@ -32,6 +36,21 @@ pub const MASTER_DATA: &str = include_str!("../../examples/master-data.json");
 pub fn amqp_url() -> String {
     std::env::var("EAI_TEST_AMQP_URL")
         .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
+}
+
+/// A connection of the test's own to the test broker; panics naming the
+/// address when RabbitMQ is not there (within seconds, never a hang).
+pub async fn broker_connection(name: &str) -> Connection {
+    let endpoint = eai_transport::Endpoint::new(
+        &amqp_url(),
+        name,
+        Duration::from_secs(5),
+        Duration::from_secs(10),
+    )
+    .expect("EAI_TEST_AMQP_URL is a valid AMQP URL");
+    endpoint.connect().await.unwrap_or_else(|error| {
+        panic!("RabbitMQ is not reachable: {error} (start it; .ci/run does)")
+    })
 }
 
 /// A file of the repository's `examples/` folder.
@@ -90,6 +109,23 @@ pub fn test_settings(db: &TestDatabase) -> Settings {
         send_retry_min_ms: 100,
         send_retry_max_secs: 1,
         stock_full_load_secs: 0,
+        amqp_connect_timeout_secs: 5,
+        amqp_heartbeat_secs: 10,
+        amqp_publish_timeout_secs: 10,
+        database_acquire_timeout_secs: 5,
+        database_lock_timeout_ms: 5000,
+        database_statement_timeout_secs: 30,
+        startup_timeout_secs: 10,
+        health_interval_ms: 500,
+        health_timeout_ms: 2000,
+        liveness_timeout_secs: 120,
+        shutdown_grace_secs: 30,
+        failure_retry_delays_secs: vec![1, 1],
+        redelivery_limit: 5,
+        receipt_max_details: 100,
+        receipt_max_attempts: 3,
+        retention_days: 30,
+        retention_interval_secs: 3600,
     }
 }
 
@@ -98,31 +134,70 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
-/// Starts a worker after `adjust` tweaked its settings.
-pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
+/// A fresh database with the example master data and then `extra` imported.
+pub async fn prepared_database(extra: &[serde_json::Value]) -> TestDatabase {
     let db = TestDatabase::create().await;
     let master: serde_json::Value =
         serde_json::from_str(MASTER_DATA).expect("examples/master-data.json is JSON");
-    let report = db
-        .store
-        .import(&master, &|_| {})
-        .await
-        .expect("import runs");
-    assert!(
-        report.is_ok(),
-        "example master data imports: {:?}",
-        report.errors
-    );
+    for document in std::iter::once(&master).chain(extra) {
+        let report = db
+            .store
+            .import(document, &|_| {})
+            .await
+            .expect("import runs");
+        assert!(
+            report.is_ok(),
+            "test master data imports: {:?}",
+            report.errors
+        );
+    }
+    db
+}
+
+/// Deletes a test's queues and exchanges when dropped (the worker under
+/// test may be a process that declared them).
+pub struct TopologyGuard(pub Topology);
+
+impl Drop for TopologyGuard {
+    fn drop(&mut self) {
+        delete_topology(self.0.clone());
+    }
+}
+
+/// Deletes `topology` from the test broker, from a thread of its own (Drop
+/// cannot await inside the test's runtime).
+fn delete_topology(topology: Topology) {
+    let cleanup = std::thread::spawn(move || {
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        runtime.block_on(async move {
+            let endpoint = eai_transport::Endpoint::new(
+                &amqp_url(),
+                "eai-tests-cleanup",
+                Duration::from_secs(5),
+                Duration::from_secs(10),
+            );
+            if let Ok(connection) = async { endpoint?.connect().await }.await {
+                if let Ok(channel) = connection.create_channel().await {
+                    topology.delete(&channel).await.ok();
+                }
+                connection.close(200, "cleaned up".into()).await.ok();
+            }
+        });
+    });
+    cleanup.join().ok();
+}
+
+/// Starts a worker after `adjust` tweaked its settings.
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    let db = prepared_database(&[]).await;
     let mut settings = test_settings(&db);
     adjust(&mut settings);
-    let broker = eai_transport::connect(&amqp_url(), "eai-tests")
-        .await
-        .unwrap_or_else(|error| {
-            panic!(
-                "RabbitMQ is not reachable at {}: {error} (start it; .ci/run does)",
-                amqp_url()
-            )
-        });
+    let broker = broker_connection("eai-tests").await;
     let app = app::start(&settings, None)
         .await
         .expect("the worker starts");
@@ -222,30 +297,9 @@ impl TestApp {
 
     /// A plain HTTP/1.1 GET against the worker; returns status and body.
     pub async fn http_get(&self, path: &str) -> (u16, String) {
-        let mut stream = tokio::net::TcpStream::connect(self.http_addr)
+        process::http_get(self.http_addr, path, Duration::from_secs(5))
             .await
-            .expect("HTTP listener accepts");
-        let request =
-            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-        stream
-            .write_all(request.as_bytes())
-            .await
-            .expect("request sent");
-        let mut response = String::new();
-        stream
-            .read_to_string(&mut response)
-            .await
-            .expect("response read");
-        let status = response
-            .split_whitespace()
-            .nth(1)
-            .and_then(|code| code.parse().ok())
-            .expect("an HTTP status line");
-        let body = response
-            .split_once("\r\n\r\n")
-            .map(|(_, body)| body.to_owned())
-            .unwrap_or_default();
-        (status, body)
+            .unwrap_or_else(|| panic!("GET {path}: no answer within 5 s"))
     }
 
     /// Simulates a crash: the worker's tasks are aborted mid-flight, nothing drains.
@@ -274,26 +328,6 @@ impl TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.app.take();
-        let topology = self.topology.clone();
-        // Drop cannot await inside the test's runtime; a thread with its own runtime cleans up.
-        let cleanup = std::thread::spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            runtime.block_on(async move {
-                if let Ok(connection) =
-                    eai_transport::connect(&amqp_url(), "eai-tests-cleanup").await
-                {
-                    if let Ok(channel) = connection.create_channel().await {
-                        topology.delete(&channel).await.ok();
-                    }
-                    connection.close(200, "cleaned up".into()).await.ok();
-                }
-            });
-        });
-        cleanup.join().ok();
+        delete_topology(self.topology.clone());
     }
 }

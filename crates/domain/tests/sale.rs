@@ -850,6 +850,7 @@ fn an_unknown_reservation_is_reported_and_listed_for_a_later_retry() {
         &format!("{}.ItemReserveInternalId", item_path(0)),
     );
     assert_eq!(verdict.missing_reservations, vec!["NOT-YET".to_owned()]);
+    assert!(verdict.may_wait, "its only problem is the reservation");
 }
 
 #[test]
@@ -870,6 +871,7 @@ fn a_cancelled_or_expired_reservation_is_not_found_and_a_used_one_is_refused() {
             verdict.missing_reservations.is_empty(),
             "it exists: no retry"
         );
+        assert!(!verdict.may_wait);
     }
     rejects(
         |_, master| {
@@ -1125,6 +1127,10 @@ fn a_sale_with_many_faults_gets_every_error_at_once() {
         ]
     );
     assert_eq!(verdict.missing_reservations, vec!["LATER".to_owned()]);
+    assert!(
+        !verdict.may_wait,
+        "errors of its own: answered at once, not after the waits"
+    );
     assert_eq!(verdict.plan, None);
     for detail in &verdict.errors {
         assert!(detail.message.starts_with("$.Content."), "{detail:?}");

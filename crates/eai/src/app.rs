@@ -1,28 +1,38 @@
-//! Wires the worker together: database, broker, topology, consumers, relay
-//! and HTTP, and takes them down gracefully (mini-redis style: one broadcast
-//! tells every task to stop, then each drains what it holds).
+//! Wires the worker together — database, broker, consumers, sender, periodic
+//! jobs and HTTP — and takes it down in order (mini-redis style: one signal
+//! tells every task to stop, each drains what it holds, and only then are the
+//! connections closed).
+//!
+//! Shutdown: readiness turns false; consumers stop taking deliveries; every
+//! envelope in flight commits, publishes its receipt and is acked; the sender
+//! settles its deliveries — all bounded by `shutdown_grace_secs`. Then the
+//! relay flushes the receipts whose publication failed, and last the broker
+//! connection, the HTTP listener and the database pool close.
 
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use backon::{ExponentialBuilder, Retryable};
-use eai_store::{Store, WorkerIdentity};
-use eai_transport::{Publisher, Topology};
-use futures_util::FutureExt;
+use eai_store::{RelayPass, Store};
+use eai_transport::{Broker, Consumer, OnLost, Publisher, Topology, Watch};
 use secrecy::ExposeSecret;
 use sqlx::postgres::PgConnectOptions;
-use tokio::sync::broadcast;
 use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
-use crate::http::{self, Readiness};
-use crate::metrics::Metrics;
-use crate::receiver::Receiver;
-use crate::relay::{self, RelaySchedule};
-use crate::sender::{receipts_in, RetryPolicy, Sender};
+use crate::dead_letter::DeadLetters;
+use crate::health::Health;
+use crate::http;
+use crate::metrics::{ConsumerError, Metrics};
+use crate::receiver::{Receiver, RetryPlan};
+use crate::relay::Relay;
+use crate::sender::receipts_in::DestinationReceipts;
+use crate::sender::{RetryPolicy, Sender};
 use crate::sweep;
+use crate::unrouted::Unrouted;
 
 /// Which halves of the worker `eai run --only` starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -30,39 +40,63 @@ pub enum Role {
     /// Consume envelopes and answer them.
     Receiver,
     /// Drain the outbox to destinations (and republish interrupted receipts),
-    /// consume destination receipts, and release expired reservations.
+    /// consume destination receipts, release expired reservations and purge
+    /// old rows.
     Sender,
 }
-
-/// The transactions the receiver consumes, one work queue each.
-pub const CONSUMED: [&str; 3] = ["ItemReserve", "RetailSales", "RetailSalesCancellation"];
 
 /// A started worker.
 pub struct RunningApp {
     pub http_addr: std::net::SocketAddr,
     pub topology: Topology,
-    shutdown: broadcast::Sender<()>,
-    tasks: JoinSet<anyhow::Result<()>>,
+    /// Stops the work: consumers, sender, periodic jobs.
+    shutdown: CancellationToken,
+    /// Stops what the work needs until it is done: HTTP, the broker
+    /// supervisor, the database probe.
+    closing: CancellationToken,
+    work: JoinSet<()>,
+    infrastructure: JoinSet<anyhow::Result<()>>,
+    broker: Broker,
+    store: Store,
+    health: Arc<Health>,
+    relay: Option<Relay>,
+    grace: Duration,
 }
 
-/// Opens the database (creating and migrating it if needed), retrying while it is unreachable.
+/// Opens the database (creating and migrating it if needed), retrying for
+/// at most `startup_timeout_secs` while it is unreachable.
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
     let options = PgConnectOptions::from_str(settings.database_url.expose_secret())
         .context("EAI_DATABASE_URL is not a valid PostgreSQL URL")?;
+    let address = format!("{}:{}", options.get_host(), options.get_port());
+    let pool = settings.pool();
+    let started = Instant::now();
+    let patience = settings.startup_timeout();
     let connect = || async {
-        ensure_database(&options).await?;
-        Store::connect(options.clone(), settings.database_max_connections).await
+        let creating = ensure_database(&options);
+        tokio::time::timeout(pool.acquire_timeout, creating)
+            .await
+            .unwrap_or(Err(eai_store::StoreError::TimedOut(pool.acquire_timeout)))?;
+        Store::connect(options.clone(), pool).await
     };
     let store = connect
         .retry(startup_backoff())
-        .notify(|error, delay| tracing::warn!(%error, ?delay, "database not reachable yet"))
+        .when(|_| started.elapsed() < patience)
+        .notify(
+            |error, delay| tracing::warn!(%address, %error, ?delay, "database not reachable yet"),
+        )
         .await
-        .context("cannot connect to the database")?;
+        .with_context(|| {
+            format!(
+                "cannot connect to the database at {address} (gave up after {} s)",
+                started.elapsed().as_secs()
+            )
+        })?;
     store
         .migrate()
         .await
         .context("database migrations failed")?;
-    Ok(store)
+    Ok(store.with_totals_tolerance(settings.totals_tolerance))
 }
 
 /// Creates the database named in the URL when the server lacks it, so a fresh
@@ -88,24 +122,36 @@ async fn ensure_database(options: &PgConnectOptions) -> Result<(), eai_store::St
     Ok(())
 }
 
+/// Delays between start-up attempts: 200 ms doubling to 5 s, jittered; the
+/// caller stops at its deadline.
 fn startup_backoff() -> ExponentialBuilder {
     ExponentialBuilder::default()
         .with_min_delay(Duration::from_millis(200))
         .with_max_delay(Duration::from_secs(5))
-        .with_max_times(12)
+        .without_max_times()
         .with_jitter()
 }
 
-/// Connects to the broker (retrying at start; lapin recovers later losses).
-pub async fn open_broker(settings: &Settings) -> anyhow::Result<eai_transport::lapin::Connection> {
-    let url = settings.amqp_url.expose_secret().to_owned();
-    let name = format!("eai-worker@{}", settings.http_addr);
-    let connect = || eai_transport::connect(&url, &name);
-    connect
-        .retry(startup_backoff())
-        .notify(|error, delay| tracing::warn!(%error, ?delay, "broker not reachable yet"))
-        .await
-        .context("cannot connect to the AMQP broker")
+/// Connects to the broker (retrying for at most `startup_timeout_secs`) and,
+/// when given, declares `topology` on this and every later connection.
+pub async fn open_broker(
+    settings: &Settings,
+    topology: Option<Topology>,
+) -> anyhow::Result<Broker> {
+    let endpoint = settings.endpoint(&format!("eai-worker@{}", settings.http_addr))?;
+    let watch = Watch {
+        probe_interval: Duration::from_millis(settings.health_interval_ms.max(100)),
+        probe_timeout: Duration::from_millis(settings.health_timeout_ms.max(100)),
+    };
+    Ok(Broker::connect(endpoint, topology, watch, settings.startup_timeout()).await?)
+}
+
+/// A publisher on `broker` with the configured timeout.
+pub fn publisher_for(settings: &Settings, broker: &Broker) -> Publisher {
+    Publisher::new(
+        broker.clone(),
+        Duration::from_secs(settings.amqp_publish_timeout_secs.max(1)),
+    )
 }
 
 /// The HTTP client of the sender and of `eai destinations test`; timeouts are per request.
@@ -119,109 +165,157 @@ pub fn http_client() -> anyhow::Result<reqwest::Client> {
 /// Starts the worker; it runs until [`RunningApp::shutdown`].
 pub async fn start(settings: &Settings, only: Option<Role>) -> anyhow::Result<RunningApp> {
     let store = open_store(settings).await?;
-    let connection = Arc::new(open_broker(settings).await?);
     let topology = settings.topology();
-    let setup = connection.create_channel().await?;
-    topology
-        .declare(&setup)
-        .await
-        .context("declaring the AMQP topology failed")?;
-    setup.close(200, "topology declared".into()).await.ok();
-    let publisher = Publisher::open(Arc::clone(&connection)).await?;
+    let broker = open_broker(settings, Some(topology.clone())).await?;
     let metrics = Metrics::new();
-    let readiness = Arc::new(Readiness::default());
-    readiness.watch(Arc::clone(&connection));
-    let (shutdown, _) = broadcast::channel(1);
-    let mut tasks = JoinSet::new();
-    let identity = WorkerIdentity {
-        source_application: settings.source_application.clone(),
-        product_name: settings.product_name.clone(),
+    let identity = settings.identity();
+    let health = Health::new(
+        broker.clone(),
+        Duration::from_secs(settings.liveness_timeout_secs.max(1)),
+    );
+    let shutdown = CancellationToken::new();
+    let closing = CancellationToken::new();
+    let mut work = JoinSet::new();
+    let mut infrastructure = JoinSet::new();
+    let publisher = publisher_for(settings, &broker);
+    let dead_letters = DeadLetters {
+        publisher: publisher.clone(),
+        exchange: topology.dead_letter_exchange.clone(),
+        identity: identity.clone(),
+        metrics: metrics.clone(),
+    };
+    let on_lost: OnLost = {
+        let metrics = metrics.clone();
+        Arc::new(move |queue: &str, error: &str| ConsumerError { queue, error }.emit(&metrics))
+    };
+    let receipt_retry = RetryPolicy {
+        min: Duration::from_millis(settings.send_retry_min_ms.max(1)),
+        max: Duration::from_secs(600),
     };
 
-    let server = http::bind(
-        settings.http_addr,
-        metrics.clone(),
-        Arc::clone(&readiness),
-        store.clone(),
-    )
-    .await
-    .with_context(|| format!("cannot listen on {}", settings.http_addr))?;
+    infrastructure.spawn({
+        let (broker, closing) = (broker.clone(), closing.clone());
+        async move {
+            broker.supervise(closing.cancelled_owned()).await;
+            Ok(())
+        }
+    });
+    infrastructure.spawn({
+        let health = Arc::clone(&health);
+        let probe = store.probe();
+        let interval = Duration::from_millis(settings.health_interval_ms.max(100));
+        let timeout = Duration::from_millis(settings.health_timeout_ms.max(100));
+        let closing = closing.clone();
+        async move {
+            health
+                .watch_database(probe, interval, timeout, closing)
+                .await;
+            Ok(())
+        }
+    });
+    let server = http::bind(settings.http_addr, metrics.clone(), Arc::clone(&health))
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.http_addr))?;
     let http_addr = server.addr;
-    let mut http_shutdown = shutdown.subscribe();
-    tasks.spawn(async move {
-        server
-            .run(async move {
-                http_shutdown.recv().await.ok();
-            })
-            .await
-            .context("HTTP server failed")
+    infrastructure.spawn({
+        let closing = closing.clone();
+        async move {
+            server
+                .run(closing.cancelled_owned())
+                .await
+                .context("HTTP server failed")
+        }
     });
 
     if only.is_none_or(|role| role == Role::Receiver) {
-        let receiver = Receiver {
+        let retries = RetryPlan {
+            reserve_delays: seconds(&settings.reserve_retry_delays_secs),
+            failure_delays: seconds(&settings.failure_retry_delays_secs),
+            redelivery_limit: settings.redelivery_limit,
+            receipt_retry: receipt_retry.min,
+        };
+        let receiver_for = |queue: &str| Receiver {
             store: store.clone(),
             publisher: publisher.clone(),
+            dead_letters: dead_letters.clone(),
             topology: topology.clone(),
             identity: identity.clone(),
             metrics: metrics.clone(),
+            health: Arc::clone(&health),
+            retries: retries.clone(),
+            queue: queue.to_owned(),
+            shutdown: shutdown.clone(),
         };
-        for transaction in CONSUMED {
-            let Some(queue) = topology.queue_for(transaction).map(str::to_owned) else {
-                continue;
+        for (queue, _) in &topology.work_queues {
+            let consumer = Consumer {
+                broker: broker.clone(),
+                queue: queue.clone(),
+                prefetch: settings.prefetch,
+                concurrency: settings.concurrency,
+                handler: Arc::new(receiver_for(queue)),
+                subscription: health.subscription(),
+                on_lost: Arc::clone(&on_lost),
             };
-            let receiver = receiver.clone();
-            let connection = Arc::clone(&connection);
-            let readiness = Arc::clone(&readiness);
-            let stop = shutdown.subscribe();
-            let (prefetch, concurrency) = (settings.prefetch, settings.concurrency);
-            tasks.spawn(async move {
-                receiver
-                    .consume(&connection, &queue, prefetch, concurrency, readiness, stop)
-                    .await
-            });
+            work.spawn(consumer.run(shutdown.clone()));
         }
-    } else {
-        readiness.set_broker(true);
-    }
-    if only.is_none_or(|role| role == Role::Sender) {
-        let stop = shutdown.subscribe();
-        let schedule = RelaySchedule {
-            interval: Duration::from_secs(settings.relay_interval_secs.max(1)),
-            stale_after: Duration::from_secs(settings.relay_stale_after_secs),
+        let unrouted = Consumer {
+            broker: broker.clone(),
+            queue: topology.unrouted_queue.clone(),
+            prefetch: settings.prefetch,
+            concurrency: 1,
+            handler: Arc::new(Unrouted {
+                receiver: Arc::new(receiver_for(&topology.unrouted_queue)),
+            }),
+            subscription: health.subscription(),
+            on_lost: Arc::clone(&on_lost),
         };
-        tasks.spawn({
-            let (store, publisher, metrics) = (store.clone(), publisher.clone(), metrics.clone());
-            async move {
-                relay::run(store, publisher, metrics, schedule, stop).await;
-                Ok(())
-            }
-        });
-        let stop = shutdown.subscribe();
-        let interval = Duration::from_secs(settings.reservation_sweep_secs.max(1));
-        tasks.spawn({
-            let (store, metrics, identity) = (store.clone(), metrics.clone(), identity.clone());
-            async move {
-                sweep::run(store, identity, metrics, interval, stop).await;
-                Ok(())
-            }
-        });
+        work.spawn(unrouted.run(shutdown.clone()));
+    }
+    let mut relay = None;
+    if only.is_none_or(|role| role == Role::Sender) {
+        let receipt_relay = Relay {
+            store: store.clone(),
+            publisher: publisher.clone(),
+            dead_letters: dead_letters.clone(),
+            metrics: metrics.clone(),
+            stale_after: Duration::from_secs(settings.relay_stale_after_secs),
+            max_attempts: settings.receipt_max_attempts.max(1),
+            retry: receipt_retry,
+        };
+        work.spawn(receipt_relay.clone().run(
+            Duration::from_secs(settings.relay_interval_secs.max(1)),
+            shutdown.clone(),
+        ));
+        relay = Some(receipt_relay);
+        work.spawn(sweep::expired_reservations(
+            store.clone(),
+            identity.clone(),
+            metrics.clone(),
+            Duration::from_secs(settings.reservation_sweep_secs.max(1)),
+            shutdown.clone(),
+        ));
         if settings.stock_full_load_secs > 0 {
-            let interval = Duration::from_secs(settings.stock_full_load_secs);
-            tasks.spawn(
-                sweep::full_stock_load(
-                    store.clone(),
-                    identity.clone(),
-                    interval,
-                    shutdown.subscribe(),
-                )
-                .map(Ok),
-            );
+            work.spawn(sweep::full_stock_load(
+                store.clone(),
+                identity.clone(),
+                Duration::from_secs(settings.stock_full_load_secs),
+                shutdown.clone(),
+            ));
+        }
+        if settings.retention_days > 0 {
+            work.spawn(sweep::retention(
+                store.clone(),
+                metrics.clone(),
+                Duration::from_secs(settings.retention_days * 86_400),
+                Duration::from_secs(settings.retention_interval_secs.max(1)),
+                shutdown.clone(),
+            ));
         }
         let sender = Sender {
             store: store.clone(),
             // A channel of its own: a destination's bad exchange must not close
             // the channel receipts go out on.
-            publisher: Publisher::open(Arc::clone(&connection)).await?,
+            publisher: publisher_for(settings, &broker),
             http: http_client()?,
             metrics: metrics.clone(),
             id: format!(
@@ -237,56 +331,93 @@ pub async fn start(settings: &Settings, only: Option<Role>) -> anyhow::Result<Ru
             poll: Duration::from_millis(settings.sender_poll_ms.max(10)),
             receipts_queue: topology.receipts_in_queue.clone(),
         };
-        tasks.spawn(sender.run(shutdown.subscribe()));
-        let stop = shutdown.subscribe();
-        tasks.spawn({
-            let (store, connection, queue) = (
-                store.clone(),
-                Arc::clone(&connection),
-                topology.receipts_in_queue.clone(),
-            );
-            async move { receipts_in::run(store, &connection, &queue, stop).await }
-        });
+        work.spawn(sender.run(shutdown.clone()));
+        let receipts = Consumer {
+            broker: broker.clone(),
+            queue: topology.receipts_in_queue.clone(),
+            prefetch: 64,
+            concurrency: 8,
+            handler: Arc::new(DestinationReceipts {
+                store: store.clone(),
+                metrics: metrics.clone(),
+                shutdown: shutdown.clone(),
+            }),
+            subscription: health.subscription(),
+            on_lost: Arc::clone(&on_lost),
+        };
+        work.spawn(receipts.run(shutdown.clone()));
     }
-    let closer = Arc::clone(&connection);
-    let mut stop = shutdown.subscribe();
-    tasks.spawn(async move {
-        stop.recv().await.ok();
-        // Give the consumers a moment to ack what they drained before the connection goes.
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        closer.close(200, "shutting down".into()).await.ok();
-        Ok(())
-    });
-    tracing::info!(%http_addr, prefix = %settings.topology_prefix, "worker started");
+    tracing::info!(%http_addr, prefix = %settings.topology_prefix, broker = %broker.address(), "worker started");
     Ok(RunningApp {
         http_addr,
         topology,
         shutdown,
-        tasks,
+        closing,
+        work,
+        infrastructure,
+        broker,
+        store,
+        health,
+        relay,
+        grace: Duration::from_secs(settings.shutdown_grace_secs),
     })
 }
 
+fn seconds(values: &[u64]) -> Vec<Duration> {
+    values
+        .iter()
+        .map(|secs| Duration::from_secs(*secs))
+        .collect()
+}
+
 impl RunningApp {
-    /// Runs until one task fails or `signal` completes, then shuts down.
+    /// Runs until `signal` completes or a task stops unexpectedly, then shuts down.
     pub async fn run_until(
         mut self,
         signal: impl std::future::Future<Output = ()>,
     ) -> anyhow::Result<()> {
-        tokio::select! {
-            () = signal => {}
-            Some(finished) = self.tasks.join_next() => {
-                let outcome = finished.context("a worker task panicked")?;
-                outcome.context("a worker task stopped")?;
-            }
+        let failure = tokio::select! {
+            () = signal => None,
+            Some(finished) = self.work.join_next() => Some(match finished {
+                Ok(()) => anyhow::anyhow!("a worker task stopped unexpectedly"),
+                Err(error) => anyhow::Error::from(error).context("a worker task panicked"),
+            }),
+            Some(finished) = self.infrastructure.join_next() => Some(match finished {
+                Ok(Ok(())) => anyhow::anyhow!("a worker task stopped unexpectedly"),
+                Ok(Err(error)) => error,
+                Err(error) => anyhow::Error::from(error).context("a worker task panicked"),
+            }),
+        };
+        let stopped = self.shutdown().await;
+        match failure {
+            Some(error) => Err(error),
+            None => stopped,
         }
-        self.shutdown().await
     }
 
-    /// Tells every task to stop and waits until in-flight envelopes are acked.
+    /// Drains, then closes (see the module docs).
     pub async fn shutdown(mut self) -> anyhow::Result<()> {
-        self.shutdown.send(()).ok();
+        self.health.start_draining();
+        self.shutdown.cancel();
+        let drained = tokio::time::timeout(self.grace, async {
+            while self.work.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::error!(
+                tasks = self.work.len(),
+                grace_secs = self.grace.as_secs(),
+                "the grace period is over; stopping what is still running (its deliveries will be redelivered)"
+            );
+            self.work.shutdown().await;
+        }
+        if let Some(relay) = &self.relay {
+            relay.pass(RelayPass::Failed).await;
+        }
+        self.closing.cancel();
+        self.broker.close().await;
         let mut first_error = None;
-        while let Some(finished) = self.tasks.join_next().await {
+        while let Some(finished) = self.infrastructure.join_next().await {
             if let Err(error) = finished
                 .map_err(anyhow::Error::from)
                 .and_then(|outcome| outcome)
@@ -294,6 +425,8 @@ impl RunningApp {
                 first_error.get_or_insert(error);
             }
         }
+        self.store.pool().close().await;
+        tracing::info!("worker stopped");
         match first_error {
             Some(error) => Err(error),
             None => Ok(()),

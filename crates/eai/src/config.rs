@@ -7,12 +7,15 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::time::Duration;
 
-use eai_transport::{QueueType, Topology};
+use eai_protocol::ReceiptOrigin;
+use eai_store::PoolSettings;
+use eai_transport::{Endpoint, QueueType, Topology};
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use rust_decimal::Decimal;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 /// How log lines are written.
@@ -59,6 +62,45 @@ pub struct Settings {
     pub send_retry_max_secs: u64,
     /// How often the full StockLevel load runs (0 turns it off).
     pub stock_full_load_secs: u64,
+    /// Longest one broker connection attempt (TCP, TLS and AMQP handshake) may take.
+    pub amqp_connect_timeout_secs: u64,
+    /// The AMQP heartbeat asked of the broker (0 turns it off); a silent peer
+    /// is noticed after two missed beats.
+    pub amqp_heartbeat_secs: u64,
+    /// Longest one publish may take, the broker's confirm included.
+    pub amqp_publish_timeout_secs: u64,
+    /// Longest wait for a database connection, connecting included.
+    pub database_acquire_timeout_secs: u64,
+    /// Longest a statement waits for a row lock.
+    pub database_lock_timeout_ms: u64,
+    /// Longest a statement runs.
+    pub database_statement_timeout_secs: u64,
+    /// How long a command keeps trying an unreachable broker or database at start.
+    pub startup_timeout_secs: u64,
+    /// How often readiness probes the broker and the database.
+    pub health_interval_ms: u64,
+    /// Longest a probe may take before it counts as a failure.
+    pub health_timeout_ms: u64,
+    /// `/healthz` fails once the consumers have been gone this long.
+    pub liveness_timeout_secs: u64,
+    /// Longest a shutdown waits for envelopes in flight to finish.
+    pub shutdown_grace_secs: u64,
+    /// Delays before each later try of an envelope whose processing kept
+    /// failing; their count is the number of tries, after which it is
+    /// answered `PROCESSING_FAILED` and dead-lettered.
+    pub failure_retry_delays_secs: Vec<u64>,
+    /// A redelivered envelope (its worker died holding it) started this many
+    /// times without finishing is answered `PROCESSING_FAILED` and dead-lettered.
+    pub redelivery_limit: usize,
+    /// Details listed in a receipt; the rest are counted in a last detail.
+    pub receipt_max_details: usize,
+    /// Publication attempts of a receipt (returned, unconfirmed) before the
+    /// relay dead-letters it.
+    pub receipt_max_attempts: u32,
+    /// Inbox and outbox rows older than this are purged: the dedup window.
+    pub retention_days: u64,
+    /// How often the purge runs.
+    pub retention_interval_secs: u64,
 }
 
 #[derive(Serialize)]
@@ -84,6 +126,23 @@ struct Defaults {
     send_retry_min_ms: u64,
     send_retry_max_secs: u64,
     stock_full_load_secs: u64,
+    amqp_connect_timeout_secs: u64,
+    amqp_heartbeat_secs: u64,
+    amqp_publish_timeout_secs: u64,
+    database_acquire_timeout_secs: u64,
+    database_lock_timeout_ms: u64,
+    database_statement_timeout_secs: u64,
+    startup_timeout_secs: u64,
+    health_interval_ms: u64,
+    health_timeout_ms: u64,
+    liveness_timeout_secs: u64,
+    shutdown_grace_secs: u64,
+    failure_retry_delays_secs: &'static [u64],
+    redelivery_limit: usize,
+    receipt_max_details: usize,
+    receipt_max_attempts: u32,
+    retention_days: u64,
+    retention_interval_secs: u64,
 }
 
 const DEFAULTS: Defaults = Defaults {
@@ -108,6 +167,23 @@ const DEFAULTS: Defaults = Defaults {
     send_retry_min_ms: 2000,
     send_retry_max_secs: 300,
     stock_full_load_secs: 86400,
+    amqp_connect_timeout_secs: 5,
+    amqp_heartbeat_secs: 10,
+    amqp_publish_timeout_secs: 10,
+    database_acquire_timeout_secs: 5,
+    database_lock_timeout_ms: 5000,
+    database_statement_timeout_secs: 30,
+    startup_timeout_secs: 60,
+    health_interval_ms: 1000,
+    health_timeout_ms: 2000,
+    liveness_timeout_secs: 120,
+    shutdown_grace_secs: 30,
+    failure_retry_delays_secs: &[5, 30, 120],
+    redelivery_limit: 5,
+    receipt_max_details: 100,
+    receipt_max_attempts: 5,
+    retention_days: 30,
+    retention_interval_secs: 3600,
 };
 
 /// The settings that may come from a file instead of the environment.
@@ -146,14 +222,49 @@ fn decimal<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Decimal,
 }
 
 impl Settings {
-    /// The AMQP topology these settings name, with the sale retry delay queues.
+    /// The AMQP topology these settings name, with a delay queue for every
+    /// delay a sale waits or a failed envelope is parked.
     pub fn topology(&self) -> Topology {
         let delays = self
             .reserve_retry_delays_secs
             .iter()
-            .map(|secs| std::time::Duration::from_secs(*secs))
-            .collect();
-        Topology::with_prefix(&self.topology_prefix, self.queue_type).with_retry_delays(delays)
+            .chain(&self.failure_retry_delays_secs)
+            .map(|secs| Duration::from_secs(*secs));
+        Topology::with_prefix(&self.topology_prefix, self.queue_type).with_delays(delays)
+    }
+
+    /// How the worker reaches the broker (`name` shows in its management UI).
+    pub fn endpoint(&self, name: &str) -> Result<Endpoint, eai_transport::TransportError> {
+        Endpoint::new(
+            self.amqp_url.expose_secret(),
+            name,
+            Duration::from_secs(self.amqp_connect_timeout_secs.max(1)),
+            Duration::from_secs(self.amqp_heartbeat_secs),
+        )
+    }
+
+    /// How the pool talks to the database.
+    pub fn pool(&self) -> PoolSettings {
+        PoolSettings {
+            max_connections: self.database_max_connections.max(1),
+            acquire_timeout: Duration::from_secs(self.database_acquire_timeout_secs.max(1)),
+            lock_timeout: Duration::from_millis(self.database_lock_timeout_ms.max(1)),
+            statement_timeout: Duration::from_secs(self.database_statement_timeout_secs.max(1)),
+        }
+    }
+
+    /// How long commands keep trying unreachable servers at start.
+    pub fn startup_timeout(&self) -> Duration {
+        Duration::from_secs(self.startup_timeout_secs)
+    }
+
+    /// Who we are in receipts and events.
+    pub fn identity(&self) -> ReceiptOrigin {
+        ReceiptOrigin {
+            source_application: self.source_application.clone(),
+            product_name: self.product_name.clone(),
+            max_details: self.receipt_max_details.max(1),
+        }
     }
 
     /// Loads the layers; `file` is the optional TOML file (`--config` / `EAI_CONFIG`).
@@ -192,7 +303,6 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use secrecy::ExposeSecret;
 
     #[test]
     fn defaults_point_at_the_local_services() {
@@ -242,7 +352,15 @@ mod tests {
             let settings = Settings::load(None)?;
             assert_eq!(settings.reserve_retry_delays_secs, vec![1, 2, 3]);
             assert_eq!(settings.totals_tolerance, Decimal::new(1, 2));
-            assert_eq!(settings.topology().retry_delays.len(), 3);
+            jail.set_env("EAI_FAILURE_RETRY_DELAYS_SECS", "[3, 60]");
+            let settings = Settings::load(None)?;
+            let delays: Vec<u64> = settings
+                .topology()
+                .delays
+                .iter()
+                .map(Duration::as_secs)
+                .collect();
+            assert_eq!(delays, [1, 2, 3, 60], "one delay queue per distinct delay");
             jail.set_env("EAI_TOTALS_TOLERANCE", "a cent");
             let error = Settings::load(None).expect_err("not a decimal");
             assert!(error.to_string().contains("a cent"), "{error}");

@@ -1,56 +1,28 @@
 //! The HTTP side: liveness, readiness and Prometheus metrics.
 //!
-//! `/healthz` says the process runs; `/readyz` says it can do work right now
-//! (broker consuming and database answering), so an orchestrator stops
-//! routing to a worker that lost either and lets it recover by itself.
+//! `/healthz` says the worker is not stuck (liveness); `/readyz` says it can
+//! do work right now (broker connected, consumers subscribed, database
+//! answering, not shutting down), so an orchestrator stops routing to a
+//! worker that lost either and lets it recover by itself. Both answer from
+//! the state [`crate::health`] keeps, without I/O.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
-use eai_store::Store;
-use eai_transport::lapin::Connection;
 use tokio::net::TcpListener;
 
+use crate::health::Health;
 use crate::metrics::Metrics;
-
-/// Whether the broker side can work: the receiver is consuming and the
-/// connection is up (it is down while lapin recovers it).
-#[derive(Default)]
-pub struct Readiness {
-    consuming: AtomicBool,
-    connection: OnceLock<Arc<Connection>>,
-}
-
-impl Readiness {
-    /// Readiness follows this connection's state from now on.
-    pub fn watch(&self, connection: Arc<Connection>) {
-        self.connection.set(connection).ok();
-    }
-
-    pub fn set_broker(&self, ready: bool) {
-        self.consuming.store(ready, Ordering::Relaxed);
-    }
-
-    pub fn broker(&self) -> bool {
-        let connected = self
-            .connection
-            .get()
-            .is_none_or(|connection| connection.status().connected());
-        connected && self.consuming.load(Ordering::Relaxed)
-    }
-}
 
 #[derive(Clone)]
 struct AppState {
     metrics: Metrics,
-    readiness: Arc<Readiness>,
-    store: Store,
+    health: Arc<Health>,
 }
 
 /// A bound listener, ready to serve.
@@ -64,20 +36,15 @@ pub struct HttpServer {
 pub async fn bind(
     addr: SocketAddr,
     metrics: Metrics,
-    readiness: Arc<Readiness>,
-    store: Store,
+    health: Arc<Health>,
 ) -> std::io::Result<HttpServer> {
     let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let app = Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
-        .with_state(AppState {
-            metrics,
-            readiness,
-            store,
-        });
+        .with_state(AppState { metrics, health });
     Ok(HttpServer {
         addr,
         listener,
@@ -97,11 +64,22 @@ impl HttpServer {
     }
 }
 
+async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
+    if state.health.is_live() {
+        (StatusCode::OK, "ok\n")
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "consumers gone for longer than liveness_timeout_secs\n",
+        )
+    }
+}
+
+/// Answers at once from the state the probes keep (see [`crate::health`]).
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    let broker = state.readiness.broker();
-    let database = state.store.ping().await.is_ok();
-    let body = serde_json::json!({ "broker": broker, "database": database }).to_string();
-    let status = if broker && database {
+    let readiness = state.health.readiness();
+    let body = serde_json::to_string(&readiness).unwrap_or_default();
+    let status = if readiness.is_ready() {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE

@@ -1,29 +1,35 @@
-//! The `eai` binary's library half: configuration, the receiver loop, the HTTP
-//! side and the operator commands, so end-to-end tests can start the whole
-//! worker in-process on port 0 with their own database and queues.
+//! The `eai` binary's library half: configuration, the receiver, the sender,
+//! the HTTP side and the operator commands, so end-to-end tests can start the
+//! whole worker in-process on port 0 with their own database and queues.
 //!
 //! # Layout
 //!
 //! - [`config`]: layered settings (defaults < TOML file < `EAI_*` env < `*_FILE` secrets).
 //! - [`telemetry`]: tracing subscriber, pretty or JSON.
 //! - [`metrics`]: the Prometheus registry and the internal events that both log and count.
+//! - [`health`]: readiness and liveness, kept by probes, read without I/O.
 //! - [`http`]: `/healthz`, `/readyz`, `/metrics`.
-//! - [`receiver`]: consume, hand to the store, publish the receipt, ack.
-//! - [`dead_letter`]: bodies that cannot be answered by UUID.
-//! - [`relay`]: republishes receipts whose publication a crash interrupted.
+//! - [`periodic`]: the one periodic-job loop.
+//! - [`receiver`]: a work queue's deliveries: store, publish the receipt, ack; waits, retries, poison.
+//! - [`unrouted`]: envelopes whose routing key matched no work queue.
+//! - [`dead_letter`]: what cannot be finished goes to the dead-letter exchange with its reason.
+//! - [`relay`]: republishes receipts whose publication was interrupted or failed.
 //! - [`sender`]: drains business messages to AMQP and HTTP destinations.
-//! - [`sweep`]: releases reservations past their expiration.
-//! - [`app`]: wires the above together and shuts down gracefully.
-//! - [`commands`]: `migrate`, `import`, `publish`.
+//! - [`sweep`]: releases expired reservations, the full StockLevel load, the retention purge.
+//! - [`app`]: wires the above together, drains, then closes.
+//! - [`commands`]: the operator commands.
 
 pub mod app;
 pub mod commands;
 pub mod config;
 pub mod dead_letter;
+pub mod health;
 pub mod http;
 pub mod metrics;
+pub mod periodic;
 pub mod receiver;
 pub mod relay;
 pub mod sender;
 pub mod sweep;
 pub mod telemetry;
+pub mod unrouted;

@@ -108,7 +108,7 @@ async fn main() -> ExitCode {
     match execute(cli.command, &settings).await {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("eai: {error:#}");
+            eprintln!("eai: {}", report(&error));
             ExitCode::FAILURE
         }
     }
@@ -196,6 +196,23 @@ async fn execute(command: Command, settings: &Settings) -> anyhow::Result<ExitCo
             commands::destinations::test(settings, &name).await?,
         )),
     }
+}
+
+/// The error and its causes on one line, each cause once: libraries often
+/// repeat their source's text in their own message.
+fn report(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 /// Exit code 3 says "ran fine, but the answer is no" (nothing matched, the test failed).

@@ -16,11 +16,17 @@ pub struct Metrics {
     messages: IntCounterVec,
     duration: HistogramVec,
     dead_letters: IntCounterVec,
-    receipt_publish_failures: IntCounter,
+    receipt_publish_failures: IntCounterVec,
     receipts_republished: IntCounter,
+    receipts_dead_lettered: IntCounter,
     consumer_errors: IntCounter,
     reservation_lines_expired: IntCounter,
     waiting: IntCounterVec,
+    failures: IntCounterVec,
+    unrouted: IntCounterVec,
+    destination_receipt_errors: IntCounter,
+    database_unavailable: IntCounter,
+    purged: IntCounterVec,
     outbound_attempts: IntCounterVec,
     outbound_duration: HistogramVec,
     destinations_blocked: IntCounterVec,
@@ -56,9 +62,13 @@ impl Metrics {
             &["code"],
         )
         .expect("static metric definition");
-        let receipt_publish_failures = IntCounter::new(
-            "eai_receipt_publish_failures_total",
-            "Receipts committed but not confirmed by the broker (the relay retries them).",
+        let receipt_publish_failures = IntCounterVec::new(
+            Opts::new(
+                "eai_receipt_publish_failures_total",
+                "Receipt publications that failed (the relay retries them), by reason: \
+                 returned (no queue took it) or unconfirmed.",
+            ),
+            &["reason"],
         )
         .expect("static metric definition");
         let receipts_republished = IntCounter::new(
@@ -66,9 +76,15 @@ impl Metrics {
             "Receipts the relay published after an interrupted first attempt.",
         )
         .expect("static metric definition");
+        let receipts_dead_lettered = IntCounter::new(
+            "eai_receipts_dead_lettered_total",
+            "Receipts the relay gave up on after receipt_max_attempts and dead-lettered.",
+        )
+        .expect("static metric definition");
         let consumer_errors = IntCounter::new(
             "eai_consumer_errors_total",
-            "Errors on the consuming channel (connection loss, recovery).",
+            "Consumer subscriptions lost or refused (broker connection lost, queue cancelled); \
+             each consumer subscribes again by itself.",
         )
         .expect("static metric definition");
         let reservation_lines_expired = IntCounter::new(
@@ -82,6 +98,43 @@ impl Metrics {
                 "Envelopes parked in a delay queue to wait for their reservations, by transaction.",
             ),
             &["transaction"],
+        )
+        .expect("static metric definition");
+        let failures = IntCounterVec::new(
+            Opts::new(
+                "eai_envelope_failures_total",
+                "Envelopes whose processing failed after its immediate retries, by transaction \
+                 and what followed: retry_later (parked in a delay queue) or dead_lettered \
+                 (answered PROCESSING_FAILED).",
+            ),
+            &["transaction", "outcome"],
+        )
+        .expect("static metric definition");
+        let unrouted = IntCounterVec::new(
+            Opts::new(
+                "eai_unrouted_total",
+                "Envelopes whose routing key matched no work queue, by outcome: answered \
+                 (UNSUPPORTED_TRANSACTION receipt) or dead_lettered (no usable UUID).",
+            ),
+            &["outcome"],
+        )
+        .expect("static metric definition");
+        let destination_receipt_errors = IntCounter::new(
+            "eai_destination_receipt_errors_total",
+            "Destination receipts that could not be recorded (requeued for another try).",
+        )
+        .expect("static metric definition");
+        let database_unavailable = IntCounter::new(
+            "eai_database_unavailable_total",
+            "Times an envelope found the database unavailable and waited for it.",
+        )
+        .expect("static metric definition");
+        let purged = IntCounterVec::new(
+            Opts::new(
+                "eai_retention_purged_total",
+                "Rows purged after the retention window, by table.",
+            ),
+            &["table"],
         )
         .expect("static metric definition");
         let outbound_attempts = IntCounterVec::new(
@@ -117,9 +170,15 @@ impl Metrics {
             Box::new(dead_letters.clone()),
             Box::new(receipt_publish_failures.clone()),
             Box::new(receipts_republished.clone()),
+            Box::new(receipts_dead_lettered.clone()),
             Box::new(consumer_errors.clone()),
             Box::new(reservation_lines_expired.clone()),
             Box::new(waiting.clone()),
+            Box::new(failures.clone()),
+            Box::new(unrouted.clone()),
+            Box::new(destination_receipt_errors.clone()),
+            Box::new(database_unavailable.clone()),
+            Box::new(purged.clone()),
             Box::new(outbound_attempts.clone()),
             Box::new(outbound_duration.clone()),
             Box::new(destinations_blocked.clone()),
@@ -135,9 +194,15 @@ impl Metrics {
             dead_letters,
             receipt_publish_failures,
             receipts_republished,
+            receipts_dead_lettered,
             consumer_errors,
             reservation_lines_expired,
             waiting,
+            failures,
+            unrouted,
+            destination_receipt_errors,
+            database_unavailable,
+            purged,
             outbound_attempts,
             outbound_duration,
             destinations_blocked,
@@ -182,13 +247,14 @@ impl MessageHandled<'_> {
             "envelope answered"
         );
         let duplicate = if self.duplicate { "true" } else { "false" };
+        let transaction = transaction_label(self.transaction);
         metrics
             .messages
-            .with_label_values(&[self.transaction, status, duplicate])
+            .with_label_values(&[transaction, status, duplicate])
             .inc();
         metrics
             .duration
-            .with_label_values(&[self.transaction, status])
+            .with_label_values(&[transaction, status])
             .observe(self.elapsed.as_secs_f64());
     }
 }
@@ -212,20 +278,179 @@ impl EnvelopeDeadLettered<'_> {
     }
 }
 
-/// A committed receipt the broker did not confirm; the relay will retry it.
+/// A committed receipt the broker returned or did not confirm; the relay will retry it.
 pub struct ReceiptPublishFailed<'a> {
     pub uuid: &'a str,
+    /// The broker returned it: no queue is bound for its route.
+    pub returned: bool,
     pub error: &'a str,
 }
 
 impl ReceiptPublishFailed<'_> {
     pub fn emit(&self, metrics: &Metrics) {
+        let reason = if self.returned {
+            "returned"
+        } else {
+            "unconfirmed"
+        };
+        tracing::warn!(
+            uuid = self.uuid,
+            reason,
+            error = self.error,
+            "receipt not delivered to the broker; the relay will retry"
+        );
+        metrics
+            .receipt_publish_failures
+            .with_label_values(&[reason])
+            .inc();
+    }
+}
+
+/// The relay gave up on a receipt and dead-lettered it.
+pub struct ReceiptDeadLettered<'a> {
+    pub receipt_id: i64,
+    pub attempts: i32,
+    pub reason: &'a str,
+}
+
+impl ReceiptDeadLettered<'_> {
+    pub fn emit(&self, metrics: &Metrics) {
+        tracing::error!(
+            receipt_id = self.receipt_id,
+            attempts = self.attempts,
+            reason = self.reason,
+            "receipt undeliverable; dead-lettered"
+        );
+        metrics.receipts_dead_lettered.inc();
+    }
+}
+
+/// An envelope's processing failed after its immediate retries.
+pub struct EnvelopeFailed<'a> {
+    pub uuid: &'a str,
+    pub transaction: &'a str,
+    /// How many times it has failed now.
+    pub failures: usize,
+    /// When it will be tried again; `None` once it was given up and dead-lettered.
+    pub retry_in: Option<Duration>,
+    pub error: &'a str,
+}
+
+impl EnvelopeFailed<'_> {
+    pub fn emit(&self, metrics: &Metrics) {
+        let outcome = match self.retry_in {
+            Some(delay) => {
+                tracing::warn!(
+                    uuid = self.uuid,
+                    failures = self.failures,
+                    retry_in_secs = delay.as_secs(),
+                    error = self.error,
+                    "processing failed; parked for a later try"
+                );
+                "retry_later"
+            }
+            None => {
+                tracing::error!(
+                    uuid = self.uuid,
+                    failures = self.failures,
+                    error = self.error,
+                    "processing failed for good; answered PROCESSING_FAILED and dead-lettered"
+                );
+                "dead_lettered"
+            }
+        };
+        metrics
+            .failures
+            .with_label_values(&[transaction_label(self.transaction), outcome])
+            .inc();
+    }
+}
+
+/// An envelope whose routing key matched no work queue.
+pub struct EnvelopeUnrouted<'a> {
+    pub routing_key: &'a str,
+    /// Its UUID when it had a usable one (it was answered).
+    pub uuid: Option<&'a str>,
+}
+
+impl EnvelopeUnrouted<'_> {
+    pub fn emit(&self, metrics: &Metrics) {
+        let outcome = if self.uuid.is_some() {
+            "answered"
+        } else {
+            "dead_lettered"
+        };
+        tracing::warn!(
+            routing_key = self.routing_key,
+            uuid = self.uuid,
+            outcome,
+            "envelope routed to no work queue"
+        );
+        metrics.unrouted.with_label_values(&[outcome]).inc();
+    }
+}
+
+/// A destination receipt could not be recorded: it goes back to its queue,
+/// or to the dead-letter exchange when the database refuses it for good.
+pub struct DestinationReceiptFailed<'a> {
+    pub error: &'a str,
+    pub dead_lettered: bool,
+}
+
+impl DestinationReceiptFailed<'_> {
+    pub fn emit(&self, metrics: &Metrics) {
+        if self.dead_lettered {
+            tracing::error!(
+                error = self.error,
+                "the database refuses a destination receipt; dead-lettered"
+            );
+        } else {
+            tracing::warn!(
+                error = self.error,
+                "recording a destination receipt failed; requeued"
+            );
+        }
+        metrics.destination_receipt_errors.inc();
+    }
+}
+
+/// An envelope found the database unavailable and waits for it.
+pub struct DatabaseUnavailable<'a> {
+    pub uuid: &'a str,
+    pub error: &'a str,
+}
+
+impl DatabaseUnavailable<'_> {
+    pub fn emit(&self, metrics: &Metrics) {
         tracing::warn!(
             uuid = self.uuid,
             error = self.error,
-            "receipt not confirmed; the relay will retry"
+            "database unavailable; the envelope waits for it"
         );
-        metrics.receipt_publish_failures.inc();
+        metrics.database_unavailable.inc();
+    }
+}
+
+/// The retention job purged old rows.
+pub struct RowsPurged {
+    pub purged: eai_store::retention::Purged,
+}
+
+impl RowsPurged {
+    pub fn emit(&self, metrics: &Metrics) {
+        tracing::info!(
+            inbox = self.purged.inbox,
+            messages = self.purged.messages,
+            retries = self.purged.retries,
+            "purged rows past the retention window"
+        );
+        for (table, rows) in [
+            ("inbox", self.purged.inbox),
+            ("messages", self.purged.messages),
+            ("retries", self.purged.retries),
+        ] {
+            metrics.purged.with_label_values(&[table]).inc_by(rows);
+        }
     }
 }
 
@@ -241,7 +466,8 @@ impl ReceiptsRepublished {
     }
 }
 
-/// The consuming channel failed; lapin's recovery is reconnecting.
+/// A consumer lost its subscription (or could not make one); it subscribes
+/// again by itself, on the broker's next connection.
 pub struct ConsumerError<'a> {
     pub queue: &'a str,
     pub error: &'a str,
@@ -249,10 +475,10 @@ pub struct ConsumerError<'a> {
 
 impl ConsumerError<'_> {
     pub fn emit(&self, metrics: &Metrics) {
-        tracing::error!(
+        tracing::warn!(
             queue = self.queue,
             error = self.error,
-            "consumer error; waiting for recovery"
+            "consumer lost its subscription; subscribing again"
         );
         metrics.consumer_errors.inc();
     }
@@ -274,7 +500,8 @@ impl ReservationsExpired {
 pub struct EnvelopeWaiting<'a> {
     pub uuid: &'a str,
     pub transaction: &'a str,
-    pub attempt: usize,
+    /// How many times it has waited now.
+    pub wait: usize,
     pub reservations: &'a [String],
 }
 
@@ -282,12 +509,22 @@ impl EnvelopeWaiting<'_> {
     pub fn emit(&self, metrics: &Metrics) {
         tracing::info!(
             uuid = self.uuid,
-            attempt = self.attempt,
+            wait = self.wait,
             reservations = ?self.reservations,
             "waiting for reservations not integrated yet"
         );
-        metrics.waiting.with_label_values(&[self.transaction]).inc();
+        metrics
+            .waiting
+            .with_label_values(&[transaction_label(self.transaction)])
+            .inc();
     }
+}
+
+/// The `transaction` label of an envelope: one of the transactions the
+/// worker knows, else `other`, so a sender writing anything there cannot
+/// create series without bound.
+pub fn transaction_label(transaction: &str) -> &'static str {
+    eai_protocol::Transaction::parse(transaction).map_or("other", |known| known.as_str())
 }
 
 /// One delivery attempt to a destination ended.

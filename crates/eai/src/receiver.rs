@@ -1,188 +1,355 @@
-//! The receiver: consume a work queue, let the store handle each envelope in
-//! one transaction, publish the receipt with a confirm, then ack.
+//! The receiver: each delivery of a work queue is handed to the store in one
+//! transaction, its receipt published with a confirm, and only then acked.
 //!
 //! The ack comes last. A crash before the commit redelivers an envelope with
 //! no effect yet; a crash after it redelivers one whose UUID the inbox knows,
 //! and the stored receipt is sent again instead of processing twice.
 //!
-//! A sale naming a reservation not integrated yet (its ItemReserve may be
-//! behind it on another queue) is parked in a delay queue instead, up to the
-//! configured number of times, and answered `RESERVE_NOT_FOUND` after that.
+//! Every envelope with a usable UUID is answered; none holds a consumer slot
+//! for longer than its own processing:
+//!
+//! - **Waiting.** A sale whose only problem is a reservation not integrated
+//!   yet (its ItemReserve may be behind it on another queue) is parked in a
+//!   delay queue, up to `reserve_retry_delays_secs`, then answered
+//!   `RESERVE_NOT_FOUND`. The count is kept in the database by UUID.
+//! - **Database unavailable** (an outage, not the envelope's fault): the
+//!   delivery waits, unacked, until the database answers again, then runs
+//!   again; never counted against it.
+//! - **Failing** (the transaction keeps failing though the database is up:
+//!   a lock held elsewhere, a statement timing out): after its immediate
+//!   retries it is parked in a delay queue (`failure_retry_delays_secs`),
+//!   then, when those are spent, answered `PROCESSING_FAILED` and
+//!   dead-lettered.
+//! - **Refused for good** (the database cannot store its data): answered
+//!   `PROCESSING_FAILED` and dead-lettered at once. So is an envelope that
+//!   was redelivered after killing its worker `redelivery_limit` times.
 
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use eai_protocol::Envelope;
-use eai_store::{Inbound, Received, ReplyRoute, Store, WorkerIdentity};
+use eai_protocol::{Code, Detail, Envelope, Receipt};
+use eai_store::{
+    Answer, Failure, Inbound, Received, ReplyRoute, Store, StoreError, WorkerIdentity,
+};
 use eai_transport::lapin::message::Delivery;
-use eai_transport::lapin::options::{
-    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
-};
-use eai_transport::lapin::types::{AMQPValue, FieldTable};
-use eai_transport::lapin::{Channel, Connection};
-use eai_transport::{Outgoing, Publisher, Topology};
-use futures_util::StreamExt;
-use tokio::sync::{broadcast, Semaphore};
-use tokio::task::JoinSet;
+use eai_transport::{Handler, Outgoing, Publisher, Settle, Topology, TransportError};
+use futures_util::FutureExt;
+use tokio_util::sync::CancellationToken;
 
-use crate::dead_letter;
-use crate::http::Readiness;
+use crate::dead_letter::DeadLetters;
+use crate::health::Health;
 use crate::metrics::{
-    ConsumerError, EnvelopeWaiting, MessageHandled, Metrics, ReceiptPublishFailed,
+    DatabaseUnavailable, EnvelopeFailed, EnvelopeWaiting, MessageHandled, Metrics,
+    ReceiptPublishFailed,
 };
 
-/// How long to wait before handing an envelope back when the database is unavailable,
-/// so a down database does not turn into a hot redelivery loop.
-const REQUEUE_PAUSE: Duration = Duration::from_secs(2);
+/// How long a delivery whose dead-lettering failed (the broker is away)
+/// waits before it goes back to its queue, so that is not a hot loop.
+const REQUEUE_PAUSE: Duration = Duration::from_secs(1);
 
-/// The dead-letter code of an envelope the database refused for good (a bug
-/// or a constraint no rule caught); it is not a receipt code.
-pub const PROCESSING_FAILED: &str = "PROCESSING_FAILED";
+/// The AMQP routing key limit (a short string): a receipt keyed by a longer
+/// `SourceApplication` gets it cut.
+const MAX_ROUTING_KEY_BYTES: usize = 255;
 
-/// The header counting how often an envelope waited in a delay queue.
-pub const ATTEMPT_HEADER: &str = "x-eai-attempt";
+/// When envelopes wait and retry.
+#[derive(Debug, Clone)]
+pub struct RetryPlan {
+    /// The delays a sale waits for reservations not integrated yet.
+    pub reserve_delays: Vec<Duration>,
+    /// The delays before each later try of a failing envelope.
+    pub failure_delays: Vec<Duration>,
+    /// Times a redelivered envelope may start again before it is refused.
+    pub redelivery_limit: usize,
+    /// The first delay of a receipt whose publication failed (the relay's).
+    pub receipt_retry: Duration,
+}
 
-/// What every delivery handler shares.
-#[derive(Clone)]
+/// Everything the deliveries of one work queue share.
 pub struct Receiver {
     pub store: Store,
     pub publisher: Publisher,
+    pub dead_letters: DeadLetters,
     pub topology: Topology,
     pub identity: WorkerIdentity,
     pub metrics: Metrics,
+    pub health: Arc<Health>,
+    pub retries: RetryPlan,
+    /// The work queue consumed (delay queues lead back to it).
+    pub queue: String,
+    /// Cancelled when the worker shuts down: a delivery waiting for the
+    /// database goes back to its queue instead.
+    pub shutdown: CancellationToken,
+}
+
+impl Handler for Receiver {
+    fn handle(&self, delivery: &Delivery) -> impl Future<Output = Settle> + Send {
+        self.receive(delivery)
+    }
+}
+
+/// An envelope being answered: what every step needs to know about it.
+struct Arrival<'a> {
+    delivery: &'a Delivery,
+    envelope: &'a Envelope,
+    inbound: Inbound<'a>,
+    transaction: String,
+    started: Instant,
 }
 
 impl Receiver {
-    /// Consumes `queue` until `shutdown` fires, then lets in-flight envelopes
-    /// finish (and be acked) before returning.
-    pub async fn consume(
-        &self,
-        connection: &Connection,
-        queue: &str,
-        prefetch: u16,
-        concurrency: usize,
-        readiness: Arc<Readiness>,
-        mut shutdown: broadcast::Receiver<()>,
-    ) -> anyhow::Result<()> {
-        let channel = connection.create_channel().await?;
-        channel
-            .basic_qos(prefetch, BasicQosOptions::default())
-            .await?;
-        let tag = format!("eai-{}", uuid::Uuid::new_v4().simple());
-        let mut consumer = channel
-            .basic_consume(
-                queue.into(),
-                tag.as_str().into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
-        readiness.set_broker(true);
-        tracing::info!(queue, prefetch, concurrency, "consuming");
-        let permits = Arc::new(Semaphore::new(concurrency.max(1)));
-        let mut in_flight = JoinSet::new();
-        loop {
-            let next = tokio::select! {
-                _ = shutdown.recv() => break,
-                next = consumer.next() => next,
-            };
-            match next {
-                None => break,
-                Some(Ok(delivery)) => {
-                    let permit = Arc::clone(&permits).acquire_owned().await?;
-                    let receiver = self.clone();
-                    in_flight.spawn(async move {
-                        receiver.handle(delivery).await;
-                        drop(permit);
-                    });
-                }
-                Some(Err(error)) => {
-                    readiness.set_broker(false);
-                    ConsumerError {
-                        queue,
-                        error: &error.to_string(),
-                    }
-                    .emit(&self.metrics);
-                    wait_for_recovery(&channel, error).await?;
-                    readiness.set_broker(true);
-                }
-            }
-            while in_flight.try_join_next().is_some() {}
-        }
-        readiness.set_broker(false);
-        channel
-            .basic_cancel(tag.as_str().into(), BasicCancelOptions::default())
-            .await
-            .ok();
-        while in_flight.join_next().await.is_some() {}
-        tracing::info!(queue, "consumer drained");
-        Ok(())
-    }
-
-    /// Answers one delivery; never panics and always settles the delivery.
-    #[tracing::instrument(skip_all, fields(delivery_tag = delivery.delivery_tag))]
-    pub async fn handle(&self, delivery: Delivery) {
+    /// Answers one delivery and says how to settle it; never panics.
+    #[tracing::instrument(skip_all, fields(queue = %self.queue, delivery_tag = delivery.delivery_tag))]
+    async fn receive(&self, delivery: &Delivery) -> Settle {
         let started = Instant::now();
         let received_at = Utc::now();
         let envelope = match Envelope::parse(&delivery.data) {
             Ok(envelope) => envelope,
             Err(rejection) => {
-                match dead_letter::reject(self, &delivery, &rejection).await {
-                    Ok(()) => ack(&delivery).await,
-                    Err(error) => {
-                        tracing::error!(%error, "dead-lettering failed; requeueing");
-                        requeue(&delivery).await;
-                    }
+                return match self.dead_letters.reject(delivery, &rejection).await {
+                    Ok(()) => Settle::Ack,
+                    Err(error) => self.requeue_after(&error).await,
                 }
-                return;
             }
         };
-        let attempt = attempt_of(&delivery);
-        let inbound = Inbound {
+        let arrival = Arrival {
+            delivery,
             envelope: &envelope,
-            received_at,
-            route: self.reply_route(&delivery, &envelope),
-            may_wait: attempt < self.topology.retry_delays.len(),
+            inbound: Inbound {
+                envelope: &envelope,
+                received_at,
+                route: self.reply_route(delivery, &envelope),
+                max_waits: self.retries.reserve_delays.len(),
+            },
+            transaction: envelope.header_label("Transaction"),
+            started,
         };
-        let answer = match self.store.receive(&self.identity, &inbound).await {
-            Ok(Received::Answered(answer)) => answer,
-            Ok(Received::Waiting(reservations)) => {
-                match self.retry_later(&delivery, &envelope, attempt + 1).await {
-                    Ok(()) => {
-                        EnvelopeWaiting {
-                            uuid: envelope.uuid(),
-                            transaction: &envelope.header_text("Transaction").unwrap_or_default(),
-                            attempt: attempt + 1,
-                            reservations: &reservations,
-                        }
-                        .emit(&self.metrics);
-                        ack(&delivery).await;
+        if delivery.redelivered {
+            match self
+                .until_database(envelope.uuid(), || {
+                    self.store.record_redelivery(envelope.uuid())
+                })
+                .await
+            {
+                Some(Ok(starts)) if starts > self.retries.redelivery_limit => {
+                    let reason = format!(
+                        "redelivered and started {starts} times without finishing: it may be what stops the workers that take it"
+                    );
+                    return self.give_up(&arrival, &reason).await;
+                }
+                Some(_) => {}
+                None => return Settle::Requeue,
+            }
+        }
+        loop {
+            let processed = AssertUnwindSafe(self.store.receive(&self.identity, &arrival.inbound))
+                .catch_unwind()
+                .await;
+            let error = match processed {
+                Ok(Ok(Received::Answered(answer))) => return self.answer(&arrival, answer).await,
+                Ok(Ok(Received::Waiting { reservations, wait })) => {
+                    return self.wait(&arrival, &reservations, wait).await
+                }
+                Ok(Err(error)) => error,
+                Err(panic) => {
+                    let reason = format!("processing panicked: {}", panic_message(panic.as_ref()));
+                    return self.give_up(&arrival, &reason).await;
+                }
+            };
+            match error.failure() {
+                Failure::Outage => {
+                    DatabaseUnavailable {
+                        uuid: envelope.uuid(),
+                        error: &error.to_string(),
                     }
-                    Err(error) => {
-                        tracing::error!(%error, "scheduling the retry failed; requeueing");
-                        requeue(&delivery).await;
+                    .emit(&self.metrics);
+                    self.health.database_down();
+                    if !self.health.database_back(&self.shutdown).await {
+                        return Settle::Requeue;
                     }
                 }
-                return;
+                Failure::Transient => return self.failed(&arrival, &error).await,
+                Failure::Permanent => {
+                    let reason = format!("the database refused it: {error}");
+                    return self.give_up(&arrival, &reason).await;
+                }
             }
-            Err(error) if error.is_retryable() => {
-                tracing::error!(uuid = envelope.uuid(), %error, "database unavailable; envelope requeued");
-                requeue(&delivery).await;
-                return;
+        }
+    }
+
+    /// Publishes the receipt (the outbox has it whatever happens) and acks.
+    async fn answer(&self, arrival: &Arrival<'_>, answer: Answer) -> Settle {
+        self.publish_receipt(arrival.envelope.uuid(), &answer).await;
+        MessageHandled {
+            uuid: arrival.envelope.uuid(),
+            transaction: &arrival.transaction,
+            ok: answer.ok,
+            duplicate: answer.duplicate,
+            elapsed: arrival.started.elapsed(),
+        }
+        .emit(&self.metrics);
+        Settle::Ack
+    }
+
+    /// Parks a sale waiting for its reservations in the delay queue of its wait.
+    async fn wait(&self, arrival: &Arrival<'_>, reservations: &[String], wait: usize) -> Settle {
+        let Some(delay) = self.retries.reserve_delays.get(wait.saturating_sub(1)) else {
+            return Settle::Requeue;
+        };
+        match self
+            .park(arrival.delivery, *delay, "waiting for its reservations")
+            .await
+        {
+            Ok(()) => {
+                EnvelopeWaiting {
+                    uuid: arrival.envelope.uuid(),
+                    transaction: &arrival.transaction,
+                    wait,
+                    reservations,
+                }
+                .emit(&self.metrics);
+                Settle::Ack
             }
-            Err(error) => {
-                let reason = format!("the database refused envelope {}: {error}", envelope.uuid());
-                match dead_letter::dead_letter(self, &delivery, PROCESSING_FAILED, &reason).await {
-                    Ok(()) => ack(&delivery).await,
-                    Err(error) => {
-                        tracing::error!(%error, "dead-lettering failed; requeueing");
-                        requeue(&delivery).await;
+            Err(error) => self.requeue_after(&error).await,
+        }
+    }
+
+    /// Processing failed though the database is up: park it for a later try,
+    /// or give up when its tries are spent.
+    async fn failed(&self, arrival: &Arrival<'_>, error: &StoreError) -> Settle {
+        let uuid = arrival.envelope.uuid();
+        let error = error.to_string();
+        let failures = match self
+            .until_database(uuid, || self.store.record_failure(uuid, &error))
+            .await
+        {
+            Some(Ok(failures)) => failures,
+            Some(Err(_)) | None => return Settle::Requeue,
+        };
+        let Some(delay) = self
+            .retries
+            .failure_delays
+            .get(failures.saturating_sub(1))
+            .copied()
+        else {
+            let reason = format!("failed {failures} times: {error}");
+            return self.give_up(arrival, &reason).await;
+        };
+        match self
+            .park(arrival.delivery, delay, "processing failed")
+            .await
+        {
+            Ok(()) => {
+                EnvelopeFailed {
+                    uuid,
+                    transaction: &arrival.transaction,
+                    failures,
+                    retry_in: Some(delay),
+                    error: &error,
+                }
+                .emit(&self.metrics);
+                Settle::Ack
+            }
+            Err(publish) => self.requeue_after(&publish).await,
+        }
+    }
+
+    /// Answers `PROCESSING_FAILED` with `reason` and dead-letters the envelope.
+    async fn give_up(&self, arrival: &Arrival<'_>, reason: &str) -> Settle {
+        let uuid = arrival.envelope.uuid();
+        let detail = Detail::error(Code::ProcessingFailed, reason);
+        if let Err(error) = self
+            .dead_letters
+            .dead_letter(arrival.delivery, Code::ProcessingFailed.as_str(), reason)
+            .await
+        {
+            return self.requeue_after(&error).await;
+        }
+        let refused = self
+            .until_database(uuid, || {
+                self.store.refuse(&self.identity, &arrival.inbound, &detail)
+            })
+            .await;
+        match refused {
+            Some(Ok(answer)) => {
+                self.publish_receipt(uuid, &answer).await;
+            }
+            Some(Err(error)) => {
+                // Even the refusal could not be stored: answer without the
+                // outbox (the dead letter keeps the envelope for an operator).
+                tracing::error!(uuid, %error, "the refusal could not be stored; answering directly");
+                let receipt = Receipt::new(
+                    &self.identity,
+                    &arrival.envelope.summary(),
+                    arrival.inbound.received_at,
+                    Utc::now(),
+                    vec![detail],
+                    Vec::new(),
+                );
+                let route = &arrival.inbound.route;
+                if let Err(error) = self
+                    .publisher
+                    .publish(&Outgoing {
+                        exchange: &route.exchange,
+                        routing_key: &route.routing_key,
+                        body: &receipt.to_bytes(),
+                        correlation_id: route.correlation_id.as_deref(),
+                        mandatory: true,
+                        ..Outgoing::default()
+                    })
+                    .await
+                {
+                    tracing::error!(uuid, %error, "the direct answer was not delivered either");
+                }
+            }
+            None => return Settle::Requeue,
+        }
+        EnvelopeFailed {
+            uuid,
+            transaction: &arrival.transaction,
+            failures: 0,
+            retry_in: None,
+            error: reason,
+        }
+        .emit(&self.metrics);
+        Settle::Ack
+    }
+
+    /// Runs a store operation; while the database is unavailable, waits for
+    /// it and runs it again. `None` when the worker shuts down meanwhile.
+    pub(crate) async fn until_database<T, F, Fut>(
+        &self,
+        uuid: &str,
+        operation: F,
+    ) -> Option<Result<T, StoreError>>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, StoreError>>,
+    {
+        loop {
+            match operation().await {
+                Err(error) if error.failure() == Failure::Outage => {
+                    DatabaseUnavailable {
+                        uuid,
+                        error: &error.to_string(),
+                    }
+                    .emit(&self.metrics);
+                    self.health.database_down();
+                    if !self.health.database_back(&self.shutdown).await {
+                        return None;
                     }
                 }
-                return;
+                outcome => return Some(outcome),
             }
-        };
+        }
+    }
+
+    /// Publishes a receipt `mandatory` with a confirm and records the outcome:
+    /// a receipt the broker returned or did not confirm stays in the outbox
+    /// for the relay, never counted as delivered.
+    pub(crate) async fn publish_receipt(&self, uuid: &str, answer: &Answer) {
         let published = self
             .publisher
             .publish(&Outgoing {
@@ -190,131 +357,124 @@ impl Receiver {
                 routing_key: &answer.route.routing_key,
                 body: answer.body.as_bytes(),
                 correlation_id: answer.route.correlation_id.as_deref(),
-                mandatory: false,
+                mandatory: true,
                 ..Outgoing::default()
             })
             .await;
-        match published {
-            Ok(()) if !answer.duplicate => {
-                if let Err(error) = self.store.mark_published(answer.receipt_id).await {
-                    tracing::warn!(%error, "receipt published but not marked; the relay may send it again");
-                }
-            }
-            Ok(()) => {}
+        let recorded = match published {
+            Ok(()) => self.store.mark_published(answer.receipt_id).await,
             Err(error) => {
-                let error = error.to_string();
+                let error_text = error.to_string();
                 ReceiptPublishFailed {
-                    uuid: envelope.uuid(),
-                    error: &error,
+                    uuid,
+                    returned: matches!(error, TransportError::Unroutable { .. }),
+                    error: &error_text,
                 }
                 .emit(&self.metrics);
                 self.store
-                    .mark_publish_failed(answer.receipt_id, &error)
+                    .mark_publish_failed(answer.receipt_id, &error_text, self.retries.receipt_retry)
                     .await
-                    .ok();
             }
+        };
+        if let Err(error) = recorded {
+            tracing::warn!(uuid, %error, "the receipt's publication was not recorded; the relay may send it again");
         }
-        ack(&delivery).await;
-        MessageHandled {
-            uuid: envelope.uuid(),
-            transaction: &envelope.header_text("Transaction").unwrap_or_default(),
-            ok: answer.ok,
-            duplicate: answer.duplicate,
-            elapsed: started.elapsed(),
-        }
-        .emit(&self.metrics);
     }
 
-    /// Parks the delivery in the delay queue of `attempt`; it comes back to its
-    /// work queue when the delay expires, with the same properties.
-    async fn retry_later(
+    /// Parks the delivery for `delay` in its work queue's delay queue; it
+    /// comes back with the same body and properties.
+    async fn park(
         &self,
         delivery: &Delivery,
-        envelope: &Envelope,
-        attempt: usize,
-    ) -> Result<(), eai_transport::TransportError> {
-        let transaction = envelope.header_text("Transaction").unwrap_or_default();
-        let work_queue = self
-            .topology
-            .queue_for(&transaction)
-            .unwrap_or(delivery.routing_key.as_str());
-        let delay_queue = Topology::retry_queue(work_queue, attempt);
+        delay: Duration,
+        why: &str,
+    ) -> Result<(), TransportError> {
         let properties = &delivery.properties;
-        let correlation_id = properties
-            .correlation_id()
-            .as_ref()
-            .map(|id| id.to_string());
-        let message_id = properties.message_id().as_ref().map(|id| id.to_string());
-        let reply_to = properties.reply_to().as_ref().map(|to| to.to_string());
         self.publisher
             .publish(&Outgoing {
                 exchange: "",
-                routing_key: &delay_queue,
+                routing_key: &Topology::delay_queue(&self.queue, delay),
                 body: &delivery.data,
-                correlation_id: correlation_id.as_deref(),
-                message_id: message_id.as_deref(),
-                reply_to: reply_to.as_deref(),
+                correlation_id: properties.correlation_id().as_ref().map(|id| id.as_str()),
+                message_id: properties.message_id().as_ref().map(|id| id.as_str()),
+                reply_to: properties.reply_to().as_ref().map(|to| to.as_str()),
                 mandatory: true,
-                headers: vec![(ATTEMPT_HEADER, attempt.to_string())],
+                headers: vec![("x-eai-parked", why.to_owned())],
             })
             .await
     }
 
+    /// The broker would not take what had to be published: give the delivery
+    /// back after a pause.
+    pub(crate) async fn requeue_after(&self, error: &TransportError) -> Settle {
+        tracing::error!(%error, "publishing failed; the delivery goes back to its queue");
+        tokio::select! {
+            () = self.shutdown.cancelled() => {}
+            () = tokio::time::sleep(REQUEUE_PAUSE) => {}
+        }
+        Settle::Requeue
+    }
+
     /// `reply_to` when the sender gave one, else the receipts exchange keyed by the sender.
-    fn reply_route(&self, delivery: &Delivery, envelope: &Envelope) -> ReplyRoute {
+    pub(crate) fn reply_route(&self, delivery: &Delivery, envelope: &Envelope) -> ReplyRoute {
         match delivery.properties.reply_to() {
             Some(reply_to) if !reply_to.as_str().is_empty() => ReplyRoute {
                 exchange: String::new(),
                 routing_key: reply_to.to_string(),
                 correlation_id: Some(envelope.uuid().to_owned()),
             },
-            _ => ReplyRoute {
-                exchange: self.topology.receipts_exchange.clone(),
-                routing_key: envelope
-                    .header_text("SourceApplication")
-                    .unwrap_or_else(|| "unknown".to_owned()),
-                correlation_id: Some(envelope.uuid().to_owned()),
-            },
+            _ => {
+                let mut sender = envelope.header_label("SourceApplication");
+                if sender.is_empty() {
+                    sender = "unknown".to_owned();
+                }
+                ReplyRoute {
+                    exchange: self.topology.receipts_exchange.clone(),
+                    routing_key: cut_bytes(&sender, MAX_ROUTING_KEY_BYTES).to_owned(),
+                    correlation_id: Some(envelope.uuid().to_owned()),
+                }
+            }
         }
     }
 }
 
-/// How many times an envelope was already put back to wait (0 the first time).
-fn attempt_of(delivery: &Delivery) -> usize {
-    let value = delivery
-        .properties
-        .headers()
-        .as_ref()
-        .and_then(|headers| headers.inner().get(ATTEMPT_HEADER).cloned());
-    match value {
-        Some(AMQPValue::LongString(text)) => text.to_string().parse().unwrap_or(0),
-        _ => 0,
+/// `text` cut to at most `max` bytes at a character boundary.
+fn cut_bytes(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
     }
+    &text[..end]
 }
 
-async fn wait_for_recovery(
-    channel: &Channel,
-    error: eai_transport::lapin::Error,
-) -> anyhow::Result<()> {
-    channel
-        .wait_for_recovery(error)
-        .await
-        .map_err(|error| anyhow::anyhow!("the broker connection could not be recovered: {error}"))
+/// The text a panic carried, when it carried one.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|text| (*text).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".to_owned())
 }
 
-async fn ack(delivery: &Delivery) {
-    if let Err(error) = delivery.acker.ack(BasicAckOptions::default()).await {
-        tracing::warn!(%error, "ack failed; the broker will redeliver and the inbox will answer it");
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_s_text_is_read_whatever_its_type() {
+        let from_str: Box<dyn std::any::Any + Send> = Box::new("lost a lot");
+        let from_string: Box<dyn std::any::Any + Send> = Box::new(String::from("overflow"));
+        let opaque: Box<dyn std::any::Any + Send> = Box::new(42_u8);
+        assert_eq!(panic_message(from_str.as_ref()), "lost a lot");
+        assert_eq!(panic_message(from_string.as_ref()), "overflow");
+        assert_eq!(panic_message(opaque.as_ref()), "no message");
     }
-}
 
-async fn requeue(delivery: &Delivery) {
-    tokio::time::sleep(REQUEUE_PAUSE).await;
-    let options = BasicNackOptions {
-        requeue: true,
-        ..BasicNackOptions::default()
-    };
-    if let Err(error) = delivery.acker.nack(options).await {
-        tracing::warn!(%error, "nack failed; the broker will redeliver when the channel closes");
+    #[test]
+    fn routing_keys_are_cut_at_a_character_boundary() {
+        assert_eq!(cut_bytes("ECOMMERCE", 255), "ECOMMERCE");
+        let wide = "é".repeat(200);
+        let cut = cut_bytes(&wide, 255);
+        assert_eq!(cut.len(), 254, "127 two-byte characters");
     }
 }

@@ -1,80 +1,124 @@
 //! The receipt relay: publishes receipts that were committed but whose first
-//! publication a crash or a broker outage interrupted. It is why "ack after
-//! commit" can never lose a receipt.
+//! publication did not happen (a crash between commit and publish) or failed
+//! (the broker was away, did not confirm, or returned the receipt because no
+//! queue took it). It is why "ack after commit" never loses a receipt.
+//!
+//! A failed receipt is tried again after a growing delay; after
+//! `receipt_max_attempts` it is dead-lettered with the reason and marked
+//! `failed` — never counted as delivered.
 
 use std::time::Duration;
 
-use eai_store::Store;
+use eai_store::{PendingReceipt, RelayPass, Store};
 use eai_transport::{Outgoing, Publisher};
-use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
 
-use crate::metrics::{Metrics, ReceiptsRepublished};
+use crate::dead_letter::DeadLetters;
+use crate::metrics::{Metrics, ReceiptDeadLettered, ReceiptsRepublished};
+use crate::periodic::Ticker;
+use crate::sender::RetryPolicy;
 
 /// How long a relay holds the rows it picked before another relay may take them.
 const LEASE: Duration = Duration::from_secs(60);
 const BATCH: i64 = 100;
 
-/// How often the relay looks, and when a waiting receipt counts as abandoned
-/// (younger ones are still in their first worker's hands).
-#[derive(Debug, Clone, Copy)]
-pub struct RelaySchedule {
-    pub interval: Duration,
+/// The receipt relay of one worker.
+#[derive(Clone)]
+pub struct Relay {
+    pub store: Store,
+    pub publisher: Publisher,
+    pub dead_letters: DeadLetters,
+    pub metrics: Metrics,
+    /// When a receipt never published counts as abandoned (younger ones are
+    /// still in their first worker's hands).
     pub stale_after: Duration,
+    /// Publication attempts before a receipt is dead-lettered.
+    pub max_attempts: u32,
+    /// When a failed receipt is tried again.
+    pub retry: RetryPolicy,
 }
 
-/// Runs on `schedule` until `shutdown` fires.
-pub async fn run(
-    store: Store,
-    publisher: Publisher,
-    metrics: Metrics,
-    schedule: RelaySchedule,
-    mut shutdown: broadcast::Receiver<()>,
-) {
-    let mut ticker = tokio::time::interval(schedule.interval);
-    loop {
-        tokio::select! {
-            _ = shutdown.recv() => return,
-            _ = ticker.tick() => {}
-        }
-        match republish(&store, &publisher, schedule.stale_after).await {
-            Ok(0) => {}
-            Ok(count) => ReceiptsRepublished { count }.emit(&metrics),
-            Err(error) => tracing::warn!(%error, "receipt relay pass failed"),
-        }
-    }
-}
-
-/// One pass: lease stale receipts, publish each with a confirm, mark it done.
-pub async fn republish(
-    store: &Store,
-    publisher: &Publisher,
-    stale_after: Duration,
-) -> anyhow::Result<usize> {
-    let pending = store
-        .lease_stale_receipts(stale_after, LEASE, BATCH)
-        .await?;
-    let mut published = 0;
-    for receipt in pending {
-        let outcome = publisher
-            .publish(&Outgoing {
-                exchange: &receipt.exchange,
-                routing_key: &receipt.routing_key,
-                body: receipt.body.as_bytes(),
-                correlation_id: receipt.correlation_id.as_deref(),
-                ..Outgoing::default()
+impl Relay {
+    /// Runs a pass every `interval` until `stop`.
+    pub async fn run(self, interval: Duration, stop: CancellationToken) {
+        let mut ticker = Ticker::new(interval, &stop);
+        while ticker.tick().await {
+            self.pass(RelayPass::Due {
+                stale_after: self.stale_after,
             })
             .await;
-        match outcome {
-            Ok(()) => {
-                store.mark_published(receipt.id).await?;
-                published += 1;
-            }
-            Err(error) => {
-                store
-                    .mark_publish_failed(receipt.id, &error.to_string())
-                    .await?;
+        }
+    }
+
+    /// One pass over the receipts `pass` selects, batch after batch.
+    pub async fn pass(&self, pass: RelayPass) {
+        loop {
+            match self.republish(pass).await {
+                Ok((0, _)) => return,
+                Ok((published, leased)) => {
+                    if published > 0 {
+                        ReceiptsRepublished { count: published }.emit(&self.metrics);
+                    }
+                    if leased < BATCH as usize {
+                        return;
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "receipt relay pass failed");
+                    return;
+                }
             }
         }
     }
-    Ok(published)
+
+    /// Leases one batch and publishes each receipt; returns how many were
+    /// published and how many leased.
+    async fn republish(&self, pass: RelayPass) -> anyhow::Result<(usize, usize)> {
+        let pending = self.store.lease_receipts(pass, LEASE, BATCH).await?;
+        let leased = pending.len();
+        let mut published = 0;
+        for receipt in pending {
+            let outcome = self
+                .publisher
+                .publish(&Outgoing {
+                    exchange: &receipt.exchange,
+                    routing_key: &receipt.routing_key,
+                    body: receipt.body.as_bytes(),
+                    correlation_id: receipt.correlation_id.as_deref(),
+                    mandatory: true,
+                    ..Outgoing::default()
+                })
+                .await;
+            match outcome {
+                Ok(()) => {
+                    self.store.mark_published(receipt.id).await?;
+                    published += 1;
+                }
+                Err(error) => self.failed(&receipt, &error.to_string()).await?,
+            }
+        }
+        Ok((published, leased))
+    }
+
+    /// Records a failed attempt, or gives up on the receipt after the last one.
+    async fn failed(&self, receipt: &PendingReceipt, error: &str) -> anyhow::Result<()> {
+        let attempts = receipt.attempts + 1;
+        if u32::try_from(attempts).unwrap_or(u32::MAX) < self.max_attempts {
+            let retry_in = self.retry.delay(attempts);
+            self.store
+                .mark_publish_failed(receipt.id, error, retry_in)
+                .await?;
+            return Ok(());
+        }
+        let reason = format!("not delivered after {attempts} attempts: {error}");
+        self.dead_letters.receipt(receipt, &reason).await?;
+        self.store.mark_receipt_failed(receipt.id, &reason).await?;
+        ReceiptDeadLettered {
+            receipt_id: receipt.id,
+            attempts,
+            reason: &reason,
+        }
+        .emit(&self.metrics);
+        Ok(())
+    }
 }

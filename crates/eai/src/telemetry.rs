@@ -1,4 +1,6 @@
-//! The tracing subscriber: `RUST_LOG` filters (default `info`), the format is a setting.
+//! The tracing subscriber: `RUST_LOG` filters (default `info,sqlx=warn,lapin=off`:
+//! the worker reports broker trouble itself, once, where lapin would repeat
+//! it at every reconnection attempt), the format is a setting.
 
 use tracing_subscriber::EnvFilter;
 
@@ -6,8 +8,8 @@ use crate::config::LogFormat;
 
 /// Installs the global subscriber; a second call (tests) is a no-op.
 pub fn init(format: LogFormat) {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,lapin=off"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

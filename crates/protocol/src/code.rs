@@ -1,4 +1,6 @@
-//! The stable codes of SPEC §6 and [`Detail`], one line of a receipt.
+//! The stable codes of SPEC §6, the worker's own receipt codes
+//! (`PROCESSING_FAILED`, `DETAILS_TRUNCATED`) and [`Detail`], one line of a
+//! receipt.
 //!
 //! Senders automate on the code, never on the human message (which may be
 //! Portuguese or English and may be reworded), so the code set and its
@@ -13,7 +15,8 @@ use serde::{Serialize, Serializer};
 /// inside a receipt.
 const GOT_MAX_CHARS: usize = 80;
 
-/// Every stable code of SPEC §6 (envelope, reservation, sale groups and warnings).
+/// Every stable code: SPEC §6 (envelope, reservation, sale groups and
+/// warnings), then the worker's own.
 ///
 /// Serialized as its [`Code::as_str`] text so receipts carry exactly the
 /// documented spelling.
@@ -121,12 +124,20 @@ pub enum Code {
     GrossPriceInconsistent,
     /// Warning: `CommodityPrice` disagrees with its definition in seed 001.
     CommodityPriceInconsistent,
+    /// The envelope could not be processed: the database refused it for a
+    /// reason no retry cures, or it kept failing until its retries were spent;
+    /// the message says why.
+    ProcessingFailed,
+    /// Warning: the receipt lists only its first details; this one counts the
+    /// details left out, by severity.
+    DetailsTruncated,
 }
 
 impl Code {
-    /// Every code, in SPEC §6 order, so callers (documentation, metrics labels,
-    /// tests) can enumerate the contract without repeating it.
-    pub const ALL: [Code; 51] = [
+    /// Every code, in SPEC §6 order followed by the worker's own receipt codes,
+    /// so callers (documentation, metrics labels, tests) can enumerate the
+    /// contract without repeating it.
+    pub const ALL: [Code; 53] = [
         Code::InvalidJson,
         Code::InvalidEnvelope,
         Code::InvalidField,
@@ -178,6 +189,8 @@ impl Code {
         Code::TotalPriceInconsistent,
         Code::GrossPriceInconsistent,
         Code::CommodityPriceInconsistent,
+        Code::ProcessingFailed,
+        Code::DetailsTruncated,
     ];
 
     /// The wire spelling, e.g. `Code::LotInsufficient.as_str() == "LOT_INSUFFICIENT"`.
@@ -234,6 +247,8 @@ impl Code {
             Code::TotalPriceInconsistent => "TOTAL_PRICE_INCONSISTENT",
             Code::GrossPriceInconsistent => "GROSS_PRICE_INCONSISTENT",
             Code::CommodityPriceInconsistent => "COMMODITY_PRICE_INCONSISTENT",
+            Code::ProcessingFailed => "PROCESSING_FAILED",
+            Code::DetailsTruncated => "DETAILS_TRUNCATED",
         }
     }
 }
@@ -277,6 +292,12 @@ pub struct Detail {
     /// Machine-readable context (e.g. the lots available for a `LOT_INSUFFICIENT`).
     #[serde(rename = "DetailedMessage", skip_serializing_if = "Option::is_none")]
     pub detailed_message: Option<String>,
+    /// How many problems this line stands for: one, or more for a line that
+    /// counts problems too many to list one by one ([`Detail::standing_for`]).
+    /// A receipt's `DETAILS_TRUNCATED` warning adds these up for the lines it
+    /// leaves out, so it counts problems, not lines.
+    #[serde(skip)]
+    pub(crate) stands_for: usize,
 }
 
 impl Detail {
@@ -287,6 +308,7 @@ impl Detail {
             code,
             message: message.into(),
             detailed_message: None,
+            stands_for: 1,
         }
     }
 
@@ -297,6 +319,7 @@ impl Detail {
             code,
             message: message.into(),
             detailed_message: None,
+            stands_for: 1,
         }
     }
 
@@ -304,6 +327,15 @@ impl Detail {
     pub fn with_detailed_message(self, detailed: impl Into<String>) -> Self {
         Detail {
             detailed_message: Some(detailed.into()),
+            ..self
+        }
+    }
+
+    /// This line as the count of `problems` problems that are not listed one
+    /// by one, its message saying so.
+    pub(crate) fn standing_for(self, problems: usize) -> Self {
+        Detail {
+            stands_for: problems,
             ..self
         }
     }
@@ -326,15 +358,26 @@ impl Detail {
     }
 }
 
+/// `"1 error"`, `"2 errors"`: `count` followed by the noun that fits it.
+pub(crate) fn counted(count: usize, one: &str, many: &str) -> String {
+    format!("{count} {}", if count == 1 { one } else { many })
+}
+
 /// Cuts `text` to at most `max` characters (not bytes, so multi-byte
 /// characters are never split), marking the cut with `…`.
-fn truncate_chars(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
+pub(crate) fn truncate_chars(text: &str, max: usize) -> String {
+    if !longer_than(text, max) {
         return text.to_owned();
     }
     let mut cut: String = text.chars().take(max.saturating_sub(1)).collect();
     cut.push('…');
     cut
+}
+
+/// True when `text` has more than `max` characters; reads at most `max + 1`
+/// of them, so a 30 MiB string costs no more than a short one.
+pub(crate) fn longer_than(text: &str, max: usize) -> bool {
+    text.chars().nth(max).is_some()
 }
 
 #[cfg(test)]
@@ -357,6 +400,15 @@ mod tests {
             );
             assert_eq!(code.to_string(), text);
         }
+    }
+
+    #[test]
+    fn the_workers_own_codes_are_part_of_the_contract() {
+        let spellings: Vec<&str> = Code::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(
+            spellings[spellings.len() - 2..],
+            ["PROCESSING_FAILED", "DETAILS_TRUNCATED"]
+        );
     }
 
     #[test]

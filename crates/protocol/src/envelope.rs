@@ -6,12 +6,46 @@
 //! large, not JSON, not an object, no Header, no UUID — cannot be correlated that
 //! way: [`Envelope::parse`] returns a [`Rejection`], and the transport sends the
 //! body to the dead-letter queue with that reason.
+//!
+//! Two rules hold for the whole document, Header, Content and anything else
+//! (checked by the private `document` module):
+//!
+//! - **Keys appear once.** An object that has the same key twice, exactly or
+//!   differing only in ASCII case, is ambiguous and refused. A second `Header`
+//!   at the root or a second `UUID` in the Header leaves no usable UUID (a
+//!   [`Rejection`]); any other repeated key is `INVALID_FIELD` at its path,
+//!   expecting "each key once (keys are case-insensitive)".
+//! - **Text carries no control characters.** A key or string value holding NUL
+//!   or another C0 control other than TAB, LF and CR, or DEL, is
+//!   `INVALID_FIELD` at its path (a key at the path of its object), expecting
+//!   "text without control characters": PostgreSQL refuses NUL in text. A
+//!   `Header.UUID` holding one, or longer than [`MAX_UUID_BYTES`] (the AMQP
+//!   limit of the `correlation_id` it comes back in), is not usable (a
+//!   [`Rejection`]).
+//!
+//! [`Envelope::validate`] reports both, with the Header checks, in one call.
+//!
+//! A body can break these rules once per string: 30 MiB of `"\u0000"` is some
+//! 1.5 million problems. So that holding them stays cheap, an envelope keeps
+//! the first 1,000 as details, each message cut to the 2,000 characters a
+//! receipt shows (a path shows each key cut to
+//! [`MAX_TEXT_CHARS`](crate::MAX_TEXT_CHARS) characters), and counts the rest
+//! in one more `INVALID_FIELD` error at `$`: "$: 99000 more repeated keys, or
+//! keys or strings with control characters, not listed (only the first 1000
+//! are)". That detail stands for the problems it counts, so a receipt that
+//! leaves it out counts them in its `DETAILS_TRUNCATED` warning: 100,000 bad
+//! strings give a receipt listing 100 and "99900 more details not shown".
 
 use serde_json::Value;
 
-use crate::code::{Code, Detail};
+use crate::code::{counted, truncate_chars, Code, Detail};
+use crate::document::{self, is_refused_control, label, render, Finding, Step};
 use crate::node::{Node, NULL};
-use crate::receipt::{InboundSummary, DEFAULT_VERSION};
+use crate::receipt::{InboundSummary, DEFAULT_VERSION, MAX_MESSAGE_CHARS};
+
+/// Longest usable `Header.UUID`, in UTF-8 bytes: it travels back as the
+/// receipt's AMQP `correlation_id`, a short string of at most 255 bytes.
+pub const MAX_UUID_BYTES: usize = 255;
 
 /// Largest body accepted: RetailSales with thousands of items reach tens of
 /// megabytes, and seed 001 configures Protheus for 30 MB.
@@ -20,6 +54,31 @@ pub const MAX_ENVELOPE_BYTES: usize = 30 * 1024 * 1024;
 /// Some Windows senders prefix UTF-8 JSON with a byte-order mark, which JSON
 /// forbids but which carries no meaning: it is skipped rather than rejected.
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// The Header fields read as text that end up in database columns, receipts
+/// and routing: [`Envelope::validate`] refuses them longer than
+/// [`MAX_TEXT_CHARS`](crate::MAX_TEXT_CHARS).
+const HEADER_TEXT_FIELDS: [&str; 8] = [
+    "Type",
+    "Transaction",
+    "Version",
+    "SourceApplication",
+    "ProductName",
+    "CompanyId",
+    "BranchId",
+    "Event",
+];
+
+/// What an `INVALID_FIELD` on a repeated key says was expected.
+const EXPECTED_UNIQUE_KEYS: &str = "each key once (keys are case-insensitive)";
+
+/// What an `INVALID_FIELD` on a string value with a control character says
+/// was expected.
+const EXPECTED_PLAIN_TEXT: &str = "text without control characters";
+
+/// What an `INVALID_FIELD` on a key with a control character says was
+/// expected.
+const EXPECTED_PLAIN_KEY: &str = "key names without control characters";
 
 /// The transactions this worker processes (`Header.Transaction`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -102,8 +161,9 @@ pub enum Rejection {
         /// The body's size in bytes.
         size: usize,
     },
-    /// JSON, but not an object, no Header object, or no usable `Header.UUID`
-    /// (missing, not a string, empty).
+    /// JSON, but not an object, no Header object (or two), or no usable
+    /// `Header.UUID` (missing, not a string, empty, two of them, holding a
+    /// control character, longer than [`MAX_UUID_BYTES`]).
     #[error("INVALID_ENVELOPE: {reason}")]
     InvalidEnvelope {
         /// What is missing, naming the JSON path.
@@ -128,17 +188,122 @@ pub(crate) fn parse_json(bytes: &[u8]) -> Result<Value, Rejection> {
     if bytes.len() > MAX_ENVELOPE_BYTES {
         return Err(Rejection::TooLarge { size: bytes.len() });
     }
-    let json = bytes.strip_prefix(UTF8_BOM).unwrap_or(bytes);
-    serde_json::from_slice(json).map_err(|error| {
-        let (line, column) = (error.line(), error.column());
-        let full = error.to_string();
-        let position = format!(" at line {line} column {column}");
-        Rejection::InvalidJson {
-            line,
-            column,
-            message: full.strip_suffix(&position).unwrap_or(&full).to_owned(),
+    serde_json::from_slice(without_bom(bytes)).map_err(invalid_json)
+}
+
+/// The body without its leading UTF-8 BOM, if any.
+fn without_bom(bytes: &[u8]) -> &[u8] {
+    bytes.strip_prefix(UTF8_BOM).unwrap_or(bytes)
+}
+
+/// serde_json's error as an `InvalidJson` rejection with its position.
+fn invalid_json(error: serde_json::Error) -> Rejection {
+    let (line, column) = (error.line(), error.column());
+    let full = error.to_string();
+    let position = format!(" at line {line} column {column}");
+    Rejection::InvalidJson {
+        line,
+        column,
+        message: full.strip_suffix(&position).unwrap_or(&full).to_owned(),
+    }
+}
+
+/// Most problems the whole-document rules keep as details, in document order;
+/// the rest are only counted. A receipt lists 100 details by default, so a
+/// thousand leave room to configure more, while a 30 MiB body made of nothing
+/// but `"\u0000"` strings (some 1.5 million of them) holds a thousand details
+/// of at most [`MAX_MESSAGE_CHARS`] characters instead of hundreds of
+/// megabytes of them.
+const MAX_DOCUMENT_PROBLEMS: usize = 1_000;
+
+/// What the whole-document rules found in an envelope: why its UUID is not
+/// usable, if a repeated key hides it, and every other finding as a detail,
+/// the first [`MAX_DOCUMENT_PROBLEMS`] one by one, then one more counting the
+/// rest.
+#[derive(Default)]
+struct Scanned {
+    unusable: Option<String>,
+    problems: Vec<Detail>,
+    /// Findings beyond the first [`MAX_DOCUMENT_PROBLEMS`]: counted, not kept.
+    unlisted: usize,
+}
+
+impl Scanned {
+    /// Scans the JSON body `json` ([`document::scan`]).
+    fn of(json: &[u8]) -> Result<Scanned, Rejection> {
+        let mut scanned = Scanned::default();
+        document::scan(json, |finding| scanned.record(finding)).map_err(invalid_json)?;
+        if scanned.unlisted > 0 {
+            let more = counted(
+                scanned.unlisted,
+                "more repeated key, or key or string with control characters",
+                "more repeated keys, or keys or strings with control characters",
+            );
+            scanned.problems.push(
+                Detail::error(
+                    Code::InvalidField,
+                    format!("$: {more}, not listed (only the first {MAX_DOCUMENT_PROBLEMS} are)"),
+                )
+                .standing_for(scanned.unlisted),
+            );
         }
-    })
+        Ok(scanned)
+    }
+
+    /// Keeps `finding` as a detail (its message cut to what a receipt
+    /// shows), or only counts it once [`MAX_DOCUMENT_PROBLEMS`] are kept.
+    fn record(&mut self, finding: Finding<'_>) {
+        if let Finding::DuplicateKey { path, key, first } = &finding {
+            if hides_the_uuid(path) {
+                self.unusable.get_or_insert_with(|| {
+                    format!(
+                        "{}: {key:?} repeats {first:?} (keys are case-insensitive), so the UUID is ambiguous",
+                        render(path)
+                    )
+                });
+                return;
+            }
+        }
+        if self.problems.len() == MAX_DOCUMENT_PROBLEMS {
+            self.unlisted += 1;
+            return;
+        }
+        let detail = match finding {
+            Finding::DuplicateKey { path, key, first } => Detail::error(
+                Code::InvalidField,
+                format!(
+                    "{}: expected {EXPECTED_UNIQUE_KEYS}, got {key:?} after {first:?}",
+                    render(path)
+                ),
+            ),
+            Finding::ControlInKey { object, key } => Detail::invalid_field(
+                &render(object),
+                EXPECTED_PLAIN_KEY,
+                &Value::String(key.to_owned()),
+            ),
+            Finding::ControlInText { path, text } => Detail::invalid_field(
+                &render(path),
+                EXPECTED_PLAIN_TEXT,
+                &Value::String(text.to_owned()),
+            ),
+        };
+        self.problems.push(Detail {
+            message: truncate_chars(&detail.message, MAX_MESSAGE_CHARS),
+            ..detail
+        });
+    }
+}
+
+/// Whether a repeated key at `path` leaves the UUID ambiguous: a second
+/// `Header` at the root, or a second `UUID` in the Header.
+fn hides_the_uuid(path: &[Step]) -> bool {
+    let is =
+        |step: &Step, name: &str| matches!(step, Step::Key(key) if key.eq_ignore_ascii_case(name));
+    match path {
+        [header] => is(header, "Header"),
+        [header, uuid] => is(header, "Header") && is(uuid, "UUID"),
+        _ => false,
+    }
 }
 
 /// A parsed envelope with a usable UUID: from here on every problem is answered
@@ -147,30 +312,88 @@ pub(crate) fn parse_json(bytes: &[u8]) -> Result<Value, Rejection> {
 pub struct Envelope {
     root: Value,
     uuid: String,
+    /// Repeated keys and control characters, for [`Envelope::validate`].
+    document_problems: Vec<Detail>,
 }
 
 impl Envelope {
     /// Parses a body, refusing what cannot be answered by UUID. Invalid UTF-8 is
     /// `InvalidJson` at serde_json's line/column; a leading UTF-8 BOM is skipped.
+    /// Nesting deeper than 128 is `InvalidJson` (serde_json's limit, which also
+    /// keeps the stack bounded).
+    ///
+    /// The whole document is scanned for repeated keys and control characters
+    /// here; those that leave the UUID usable are reported by
+    /// [`Envelope::validate`].
     pub fn parse(bytes: &[u8]) -> Result<Envelope, Rejection> {
         let root = parse_json(bytes)?;
-        let invalid = |reason: &str| Rejection::InvalidEnvelope {
-            reason: reason.to_owned(),
-        };
+        let scanned = Scanned::of(without_bom(bytes))?;
+        let invalid = |reason: String| Rejection::InvalidEnvelope { reason };
         if !root.is_object() {
-            return Err(invalid("$: the body is not a JSON object"));
+            return Err(invalid("$: the body is not a JSON object".to_owned()));
+        }
+        if let Some(reason) = scanned.unusable {
+            return Err(invalid(reason));
         }
         let header = Node::root(&root)
             .get("Header")
             .filter(|header| header.value().is_object())
-            .ok_or_else(|| invalid("$.Header: missing or not an object"))?;
+            .ok_or_else(|| invalid("$.Header: missing or not an object".to_owned()))?;
         let uuid = match header.get("UUID").map(|uuid| uuid.value()) {
-            Some(Value::String(uuid)) if !uuid.trim().is_empty() => uuid.trim().to_owned(),
-            Some(Value::String(_)) => return Err(invalid("$.Header.UUID: empty")),
-            Some(_) => return Err(invalid("$.Header.UUID: not a string")),
-            None => return Err(invalid("$.Header.UUID: missing")),
+            Some(Value::String(uuid)) if !uuid.trim().is_empty() => uuid,
+            Some(Value::String(_)) => return Err(invalid("$.Header.UUID: empty".to_owned())),
+            Some(_) => return Err(invalid("$.Header.UUID: not a string".to_owned())),
+            None => return Err(invalid("$.Header.UUID: missing".to_owned())),
         };
-        Ok(Envelope { root, uuid })
+        if let Some(control) = uuid.chars().find(|c| is_refused_control(*c)) {
+            return Err(invalid(format!(
+                "$.Header.UUID: contains a control character (U+{:04X})",
+                u32::from(control)
+            )));
+        }
+        let uuid = uuid.trim();
+        if uuid.len() > MAX_UUID_BYTES {
+            return Err(invalid(format!(
+                "$.Header.UUID: longer than {MAX_UUID_BYTES} bytes"
+            )));
+        }
+        Ok(Envelope {
+            uuid: uuid.to_owned(),
+            root,
+            document_problems: scanned.problems,
+        })
+    }
+
+    /// Every check an envelope gets before its content model reads it, so the
+    /// receipt reports every problem at once:
+    ///
+    /// 1. [`Envelope::check_shape`], [`Envelope::transaction`],
+    ///    [`Envelope::check_version`] and [`Envelope::event`], in that order,
+    ///    the first failure only (each needs the one before it);
+    /// 2. every repeated key and every key or string value with a control
+    ///    character, anywhere in the document, in document order
+    ///    (`INVALID_FIELD` naming its path, keys spelled as received), the
+    ///    first 1,000 one by one and, when there are more, one last
+    ///    `INVALID_FIELD` at `$` counting the rest (see the module
+    ///    documentation);
+    /// 3. every Header text field (`Type`, `Transaction`, `Version`,
+    ///    `SourceApplication`, `ProductName`, `CompanyId`, `BranchId`, `Event`)
+    ///    longer than [`MAX_TEXT_CHARS`](crate::MAX_TEXT_CHARS) (`INVALID_FIELD`).
+    ///
+    /// `Ok` with what the content model needs only when nothing was found.
+    pub fn validate(&self) -> Result<(Transaction, Event), Vec<Detail>> {
+        let checked = self.check_shape().and_then(|()| {
+            let transaction = self.transaction()?;
+            self.check_version(transaction)?;
+            Ok((transaction, self.event()?))
+        });
+        let mut problems: Vec<Detail> = checked.as_ref().err().cloned().into_iter().collect();
+        problems.extend(self.document_problems.iter().cloned());
+        problems.extend(self.header_too_long());
+        match checked {
+            Ok(checked) if problems.is_empty() => Ok(checked),
+            _ => Err(problems),
+        }
     }
 
     /// The inbound `Header.UUID` (trimmed): the idempotency key and the receipt's
@@ -194,18 +417,33 @@ impl Envelope {
             .unwrap_or_else(|| Node::at(&NULL, "$.Content".to_owned()))
     }
 
-    /// A Header text field, lenient (non-text → `None`): for echoing and routing,
-    /// where a malformed value must not stop the receipt.
+    /// A Header text field, lenient (non-text → `None`, any length, as
+    /// received): for echoing and routing, where a malformed value must not stop
+    /// the receipt.
     pub fn header_text(&self, key: &str) -> Option<String> {
-        self.header().text(key).ok().flatten()
+        self.header().long_text(key).ok().flatten()
+    }
+
+    /// A Header text field fit for a database column or a log line whatever was
+    /// received: [`Envelope::header_text`] with control characters replaced by
+    /// U+FFFD and cut to [`MAX_TEXT_CHARS`](crate::MAX_TEXT_CHARS) characters (ending in `…` when
+    /// cut); `""` when absent or not text. For a valid envelope it is the
+    /// field as received (trimmed), so an envelope refused for a NUL in
+    /// `CompanyId` can still be recorded and answered.
+    pub fn header_label(&self, key: &str) -> String {
+        label(&self.header_text(key).unwrap_or_default())
     }
 
     /// The de/para namespace: `ProductName` (the sender's brand), else
-    /// `SourceApplication`, else `""`.
+    /// `SourceApplication`, else `""`; as a [`Envelope::header_label`], so it
+    /// is a safe column value even for a refused envelope.
     pub fn namespace(&self) -> String {
-        self.header_text("ProductName")
-            .or_else(|| self.header_text("SourceApplication"))
-            .unwrap_or_default()
+        let product = self.header_label("ProductName");
+        if product.is_empty() {
+            self.header_label("SourceApplication")
+        } else {
+            product
+        }
     }
 
     /// `Header.Transaction`, one we process; else `UNSUPPORTED_TRANSACTION` naming
@@ -242,7 +480,7 @@ impl Envelope {
                 ),
             )
         };
-        let version = match header.text("Version") {
+        let version = match header.long_text("Version") {
             Ok(Some(version)) => version,
             Ok(None) => return Ok(()),
             Err(_) => {
@@ -345,6 +583,18 @@ impl Envelope {
         }
     }
 
+    /// The Header text fields longer than [`MAX_TEXT_CHARS`](crate::MAX_TEXT_CHARS), each an
+    /// `INVALID_FIELD`. Only the length: a value of the wrong type is the
+    /// shape, transaction, version and event checks' to report.
+    fn header_too_long(&self) -> Vec<Detail> {
+        let header = self.header();
+        HEADER_TEXT_FIELDS
+            .into_iter()
+            .filter(|key| header.long_text(key).is_ok())
+            .filter_map(|key| header.text(key).err())
+            .collect()
+    }
+
     /// The root as a node, path `$`.
     fn root_node(&self) -> Node<'_> {
         Node::root(&self.root)
@@ -379,7 +629,11 @@ impl Envelope {
 mod tests {
     use serde_json::json;
 
+    use std::time::{Duration, Instant};
+
     use super::*;
+    use crate::receipt::{Receipt, ReceiptOrigin, DEFAULT_MAX_DETAILS};
+    use crate::MAX_TEXT_CHARS;
 
     fn envelope(value: Value) -> Envelope {
         Envelope::parse(value.to_string().as_bytes()).expect("valid envelope")
@@ -598,6 +852,381 @@ mod tests {
             no_content.check_shape().map_err(|d| d.message),
             Err("$.Content: expected an object, got null".to_owned())
         );
+    }
+
+    /// The envelope of `body`, which must parse.
+    fn parsed(body: &str) -> Envelope {
+        Envelope::parse(body.as_bytes()).unwrap_or_else(|r| panic!("{r}: {body}"))
+    }
+
+    /// The reason `body` is refused as an unusable envelope.
+    fn refused(body: &str) -> String {
+        match Envelope::parse(body.as_bytes()) {
+            Err(Rejection::InvalidEnvelope { reason }) => reason,
+            other => panic!("expected InvalidEnvelope for {body}, got {other:?}"),
+        }
+    }
+
+    /// The (code, message) pairs `validate` reports.
+    fn problems(env: &Envelope) -> Vec<(Code, String)> {
+        env.validate()
+            .expect_err("refused")
+            .into_iter()
+            .map(|d| (d.code, d.message))
+            .collect()
+    }
+
+    /// A valid ItemReserve envelope whose Content has `content` merged in.
+    fn reserve(content: &str) -> String {
+        format!(
+            r#"{{"Header": {{"UUID": "u-1", "Type": "BusinessMessage", "Transaction": "ItemReserve",
+                 "Version": "2.000", "CompanyId": "T1", "BranchId": "D MG 01"}},
+               "Content": {{"InternalId": "R1", {content}}}}}"#
+        )
+    }
+
+    #[test]
+    fn a_valid_envelope_validates_to_its_transaction_and_event() {
+        let env = parsed(&reserve(r#""Event": "Delete""#));
+        assert_eq!(
+            env.validate(),
+            Ok((Transaction::ItemReserve, Event::Delete))
+        );
+    }
+
+    #[test]
+    fn validate_reports_the_first_header_check_that_fails() {
+        let env = with_header(
+            json!({"UUID": "u", "Transaction": "ItemReserve", "Version": "3.000"}),
+            json!({}),
+        );
+        assert_eq!(
+            env.validate()
+                .map_err(|d| d.into_iter().map(|d| d.code).collect::<Vec<_>>()),
+            Err(vec![Code::UnsupportedVersion])
+        );
+    }
+
+    #[test]
+    fn nul_in_item_code_is_an_invalid_field_at_its_indexed_path() {
+        let items = r#"{"ItemCode": "A", "Quantity": 1}, {"ItemCode": "B", "Quantity": 1},
+                       {"ItemCode": "C", "Quantity": 1}, {"ItemCode": "P\u00000", "Quantity": 1}"#;
+        let env = parsed(&reserve(&format!(
+            r#""ReserveItemType": {{"Item": [{items}]}}"#
+        )));
+        assert_eq!(
+            problems(&env),
+            [(
+                Code::InvalidField,
+                r#"$.Content.ReserveItemType.Item[3].ItemCode: expected text without control characters, got "P\u00000""#
+                    .to_owned()
+            )]
+        );
+    }
+
+    #[test]
+    fn every_string_with_a_control_character_is_reported_in_document_order() {
+        let env = parsed(
+            r#"{"Header": {"UUID": "u", "Transaction": "ItemReserve", "CompanyId": "T\u00001"},
+                "Content": {"DocumentReserve": "D\u0000", "Note": "del\u007f", "Ok": "tab\there\r\n",
+                            "bad\u0001key": 1}}"#,
+        );
+        let found = problems(&env);
+        assert!(
+            found.iter().all(|(code, _)| *code == Code::InvalidField),
+            "{found:?}"
+        );
+        let messages: Vec<&str> = found.iter().map(|(_, m)| m.as_str()).collect();
+        assert_eq!(
+            messages,
+            [
+                r#"$.Header.CompanyId: expected text without control characters, got "T\u00001""#,
+                r#"$.Content.DocumentReserve: expected text without control characters, got "D\u0000""#,
+                "$.Content.Note: expected text without control characters, got \"del\u{7f}\"",
+                r#"$.Content: expected key names without control characters, got "bad\u0001key""#,
+            ]
+        );
+    }
+
+    /// `count` copies of a JSON string holding a NUL, comma-separated.
+    fn nul_strings(count: usize) -> String {
+        vec![r#""\u0000""#; count].join(",")
+    }
+
+    #[test]
+    fn a_hundred_thousand_bad_strings_keep_a_thousand_details_and_count_the_rest() {
+        let notes: Vec<String> = (0..100_000)
+            .map(|index| format!(r#""note\u0000{index:06}""#))
+            .collect();
+        let body = reserve(&format!(r#""Notes": [{}]"#, notes.join(",")));
+        assert!(body.len() > 1_900_000, "{} bytes", body.len());
+        let started = Instant::now();
+        let details = parsed(&body).validate().expect_err("refused");
+        let elapsed = started.elapsed();
+        assert_eq!(details.len(), MAX_DOCUMENT_PROBLEMS + 1);
+        assert_eq!(
+            details[999].message,
+            r#"$.Content.Notes[999]: expected text without control characters, got "note\u0000000999""#
+        );
+        let last = &details[MAX_DOCUMENT_PROBLEMS];
+        assert_eq!(
+            (last.code, last.is_error(), last.message.as_str()),
+            (
+                Code::InvalidField,
+                true,
+                "$: 99000 more repeated keys, or keys or strings with control characters, not listed (only the first 1000 are)"
+            )
+        );
+        let origin = ReceiptOrigin {
+            source_application: "EAIWORKER".into(),
+            product_name: "EAI Worker".into(),
+            max_details: DEFAULT_MAX_DETAILS,
+        };
+        let at = chrono::DateTime::UNIX_EPOCH;
+        let receipt = Receipt::new(
+            &origin,
+            &parsed(&body).summary(),
+            at,
+            at,
+            details,
+            Vec::new(),
+        );
+        assert_eq!(receipt.details().len(), DEFAULT_MAX_DETAILS + 1);
+        assert_eq!(
+            receipt.details()[DEFAULT_MAX_DETAILS].message,
+            "99900 more details not shown (99900 errors, 0 warnings): the receipt lists the first 100"
+        );
+        assert!(elapsed < Duration::from_secs(10), "{elapsed:?}");
+    }
+
+    #[test]
+    fn one_problem_past_the_thousand_is_counted_in_the_singular() {
+        let body = reserve(&format!(r#""Notes": [{}]"#, nul_strings(1_001)));
+        let details = parsed(&body).validate().expect_err("refused");
+        assert_eq!(
+            details.last().map(|d| d.message.as_str()),
+            Some("$: 1 more repeated key, or key or string with control characters, not listed (only the first 1000 are)")
+        );
+        let body = reserve(&format!(r#""Notes": [{}]"#, nul_strings(1_000)));
+        let details = parsed(&body).validate().expect_err("refused");
+        assert_eq!(details.len(), 1_000);
+        assert!(details[999].message.starts_with("$.Content.Notes[999]: "));
+    }
+
+    #[test]
+    fn a_huge_key_is_cut_in_the_path_of_every_problem_under_it() {
+        let key = "k".repeat(1024 * 1024);
+        let body = reserve(&format!(r#""{key}": [{}]"#, nul_strings(2_000)));
+        let started = Instant::now();
+        let details = parsed(&body).validate().expect_err("refused");
+        let elapsed = started.elapsed();
+        let cut = format!("{}…", "k".repeat(MAX_TEXT_CHARS - 1));
+        assert_eq!(
+            details[0].message,
+            format!(
+                r#"$.Content.{cut}[0]: expected text without control characters, got "\u0000""#
+            )
+        );
+        assert_eq!(details.len(), MAX_DOCUMENT_PROBLEMS + 1);
+        assert!(elapsed < Duration::from_secs(10), "{elapsed:?}");
+    }
+
+    #[test]
+    fn a_problem_deep_under_long_keys_has_its_message_cut_to_what_a_receipt_shows() {
+        let key = "k".repeat(MAX_TEXT_CHARS);
+        let body = reserve(&format!(
+            r#""Deep": {}"\u0000"{}"#,
+            format!(r#"{{"{key}": "#).repeat(20),
+            "}".repeat(20)
+        ));
+        let details = parsed(&body).validate().expect_err("refused");
+        let [detail] = details.as_slice() else {
+            panic!("one detail expected, got {details:?}");
+        };
+        assert_eq!(detail.message.chars().count(), MAX_MESSAGE_CHARS);
+        assert!(detail.message.starts_with("$.Content.Deep.kkk"));
+        assert!(detail.message.ends_with('…'));
+    }
+
+    #[test]
+    fn a_repeated_header_after_the_thousandth_problem_still_leaves_no_usable_uuid() {
+        assert_eq!(
+            refused(&format!(
+                r#"{{"Content": [{}], "Header": {{"UUID": "a"}}, "HEADER": {{"UUID": "b"}}}}"#,
+                nul_strings(1_500)
+            )),
+            r#"$.HEADER: "HEADER" repeats "Header" (keys are case-insensitive), so the UUID is ambiguous"#
+        );
+    }
+
+    #[test]
+    fn tab_lf_and_cr_are_allowed() {
+        let env = parsed(&reserve(r#""Requester": "a\tb", "Note": "line\r\nline""#));
+        assert!(env.validate().is_ok(), "{:?}", env.validate());
+    }
+
+    #[test]
+    fn a_nul_in_a_header_field_keeps_the_envelope_answerable_with_a_safe_label() {
+        let env = parsed(
+            r#"{"Header": {"UUID": "u", "CompanyId": " T\u00001 ", "ProductName": "VT\u0000EX"}}"#,
+        );
+        assert_eq!(env.uuid(), "u");
+        assert_eq!(env.header_label("CompanyId"), "T\u{FFFD}1");
+        assert_eq!(env.header_label("companyid"), "T\u{FFFD}1");
+        assert_eq!(env.header_label("BranchId"), "");
+        assert_eq!(env.namespace(), "VT\u{FFFD}EX");
+        assert_eq!(env.header_text("CompanyId").as_deref(), Some("T\u{0}1"));
+    }
+
+    #[test]
+    fn header_labels_are_cut_to_255_characters() {
+        let env = with_header(
+            json!({"UUID": "u", "BranchId": "b".repeat(10_000), "CompanyId": 42}),
+            json!({}),
+        );
+        let label = env.header_label("BranchId");
+        assert_eq!(label.chars().count(), MAX_TEXT_CHARS);
+        assert!(label.starts_with("bbb") && label.ends_with('…'));
+        assert_eq!(env.header_label("CompanyId"), "42");
+    }
+
+    #[test]
+    fn header_text_fields_longer_than_255_characters_are_invalid_fields() {
+        let env = with_header(
+            json!({"UUID": "u", "Transaction": "ItemReserve", "CompanyId": "c".repeat(256),
+                   "BranchId": "b".repeat(255), "SourceApplication": "s".repeat(10_000)}),
+            json!({}),
+        );
+        let found = problems(&env);
+        let paths: Vec<(Code, &str)> = found
+            .iter()
+            .map(|(code, message)| (*code, message.split(": ").next().unwrap_or_default()))
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                (Code::InvalidField, "$.Header.SourceApplication"),
+                (Code::InvalidField, "$.Header.CompanyId"),
+            ]
+        );
+        assert!(found[1]
+            .1
+            .starts_with("$.Header.CompanyId: expected a string of at most 255 characters"));
+        assert_eq!(env.header_text("CompanyId"), Some("c".repeat(256)));
+    }
+
+    #[test]
+    fn a_uuid_with_a_control_character_or_too_long_is_not_usable() {
+        assert_eq!(
+            refused(r#"{"Header": {"UUID": "61e9\u0000b9e"}}"#),
+            "$.Header.UUID: contains a control character (U+0000)"
+        );
+        assert_eq!(
+            refused(r#"{"Header": {"UUID": "abc\u007f"}}"#),
+            "$.Header.UUID: contains a control character (U+007F)"
+        );
+        let long = "u".repeat(MAX_UUID_BYTES + 1);
+        assert_eq!(
+            refused(&format!(r#"{{"Header": {{"UUID": "{long}"}}}}"#)),
+            "$.Header.UUID: longer than 255 bytes"
+        );
+        let wide = "é".repeat(128);
+        assert_eq!(
+            refused(&format!(r#"{{"Header": {{"UUID": "{wide}"}}}}"#)),
+            "$.Header.UUID: longer than 255 bytes",
+            "128 characters, 256 bytes: too long for an AMQP correlation_id"
+        );
+        let fits = "u".repeat(MAX_UUID_BYTES);
+        assert_eq!(
+            parsed(&format!(r#"{{"Header": {{"UUID": " {fits} "}}}}"#)).uuid(),
+            fits
+        );
+    }
+
+    #[test]
+    fn a_repeated_header_or_uuid_key_leaves_no_usable_uuid() {
+        assert_eq!(
+            refused(r#"{"Header": {"UUID": "a"}, "Header": {"UUID": "b"}}"#),
+            r#"$.Header: "Header" repeats "Header" (keys are case-insensitive), so the UUID is ambiguous"#
+        );
+        assert_eq!(
+            refused(r#"{"Header": {"UUID": "a"}, "Content": {}, "HEADER": {"UUID": "b"}}"#),
+            r#"$.HEADER: "HEADER" repeats "Header" (keys are case-insensitive), so the UUID is ambiguous"#
+        );
+        assert_eq!(
+            refused(r#"{"header": {"UUID": "a", "Type": "BusinessMessage", "UUID": "a"}}"#),
+            r#"$.header.UUID: "UUID" repeats "UUID" (keys are case-insensitive), so the UUID is ambiguous"#
+        );
+        assert_eq!(
+            refused(r#"{"Header": {"uuid": "a", "Uuid": "b"}}"#),
+            r#"$.Header.Uuid: "Uuid" repeats "uuid" (keys are case-insensitive), so the UUID is ambiguous"#
+        );
+    }
+
+    #[test]
+    fn other_repeated_keys_are_invalid_fields_at_the_repeated_key() {
+        let env = parsed(
+            r#"{"Header": {"UUID": "u", "Transaction": "ItemReserve", "CompanyId": "T1", "companyid": "T2",
+                           "BranchId": "B", "BranchId": "B"},
+                "Content": {"InternalId": "R1", "ReserveItemType": {"Item": [
+                    {"ItemCode": "A", "Quantity": 1, "Quantity": 2},
+                    {"ItemCode": "B", "quantity": 1, "QUANTITY": 2}]}}}"#,
+        );
+        assert_eq!(
+            problems(&env),
+            [
+                (
+                    Code::InvalidField,
+                    r#"$.Header.companyid: expected each key once (keys are case-insensitive), got "companyid" after "CompanyId""#
+                        .to_owned()
+                ),
+                (
+                    Code::InvalidField,
+                    r#"$.Header.BranchId: expected each key once (keys are case-insensitive), got "BranchId" after "BranchId""#
+                        .to_owned()
+                ),
+                (
+                    Code::InvalidField,
+                    r#"$.Content.ReserveItemType.Item[0].Quantity: expected each key once (keys are case-insensitive), got "Quantity" after "Quantity""#
+                        .to_owned()
+                ),
+                (
+                    Code::InvalidField,
+                    r#"$.Content.ReserveItemType.Item[1].QUANTITY: expected each key once (keys are case-insensitive), got "QUANTITY" after "quantity""#
+                        .to_owned()
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn numbers_are_not_mistaken_for_repeated_keys() {
+        let env = parsed(&reserve(
+            r#""ReserveItemType": [{"ItemCode": 1, "Quantity": 2.5, "WarehouseCode": 1e2}, {"ItemCode": -0, "Quantity": 3}]"#,
+        ));
+        assert!(env.validate().is_ok(), "{:?}", env.validate());
+    }
+
+    #[test]
+    fn deep_nesting_is_invalid_json_without_exhausting_the_stack() {
+        for depth in [129, 100_000] {
+            let body = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+            let rejection = Envelope::parse(body.as_bytes()).expect_err("too deep");
+            assert_eq!(rejection.code(), Code::InvalidJson);
+            assert!(
+                rejection.to_string().contains("recursion limit exceeded"),
+                "{rejection}"
+            );
+        }
+        let objects = format!(
+            r#"{{"Header": {{"UUID": "u"}}, "Content": {}1{}}}"#,
+            r#"{"a":"#.repeat(100_000),
+            "}".repeat(100_000)
+        );
+        assert!(matches!(
+            Envelope::parse(objects.as_bytes()),
+            Err(Rejection::InvalidJson { .. })
+        ));
     }
 
     #[test]

@@ -392,11 +392,13 @@ mod tests {
     use serde_json::{json, Value};
 
     use super::*;
+    use crate::receipt::DEFAULT_MAX_DETAILS;
 
     fn origin() -> ReceiptOrigin {
         ReceiptOrigin {
             source_application: "EAIWORKER".into(),
             product_name: "EAI Worker".into(),
+            max_details: DEFAULT_MAX_DETAILS,
         }
     }
 

@@ -571,6 +571,62 @@ mod tests {
     }
 
     #[test]
+    fn quantities_beyond_the_exact_range_or_negative_zero_are_quantity_invalid() {
+        for (number, message) in [
+            (
+                "1e400",
+                "$.Content.ReserveItemType.Item[0].Quantity: expected a number greater than zero, got 1e+400",
+            ),
+            (
+                "1e-400",
+                "$.Content.ReserveItemType.Item[0].Quantity: expected a number greater than zero, got 1e-400",
+            ),
+            (
+                "-0",
+                "$.Content.ReserveItemType.Item[0].Quantity: quantity 0 must be greater than zero",
+            ),
+        ] {
+            let mut content = valid();
+            content["ReserveItemType"]["Item"][0]["Quantity"] =
+                serde_json::from_str(number).expect("a JSON number");
+            assert_eq!(
+                problems(content),
+                [(Code::QuantityInvalid, message.to_owned())],
+                "{number}"
+            );
+        }
+    }
+
+    #[test]
+    fn identifiers_longer_than_255_characters_are_invalid_fields() {
+        let mut content = valid();
+        content["InternalId"] = json!("i".repeat(10_000));
+        content["DocumentReserve"] = json!("d".repeat(256));
+        content["ReserveItemType"]["Item"][0]["ItemCode"] = json!("p".repeat(256));
+        content["ReserveItemType"]["Item"][1]["LotNumber"] = json!("l".repeat(255));
+        let found = problems(content);
+        let paths: Vec<(Code, &str)> = found
+            .iter()
+            .map(|(code, message)| (*code, message.split(": ").next().unwrap_or_default()))
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                (Code::InvalidField, "$.Content.InternalId"),
+                (Code::InvalidField, "$.Content.DocumentReserve"),
+                (
+                    Code::InvalidField,
+                    "$.Content.ReserveItemType.Item[0].ItemCode"
+                ),
+            ]
+        );
+        assert!(found
+            .iter()
+            .all(|(_, message)| message
+                .contains(": expected a string of at most 255 characters, got ")));
+    }
+
+    #[test]
     fn items_in_different_branches_are_reserve_branch_mismatch() {
         let mut content = valid();
         content["ReserveItemType"]["Item"][1]["ReserveBranch"] = json!("D SP 02");

@@ -8,20 +8,26 @@
 //! # Layout
 //!
 //! - [`code`]: the stable error/warning codes of SPEC §6 and [`Detail`], one line of a receipt.
-//! - [`node`]: [`Node`], a case-insensitive, path-tracking view over a JSON value.
+//! - [`node`]: [`Node`], a case-insensitive, path-tracking view over a JSON value,
+//!   and the [`MAX_TEXT_CHARS`] limit of text fields.
 //! - [`number`]: exact decimals from JSON numbers or strings with `.`/`,` separators.
 //! - [`timestamp`]: the five date forms seen in traffic.
-//! - [`envelope`]: [`Envelope`] and the [`Rejection`]s that cannot be answered by UUID.
+//! - `document` (private): the whole-document rules, no repeated keys and no
+//!   control characters, found by a second pass over the bytes.
+//! - [`envelope`]: [`Envelope`], its checks ([`Envelope::validate`]) and the
+//!   [`Rejection`]s that cannot be answered by UUID.
 //! - [`item_reserve`]: the ItemReserve content model.
 //! - [`retail_sales`]: the RetailSales content model and its normalisation.
 //! - [`cancellation`]: the RetailSalesCancellation content model.
-//! - [`receipt`]: the ReceiptMessage we build, persist and publish.
+//! - [`receipt`]: the ReceiptMessage we build, persist and publish, bounded in
+//!   size whatever it reports.
 //! - [`events`]: the BusinessMessages we send: StockLevel, DocumentTraceabilityOrder
 //!   and the EAIEnvironmentTest connection test.
 //! - [`received`]: the ReceiptMessage a destination sends back for one of ours.
 
 pub mod cancellation;
 pub mod code;
+mod document;
 pub mod envelope;
 pub mod events;
 pub mod item_reserve;
@@ -34,14 +40,14 @@ pub mod timestamp;
 
 pub use cancellation::SaleCancellation;
 pub use code::{Code, Detail, Severity};
-pub use envelope::{Envelope, Event, Rejection, Transaction, MAX_ENVELOPE_BYTES};
+pub use envelope::{Envelope, Event, Rejection, Transaction, MAX_ENVELOPE_BYTES, MAX_UUID_BYTES};
 pub use events::{
     environment_test, LotLevel, Outbound, StockLevel, Traceability, TracedItem,
     ENVIRONMENT_TEST_TRANSACTION, ENVIRONMENT_TEST_VERSION,
 };
 pub use item_reserve::{ItemReserve, ReserveItem, ReserveType};
-pub use node::Node;
-pub use receipt::{InboundSummary, InternalIdEntry, Receipt, ReceiptOrigin};
+pub use node::{Node, MAX_TEXT_CHARS};
+pub use receipt::{InboundSummary, InternalIdEntry, Receipt, ReceiptOrigin, DEFAULT_MAX_DETAILS};
 pub use received::{receipt_status, ReceivedReceipt};
 pub use retail_sales::{RetailSale, SaleItem, SalePayment};
 pub use timestamp::Timestamp;

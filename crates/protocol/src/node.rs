@@ -6,13 +6,27 @@
 //! through a `Node` so those tolerances live in one place, and every error it
 //! reports names the JSON path of the field at fault, spelled with the canonical
 //! key names so the sender can find it whatever case they used.
+//!
+//! Text fields are identifiers and codes that end up in database columns and
+//! unique indexes, so [`Node::text`] refuses more than [`MAX_TEXT_CHARS`];
+//! human text with no such use (a destination's receipt message) is read with
+//! [`Node::long_text`].
 
 use rust_decimal::Decimal;
 use serde_json::Value;
 
-use crate::code::Detail;
+use crate::code::{longer_than, Detail};
 use crate::number::parse_decimal;
 use crate::timestamp::Timestamp;
+
+/// Longest text field, in characters (a JSON number read as text counts the
+/// same): every identifier and code we read must fit a database column and
+/// its unique index. `Header.UUID` has the same limit.
+pub const MAX_TEXT_CHARS: usize = 255;
+
+/// What an `INVALID_FIELD` on a text longer than [`MAX_TEXT_CHARS`] says was
+/// expected.
+const EXPECTED_SHORT_TEXT: &str = "a string of at most 255 characters";
 
 /// What an `INVALID_FIELD` on a decimal says was expected.
 pub(crate) const EXPECTED_DECIMAL: &str =
@@ -61,6 +75,10 @@ impl<'a> Node<'a> {
     /// Case-insensitive key lookup; the first match in document order wins.
     /// `None` when absent, when JSON `null` (senders use `null` for "not
     /// informed"), or when this node is not an object.
+    ///
+    /// An envelope never has two matches: [`crate::Envelope`] refuses objects
+    /// whose keys repeat in any case. Documents read tolerantly (a
+    /// destination's receipt) may, and then the first one is read.
     pub fn get(&self, key: &str) -> Option<Node<'a>> {
         let Value::Object(map) = self.value else {
             return None;
@@ -107,18 +125,39 @@ impl<'a> Node<'a> {
 
     /// A text field: a JSON string, trimmed (empty → `None`), or a JSON number as
     /// written (senders send codes like `ItemOrder` either way). Other types are
-    /// `INVALID_FIELD` expecting "a string".
+    /// `INVALID_FIELD` expecting "a string"; more than [`MAX_TEXT_CHARS`]
+    /// characters once trimmed is `INVALID_FIELD` expecting "a string of at
+    /// most 255 characters".
     pub fn text(&self, key: &str) -> Result<Option<String>, Detail> {
         let Some(node) = self.get(key) else {
             return Ok(None);
         };
-        match node.value {
+        match node.as_text()? {
+            Some(text) if longer_than(&text, MAX_TEXT_CHARS) => Err(Detail::invalid_field(
+                &node.path,
+                EXPECTED_SHORT_TEXT,
+                node.value,
+            )),
+            text => Ok(text),
+        }
+    }
+
+    /// [`Node::text`] without the length limit, for human text that is never
+    /// a key or a column: a destination's receipt message, a Header field
+    /// echoed in a receipt.
+    pub fn long_text(&self, key: &str) -> Result<Option<String>, Detail> {
+        self.get(key).map_or(Ok(None), |node| node.as_text())
+    }
+
+    /// This node as text, trimmed, of any length (see [`Node::text`]).
+    fn as_text(&self) -> Result<Option<String>, Detail> {
+        match self.value {
             Value::String(text) => {
                 let text = text.trim();
                 Ok((!text.is_empty()).then(|| text.to_owned()))
             }
             Value::Number(number) => Ok(Some(number.to_string())),
-            other => Err(Detail::invalid_field(&node.path, "a string", other)),
+            other => Err(Detail::invalid_field(&self.path, "a string", other)),
         }
     }
 
@@ -205,10 +244,65 @@ mod tests {
     }
 
     #[test]
-    fn first_matching_key_in_document_order_wins() {
+    fn case_variant_keys_read_the_first_in_document_order() {
+        // Envelopes with such keys are refused (`Envelope::validate`); documents
+        // read tolerantly, like a destination's receipt, read the first.
         let doc: Value =
             serde_json::from_str(r#"{"quantity": 1, "Quantity": 2}"#).expect("valid JSON");
         assert_eq!(Node::root(&doc).decimal("Quantity"), Ok(Some(dec("1"))));
+    }
+
+    #[test]
+    fn text_is_limited_to_255_characters_once_trimmed() {
+        let doc = json!({
+            "Fits": format!("  {}  ", "é".repeat(MAX_TEXT_CHARS)),
+            "Long": "x".repeat(MAX_TEXT_CHARS + 1),
+            "Huge": "y".repeat(10_000),
+        });
+        let root = Node::root(&doc);
+        assert_eq!(
+            root.text("Fits").map(|t| t.map(|t| t.chars().count())),
+            Ok(Some(255))
+        );
+        let long = root.text("Long").expect_err("256 characters");
+        assert_eq!(long.code, Code::InvalidField);
+        assert!(
+            long.message
+                .starts_with("$.Long: expected a string of at most 255 characters, got \"xxx"),
+            "{}",
+            long.message
+        );
+        assert!(
+            long.message.chars().count() < 200,
+            "the value is quoted cut"
+        );
+        assert_eq!(
+            root.text("Huge").map_err(|d| d.code),
+            Err(Code::InvalidField)
+        );
+    }
+
+    #[test]
+    fn a_number_read_as_text_has_the_same_limit() {
+        let digits = "9".repeat(MAX_TEXT_CHARS);
+        let doc: Value = serde_json::from_str(&format!(r#"{{"A": {digits}, "B": {digits}1}}"#))
+            .expect("valid JSON");
+        let root = Node::root(&doc);
+        assert_eq!(root.text("A"), Ok(Some(digits)));
+        assert_eq!(root.text("B").map_err(|d| d.code), Err(Code::InvalidField));
+    }
+
+    #[test]
+    fn long_text_has_no_limit_but_the_same_types() {
+        let doc = json!({"Message": format!(" {} ", "m".repeat(10_000)), "N": 5, "B": true});
+        let root = Node::root(&doc);
+        assert_eq!(root.long_text("Message"), Ok(Some("m".repeat(10_000))));
+        assert_eq!(root.long_text("N"), Ok(Some("5".into())));
+        assert_eq!(root.long_text("Missing"), Ok(None));
+        assert_eq!(
+            root.long_text("B").map_err(|d| d.message),
+            Err("$.B: expected a string, got true".to_owned())
+        );
     }
 
     #[test]
@@ -339,6 +433,32 @@ mod tests {
         assert!(second
             .message
             .starts_with("$.Content.ListOfSaleCondition.SaleCondition[1].paymentvalue: "));
+    }
+
+    #[test]
+    fn an_inexact_exponent_form_is_the_same_invalid_field_as_its_plain_form() {
+        let digits = "0.1000000000000000055511151231257827";
+        let doc: Value = serde_json::from_str(&format!(
+            r#"{{"Plain": {digits}, "Exponent": {digits}e0, "Exact": 1.5e2}}"#
+        ))
+        .expect("valid JSON");
+        let root = Node::root(&doc);
+        let refused = |key: &str| root.decimal(key).map_err(|d| (d.code, d.message));
+        assert_eq!(
+            refused("Plain"),
+            Err((
+                Code::InvalidField,
+                format!("$.Plain: expected {EXPECTED_DECIMAL}, got {digits}")
+            ))
+        );
+        assert_eq!(
+            refused("Exponent"),
+            Err((
+                Code::InvalidField,
+                format!("$.Exponent: expected {EXPECTED_DECIMAL}, got {digits}e+0")
+            ))
+        );
+        assert_eq!(root.decimal("Exact"), Ok(Some(dec("150"))));
     }
 
     #[test]

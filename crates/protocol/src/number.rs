@@ -5,7 +5,12 @@
 //! thousands separator. Amounts must add up to the cent, so they are parsed into
 //! [`Decimal`] straight from their text: the workspace enables serde_json's
 //! `arbitrary_precision`, so a JSON number keeps the digits the sender wrote and
-//! never passes through `f64`.
+//! never passes through `f64`. A number in exponent form (`1.5e2`) is written
+//! out in plain form (`150`) and read like one, so it too is exact or refused,
+//! never rounded.
+
+use std::borrow::Cow;
+use std::num::IntErrorKind;
 
 use rust_decimal::Decimal;
 use serde_json::Value;
@@ -41,8 +46,12 @@ pub enum NumberError {
 /// Exact decimal from a JSON value: `Ok(None)` for `null` and `""` (senders use
 /// both for "not informed"), the value for JSON numbers and numeric strings.
 ///
-/// JSON numbers are read from their original text; exponent forms (`1e3`) are
-/// accepted because they are valid JSON, even if no sender is known to use them.
+/// JSON numbers are read from their original text. Exponent forms (`1e3`) are
+/// valid JSON, so they are accepted too, even if no sender is known to use
+/// them, but only when exact: `1.5e2` is 150, while a form with more digits
+/// than a [`Decimal`] holds (`0.1000000000000000055511151231257827e0`,
+/// `1e400`, `1e-400`) is [`NumberError::OutOfRange`], exactly as its plain
+/// form is.
 pub fn parse_decimal(value: &Value) -> Result<Option<Decimal>, NumberError> {
     match value {
         Value::Null => Ok(None),
@@ -87,17 +96,84 @@ pub fn parse_decimal_str(text: &str) -> Result<Decimal, NumberError> {
     })
 }
 
+/// Most digits the integer part of a [`Decimal`] has: [`Decimal::MAX`] is
+/// 79228162514264337593543950335.
+const MAX_INTEGER_DIGITS: i64 = 29;
+
 /// A JSON number's text (already validated by serde_json) to an exact decimal.
-/// More digits than a [`Decimal`] holds is an error, not a silent rounding.
+/// More digits than a [`Decimal`] holds is an error, not a silent rounding: an
+/// exponent form is first written out in plain form ([`plain_form`]), so
+/// `0.1000000000000000055511151231257827e0` is refused like
+/// `0.1000000000000000055511151231257827`.
 fn parse_json_number(text: &str) -> Result<Decimal, NumberError> {
-    let out_of_range = |_| NumberError::OutOfRange {
+    let out_of_range = || NumberError::OutOfRange {
         text: text.to_owned(),
     };
-    if text.contains(['e', 'E']) {
-        Decimal::from_scientific(text).map_err(out_of_range)
+    let plain = match text.split_once(['e', 'E']) {
+        Some((mantissa, exponent)) => {
+            Cow::Owned(plain_form(mantissa, exponent).ok_or_else(out_of_range)?)
+        }
+        None => Cow::Borrowed(text),
+    };
+    Decimal::from_str_exact(&plain).map_err(|_| out_of_range())
+}
+
+/// The plain decimal that `mantissa` × 10^`exponent` is, written with the
+/// mantissa's digits: (`1.5`, `2`) is `150`, (`15`, `-1`) is `1.5`, (`1.50`,
+/// `1`) is `15.0`, (`-0`, `0`) is `-0`.
+///
+/// `None` when that would take more integer digits than [`MAX_INTEGER_DIGITS`]
+/// or more fraction digits than [`Decimal::MAX_SCALE`] (`1e400`, `1e-400`):
+/// no [`Decimal`] holds it, and refusing before writing it out keeps
+/// `1e-999999999` from allocating a gigabyte of zeros. A zero mantissa is zero
+/// whatever the exponent (`0e400` is `0`) but keeps its fraction digits
+/// (`0.0e-400` is refused like `0.000…`, 401 zeros).
+fn plain_form(mantissa: &str, exponent: &str) -> Option<String> {
+    let shift = match exponent.parse::<i64>() {
+        Ok(shift) => shift,
+        Err(error) => match error.kind() {
+            IntErrorKind::PosOverflow => i64::MAX,
+            IntErrorKind::NegOverflow => i64::MIN,
+            _ => return None,
+        },
+    };
+    let (sign, unsigned) = match mantissa.strip_prefix('-') {
+        Some(unsigned) => ("-", unsigned),
+        None => ("", mantissa),
+    };
+    let (integer, fraction) = unsigned.split_once('.').unwrap_or((unsigned, ""));
+    let digits = [integer, fraction].concat();
+    let length = i64::try_from(digits.len()).ok()?;
+    // Where the decimal point falls in `digits` once shifted.
+    let point = i64::try_from(integer.len()).ok()?.saturating_add(shift);
+    let fraction_digits = length.saturating_sub(point).max(0);
+    let (head, tail) = digits.split_at_checked(usize::try_from(point.clamp(0, length)).ok()?)?;
+    let head = head.trim_start_matches('0');
+    let trailing_zeros = if head.is_empty() {
+        0
     } else {
-        Decimal::from_str_exact(text).map_err(out_of_range)
+        point.saturating_sub(length).max(0)
+    };
+    let integer_digits = i64::try_from(head.len())
+        .ok()?
+        .saturating_add(trailing_zeros);
+    if integer_digits > MAX_INTEGER_DIGITS || fraction_digits > i64::from(Decimal::MAX_SCALE) {
+        return None;
     }
+    let zeros = |count: i64| "0".repeat(usize::try_from(count).unwrap_or_default());
+    let mut plain = String::from(sign);
+    if head.is_empty() {
+        plain.push('0');
+    } else {
+        plain.push_str(head);
+        plain.push_str(&zeros(trailing_zeros));
+    }
+    if fraction_digits > 0 {
+        plain.push('.');
+        plain.push_str(&zeros(point.saturating_neg().max(0)));
+        plain.push_str(tail);
+    }
+    Some(plain)
 }
 
 #[cfg(test)]
@@ -163,12 +239,88 @@ mod tests {
         assert_eq!(parse_decimal(&value), Ok(Some(dec("1234567890.123456789"))));
     }
 
+    /// `parse_decimal` of the JSON number `text`, as its decimal text.
+    fn json_number(text: &str) -> Result<Option<String>, NumberError> {
+        let value: Value = serde_json::from_str(text).expect("valid JSON");
+        parse_decimal(&value).map(|number| number.map(|number| number.to_string()))
+    }
+
+    /// The error `parse_decimal` gives the JSON number `text` (as serde_json
+    /// hands it over: exponents are spelled `e+28`, `e-1`).
+    fn out_of_range(text: &str) -> Result<Option<String>, NumberError> {
+        let value: Value = serde_json::from_str(text).expect("valid JSON");
+        Err(NumberError::OutOfRange {
+            text: value.to_string(),
+        })
+    }
+
     #[test]
-    fn json_exponent_numbers_are_accepted() {
-        let value: Value = serde_json::from_str("1e3").expect("valid JSON");
-        assert_eq!(parse_decimal(&value), Ok(Some(dec("1000"))));
-        let value: Value = serde_json::from_str("2.5E-1").expect("valid JSON");
-        assert_eq!(parse_decimal(&value), Ok(Some(dec("0.25"))));
+    fn json_exponent_numbers_are_their_exact_plain_value() {
+        assert_eq!(json_number("1.5e2"), Ok(Some("150".into())));
+        assert_eq!(json_number("15e-1"), Ok(Some("1.5".into())));
+        assert_eq!(json_number("1e3"), Ok(Some("1000".into())));
+        assert_eq!(json_number("2.5E-1"), Ok(Some("0.25".into())));
+        assert_eq!(json_number("-1.25e1"), Ok(Some("-12.5".into())));
+        assert_eq!(
+            json_number("1.50e1"),
+            Ok(Some("15.0".into())),
+            "digits as written"
+        );
+        assert_eq!(json_number("0.015e2"), Ok(Some("1.5".into())));
+        assert_eq!(
+            json_number("1E+28"),
+            Ok(Some(format!("1{}", "0".repeat(28))))
+        );
+        assert_eq!(
+            json_number("7.9228162514264337593543950335e28"),
+            Ok(Some(Decimal::MAX.to_string()))
+        );
+        assert_eq!(
+            json_number("1e-28"),
+            Ok(Some(format!("0.{}1", "0".repeat(27))))
+        );
+        assert_eq!(json_number("1e0001"), Ok(Some("10".into())));
+    }
+
+    #[test]
+    fn negative_zero_is_zero_in_either_form() {
+        assert_eq!(json_number("-0e0"), Ok(Some("0".into())));
+        assert_eq!(json_number("-0e0"), json_number("-0"));
+        assert_eq!(json_number("0e400"), Ok(Some("0".into())));
+        assert_eq!(json_number("0.00e1"), Ok(Some("0.0".into())));
+    }
+
+    #[test]
+    fn exponent_numbers_that_a_decimal_cannot_hold_are_refused_not_rounded() {
+        let precise = "0.1000000000000000055511151231257827";
+        assert_eq!(json_number(precise), out_of_range(precise));
+        let exponent = format!("{precise}e0");
+        assert_eq!(json_number(&exponent), out_of_range(&exponent));
+        for text in [
+            "1e400",
+            "1e-400",
+            "1e29",
+            "1e-29",
+            "7.9228162514264337593543950336e28",
+            "1.00000000000000000000000000000e0",
+            "0e-400",
+            "1e-999999999",
+            "1e999999999",
+            "1e99999999999999999999999999",
+            "1e-99999999999999999999999999",
+        ] {
+            assert_eq!(json_number(text), out_of_range(text), "{text}");
+        }
+    }
+
+    #[test]
+    fn huge_exponents_are_refused_without_writing_them_out() {
+        let started = std::time::Instant::now();
+        for _ in 0..100 {
+            assert!(json_number("1e-999999999").is_err());
+            assert!(json_number("9e999999999").is_err());
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
     }
 
     #[test]
@@ -194,11 +346,6 @@ mod tests {
             Err(NumberError::OutOfRange { .. })
         ));
         let value: Value = serde_json::from_str(&huge).expect("valid JSON");
-        assert!(matches!(
-            parse_decimal(&value),
-            Err(NumberError::OutOfRange { .. })
-        ));
-        let value: Value = serde_json::from_str("1e400").expect("valid JSON");
         assert!(matches!(
             parse_decimal(&value),
             Err(NumberError::OutOfRange { .. })

@@ -3,10 +3,12 @@
 //! echoing our UUID on `eai.receipts.in`, an HTTP one by an ok receipt in the
 //! response body.
 //!
-//! Destinations are other products with their own habits, so this reader is as
-//! tolerant as the inbound one: keys in any case (through [`Node`]), a leading
-//! BOM, `Details` plain or wrapped, and no requirement beyond what the outcome
-//! needs (a ReceiptMessage type and the UUID it answers).
+//! Destinations are other products with their own habits, so this reader is
+//! more tolerant than the inbound one: keys in any case (through [`Node`]), a
+//! leading BOM, `Details` plain or wrapped, and no requirement beyond what the
+//! outcome needs (a ReceiptMessage type and the UUID it answers). The envelope
+//! rules do not apply: text of any length is read ([`Node::long_text`]), and
+//! of a key repeated in the same object the first in document order is read.
 
 use crate::envelope::parse_json;
 use crate::node::Node;
@@ -31,20 +33,20 @@ pub struct ReceivedReceipt {
 pub fn receipt_status(body: &[u8]) -> Option<ReceivedReceipt> {
     let root = parse_json(body).ok()?;
     let root = Node::root(&root);
-    let kind = root.get("Header")?.text("Type").ok().flatten()?;
+    let kind = root.get("Header")?.long_text("Type").ok().flatten()?;
     if !kind.eq_ignore_ascii_case("ReceiptMessage") {
         return None;
     }
     let content = root.get("Content")?;
     let received_uuid = content
         .get("ReceivedMessage")?
-        .text("UUID")
+        .long_text("UUID")
         .ok()
         .flatten()?;
     let info = content.get("ProcessingInformation");
     let status = info
         .as_ref()
-        .and_then(|info| info.text("Status").ok().flatten());
+        .and_then(|info| info.long_text("Status").ok().flatten());
     let ok = status
         .as_deref()
         .is_some_and(|status| status.eq_ignore_ascii_case("ok"));
@@ -68,7 +70,7 @@ fn rejection_message(info: Option<&Node<'_>>, status: Option<&str>) -> String {
         .unwrap_or_default();
     let is_error = |detail: &&Node<'_>| {
         detail
-            .text("Type")
+            .long_text("Type")
             .ok()
             .flatten()
             .is_some_and(|kind| kind.eq_ignore_ascii_case("error"))
@@ -78,8 +80,8 @@ fn rejection_message(info: Option<&Node<'_>>, status: Option<&str>) -> String {
         .find(is_error)
         .or_else(|| details.first())
         .map(|detail| {
-            let code = detail.text("Code").ok().flatten();
-            let message = detail.text("Message").ok().flatten();
+            let code = detail.long_text("Code").ok().flatten();
+            let message = detail.long_text("Message").ok().flatten();
             match (code, message) {
                 (Some(code), Some(message)) => format!("{code}: {message}"),
                 (Some(only), None) | (None, Some(only)) => only,
@@ -100,7 +102,7 @@ mod tests {
 
     use super::*;
     use crate::code::{Code, Detail};
-    use crate::receipt::{InboundSummary, Receipt, ReceiptOrigin};
+    use crate::receipt::{InboundSummary, Receipt, ReceiptOrigin, DEFAULT_MAX_DETAILS};
 
     const OUR_UUID: &str = "0b7f6c1e-5d0a-4f1e-9c55-3f2a1b0c9d8e";
 
@@ -108,6 +110,7 @@ mod tests {
         let origin = ReceiptOrigin {
             source_application: "PROTHEUS".into(),
             product_name: "Protheus".into(),
+            max_details: DEFAULT_MAX_DETAILS,
         };
         let inbound = InboundSummary {
             uuid: OUR_UUID.into(),

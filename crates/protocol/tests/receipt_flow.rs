@@ -4,7 +4,7 @@
 use chrono::{DateTime, TimeZone, Utc};
 use eai_protocol::{
     Code, Detail, Envelope, InboundSummary, InternalIdEntry, ItemReserve, Receipt, ReceiptOrigin,
-    Transaction,
+    Transaction, DEFAULT_MAX_DETAILS,
 };
 use serde_json::Value;
 
@@ -12,6 +12,7 @@ fn origin() -> ReceiptOrigin {
     ReceiptOrigin {
         source_application: "EAIWORKER".into(),
         product_name: "EAIWORKER".into(),
+        max_details: DEFAULT_MAX_DETAILS,
     }
 }
 

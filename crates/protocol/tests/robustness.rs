@@ -1,6 +1,9 @@
 //! Bad input must become a coded rejection or detail, never a panic: the
 //! worker consumes whatever the queue delivers.
 
+#[path = "support/pipeline.rs"]
+mod pipeline;
+
 use eai_protocol::number::parse_decimal_str;
 use eai_protocol::{Envelope, Event, ItemReserve, Node, RetailSale, SaleCancellation};
 use proptest::prelude::*;
@@ -49,12 +52,111 @@ fn json_value() -> impl Strategy<Value = Value> {
     })
 }
 
+/// Text that trips the envelope rules: control characters, TAB/LF/CR, DEL,
+/// and more than 255 characters.
+fn awkward_text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[a-zA-Z0-9 -]{0,12}",
+        "[a-z\\x00-\\x1f\\x7f]{0,6}",
+        (250usize..260).prop_map(|length| "x".repeat(length)),
+    ]
+}
+
+/// An envelope around `json_value()` content, serialized, then edited: a
+/// member inserted at the start of some object (repeating a key, often in
+/// another case) or raw bytes inserted anywhere. Most edits keep it JSON.
+fn json_ish_body() -> impl Strategy<Value = Vec<u8>> {
+    let transaction = prop_oneof![
+        Just("ItemReserve"),
+        Just("RetailSales"),
+        Just("RetailSalesCancellation"),
+        Just("Unknown"),
+    ];
+    let member = (
+        prop_oneof![
+            Just("Header"),
+            Just("UUID"),
+            Just("Content"),
+            Just("InternalId"),
+            Just("Quantity"),
+            Just("ItemCode")
+        ],
+        any::<bool>(),
+        prop_oneof![
+            Just("1e400"),
+            Just("-0"),
+            Just("\"\\u0000\""),
+            Just("{}"),
+            Just("[1,2]"),
+            Just("\"u\"")
+        ],
+    )
+        .prop_map(|(key, upper, value)| {
+            let key = if upper {
+                key.to_ascii_uppercase()
+            } else {
+                key.to_owned()
+            };
+            format!("\"{key}\":{value},").into_bytes()
+        });
+    let raw = prop_oneof![
+        Just(b"\\u0000".to_vec()),
+        Just(b"\xff".to_vec()),
+        Just(b"\x00".to_vec()),
+        Just(b"[[[[".to_vec()),
+        Just(b"\"".to_vec()),
+        Just(b",".to_vec()),
+    ];
+    let edit = prop_oneof![
+        (any::<prop::sample::Index>(), member).prop_map(|(at, bytes)| (true, at, bytes)),
+        (any::<prop::sample::Index>(), raw).prop_map(|(at, bytes)| (false, at, bytes)),
+    ];
+    (
+        awkward_text(),
+        transaction,
+        awkward_text(),
+        json_value(),
+        prop::collection::vec(edit, 0..3),
+    )
+        .prop_map(|(uuid, transaction, company, content, edits)| {
+            let mut body = serde_json::json!({
+                "Header": {"UUID": uuid, "Transaction": transaction, "CompanyId": company},
+                "Content": content
+            })
+            .to_string()
+            .into_bytes();
+            for (after_brace, at, bytes) in edits {
+                let position = if after_brace {
+                    let braces: Vec<usize> = body
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, byte)| **byte == b'{')
+                        .map(|(index, _)| index + 1)
+                        .collect();
+                    braces
+                        .get(at.index(braces.len().max(1)))
+                        .copied()
+                        .unwrap_or(0)
+                } else {
+                    at.index(body.len() + 1)
+                };
+                body.splice(position..position, bytes);
+            }
+            body
+        })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
     #[test]
-    fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
-        let _ = Envelope::parse(&bytes);
+    fn json_ish_bodies_get_a_bounded_json_receipt(body in json_ish_body(), max_details in 0usize..4) {
+        pipeline::answer(&body, max_details);
+    }
+
+    #[test]
+    fn arbitrary_bytes_get_a_bounded_json_receipt(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
+        pipeline::answer(&bytes, 1);
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Store errors, and the line between "try again" and "give up".
+//! Store errors, and the line between "the database is down", "try again"
+//! and "give up".
 
 /// What can go wrong talking to the database.
 #[derive(Debug, thiserror::Error)]
@@ -7,28 +8,108 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("the database did not answer within {} ms", .0.as_millis())]
+    TimedOut(std::time::Duration),
     #[error("{0}")]
     Import(String),
 }
 
+/// How a failure is handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The database cannot be reached or does not accept work (connection
+    /// refused or lost, shutting down, not accepting connections, too many
+    /// clients, read-only after a failover, out of disk): nothing is wrong
+    /// with the message. Wait until the database is back, then try again;
+    /// never count it against the message.
+    Outage,
+    /// The database asked for the transaction to run again (serialization
+    /// failure, deadlock), a lock or statement waited too long, or a
+    /// uniqueness race: worth a few immediate retries, then delayed ones.
+    Transient,
+    /// The database refused this message's data for good (a value it cannot
+    /// store, an index row too large…): retrying cannot cure it.
+    Permanent,
+}
+
 impl StoreError {
-    /// Serialization failures and deadlocks are the database asking us to run
-    /// the transaction again; connection trouble (class 08, a server shutting
-    /// down or refusing connections) may pass too. None is the sender's fault,
-    /// so none becomes an error receipt.
-    pub fn is_retryable(&self) -> bool {
+    /// How to handle this error (see [`Failure`]).
+    pub fn failure(&self) -> Failure {
         match self {
-            StoreError::Database(sqlx::Error::Database(db)) => db.code().is_some_and(|code| {
-                code.starts_with("08")
-                    || matches!(
-                        &*code,
-                        "40001" | "40P01" | "57P01" | "57P02" | "57P03" | "53300"
-                    )
-            }),
-            StoreError::Database(
-                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed,
-            ) => true,
-            _ => false,
+            StoreError::Database(error) => classify(error),
+            StoreError::TimedOut(_) => Failure::Transient,
+            StoreError::Migration(_) | StoreError::Import(_) => Failure::Permanent,
+        }
+    }
+
+    /// True unless retrying cannot help.
+    pub fn is_retryable(&self) -> bool {
+        self.failure() != Failure::Permanent
+    }
+}
+
+fn classify(error: &sqlx::Error) -> Failure {
+    match error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Protocol(_) => Failure::Outage,
+        sqlx::Error::Database(db) => match db.code() {
+            Some(code) => classify_sqlstate(&code),
+            None => Failure::Permanent,
+        },
+        _ => Failure::Permanent,
+    }
+}
+
+/// By SQLSTATE (PostgreSQL appendix A).
+fn classify_sqlstate(code: &str) -> Failure {
+    match code {
+        // 55000 is what a database that does not accept connections answers
+        // (`datallowconn` false); 25006 a read-only transaction after a
+        // failover to a standby; 3D000 a database that is not there (yet).
+        "55000" | "25006" | "3D000" | "57P01" | "57P02" | "57P03" => Failure::Outage,
+        "40001" | "40P01" | "55P03" | "57014" | "23505" => Failure::Transient,
+        _ => match &code[..2.min(code.len())] {
+            // Connection exception, insufficient resources, operator
+            // intervention, system error, invalid authorization (credentials
+            // being rotated).
+            "08" | "53" | "57" | "58" | "28" => Failure::Outage,
+            _ => Failure::Permanent,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_trouble_is_an_outage_not_the_message_fault() {
+        for code in [
+            "08006", "08001", "57P01", "57P03", "55000", "53300", "53100", "25006", "28P01",
+        ] {
+            assert_eq!(classify_sqlstate(code), Failure::Outage, "{code}");
+        }
+        assert_eq!(
+            StoreError::Database(sqlx::Error::PoolTimedOut).failure(),
+            Failure::Outage
+        );
+    }
+
+    #[test]
+    fn races_and_waits_are_transient() {
+        for code in ["40001", "40P01", "55P03", "57014", "23505"] {
+            assert_eq!(classify_sqlstate(code), Failure::Transient, "{code}");
+        }
+    }
+
+    #[test]
+    fn refused_data_is_permanent() {
+        for code in ["22021", "54000", "22P05", "23514", "42703"] {
+            assert_eq!(classify_sqlstate(code), Failure::Permanent, "{code}");
         }
     }
 }

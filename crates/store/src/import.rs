@@ -673,13 +673,7 @@ impl Row for DestinationRow {
         .fetch_one(&mut *conn)
         .await?;
         if let Some(id) = unblocked {
-            sqlx::query(
-                "UPDATE outbox SET status = 'waiting', next_attempt_at = now()
-                  WHERE destination_id = $1 AND status = 'blocked'",
-            )
-            .bind(id)
-            .execute(&mut *conn)
-            .await?;
+            crate::outbound::release_blocked(conn, id).await?;
         }
         Ok(())
     }

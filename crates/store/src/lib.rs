@@ -15,7 +15,9 @@
 //! - [`sale`]: RetailSales judged by the domain and persisted with its receivables.
 //! - [`cancellation`]: RetailSalesCancellation, which cancels a sale and releases its stock.
 //! - [`receive`]: the inbox → business → outbox transaction.
-//! - [`outbox`]: receipts waiting to be published and their publication.
+//! - [`retries`]: how often a UUID waited, failed or was redelivered.
+//! - [`outbox`]: receipts waiting to be published, their publication and the relay's retries.
+//! - [`retention`]: purges inbox and outbox rows older than the dedup window.
 //! - [`outbound`]: business messages for destinations: enqueue, claim, settle, retry.
 //! - [`events`]: the StockLevel and DocumentTraceabilityOrder events, enqueued in the business transaction.
 //! - `testing` (feature `testing`): a throwaway database per test.
@@ -29,6 +31,8 @@ pub mod outbound;
 pub mod outbox;
 pub mod receive;
 pub mod reservation;
+pub mod retention;
+pub mod retries;
 pub mod sale;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -39,13 +43,40 @@ use rust_decimal::Decimal;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
-pub use error::StoreError;
+pub use error::{Failure, StoreError};
 pub use import::{ImportReport, RowError};
-pub use outbox::PendingReceipt;
+pub use outbox::{PendingReceipt, RelayPass};
 pub use receive::{Answer, Inbound, Received, ReplyRoute, WorkerIdentity};
 
 /// The embedded migrations, applied by `eai migrate` and by tests.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// How the pool talks to PostgreSQL: every wait is bounded, so a database
+/// that is down or silent makes operations fail (and be retried), never hang.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolSettings {
+    pub max_connections: u32,
+    /// Longest wait for a pooled connection, connecting included: past it the
+    /// database counts as unavailable.
+    pub acquire_timeout: Duration,
+    /// Longest a statement waits for a row lock (PostgreSQL `lock_timeout`).
+    pub lock_timeout: Duration,
+    /// Longest a statement runs (PostgreSQL `statement_timeout`); a whole
+    /// message transaction is also bounded client-side by twice this, which
+    /// covers a server that stopped answering.
+    pub statement_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> PoolSettings {
+        PoolSettings {
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(5),
+            lock_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(30),
+        }
+    }
+}
 
 /// A handle on the worker's database; cheap to clone.
 #[derive(Clone, Debug)]
@@ -53,21 +84,38 @@ pub struct Store {
     pool: PgPool,
     /// How far a sale's totals may be off before they are a mismatch.
     tolerance: Decimal,
+    /// Longest one message transaction may take, client side.
+    transaction_timeout: Duration,
 }
 
 impl Store {
-    /// Connects a pool. `acquire_timeout` bounds how long a message waits for a
-    /// connection before the attempt fails and is retried.
+    /// Connects a pool with these settings; the first connection must be made
+    /// within the acquire timeout.
     pub async fn connect(
         options: PgConnectOptions,
-        max_connections: u32,
+        settings: PoolSettings,
     ) -> Result<Store, StoreError> {
-        let pool = PgPoolOptions::new()
-            .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options)
-            .await?;
-        Ok(Store::from_pool(pool))
+        let options = options.options([
+            (
+                "lock_timeout",
+                format!("{}ms", settings.lock_timeout.as_millis()),
+            ),
+            (
+                "statement_timeout",
+                format!("{}ms", settings.statement_timeout.as_millis()),
+            ),
+        ]);
+        let connecting = PgPoolOptions::new()
+            .max_connections(settings.max_connections)
+            .acquire_timeout(settings.acquire_timeout)
+            .connect_with(options);
+        let pool = tokio::time::timeout(settings.acquire_timeout, connecting)
+            .await
+            .map_err(|_| StoreError::TimedOut(settings.acquire_timeout))??;
+        Ok(Store {
+            transaction_timeout: settings.statement_timeout * 2,
+            ..Store::from_pool(pool)
+        })
     }
 
     /// Wraps an existing pool (tests, embedding).
@@ -75,6 +123,7 @@ impl Store {
         Store {
             pool,
             tolerance: Decimal::ZERO,
+            transaction_timeout: PoolSettings::default().statement_timeout * 2,
         }
     }
 
@@ -95,9 +144,40 @@ impl Store {
         Ok(())
     }
 
-    /// A cheap round trip for readiness checks.
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
+    /// A probe on a connection of its own, so that it measures the
+    /// database and not how busy the pool is.
+    pub fn probe(&self) -> Probe {
+        Probe {
+            options: (*self.pool.connect_options()).clone(),
+            connection: None,
+        }
+    }
+}
+
+/// Checks that the database answers, on one dedicated connection.
+pub struct Probe {
+    options: PgConnectOptions,
+    connection: Option<sqlx::PgConnection>,
+}
+
+impl Probe {
+    /// One round trip (connecting first when needed) within `timeout`. A
+    /// failed check drops the connection, so the next one starts afresh.
+    pub async fn check(&mut self, timeout: Duration) -> Result<(), StoreError> {
+        use sqlx::ConnectOptions;
+        let checked = tokio::time::timeout(timeout, async {
+            let connection = match self.connection.as_mut() {
+                Some(connection) => connection,
+                None => self.connection.insert(self.options.connect().await?),
+            };
+            sqlx::query("SELECT 1").execute(&mut *connection).await?;
+            Ok::<(), StoreError>(())
+        })
+        .await
+        .unwrap_or(Err(StoreError::TimedOut(timeout)));
+        if checked.is_err() {
+            self.connection = None;
+        }
+        checked
     }
 }

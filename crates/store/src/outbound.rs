@@ -204,6 +204,26 @@ pub async fn enqueue_routed(
     Ok(inserted.rows_affected())
 }
 
+/// Sends the blocked messages of a destination that was unblocked back to
+/// `waiting`, each with at least one attempt left: being blocked is not a
+/// failed attempt. Returns how many go out again.
+pub async fn release_blocked(
+    conn: &mut PgConnection,
+    destination_id: i64,
+) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(
+        "UPDATE outbox o
+            SET status = 'waiting', next_attempt_at = now(),
+                attempts = LEAST(o.attempts, d.max_attempts - 1)
+           FROM destinations d
+          WHERE d.id = o.destination_id AND o.destination_id = $1 AND o.status = 'blocked'",
+    )
+    .bind(destination_id)
+    .execute(conn)
+    .await?
+    .rows_affected())
+}
+
 impl Store {
     /// Enqueues `body` for the named destination; false when that UUID was already enqueued there.
     pub async fn enqueue_for(
@@ -384,6 +404,7 @@ impl Store {
         let recorded = sqlx::query(
             "UPDATE outbox
                 SET status = $3, last_error = NULLIF($4, ''), lease_until = NULL,
+                    attempts = CASE WHEN $3 = 'blocked' THEN attempts - 1 ELSE attempts END,
                     sent_at = CASE WHEN $3 = 'done' THEN now() ELSE sent_at END,
                     next_attempt_at = now() + make_interval(secs => $5)
               WHERE id = $1 AND claimed_by = $2 AND status = 'running'",
@@ -470,13 +491,16 @@ impl Store {
         .await?)
     }
 
-    /// Operator retry: back to `waiting` with its attempts reset. Returns how many changed.
+    /// Operator retry of any message not `done`: its attempts are reset and
+    /// it goes out now. A message in flight (`running`) keeps its sender's
+    /// lease and only gets its attempts back. Returns how many changed.
     pub async fn retry_messages(&self, ids: &[i64]) -> Result<u64, StoreError> {
         Ok(sqlx::query(
-            "UPDATE outbox SET status = 'waiting', attempts = 0, next_attempt_at = now(),
-                    last_error = NULL, lease_until = NULL
-              WHERE id = ANY($1) AND kind = 'message'
-                AND status IN ('failed', 'not_delivered', 'rejected', 'blocked')",
+            "UPDATE outbox
+                SET attempts = 0, next_attempt_at = now(), last_error = NULL,
+                    status = CASE WHEN status = 'running' THEN status ELSE 'waiting' END,
+                    lease_until = CASE WHEN status = 'running' THEN lease_until END
+              WHERE id = ANY($1) AND kind = 'message' AND status <> 'done'",
         )
         .bind(ids)
         .execute(&self.pool)
@@ -498,14 +522,7 @@ impl Store {
         let Some(id) = id else {
             return Ok(None);
         };
-        let released = sqlx::query(
-            "UPDATE outbox SET status = 'waiting', next_attempt_at = now()
-              WHERE destination_id = $1 AND status = 'blocked'",
-        )
-        .bind(id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        let released = release_blocked(&mut tx, id).await?;
         tx.commit().await?;
         Ok(Some(released))
     }

@@ -4,7 +4,13 @@
 //! A business rejection rolls back to a savepoint, so the receipt and the
 //! inbox row are still committed: the sender gets its error once, and a
 //! re-send of the same UUID gets that same receipt again, byte for byte.
+//!
+//! An envelope that cannot be processed at all (the database refuses its
+//! data, it kept failing, it arrived on no work queue) is still answered:
+//! [`Store::refuse`] records its UUID with a coded error receipt in a
+//! transaction of its own.
 
+use std::future::Future;
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
@@ -14,16 +20,21 @@ use eai_protocol::{
     SaleCancellation, Transaction,
 };
 use rust_decimal::Decimal;
-use sqlx::{Connection, PgConnection};
+use sqlx::{Connection, PgConnection, Postgres};
 
 use crate::cancellation::{self, CancelOutcome};
 use crate::directory::{self, Branch};
 use crate::reservation::{self, Outcome, ReserveContext};
 use crate::sale::{self, SaleContext, SaleOutcome};
-use crate::{Store, StoreError};
+use crate::{Failure, Store, StoreError};
 
 /// Who we are in the receipts we write.
 pub type WorkerIdentity = ReceiptOrigin;
+
+/// How many times a transaction that failed transiently (serialization
+/// failure, deadlock, lock timeout) is run again at once, before the failure
+/// goes back to the caller, which parks the envelope for a later try.
+pub const IMMEDIATE_RETRIES: usize = 4;
 
 /// Where the receipt of a delivery goes: the AMQP `reply_to` (default
 /// exchange) or the receipts exchange keyed by the sender.
@@ -40,9 +51,10 @@ pub struct Inbound<'a> {
     pub envelope: &'a Envelope,
     pub received_at: DateTime<Utc>,
     pub route: ReplyRoute,
-    /// Whether a sale naming reservations not integrated yet may wait for
-    /// them ([`Received::Waiting`]) instead of being answered `RESERVE_NOT_FOUND`.
-    pub may_wait: bool,
+    /// How many times a sale naming reservations not integrated yet may wait
+    /// for them ([`Received::Waiting`]) before it is answered
+    /// `RESERVE_NOT_FOUND`. The count is kept in the database by UUID.
+    pub max_waits: usize,
 }
 
 /// The outcome of [`Store::receive`].
@@ -50,9 +62,13 @@ pub struct Inbound<'a> {
 pub enum Received {
     /// Committed: publish this receipt.
     Answered(Answer),
-    /// Nothing was written: the envelope names these reservations, which were
-    /// never integrated; try it again later.
-    Waiting(Vec<String>),
+    /// Nothing was written but the wait count: the envelope names these
+    /// reservations, which were never integrated; try it again later. `wait`
+    /// is 1 the first time.
+    Waiting {
+        reservations: Vec<String>,
+        wait: usize,
+    },
 }
 
 impl Received {
@@ -60,7 +76,7 @@ impl Received {
     pub fn answered(self) -> Option<Answer> {
         match self {
             Received::Answered(answer) => Some(answer),
-            Received::Waiting(_) => None,
+            Received::Waiting { .. } => None,
         }
     }
 }
@@ -78,26 +94,67 @@ pub struct Answer {
 }
 
 impl Store {
-    /// Handles one envelope exactly once in effect, retrying the transaction
-    /// on serialization failures, deadlocks and lost connections.
+    /// Handles one envelope exactly once in effect. A transient failure is
+    /// retried at once a few times ([`IMMEDIATE_RETRIES`]); an outage is
+    /// returned at once, for the caller to wait for the database.
     #[tracing::instrument(skip_all, fields(uuid = inbound.envelope.uuid()))]
     pub async fn receive(
         &self,
         identity: &WorkerIdentity,
         inbound: &Inbound<'_>,
     ) -> Result<Received, StoreError> {
-        let attempt = || async { self.receive_once(identity, inbound).await };
-        attempt
+        self.with_retries(|| self.receive_once(identity, inbound))
+            .await
+    }
+
+    /// Answers an envelope that cannot be processed with `detail` (an error),
+    /// recording its UUID like any other: a UUID already answered gets its
+    /// stored receipt instead.
+    #[tracing::instrument(skip_all, fields(uuid = inbound.envelope.uuid()))]
+    pub async fn refuse(
+        &self,
+        identity: &WorkerIdentity,
+        inbound: &Inbound<'_>,
+        detail: &Detail,
+    ) -> Result<Answer, StoreError> {
+        self.with_retries(|| async {
+            let mut tx = self.pool.begin().await?;
+            if let Some(stored) = claim(&mut tx, inbound).await? {
+                tx.commit().await?;
+                return Ok(stored);
+            }
+            let answer =
+                record_answer(&mut tx, identity, inbound, vec![detail.clone()], Vec::new()).await?;
+            tx.commit().await?;
+            Ok(answer)
+        })
+        .await
+    }
+
+    /// Runs `operation` bounded by the transaction timeout, again at once on
+    /// transient failures.
+    async fn with_retries<T, F, Fut>(&self, operation: F) -> Result<T, StoreError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, StoreError>>,
+    {
+        let timeout = self.transaction_timeout;
+        let bounded = || async {
+            tokio::time::timeout(timeout, operation())
+                .await
+                .unwrap_or(Err(StoreError::TimedOut(timeout)))
+        };
+        bounded
             .retry(
                 ExponentialBuilder::default()
                     .with_min_delay(Duration::from_millis(10))
-                    .with_max_delay(Duration::from_secs(2))
-                    .with_max_times(10)
+                    .with_max_delay(Duration::from_millis(500))
+                    .with_max_times(IMMEDIATE_RETRIES)
                     .with_jitter(),
             )
-            .when(StoreError::is_retryable)
+            .when(|error: &StoreError| error.failure() == Failure::Transient)
             .notify(|error, delay| {
-                tracing::debug!(%error, ?delay, "retrying the receive transaction");
+                tracing::debug!(%error, ?delay, "retrying the transaction");
             })
             .await
     }
@@ -109,36 +166,9 @@ impl Store {
     ) -> Result<Received, StoreError> {
         let envelope = inbound.envelope;
         let mut tx = self.pool.begin().await?;
-        let claimed = sqlx::query(
-            "INSERT INTO inbox (uuid, transaction, namespace, company, branch, received_at)
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (uuid) DO NOTHING",
-        )
-        .bind(envelope.uuid())
-        .bind(envelope.header_text("Transaction").unwrap_or_default())
-        .bind(envelope.namespace())
-        .bind(envelope.header_text("CompanyId").unwrap_or_default())
-        .bind(envelope.header_text("BranchId").unwrap_or_default())
-        .bind(inbound.received_at)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if !claimed {
-            let (receipt_id, body, status): (i64, String, String) = sqlx::query_as(
-                "SELECT o.id, o.body, i.status FROM inbox i JOIN outbox o ON o.id = i.receipt_id
-                  WHERE i.uuid = $1",
-            )
-            .bind(envelope.uuid())
-            .fetch_one(&mut *tx)
-            .await?;
+        if let Some(stored) = claim(&mut tx, inbound).await? {
             tx.commit().await?;
-            return Ok(Received::Answered(Answer {
-                receipt_id,
-                body,
-                ok: status == "ok",
-                duplicate: true,
-                route: inbound.route.clone(),
-            }));
+            return Ok(Received::Answered(stored));
         }
         let (details, ids) = {
             let mut savepoint = tx.begin().await?;
@@ -151,61 +181,125 @@ impl Store {
             )
             .await?;
             let (details, ids) = match processed {
-                Processed::Waiting(reservations, _) if inbound.may_wait => {
-                    // Nothing is kept, not even the inbox claim: dropping the
-                    // transaction rolls it back.
+                Processed::Waiting(reservations, details) => {
                     savepoint.rollback().await?;
-                    return Ok(Received::Waiting(reservations));
+                    let waited: Option<i32> =
+                        sqlx::query_scalar("SELECT waits FROM inbox_retries WHERE uuid = $1")
+                            .bind(envelope.uuid())
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                    let waited = usize::try_from(waited.unwrap_or(0)).unwrap_or(0);
+                    if waited < inbound.max_waits {
+                        // Nothing is kept, not even the inbox claim.
+                        tx.rollback().await?;
+                        let wait = self.record_wait(envelope.uuid()).await?;
+                        return Ok(Received::Waiting { reservations, wait });
+                    }
+                    (details, Vec::new())
                 }
-                Processed::Waiting(_, details) => (details, Vec::new()),
-                Processed::Answered(details, ids) => (details, ids),
+                Processed::Answered(details, ids) => {
+                    if details.iter().any(Detail::is_error) {
+                        savepoint.rollback().await?;
+                    } else {
+                        savepoint.commit().await?;
+                    }
+                    (details, ids)
+                }
             };
-            if details.iter().any(Detail::is_error) {
-                savepoint.rollback().await?;
-            } else {
-                savepoint.commit().await?;
-            }
             (details, ids)
         };
-        let receipt = Receipt::new(
-            identity,
-            &envelope.summary(),
-            inbound.received_at,
-            Utc::now(),
-            details,
-            ids,
-        );
-        let body = String::from_utf8_lossy(&receipt.to_bytes()).into_owned();
-        let status = if receipt.is_ok() { "ok" } else { "error" };
-        let (receipt_id,): (i64,) = sqlx::query_as(
-            "INSERT INTO outbox (uuid, kind, transaction, exchange, routing_key, correlation_id, body)
-             VALUES ($1, 'receipt', $2, $3, $4, $5, $6) RETURNING id",
-        )
-        .bind(receipt.uuid())
-        .bind(envelope.header_text("Transaction").unwrap_or_default())
-        .bind(&inbound.route.exchange)
-        .bind(&inbound.route.routing_key)
-        .bind(&inbound.route.correlation_id)
-        .bind(&body)
-        .fetch_one(&mut *tx)
-        .await?;
-        sqlx::query(
-            "UPDATE inbox SET status = $2, processed_at = now(), receipt_id = $3 WHERE uuid = $1",
-        )
-        .bind(envelope.uuid())
-        .bind(status)
-        .bind(receipt_id)
-        .execute(&mut *tx)
-        .await?;
+        let answer = record_answer(&mut tx, identity, inbound, details, ids).await?;
         tx.commit().await?;
-        Ok(Received::Answered(Answer {
-            receipt_id,
-            body,
-            ok: receipt.is_ok(),
-            duplicate: false,
-            route: inbound.route.clone(),
-        }))
+        Ok(Received::Answered(answer))
     }
+}
+
+/// Claims the envelope's UUID in the inbox. `Some` is the stored answer of
+/// a UUID claimed before (a redelivery or a re-send).
+async fn claim(
+    tx: &mut sqlx::Transaction<'_, Postgres>,
+    inbound: &Inbound<'_>,
+) -> Result<Option<Answer>, StoreError> {
+    let envelope = inbound.envelope;
+    let claimed = sqlx::query(
+        "INSERT INTO inbox (uuid, transaction, namespace, company, branch, received_at)
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (uuid) DO NOTHING",
+    )
+    .bind(envelope.uuid())
+    .bind(envelope.header_label("Transaction"))
+    .bind(envelope.namespace())
+    .bind(envelope.header_label("CompanyId"))
+    .bind(envelope.header_label("BranchId"))
+    .bind(inbound.received_at)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if claimed {
+        return Ok(None);
+    }
+    let (receipt_id, body, status): (i64, String, String) = sqlx::query_as(
+        "SELECT o.id, o.body, i.status FROM inbox i JOIN outbox o ON o.id = i.receipt_id
+          WHERE i.uuid = $1",
+    )
+    .bind(envelope.uuid())
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(Some(Answer {
+        receipt_id,
+        body,
+        ok: status == "ok",
+        duplicate: true,
+        route: inbound.route.clone(),
+    }))
+}
+
+/// Writes the receipt to the outbox and completes the inbox row.
+async fn record_answer(
+    tx: &mut sqlx::Transaction<'_, Postgres>,
+    identity: &WorkerIdentity,
+    inbound: &Inbound<'_>,
+    details: Vec<Detail>,
+    ids: Vec<InternalIdEntry>,
+) -> Result<Answer, StoreError> {
+    let envelope = inbound.envelope;
+    let receipt = Receipt::new(
+        identity,
+        &envelope.summary(),
+        inbound.received_at,
+        Utc::now(),
+        details,
+        ids,
+    );
+    let body = String::from_utf8_lossy(&receipt.to_bytes()).into_owned();
+    let status = if receipt.is_ok() { "ok" } else { "error" };
+    let (receipt_id,): (i64,) = sqlx::query_as(
+        "INSERT INTO outbox (uuid, kind, transaction, exchange, routing_key, correlation_id, body)
+         VALUES ($1, 'receipt', $2, $3, $4, $5, $6) RETURNING id",
+    )
+    .bind(receipt.uuid())
+    .bind(envelope.header_label("Transaction"))
+    .bind(&inbound.route.exchange)
+    .bind(&inbound.route.routing_key)
+    .bind(&inbound.route.correlation_id)
+    .bind(&body)
+    .fetch_one(&mut **tx)
+    .await?;
+    sqlx::query(
+        "UPDATE inbox SET status = $2, processed_at = now(), receipt_id = $3 WHERE uuid = $1",
+    )
+    .bind(envelope.uuid())
+    .bind(status)
+    .bind(receipt_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(Answer {
+        receipt_id,
+        body,
+        ok: receipt.is_ok(),
+        duplicate: false,
+        route: inbound.route.clone(),
+    })
 }
 
 /// What the business rules made of an envelope.
@@ -230,14 +324,9 @@ async fn process(
     received_at: DateTime<Utc>,
     tolerance: Decimal,
 ) -> Result<Processed, StoreError> {
-    let checked = envelope.check_shape().and_then(|()| {
-        let transaction = envelope.transaction()?;
-        envelope.check_version(transaction)?;
-        Ok((transaction, envelope.event()?))
-    });
-    let (transaction, event) = match checked {
+    let (transaction, event) = match envelope.validate() {
         Ok(checked) => checked,
-        Err(detail) => return Ok(Processed::refused(vec![detail])),
+        Err(details) => return Ok(Processed::refused(details)),
     };
     let namespace = envelope.namespace();
     let content = envelope.content();

@@ -39,9 +39,9 @@ pub enum SaleOutcome {
     Integrated(Vec<InternalIdEntry>, Vec<Detail>),
     /// Refused: every error and warning.
     Rejected(Vec<Detail>),
-    /// Refused only for now, perhaps: these reservations were never integrated
-    /// (the ItemReserve may still be on its way). The details are the answer
-    /// to give when no retry is left.
+    /// Refused only for now, perhaps: its only errors are these reservations,
+    /// never integrated (the ItemReserve may still be on its way). The
+    /// details are the answer to give when no retry is left.
     Waiting(Vec<String>, Vec<Detail>),
 }
 
@@ -80,14 +80,14 @@ pub async fn integrate(
     let master = load(conn, ctx, sale).await?;
     let verdict = judge(sale, &master);
     let mut details = verdict.errors;
-    if let Some((number,)) = integrated {
+    if let Some((number,)) = &integrated {
         details.push(Detail::error(
             Code::DocumentDuplicate,
             format!("$.Content.InternalId: sale '{internal_id}' was already integrated as number {number}"),
         ));
     }
     let warnings = verdict.warnings;
-    if !verdict.missing_reservations.is_empty() {
+    if verdict.may_wait && integrated.is_none() {
         details.extend(warnings);
         return Ok(SaleOutcome::Waiting(verdict.missing_reservations, details));
     }

@@ -9,7 +9,7 @@ use std::str::FromStr;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Connection, Executor, PgConnection};
 
-use crate::Store;
+use crate::{PoolSettings, Store};
 
 /// The server tests create their databases on.
 pub fn server_url() -> String {
@@ -39,7 +39,11 @@ impl TestDatabase {
             .unwrap_or_else(|error| panic!("cannot create test database {name}: {error}"));
         conn.close().await.ok();
         let options = admin.clone().database(&name);
-        let store = Store::connect(options.clone(), 8)
+        let settings = PoolSettings {
+            max_connections: 8,
+            ..PoolSettings::default()
+        };
+        let store = Store::connect(options.clone(), settings)
             .await
             .unwrap_or_else(|error| panic!("cannot connect to {name}: {error}"));
         store

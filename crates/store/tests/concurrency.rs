@@ -45,7 +45,11 @@ impl Rng {
 
 /// A worker's own store, as a separate process of the fleet would have.
 async fn worker_store(db: &eai_store::testing::TestDatabase) -> Store {
-    Store::connect(db.options(), 2)
+    let settings = eai_store::PoolSettings {
+        max_connections: 2,
+        ..eai_store::PoolSettings::default()
+    };
+    Store::connect(db.options(), settings)
         .await
         .expect("worker pool connects")
 }

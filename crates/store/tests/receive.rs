@@ -6,6 +6,8 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use eai_protocol::{Code, Detail, Envelope};
+use eai_store::{Inbound, RelayPass, ReplyRoute};
 use rust_decimal::Decimal;
 use serde_json::json;
 
@@ -132,7 +134,7 @@ async fn stale_receipts_are_leased_until_marked_published() {
 
     let leased = db
         .store
-        .lease_stale_receipts(Duration::ZERO, Duration::from_secs(60), 10)
+        .lease_receipts(due(Duration::ZERO), Duration::from_secs(60), 10)
         .await
         .expect("lease");
     let ids: Vec<i64> = leased.iter().map(|receipt| receipt.id).collect();
@@ -143,7 +145,7 @@ async fn stale_receipts_are_leased_until_marked_published() {
 
     let again = db
         .store
-        .lease_stale_receipts(Duration::ZERO, Duration::from_secs(60), 10)
+        .lease_receipts(due(Duration::ZERO), Duration::from_secs(60), 10)
         .await
         .expect("lease again");
     assert!(again.is_empty(), "a leased receipt is not handed out twice");
@@ -155,8 +157,161 @@ async fn a_receipt_younger_than_the_threshold_is_not_leased() {
     send(&db.store, &reserve("D-FRESH", p001(1))).await;
     let leased = db
         .store
-        .lease_stale_receipts(Duration::from_secs(3600), Duration::from_secs(60), 10)
+        .lease_receipts(due(Duration::from_secs(3600)), Duration::from_secs(60), 10)
         .await
         .expect("lease");
     assert!(leased.is_empty());
+}
+
+fn due(stale_after: Duration) -> RelayPass {
+    RelayPass::Due { stale_after }
+}
+
+#[tokio::test]
+async fn a_failed_receipt_is_retried_when_due_and_flushed_on_demand() {
+    let db = seeded().await;
+    let failed = send(&db.store, &reserve("D-FAIL", p001(1))).await;
+    let fresh = send(&db.store, &reserve("D-NEW", p001(1))).await;
+    db.store
+        .mark_publish_failed(
+            failed.answer.receipt_id,
+            "returned: NO_ROUTE",
+            Duration::from_secs(3600),
+        )
+        .await
+        .expect("mark failed");
+
+    let due_now = db
+        .store
+        .lease_receipts(due(Duration::from_secs(3600)), Duration::from_secs(60), 10)
+        .await
+        .expect("lease");
+    assert!(
+        due_now.is_empty(),
+        "its retry is an hour away, the other is fresh"
+    );
+
+    let flushed = db
+        .store
+        .lease_receipts(RelayPass::Failed, Duration::from_secs(60), 10)
+        .await
+        .expect("flush");
+    let ids: Vec<i64> = flushed.iter().map(|receipt| receipt.id).collect();
+    assert_eq!(ids, vec![failed.answer.receipt_id], "only the failed one");
+    assert_eq!(flushed[0].attempts, 1);
+    assert_ne!(fresh.answer.receipt_id, failed.answer.receipt_id);
+
+    db.store
+        .mark_receipt_failed(failed.answer.receipt_id, "dead-lettered")
+        .await
+        .expect("give up");
+    let status: String = sqlx::query_scalar("SELECT status FROM outbox WHERE id = $1")
+        .bind(failed.answer.receipt_id)
+        .fetch_one(db.store.pool())
+        .await
+        .expect("status");
+    assert_eq!(status, "failed", "never counted as delivered");
+}
+
+#[tokio::test]
+async fn an_envelope_that_cannot_be_processed_is_refused_once_and_answered_the_same_again() {
+    let db = seeded().await;
+    let envelope = reserve("D-REFUSED", p001(1));
+    let bytes = serde_json::to_vec(&envelope).expect("JSON");
+    let parsed = Envelope::parse(&bytes).expect("envelope");
+    let inbound = Inbound {
+        envelope: &parsed,
+        received_at: chrono::Utc::now(),
+        route: ReplyRoute {
+            exchange: "eai.receipts".into(),
+            routing_key: "ECOMMERCE".into(),
+            correlation_id: None,
+        },
+        max_waits: 0,
+    };
+    let detail = Detail::error(Code::ProcessingFailed, "failed 3 times: lock timeout");
+    let first = db
+        .store
+        .refuse(&identity(), &inbound, &detail)
+        .await
+        .expect("refused");
+    assert!(!first.ok && !first.duplicate);
+    let receipt: serde_json::Value = serde_json::from_str(&first.body).expect("JSON");
+    assert_eq!(
+        receipt["Content"]["ProcessingInformation"]["Details"][0]["Code"],
+        "PROCESSING_FAILED"
+    );
+    let again = send(&db.store, &envelope).await;
+    assert!(again.answer.duplicate, "the UUID is known now");
+    assert_eq!(again.answer.body, first.body, "byte for byte");
+    assert_eq!(reserved(db.store.pool(), "L2029A").await, Decimal::ZERO);
+}
+
+#[tokio::test]
+async fn retry_counts_are_kept_by_uuid() {
+    let db = seeded().await;
+    assert_eq!(db.store.record_wait("u-1").await.expect("wait"), 1);
+    assert_eq!(db.store.record_wait("u-1").await.expect("wait"), 2);
+    assert_eq!(
+        db.store
+            .record_failure("u-1", "lock\0timeout")
+            .await
+            .expect("failure"),
+        1
+    );
+    assert_eq!(
+        db.store.record_redelivery("u-1").await.expect("redelivery"),
+        1
+    );
+    assert_eq!(db.store.record_wait("u-2").await.expect("wait"), 1);
+}
+
+#[tokio::test]
+async fn the_purge_deletes_answered_uuids_past_the_window_and_keeps_what_is_pending() {
+    let db = seeded().await;
+    let old_envelope = reserve("D-OLD", p001(1));
+    let old = send(&db.store, &old_envelope).await;
+    let old_unsent = send(&db.store, &reserve("D-OLD-UNSENT", p001(1))).await;
+    let recent = send(&db.store, &reserve("D-RECENT", p001(1))).await;
+    db.store
+        .mark_published(old.answer.receipt_id)
+        .await
+        .expect("published");
+    db.store
+        .record_failure("u-old", "x")
+        .await
+        .expect("failure");
+    sqlx::query(
+        "UPDATE inbox SET received_at = now() - interval '40 days' WHERE receipt_id = ANY($1)",
+    )
+    .bind(vec![old.answer.receipt_id, old_unsent.answer.receipt_id])
+    .execute(db.store.pool())
+    .await
+    .expect("age the rows");
+    sqlx::query("UPDATE inbox_retries SET updated_at = now() - interval '40 days'")
+        .execute(db.store.pool())
+        .await
+        .expect("age the counts");
+
+    let purged = db
+        .store
+        .purge(Duration::from_secs(30 * 86_400), 1000)
+        .await
+        .expect("purge");
+
+    assert_eq!((purged.inbox, purged.retries), (1, 1));
+    let left: Vec<i64> = sqlx::query_scalar("SELECT receipt_id FROM inbox ORDER BY receipt_id")
+        .fetch_all(db.store.pool())
+        .await
+        .expect("inbox");
+    assert_eq!(
+        left,
+        vec![old_unsent.answer.receipt_id, recent.answer.receipt_id],
+        "a receipt still waiting to be delivered is kept"
+    );
+    let again = send(&db.store, &old_envelope).await;
+    assert!(
+        !again.answer.duplicate,
+        "past the window the UUID is processed again: the window must outlast re-sends"
+    );
 }

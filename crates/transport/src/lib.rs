@@ -1,31 +1,54 @@
-//! AMQP plumbing on lapin: the SPEC §7 topology and a publisher that only
-//! reports success once the broker confirmed the message.
-//!
-//! Connections are opened with lapin's automatic recovery, which reconnects
-//! with backoff and replays the topology, QoS, confirms and consumers.
+//! AMQP plumbing on lapin: the SPEC §7 topology, one connection kept alive
+//! with bounded steps, the consumer loop every queue of the worker goes
+//! through, and a publisher that only reports success once the broker
+//! confirmed the message.
 //!
 //! # Layout
 //!
+//! - [`endpoint`]: [`Endpoint`], the broker's address and one bounded connection attempt.
+//! - [`broker`]: [`Broker`], the connection kept alive: probe, heartbeat, reconnection.
+//! - [`consumer`]: [`Consumer`], QoS, concurrency, re-subscription, ack/nack, drain.
+//! - [`publisher`]: [`Publisher`], publishing with publisher confirms and a timeout.
 //! - [`topology`]: exchange and queue names, declared idempotently (and deleted by tests).
-//! - [`publisher`]: [`Publisher`], publishing with publisher confirms.
-//! - [`connect`]: a recovering connection.
 
+pub mod broker;
+pub mod consumer;
+pub mod endpoint;
 pub mod publisher;
 pub mod topology;
 
+use std::time::Duration;
+
+pub use broker::{Broker, Watch};
+pub use consumer::{Consumer, Handler, OnLost, Settle, Subscription};
+pub use endpoint::Endpoint;
 pub use lapin;
 pub use publisher::{Outgoing, Publisher};
 pub use topology::{QueueType, Topology};
-
-use lapin::{Connection, ConnectionProperties};
 
 /// What can go wrong on the broker side.
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
     #[error("AMQP error: {0}")]
     Amqp(#[from] lapin::Error),
-    #[error("a publisher's lock was poisoned by a panic")]
-    Poisoned,
+    #[error("the AMQP URL is not valid: {0}")]
+    InvalidUrl(String),
+    #[error("cannot connect to the AMQP broker at {address}: {reason}")]
+    Unreachable { address: String, reason: String },
+    #[error("gave up connecting to the AMQP broker at {address} after {} s: {reason}", waited.as_secs())]
+    GaveUp {
+        address: String,
+        waited: Duration,
+        reason: String,
+    },
+    #[error("the broker at {address} did not answer within {} ms ({what})", after.as_millis())]
+    Timeout {
+        address: String,
+        what: &'static str,
+        after: Duration,
+    },
+    #[error("the {field} of a message is {bytes} bytes long; AMQP allows 255")]
+    TooLong { field: &'static str, bytes: usize },
     #[error("the broker refused (nacked) the message published to exchange {exchange:?}")]
     Nacked { exchange: String },
     #[error("the message published to exchange {exchange:?} with routing key {routing_key:?} was returned: {reason}")]
@@ -34,12 +57,4 @@ pub enum TransportError {
         routing_key: String,
         reason: String,
     },
-}
-
-/// Opens a connection that recovers by itself after network failures.
-pub async fn connect(url: &str, name: &str) -> Result<Connection, TransportError> {
-    let properties = ConnectionProperties::default()
-        .with_connection_name(name.into())
-        .enable_auto_recover();
-    Ok(Connection::connect(url, properties).await?)
 }

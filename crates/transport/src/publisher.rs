@@ -2,18 +2,24 @@
 //! has taken responsibility for the message, so callers can mark the outbox
 //! row done or ack the inbound delivery knowing nothing is lost.
 //!
+//! Every publish is bounded by a timeout (waiting for a connection, opening a
+//! channel, the confirm): a silent broker makes it fail, never hang, and the
+//! connection is reported to the [`Broker`] as lost.
+//!
 //! The broker closes a channel over one bad publish (an exchange that does
-//! not exist, say), and lapin recovers connections, not channels closed that
-//! way: the publisher opens a fresh confirm channel when it finds its channel
-//! closed, so one bad destination never silences everything published after it.
+//! not exist, say): the publisher opens a fresh confirm channel when it finds
+//! its channel closed or the connection replaced, so one bad destination never
+//! silences everything published after it.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::time::Duration;
 
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
-use lapin::types::{AMQPValue, FieldTable};
+use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Connection};
+use tokio::sync::Mutex;
 
-use crate::TransportError;
+use crate::{Broker, TransportError};
 
 /// A message to publish.
 #[derive(Debug, Clone, Default)]
@@ -30,70 +36,87 @@ pub struct Outgoing<'a> {
     pub headers: Vec<(&'a str, String)>,
 }
 
-/// A confirm-mode channel that reopens itself after the broker closed it.
+/// A confirm-mode channel on the broker's current connection.
 #[derive(Clone)]
 pub struct Publisher {
-    connection: Arc<Connection>,
-    channel: Arc<Mutex<Channel>>,
+    broker: Broker,
+    timeout: Duration,
+    channel: Arc<Mutex<Option<OpenChannel>>>,
 }
 
-impl Publisher {
-    /// Opens a confirm-mode channel on `connection`.
-    pub async fn open(connection: Arc<Connection>) -> Result<Publisher, TransportError> {
-        let channel = confirm_channel(&connection).await?;
-        Ok(Publisher {
-            connection,
-            channel: Arc::new(Mutex::new(channel)),
-        })
-    }
+/// A channel and the connection it was opened on.
+type OpenChannel = (Arc<Connection>, Channel);
 
-    /// The current channel, or a fresh one when the broker closed it (while the
-    /// connection itself recovers, lapin restores the channel and it is kept).
-    async fn channel(&self) -> Result<Channel, TransportError> {
-        let current = self
-            .channel
-            .lock()
-            .map_err(|_| TransportError::Poisoned)?
-            .clone();
-        let status = current.status();
-        if status.connected() || status.reconnecting() || status.initializing() {
-            return Ok(current);
+impl Publisher {
+    /// A publisher whose every publish takes at most `timeout`.
+    pub fn new(broker: Broker, timeout: Duration) -> Publisher {
+        Publisher {
+            broker,
+            timeout,
+            channel: Arc::new(Mutex::new(None)),
         }
-        tracing::info!("the publishing channel was closed; opening a new one");
-        let fresh = confirm_channel(&self.connection).await?;
-        *self.channel.lock().map_err(|_| TransportError::Poisoned)? = fresh.clone();
-        Ok(fresh)
     }
 
     /// Publishes persistently and waits for the broker's confirm. When
     /// `mandatory`, a message no queue would take comes back as
     /// [`TransportError::Unroutable`] instead of vanishing.
     pub async fn publish(&self, message: &Outgoing<'_>) -> Result<(), TransportError> {
+        let connection = tokio::time::timeout(self.timeout, self.broker.connection())
+            .await
+            .map_err(|_| TransportError::Timeout {
+                address: self.broker.address(),
+                what: "waiting for a broker connection",
+                after: self.timeout,
+            })?;
+        let attempt = self.publish_on(&connection, message);
+        match tokio::time::timeout(self.timeout, attempt).await {
+            Ok(outcome) => outcome,
+            Err(_) => {
+                self.broker.report_lost(&connection);
+                Err(TransportError::Timeout {
+                    address: self.broker.address(),
+                    what: "waiting for the publish confirm",
+                    after: self.timeout,
+                })
+            }
+        }
+    }
+
+    async fn publish_on(
+        &self,
+        connection: &Arc<Connection>,
+        message: &Outgoing<'_>,
+    ) -> Result<(), TransportError> {
         let mut properties = BasicProperties::default()
             .with_delivery_mode(2)
             .with_content_type("application/json".into());
         if let Some(correlation_id) = message.correlation_id {
-            properties = properties.with_correlation_id(correlation_id.into());
+            properties = properties.with_correlation_id(short("correlation_id", correlation_id)?);
         }
         if let Some(message_id) = message.message_id {
-            properties = properties.with_message_id(message_id.into());
+            properties = properties.with_message_id(short("message_id", message_id)?);
         }
         if let Some(reply_to) = message.reply_to {
-            properties = properties.with_reply_to(reply_to.into());
+            properties = properties.with_reply_to(short("reply_to", reply_to)?);
         }
         if !message.headers.is_empty() {
             let mut headers = FieldTable::default();
             for (key, value) in &message.headers {
-                headers.insert((*key).into(), AMQPValue::LongString(value.as_str().into()));
+                headers.insert(
+                    short("header name", key)?,
+                    AMQPValue::LongString(value.as_str().into()),
+                );
             }
             properties = properties.with_headers(headers);
         }
+        let exchange = short("exchange", message.exchange)?;
+        let routing_key = short("routing key", message.routing_key)?;
         let confirmation = self
-            .channel()
+            .channel(connection)
             .await?
             .basic_publish(
-                message.exchange.into(),
-                message.routing_key.into(),
+                exchange,
+                routing_key,
                 BasicPublishOptions {
                     mandatory: message.mandatory,
                     ..BasicPublishOptions::default()
@@ -117,12 +140,45 @@ impl Publisher {
         }
         Ok(())
     }
+
+    /// The channel for `connection`, opened afresh when the broker closed the
+    /// previous one or the connection was replaced.
+    async fn channel(&self, connection: &Arc<Connection>) -> Result<Channel, TransportError> {
+        let mut current = self.channel.lock().await;
+        if let Some((opened_on, channel)) = current.as_ref() {
+            if Arc::ptr_eq(opened_on, connection) && channel.status().connected() {
+                return Ok(channel.clone());
+            }
+        }
+        let channel = connection.create_channel().await?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
+        *current = Some((Arc::clone(connection), channel.clone()));
+        Ok(channel)
+    }
 }
 
-async fn confirm_channel(connection: &Connection) -> Result<Channel, TransportError> {
-    let channel = connection.create_channel().await?;
-    channel
-        .confirm_select(ConfirmSelectOptions::default())
-        .await?;
-    Ok(channel)
+/// An AMQP short string (at most 255 bytes): a longer value is an error to
+/// report, never the panic lapin's own conversion would be.
+fn short(field: &'static str, value: &str) -> Result<ShortString, TransportError> {
+    ShortString::try_new(value).map_err(|_| TransportError::TooLong {
+        field,
+        bytes: value.len(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_value_longer_than_an_amqp_short_string_is_an_error_not_a_panic() {
+        assert!(short("routing key", &"k".repeat(255)).is_ok());
+        let error = short("correlation_id", &"é".repeat(128)).expect_err("256 bytes");
+        assert_eq!(
+            error.to_string(),
+            "the correlation_id of a message is 256 bytes long; AMQP allows 255"
+        );
+    }
 }

@@ -45,10 +45,10 @@ pub struct Topology {
     /// `(queue, routing key)` per transaction the worker consumes.
     pub work_queues: Vec<(String, String)>,
     pub queue_type: QueueType,
-    /// Delay before each retry of an envelope that must wait (a sale whose
-    /// reservation has not arrived yet): attempt `n` waits `retry_delays[n-1]`
-    /// in its own queue, which dead-letters back to the work queue.
-    pub retry_delays: Vec<Duration>,
+    /// The delays an envelope can be parked for before it comes back to its
+    /// work queue (a sale waiting for its reservation, a failed envelope
+    /// waiting for its next try): one delay queue per work queue and delay.
+    pub delays: Vec<Duration>,
 }
 
 impl Topology {
@@ -68,19 +68,29 @@ impl Topology {
                 .map(|transaction| (name(&transaction.to_lowercase()), (*transaction).to_owned()))
                 .collect(),
             queue_type,
-            retry_delays: Vec::new(),
+            delays: Vec::new(),
         }
     }
 
-    /// The same topology with per-attempt delay queues.
-    pub fn with_retry_delays(mut self, delays: Vec<Duration>) -> Topology {
-        self.retry_delays = delays;
+    /// The same topology with delay queues for these delays (whole seconds,
+    /// at least one; duplicates are folded).
+    pub fn with_delays(mut self, delays: impl IntoIterator<Item = Duration>) -> Topology {
+        let mut delays: Vec<Duration> = delays
+            .into_iter()
+            .map(|delay| Duration::from_secs(delay.as_secs().max(1)))
+            .collect();
+        delays.sort();
+        delays.dedup();
+        self.delays = delays;
         self
     }
 
-    /// The delay queue of `attempt` (1-based) for a work queue.
-    pub fn retry_queue(work_queue: &str, attempt: usize) -> String {
-        format!("{work_queue}.retry.{attempt}")
+    /// The queue where a message of `work_queue` waits `delay` (whole seconds)
+    /// before it dead-letters back: `eai.retailsales.delay.15s`. Named by the
+    /// delay, so changing the configured delays never redeclares a queue with
+    /// other arguments.
+    pub fn delay_queue(work_queue: &str, delay: Duration) -> String {
+        format!("{work_queue}.delay.{}s", delay.as_secs().max(1))
     }
 
     /// The work queue bound to a transaction's routing key.
@@ -147,8 +157,8 @@ impl Topology {
             self.declare_queue(channel, queue, true).await?;
             self.bind(channel, queue, &self.inbound_exchange, routing_key)
                 .await?;
-            for (index, delay) in self.retry_delays.iter().enumerate() {
-                self.declare_delay_queue(channel, queue, routing_key, index + 1, *delay)
+            for delay in &self.delays {
+                self.declare_delay_queue(channel, queue, routing_key, *delay)
                     .await?;
             }
         }
@@ -162,11 +172,10 @@ impl Topology {
         channel: &Channel,
         work_queue: &str,
         routing_key: &str,
-        attempt: usize,
         delay: Duration,
     ) -> Result<(), TransportError> {
         let mut arguments = self.queue_arguments();
-        let ttl = u32::try_from(delay.as_millis()).unwrap_or(u32::MAX);
+        let ttl = u32::try_from(delay.as_secs().max(1) * 1000).unwrap_or(u32::MAX);
         arguments.insert("x-message-ttl".into(), AMQPValue::LongUInt(ttl));
         arguments.insert(
             "x-dead-letter-exchange".into(),
@@ -189,7 +198,7 @@ impl Topology {
         }
         channel
             .queue_declare(
-                Self::retry_queue(work_queue, attempt).as_str().into(),
+                Self::delay_queue(work_queue, delay).as_str().into(),
                 QueueDeclareOptions {
                     durable: true,
                     ..QueueDeclareOptions::default()
@@ -218,8 +227,8 @@ impl Topology {
         ];
         for (queue, _) in &self.work_queues {
             queues.push(queue.clone());
-            for attempt in 1..=self.retry_delays.len() {
-                queues.push(Self::retry_queue(queue, attempt));
+            for delay in &self.delays {
+                queues.push(Self::delay_queue(queue, *delay));
             }
         }
         for queue in queues {

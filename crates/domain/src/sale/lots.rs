@@ -36,12 +36,20 @@ struct Group<'a> {
     warehouse_ok: bool,
 }
 
+/// Reservations an item names that were never integrated, and how many
+/// errors say so: a sale whose only errors are these may wait for them.
+#[derive(Debug, Default)]
+pub(super) struct Missing {
+    pub(super) reservations: Vec<String>,
+    pub(super) errors: usize,
+}
+
 /// Checks the reservations and plans the lots; one [`Taken`] per item.
 pub(super) fn check(
     items: &[CheckedItem<'_>],
     master: &SaleMasterData,
     errors: &mut Vec<Detail>,
-    missing: &mut Vec<String>,
+    missing: &mut Missing,
 ) -> Vec<Taken> {
     let mut taken = vec![Taken::default(); items.len()];
     let mut groups: Vec<Group<'_>> = Vec::new();
@@ -116,13 +124,14 @@ fn active_reservation<'a>(
     path: &str,
     master: &'a SaleMasterData,
     errors: &mut Vec<Detail>,
-    missing: &mut Vec<String>,
+    missing: &mut Missing,
 ) -> Option<&'a ReservationInfo> {
     let path = format!("{path}.ItemReserveInternalId");
     let Some(reservation) = master.reservations.get(reserve_id) else {
-        if !missing.iter().any(|id| id == reserve_id) {
-            missing.push(reserve_id.to_owned());
+        if !missing.reservations.iter().any(|id| id == reserve_id) {
+            missing.reservations.push(reserve_id.to_owned());
         }
+        missing.errors += 1;
         errors.push(Detail::error(
             Code::ReserveNotFound,
             format!("{path}: reservation '{reserve_id}' was not found (no ItemReserve with this InternalId was integrated)"),

@@ -129,6 +129,9 @@ pub struct SaleVerdict {
     /// the reservation may not have arrived yet (the caller may retry later).
     /// Each also has a `RESERVE_NOT_FOUND` error.
     pub missing_reservations: Vec<String>,
+    /// The sale's only errors are those `RESERVE_NOT_FOUND`s: it may wait for
+    /// its reservations. A sale with errors of its own is answered at once.
+    pub may_wait: bool,
     /// `Some` only when `errors` is empty.
     pub plan: Option<SalePlan>,
 }
@@ -245,8 +248,8 @@ pub fn judge(sale: &RetailSale, master: &SaleMasterData) -> SaleVerdict {
     let mut errors = Vec::new();
     let header = header::check(sale, master, &mut errors);
     let items = items::check(sale, master, &mut errors);
-    let mut missing_reservations = Vec::new();
-    let taken = lots::check(&items, master, &mut errors, &mut missing_reservations);
+    let mut missing = lots::Missing::default();
+    let taken = lots::check(&items, master, &mut errors, &mut missing);
     let payments = payments::check(sale, master, &mut errors);
     totals::check(sale, &items, master.tolerance, &mut errors);
     let warnings = totals::warnings(sale, &items, master.tolerance);
@@ -256,9 +259,10 @@ pub fn judge(sale: &RetailSale, master: &SaleMasterData) -> SaleVerdict {
         None
     };
     SaleVerdict {
+        may_wait: !missing.reservations.is_empty() && errors.len() == missing.errors,
         errors,
         warnings,
-        missing_reservations,
+        missing_reservations: missing.reservations,
         plan,
     }
 }

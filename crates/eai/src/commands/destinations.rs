@@ -5,15 +5,15 @@ use std::time::Instant;
 
 use chrono::Utc;
 use eai_protocol::events::{environment_test, Outbound};
-use eai_protocol::{receipt_status, ReceiptOrigin};
+use eai_protocol::receipt_status;
 use eai_store::outbound::{Claimed, Destination, DestinationKind, Settlement};
 use eai_transport::lapin::options::BasicConsumeOptions;
 use eai_transport::lapin::types::FieldTable;
 use eai_transport::topology::declare_private_queue;
-use eai_transport::{Outgoing, Publisher};
+use eai_transport::Outgoing;
 use futures_util::StreamExt;
 
-use crate::app::{http_client, open_broker, open_store};
+use crate::app::{http_client, open_broker, open_store, publisher_for};
 use crate::config::Settings;
 use crate::sender::http;
 
@@ -73,10 +73,7 @@ pub async fn test(settings: &Settings, name: &str) -> anyhow::Result<bool> {
         return Ok(false);
     };
     let uuid = uuid::Uuid::new_v4().to_string();
-    let origin = ReceiptOrigin {
-        source_application: settings.source_application.clone(),
-        product_name: settings.product_name.clone(),
-    };
+    let origin = settings.identity();
     let body = environment_test(&Outbound {
         origin: &origin,
         uuid: &uuid,
@@ -123,7 +120,8 @@ async fn amqp_round_trip(
     uuid: &str,
     body: &[u8],
 ) -> anyhow::Result<Settlement> {
-    let connection = std::sync::Arc::new(open_broker(settings).await?);
+    let broker = open_broker(settings, None).await?;
+    let connection = broker.connection().await;
     let channel = connection.create_channel().await?;
     let reply_queue = declare_private_queue(&channel).await?;
     let mut replies = channel
@@ -137,7 +135,7 @@ async fn amqp_round_trip(
             FieldTable::default(),
         )
         .await?;
-    let publisher = Publisher::open(std::sync::Arc::clone(&connection)).await?;
+    let publisher = publisher_for(settings, &broker);
     let published = publisher
         .publish(&Outgoing {
             exchange: destination.exchange.as_deref().unwrap_or_default(),
@@ -174,6 +172,6 @@ async fn amqp_round_trip(
             },
         }
     };
-    connection.close(200, "tested".into()).await.ok();
+    broker.close().await;
     Ok(settlement)
 }

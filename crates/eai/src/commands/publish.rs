@@ -10,10 +10,10 @@ use eai_protocol::Envelope;
 use eai_transport::lapin::options::BasicConsumeOptions;
 use eai_transport::lapin::types::FieldTable;
 use eai_transport::topology::declare_private_queue;
-use eai_transport::{Outgoing, Publisher};
+use eai_transport::Outgoing;
 use futures_util::StreamExt;
 
-use crate::app::open_broker;
+use crate::app::{open_broker, publisher_for};
 use crate::config::Settings;
 
 /// The arguments of `eai publish`.
@@ -93,11 +93,11 @@ pub async fn publish(
         };
         envelopes.push((file, uuid, routing_key, body));
     }
-    let connection = std::sync::Arc::new(open_broker(settings).await?);
     let topology = settings.topology();
+    let broker = open_broker(settings, Some(topology.clone())).await?;
+    let connection = broker.connection().await;
     let channel = connection.create_channel().await?;
-    topology.declare(&channel).await?;
-    let publisher = Publisher::open(std::sync::Arc::clone(&connection)).await?;
+    let publisher = publisher_for(settings, &broker);
     let mut replies = None;
     if wait.is_some() {
         let queue = declare_private_queue(&channel).await?;
@@ -149,7 +149,7 @@ pub async fn publish(
             receipts.insert(correlation.to_string(), receipt);
         }
     }
-    connection.close(200, "published".into()).await.ok();
+    broker.close().await;
     Ok(envelopes
         .into_iter()
         .map(|(file, uuid, _, _)| Published {

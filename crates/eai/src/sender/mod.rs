@@ -24,10 +24,11 @@ use backon::{BackoffBuilder, ExponentialBuilder};
 use chrono::Utc;
 use eai_store::outbound::{Claimed, DestinationKind, Settlement};
 use eai_store::Store;
+use eai_store::StoreError;
 use eai_transport::Publisher;
 use sqlx::postgres::PgListener;
-use tokio::sync::broadcast;
 use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
 use crate::metrics::{DestinationBlocked, MessageAttempted, Metrics};
 
@@ -79,25 +80,38 @@ impl Sender {
     /// busy, the sender waits for deliveries to finish instead of claiming
     /// one message per finished delivery, which would make the claim query
     /// the bottleneck.
-    pub async fn run(self, mut shutdown: broadcast::Receiver<()>) -> anyhow::Result<()> {
-        let mut listener = PgListener::connect_with(self.store.pool()).await?;
-        listener.listen("eai_outbox").await?;
+    pub async fn run(self, stop: CancellationToken) {
         let slots = self.concurrency.max(1);
         let mut in_flight = JoinSet::new();
+        let mut listener = None;
+        let mut trouble = Trouble::default();
         tracing::info!(sender = %self.id, "sender started");
         'claiming: loop {
             while in_flight.len() > slots / 2 {
                 tokio::select! {
-                    _ = shutdown.recv() => break 'claiming,
+                    () = stop.cancelled() => break 'claiming,
                     _ = in_flight.join_next() => {}
                 }
             }
+            if listener.is_none() {
+                listener = self
+                    .listen()
+                    .await
+                    .map_err(|error| trouble.failed("listening for new messages", &error))
+                    .ok();
+            }
             let free = slots - in_flight.len();
             let claimed = match self.store.claim_messages(&self.id, free as i64).await {
-                Ok(claimed) => claimed,
+                Ok(claimed) => {
+                    trouble.recovered();
+                    claimed
+                }
                 Err(error) => {
-                    tracing::warn!(%error, "claiming messages failed");
-                    Vec::new()
+                    let pause = trouble.failed("claiming messages", &error);
+                    tokio::select! {
+                        () = stop.cancelled() => break,
+                        () = tokio::time::sleep(pause) => continue,
+                    }
                 }
             };
             let saturated = claimed.len() == free;
@@ -109,16 +123,41 @@ impl Sender {
                 continue;
             }
             let wait = self.idle_wait().await;
-            tokio::select! {
-                _ = shutdown.recv() => break,
-                _ = listener.recv() => {}
-                _ = tokio::time::sleep(wait) => {}
-                Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+            let notified = async {
+                match listener.as_mut() {
+                    Some(listening) => listening.recv().await.map(drop),
+                    None => std::future::pending().await,
+                }
+            };
+            let lost_listener = tokio::select! {
+                () = stop.cancelled() => break,
+                notification = notified => notification.err(),
+                () = tokio::time::sleep(wait) => None,
+                Some(_) = in_flight.join_next(), if !in_flight.is_empty() => None,
+            };
+            if let Some(error) = lost_listener {
+                listener = None;
+                let pause = trouble.failed("listening for new messages", &StoreError::from(error));
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    () = tokio::time::sleep(pause) => {}
+                }
             }
         }
         while in_flight.join_next().await.is_some() {}
         tracing::info!(sender = %self.id, "sender drained");
-        Ok(())
+    }
+
+    /// A `LISTEN eai_outbox` connection, opened within the poll interval's bound.
+    async fn listen(&self) -> Result<PgListener, StoreError> {
+        let connecting = async {
+            let mut listener = PgListener::connect_with(self.store.pool()).await?;
+            listener.listen("eai_outbox").await?;
+            Ok::<_, StoreError>(listener)
+        };
+        tokio::time::timeout(LISTEN_TIMEOUT, connecting)
+            .await
+            .unwrap_or(Err(StoreError::TimedOut(LISTEN_TIMEOUT)))
     }
 
     /// Until the next retry falls due, at most the poll interval.
@@ -168,6 +207,40 @@ impl Sender {
             Err(error) => {
                 tracing::warn!(uuid = %message.uuid, %error, "settling failed; the lease will expire and another attempt follows");
             }
+        }
+    }
+}
+
+/// Longest the sender waits for its `LISTEN` connection.
+const LISTEN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The sender's trouble with the database: how long to pause before the next
+/// try (growing while it lasts), logged once when it starts and once when it
+/// ends instead of at every try.
+#[derive(Default)]
+struct Trouble {
+    delays: Option<backon::ExponentialBackoff>,
+}
+
+impl Trouble {
+    /// Another failure; returns the pause before the next try.
+    fn failed(&mut self, what: &str, error: &StoreError) -> Duration {
+        let delays = self.delays.get_or_insert_with(|| {
+            tracing::warn!(%error, what, "the sender cannot reach the database; backing off");
+            ExponentialBuilder::default()
+                .with_min_delay(Duration::from_millis(200))
+                .with_max_delay(Duration::from_secs(10))
+                .with_jitter()
+                .without_max_times()
+                .build()
+        });
+        delays.next().unwrap_or(Duration::from_secs(10))
+    }
+
+    /// The database answered again.
+    fn recovered(&mut self) {
+        if self.delays.take().is_some() {
+            tracing::info!("the sender reaches the database again");
         }
     }
 }

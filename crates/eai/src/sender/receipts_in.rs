@@ -1,88 +1,84 @@
 //! The receipts destinations send back (`eai.receipts.in`): each settles the
 //! message it names — also after that message's attempt timed out, so a late
-//! receipt still turns `not_delivered` into `done`.
+//! receipt still turns `not_delivered` into `done`. A receipt is acked once
+//! the database has it; one the database could not record goes back to the
+//! queue after a pause, or — when the database refuses it for good (a NUL in
+//! the UUID it names, say) — to the dead-letter exchange; both are counted.
+
+use std::future::Future;
+use std::time::Duration;
 
 use eai_protocol::receipt_status;
-use eai_store::Store;
+use eai_store::{Failure, Store};
 use eai_transport::lapin::message::Delivery;
-use eai_transport::lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
-use eai_transport::lapin::types::FieldTable;
-use eai_transport::lapin::Connection;
-use futures_util::StreamExt;
-use tokio::sync::broadcast;
+use eai_transport::{Handler, Settle};
+use tokio_util::sync::CancellationToken;
 
 use super::amqp::correlated_destination;
+use crate::metrics::{DestinationReceiptFailed, Metrics};
 
-/// Consumes `queue` until `shutdown` fires.
-pub async fn run(
-    store: Store,
-    connection: &Connection,
-    queue: &str,
-    mut shutdown: broadcast::Receiver<()>,
-) -> anyhow::Result<()> {
-    let channel = connection.create_channel().await?;
-    channel.basic_qos(64, BasicQosOptions::default()).await?;
-    let mut consumer = channel
-        .basic_consume(
-            queue.into(),
-            format!("eai-receipts-{}", uuid::Uuid::new_v4().simple())
-                .as_str()
-                .into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
-    loop {
-        let next = tokio::select! {
-            _ = shutdown.recv() => return Ok(()),
-            next = consumer.next() => next,
-        };
-        match next {
-            None => return Ok(()),
-            Some(Ok(delivery)) => settle(&store, &delivery).await,
-            Some(Err(error)) => {
-                tracing::error!(queue, %error, "receipts consumer error; waiting for recovery");
-                channel.wait_for_recovery(error).await?;
-            }
-        }
+/// How long a receipt that could not be recorded waits before it is requeued,
+/// so a database outage is not a hot redelivery loop.
+const REQUEUE_PAUSE: Duration = Duration::from_secs(1);
+
+/// Settles messages from the receipts their destinations send back.
+pub struct DestinationReceipts {
+    pub store: Store,
+    pub metrics: Metrics,
+    pub shutdown: CancellationToken,
+}
+
+impl Handler for DestinationReceipts {
+    fn handle(&self, delivery: &Delivery) -> impl Future<Output = Settle> + Send {
+        self.settle(delivery)
     }
 }
 
-/// Settles the message a receipt names; acks once the database has it.
-async fn settle(store: &Store, delivery: &Delivery) {
-    match receipt_status(&delivery.data) {
-        Some(receipt) => {
-            let correlation = delivery
-                .properties
-                .correlation_id()
-                .as_ref()
-                .map(|id| id.to_string());
-            let destination = correlation
-                .as_deref()
-                .and_then(|id| correlated_destination(id, &receipt.received_uuid));
-            let settled = store
-                .settle_by_receipt(
-                    &receipt.received_uuid,
-                    destination,
-                    receipt.ok,
-                    &receipt.message,
-                )
-                .await;
-            match settled {
-                Ok(status) => {
-                    tracing::info!(uuid = %receipt.received_uuid, ?status, "destination receipt");
+impl DestinationReceipts {
+    /// Settles the message a receipt names.
+    async fn settle(&self, delivery: &Delivery) -> Settle {
+        let Some(receipt) = receipt_status(&delivery.data) else {
+            tracing::warn!("ignored a message on the receipts queue that is not a ReceiptMessage");
+            return Settle::Ack;
+        };
+        let correlation = delivery
+            .properties
+            .correlation_id()
+            .as_ref()
+            .map(|id| id.to_string());
+        let destination = correlation
+            .as_deref()
+            .and_then(|id| correlated_destination(id, &receipt.received_uuid));
+        let settled = self
+            .store
+            .settle_by_receipt(
+                &receipt.received_uuid,
+                destination,
+                receipt.ok,
+                &receipt.message,
+            )
+            .await;
+        match settled {
+            Ok(status) => {
+                tracing::info!(uuid = %receipt.received_uuid, ?status, "destination receipt");
+                Settle::Ack
+            }
+            Err(error) => {
+                let permanent = error.failure() == Failure::Permanent;
+                DestinationReceiptFailed {
+                    error: &error.to_string(),
+                    dead_lettered: permanent,
                 }
-                Err(error) => {
-                    tracing::warn!(%error, "recording a destination receipt failed; it will be redelivered");
-                    return;
+                .emit(&self.metrics);
+                if permanent {
+                    return Settle::Reject;
                 }
+                tokio::select! {
+                    () = self.shutdown.cancelled() => {}
+                    () = tokio::time::sleep(REQUEUE_PAUSE) => {}
+                }
+                Settle::Requeue
             }
         }
-        None => {
-            tracing::warn!("ignored a message on the receipts queue that is not a ReceiptMessage")
-        }
-    }
-    if let Err(error) = delivery.acker.ack(BasicAckOptions::default()).await {
-        tracing::warn!(%error, "ack of a destination receipt failed");
     }
 }

@@ -117,6 +117,7 @@ pub fn identity() -> WorkerIdentity {
     WorkerIdentity {
         source_application: "EAIWORKER".into(),
         product_name: "EAIWORKER".into(),
+        max_details: eai_protocol::receipt::DEFAULT_MAX_DETAILS,
     }
 }
 
@@ -211,7 +212,7 @@ pub async fn try_send(store: &Store, envelope: &Value) -> Result<Reply, eai_stor
             routing_key: "ECOMMERCE".into(),
             correlation_id: None,
         },
-        may_wait: false,
+        max_waits: 0,
     };
     let answer = store
         .receive(&identity(), &inbound)

@@ -1,0 +1,336 @@
+//! Rules over the whole received document, whatever a content model reads:
+//! every key is unambiguous and no text carries a control character.
+//!
+//! - An object that has the same key twice, exactly or differing only in ASCII
+//!   case, is ambiguous: keys match case-insensitively, and no reader could
+//!   tell which of the two the sender meant.
+//! - NUL (U+0000), the other C0 controls except TAB, LF and CR (U+0001–U+0008,
+//!   U+000B, U+000C, U+000E–U+001F) and DEL (U+007F) are refused in keys and
+//!   string values: PostgreSQL refuses NUL in text, and no identifier, code or
+//!   name is meant to carry the others.
+//!
+//! Building a `serde_json::Value` keeps only the last of two exact duplicates,
+//! so [`scan`] reads the bytes again with a visitor that sees every key as
+//! written. It runs on bytes that already parsed as a `Value`, so serde_json's
+//! nesting limit (128) has already turned deeper documents into `INVALID_JSON`.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+use crate::node::MAX_TEXT_CHARS;
+
+/// The key serde_json's `arbitrary_precision` feature hands a number to a
+/// visitor under, as a one-entry map: a number, not a key of the document.
+/// serde_json's own `Value` treats an object whose first key this is the same
+/// way, so both readings of a body agree.
+const NUMBER_TOKEN: &str = "$serde_json::private::Number";
+
+/// One step of a JSON path: a key as received, or an array index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// `.Key`
+    Key(String),
+    /// `[3]`
+    Index(usize),
+}
+
+/// Something [`scan`] found, with the path it was found at.
+#[derive(Debug)]
+pub(crate) enum Finding<'a> {
+    /// `key` repeats `first`, an earlier key of the same object (the same
+    /// text, or the same in another ASCII case).
+    DuplicateKey {
+        /// Where the repeated key is (its last step is `key`).
+        path: &'a [Step],
+        /// The repeated key, as received.
+        key: &'a str,
+        /// The earlier key, as received.
+        first: &'a str,
+    },
+    /// A key of the object at `object` holds a control character.
+    ControlInKey {
+        /// The object holding the key.
+        object: &'a [Step],
+        /// The key, as received.
+        key: &'a str,
+    },
+    /// The string value at `path` holds a control character.
+    ControlInText {
+        /// Where the string is.
+        path: &'a [Step],
+        /// The string, as received.
+        text: &'a str,
+    },
+}
+
+/// Reads the JSON `json` once more, reporting every [`Finding`] to `found` in
+/// document order.
+pub(crate) fn scan(json: &[u8], found: impl FnMut(Finding<'_>)) -> Result<(), serde_json::Error> {
+    let mut scan = Scan {
+        path: Vec::new(),
+        found,
+    };
+    let mut deserializer = serde_json::Deserializer::from_slice(json);
+    (&mut scan).deserialize(&mut deserializer)?;
+    deserializer.end()
+}
+
+/// The path `$.Content.ReserveItemType.Item[3].ItemCode`, keys as received,
+/// each as a [`label`]: a control character in a key is shown as U+FFFD so
+/// the path itself is always safe to store and log, and a key is cut to
+/// [`MAX_TEXT_CHARS`] characters so rendering the path of each of a thousand
+/// findings under one 10 MiB key costs no more than under a short one.
+pub(crate) fn render(path: &[Step]) -> String {
+    let mut rendered = String::from("$");
+    for step in path {
+        match step {
+            Step::Key(key) => {
+                rendered.push('.');
+                rendered.push_str(&label(key));
+            }
+            Step::Index(index) => rendered.push_str(&format!("[{index}]")),
+        }
+    }
+    rendered
+}
+
+/// True for the characters text may not carry: C0 controls other than TAB,
+/// LF and CR, and DEL.
+pub(crate) fn is_refused_control(c: char) -> bool {
+    c.is_ascii_control() && !matches!(c, '\t' | '\n' | '\r')
+}
+
+/// `text` fit for a database column or a log line whatever was received:
+/// refused control characters replaced by U+FFFD, cut to [`MAX_TEXT_CHARS`]
+/// characters (ending in `…` when cut). Reads at most that many characters
+/// and one more, however long `text` is.
+pub(crate) fn label(text: &str) -> String {
+    let mut chars = text.chars().map(visible);
+    let mut label: String = chars.by_ref().take(MAX_TEXT_CHARS).collect();
+    if chars.next().is_some() {
+        label.pop();
+        label.push('…');
+    }
+    label
+}
+
+/// `c`, or U+FFFD when it is a refused control character.
+fn visible(c: char) -> char {
+    if is_refused_control(c) {
+        char::REPLACEMENT_CHARACTER
+    } else {
+        c
+    }
+}
+
+/// The visitor of [`scan`]: `path` is where it stands in the document.
+struct Scan<F> {
+    path: Vec<Step>,
+    found: F,
+}
+
+impl<'de, F: FnMut(Finding<'_>)> DeserializeSeed<'de> for &mut Scan<F> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de, F: FnMut(Finding<'_>)> Visitor<'de> for &mut Scan<F> {
+    type Value = ();
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("any JSON value")
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_str<E>(self, text: &str) -> Result<(), E> {
+        if text.chars().any(is_refused_control) {
+            (self.found)(Finding::ControlInText {
+                path: &self.path,
+                text,
+            });
+        }
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        for index in 0.. {
+            self.path.push(Step::Index(index));
+            let element = seq.next_element_seed(&mut *self)?;
+            self.path.pop();
+            if element.is_none() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        // Lower-cased key → the key as first received.
+        let mut seen: HashMap<String, String> = HashMap::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if seen.is_empty() && key == NUMBER_TOKEN {
+                return map.next_value::<IgnoredAny>().map(|_| ());
+            }
+            if key.chars().any(is_refused_control) {
+                (self.found)(Finding::ControlInKey {
+                    object: &self.path,
+                    key: &key,
+                });
+            }
+            let lower = key.to_ascii_lowercase();
+            let first = seen.get(&lower).cloned();
+            if first.is_none() {
+                seen.insert(lower, key.clone());
+            }
+            self.path.push(Step::Key(key));
+            if let (Some(first), Some(Step::Key(key))) = (&first, self.path.last()) {
+                (self.found)(Finding::DuplicateKey {
+                    path: &self.path,
+                    key,
+                    first,
+                });
+            }
+            map.next_value_seed(&mut *self)?;
+            self.path.pop();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every finding of `json` as `(kind, path, text)`, in report order.
+    fn findings(json: &str) -> Vec<(&'static str, String, String)> {
+        let mut found = Vec::new();
+        scan(json.as_bytes(), |finding| {
+            found.push(match finding {
+                Finding::DuplicateKey { path, key, first } => {
+                    ("duplicate", render(path), format!("{key} after {first}"))
+                }
+                Finding::ControlInKey { object, key } => {
+                    ("control key", render(object), key.to_owned())
+                }
+                Finding::ControlInText { path, text } => {
+                    ("control text", render(path), text.to_owned())
+                }
+            });
+        })
+        .expect("valid JSON");
+        found
+    }
+
+    #[test]
+    fn exact_and_case_variant_duplicates_are_found_at_their_own_path() {
+        assert_eq!(
+            findings(
+                r#"{"A": {"Item": [{"Code": 1, "Code": 2}, {"code": 1, "CODE": 2, "x": 3}]}}"#
+            ),
+            [
+                (
+                    "duplicate",
+                    "$.A.Item[0].Code".to_owned(),
+                    "Code after Code".to_owned()
+                ),
+                (
+                    "duplicate",
+                    "$.A.Item[1].CODE".to_owned(),
+                    "CODE after code".to_owned()
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn equal_keys_in_different_objects_are_not_duplicates() {
+        assert_eq!(
+            findings(r#"{"A": {"Code": 1}, "B": {"Code": 1}, "C": [{"Code": 1}, {"Code": 2}]}"#),
+            []
+        );
+    }
+
+    #[test]
+    fn numbers_are_values_not_one_entry_objects() {
+        // With `arbitrary_precision`, each number reaches the visitor as a map
+        // under serde_json's private key: neither a duplicate nor hiding one.
+        assert_eq!(
+            findings(r#"{"Q": 1, "P": -0, "R": 1e400, "S": [1.5, 2, 3], "q": 2.50}"#),
+            [("duplicate", "$.q".to_owned(), "q after Q".to_owned())]
+        );
+        // The private key written by a sender is a key like any other once it
+        // is not the first of its object.
+        assert_eq!(
+            findings(r#"{"a": 1, "$serde_json::private::Number": "\u0000"}"#),
+            [(
+                "control text",
+                "$.$serde_json::private::Number".to_owned(),
+                "\0".to_owned()
+            )]
+        );
+    }
+
+    #[test]
+    fn control_characters_in_values_and_keys_are_found_and_tab_lf_cr_are_not() {
+        assert_eq!(
+            findings(r#"{"A": ["ok", "n\u0000l", "t\tl\nc\r"], "B": {"k\u001fy": "d\u007fl"}}"#),
+            [
+                ("control text", "$.A[1]".to_owned(), "n\0l".to_owned()),
+                ("control key", "$.B".to_owned(), "k\u{1f}y".to_owned()),
+                (
+                    "control text",
+                    "$.B.k\u{FFFD}y".to_owned(),
+                    "d\u{7f}l".to_owned()
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn refused_controls_are_c0_but_tab_lf_cr_and_del() {
+        let refused: Vec<u32> = (0..=0x10FFFF)
+            .filter_map(char::from_u32)
+            .filter(|c| is_refused_control(*c))
+            .map(u32::from)
+            .collect();
+        let expected: Vec<u32> = (0x00..=0x08)
+            .chain([0x0B, 0x0C])
+            .chain(0x0E..=0x1F)
+            .chain([0x7F])
+            .collect();
+        assert_eq!(refused, expected);
+    }
+
+    #[test]
+    fn labels_replace_controls_and_are_cut_to_255_characters() {
+        assert_eq!(label("T\u{0}1\tx"), "T\u{FFFD}1\tx");
+        let cut = label(&"é".repeat(300));
+        assert_eq!(cut.chars().count(), MAX_TEXT_CHARS);
+        assert!(cut.ends_with('…'));
+        assert_eq!(label(&"é".repeat(255)), "é".repeat(255));
+    }
+}

@@ -1,0 +1,79 @@
+//! Retention: the inbox and the outbox would otherwise keep every UUID and
+//! every receipt body forever. Rows older than the dedup window go, oldest
+//! first, in batches — the window must be longer than any redelivery or
+//! re-send a sender may make, since a UUID purged from the inbox would be
+//! processed again. What still needs someone is kept whatever its age: a
+//! receipt not yet delivered, an outbound message not settled for good.
+
+use std::time::Duration;
+
+use crate::{Store, StoreError};
+
+/// What one purge pass deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Purged {
+    /// Inbox rows, each with its receipt.
+    pub inbox: u64,
+    /// Outbound messages `done` or `rejected`, with their attempt history.
+    pub messages: u64,
+    /// Retry counts of UUIDs no longer seen.
+    pub retries: u64,
+}
+
+impl Purged {
+    pub fn total(&self) -> u64 {
+        self.inbox + self.messages + self.retries
+    }
+}
+
+impl Store {
+    /// Deletes up to `batch` rows of each kind older than `older_than`.
+    pub async fn purge(&self, older_than: Duration, batch: i64) -> Result<Purged, StoreError> {
+        let age = older_than.as_secs_f64();
+        let inbox = sqlx::query(
+            "WITH gone AS (
+                 DELETE FROM inbox WHERE uuid IN (
+                     SELECT i.uuid FROM inbox i LEFT JOIN outbox o ON o.id = i.receipt_id
+                      WHERE i.received_at < now() - make_interval(secs => $1)
+                        AND (o.id IS NULL OR o.status <> 'waiting')
+                      ORDER BY i.received_at LIMIT $2)
+                 RETURNING receipt_id)
+             DELETE FROM outbox WHERE id IN (SELECT receipt_id FROM gone)",
+        )
+        .bind(age)
+        .bind(batch)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        let messages = sqlx::query(
+            "WITH old AS (
+                 SELECT id FROM outbox
+                  WHERE kind = 'message' AND status IN ('done', 'rejected')
+                    AND created_at < now() - make_interval(secs => $1)
+                  ORDER BY created_at LIMIT $2),
+             history AS (DELETE FROM outbox_attempts WHERE outbox_id IN (SELECT id FROM old))
+             DELETE FROM outbox WHERE id IN (SELECT id FROM old)",
+        )
+        .bind(age)
+        .bind(batch)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        let retries = sqlx::query(
+            "DELETE FROM inbox_retries WHERE uuid IN (
+                 SELECT uuid FROM inbox_retries
+                  WHERE updated_at < now() - make_interval(secs => $1)
+                  ORDER BY updated_at LIMIT $2)",
+        )
+        .bind(age)
+        .bind(batch)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(Purged {
+            inbox,
+            messages,
+            retries,
+        })
+    }
+}

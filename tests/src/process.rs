@@ -1,0 +1,317 @@
+//! The worker as a real OS process (`eai run`), for the tests where only a
+//! process will do: `kill -9`, SIGTERM, a command that must exit by itself.
+//!
+//! Its settings come from a [`Settings`] turned into `EAI_*` variables, and
+//! its log goes to a file that is printed when a test fails.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use eai::config::Settings;
+use secrecy::ExposeSecret;
+
+/// The `EAI_*` variables that give an `eai` process these settings (all of
+/// them but `log_format`, which stays the default).
+pub fn environment(settings: &Settings) -> Vec<(String, String)> {
+    let list = |values: &[u64]| {
+        let items: Vec<String> = values.iter().map(u64::to_string).collect();
+        format!("[{}]", items.join(","))
+    };
+    let pairs = [
+        (
+            "DATABASE_URL",
+            settings.database_url.expose_secret().to_owned(),
+        ),
+        ("AMQP_URL", settings.amqp_url.expose_secret().to_owned()),
+        ("HTTP_ADDR", settings.http_addr.to_string()),
+        ("PREFETCH", settings.prefetch.to_string()),
+        ("CONCURRENCY", settings.concurrency.to_string()),
+        ("QUEUE_TYPE", settings.queue_type.as_str().to_owned()),
+        ("TOPOLOGY_PREFIX", settings.topology_prefix.clone()),
+        (
+            "DATABASE_MAX_CONNECTIONS",
+            settings.database_max_connections.to_string(),
+        ),
+        (
+            "RELAY_INTERVAL_SECS",
+            settings.relay_interval_secs.to_string(),
+        ),
+        (
+            "RELAY_STALE_AFTER_SECS",
+            settings.relay_stale_after_secs.to_string(),
+        ),
+        (
+            "RESERVATION_SWEEP_SECS",
+            settings.reservation_sweep_secs.to_string(),
+        ),
+        (
+            "RESERVE_RETRY_DELAYS_SECS",
+            list(&settings.reserve_retry_delays_secs),
+        ),
+        (
+            "FAILURE_RETRY_DELAYS_SECS",
+            list(&settings.failure_retry_delays_secs),
+        ),
+        ("SENDER_POLL_MS", settings.sender_poll_ms.to_string()),
+        (
+            "STOCK_FULL_LOAD_SECS",
+            settings.stock_full_load_secs.to_string(),
+        ),
+        (
+            "AMQP_CONNECT_TIMEOUT_SECS",
+            settings.amqp_connect_timeout_secs.to_string(),
+        ),
+        (
+            "AMQP_HEARTBEAT_SECS",
+            settings.amqp_heartbeat_secs.to_string(),
+        ),
+        (
+            "AMQP_PUBLISH_TIMEOUT_SECS",
+            settings.amqp_publish_timeout_secs.to_string(),
+        ),
+        (
+            "DATABASE_ACQUIRE_TIMEOUT_SECS",
+            settings.database_acquire_timeout_secs.to_string(),
+        ),
+        (
+            "DATABASE_LOCK_TIMEOUT_MS",
+            settings.database_lock_timeout_ms.to_string(),
+        ),
+        (
+            "STARTUP_TIMEOUT_SECS",
+            settings.startup_timeout_secs.to_string(),
+        ),
+        (
+            "HEALTH_INTERVAL_MS",
+            settings.health_interval_ms.to_string(),
+        ),
+        ("HEALTH_TIMEOUT_MS", settings.health_timeout_ms.to_string()),
+        (
+            "SHUTDOWN_GRACE_SECS",
+            settings.shutdown_grace_secs.to_string(),
+        ),
+        ("REDELIVERY_LIMIT", settings.redelivery_limit.to_string()),
+        ("SOURCE_APPLICATION", settings.source_application.clone()),
+        ("PRODUCT_NAME", settings.product_name.clone()),
+        ("TOTALS_TOLERANCE", settings.totals_tolerance.to_string()),
+        (
+            "SENDER_CONCURRENCY",
+            settings.sender_concurrency.to_string(),
+        ),
+        ("SEND_RETRY_MIN_MS", settings.send_retry_min_ms.to_string()),
+        (
+            "SEND_RETRY_MAX_SECS",
+            settings.send_retry_max_secs.to_string(),
+        ),
+        (
+            "DATABASE_STATEMENT_TIMEOUT_SECS",
+            settings.database_statement_timeout_secs.to_string(),
+        ),
+        (
+            "LIVENESS_TIMEOUT_SECS",
+            settings.liveness_timeout_secs.to_string(),
+        ),
+        (
+            "RECEIPT_MAX_DETAILS",
+            settings.receipt_max_details.to_string(),
+        ),
+        (
+            "RECEIPT_MAX_ATTEMPTS",
+            settings.receipt_max_attempts.to_string(),
+        ),
+        ("RETENTION_DAYS", settings.retention_days.to_string()),
+        (
+            "RETENTION_INTERVAL_SECS",
+            settings.retention_interval_secs.to_string(),
+        ),
+    ];
+    pairs
+        .into_iter()
+        .map(|(key, value)| (format!("EAI_{key}"), value))
+        .collect()
+}
+
+/// A free port on 127.0.0.1, for a process that needs a fixed address.
+pub fn free_addr() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    listener.local_addr().expect("bound address")
+}
+
+/// A running `eai` process; killed when dropped.
+pub struct WorkerProcess {
+    child: Child,
+    pub http_addr: SocketAddr,
+    log: PathBuf,
+}
+
+impl WorkerProcess {
+    /// Starts `binary run` with `settings` (its `http_addr` must be a fixed
+    /// port, see [`free_addr`]), logging to a temporary file.
+    pub fn spawn(binary: &Path, settings: &Settings) -> WorkerProcess {
+        let log =
+            std::env::temp_dir().join(format!("eai-worker-{}.log", uuid::Uuid::new_v4().simple()));
+        let file = std::fs::File::create(&log).expect("log file");
+        let child = Command::new(binary)
+            .arg("run")
+            .envs(environment(settings))
+            .env("RUST_LOG", "info,sqlx=warn,lapin=off")
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .unwrap_or_else(|error| panic!("cannot start {}: {error}", binary.display()));
+        WorkerProcess {
+            child,
+            http_addr: settings.http_addr,
+            log,
+        }
+    }
+
+    /// Waits until `/readyz` says 200 (or panics with the log after `within`).
+    pub async fn ready(&mut self, within: Duration) {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if self.readyz().await.map(|(status, _)| status) == Some(200) {
+                return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "the worker exited with {status} before it was ready:\n{}",
+                    self.log()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "the worker was not ready within {within:?}:\n{}",
+            self.log()
+        );
+    }
+
+    /// `/readyz`'s status and body, or `None` when nothing answers within a second.
+    pub async fn readyz(&self) -> Option<(u16, String)> {
+        http_get(self.http_addr, "/readyz", Duration::from_secs(1)).await
+    }
+
+    /// `/healthz`'s status and body.
+    pub async fn healthz(&self) -> Option<(u16, String)> {
+        http_get(self.http_addr, "/healthz", Duration::from_secs(1)).await
+    }
+
+    /// `kill -9`: no drain, no goodbye.
+    pub fn kill(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+
+    /// SIGTERM, as `docker stop` sends.
+    pub fn terminate(&self) {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "SIGTERM sent to {pid}");
+    }
+
+    /// Waits for the process to exit, at most `within`.
+    pub async fn exit(&mut self, within: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        None
+    }
+
+    /// What the process logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+        if std::thread::panicking() {
+            eprintln!(
+                "--- worker log ({}) ---\n{}",
+                self.log.display(),
+                self.log()
+            );
+        }
+        std::fs::remove_file(&self.log).ok();
+    }
+}
+
+/// What a command that ran to its end (or was stopped) left.
+#[derive(Debug)]
+pub struct Finished {
+    /// `None` when it did not exit within the time allowed (it was killed).
+    pub status: Option<ExitStatus>,
+    pub elapsed: Duration,
+    pub stderr: String,
+}
+
+/// Runs `binary args…` with `settings` and waits at most `within` for it to exit.
+pub async fn run_command(
+    binary: &Path,
+    args: &[&str],
+    settings: &Settings,
+    within: Duration,
+) -> Finished {
+    let log = std::env::temp_dir().join(format!("eai-cmd-{}.log", uuid::Uuid::new_v4().simple()));
+    let file = std::fs::File::create(&log).expect("log file");
+    let started = Instant::now();
+    let mut child = Command::new(binary)
+        .args(args)
+        .envs(environment(settings))
+        .stdout(Stdio::null())
+        .stderr(file)
+        .spawn()
+        .unwrap_or_else(|error| panic!("cannot start {}: {error}", binary.display()));
+    let mut exited = false;
+    while started.elapsed() < within {
+        if let Ok(Some(_)) = child.try_wait() {
+            exited = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let elapsed = started.elapsed();
+    if !exited {
+        child.kill().ok();
+    }
+    let status = child.wait().ok().filter(|_| exited);
+    let stderr = std::fs::read_to_string(&log).unwrap_or_default();
+    std::fs::remove_file(&log).ok();
+    Finished {
+        status,
+        elapsed,
+        stderr,
+    }
+}
+
+/// A plain HTTP/1.1 GET with a deadline; `None` when nothing answers in time.
+pub async fn http_get(addr: SocketAddr, path: &str, within: Duration) -> Option<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+        let request =
+            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.ok()?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.ok()?;
+        let status = response.split_whitespace().nth(1)?.parse().ok()?;
+        let body = response
+            .split_once("\r\n\r\n")
+            .map(|(_, body)| body.to_owned())
+            .unwrap_or_default();
+        Some((status, body))
+    };
+    tokio::time::timeout(within, exchange).await.ok().flatten()
+}
