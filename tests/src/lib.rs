@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use eai::app::{self, RunningApp};
 use eai::commands::publish::{self, Published};
-use eai::config::{LogFormat, Settings};
+use eai::config::Settings;
 use eai_store::testing::TestDatabase;
 use eai_transport::lapin::options::{BasicGetOptions, QueueBindOptions};
 use eai_transport::lapin::types::{AMQPValue, FieldTable};
@@ -85,47 +85,29 @@ pub struct TestApp {
     broker: Connection,
 }
 
-/// Settings for a private worker: OS-picked port, random topology prefix.
+/// Settings for a private worker: the defaults with an OS-picked port, a
+/// random topology prefix, classic queues and short delays.
 pub fn test_settings(db: &TestDatabase) -> Settings {
     Settings {
         database_url: SecretString::from(db.url()),
         amqp_url: SecretString::from(amqp_url()),
         http_addr: "127.0.0.1:0".parse().expect("literal address"),
         prefetch: 16,
-        concurrency: 4,
         queue_type: QueueType::Classic,
-        log_format: LogFormat::Pretty,
         topology_prefix: format!("test-{}", uuid::Uuid::new_v4().simple()),
         database_max_connections: 6,
-        source_application: "EAIWORKER".to_owned(),
-        product_name: "EAIWORKER".to_owned(),
         relay_interval_secs: 1,
-        relay_stale_after_secs: 30,
         reservation_sweep_secs: 1,
         reserve_retry_delays_secs: vec![1, 1, 1],
-        totals_tolerance: Decimal::ZERO,
-        sender_concurrency: 16,
         sender_poll_ms: 200,
         send_retry_min_ms: 100,
         send_retry_max_secs: 1,
         stock_full_load_secs: 0,
-        amqp_connect_timeout_secs: 5,
-        amqp_heartbeat_secs: 10,
-        amqp_publish_timeout_secs: 10,
-        database_acquire_timeout_secs: 5,
-        database_lock_timeout_ms: 5000,
-        database_statement_timeout_secs: 30,
         startup_timeout_secs: 10,
         health_interval_ms: 500,
-        health_timeout_ms: 2000,
-        liveness_timeout_secs: 120,
-        shutdown_grace_secs: 30,
         failure_retry_delays_secs: vec![1, 1],
-        redelivery_limit: 5,
-        receipt_max_details: 100,
         receipt_max_attempts: 3,
-        retention_days: 30,
-        retention_interval_secs: 3600,
+        ..Settings::defaults()
     }
 }
 

@@ -26,9 +26,13 @@ pub struct LotStock {
 }
 
 impl LotStock {
-    /// What can still be reserved; never negative even if the data says otherwise.
+    /// What can still be reserved; never negative even if the data says
+    /// otherwise, and at most [`Decimal::MAX`] when `reserved` is so negative
+    /// that the difference leaves the range (only corrupt rows come close).
     pub fn free(&self) -> Decimal {
-        (self.on_hand - self.reserved).max(Decimal::ZERO)
+        self.on_hand
+            .saturating_sub(self.reserved)
+            .max(Decimal::ZERO)
     }
 
     /// A lot expired before `on` may never be reserved.
@@ -91,6 +95,7 @@ pub fn allocate(quantity: Decimal, lots: &[LotStock], issue_date: NaiveDate) -> 
             lot_id: lot.id,
             quantity: taken,
         });
+        // Cannot overflow: 0 ≤ taken ≤ remaining.
         remaining -= taken;
     }
     Allocation {

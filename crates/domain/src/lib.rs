@@ -8,10 +8,13 @@
 //! # Layout
 //!
 //! - [`mapping`]: de/para entities and the [`Directory`] that resolves external codes.
+//! - `exact`: sums and products of envelope numbers that report leaving the
+//!   decimal range instead of panicking; every rule adds up through it.
 //! - [`fefo`]: first-expiry-first-out allocation of one quantity over a product's lots.
 //! - [`reservation`]: an ItemReserve resolved against master data and planned lot by lot.
 //! - [`sale`]: a RetailSales judged against master data: every error, the warnings, the plan.
 
+mod exact;
 pub mod fefo;
 pub mod mapping;
 pub mod reservation;

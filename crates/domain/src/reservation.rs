@@ -14,6 +14,7 @@ use eai_protocol::{Code, Detail, ItemReserve};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
+use crate::exact::{self, Overflow};
 use crate::fefo::{allocate, candidates, LotStock};
 use crate::mapping::{Directory, Entity};
 
@@ -65,21 +66,28 @@ pub struct PlannedLine {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Plan {
     pub lines: Vec<PlannedLine>,
+    /// Σ quantity of the lines of each lot, in lot id order, added up
+    /// exactly as the lines were planned.
+    reserved: Vec<(i64, Decimal)>,
 }
 
 impl Plan {
-    /// The total to add to each lot's reserved quantity.
+    /// The total to add to each lot's reserved quantity, in lot id order
+    /// (back-order lines hold no lot).
     pub fn reserved_by_lot(&self) -> Vec<(i64, Decimal)> {
-        let mut totals: Vec<(i64, Decimal)> = Vec::new();
-        for line in &self.lines {
-            let Some(lot_id) = line.lot_id else { continue };
-            match totals.iter_mut().find(|(id, _)| *id == lot_id) {
-                Some((_, total)) => *total += line.quantity,
-                None => totals.push((lot_id, line.quantity)),
+        self.reserved.clone()
+    }
+
+    /// Counts `quantity` more against lot `lot_id`.
+    fn reserve(&mut self, lot_id: i64, quantity: Decimal) -> Result<(), Overflow> {
+        match self.reserved.binary_search_by_key(&lot_id, |(id, _)| *id) {
+            Ok(index) => {
+                let total = &mut self.reserved[index].1;
+                *total = exact::add(*total, quantity)?;
             }
+            Err(index) => self.reserved.insert(index, (lot_id, quantity)),
         }
-        totals.sort_by_key(|(id, _)| *id);
-        totals
+        Ok(())
     }
 }
 
@@ -261,7 +269,21 @@ impl ReservationRequest {
                 let Some(lot) = stock.iter_mut().find(|lot| lot.id == take.lot_id) else {
                     continue;
                 };
-                lot.reserved += take.quantity;
+                // Near the edge of the decimal range a lot's free stock is
+                // rounded, and a corrupt lot (reserved below zero) offers more
+                // than it holds: both running sums are added up exactly or refused.
+                let counted = exact::add(lot.reserved, take.quantity)
+                    .map(|reserved| lot.reserved = reserved)
+                    .and_then(|()| plan.reserve(lot.id, take.quantity));
+                if let Err(overflow) = counted {
+                    errors.push(Detail::error(
+                        Code::QuantityInvalid,
+                        format!(
+                            "{}.Quantity: the quantities reserved from lot '{}' of product {} are {overflow}",
+                            item.path, lot.lot, item.product
+                        ),
+                    ));
+                }
                 plan.lines.push(PlannedLine {
                     item: index,
                     product: item.product.clone(),
@@ -292,23 +314,36 @@ impl ReservationRequest {
     }
 }
 
-/// Stock quantities are kept with 4 decimal places and 14 integer digits; a
-/// quantity that would not fit is refused rather than silently rounded.
-pub(crate) fn check_quantity(quantity: Decimal, path: &str) -> Result<(), Detail> {
-    let limit = Decimal::from(100_000_000_000_000_i64);
-    if quantity.normalize().scale() > MAX_QUANTITY_SCALE || quantity >= limit {
-        return Err(Detail::error(
-            Code::QuantityInvalid,
-            format!(
-                "{path}.Quantity: expected at most {MAX_QUANTITY_SCALE} decimal places and less than {limit}, got {quantity}"
-            ),
-        ));
-    }
-    Ok(())
-}
-
 /// Decimal places a stock quantity may have (the `numeric(18, 4)` columns).
 pub const MAX_QUANTITY_SCALE: u32 = 4;
+
+/// Digits before the decimal point a stock quantity may have: 18 − 4.
+pub const MAX_QUANTITY_INTEGER_DIGITS: u32 = 14;
+
+/// The stock precision and magnitude rules of an item's `Quantity`, shared
+/// by ItemReserve and RetailSales: the `numeric(18, 4)` stock columns hold at
+/// most [`MAX_QUANTITY_SCALE`] decimal places and
+/// [`MAX_QUANTITY_INTEGER_DIGITS`] digits before the point. A quantity they
+/// cannot hold is `QUANTITY_INVALID`, refused here rather than rounded or
+/// left for the database to reject. Being positive is each caller's rule.
+pub(crate) fn check_quantity(quantity: Decimal, path: &str) -> Result<(), Detail> {
+    let limit = Decimal::from(10_i64.pow(MAX_QUANTITY_INTEGER_DIGITS));
+    let problem = if quantity.normalize().scale() > MAX_QUANTITY_SCALE {
+        format!(
+            "{quantity} is finer than the stock precision (at most {MAX_QUANTITY_SCALE} decimal places)"
+        )
+    } else if quantity.abs() >= limit {
+        format!(
+            "{quantity} is too large for the stock (at most {MAX_QUANTITY_INTEGER_DIGITS} digits before the decimal point: less than {limit})"
+        )
+    } else {
+        return Ok(());
+    };
+    Err(Detail::error(
+        Code::QuantityInvalid,
+        format!("{path}.Quantity: {problem}"),
+    ))
+}
 
 /// `LOT_INSUFFICIENT` with the candidate lots and their free quantity as TOTVS JSON.
 fn shortfall_detail(item: &RequestedItem, pool: &[LotStock], shortfall: Decimal) -> Detail {
@@ -323,6 +358,7 @@ fn shortfall_detail(item: &RequestedItem, pool: &[LotStock], shortfall: Decimal)
             available: lot.free(),
         })
         .collect();
+    // Cannot overflow: the shortfall is part of the quantity (0 < shortfall ≤ quantity).
     let available = item.quantity - shortfall;
     let detailed = serde_json::json!({ "Item": lots }).to_string();
     Detail::error(
@@ -544,24 +580,24 @@ mod tests {
 
     #[test]
     fn reserved_by_lot_sums_each_lot_in_id_order_and_skips_back_orders() {
-        let line = |lot_id: Option<i64>, quantity: i64| PlannedLine {
-            item: 0,
-            product: "P".into(),
-            warehouse: "01".into(),
-            lot_id,
-            lot: String::new(),
-            sublot: String::new(),
-            quantity: dec(quantity),
-        };
-        let plan = Plan {
-            lines: vec![
-                line(Some(5), 2),
-                line(Some(3), 1),
-                line(None, 7),
-                line(Some(5), 4),
-            ],
-        };
-        assert_eq!(plan.reserved_by_lot(), vec![(3, dec(1)), (5, dec(6))]);
+        // Lot 5 expires first, so FEFO takes it before lot 3.
+        let lots = [
+            lot(3, "P", ("LATE", ""), Some("2027-06-30"), 10, 0),
+            lot(5, "P", ("NEAR", ""), Some("2027-01-31"), 10, 8),
+        ];
+        let plan = request(vec![item(0, "P", 3), item(1, "P", 4), item(2, "NOLOTS", 7)])
+            .plan(&lots, true)
+            .expect("served");
+        assert_eq!(
+            takes(&plan),
+            vec![
+                (0, Some(5), dec(2)),
+                (0, Some(3), dec(1)),
+                (1, Some(3), dec(4)),
+                (2, None, dec(7)),
+            ]
+        );
+        assert_eq!(plan.reserved_by_lot(), vec![(3, dec(5)), (5, dec(2))]);
         assert!(Plan::default().reserved_by_lot().is_empty());
     }
 

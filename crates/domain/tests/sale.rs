@@ -1308,7 +1308,328 @@ fn normalisation_fills_table_and_item_prices() {
     );
 }
 
+// -- numbers beyond the decimal range ---------------------------------------------
+
+/// [`Decimal::MAX`] as a message prints it.
+const MAX: &str = "79228162514264337593543950335";
+
+/// How a message ends when its values leave the decimal range.
+fn too_large(operation: &str) -> String {
+    format!("too large to {operation} exactly (beyond ±{MAX})")
+}
+
+#[test]
+fn two_payments_of_the_largest_decimal_are_a_payments_mismatch() {
+    let verdict = rejects(
+        |sale, _| {
+            sale.payments = vec![
+                payment(0, "R$", None, MAX, None),
+                payment(1, "R$", None, MAX, None),
+            ];
+        },
+        Code::PaymentsMismatch,
+        "$.Content.ListOfSaleCondition",
+    );
+    assert_eq!(
+        verdict.errors[0].message,
+        format!(
+            "$.Content.ListOfSaleCondition: payments {MAX} + {MAX} are {}, so they cannot equal NetPrice 15.00",
+            too_large("add up")
+        )
+    );
+}
+
+#[test]
+fn item_prices_too_large_to_add_up_are_a_totals_mismatch_and_warn_about_the_header() {
+    let mut sale = base();
+    sale.commodity_price = None;
+    first_item(&mut sale).item_price = Some(Decimal::MAX);
+    sale.items.push(item(1, "P2", "1", "10", MAX));
+    let verdict = judge(&sale, &master());
+    assert_eq!(error_codes(&verdict), vec![Code::TotalsMismatch]);
+    assert_eq!(
+        verdict.errors[0].message,
+        format!(
+            "$.Content.NetPrice: items ({MAX} + {MAX}) − discount 5.00 + freight 0.00 + increase 0.00 are {}, so they cannot equal NetPrice 15.00",
+            too_large("add up")
+        )
+    );
+    assert_eq!(
+        warning_codes(&verdict),
+        vec![Code::TotalPriceInconsistent, Code::GrossPriceInconsistent]
+    );
+    assert_eq!(
+        verdict.warnings[0].message,
+        format!(
+            "$.Content.TotalPrice: items ({MAX} + {MAX}) − discount 5.00 are {}, so they cannot equal TotalPrice 15.00",
+            too_large("add up")
+        )
+    );
+    assert_eq!(verdict.plan, None);
+}
+
+#[test]
+fn an_item_price_too_large_to_multiply_is_an_invalid_item_price() {
+    let path = format!("{}.ItemPrice", item_path(0));
+    let verdict = rejects(
+        |sale, _| {
+            let sold = first_item(sale);
+            sold.item_price = None;
+            sold.unit_price = Some(Decimal::MAX);
+        },
+        Code::InvalidField,
+        &path,
+    );
+    assert_eq!(
+        verdict.errors[0].message,
+        format!(
+            "{path}: ItemPrice is not informed, and Quantity 2 × UnitPrice {MAX} is {}",
+            too_large("multiply")
+        )
+    );
+    assert!(
+        verdict.warnings.is_empty(),
+        "an item without a price is not totalled again: {:#?}",
+        verdict.warnings
+    );
+}
+
+#[test]
+fn a_table_price_too_large_to_multiply_only_warns_about_the_commodity_price() {
+    let mut sale = base();
+    first_item(&mut sale).table_price = Some(Decimal::MAX);
+    let verdict = judge(&sale, &master());
+    assert_accepted(&verdict);
+    assert_eq!(
+        warning_codes(&verdict),
+        vec![Code::CommodityPriceInconsistent]
+    );
+    assert_eq!(
+        verdict.warnings[0].message,
+        format!(
+            "$.Content.CommodityPrice: Σ ItemTablePrice × Quantity {MAX} × 2 are {}, so they cannot equal CommodityPrice 20.00",
+            too_large("multiply")
+        )
+    );
+}
+
+#[test]
+fn the_most_negative_decimals_overflow_into_their_rules_codes() {
+    let mut sale = base();
+    sale.discount_value = Decimal::MIN;
+    let verdict = judge(&sale, &master());
+    assert_eq!(error_codes(&verdict), vec![Code::TotalsMismatch]);
+    assert_eq!(
+        verdict.errors[0].message,
+        format!(
+            "$.Content.NetPrice: items 20.00 − discount -{MAX} + freight 0.00 + increase 0.00 are {}, so they cannot equal NetPrice 15.00",
+            too_large("add up")
+        )
+    );
+    assert_eq!(
+        warning_codes(&verdict),
+        vec![Code::TotalPriceInconsistent, Code::GrossPriceInconsistent]
+    );
+
+    // A second item of price 0 keeps the totals right; only the shares overflow.
+    let mut sale = base();
+    sale.items.push(item(1, "P2", "1", "0", "0"));
+    for sold in &mut sale.items {
+        sold.freight_prorated = Decimal::MIN;
+        sold.increase_prorated = Decimal::MAX;
+    }
+    let verdict = judge(&sale, &master());
+    assert_eq!(
+        error_codes(&verdict),
+        vec![Code::FreightMismatch, Code::IncreaseMismatch]
+    );
+    assert_eq!(
+        verdict.errors[0].message,
+        format!(
+            "$.Content.FreightValue: Σ FreightValueProrated -{MAX} + -{MAX} are {}, so they cannot equal FreightValue 0.00",
+            too_large("add up")
+        )
+    );
+    assert!(verdict.errors[1].message.starts_with(&format!(
+        "$.Content.IncreaseValue: Σ IncreaseValueProrated {MAX} + {MAX} are"
+    )));
+}
+
+#[test]
+fn reserved_quantities_too_large_to_add_up_are_a_reserve_quantity_mismatch() {
+    let verdict = rejects(
+        |_, master| {
+            master.reservations.insert(
+                "R1".into(),
+                reservation(
+                    1,
+                    "000001",
+                    vec![
+                        line("P1", "01", Some(11), MAX),
+                        line("P1", "01", Some(12), MAX),
+                    ],
+                ),
+            );
+        },
+        Code::ReserveQuantityMismatch,
+        &format!("{}.Quantity", item_path(0)),
+    );
+    assert_eq!(
+        verdict.errors[0].message,
+        format!(
+            "{}.Quantity: the sale takes 2 of product P1 from reservation 000001 ('R1') (item 1), but the reservation holds quantities {}",
+            item_path(0),
+            too_large("add up")
+        )
+    );
+    let verdict = rejects(
+        |_, master| {
+            master.reservations.insert(
+                "R1".into(),
+                reservation(
+                    1,
+                    "000001",
+                    vec![
+                        line("P1", "01", Some(11), "2"),
+                        line("P2", "01", Some(12), MAX),
+                        line("P2", "01", Some(13), MAX),
+                    ],
+                ),
+            );
+        },
+        Code::ReserveQuantityMismatch,
+        "$.Content.ListOfSaleItem",
+    );
+    assert_eq!(
+        verdict.errors[0].message,
+        format!(
+            "$.Content.ListOfSaleItem: reservation 000001 ('R1') also holds quantities {} of product P2, which no item of the sale takes",
+            too_large("add up")
+        )
+    );
+}
+
+#[test]
+fn a_quantity_beyond_the_stock_columns_is_refused_naming_the_limit() {
+    let path = format!("{}.Quantity", item_path(0));
+    for quantity in ["100000000000000", MAX] {
+        let verdict = rejects(
+            |sale, _| first_item(sale).quantity = Some(dec(quantity)),
+            Code::QuantityInvalid,
+            &path,
+        );
+        assert_eq!(
+            verdict.errors[0].message,
+            format!("{path}: {quantity} is too large for the stock (at most 14 digits before the decimal point: less than 100000000000000)")
+        );
+    }
+    let verdict = rejects(
+        |sale, _| first_item(sale).quantity = Some(dec("2.00001")),
+        Code::QuantityInvalid,
+        &path,
+    );
+    assert_eq!(
+        verdict.errors[0].message,
+        format!("{path}: 2.00001 is finer than the stock precision (at most 4 decimal places)")
+    );
+
+    // The largest quantity numeric(18, 4) holds is sold.
+    let largest = "99999999999999.9999";
+    let mut sale = base();
+    sale.commodity_price = None;
+    first_item(&mut sale).quantity = Some(dec(largest));
+    let mut master = master();
+    master.reservations.insert(
+        "R1".into(),
+        reservation(1, "000001", vec![line("P1", "01", Some(11), largest)]),
+    );
+    let plan = judge(&sale, &master).plan.expect("accepted");
+    assert_eq!(plan.items[0].quantity, dec(largest));
+    assert_eq!(plan.items[0].lots[0].quantity, dec(largest));
+}
+
 // -- properties -----------------------------------------------------------------
+
+/// Any decimal, with the extremes often: ±[`Decimal::MAX`], zero, the
+/// smallest step, the first quantity beyond the stock columns, and every
+/// mantissa at every scale up to 28.
+fn any_decimal() -> impl Strategy<Value = Decimal> {
+    prop_oneof![
+        Just(Decimal::MAX),
+        Just(Decimal::MIN),
+        Just(Decimal::ZERO),
+        Just(Decimal::new(1, 28)),
+        Just(dec("100000000000000")),
+        (-10_000i64..10_000, 0u32..5).prop_map(|(units, scale)| Decimal::new(units, scale)),
+        (
+            any::<u32>(),
+            any::<u32>(),
+            any::<u32>(),
+            any::<bool>(),
+            0u32..=28
+        )
+            .prop_map(|(lo, mid, hi, negative, scale)| Decimal::from_parts(
+                lo, mid, hi, negative, scale
+            )),
+    ]
+}
+
+/// Items of known, unknown or reserved products with any numbers.
+fn any_items() -> impl Strategy<Value = Vec<SaleItem>> {
+    let prices = (
+        prop::option::of(any_decimal()),
+        prop::option::of(any_decimal()),
+        prop::option::of(any_decimal()),
+    );
+    let shares = (any_decimal(), any_decimal(), any_decimal());
+    prop::collection::vec(
+        (
+            prop::sample::select(vec!["P1", "P2", "NOPE"]),
+            prop::option::of(any_decimal()),
+            prices,
+            shares,
+            prop::option::of(prop::sample::select(vec!["R1", "LATER"])),
+        ),
+        0..4,
+    )
+    .prop_map(|rows| {
+        rows.into_iter()
+            .enumerate()
+            .map(
+                |(index, (product, quantity, (unit, table, price), shares, reserve))| SaleItem {
+                    quantity,
+                    unit_price: unit,
+                    table_price: table,
+                    item_price: price,
+                    discount_amount: shares.0,
+                    freight_prorated: shares.1,
+                    increase_prorated: shares.2,
+                    reserve_internal_id: reserve.map(str::to_owned),
+                    ..item(index, product, "1", "1", "1")
+                },
+            )
+            .collect()
+    })
+}
+
+fn any_payments() -> impl Strategy<Value = Vec<SalePayment>> {
+    prop::collection::vec(
+        (
+            prop::sample::select(vec!["R$", "CC"]),
+            prop::option::of(any_decimal()),
+        ),
+        0..4,
+    )
+    .prop_map(|rows| {
+        rows.into_iter()
+            .enumerate()
+            .map(|(index, (method, value))| SalePayment {
+                value,
+                ..payment(index, method, (method == "CC").then_some("CAR"), "1", None)
+            })
+            .collect()
+    })
+}
 
 proptest! {
     /// Whatever the reservation's lines and however the sale splits its
@@ -1382,5 +1703,59 @@ proptest! {
             prop_assert_eq!(spent, line.quantity, "the whole reservation is sold");
         }
         prop_assert_eq!(plan.reservations_used, vec![5]);
+    }
+
+    /// Whatever numbers a sale carries, even beyond any sum or product a
+    /// decimal holds, it is judged, never a panic: a plan exactly when there
+    /// is no error, every detail naming its path, and only storable
+    /// quantities in a plan.
+    #[test]
+    fn any_numbers_are_judged_without_a_panic(
+        items in any_items(),
+        payments in any_payments(),
+        prices in prop::collection::vec(prop::option::of(any_decimal()), 4),
+        charges in prop::collection::vec(any_decimal(), 3),
+        reserved in prop::collection::vec(any_decimal(), 1..3),
+        tolerance in any_decimal(),
+    ) {
+        let sale = RetailSale {
+            items,
+            payments,
+            total_price: prices[0],
+            net_price: prices[1],
+            gross_price: prices[2],
+            commodity_price: prices[3],
+            discount_value: charges[0],
+            freight_value: charges[1],
+            increase_value: charges[2],
+            ..base()
+        };
+        let mut master = master();
+        master.tolerance = tolerance;
+        let lines = reserved
+            .iter()
+            .enumerate()
+            .map(|(index, quantity)| ReservedLot {
+                quantity: *quantity,
+                ..line("P1", "01", Some(index as i64 + 11), "1")
+            })
+            .collect();
+        master.reservations.insert("R1".into(), reservation(1, "000001", lines));
+        let verdict = judge(&sale, &master);
+        prop_assert_eq!(verdict.plan.is_some(), verdict.errors.is_empty(), "{:#?}", verdict.errors);
+        for detail in &verdict.errors {
+            prop_assert_eq!(detail.severity, Severity::Error);
+            prop_assert!(detail.message.starts_with("$.Content."), "{:?}", detail);
+        }
+        for detail in &verdict.warnings {
+            prop_assert_eq!(detail.severity, Severity::Warning);
+            prop_assert!(detail.message.starts_with("$.Content."), "{:?}", detail);
+        }
+        let limit = dec("100000000000000");
+        for item in verdict.plan.iter().flat_map(|plan| &plan.items) {
+            prop_assert!(item.quantity > Decimal::ZERO && item.quantity < limit);
+            prop_assert!(item.quantity.normalize().scale() <= 4);
+            prop_assert!(item.lots.iter().all(|lot| lot.quantity > Decimal::ZERO));
+        }
     }
 }

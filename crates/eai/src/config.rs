@@ -267,6 +267,13 @@ impl Settings {
         }
     }
 
+    /// The built-in defaults alone, without file or environment (tests start from them).
+    pub fn defaults() -> Settings {
+        Figment::from(Serialized::defaults(DEFAULTS))
+            .extract()
+            .expect("the built-in defaults are valid settings")
+    }
+
     /// Loads the layers; `file` is the optional TOML file (`--config` / `EAI_CONFIG`).
     pub fn load(file: Option<&Path>) -> Result<Settings, figment::Error> {
         Self::figment(file)?.extract()

@@ -199,6 +199,28 @@ async fn publish_all(shop: &Shop, envelopes: &[StreamEnvelope]) {
     }
 }
 
+/// Runs `eai args…` facing an unreachable server and checks it exits with
+/// code 1 within seconds, naming the `address` it tried.
+async fn exits_naming(args: &[&str], settings: &Settings, address: &str, facing: &str) {
+    let finished = run_command(binary(), args, settings, Duration::from_secs(20)).await;
+    let status = finished.status.expect("it exits by itself");
+    assert_eq!(status.code(), Some(1), "{args:?}: {}", finished.stderr);
+    assert!(
+        finished.stderr.contains(address),
+        "{args:?} names the server it tried: {}",
+        finished.stderr
+    );
+    assert!(
+        finished.elapsed < Duration::from_secs(12),
+        "{:?}",
+        finished.elapsed
+    );
+    eprintln!(
+        "eai {args:?} facing {facing}: exit 1 after {:?}",
+        finished.elapsed
+    );
+}
+
 fn uuids(envelopes: &[StreamEnvelope]) -> Vec<String> {
     envelopes
         .iter()
@@ -592,45 +614,12 @@ async fn with_the_broker_or_the_database_unreachable_every_command_names_the_add
     .expect("envelope file");
     let envelope_path = envelope.to_string_lossy().into_owned();
     for args in [vec!["run"], vec!["publish", "--wait", &envelope_path]] {
-        let finished = run_command(binary(), &args, &settings, Duration::from_secs(20)).await;
-        let status = finished.status.expect("it exits by itself");
-        assert_eq!(status.code(), Some(1), "{args:?}: {}", finished.stderr);
-        assert!(
-            finished.stderr.contains(&silent.address()),
-            "{args:?} names the broker it tried: {}",
-            finished.stderr
-        );
-        assert!(
-            finished.elapsed < Duration::from_secs(12),
-            "{:?}",
-            finished.elapsed
-        );
-        eprintln!(
-            "eai {args:?} with a silent broker: exit 1 after {:?}",
-            finished.elapsed
-        );
+        exits_naming(&args, &settings, &silent.address(), "a silent broker").await;
     }
-
     let closed = free_addr();
     settings.database_url = format!("postgres://postgres@{closed}/eai").into();
     for args in [vec!["run"], vec!["migrate"]] {
-        let finished = run_command(binary(), &args, &settings, Duration::from_secs(20)).await;
-        let status = finished.status.expect("it exits by itself");
-        assert_eq!(status.code(), Some(1), "{args:?}: {}", finished.stderr);
-        assert!(
-            finished.stderr.contains(&closed.to_string()),
-            "{args:?} names the database it tried: {}",
-            finished.stderr
-        );
-        assert!(
-            finished.elapsed < Duration::from_secs(12),
-            "{:?}",
-            finished.elapsed
-        );
-        eprintln!(
-            "eai {args:?} with no database: exit 1 after {:?}",
-            finished.elapsed
-        );
+        exits_naming(&args, &settings, &closed.to_string(), "no database").await;
     }
     std::fs::remove_file(envelope).ok();
 }

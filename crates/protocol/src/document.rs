@@ -1,9 +1,20 @@
 //! Rules over the whole received document, whatever a content model reads:
-//! every key is unambiguous and no text carries a control character.
+//! every key is unambiguous, no key is one of serde_json's reserved keys and
+//! no text carries a control character.
 //!
 //! - An object that has the same key twice, exactly or differing only in ASCII
 //!   case, is ambiguous: keys match case-insensitively, and no reader could
 //!   tell which of the two the sender meant.
+//! - [`RESERVED_KEYS`] are serde_json's private keys: with the
+//!   `arbitrary_precision` feature the workspace enables, serde_json's `Value`
+//!   reads an object whose first key is `$serde_json::private::Number` as the
+//!   number its value spells, and with `raw_value` (which sqlx enables in the
+//!   worker) one whose first key is `$serde_json::private::RawValue` as the
+//!   JSON document its value holds, unchecked by these rules. A sender's
+//!   object using either key, anywhere in the object and however escaped
+//!   (`"\u0024serde_json::private::Number"`), is reported: once written out
+//!   again, with that key first, it would be misread. The match is exact,
+//!   as serde_json's is: `$SERDE_JSON::private::number` is an ordinary key.
 //! - NUL (U+0000), the other C0 controls except TAB, LF and CR (U+0001–U+0008,
 //!   U+000B, U+000C, U+000E–U+001F) and DEL (U+007F) are refused in keys and
 //!   string values: PostgreSQL refuses NUL in text, and no identifier, code or
@@ -11,8 +22,22 @@
 //!
 //! Building a `serde_json::Value` keeps only the last of two exact duplicates,
 //! so [`scan`] reads the bytes again with a visitor that sees every key as
-//! written. It runs on bytes that already parsed as a `Value`, so serde_json's
-//! nesting limit (128) has already turned deeper documents into `INVALID_JSON`.
+//! written. It runs on bytes that serde_json's `Value` read (or refused only
+//! because of a reserved key), so serde_json's nesting limit (128) has already
+//! turned deeper documents into `INVALID_JSON`.
+//!
+//! That visitor must tell a sender's `$serde_json::private::Number` key from
+//! serde_json's own number, which reaches it as a one-entry map under the
+//! same key. serde_json 1.x hands its number key to the visitor with
+//! `visit_borrowed_str` of a `&'static str` constant of its own, while a key
+//! read from the input arrives either with `visit_borrowed_str` of a slice of
+//! the input (written without escapes) or with `visit_str` of a copy
+//! (written with escapes). So a key is serde_json's number only if it arrives
+//! borrowed, spells the number key, and lies outside the input bytes: the
+//! only text that can lie outside them is text the input did not supply.
+//! Should a later serde_json hand its number key over in another way, every
+//! number would be reported as a reserved key, which the tests would catch,
+//! never a reserved key taken for a number.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -22,10 +47,18 @@ use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess,
 use crate::node::MAX_TEXT_CHARS;
 
 /// The key serde_json's `arbitrary_precision` feature hands a number to a
-/// visitor under, as a one-entry map: a number, not a key of the document.
-/// serde_json's own `Value` treats an object whose first key this is the same
-/// way, so both readings of a body agree.
+/// visitor under, as a one-entry map; serde_json's `Value` reads an object
+/// whose first key this is as a number.
 const NUMBER_TOKEN: &str = "$serde_json::private::Number";
+
+/// The key serde_json's `raw_value` feature reads an object whose first key
+/// this is under as the JSON document its value holds.
+pub(crate) const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
+
+/// The keys no object of a document may use: serde_json's `Value` mistakes an
+/// object led by one of them for something else (see the module
+/// documentation).
+pub(crate) const RESERVED_KEYS: [&str; 2] = [NUMBER_TOKEN, RAW_VALUE_TOKEN];
 
 /// One step of a JSON path: a key as received, or an array index.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,6 +89,16 @@ pub(crate) enum Finding<'a> {
         /// The key, as received.
         key: &'a str,
     },
+    /// The object at `object` uses `key`, one of [`RESERVED_KEYS`].
+    ReservedKey {
+        /// The object using the key.
+        object: &'a [Step],
+        /// The reserved key.
+        key: &'static str,
+        /// Whether it is the object's first key, where serde_json's `Value`
+        /// mistakes the whole object for a number or an embedded document.
+        first: bool,
+    },
     /// The string value at `path` holds a control character.
     ControlInText {
         /// Where the string is.
@@ -69,6 +112,7 @@ pub(crate) enum Finding<'a> {
 /// document order.
 pub(crate) fn scan(json: &[u8], found: impl FnMut(Finding<'_>)) -> Result<(), serde_json::Error> {
     let mut scan = Scan {
+        json,
         path: Vec::new(),
         found,
     };
@@ -125,13 +169,14 @@ fn visible(c: char) -> char {
     }
 }
 
-/// The visitor of [`scan`]: `path` is where it stands in the document.
-struct Scan<F> {
+/// The visitor of [`scan`]: `path` is where it stands in the document `json`.
+struct Scan<'j, F> {
+    json: &'j [u8],
     path: Vec<Step>,
     found: F,
 }
 
-impl<'de, F: FnMut(Finding<'_>)> DeserializeSeed<'de> for &mut Scan<F> {
+impl<'de, F: FnMut(Finding<'_>)> DeserializeSeed<'de> for &mut Scan<'_, F> {
     type Value = ();
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
@@ -139,7 +184,7 @@ impl<'de, F: FnMut(Finding<'_>)> DeserializeSeed<'de> for &mut Scan<F> {
     }
 }
 
-impl<'de, F: FnMut(Finding<'_>)> Visitor<'de> for &mut Scan<F> {
+impl<'de, F: FnMut(Finding<'_>)> Visitor<'de> for &mut Scan<'_, F> {
     type Value = ();
 
     fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -191,10 +236,11 @@ impl<'de, F: FnMut(Finding<'_>)> Visitor<'de> for &mut Scan<F> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         // Lower-cased key → the key as first received.
         let mut seen: HashMap<String, String> = HashMap::new();
-        while let Some(key) = map.next_key::<String>()? {
-            if seen.is_empty() && key == NUMBER_TOKEN {
-                return map.next_value::<IgnoredAny>().map(|_| ());
-            }
+        while let Some(key) = map.next_key_seed(KeySeed { json: self.json })? {
+            let key = match key {
+                Key::Number => return map.next_value::<IgnoredAny>().map(drop),
+                Key::Document(key) => key,
+            };
             if key.chars().any(is_refused_control) {
                 (self.found)(Finding::ControlInKey {
                     object: &self.path,
@@ -203,6 +249,14 @@ impl<'de, F: FnMut(Finding<'_>)> Visitor<'de> for &mut Scan<F> {
             }
             let lower = key.to_ascii_lowercase();
             let first = seen.get(&lower).cloned();
+            let reserved = RESERVED_KEYS.into_iter().find(|reserved| *reserved == key);
+            if let (None, Some(reserved)) = (&first, reserved) {
+                (self.found)(Finding::ReservedKey {
+                    object: &self.path,
+                    key: reserved,
+                    first: seen.is_empty(),
+                });
+            }
             if first.is_none() {
                 seen.insert(lower, key.clone());
             }
@@ -221,6 +275,51 @@ impl<'de, F: FnMut(Finding<'_>)> Visitor<'de> for &mut Scan<F> {
     }
 }
 
+/// An object key as [`KeySeed`] reads it.
+enum Key {
+    /// serde_json's own number key: the map is a number, not an object.
+    Number,
+    /// A key of the document, as received (escapes resolved).
+    Document(String),
+}
+
+/// Reads an object key of the document `json`, telling serde_json's number
+/// key from a key of the document (see the module documentation).
+struct KeySeed<'j> {
+    json: &'j [u8],
+}
+
+impl<'de> DeserializeSeed<'de> for KeySeed<'_> {
+    type Value = Key;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Key, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed<'_> {
+    type Value = Key;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("an object key")
+    }
+
+    fn visit_borrowed_str<E>(self, key: &'de str) -> Result<Key, E> {
+        let input = self.json.as_ptr_range();
+        let text = key.as_bytes().as_ptr_range();
+        let from_input = input.start <= text.start && text.end <= input.end;
+        Ok(if key == NUMBER_TOKEN && !from_input {
+            Key::Number
+        } else {
+            Key::Document(key.to_owned())
+        })
+    }
+
+    fn visit_str<E>(self, key: &str) -> Result<Key, E> {
+        Ok(Key::Document(key.to_owned()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,6 +335,11 @@ mod tests {
                 Finding::ControlInKey { object, key } => {
                     ("control key", render(object), key.to_owned())
                 }
+                Finding::ReservedKey { object, key, first } => (
+                    if first { "reserved first" } else { "reserved" },
+                    render(object),
+                    key.to_owned(),
+                ),
                 Finding::ControlInText { path, text } => {
                     ("control text", render(path), text.to_owned())
                 }
@@ -277,20 +381,62 @@ mod tests {
     #[test]
     fn numbers_are_values_not_one_entry_objects() {
         // With `arbitrary_precision`, each number reaches the visitor as a map
-        // under serde_json's private key: neither a duplicate nor hiding one.
+        // under serde_json's private key: neither a reserved key, nor a
+        // duplicate, nor hiding one.
         assert_eq!(
-            findings(r#"{"Q": 1, "P": -0, "R": 1e400, "S": [1.5, 2, 3], "q": 2.50}"#),
+            findings(
+                r#"{"Q": 1, "P": -0, "R": 1e400, "S": [1.5, 2, -3E-2], "T": {"n": 0.1}, "q": 2.50}"#
+            ),
             [("duplicate", "$.q".to_owned(), "q after Q".to_owned())]
         );
-        // The private key written by a sender is a key like any other once it
-        // is not the first of its object.
+        assert_eq!(findings("[1, 2.0, -1e-400]"), []);
+        assert_eq!(findings("7"), []);
+    }
+
+    #[test]
+    fn serde_json_private_keys_are_reserved_wherever_and_however_written() {
+        let number = NUMBER_TOKEN.to_owned();
         assert_eq!(
-            findings(r#"{"a": 1, "$serde_json::private::Number": "\u0000"}"#),
-            [(
-                "control text",
-                "$.$serde_json::private::Number".to_owned(),
-                "\0".to_owned()
-            )]
+            findings(r#"{"Q": {"$serde_json::private::Number": "1"}}"#),
+            [("reserved first", "$.Q".to_owned(), number.clone())]
+        );
+        // Not first, with a value serde_json could not read as a number, and
+        // spelled with escapes: the same key, and its value is still scanned.
+        assert_eq!(
+            findings(
+                r#"{"a": [{"b": 1, "\u0024serde_json::private::Number": "\u0000"}],
+                    "c": {"$serde_json\u003A:private::Number": {"d": 1}}}"#
+            ),
+            [
+                ("reserved", "$.a[0]".to_owned(), number.clone()),
+                (
+                    "control text",
+                    "$.a[0].$serde_json::private::Number".to_owned(),
+                    "\0".to_owned()
+                ),
+                ("reserved first", "$.c".to_owned(), number.clone()),
+            ]
+        );
+        assert_eq!(
+            findings(r#"{"$serde_json::private::RawValue": "[1, 2]"}"#),
+            [("reserved first", "$".to_owned(), RAW_VALUE_TOKEN.to_owned())]
+        );
+        // Reported once per object: the second is a repeated key.
+        assert_eq!(
+            findings(r#"{"$serde_json::private::Number": 1, "$serde_json::private::Number": 2}"#),
+            [
+                ("reserved first", "$".to_owned(), number.clone()),
+                (
+                    "duplicate",
+                    "$.$serde_json::private::Number".to_owned(),
+                    format!("{number} after {number}")
+                ),
+            ]
+        );
+        // serde_json matches the exact spelling only, and so do we.
+        assert_eq!(
+            findings(r#"{"$SERDE_JSON::private::number": "1", "serde_json::private::Number": 2}"#),
+            []
         );
     }
 

@@ -7,7 +7,7 @@
 //! way: [`Envelope::parse`] returns a [`Rejection`], and the transport sends the
 //! body to the dead-letter queue with that reason.
 //!
-//! Two rules hold for the whole document, Header, Content and anything else
+//! Three rules hold for the whole document, Header, Content and anything else
 //! (checked by the private `document` module):
 //!
 //! - **Keys appear once.** An object that has the same key twice, exactly or
@@ -15,6 +15,20 @@
 //!   at the root or a second `UUID` in the Header leaves no usable UUID (a
 //!   [`Rejection`]); any other repeated key is `INVALID_FIELD` at its path,
 //!   expecting "each key once (keys are case-insensitive)".
+//! - **serde_json's private keys are reserved.** serde_json, as this
+//!   workspace builds it, reads an object whose first key is
+//!   `$serde_json::private::Number` as a number
+//!   (`{"$serde_json::private::Number": "1"}` is 1) and, in the worker, one
+//!   whose first key is `$serde_json::private::RawValue` as the JSON document
+//!   its value holds. An object using either key, first or not, however
+//!   escaped (`"\u0024serde_json…"`), is `INVALID_FIELD` at the path of the
+//!   object, expecting "an object without the reserved key
+//!   \"$serde_json::private::Number\"" (or the RawValue key). When serde_json
+//!   cannot read the body at all because of one
+//!   (`{"$serde_json::private::Number": "garbage"}` is no number), there is no
+//!   value to answer from; when one leads the root, the Header or the UUID,
+//!   there is no UUID: a [`Rejection`] naming the object's path and the key,
+//!   rather than the "invalid number" or "trailing comma" serde_json reports.
 //! - **Text carries no control characters.** A key or string value holding NUL
 //!   or another C0 control other than TAB, LF and CR, or DEL, is
 //!   `INVALID_FIELD` at its path (a key at the path of its object), expecting
@@ -23,23 +37,25 @@
 //!   limit of the `correlation_id` it comes back in), is not usable (a
 //!   [`Rejection`]).
 //!
-//! [`Envelope::validate`] reports both, with the Header checks, in one call.
+//! [`Envelope::validate`] reports all three, with the Header checks, in one
+//! call.
 //!
-//! A body can break these rules once per string: 30 MiB of `"\u0000"` is some
-//! 1.5 million problems. So that holding them stays cheap, an envelope keeps
+//! A body can break these rules once per string: a 30 MiB array of `"\u0000"`
+//! is 3.5 million problems. So that holding them stays cheap, an envelope keeps
 //! the first 1,000 as details, each message cut to the 2,000 characters a
 //! receipt shows (a path shows each key cut to
 //! [`MAX_TEXT_CHARS`](crate::MAX_TEXT_CHARS) characters), and counts the rest
-//! in one more `INVALID_FIELD` error at `$`: "$: 99000 more repeated keys, or
-//! keys or strings with control characters, not listed (only the first 1000
-//! are)". That detail stands for the problems it counts, so a receipt that
-//! leaves it out counts them in its `DETAILS_TRUNCATED` warning: 100,000 bad
-//! strings give a receipt listing 100 and "99900 more details not shown".
+//! in one more `INVALID_FIELD` error at `$`: "$: 99000 more repeated or
+//! reserved keys, or keys or strings with control characters, not listed
+//! (only the first 1000 are)". That detail stands for the problems it counts,
+//! so a receipt that leaves it out counts them in its `DETAILS_TRUNCATED`
+//! warning: 100,000 bad strings give a receipt listing 100 and "99900 more
+//! details not shown".
 
 use serde_json::Value;
 
 use crate::code::{counted, truncate_chars, Code, Detail};
-use crate::document::{self, is_refused_control, label, render, Finding, Step};
+use crate::document::{self, is_refused_control, label, render, Finding, Step, RAW_VALUE_TOKEN};
 use crate::node::{Node, NULL};
 use crate::receipt::{InboundSummary, DEFAULT_VERSION, MAX_MESSAGE_CHARS};
 
@@ -161,9 +177,11 @@ pub enum Rejection {
         /// The body's size in bytes.
         size: usize,
     },
-    /// JSON, but not an object, no Header object (or two), or no usable
+    /// JSON, but not an object, no Header object (or two), no usable
     /// `Header.UUID` (missing, not a string, empty, two of them, holding a
-    /// control character, longer than [`MAX_UUID_BYTES`]).
+    /// control character, longer than [`MAX_UUID_BYTES`]), or not readable
+    /// because an object uses one of serde_json's reserved keys (see the
+    /// module documentation).
     #[error("INVALID_ENVELOPE: {reason}")]
     InvalidEnvelope {
         /// What is missing, naming the JSON path.
@@ -185,10 +203,16 @@ impl Rejection {
 /// by [`Envelope::parse`] and the tolerant reading of receipts sent back to us
 /// ([`crate::received::receipt_status`]), which does not need a `Header.UUID`.
 pub(crate) fn parse_json(bytes: &[u8]) -> Result<Value, Rejection> {
+    within_limit(bytes)?;
+    serde_json::from_slice(without_bom(bytes)).map_err(invalid_json)
+}
+
+/// Refuses a body larger than [`MAX_ENVELOPE_BYTES`] before anything reads it.
+fn within_limit(bytes: &[u8]) -> Result<(), Rejection> {
     if bytes.len() > MAX_ENVELOPE_BYTES {
         return Err(Rejection::TooLarge { size: bytes.len() });
     }
-    serde_json::from_slice(without_bom(bytes)).map_err(invalid_json)
+    Ok(())
 }
 
 /// The body without its leading UTF-8 BOM, if any.
@@ -211,18 +235,21 @@ fn invalid_json(error: serde_json::Error) -> Rejection {
 /// Most problems the whole-document rules keep as details, in document order;
 /// the rest are only counted. A receipt lists 100 details by default, so a
 /// thousand leave room to configure more, while a 30 MiB body made of nothing
-/// but `"\u0000"` strings (some 1.5 million of them) holds a thousand details
+/// but `"\u0000"` strings (3.5 million of them) holds a thousand details
 /// of at most [`MAX_MESSAGE_CHARS`] characters instead of hundreds of
 /// megabytes of them.
 const MAX_DOCUMENT_PROBLEMS: usize = 1_000;
 
 /// What the whole-document rules found in an envelope: why its UUID is not
-/// usable, if a repeated key hides it, and every other finding as a detail,
-/// the first [`MAX_DOCUMENT_PROBLEMS`] one by one, then one more counting the
-/// rest.
+/// usable, if a repeated or reserved key hides it, why serde_json may not
+/// have read it at all, and every other finding as a detail, the first
+/// [`MAX_DOCUMENT_PROBLEMS`] one by one, then one more counting the rest.
 #[derive(Default)]
 struct Scanned {
     unusable: Option<String>,
+    /// The first object using a reserved key, as a rejection reason for a
+    /// body serde_json could not read into a value.
+    unreadable: Option<String>,
     problems: Vec<Detail>,
     /// Findings beyond the first [`MAX_DOCUMENT_PROBLEMS`]: counted, not kept.
     unlisted: usize,
@@ -236,8 +263,8 @@ impl Scanned {
         if scanned.unlisted > 0 {
             let more = counted(
                 scanned.unlisted,
-                "more repeated key, or key or string with control characters",
-                "more repeated keys, or keys or strings with control characters",
+                "more repeated or reserved key, or key or string with control characters",
+                "more repeated or reserved keys, or keys or strings with control characters",
             );
             scanned.problems.push(
                 Detail::error(
@@ -250,11 +277,27 @@ impl Scanned {
         Ok(scanned)
     }
 
+    /// Why serde_json refused the body the scan read with `refused`. An object
+    /// using a reserved key makes serde_json fail where the key is (`"invalid
+    /// number"`, `"trailing comma"`) although the body is JSON: then the body,
+    /// which has no value to read a UUID from, is `INVALID_ENVELOPE` naming
+    /// the first such object. Any other refusal is returned as it is.
+    fn explain(&self, refused: Rejection) -> Rejection {
+        match (&self.unreadable, refused) {
+            (Some(reason), Rejection::InvalidJson { .. }) => Rejection::InvalidEnvelope {
+                reason: reason.clone(),
+            },
+            (_, refused) => refused,
+        }
+    }
+
     /// Keeps `finding` as a detail (its message cut to what a receipt
-    /// shows), or only counts it once [`MAX_DOCUMENT_PROBLEMS`] are kept.
+    /// shows), or only counts it once [`MAX_DOCUMENT_PROBLEMS`] are kept, and
+    /// remembers the first repeated or reserved key that leaves the UUID
+    /// unusable and the first reserved key serde_json may have failed on.
     fn record(&mut self, finding: Finding<'_>) {
-        if let Finding::DuplicateKey { path, key, first } = &finding {
-            if hides_the_uuid(path) {
+        match &finding {
+            Finding::DuplicateKey { path, key, first } if leads_to_the_uuid(path) => {
                 self.unusable.get_or_insert_with(|| {
                     format!(
                         "{}: {key:?} repeats {first:?} (keys are case-insensitive), so the UUID is ambiguous",
@@ -263,6 +306,19 @@ impl Scanned {
                 });
                 return;
             }
+            Finding::ReservedKey { object, key, first } => {
+                let reason = || {
+                    format!(
+                        "{}: uses the reserved key {key:?}, so the body cannot be read",
+                        render(object)
+                    )
+                };
+                if (*first && leads_to_the_uuid(object)) || *key == RAW_VALUE_TOKEN {
+                    self.unusable.get_or_insert_with(reason);
+                }
+                self.unreadable.get_or_insert_with(reason);
+            }
+            _ => {}
         }
         if self.problems.len() == MAX_DOCUMENT_PROBLEMS {
             self.unlisted += 1;
@@ -274,6 +330,13 @@ impl Scanned {
                 format!(
                     "{}: expected {EXPECTED_UNIQUE_KEYS}, got {key:?} after {first:?}",
                     render(path)
+                ),
+            ),
+            Finding::ReservedKey { object, key, .. } => Detail::error(
+                Code::InvalidField,
+                format!(
+                    "{}: expected an object without the reserved key {key:?}, got an object with it",
+                    render(object)
                 ),
             ),
             Finding::ControlInKey { object, key } => Detail::invalid_field(
@@ -294,12 +357,15 @@ impl Scanned {
     }
 }
 
-/// Whether a repeated key at `path` leaves the UUID ambiguous: a second
-/// `Header` at the root, or a second `UUID` in the Header.
-fn hides_the_uuid(path: &[Step]) -> bool {
+/// Whether `path` is one the UUID is read through: the root, the Header or
+/// the UUID (any case). A repeated key there (a second `Header` at the root,
+/// a second `UUID` in the Header) leaves the UUID ambiguous; a reserved key
+/// leading one of those objects makes serde_json read it as something else.
+fn leads_to_the_uuid(path: &[Step]) -> bool {
     let is =
         |step: &Step, name: &str| matches!(step, Step::Key(key) if key.eq_ignore_ascii_case(name));
     match path {
+        [] => true,
         [header] => is(header, "Header"),
         [header, uuid] => is(header, "Header") && is(uuid, "UUID"),
         _ => false,
@@ -322,18 +388,23 @@ impl Envelope {
     /// Nesting deeper than 128 is `InvalidJson` (serde_json's limit, which also
     /// keeps the stack bounded).
     ///
-    /// The whole document is scanned for repeated keys and control characters
-    /// here; those that leave the UUID usable are reported by
-    /// [`Envelope::validate`].
+    /// The whole document is scanned for repeated and reserved keys and
+    /// control characters here; those that leave the UUID usable are reported
+    /// by [`Envelope::validate`]. A body serde_json refuses only because an
+    /// object uses a reserved key is `InvalidEnvelope` naming that object.
     pub fn parse(bytes: &[u8]) -> Result<Envelope, Rejection> {
-        let root = parse_json(bytes)?;
+        within_limit(bytes)?;
+        // The scan comes first: serde_json's value reader would take an
+        // object led by `$serde_json::private::RawValue` for a document of
+        // its own, read with a fresh nesting limit, which no rule here sees.
         let scanned = Scanned::of(without_bom(bytes))?;
         let invalid = |reason: String| Rejection::InvalidEnvelope { reason };
+        if let Some(reason) = scanned.unusable.clone() {
+            return Err(invalid(reason));
+        }
+        let root = parse_json(bytes).map_err(|refused| scanned.explain(refused))?;
         if !root.is_object() {
             return Err(invalid("$: the body is not a JSON object".to_owned()));
-        }
-        if let Some(reason) = scanned.unusable {
-            return Err(invalid(reason));
         }
         let header = Node::root(&root)
             .get("Header")
@@ -370,8 +441,9 @@ impl Envelope {
     /// 1. [`Envelope::check_shape`], [`Envelope::transaction`],
     ///    [`Envelope::check_version`] and [`Envelope::event`], in that order,
     ///    the first failure only (each needs the one before it);
-    /// 2. every repeated key and every key or string value with a control
-    ///    character, anywhere in the document, in document order
+    /// 2. every repeated key, every object using a reserved key and every key
+    ///    or string value with a control character, anywhere in the document,
+    ///    in document order
     ///    (`INVALID_FIELD` naming its path, keys spelled as received), the
     ///    first 1,000 one by one and, when there are more, one last
     ///    `INVALID_FIELD` at `$` counting the rest (see the module
@@ -974,7 +1046,7 @@ mod tests {
             (
                 Code::InvalidField,
                 true,
-                "$: 99000 more repeated keys, or keys or strings with control characters, not listed (only the first 1000 are)"
+                "$: 99000 more repeated or reserved keys, or keys or strings with control characters, not listed (only the first 1000 are)"
             )
         );
         let origin = ReceiptOrigin {
@@ -1005,7 +1077,7 @@ mod tests {
         let details = parsed(&body).validate().expect_err("refused");
         assert_eq!(
             details.last().map(|d| d.message.as_str()),
-            Some("$: 1 more repeated key, or key or string with control characters, not listed (only the first 1000 are)")
+            Some("$: 1 more repeated or reserved key, or key or string with control characters, not listed (only the first 1000 are)")
         );
         let body = reserve(&format!(r#""Notes": [{}]"#, nul_strings(1_000)));
         let details = parsed(&body).validate().expect_err("refused");
@@ -1200,11 +1272,156 @@ mod tests {
     }
 
     #[test]
-    fn numbers_are_not_mistaken_for_repeated_keys() {
-        let env = parsed(&reserve(
-            r#""ReserveItemType": [{"ItemCode": 1, "Quantity": 2.5, "WarehouseCode": 1e2}, {"ItemCode": -0, "Quantity": 3}]"#,
-        ));
-        assert!(env.validate().is_ok(), "{:?}", env.validate());
+    fn numbers_are_not_mistaken_for_repeated_or_reserved_keys() {
+        let env = parsed(
+            r#"{"Header": {"UUID": "u-1", "Transaction": "ItemReserve", "Version": 2.000,
+                           "CompanyId": 1, "BranchId": -10.5e0, "GeneratedOn": 1700000000},
+                "Content": {"InternalId": 42, "Total": 123456789012345678901234567890.123456789,
+                            "ReserveItemType": [{"ItemCode": 1, "Quantity": 2.5, "WarehouseCode": 1e2},
+                                                {"ItemCode": -0, "Quantity": 3, "Lots": [[1, 2E-3], {"n": 0}]}],
+                            "Tiny": 1e-400, "Huge": 1E+400}}"#,
+        );
+        assert_eq!(
+            env.validate(),
+            Ok((Transaction::ItemReserve, Event::Upsert))
+        );
+    }
+
+    /// What `validate` says of an object at `path` using serde_json's private
+    /// number key.
+    fn uses_number_token(path: &str) -> (Code, String) {
+        (
+            Code::InvalidField,
+            format!(
+                r#"{path}: expected an object without the reserved key "$serde_json::private::Number", got an object with it"#
+            ),
+        )
+    }
+
+    #[test]
+    fn a_number_spelled_with_serde_json_private_key_is_an_invalid_field_at_its_object() {
+        let item = |quantity: &str| {
+            reserve(&format!(
+                r#""ReserveItemType": {{"Item": [{{"ItemCode": "P004", "Quantity": {quantity}}}]}}"#
+            ))
+        };
+        for quantity in [
+            r#"{"$serde_json::private::Number": "1"}"#,
+            r#"{"\u0024serde_json::private::Number": "1"}"#,
+            r#"{"$serde_json\u003a\u003aprivate::Number": "1"}"#,
+        ] {
+            let env = parsed(&item(quantity));
+            assert_eq!(env.uuid(), "u-1");
+            assert_eq!(
+                problems(&env),
+                [uses_number_token(
+                    "$.Content.ReserveItemType.Item[0].Quantity"
+                )],
+                "{quantity}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_raw_value_key_anywhere_leaves_the_body_unread() {
+        // serde_json's value reader would read the string as a document of its
+        // own, with a fresh nesting limit and none of the rules here.
+        let nested = r#""Note": {"$serde_json::private::RawValue": "[1, 2]"}"#;
+        assert_eq!(
+            refused(&reserve(nested)),
+            r#"$.Content.Note: uses the reserved key "$serde_json::private::RawValue", so the body cannot be read"#
+        );
+    }
+
+    #[test]
+    fn serde_json_private_key_in_the_header_is_an_invalid_field_while_the_uuid_is_usable() {
+        let env = parsed(
+            r#"{"Header": {"UUID": "u", "Transaction": "ItemReserve",
+                           "CompanyId": {"$serde_json::private::Number": "7"},
+                           "$serde_json::private::Number": "garbage"},
+                "Content": {}}"#,
+        );
+        assert_eq!(env.uuid(), "u");
+        assert_eq!(
+            problems(&env),
+            [
+                uses_number_token("$.Header.CompanyId"),
+                uses_number_token("$.Header"),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_body_serde_json_cannot_read_for_its_private_key_is_an_invalid_envelope_naming_it() {
+        let cannot_read = |path: &str| {
+            format!(
+                r#"{path}: uses the reserved key "$serde_json::private::Number", so the body cannot be read"#
+            )
+        };
+        for (note, path) in [
+            (
+                r#"{"$serde_json::private::Number": "garbage"}"#,
+                "$.Content.Note",
+            ),
+            (
+                r#"{"\u0024serde_json::private::Number": 7}"#,
+                "$.Content.Note",
+            ),
+            (
+                r#"{"$serde_json::private::Number": "1", "More": 2}"#,
+                "$.Content.Note",
+            ),
+            (
+                r#"[{"Ok": 1}, {"$serde_json::private::Number": " 1"}]"#,
+                "$.Content.Note[1]",
+            ),
+        ] {
+            let rejection = Envelope::parse(reserve(&format!(r#""Note": {note}"#)).as_bytes());
+            assert_eq!(
+                rejection.as_ref().map_err(Rejection::code).err(),
+                Some(Code::InvalidEnvelope),
+                "{note}"
+            );
+            assert_eq!(
+                rejection.err().map(|r| r.to_string()),
+                Some(format!("INVALID_ENVELOPE: {}", cannot_read(path))),
+                "{note}"
+            );
+        }
+        // Leading the root, the Header or the UUID, it leaves no UUID to read.
+        for (body, path) in [
+            (r#"{"$serde_json::private::Number": "1"}"#, "$"),
+            (
+                r#"{"Header": {"$serde_json::private::Number": "1"}}"#,
+                "$.Header",
+            ),
+            (
+                r#"{"Header": {"$serde_json::private::Number": "1", "UUID": "u"}}"#,
+                "$.Header",
+            ),
+            (
+                r#"{"Header": {"UUID": {"$serde_json::private::Number": "1"}}}"#,
+                "$.Header.UUID",
+            ),
+        ] {
+            assert_eq!(refused(body), cannot_read(path), "{body}");
+        }
+    }
+
+    #[test]
+    fn a_syntax_error_after_serde_json_private_key_is_invalid_json_where_it_is() {
+        let rejection = Envelope::parse(
+            br#"{"Header": {"UUID": "u"}, "Note": {"$serde_json::private::Number": "x"}, "Bad": x}"#,
+        )
+        .expect_err("not JSON");
+        assert_eq!(
+            rejection,
+            Rejection::InvalidJson {
+                line: 1,
+                column: 81,
+                message: "expected value".into()
+            }
+        );
     }
 
     #[test]

@@ -12,8 +12,9 @@
 //!   and the [`MAX_TEXT_CHARS`] limit of text fields.
 //! - [`number`]: exact decimals from JSON numbers or strings with `.`/`,` separators.
 //! - [`timestamp`]: the five date forms seen in traffic.
-//! - `document` (private): the whole-document rules, no repeated keys and no
-//!   control characters, found by a second pass over the bytes.
+//! - `document` (private): the whole-document rules, no repeated keys, none
+//!   of serde_json's reserved keys and no control characters, found by a
+//!   second pass over the bytes.
 //! - [`envelope`]: [`Envelope`], its checks ([`Envelope::validate`]) and the
 //!   [`Rejection`]s that cannot be answered by UUID.
 //! - [`item_reserve`]: the ItemReserve content model.

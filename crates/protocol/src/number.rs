@@ -125,9 +125,10 @@ fn parse_json_number(text: &str) -> Result<Decimal, NumberError> {
 /// `None` when that would take more integer digits than [`MAX_INTEGER_DIGITS`]
 /// or more fraction digits than [`Decimal::MAX_SCALE`] (`1e400`, `1e-400`):
 /// no [`Decimal`] holds it, and refusing before writing it out keeps
-/// `1e-999999999` from allocating a gigabyte of zeros. A zero mantissa is zero
-/// whatever the exponent (`0e400` is `0`) but keeps its fraction digits
-/// (`0.0e-400` is refused like `0.000…`, 401 zeros).
+/// `1e-999999999` from allocating a gigabyte of zeros. A zero mantissa with a
+/// positive exponent is zero however large the exponent (`0e400` is `0`); a
+/// negative one gives it fraction digits like any other (`0e-400` is refused,
+/// as its plain form `0.000…` with 400 zeros is).
 fn plain_form(mantissa: &str, exponent: &str) -> Option<String> {
     let shift = match exponent.parse::<i64>() {
         Ok(shift) => shift,

@@ -11,6 +11,9 @@ use sqlx::{ConnectOptions, Connection, Executor, PgConnection};
 
 use crate::{PoolSettings, Store};
 
+/// How long a test waits for PostgreSQL before it fails, naming the server.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The server tests create their databases on.
 pub fn server_url() -> String {
     std::env::var("EAI_TEST_DATABASE_URL")
@@ -31,9 +34,14 @@ impl TestDatabase {
         let admin = PgConnectOptions::from_str(&server)
             .unwrap_or_else(|error| panic!("EAI_TEST_DATABASE_URL {server:?} is invalid: {error}"));
         let name = format!("eai_test_{}", uuid::Uuid::new_v4().simple());
-        let mut conn = admin.connect().await.unwrap_or_else(|error| {
-            panic!("PostgreSQL is not reachable at {server}: {error} (start it; .ci/run does)")
-        });
+        let mut conn = tokio::time::timeout(CONNECT_TIMEOUT, admin.connect())
+            .await
+            .unwrap_or_else(|_| {
+                panic!("PostgreSQL at {server} did not answer within {CONNECT_TIMEOUT:?} (start it; .ci/run does)")
+            })
+            .unwrap_or_else(|error| {
+                panic!("PostgreSQL is not reachable at {server}: {error} (start it; .ci/run does)")
+            });
         conn.execute(format!("CREATE DATABASE {name}").as_str())
             .await
             .unwrap_or_else(|error| panic!("cannot create test database {name}: {error}"));

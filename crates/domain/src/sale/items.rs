@@ -9,6 +9,7 @@ use rust_decimal::Decimal;
 
 use super::lots::Taken;
 use super::{informed, PlannedItem, SaleMasterData, SaleProduct};
+use crate::exact;
 use crate::mapping::Entity;
 use crate::reservation::check_quantity;
 
@@ -26,7 +27,8 @@ pub(super) struct CheckedItem<'a> {
     pub tes: Option<String>,
     /// `ItemTablePrice`, normalised (absent or zero → `UnitPrice`).
     pub table_price: Option<Decimal>,
-    /// `ItemPrice`, normalised (absent or zero → `Quantity × UnitPrice`).
+    /// `ItemPrice`, normalised (absent or zero → `Quantity × UnitPrice`);
+    /// `None` also when that product is beyond the decimal range (an error).
     pub item_price: Option<Decimal>,
 }
 
@@ -111,6 +113,7 @@ fn check_item<'a>(
         _ => None,
     };
     let warehouse = warehouse(item, master, errors);
+    let item_price = item_price(item, errors);
     CheckedItem {
         source: item,
         product,
@@ -122,15 +125,30 @@ fn check_item<'a>(
             .table_price
             .filter(|price| !price.is_zero())
             .or(item.unit_price),
-        item_price: item
-            .item_price
-            .filter(|price| !price.is_zero())
-            .or_else(|| {
-                item.quantity
-                    .zip(item.unit_price)
-                    .map(|(quantity, unit)| quantity * unit)
-            }),
+        item_price,
     }
+}
+
+/// `ItemPrice`, else (absent or zero) `Quantity × UnitPrice` as the parser
+/// computes it, from the quantity as received; `None` when either is unknown
+/// (their own errors say so) or when the product leaves the decimal range,
+/// which is an `INVALID_FIELD` on `ItemPrice`.
+fn item_price(item: &SaleItem, errors: &mut Vec<Detail>) -> Option<Decimal> {
+    if let Some(price) = item.item_price.filter(|price| !price.is_zero()) {
+        return Some(price);
+    }
+    let (quantity, unit) = item.quantity.zip(item.unit_price)?;
+    exact::product(quantity, unit)
+        .map_err(|overflow| {
+            errors.push(Detail::error(
+                Code::InvalidField,
+                format!(
+                    "{}.ItemPrice: ItemPrice is not informed, and Quantity {quantity} × UnitPrice {unit} is {overflow}",
+                    item.path
+                ),
+            ));
+        })
+        .ok()
 }
 
 fn product<'a>(

@@ -17,6 +17,7 @@ use rust_decimal::Decimal;
 
 use super::items::CheckedItem;
 use super::{informed, ItemLot, ReservationInfo, ReservedLot, SaleMasterData, CONTENT};
+use crate::exact::{self, Overflow};
 
 /// What an item takes from its reservation.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -163,6 +164,19 @@ fn active_reservation<'a>(
     }
 }
 
+/// The quantity of `product` a reservation holds, back-orders included.
+fn reserved_of(reservation: &ReservationInfo, product: &str) -> Result<Decimal, Overflow> {
+    exact::sum(lines_of(reservation, product).map(|line| line.quantity))
+}
+
+/// A quantity as a message shows it, or why there is none.
+fn quantity_text(quantity: Result<Decimal, Overflow>) -> String {
+    match quantity {
+        Ok(quantity) => quantity.normalize().to_string(),
+        Err(overflow) => format!("quantities {overflow}"),
+    }
+}
+
 fn lines_of<'a>(
     reservation: &'a ReservationInfo,
     product: &'a str,
@@ -189,11 +203,11 @@ fn take_group(
     else {
         return;
     };
-    let lines: Vec<&ReservedLot> = lines_of(group.reservation, group.product).collect();
-    let reserved: Decimal = lines.iter().map(|line| line.quantity).sum();
-    let sold: Decimal = quantities.iter().sum();
+    let reserved = reserved_of(group.reservation, group.product);
+    let sold = exact::sum(quantities.iter().copied());
     let first = &items[group.items[0]].source;
-    if sold != reserved {
+    // Quantities too large to add up cannot be shown to match.
+    if !matches!((sold, reserved), (Ok(sold), Ok(reserved)) if sold == reserved) {
         let numbers: Vec<String> = group
             .items
             .iter()
@@ -204,12 +218,12 @@ fn take_group(
             format!(
                 "{}.Quantity: the sale takes {} of product {} from reservation {} ('{}') (item {}), but the reservation holds {}",
                 first.path,
-                sold.normalize(),
+                quantity_text(sold),
                 group.product,
                 group.reservation.number,
                 group.reserve_id,
                 numbers.join(", "),
-                reserved.normalize()
+                quantity_text(reserved)
             ),
         ));
         return;
@@ -217,6 +231,7 @@ fn take_group(
     if !group.warehouse_ok {
         return;
     }
+    let lines: Vec<&ReservedLot> = lines_of(group.reservation, group.product).collect();
     let demands: Vec<Demand<'_>> = group
         .items
         .iter()
@@ -234,6 +249,7 @@ fn take_group(
     {
         if split.short > Decimal::ZERO {
             let item = items[index].source;
+            // Cannot overflow: the shortfall is part of the demand (0 < short ≤ quantity).
             errors.push(Detail::error(
                 Code::ReserveQuantityMismatch,
                 format!(
@@ -273,16 +289,14 @@ fn check_unsold(groups: &[Group<'_>], unjudged: &HashSet<&str>, errors: &mut Vec
             .filter(|product| !sold.contains(product))
             .collect();
         for product in unsold {
-            let reserved: Decimal = lines_of(group.reservation, product)
-                .map(|line| line.quantity)
-                .sum();
+            let reserved = reserved_of(group.reservation, product);
             errors.push(Detail::error(
                 Code::ReserveQuantityMismatch,
                 format!(
                     "{CONTENT}.ListOfSaleItem: reservation {} ('{}') also holds {} of product {}, which no item of the sale takes",
                     group.reservation.number,
                     group.reserve_id,
-                    reserved.normalize(),
+                    quantity_text(reserved),
                     product
                 ),
             ));
@@ -327,6 +341,7 @@ pub(super) fn split(lines: &[&ReservedLot], demands: &[Demand<'_>]) -> Vec<Split
                     continue;
                 }
                 let take = need.min(*left);
+                // Cannot overflow: 0 < take ≤ both.
                 *left -= take;
                 need -= take;
                 result

@@ -5,8 +5,10 @@
 //! calls [`judge`]; nothing here touches a database or a clock, so each rule
 //! is tested with plain values. Items are normalised first (`ItemTablePrice`
 //! absent or zero → `UnitPrice`; `ItemPrice` absent or zero → `Quantity ×
-//! UnitPrice`), so the rules read the same numbers whether or not the parser
-//! already normalised them.
+//! UnitPrice`, an `INVALID_FIELD` on `ItemPrice` when that product is beyond
+//! the decimal range), so the rules read the same numbers whether or not the
+//! parser already normalised them. No number panics: every sum and product
+//! is checked, and one beyond the range is reported by the rule it serves.
 //!
 //! Errors come in a fixed order: header fields, then each item in item order,
 //! then the reservations, then each payment, then the totals. A check whose

@@ -16,17 +16,23 @@
 //! the tolerance is a mismatch. Every message shows the received value, the
 //! terms and the expected sum; a check whose inputs are missing is skipped
 //! (the item or payment at fault has its own error).
+//!
+//! Sums and products are exact (`crate::exact`). One that leaves the decimal
+//! range cannot equal any received value, so its check reports its own code
+//! — an error or a warning as it always is — saying the terms are too large
+//! to add up (or multiply): two `PaymentValue`s of 79228162514264337593543950335
+//! are a `PAYMENTS_MISMATCH`, never a panic.
 
 use eai_protocol::{Code, Detail, RetailSale, SaleItem};
 use rust_decimal::Decimal;
 
 use super::items::CheckedItem;
 use super::CONTENT;
+use crate::exact::{self, Overflow};
 
 /// Terms listed in a message before the rest is summarised.
 const MAX_TERMS: usize = 10;
 
-/// Pushes the totals errors.
 /// A header charge that must equal the sum of its prorated item parts.
 struct Charge {
     field: &'static str,
@@ -36,6 +42,7 @@ struct Charge {
     code: Code,
 }
 
+/// Pushes the totals errors.
 pub(super) fn check(
     sale: &RetailSale,
     items: &[CheckedItem<'_>],
@@ -60,31 +67,26 @@ pub(super) fn check(
             },
         ];
         for charge in charges {
-            let parts: Vec<Decimal> = items
+            let shares: Vec<Decimal> = items
                 .iter()
                 .map(|item| (charge.part)(item.source))
                 .collect();
-            let mismatch = prorated(
-                charge.field,
+            let formula = format!(
+                "Σ {} {}",
                 charge.prorated_field,
-                charge.value,
-                &parts,
-                tolerance,
-                charge.code,
+                terms(shares.iter().map(|share| money(*share)))
             );
-            errors.extend(mismatch);
+            let expected = exact::sum(shares.iter().copied());
+            if let Some(message) =
+                compare(charge.field, charge.value, &formula, expected, tolerance)
+            {
+                errors.push(Detail::error(charge.code, message));
+            }
         }
-        if let (Some(net), Some(items)) = (sale.net_price, items_sum(items)) {
-            let expected = items - sale.discount_value + sale.freight_value + sale.increase_value;
-            if differs(net, expected, tolerance) {
-                errors.push(Detail::error(
-                    Code::TotalsMismatch,
-                    format!(
-                        "{CONTENT}.NetPrice: NetPrice {} ≠ {}",
-                        money(net),
-                        with_charges(sale, items, expected)
-                    ),
-                ));
+        if let (Some(net), Some(total)) = (sale.net_price, ItemsTotal::new(sale, items)) {
+            let (formula, expected) = total.with_charges();
+            if let Some(message) = compare("NetPrice", net, &formula, expected, tolerance) {
+                errors.push(Detail::error(Code::TotalsMismatch, message));
             }
         }
     }
@@ -96,16 +98,26 @@ pub(super) fn check(
         .collect();
     if let (Some(net), Some(values)) = (sale.net_price, values) {
         if !values.is_empty() {
-            let paid: Decimal = values.iter().sum();
-            if differs(paid, net, tolerance) {
+            let listed = terms(values.iter().map(|value| money(*value)));
+            let message = match exact::sum(values.iter().copied()) {
+                Ok(paid) => differs(paid, net, tolerance).then(|| {
+                    format!(
+                        "payments {} ({listed}) ≠ NetPrice {}",
+                        money(paid),
+                        money(net)
+                    )
+                }),
+                Err(overflow) => Some(beyond_range(
+                    &format!("payments {listed}"),
+                    overflow,
+                    "NetPrice",
+                    net,
+                )),
+            };
+            if let Some(message) = message {
                 errors.push(Detail::error(
                     Code::PaymentsMismatch,
-                    format!(
-                        "{CONTENT}.ListOfSaleCondition: payments {} ({}) ≠ NetPrice {}",
-                        money(paid),
-                        terms(values.iter().map(|value| money(*value))),
-                        money(net)
-                    ),
+                    format!("{CONTENT}.ListOfSaleCondition: {message}"),
                 ));
             }
         }
@@ -123,109 +135,141 @@ pub(super) fn warnings(
         return warnings;
     }
     let informed = |value: Option<Decimal>| value.filter(|value| *value > Decimal::ZERO);
-    if let Some(items_total) = items_sum(items) {
-        if let Some(total) = informed(sale.total_price) {
-            let expected = items_total - sale.discount_value;
-            if differs(total, expected, tolerance) {
-                warnings.push(Detail::warning(
-                    Code::TotalPriceInconsistent,
-                    format!(
-                        "{CONTENT}.TotalPrice: TotalPrice {} ≠ items {} − discount {} = {}",
-                        money(total),
-                        money(items_total),
-                        money(sale.discount_value),
-                        money(expected)
-                    ),
-                ));
-            }
+    let mut warn = |code: Code, message: Option<String>| {
+        warnings.extend(message.map(|message| Detail::warning(code, message)));
+    };
+    if let Some(total) = ItemsTotal::new(sale, items) {
+        if let Some(received) = informed(sale.total_price) {
+            let (formula, expected) = total.less_discount();
+            warn(
+                Code::TotalPriceInconsistent,
+                compare("TotalPrice", received, &formula, expected, tolerance),
+            );
         }
-        if let Some(gross) = informed(sale.gross_price) {
-            let expected =
-                items_total - sale.discount_value + sale.freight_value + sale.increase_value;
-            if differs(gross, expected, tolerance) {
-                warnings.push(Detail::warning(
-                    Code::GrossPriceInconsistent,
-                    format!(
-                        "{CONTENT}.GrossPrice: GrossPrice {} ≠ {}",
-                        money(gross),
-                        with_charges(sale, items_total, expected)
-                    ),
-                ));
-            }
+        if let Some(received) = informed(sale.gross_price) {
+            let (formula, expected) = total.with_charges();
+            warn(
+                Code::GrossPriceInconsistent,
+                compare("GrossPrice", received, &formula, expected, tolerance),
+            );
         }
     }
     let commodity_terms: Option<Vec<(Decimal, Decimal)>> = items
         .iter()
         .map(|item| item.table_price.zip(item.source.quantity))
         .collect();
-    if let (Some(commodity), Some(commodity_terms)) =
+    if let (Some(received), Some(commodity_terms)) =
         (informed(sale.commodity_price), commodity_terms)
     {
-        let expected: Decimal = commodity_terms
+        let formula = format!(
+            "Σ ItemTablePrice × Quantity {}",
+            terms(commodity_terms.iter().map(|(price, quantity)| format!(
+                "{} × {}",
+                money(*price),
+                quantity.normalize()
+            )))
+        );
+        let expected = commodity_terms
             .iter()
-            .map(|(price, quantity)| price * quantity)
-            .sum();
-        if differs(commodity, expected, tolerance) {
-            warnings.push(Detail::warning(
-                Code::CommodityPriceInconsistent,
-                format!(
-                    "{CONTENT}.CommodityPrice: CommodityPrice {} ≠ Σ ItemTablePrice × Quantity {} = {}",
-                    money(commodity),
-                    terms(
-                        commodity_terms
-                            .iter()
-                            .map(|(price, quantity)| format!("{} × {}", money(*price), quantity.normalize()))
-                    ),
-                    money(expected)
-                ),
-            ));
-        }
+            .try_fold(Decimal::ZERO, |sum, (price, quantity)| {
+                exact::add(sum, exact::product(*price, *quantity)?)
+            });
+        warn(
+            Code::CommodityPriceInconsistent,
+            compare("CommodityPrice", received, &formula, expected, tolerance),
+        );
     }
     warnings
 }
 
-/// A header value against the sum of the items' prorated shares.
-fn prorated(
-    field: &str,
-    item_field: &str,
-    received: Decimal,
-    shares: &[Decimal],
-    tolerance: Decimal,
-    code: Code,
-) -> Option<Detail> {
-    let expected: Decimal = shares.iter().sum();
-    differs(received, expected, tolerance).then(|| {
-        Detail::error(
-            code,
-            format!(
-                "{CONTENT}.{field}: {field} {} ≠ Σ {item_field} {} = {}",
-                money(received),
-                terms(shares.iter().map(|share| money(*share))),
-                money(expected)
-            ),
+/// `Σ ItemPrice` (normalised) with the header's discount and charges: what
+/// `NetPrice`, `TotalPrice` and `GrossPrice` are checked against.
+struct ItemsTotal<'a> {
+    sale: &'a RetailSale,
+    prices: Vec<Decimal>,
+    sum: Result<Decimal, Overflow>,
+}
+
+impl<'a> ItemsTotal<'a> {
+    /// `None` when an item has no price (its own error says why).
+    fn new(sale: &'a RetailSale, items: &[CheckedItem<'_>]) -> Option<Self> {
+        let prices: Vec<Decimal> = items
+            .iter()
+            .map(|item| item.item_price)
+            .collect::<Option<_>>()?;
+        let sum = exact::sum(prices.iter().copied());
+        Some(ItemsTotal { sale, prices, sum })
+    }
+
+    /// "items X − discount D" and its value. The items show as their sum,
+    /// or as their terms when they are too large to add up.
+    fn less_discount(&self) -> (String, Result<Decimal, Overflow>) {
+        let items = match self.sum {
+            Ok(sum) => money(sum),
+            Err(_) => format!("({})", terms(self.prices.iter().map(|price| money(*price)))),
+        };
+        let discount = self.sale.discount_value;
+        (
+            format!("items {items} − discount {}", money(discount)),
+            self.sum.and_then(|sum| exact::add(sum, -discount)),
         )
-    })
+    }
+
+    /// "items X − discount D + freight F + increase I" and its value.
+    fn with_charges(&self) -> (String, Result<Decimal, Overflow>) {
+        let (formula, value) = self.less_discount();
+        let (freight, increase) = (self.sale.freight_value, self.sale.increase_value);
+        (
+            format!(
+                "{formula} + freight {} + increase {}",
+                money(freight),
+                money(increase)
+            ),
+            value.and_then(|value| exact::sum([value, freight, increase])),
+        )
+    }
 }
 
-/// `Σ ItemPrice` (normalised), when every item has one.
-fn items_sum(items: &[CheckedItem<'_>]) -> Option<Decimal> {
-    items.iter().map(|item| item.item_price).sum()
+/// The message of a header `field` whose `received` value is not its
+/// `formula` (worth `expected`) within the tolerance: "F received ≠ formula
+/// = expected", or, when the formula leaves the decimal range, why it cannot
+/// equal it. `None` when they agree.
+fn compare(
+    field: &str,
+    received: Decimal,
+    formula: &str,
+    expected: Result<Decimal, Overflow>,
+    tolerance: Decimal,
+) -> Option<String> {
+    let message = match expected {
+        Ok(expected) => {
+            if !differs(received, expected, tolerance) {
+                return None;
+            }
+            format!(
+                "{field} {} ≠ {formula} = {}",
+                money(received),
+                money(expected)
+            )
+        }
+        Err(overflow) => beyond_range(formula, overflow, field, received),
+    };
+    Some(format!("{CONTENT}.{field}: {message}"))
 }
 
-/// "items X − discount D + freight F + increase I = E".
-fn with_charges(sale: &RetailSale, items: Decimal, expected: Decimal) -> String {
+/// "terms are too large to add up exactly (beyond ±…), so they cannot equal
+/// field received".
+fn beyond_range(terms: &str, overflow: Overflow, field: &str, received: Decimal) -> String {
     format!(
-        "items {} − discount {} + freight {} + increase {} = {}",
-        money(items),
-        money(sale.discount_value),
-        money(sale.freight_value),
-        money(sale.increase_value),
-        money(expected)
+        "{terms} are {overflow}, so they cannot equal {field} {}",
+        money(received)
     )
 }
 
+/// More than `tolerance` apart; two values whose difference leaves the
+/// decimal range certainly are.
 fn differs(received: Decimal, expected: Decimal, tolerance: Decimal) -> bool {
-    (received - expected).abs() > tolerance
+    !exact::add(received, -expected).is_ok_and(|difference| difference.abs() <= tolerance)
 }
 
 /// Money with 2 decimals, or more when it has more (a sub-cent difference
