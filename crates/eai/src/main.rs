@@ -74,7 +74,7 @@ enum MessagesCommand {
     },
     /// One message and the history of its attempts.
     Show { id: i64 },
-    /// Send messages again, with their attempts reset (failed, not delivered, rejected or blocked).
+    /// Send messages again now, with their attempts reset: any message not done (one in flight keeps its lease).
     Retry {
         #[arg(required = true)]
         ids: Vec<i64>,

@@ -67,6 +67,6 @@ pub async fn show(settings: &Settings, id: i64) -> anyhow::Result<bool> {
 pub async fn retry(settings: &Settings, ids: &[i64]) -> anyhow::Result<u64> {
     let store = open_store(settings).await?;
     let retried = store.retry_messages(ids).await?;
-    println!("{retried} message(s) waiting again");
+    println!("{retried} message(s) retried");
     Ok(retried)
 }
