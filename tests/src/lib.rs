@@ -53,6 +53,71 @@ pub async fn broker_connection(name: &str) -> Connection {
     })
 }
 
+/// A private queue on `channel` bound to `exchange` with `routing_key`,
+/// deleted with the channel's connection; returns its name.
+pub async fn bind_tap(channel: &Channel, exchange: &str, routing_key: &str) -> String {
+    let name = declare_private_queue(channel)
+        .await
+        .expect("tap queue declared");
+    channel
+        .queue_bind(
+            name.as_str().into(),
+            exchange.into(),
+            routing_key.into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .expect("tap queue bound");
+    name
+}
+
+/// The next message of `queue`, polling every 100 ms for at most `within`.
+pub async fn next_message(
+    channel: &Channel,
+    queue: &str,
+    within: Duration,
+) -> Option<BasicGetMessage> {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let got = channel
+            .basic_get(queue.into(), BasicGetOptions { no_ack: true })
+            .await
+            .expect("basic.get works");
+        if got.is_some() || std::time::Instant::now() >= deadline {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A tap of the test's own, on a connection it holds: what the worker
+/// publishes to an exchange, for a test whose worker is a process.
+pub struct Tap {
+    _connection: Connection,
+    channel: Channel,
+    queue: String,
+}
+
+impl Tap {
+    /// Binds a private queue to `exchange` with `routing_key`.
+    pub async fn open(exchange: &str, routing_key: &str) -> Tap {
+        let connection = broker_connection("eai-tests-tap").await;
+        let channel = connection.create_channel().await.expect("channel");
+        let queue = bind_tap(&channel, exchange, routing_key).await;
+        Tap {
+            _connection: connection,
+            channel,
+            queue,
+        }
+    }
+
+    /// The next message, polling for at most `within`.
+    pub async fn next(&self, within: Duration) -> Option<BasicGetMessage> {
+        next_message(&self.channel, &self.queue, within).await
+    }
+}
+
 /// A file of the repository's `examples/` folder.
 pub fn example(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -231,35 +296,13 @@ impl TestApp {
     /// A private queue bound to `exchange` with `routing_key`, deleted with the connection.
     pub async fn tap(&self, exchange: &str, routing_key: &str) -> (Channel, String) {
         let channel = self.channel().await;
-        let name = declare_private_queue(&channel)
-            .await
-            .expect("tap queue declared");
-        channel
-            .queue_bind(
-                name.as_str().into(),
-                exchange.into(),
-                routing_key.into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .expect("tap queue bound");
+        let name = bind_tap(&channel, exchange, routing_key).await;
         (channel, name)
     }
 
     /// Polls `queue` until a message is there (or 20 s pass).
     pub async fn next_message(&self, channel: &Channel, queue: &str) -> Option<BasicGetMessage> {
-        for _ in 0..200 {
-            let got = channel
-                .basic_get(queue.into(), BasicGetOptions { no_ack: true })
-                .await
-                .expect("basic.get works");
-            if got.is_some() {
-                return got;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        None
+        next_message(channel, queue, Duration::from_secs(20)).await
     }
 
     /// Each lot's `(lot, reserved)` for a product in a branch, by lot code.

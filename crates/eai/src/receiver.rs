@@ -143,38 +143,25 @@ impl Receiver {
                 None => return Settle::Requeue,
             }
         }
-        loop {
-            let processed = AssertUnwindSafe(self.store.receive(&self.identity, &arrival.inbound))
-                .catch_unwind()
-                .await;
-            let error = match processed {
-                Ok(Ok(Received::Answered(answer))) => return self.answer(&arrival, answer).await,
-                Ok(Ok(Received::Waiting { reservations, wait })) => {
-                    return self.wait(&arrival, &reservations, wait).await
-                }
-                Ok(Err(error)) => error,
-                Err(panic) => {
-                    let reason = format!("processing panicked: {}", panic_message(panic.as_ref()));
-                    return self.give_up(&arrival, &reason).await;
-                }
-            };
-            match error.failure() {
-                Failure::Outage => {
-                    DatabaseUnavailable {
-                        uuid: envelope.uuid(),
-                        error: &error.to_string(),
-                    }
-                    .emit(&self.metrics);
-                    self.health.database_down();
-                    if !self.health.database_back(&self.shutdown).await {
-                        return Settle::Requeue;
-                    }
-                }
-                Failure::Transient => return self.failed(&arrival, &error).await,
-                Failure::Permanent => {
-                    let reason = format!("the database refused it: {error}");
-                    return self.give_up(&arrival, &reason).await;
-                }
+        let processed = AssertUnwindSafe(self.until_database(envelope.uuid(), || {
+            self.store.receive(&self.identity, &arrival.inbound)
+        }))
+        .catch_unwind()
+        .await;
+        match processed {
+            Ok(Some(Ok(Received::Answered(answer)))) => self.answer(&arrival, answer).await,
+            Ok(Some(Ok(Received::Waiting { reservations, wait }))) => {
+                self.wait(&arrival, &reservations, wait).await
+            }
+            Ok(Some(Err(error))) if error.failure() == Failure::Permanent => {
+                let reason = format!("the database refused it: {error}");
+                self.give_up(&arrival, &reason).await
+            }
+            Ok(Some(Err(error))) => self.failed(&arrival, &error).await,
+            Ok(None) => Settle::Requeue,
+            Err(panic) => {
+                let reason = format!("processing panicked: {}", panic_message(panic.as_ref()));
+                self.give_up(&arrival, &reason).await
             }
         }
     }

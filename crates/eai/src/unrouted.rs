@@ -5,7 +5,7 @@
 //! dead-letters the others with their routing key. Nothing waits there
 //! unanswered.
 
-use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -13,6 +13,7 @@ use eai_protocol::{Code, Detail, Envelope};
 use eai_store::Inbound;
 use eai_transport::lapin::message::Delivery;
 use eai_transport::{Handler, Settle};
+use futures_util::FutureExt;
 
 use crate::metrics::EnvelopeUnrouted;
 use crate::receiver::Receiver;
@@ -23,8 +24,24 @@ pub struct Unrouted {
 }
 
 impl Handler for Unrouted {
-    fn handle(&self, delivery: &Delivery) -> impl Future<Output = Settle> + Send {
-        self.answer(delivery)
+    /// The unrouted queue has no dead-letter exchange, so the consumer's
+    /// fallback for a panic (a reject) would drop the envelope: a panic is
+    /// dead-lettered here instead, like every other refusal.
+    async fn handle(&self, delivery: &Delivery) -> Settle {
+        match AssertUnwindSafe(self.answer(delivery)).catch_unwind().await {
+            Ok(settle) => settle,
+            Err(_) => {
+                let dead_letters = &self.receiver.dead_letters;
+                let code = Code::ProcessingFailed.as_str();
+                match dead_letters
+                    .dead_letter(delivery, code, "answering it panicked")
+                    .await
+                {
+                    Ok(()) => Settle::Ack,
+                    Err(error) => self.receiver.requeue_after(&error).await,
+                }
+            }
+        }
     }
 }
 

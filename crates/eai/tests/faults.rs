@@ -18,12 +18,9 @@ use eai_tests::process::{free_addr, run_command, WorkerProcess};
 use eai_tests::proxy::{Mode, Proxy};
 use eai_tests::shop::Shop;
 use eai_tests::stream::{self, StreamEnvelope};
-use eai_tests::{broker_connection, header, prepared_database, test_settings, TopologyGuard};
-use eai_transport::lapin::message::BasicGetMessage;
-use eai_transport::lapin::options::{BasicGetOptions, QueueBindOptions, QueueDeclareOptions};
+use eai_tests::{broker_connection, header, prepared_database, test_settings, Tap, TopologyGuard};
+use eai_transport::lapin::options::QueueDeclareOptions;
 use eai_transport::lapin::types::FieldTable;
-use eai_transport::lapin::Channel;
-use eai_transport::topology::declare_private_queue;
 use serde_json::Value;
 use sqlx::{Executor, PgConnection};
 
@@ -77,40 +74,10 @@ fn first_code(receipt: &Value) -> &str {
         .unwrap_or_default()
 }
 
-/// A queue bound to the dead-letter exchange, to see what was dead-lettered
-/// (the topology must exist: connect the [`Shop`] first).
-async fn dead_letter_tap(settings: &Settings) -> (Channel, String) {
-    let connection = broker_connection("eai-tests-tap").await;
-    let channel = connection.create_channel().await.expect("channel");
-    let queue = declare_private_queue(&channel).await.expect("tap queue");
-    channel
-        .queue_bind(
-            queue.as_str().into(),
-            settings.topology().dead_letter_exchange.as_str().into(),
-            "".into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .expect("tap bound");
-    // The channel keeps the connection alive.
-    std::mem::forget(connection);
-    (channel, queue)
-}
-
-/// The next message of `queue`, polling for at most `within`.
-async fn next_message(channel: &Channel, queue: &str, within: Duration) -> Option<BasicGetMessage> {
-    let deadline = Instant::now() + within;
-    loop {
-        let got = channel
-            .basic_get(queue.into(), BasicGetOptions { no_ack: true })
-            .await
-            .expect("basic.get");
-        if got.is_some() || Instant::now() >= deadline {
-            return got;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+/// A tap on the dead-letter exchange, to see what was dead-lettered (the
+/// topology must exist: connect the [`Shop`] first).
+async fn dead_letter_tap(settings: &Settings) -> Tap {
+    Tap::open(&settings.topology().dead_letter_exchange, "").await
 }
 
 /// A transaction holding the row locks of `P002`'s lots until it is dropped.
@@ -356,7 +323,7 @@ async fn a_database_outage_is_waited_out_and_readiness_says_so_within_a_second()
     settings.database_acquire_timeout_secs = 2;
     let _topology = TopologyGuard(settings.topology());
     let shop = Shop::connect(&settings).await;
-    let (tap, dead) = dead_letter_tap(&settings).await;
+    let dead = dead_letter_tap(&settings).await;
     let mut worker = WorkerProcess::spawn(binary(), &settings);
     worker.ready(Duration::from_secs(30)).await;
 
@@ -385,7 +352,7 @@ async fn a_database_outage_is_waited_out_and_readiness_says_so_within_a_second()
         );
     }
     assert!(
-        next_message(&tap, &dead, Duration::ZERO).await.is_none(),
+        dead.next(Duration::ZERO).await.is_none(),
         "nothing was dead-lettered"
     );
     eprintln!(
@@ -403,7 +370,7 @@ async fn a_message_that_keeps_failing_is_dead_lettered_with_a_receipt_and_good_e
     settings.failure_retry_delays_secs = vec![1, 1];
     let _topology = TopologyGuard(settings.topology());
     let shop = Shop::connect(&settings).await;
-    let (tap, dead) = dead_letter_tap(&settings).await;
+    let dead = dead_letter_tap(&settings).await;
     let mut worker = WorkerProcess::spawn(binary(), &settings);
     worker.ready(Duration::from_secs(30)).await;
 
@@ -458,7 +425,8 @@ async fn a_message_that_keeps_failing_is_dead_lettered_with_a_receipt_and_good_e
         .as_str()
         .unwrap_or_default();
     assert!(message.contains("failed 3 times"), "{message}");
-    let dead_letter = next_message(&tap, &dead, Duration::from_secs(10))
+    let dead_letter = dead
+        .next(Duration::from_secs(10))
         .await
         .expect("the failing message is in the dead-letter queue");
     assert_eq!(dead_letter.delivery.data, poison.to_string().into_bytes());
@@ -494,7 +462,7 @@ async fn an_envelope_no_worker_survives_is_answered_once_the_redelivery_limit_is
     settings.redelivery_limit = 2;
     let _topology = TopologyGuard(settings.topology());
     let shop = Shop::connect(&settings).await;
-    let (tap, dead) = dead_letter_tap(&settings).await;
+    let dead = dead_letter_tap(&settings).await;
     let locks = hold_locks(&db).await;
     let poison = stream::reservation("killer", LOCKED_ITEM, 1);
     let uuid = poison["Header"]["UUID"]
@@ -524,7 +492,8 @@ async fn an_envelope_no_worker_survives_is_answered_once_the_redelivery_limit_is
     let receipt = shop.receipt(&uuid).expect("receipt");
     assert_eq!(first_code(&receipt), "PROCESSING_FAILED", "{receipt}");
     assert!(receipt.to_string().contains("started 3 times"), "{receipt}");
-    let dead_letter = next_message(&tap, &dead, Duration::from_secs(10))
+    let dead_letter = dead
+        .next(Duration::from_secs(10))
         .await
         .expect("dead-lettered");
     assert_eq!(

@@ -76,29 +76,8 @@ impl Broker {
         watch: Watch,
         patience: Duration,
     ) -> Result<Broker, TransportError> {
-        let started = Instant::now();
-        let mut delays = backoff().build();
-        let connection = loop {
-            match establish(&endpoint, topology.as_ref()).await {
-                Ok(connection) => break connection,
-                Err(error) => {
-                    let delay = delays.next().unwrap_or(Duration::from_secs(5));
-                    if started.elapsed() + delay > patience {
-                        let reason = match error {
-                            TransportError::Unreachable { reason, .. } => reason,
-                            other => other.to_string(),
-                        };
-                        return Err(TransportError::GaveUp {
-                            address: endpoint.address(),
-                            waited: started.elapsed(),
-                            reason,
-                        });
-                    }
-                    tracing::warn!(address = %endpoint.address(), %error, ?delay, "broker not reachable yet");
-                    tokio::time::sleep(delay).await;
-                }
-            }
-        };
+        let connection =
+            establish_with_backoff(&endpoint, topology.as_ref(), Some(patience)).await?;
         let (link, _) = watch::channel(Link {
             generation: 1,
             connection: Some(Arc::new(connection)),
@@ -273,19 +252,47 @@ impl Broker {
         }
     }
 
-    /// Connects again, with backoff, until it works.
+    /// Connects again, with backoff, until it works (without patience the
+    /// backoff never gives up, so the loop only restates that).
     async fn reconnect(&self) -> Connection {
-        let mut delays = backoff().build();
+        let (endpoint, topology) = (&self.shared.endpoint, self.shared.topology.as_ref());
         loop {
-            match establish(&self.shared.endpoint, self.shared.topology.as_ref()).await {
-                Ok(connection) => return connection,
-                Err(error) => {
-                    let delay = delays.next().unwrap_or(Duration::from_secs(5));
-                    tracing::warn!(address = %self.address(), %error, ?delay, "broker not reachable yet");
-                    tokio::time::sleep(delay).await;
-                }
+            if let Ok(connection) = establish_with_backoff(endpoint, topology, None).await {
+                return connection;
             }
         }
+    }
+}
+
+/// [`establish`] again with backoff until it works or, when given,
+/// `patience` would run out before the next try; the error names the address
+/// and the last reason.
+async fn establish_with_backoff(
+    endpoint: &Endpoint,
+    topology: Option<&Topology>,
+    patience: Option<Duration>,
+) -> Result<Connection, TransportError> {
+    let started = Instant::now();
+    let mut delays = backoff().build();
+    loop {
+        let error = match establish(endpoint, topology).await {
+            Ok(connection) => return Ok(connection),
+            Err(error) => error,
+        };
+        let delay = delays.next().unwrap_or(Duration::from_secs(5));
+        if patience.is_some_and(|patience| started.elapsed() + delay > patience) {
+            let reason = match error {
+                TransportError::Unreachable { reason, .. } => reason,
+                other => other.to_string(),
+            };
+            return Err(TransportError::GaveUp {
+                address: endpoint.address(),
+                waited: started.elapsed(),
+                reason,
+            });
+        }
+        tracing::warn!(address = %endpoint.address(), %error, ?delay, "broker not reachable yet");
+        tokio::time::sleep(delay).await;
     }
 }
 

@@ -112,6 +112,7 @@ impl<H: Handler> Consumer<H> {
         let mut in_flight = JoinSet::new();
         let mut channel_left: Option<Channel> = None;
         let mut delays = crate::broker::backoff().build();
+        let queue: Arc<str> = Arc::from(self.queue.as_str());
         'session: loop {
             let connection = tokio::select! {
                 () = shutdown.cancelled() => break,
@@ -131,6 +132,8 @@ impl<H: Handler> Consumer<H> {
             delays = crate::broker::backoff().build();
             self.subscription.set(true);
             tracing::info!(queue = %self.queue, prefetch = self.prefetch, concurrency = self.concurrency, "consuming");
+            let replaced = self.broker.replaced(&connection);
+            tokio::pin!(replaced);
             loop {
                 let next = tokio::select! {
                     () = shutdown.cancelled() => {
@@ -138,7 +141,7 @@ impl<H: Handler> Consumer<H> {
                         channel_left = Some(channel);
                         break 'session;
                     }
-                    () = self.broker.replaced(&connection) => {
+                    () = &mut replaced => {
                         (self.on_lost)(&self.queue, "the broker connection was replaced");
                         break;
                     }
@@ -156,7 +159,7 @@ impl<H: Handler> Consumer<H> {
                         };
                         let Ok(permit) = permit else { break 'session };
                         let handler = Arc::clone(&self.handler);
-                        let queue = self.queue.clone();
+                        let queue = Arc::clone(&queue);
                         in_flight.spawn(async move {
                             settle(&queue, &*handler, delivery).await;
                             drop(permit);
