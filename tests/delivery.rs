@@ -180,6 +180,7 @@ async fn the_relay_publishes_a_receipt_whose_first_publication_was_interrupted()
             &app.settings.identity(),
             &eai_store::Inbound {
                 envelope: &envelope,
+                body: &body,
                 received_at: chrono::Utc::now(),
                 route: eai_store::ReplyRoute {
                     exchange: app.topology.receipts_exchange.clone(),

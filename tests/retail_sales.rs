@@ -329,7 +329,11 @@ async fn a_sender_cannot_skip_the_wait_with_a_retry_header() {
             .await
             .expect("inbox")
             .flatten();
-        if sale_status.is_some() {
+        // The log shows it `waiting` meanwhile; then it is answered.
+        if sale_status
+            .as_deref()
+            .is_some_and(|status| status != "waiting")
+        {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use eai::app::{self, Role};
-use eai_store::outbound::{AttemptRow, MessageFilter, MessageRow};
+use eai_store::log::{Acted, Attempt, Direction, ItemId, LogEntry, LogFilter, Status};
 use eai_tests::destination::{AmqpAnswer, AmqpDestination, HttpBehaviour, HttpDestination};
 use eai_tests::{spawn_app, TestApp};
 use serde_json::{json, Value};
@@ -112,20 +112,43 @@ async fn message_id(app: &TestApp, destination: &str, uuid: &str) -> i64 {
     .expect("the enqueued message is in the outbox")
 }
 
-async fn message(app: &TestApp, id: i64) -> MessageRow {
+async fn message(app: &TestApp, id: i64) -> LogEntry {
+    detail(app, id).await.entry
+}
+
+async fn detail(app: &TestApp, id: i64) -> eai_store::log::MessageDetail {
     app.db
         .store
-        .message(id)
+        .message_detail(ItemId::Outbound(id))
         .await
         .expect("message query")
         .expect("the message exists")
 }
 
-async fn history(app: &TestApp, id: i64) -> Vec<AttemptRow> {
-    app.db.store.attempts(id).await.expect("attempts query")
+async fn history(app: &TestApp, id: i64) -> Vec<Attempt> {
+    detail(app, id).await.attempt_history
 }
 
-fn statuses(attempts: &[AttemptRow]) -> Vec<&str> {
+/// Outbound messages as `eai messages list --direction out` lists them.
+async fn outbound(app: &TestApp, filter: LogFilter) -> Vec<LogEntry> {
+    let filter = LogFilter {
+        direction: Some(Direction::Out),
+        limit: 50,
+        ..filter
+    };
+    app.db.store.messages(&filter).await.expect("list").items
+}
+
+/// An operator's retry (`eai messages retry out-N`).
+async fn retry(app: &TestApp, id: i64) -> Acted {
+    app.db
+        .store
+        .retry_outbound(ItemId::Outbound(id), "tester", "")
+        .await
+        .expect("retry")
+}
+
+fn statuses(attempts: &[Attempt]) -> Vec<&str> {
     attempts
         .iter()
         .map(|attempt| attempt.status.as_str())
@@ -138,13 +161,13 @@ async fn track(
     app: &TestApp,
     id: i64,
     timeout: Duration,
-    done: impl Fn(&MessageRow) -> bool,
-) -> (MessageRow, Vec<(String, i32)>) {
+    done: impl Fn(&LogEntry) -> bool,
+) -> (LogEntry, Vec<(String, i32)>) {
     let deadline = Instant::now() + timeout;
     let mut seen: Vec<(String, i32)> = Vec::new();
     loop {
         let row = message(app, id).await;
-        let state = (row.status.clone(), row.attempts);
+        let state = (row.status.to_string(), row.attempts);
         if seen.last() != Some(&state) {
             seen.push(state);
         }
@@ -166,8 +189,8 @@ async fn wait_for(
     app: &TestApp,
     id: i64,
     timeout: Duration,
-    done: impl Fn(&MessageRow) -> bool,
-) -> MessageRow {
+    done: impl Fn(&LogEntry) -> bool,
+) -> LogEntry {
     track(app, id, timeout, done).await.0
 }
 
@@ -247,13 +270,14 @@ async fn http_destinations_show_each_status_transition_and_attempt_count() {
         (error_row, error_seen),
         (flaky_row, flaky_seen),
     ) = tokio::join!(
-        track(&app, ok, limit, |row| row.status == "done"),
-        track(&app, fail, limit, |row| row.status == "failed"
+        track(&app, ok, limit, |row| row.status.as_str() == "done"),
+        track(&app, fail, limit, |row| row.status.as_str() == "failed"
             && row.attempts == 3),
-        track(&app, slow, limit, |row| row.status == "not_delivered"
+        track(&app, slow, limit, |row| row.status.as_str()
+            == "not_delivered"
             && row.attempts == 2),
-        track(&app, error, limit, |row| row.status == "rejected"),
-        track(&app, flaky, limit, |row| row.status == "done"),
+        track(&app, error, limit, |row| row.status.as_str() == "rejected"),
+        track(&app, flaky, limit, |row| row.status.as_str() == "done"),
     );
 
     assert_transitions(
@@ -367,57 +391,45 @@ async fn http_destinations_show_each_status_transition_and_attempt_count() {
     );
 
     // The operator's listing (`eai messages list`), newest first and filtered.
-    let all = app
-        .db
-        .store
-        .list_messages(&MessageFilter {
-            limit: 50,
-            ..MessageFilter::default()
-        })
-        .await
-        .expect("list");
-    let listed: Vec<(i64, &str, i32)> = all
+    let all = outbound(&app, LogFilter::default()).await;
+    let listed: Vec<(ItemId, &str, i32)> = all
         .iter()
         .map(|row| (row.id, row.status.as_str(), row.attempts))
         .collect();
     assert_eq!(
         listed,
         vec![
-            (flaky, "done", 3),
-            (error, "rejected", 1),
-            (slow, "not_delivered", 2),
-            (fail, "failed", 3),
-            (ok, "done", 1),
+            (ItemId::Outbound(flaky), "done", 3),
+            (ItemId::Outbound(error), "rejected", 1),
+            (ItemId::Outbound(slow), "not_delivered", 2),
+            (ItemId::Outbound(fail), "failed", 3),
+            (ItemId::Outbound(ok), "done", 1),
         ]
     );
-    let failed = app
-        .db
-        .store
-        .list_messages(&MessageFilter {
-            status: Some("failed".to_owned()),
-            limit: 50,
-            ..MessageFilter::default()
-        })
-        .await
-        .expect("list failed");
+    let failed = outbound(
+        &app,
+        LogFilter {
+            status: Some(Status::Failed),
+            ..LogFilter::default()
+        },
+    )
+    .await;
     assert_eq!(
         failed
             .iter()
             .map(|row| (row.id, row.destination.as_deref()))
             .collect::<Vec<_>>(),
-        vec![(fail, Some("http-fail"))]
+        vec![(ItemId::Outbound(fail), Some("http-fail"))]
     );
-    let to_slow = app
-        .db
-        .store
-        .list_messages(&MessageFilter {
+    let to_slow = outbound(
+        &app,
+        LogFilter {
             destination: Some("http-slow".to_owned()),
             transaction: Some(TRANSACTION.to_owned()),
-            limit: 50,
-            ..MessageFilter::default()
-        })
-        .await
-        .expect("list by destination");
+            ..LogFilter::default()
+        },
+    )
+    .await;
     assert_eq!(to_slow.len(), 1);
     assert_eq!(to_slow[0].uuid, slow_uuid);
 
@@ -498,12 +510,15 @@ async fn amqp_destinations_acking_promptly_late_never_or_with_an_error() {
         (refused_row, refused_seen),
         (unroutable_row, unroutable_seen),
     ) = tokio::join!(
-        track(&app, prompt_id, limit, |row| row.status == "done"),
-        track(&app, late_id, limit, |row| row.status == "done"),
-        track(&app, never_id, limit, |row| row.status == "not_delivered"
+        track(&app, prompt_id, limit, |row| row.status.as_str() == "done"),
+        track(&app, late_id, limit, |row| row.status.as_str() == "done"),
+        track(&app, never_id, limit, |row| row.status.as_str()
+            == "not_delivered"
             && row.attempts == 2),
-        track(&app, refused_id, limit, |row| row.status == "rejected"),
-        track(&app, unroutable_id, limit, |row| row.status == "failed"),
+        track(&app, refused_id, limit, |row| row.status.as_str()
+            == "rejected"),
+        track(&app, unroutable_id, limit, |row| row.status.as_str()
+            == "failed"),
     );
 
     assert_transitions(
@@ -630,7 +645,7 @@ async fn messages_of_one_document_reach_a_destination_in_enqueue_order() {
     }
     for id in &ids {
         wait_for(&app, *id, Duration::from_secs(20), |row| {
-            row.status == "done"
+            row.status.as_str() == "done"
         })
         .await;
     }
@@ -694,7 +709,7 @@ async fn an_operator_retry_resets_the_attempts_and_the_message_goes_out() {
     let (id, uuid) = enqueue(&app, "http-retry", "doc-retry").await;
 
     let failed = wait_for(&app, id, Duration::from_secs(20), |row| {
-        row.status == "failed" && row.attempts == 3
+        row.status.as_str() == "failed" && row.attempts == 3
     })
     .await;
     assert!(failed
@@ -707,9 +722,9 @@ async fn an_operator_retry_resets_the_attempts_and_the_message_goes_out() {
         "out of attempts: nothing is due until an operator retries"
     );
 
-    assert_eq!(app.db.store.retry_messages(&[id]).await.expect("retry"), 1);
+    assert_eq!(retry(&app, id).await, Acted::Done);
     let done = wait_for(&app, id, Duration::from_secs(20), |row| {
-        row.status == "done"
+        row.status.as_str() == "done"
     })
     .await;
     assert_eq!(done.attempts, 1, "the retry reset the attempts");
@@ -719,9 +734,8 @@ async fn an_operator_retry_resets_the_attempts_and_the_message_goes_out() {
         vec![uuid; 4],
         "same UUID throughout"
     );
-    assert_eq!(
-        app.db.store.retry_messages(&[id]).await.expect("retry"),
-        0,
+    assert!(
+        matches!(retry(&app, id).await, Acted::Refused(_)),
         "a delivered message is not retried"
     );
 
@@ -789,7 +803,7 @@ async fn a_401_blocks_the_destination_once_and_new_credentials_release_its_messa
         for id in &ids {
             rows.push(message(&app, *id).await);
         }
-        if destination.blocked && rows.iter().all(|row| row.status != "running") {
+        if destination.blocked && rows.iter().all(|row| row.status.as_str() != "running") {
             let reason = destination.blocked_reason.unwrap_or_default();
             assert!(reason.contains("401"), "{reason}");
             break rows;
@@ -800,7 +814,10 @@ async fn a_401_blocks_the_destination_once_and_new_credentials_release_its_messa
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    let attempted: Vec<&MessageRow> = rows.iter().filter(|row| row.status == "blocked").collect();
+    let attempted: Vec<&LogEntry> = rows
+        .iter()
+        .filter(|row| row.status.as_str() == "blocked")
+        .collect();
     assert!(!attempted.is_empty());
     for row in &rows {
         assert!(
@@ -885,7 +902,7 @@ async fn a_401_blocks_the_destination_once_and_new_credentials_release_its_messa
 
     for id in &ids {
         wait_for(&app, *id, Duration::from_secs(20), |row| {
-            row.status == "done"
+            row.status.as_str() == "done"
         })
         .await;
     }
@@ -908,12 +925,16 @@ async fn a_401_blocks_the_destination_once_and_new_credentials_release_its_messa
     );
     assert_eq!(delivered_uuids.len(), 5);
     for row in &rows {
-        let expected = if row.status == "blocked" {
+        let expected = if row.status.as_str() == "blocked" {
             vec!["blocked", "done"]
         } else {
             vec!["done"]
         };
-        assert_eq!(statuses(&history(&app, row.id).await), expected, "{row:?}");
+        assert_eq!(
+            statuses(&history(&app, row.id.number()).await),
+            expected,
+            "{row:?}"
+        );
     }
     for id in [later, last] {
         assert_eq!(statuses(&history(&app, id).await), vec!["done"]);
@@ -948,7 +969,7 @@ async fn a_message_blocked_on_its_last_allowed_attempt_goes_out_after_an_unblock
     import_destinations(&app, destination("/unauthorized")).await;
     let (first, first_uuid) = enqueue(&app, "http-last", "doc-1").await;
     let blocked = wait_for(&app, first, Duration::from_secs(20), |row| {
-        row.status == "blocked"
+        row.status.as_str() == "blocked"
     })
     .await;
     assert_eq!(blocked.attempts, 0, "being blocked is not a failed attempt");
@@ -958,7 +979,7 @@ async fn a_message_blocked_on_its_last_allowed_attempt_goes_out_after_an_unblock
     // unblocks it; the credentials did not change, so the import alone does not.
     import_destinations(&app, destination("/ok")).await;
     assert_eq!(
-        message(&app, second).await.status,
+        message(&app, second).await.status.as_str(),
         "waiting",
         "behind the blocked message of its document"
     );
@@ -972,7 +993,7 @@ async fn a_message_blocked_on_its_last_allowed_attempt_goes_out_after_an_unblock
     );
     for id in [first, second] {
         let done = wait_for(&app, id, Duration::from_secs(20), |row| {
-            row.status == "done"
+            row.status.as_str() == "done"
         })
         .await;
         assert_eq!(done.attempts, 1);
@@ -1000,7 +1021,7 @@ async fn an_operator_may_retry_any_message_not_done() {
     .await;
     let (id, _) = enqueue(&app, "http-any", "doc-any").await;
     wait_for(&app, id, Duration::from_secs(20), |row| {
-        row.status == "rejected"
+        row.status.as_str() == "rejected"
     })
     .await;
     // Point it somewhere that accepts, then retry the rejected message.
@@ -1009,15 +1030,14 @@ async fn an_operator_may_retry_any_message_not_done() {
         json!([http_destination("http-any", &server.url("/ok"), 5_000, 2)]),
     )
     .await;
-    assert_eq!(app.db.store.retry_messages(&[id]).await.expect("retry"), 1);
+    assert_eq!(retry(&app, id).await, Acted::Done);
     let done = wait_for(&app, id, Duration::from_secs(20), |row| {
-        row.status == "done"
+        row.status.as_str() == "done"
     })
     .await;
     assert_eq!(done.attempts, 1, "the retry gave it its attempts back");
-    assert_eq!(
-        app.db.store.retry_messages(&[id]).await.expect("retry"),
-        0,
+    assert!(
+        matches!(retry(&app, id).await, Acted::Refused(_)),
         "a message done is not sent again"
     );
 }
@@ -1077,9 +1097,11 @@ async fn a_receipt_settles_only_the_copy_of_the_destination_that_sent_it() {
 
     let limit = Duration::from_secs(20);
     let (answered, silent_row) = tokio::join!(
-        wait_for(&app, answering_id, limit, |row| row.status == "done"),
-        wait_for(&app, silent_id, limit, |row| row.status != "waiting"
-            && row.status != "running"),
+        wait_for(&app, answering_id, limit, |row| row.status.as_str()
+            == "done"),
+        wait_for(&app, silent_id, limit, |row| row.status.as_str()
+            != "waiting"
+            && row.status.as_str() != "running"),
     );
     assert_eq!(answered.attempts, 1);
     // The answering destination's receipt (at 1 s) says nothing about the
@@ -1151,7 +1173,7 @@ async fn a_sender_killed_mid_send_leaves_its_message_to_another_after_the_lease(
         .await
         .expect("a second sender starts");
     let done = wait_for(&app, id, Duration::from_secs(60), |row| {
-        row.status == "done"
+        row.status.as_str() == "done"
     })
     .await;
     assert_eq!(done.attempts, 2);

@@ -150,6 +150,10 @@ pub struct TestApp {
     broker: Connection,
 }
 
+/// The API token of the test operator (`tester`) and of a viewer (`watcher`).
+pub const OPERATOR_TOKEN: &str = "operator-token-0123456789";
+pub const VIEWER_TOKEN: &str = "viewer-token-0123456789";
+
 /// Settings for a private worker: the defaults with an OS-picked port, a
 /// random topology prefix, classic queues and short delays.
 pub fn test_settings(db: &TestDatabase) -> Settings {
@@ -172,6 +176,9 @@ pub fn test_settings(db: &TestDatabase) -> Settings {
         health_interval_ms: 500,
         failure_retry_delays_secs: vec![1, 1],
         receipt_max_attempts: 3,
+        api_tokens: SecretString::from(format!(
+            "tester:operator:{OPERATOR_TOKEN},watcher:viewer:{VIEWER_TOKEN}"
+        )),
         ..Settings::defaults()
     }
 }

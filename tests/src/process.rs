@@ -25,6 +25,8 @@ pub fn environment(settings: &Settings) -> Vec<(String, String)> {
             settings.database_url.expose_secret().to_owned(),
         ),
         ("AMQP_URL", settings.amqp_url.expose_secret().to_owned()),
+        ("API_TOKENS", settings.api_tokens.expose_secret().to_owned()),
+        ("ENVIRONMENT", settings.environment.as_str().to_owned()),
         ("HTTP_ADDR", settings.http_addr.to_string()),
         ("PREFETCH", settings.prefetch.to_string()),
         ("CONCURRENCY", settings.concurrency.to_string()),

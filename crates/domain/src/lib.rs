@@ -13,10 +13,14 @@
 //! - [`fefo`]: first-expiry-first-out allocation of one quantity over a product's lots.
 //! - [`reservation`]: an ItemReserve resolved against master data and planned lot by lot.
 //! - [`sale`]: a RetailSales judged against master data: every error, the warnings, the plan.
+//! - [`money`]: money as exported: exactly two decimals, no thousands separator.
+//! - [`remedy`]: what a person does about each error code, outbound status and dead letter.
 
 mod exact;
 pub mod fefo;
 pub mod mapping;
+pub mod money;
+pub mod remedy;
 pub mod reservation;
 pub mod sale;
 

@@ -22,8 +22,11 @@ use sqlx::postgres::PgConnectOptions;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::api::auth::Tokens;
+use crate::api::{self, ApiState};
 use crate::config::Settings;
 use crate::dead_letter::DeadLetters;
+use crate::dead_letter_queue::DeadLetterLog;
 use crate::health::Health;
 use crate::http;
 use crate::metrics::{ConsumerError, Metrics};
@@ -96,7 +99,9 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
         .migrate()
         .await
         .context("database migrations failed")?;
-    Ok(store.with_totals_tolerance(settings.totals_tolerance))
+    Ok(store
+        .with_totals_tolerance(settings.totals_tolerance)
+        .with_environment(settings.environment))
 }
 
 /// Creates the database named in the URL when the server lacks it, so a fresh
@@ -213,9 +218,25 @@ pub async fn start(settings: &Settings, only: Option<Role>) -> anyhow::Result<Ru
             Ok(())
         }
     });
-    let server = http::bind(settings.http_addr, metrics.clone(), Arc::clone(&health))
-        .await
-        .with_context(|| format!("cannot listen on {}", settings.http_addr))?;
+    let tokens = Tokens::parse(settings.api_tokens.expose_secret())
+        .map_err(|error| anyhow::anyhow!("configuration error: {error}"))?;
+    let api = api::router(ApiState {
+        store: store.clone(),
+        publisher: publisher.clone(),
+        topology: topology.clone(),
+        identity: identity.clone(),
+        metrics: metrics.clone(),
+        tokens: Arc::new(tokens),
+        settings: Arc::new(settings.clone()),
+    });
+    let server = http::bind(
+        settings.http_addr,
+        metrics.clone(),
+        Arc::clone(&health),
+        api,
+    )
+    .await
+    .with_context(|| format!("cannot listen on {}", settings.http_addr))?;
     let http_addr = server.addr;
     infrastructure.spawn({
         let closing = closing.clone();
@@ -271,6 +292,19 @@ pub async fn start(settings: &Settings, only: Option<Role>) -> anyhow::Result<Ru
         };
         work.spawn(unrouted.run(shutdown.clone()));
     }
+    let dead_letter_log = Consumer {
+        broker: broker.clone(),
+        queue: topology.dead_queue.clone(),
+        prefetch: settings.prefetch,
+        concurrency: 1,
+        handler: Arc::new(DeadLetterLog {
+            store: store.clone(),
+            shutdown: shutdown.clone(),
+        }),
+        subscription: health.subscription(),
+        on_lost: Arc::clone(&on_lost),
+    };
+    work.spawn(dead_letter_log.run(shutdown.clone()));
     let mut relay = None;
     if only.is_none_or(|role| role == Role::Sender) {
         let receipt_relay = Relay {

@@ -1,6 +1,7 @@
 //! Settings, layered: built-in defaults, then an optional TOML file, then
 //! `EAI_*` environment variables, then secrets read from the files named by
-//! `EAI_DATABASE_URL_FILE` / `EAI_AMQP_URL_FILE` (Docker and Kubernetes secrets).
+//! `EAI_DATABASE_URL_FILE` / `EAI_AMQP_URL_FILE` / `EAI_API_TOKENS_FILE`
+//! (Docker and Kubernetes secrets).
 //!
 //! Connection URLs carry passwords, so they are [`SecretString`]s: `Debug`
 //! prints `[REDACTED]` and nothing logs them.
@@ -10,7 +11,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use eai_protocol::ReceiptOrigin;
-use eai_store::PoolSettings;
+use eai_store::{Environment, PoolSettings};
 use eai_transport::{Endpoint, QueueType, Topology};
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
@@ -101,6 +102,12 @@ pub struct Settings {
     pub retention_days: u64,
     /// How often the purge runs.
     pub retention_interval_secs: u64,
+    /// API bearer tokens, `name:role:token` separated by commas or new lines,
+    /// role `viewer` (read) or `operator` (everything). Empty: the API
+    /// answers 401 to everyone. `EAI_API_TOKENS_FILE` reads them from a file.
+    pub api_tokens: SecretString,
+    /// `production` or `homologation`: counted apart in the usage report.
+    pub environment: Environment,
 }
 
 #[derive(Serialize)]
@@ -143,6 +150,8 @@ struct Defaults {
     receipt_max_attempts: u32,
     retention_days: u64,
     retention_interval_secs: u64,
+    api_tokens: &'static str,
+    environment: Environment,
 }
 
 const DEFAULTS: Defaults = Defaults {
@@ -184,10 +193,12 @@ const DEFAULTS: Defaults = Defaults {
     receipt_max_attempts: 5,
     retention_days: 30,
     retention_interval_secs: 3600,
+    api_tokens: "",
+    environment: Environment::Production,
 };
 
 /// The settings that may come from a file instead of the environment.
-const SECRET_KEYS: [&str; 2] = ["database_url", "amqp_url"];
+const SECRET_KEYS: [&str; 3] = ["database_url", "amqp_url", "api_tokens"];
 
 fn queue_type<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<QueueType, D::Error> {
     let text = String::deserialize(deserializer)?;

@@ -1,6 +1,7 @@
 //! The dead-letter exchange, where whatever the worker cannot finish goes
 //! with the reason in its headers, so no queue ever stalls on it and an
-//! operator can see why and replay it:
+//! operator can see why and replay it (each carries an id, and
+//! [`crate::dead_letter_queue`] records it in the database):
 //!
 //! - bodies that cannot be answered by UUID (not JSON, too large, no usable
 //!   `Header.UUID`): when the message named a `reply_to`, an error receipt
@@ -15,6 +16,7 @@ use eai_store::{PendingReceipt, WorkerIdentity};
 use eai_transport::lapin::message::Delivery;
 use eai_transport::{Outgoing, Publisher, TransportError};
 
+use crate::dead_letter_queue::DEAD_LETTER_ID;
 use crate::metrics::{EnvelopeDeadLettered, Metrics};
 
 /// The code of a receipt dead-lettered by the relay (an `x-eai-code`, not a receipt code).
@@ -106,6 +108,7 @@ impl DeadLetters {
                     ("x-eai-reason", reason.to_owned()),
                     ("x-eai-exchange", delivery.exchange.to_string()),
                     ("x-eai-routing-key", delivery.routing_key.to_string()),
+                    (DEAD_LETTER_ID, uuid::Uuid::now_v7().to_string()),
                 ],
             })
             .await?;
@@ -136,6 +139,7 @@ impl DeadLetters {
                     ("x-eai-reason", reason.to_owned()),
                     ("x-eai-exchange", receipt.exchange.clone()),
                     ("x-eai-routing-key", receipt.routing_key.clone()),
+                    (DEAD_LETTER_ID, uuid::Uuid::now_v7().to_string()),
                 ],
                 ..Outgoing::default()
             })

@@ -1,4 +1,5 @@
-//! The HTTP side: liveness, readiness and Prometheus metrics.
+//! The HTTP side: liveness, readiness and Prometheus metrics, open to
+//! all, beside the token-protected [`crate::api`].
 //!
 //! `/healthz` says the worker is not stuck (liveness); `/readyz` says it can
 //! do work right now (broker connected, consumers subscribed, database
@@ -32,11 +33,13 @@ pub struct HttpServer {
     app: Router,
 }
 
-/// Binds `addr` (port 0 picks a free one, as tests do).
+/// Binds `addr` (port 0 picks a free one, as tests do); `api` serves
+/// everything but the three open endpoints.
 pub async fn bind(
     addr: SocketAddr,
     metrics: Metrics,
     health: Arc<Health>,
+    api: Router,
 ) -> std::io::Result<HttpServer> {
     let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
@@ -44,7 +47,8 @@ pub async fn bind(
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
-        .with_state(AppState { metrics, health });
+        .with_state(AppState { metrics, health })
+        .merge(api);
     Ok(HttpServer {
         addr,
         listener,

@@ -8,27 +8,33 @@
 //! - [`telemetry`]: tracing subscriber, pretty or JSON.
 //! - [`metrics`]: the Prometheus registry and the internal events that both log and count.
 //! - [`health`]: readiness and liveness, kept by probes, read without I/O.
-//! - [`http`]: `/healthz`, `/readyz`, `/metrics`.
+//! - [`http`]: `/healthz`, `/readyz`, `/metrics`, and the [`api`].
+//! - [`api`]: the operator API (`/api/v1`) and the HTTP ingress, bearer-token protected.
 //! - [`periodic`]: the one periodic-job loop.
 //! - [`receiver`]: a work queue's deliveries: store, publish the receipt, ack; waits, retries, poison.
 //! - [`unrouted`]: envelopes whose routing key matched no work queue.
 //! - [`dead_letter`]: what cannot be finished goes to the dead-letter exchange with its reason.
+//! - [`dead_letter_queue`]: drains the dead-letter queue into the database for the operators.
+//! - [`repair`]: retry an inbound error or replay a dead letter (API and CLI).
 //! - [`relay`]: republishes receipts whose publication was interrupted or failed.
 //! - [`sender`]: drains business messages to AMQP and HTTP destinations.
 //! - [`sweep`]: releases expired reservations, the full StockLevel load, the retention purge.
 //! - [`app`]: wires the above together, drains, then closes.
 //! - [`commands`]: the operator commands.
 
+pub mod api;
 pub mod app;
 pub mod commands;
 pub mod config;
 pub mod dead_letter;
+pub mod dead_letter_queue;
 pub mod health;
 pub mod http;
 pub mod metrics;
 pub mod periodic;
 pub mod receiver;
 pub mod relay;
+pub mod repair;
 pub mod sender;
 pub mod sweep;
 pub mod telemetry;

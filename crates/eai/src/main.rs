@@ -3,12 +3,23 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use chrono::{DateTime, Utc};
+use clap::{Args, Parser, Subcommand};
+use eai::api::params::parse_time;
+use eai::api::usage::month_range;
 use eai::app::{self, Role};
+use eai::commands::messages::Action;
 use eai::commands::{self, publish::PublishArgs};
 use eai::config::Settings;
 use eai::telemetry;
-use eai_store::outbound::MessageFilter;
+use eai_domain::Entity;
+use eai_protocol::Code;
+use eai_store::dead_letters::DeadLetterFilter;
+use eai_store::export::{ExportMode, ExportRequest};
+use eai_store::log::{Direction, ItemId, LogFilter, Status};
+use eai_store::mappings::MappingFilter;
+use eai_store::page::Cursor;
+use eai_store::usage::UsageFilter;
 
 #[derive(Parser)]
 #[command(
@@ -50,34 +61,293 @@ enum Command {
         #[arg(long)]
         destination: Option<String>,
     },
-    /// The outbound monitor: messages, their statuses and attempts.
+    /// The message log of both directions: list, show, and repair.
     #[command(subcommand)]
     Messages(MessagesCommand),
+    /// What needs a person: errors, waiting sales, dead letters, failed deliveries.
+    Pending {
+        #[command(flatten)]
+        filter: LogArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The dead letters: list and replay.
+    #[command(subcommand)]
+    Dlq(DlqCommand),
+    /// De/para mappings: (namespace, entity, external) → internal.
+    #[command(subcommand)]
+    Mappings(MappingsCommand),
     /// The destinations the sender delivers to (loaded with `eai import`).
     #[command(subcommand)]
     Destinations(DestinationsCommand),
+    /// Envelopes answered and attempts, per company, transaction and environment.
+    Usage {
+        #[arg(long, required_unless_present = "from", value_parser = clap::value_parser!(i32).range(2000..=9999))]
+        year: Option<i32>,
+        /// 1 to 12.
+        #[arg(long, required_unless_present = "from", value_parser = clap::value_parser!(u32).range(1..=12))]
+        month: Option<u32>,
+        /// Instead of a month: from this time (RFC 3339 or YYYY-MM-DD)...
+        #[arg(long, value_parser = time, requires = "to", conflicts_with_all = ["year", "month"])]
+        from: Option<DateTime<Utc>>,
+        /// ... to this one (exclusive).
+        #[arg(long, value_parser = time, requires = "from")]
+        to: Option<DateTime<Utc>>,
+        #[arg(long)]
+        company: Option<String>,
+        #[arg(long)]
+        cnpj: Option<String>,
+        #[arg(long, value_parser = cursor)]
+        cursor: Option<Cursor>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Integrated sales in numbered batches for a consumer system, until confirmed.
+    #[command(subcommand)]
+    Export(ExportCommand),
+}
+
+#[derive(Subcommand)]
+enum ExportCommand {
+    /// The consumer's open batch again (same number), or its next one.
+    Take {
+        /// The consumer system's id.
+        #[arg(long)]
+        consumer: String,
+        /// all, changed (not confirmed in its current state) or one.
+        #[arg(long, value_parser = parse::<ExportMode>)]
+        mode: ExportMode,
+        /// With --mode one: the sale's DocumentCode or InternalId.
+        #[arg(long, required_if_eq("mode", "one"))]
+        document: Option<String>,
+        /// Sales per batch.
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(i64).range(1..=500))]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Confirm a batch: its sales count as received in the state exported.
+    Confirm {
+        #[arg(value_parser = clap::value_parser!(i64).range(1..))]
+        batch: i64,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// The filters of the log and of the pending list (all optional).
+#[derive(Args, Debug, Clone)]
+struct LogArgs {
+    /// in or out.
+    #[arg(long, value_parser = parse::<Direction>)]
+    direction: Option<Direction>,
+    /// processing, ok, error, waiting, retrying, dead, running, done, failed, blocked, not_delivered or rejected.
+    #[arg(long, value_parser = parse::<Status>)]
+    status: Option<Status>,
+    #[arg(long)]
+    transaction: Option<String>,
+    #[arg(long)]
+    company: Option<String>,
+    #[arg(long)]
+    branch: Option<String>,
+    /// Received/created at or after: RFC 3339 or YYYY-MM-DD.
+    #[arg(long, value_parser = time)]
+    from: Option<DateTime<Utc>>,
+    /// ... and before.
+    #[arg(long, value_parser = time)]
+    to: Option<DateTime<Utc>>,
+    #[arg(long)]
+    uuid: Option<String>,
+    /// InternalId or DocumentCode (inbound), document key (outbound).
+    #[arg(long)]
+    document: Option<String>,
+    /// A receipt code, e.g. PRODUCT_NOT_FOUND.
+    #[arg(long, value_parser = code)]
+    error_code: Option<Code>,
+    /// Outbound messages to this destination.
+    #[arg(long)]
+    destination: Option<String>,
+    /// 1 to 500.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(i64).range(1..=500))]
+    limit: i64,
+    /// The cursor a previous page printed.
+    #[arg(long, value_parser = cursor)]
+    cursor: Option<Cursor>,
+}
+
+impl LogArgs {
+    fn filter(self) -> LogFilter {
+        LogFilter {
+            direction: self.direction,
+            status: self.status,
+            transaction: self.transaction,
+            company: self.company,
+            branch: self.branch,
+            from: self.from,
+            to: self.to,
+            uuid: self.uuid,
+            document: self.document,
+            error_code: self.error_code,
+            destination: self.destination,
+            limit: self.limit,
+            cursor: self.cursor,
+        }
+    }
+}
+
+fn parse<T: std::str::FromStr<Err = String>>(text: &str) -> Result<T, String> {
+    text.parse()
+}
+
+fn time(text: &str) -> Result<DateTime<Utc>, String> {
+    parse_time(text).ok_or_else(|| "an RFC 3339 time or a YYYY-MM-DD date".to_owned())
+}
+
+fn code(text: &str) -> Result<Code, String> {
+    Code::from_wire(text).ok_or_else(|| "a receipt code such as PRODUCT_NOT_FOUND".to_owned())
+}
+
+fn cursor(text: &str) -> Result<Cursor, String> {
+    text.parse()
+        .map_err(|_| "the cursor a previous page printed".to_owned())
+}
+
+fn entity(text: &str) -> Result<Entity, String> {
+    Entity::parse(text).ok_or_else(|| {
+        let names: Vec<&str> = Entity::ALL.iter().map(|entity| entity.as_str()).collect();
+        format!("one of {}", names.join(", "))
+    })
+}
+
+fn dead_letter(text: &str) -> Result<i64, String> {
+    match text.parse::<ItemId>() {
+        Ok(ItemId::DeadLetter(id)) => Ok(id),
+        _ => Err("a dead letter id such as dead-3".to_owned()),
+    }
+}
+
+/// Who did it, as the log records: `--by`, else `$USER`.
+#[derive(Args, Debug, Clone)]
+struct Operator {
+    /// Recorded as who did it (default: $USER).
+    #[arg(long, env = "USER", default_value = "cli")]
+    by: String,
+    /// Why (required by discard).
+    #[arg(long, default_value = "")]
+    note: String,
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Subcommand)]
 enum MessagesCommand {
-    /// The newest messages, filtered.
+    /// The newest messages of both directions, filtered.
     List {
-        /// waiting, running, done, failed, blocked, not_delivered or rejected.
+        #[command(flatten)]
+        filter: LogArgs,
         #[arg(long)]
-        status: Option<String>,
-        #[arg(long)]
-        transaction: Option<String>,
-        #[arg(long)]
-        destination: Option<String>,
-        #[arg(long, default_value_t = 50)]
-        limit: i64,
+        json: bool,
     },
-    /// One message and the history of its attempts.
-    Show { id: i64 },
-    /// Send messages again now, with their attempts reset: any message not done (one in flight keeps its lease).
+    /// One message: body, receipt, attempts, operators' actions.
+    Show {
+        /// in-12 or out-7.
+        #[arg(value_parser = parse::<ItemId>)]
+        id: ItemId,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Inbound error: process it again. Outbound: send it again now, attempts reset.
     Retry {
-        #[arg(required = true)]
+        #[arg(required = true, value_parser = parse::<ItemId>)]
+        ids: Vec<ItemId>,
+        #[command(flatten)]
+        operator: Operator,
+    },
+    /// Hold outbound messages: the sender leaves them alone.
+    Block {
+        #[arg(required = true, value_parser = parse::<ItemId>)]
+        ids: Vec<ItemId>,
+        #[command(flatten)]
+        operator: Operator,
+    },
+    /// Release held (blocked) outbound messages.
+    Unblock {
+        #[arg(required = true, value_parser = parse::<ItemId>)]
+        ids: Vec<ItemId>,
+        #[command(flatten)]
+        operator: Operator,
+    },
+    /// Take pending items (in-, out- or dead- ids) off the pending list, with --note.
+    Discard {
+        #[arg(required = true, value_parser = parse::<ItemId>)]
+        ids: Vec<ItemId>,
+        #[command(flatten)]
+        operator: Operator,
+    },
+}
+
+#[derive(Subcommand)]
+enum DlqCommand {
+    /// The newest dead letters.
+    List {
+        #[arg(long)]
+        code: Option<String>,
+        #[arg(long)]
+        uuid: Option<String>,
+        /// Only those not replayed nor discarded.
+        #[arg(long)]
+        open: bool,
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(i64).range(1..=500))]
+        limit: i64,
+        #[arg(long, value_parser = cursor)]
+        cursor: Option<Cursor>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Publish dead letters again to where they were first published.
+    Replay {
+        #[arg(required = true, value_parser = dead_letter)]
         ids: Vec<i64>,
+        #[command(flatten)]
+        operator: Operator,
+    },
+}
+
+#[derive(Subcommand)]
+enum MappingsCommand {
+    /// The mappings, by namespace, entity and external value.
+    List {
+        #[arg(long)]
+        namespace: Option<String>,
+        #[arg(long, value_parser = entity)]
+        entity: Option<Entity>,
+        #[arg(long)]
+        external: Option<String>,
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(i64).range(1..=500))]
+        limit: i64,
+        #[arg(long, value_parser = cursor)]
+        cursor: Option<Cursor>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create or replace a mapping.
+    Set {
+        namespace: String,
+        #[arg(value_parser = entity)]
+        entity: Entity,
+        external: String,
+        internal: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a mapping.
+    Delete {
+        namespace: String,
+        #[arg(value_parser = entity)]
+        entity: Entity,
+        external: String,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -91,9 +361,11 @@ enum DestinationsCommand {
     Test { name: String },
 }
 
-/// Exit codes: 0 success; 1 failure; 3 an envelope got an error receipt, an
-/// import had bad rows, or a send/retry/unblock/test found nothing to do or
-/// failed; 4 `publish --wait` timed out before every receipt came.
+/// Exit codes: 0 success; 1 failure (a server unreachable, say); 2 a usage
+/// error (an unknown option, an invalid filter value); 3 an envelope got an
+/// error receipt, an import had bad rows, or a send, show, action or test
+/// found nothing or did not apply; 4 `publish --wait` timed out before every
+/// receipt came.
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -164,26 +436,137 @@ async fn execute(command: Command, settings: &Settings) -> anyhow::Result<ExitCo
                 ExitCode::from(3)
             })
         }
-        Command::Messages(MessagesCommand::List {
-            status,
-            transaction,
-            destination,
-            limit,
-        }) => {
-            let filter = MessageFilter {
-                status,
-                transaction,
-                destination,
-                limit,
-            };
-            commands::messages::list(settings, &filter).await?;
+        Command::Messages(MessagesCommand::List { filter, json }) => {
+            commands::messages::list(settings, &filter.filter(), json).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Messages(MessagesCommand::Show { id }) => {
-            Ok(success_or_3(commands::messages::show(settings, id).await?))
+        Command::Messages(MessagesCommand::Show { id, json }) => Ok(success_or_3(
+            commands::messages::show(settings, id, json).await?,
+        )),
+        Command::Messages(MessagesCommand::Retry { ids, operator }) => {
+            act(settings, Action::Retry, &ids, &operator).await
         }
-        Command::Messages(MessagesCommand::Retry { ids }) => Ok(success_or_3(
-            commands::messages::retry(settings, &ids).await? > 0,
+        Command::Messages(MessagesCommand::Block { ids, operator }) => {
+            act(settings, Action::Block, &ids, &operator).await
+        }
+        Command::Messages(MessagesCommand::Unblock { ids, operator }) => {
+            act(settings, Action::Unblock, &ids, &operator).await
+        }
+        Command::Messages(MessagesCommand::Discard { ids, operator }) => {
+            if operator.note.trim().is_empty() {
+                eprintln!("eai: discard needs --note saying why");
+                return Ok(ExitCode::from(2));
+            }
+            act(settings, Action::Discard, &ids, &operator).await
+        }
+        Command::Pending { filter, json } => {
+            commands::messages::pending(settings, &filter.filter(), json).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Dlq(DlqCommand::List {
+            code,
+            uuid,
+            open,
+            limit,
+            cursor,
+            json,
+        }) => {
+            let filter = DeadLetterFilter {
+                code,
+                uuid,
+                open_only: open,
+                limit,
+                cursor,
+                ..DeadLetterFilter::default()
+            };
+            commands::messages::dead_letters(settings, &filter, json).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Dlq(DlqCommand::Replay { ids, operator }) => Ok(success_or_3(
+            commands::messages::replay(settings, &ids, &operator.by, operator.json).await?,
+        )),
+        Command::Mappings(MappingsCommand::List {
+            namespace,
+            entity,
+            external,
+            limit,
+            cursor,
+            json,
+        }) => {
+            let filter = MappingFilter {
+                namespace,
+                entity,
+                external,
+                limit,
+                cursor,
+            };
+            commands::mappings::list(settings, &filter, json).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Mappings(MappingsCommand::Set {
+            namespace,
+            entity,
+            external,
+            internal,
+            json,
+        }) => {
+            commands::mappings::set(settings, &namespace, entity, &external, &internal, json)
+                .await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Mappings(MappingsCommand::Delete {
+            namespace,
+            entity,
+            external,
+            json,
+        }) => Ok(success_or_3(
+            commands::mappings::delete(settings, &namespace, entity, &external, json).await?,
+        )),
+        Command::Usage {
+            year,
+            month,
+            from,
+            to,
+            company,
+            cnpj,
+            cursor,
+            json,
+        } => {
+            let (from, to) = match (from, to, year, month) {
+                (Some(from), Some(to), _, _) => (from, to),
+                (_, _, Some(year), Some(month)) => month_range(year, month)
+                    .ok_or_else(|| anyhow::anyhow!("{year}-{month} is not a month"))?,
+                _ => anyhow::bail!("give --year and --month, or --from and --to"),
+            };
+            let filter = UsageFilter {
+                from,
+                to,
+                company,
+                cnpj,
+                cursor,
+            };
+            commands::usage::usage(settings, &filter, json).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Export(ExportCommand::Take {
+            consumer,
+            mode,
+            document,
+            limit,
+            json,
+        }) => {
+            let request = ExportRequest {
+                consumer,
+                mode,
+                document,
+                limit,
+            };
+            Ok(success_or_3(
+                commands::usage::take(settings, &request, json).await?,
+            ))
+        }
+        Command::Export(ExportCommand::Confirm { batch, json }) => Ok(success_or_3(
+            commands::usage::confirm(settings, batch, json).await?,
         )),
         Command::Destinations(DestinationsCommand::List) => {
             commands::destinations::list(settings).await?;
@@ -196,6 +579,24 @@ async fn execute(command: Command, settings: &Settings) -> anyhow::Result<ExitCo
             commands::destinations::test(settings, &name).await?,
         )),
     }
+}
+
+async fn act(
+    settings: &Settings,
+    action: Action,
+    ids: &[ItemId],
+    operator: &Operator,
+) -> anyhow::Result<ExitCode> {
+    let done = commands::messages::act(
+        settings,
+        action,
+        ids,
+        &operator.by,
+        operator.note.trim(),
+        operator.json,
+    )
+    .await?;
+    Ok(success_or_3(done))
 }
 
 /// The error and its causes on one line, each cause once: libraries often

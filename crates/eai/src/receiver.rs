@@ -119,6 +119,7 @@ impl Receiver {
             envelope: &envelope,
             inbound: Inbound {
                 envelope: &envelope,
+                body: &delivery.data,
                 received_at,
                 route: self.reply_route(delivery, &envelope),
                 max_waits: self.retries.reserve_delays.len(),
@@ -404,22 +405,33 @@ impl Receiver {
 
     /// `reply_to` when the sender gave one, else the receipts exchange keyed by the sender.
     pub(crate) fn reply_route(&self, delivery: &Delivery, envelope: &Envelope) -> ReplyRoute {
-        match delivery.properties.reply_to() {
-            Some(reply_to) if !reply_to.as_str().is_empty() => ReplyRoute {
-                exchange: String::new(),
-                routing_key: reply_to.to_string(),
+        let reply_to = delivery
+            .properties
+            .reply_to()
+            .as_ref()
+            .map(|to| to.as_str());
+        reply_route(&self.topology, envelope, reply_to)
+    }
+}
+
+/// Where an envelope's receipt goes: `reply_to` when the sender gave one,
+/// else the receipts exchange keyed by its `SourceApplication`.
+pub fn reply_route(topology: &Topology, envelope: &Envelope, reply_to: Option<&str>) -> ReplyRoute {
+    match reply_to {
+        Some(reply_to) if !reply_to.is_empty() => ReplyRoute {
+            exchange: String::new(),
+            routing_key: reply_to.to_owned(),
+            correlation_id: Some(envelope.uuid().to_owned()),
+        },
+        _ => {
+            let mut sender = envelope.header_label("SourceApplication");
+            if sender.is_empty() {
+                sender = "unknown".to_owned();
+            }
+            ReplyRoute {
+                exchange: topology.receipts_exchange.clone(),
+                routing_key: cut_bytes(&sender, MAX_ROUTING_KEY_BYTES).to_owned(),
                 correlation_id: Some(envelope.uuid().to_owned()),
-            },
-            _ => {
-                let mut sender = envelope.header_label("SourceApplication");
-                if sender.is_empty() {
-                    sender = "unknown".to_owned();
-                }
-                ReplyRoute {
-                    exchange: self.topology.receipts_exchange.clone(),
-                    routing_key: cut_bytes(&sender, MAX_ROUTING_KEY_BYTES).to_owned(),
-                    correlation_id: Some(envelope.uuid().to_owned()),
-                }
             }
         }
     }

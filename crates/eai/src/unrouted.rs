@@ -65,6 +65,7 @@ impl Unrouted {
         };
         let inbound = Inbound {
             envelope: &envelope,
+            body: &delivery.data,
             received_at: Utc::now(),
             route: receiver.reply_route(delivery, &envelope),
             max_waits: 0,

@@ -193,6 +193,11 @@ impl Code {
         Code::DetailsTruncated,
     ];
 
+    /// The code spelled `text` on the wire, if there is one.
+    pub fn from_wire(text: &str) -> Option<Code> {
+        Code::ALL.into_iter().find(|code| code.as_str() == text)
+    }
+
     /// The wire spelling, e.g. `Code::LotInsufficient.as_str() == "LOT_INSUFFICIENT"`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -392,6 +397,10 @@ mod tests {
     fn every_code_has_a_distinct_screaming_snake_spelling() {
         let spellings: HashSet<&str> = Code::ALL.iter().map(|c| c.as_str()).collect();
         assert_eq!(spellings.len(), Code::ALL.len());
+        for code in Code::ALL {
+            assert_eq!(Code::from_wire(code.as_str()), Some(code));
+        }
+        assert_eq!(Code::from_wire("lot_insufficient"), None);
         for code in Code::ALL {
             let text = code.as_str();
             assert!(

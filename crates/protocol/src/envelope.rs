@@ -506,6 +506,21 @@ impl Envelope {
         label(&self.header_text(key).unwrap_or_default())
     }
 
+    /// A Content text field as a [`Envelope::header_label`]: what the
+    /// message log shows and searches (`InternalId`, `DocumentCode`), `None`
+    /// when absent, blank or not text.
+    pub fn content_label(&self, key: &str) -> Option<String> {
+        let text = self.content().long_text(key).ok().flatten()?;
+        Some(label(&text)).filter(|text| !text.is_empty())
+    }
+
+    /// The document an envelope is about, as the message log names it: the
+    /// Content's `InternalId` (a cancellation's `RetailSalesInternalId`).
+    pub fn internal_id(&self) -> Option<String> {
+        self.content_label("InternalId")
+            .or_else(|| self.content_label("RetailSalesInternalId"))
+    }
+
     /// The de/para namespace: `ProductName` (the sender's brand), else
     /// `SourceApplication`, else `""`; as a [`Envelope::header_label`], so it
     /// is a safe column value even for a refused envelope.

@@ -166,6 +166,7 @@ macro_rules! sections {
 }
 
 sections! {
+    companies: CompanyRow,
     branches: BranchRow,
     products: ProductRow,
     customers: CustomerRow,
@@ -212,6 +213,40 @@ fn section<R: Row>(
         }
     }
     parsed
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CompanyRow {
+    code: String,
+    #[serde(default)]
+    name: String,
+    cnpj: Option<String>,
+}
+
+impl Row for CompanyRow {
+    fn check(&self) -> Result<(), (String, String)> {
+        match &self.cnpj {
+            Some(cnpj) if cnpj.chars().filter(char::is_ascii_digit).count() != 14 => Err((
+                "cnpj".to_owned(),
+                "expected a CNPJ: 14 digits, punctuation allowed".to_owned(),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    async fn upsert(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO companies (code, name, cnpj) VALUES ($1, $2, $3)
+             ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, cnpj = EXCLUDED.cnpj",
+        )
+        .bind(&self.code)
+        .bind(&self.name)
+        .bind(&self.cnpj)
+        .execute(conn)
+        .await
+        .map(drop)
+    }
 }
 
 #[derive(Deserialize)]

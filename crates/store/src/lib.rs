@@ -19,16 +19,27 @@
 //! - [`outbox`]: receipts waiting to be published, their publication and the relay's retries.
 //! - [`retention`]: purges inbox and outbox rows older than the dedup window.
 //! - [`outbound`]: business messages for destinations: enqueue, claim, settle, retry.
+//! - [`log`]: the message log of both directions, pending items and operator actions.
+//! - [`dead_letters`]: dead letters recorded from the dead-letter queue, listed and replayed.
+//! - [`mappings`]: de/para mappings listed and edited one by one.
+//! - [`usage`]: the usage report per company, transaction and environment.
+//! - [`export`]: integrated sales exported in numbered batches, handed out until confirmed.
+//! - [`page`]: keyset paging with opaque cursors.
 //! - [`events`]: the StockLevel and DocumentTraceabilityOrder events, enqueued in the business transaction.
 //! - `testing` (feature `testing`): a throwaway database per test.
 
 pub mod cancellation;
+pub mod dead_letters;
 pub mod directory;
 pub mod error;
 pub mod events;
+pub mod export;
 pub mod import;
+pub mod log;
+pub mod mappings;
 pub mod outbound;
 pub mod outbox;
+pub mod page;
 pub mod receive;
 pub mod reservation;
 pub mod retention;
@@ -36,6 +47,7 @@ pub mod retries;
 pub mod sale;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod usage;
 
 use std::time::Duration;
 
@@ -78,10 +90,31 @@ impl Default for PoolSettings {
     }
 }
 
+/// Which deployment a worker is: its envelopes are counted apart in the
+/// usage report (seed 004's "ambiente").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    #[default]
+    Production,
+    Homologation,
+}
+
+impl Environment {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Environment::Production => "production",
+            Environment::Homologation => "homologation",
+        }
+    }
+}
+
 /// A handle on the worker's database; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: PgPool,
+    /// Recorded with every inbound envelope.
+    environment: Environment,
     /// How far a sale's totals may be off before they are a mismatch.
     tolerance: Decimal,
     /// Longest one message transaction may take, client side.
@@ -122,6 +155,7 @@ impl Store {
     pub fn from_pool(pool: PgPool) -> Store {
         Store {
             pool,
+            environment: Environment::default(),
             tolerance: Decimal::ZERO,
             transaction_timeout: PoolSettings::default().statement_timeout * 2,
         }
@@ -130,6 +164,12 @@ impl Store {
     /// The same store judging sale totals with `tolerance` (default 0.00).
     pub fn with_totals_tolerance(mut self, tolerance: Decimal) -> Store {
         self.tolerance = tolerance;
+        self
+    }
+
+    /// The same store recording its envelopes as `environment`'s.
+    pub fn with_environment(mut self, environment: Environment) -> Store {
+        self.environment = environment;
         self
     }
 

@@ -137,41 +137,6 @@ pub struct Settled {
     pub blocked_destination: bool,
 }
 
-/// One outbox row, as operators list it.
-#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
-pub struct MessageRow {
-    pub id: i64,
-    pub uuid: String,
-    pub kind: String,
-    pub transaction: String,
-    pub destination: Option<String>,
-    pub status: String,
-    pub attempts: i32,
-    pub next_attempt_at: DateTime<Utc>,
-    pub last_error: Option<String>,
-    pub created_at: DateTime<Utc>,
-}
-
-/// One attempt of a message.
-#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
-pub struct AttemptRow {
-    pub attempt: i32,
-    pub sender: String,
-    pub started_at: DateTime<Utc>,
-    pub finished_at: DateTime<Utc>,
-    pub status: String,
-    pub detail: String,
-}
-
-/// Filters of `eai messages list`.
-#[derive(Debug, Clone, Default)]
-pub struct MessageFilter {
-    pub status: Option<String>,
-    pub transaction: Option<String>,
-    pub destination: Option<String>,
-    pub limit: i64,
-}
-
 /// How much longer than its timeout a claimed message stays leased.
 const LEASE_MARGIN_SECS: f64 = 30.0;
 
@@ -216,7 +181,8 @@ pub async fn release_blocked(
             SET status = 'waiting', next_attempt_at = now(),
                 attempts = LEAST(o.attempts, d.max_attempts - 1)
            FROM destinations d
-          WHERE d.id = o.destination_id AND o.destination_id = $1 AND o.status = 'blocked'",
+          WHERE d.id = o.destination_id AND o.destination_id = $1 AND o.status = 'blocked'
+            AND o.held_at IS NULL",
     )
     .bind(destination_id)
     .execute(conn)
@@ -320,12 +286,14 @@ impl Store {
                FROM outbox o
                JOIN destinations d ON d.id = o.destination_id
               WHERE o.kind = 'message' AND NOT d.blocked AND o.attempts < d.max_attempts
+                AND o.discarded_at IS NULL
                 AND ((o.status IN ('waiting', 'failed', 'not_delivered') AND o.next_attempt_at <= now())
                      OR (o.status = 'running' AND o.lease_until < now()))
                 AND NOT EXISTS (SELECT 1 FROM outbox p
                                  WHERE p.kind = 'message' AND p.destination_id = o.destination_id
                                    AND p.document_key = o.document_key AND p.id < o.id
-                                   AND p.status NOT IN ('done', 'rejected'))
+                                   AND p.status NOT IN ('done', 'rejected')
+                                   AND p.discarded_at IS NULL)
               ORDER BY o.id
               LIMIT $1
                 FOR UPDATE OF o SKIP LOCKED",
@@ -485,27 +453,10 @@ impl Store {
         Ok(sqlx::query_scalar(
             "SELECT min(o.next_attempt_at) FROM outbox o JOIN destinations d ON d.id = o.destination_id
               WHERE o.kind = 'message' AND NOT d.blocked AND o.attempts < d.max_attempts
-                AND o.status IN ('waiting', 'failed', 'not_delivered')",
+                AND o.discarded_at IS NULL AND o.status IN ('waiting', 'failed', 'not_delivered')",
         )
         .fetch_one(&self.pool)
         .await?)
-    }
-
-    /// Operator retry of any message not `done`: its attempts are reset and
-    /// it goes out now. A message in flight (`running`) keeps its sender's
-    /// lease and only gets its attempts back. Returns how many changed.
-    pub async fn retry_messages(&self, ids: &[i64]) -> Result<u64, StoreError> {
-        Ok(sqlx::query(
-            "UPDATE outbox
-                SET attempts = 0, next_attempt_at = now(), last_error = NULL,
-                    status = CASE WHEN status = 'running' THEN status ELSE 'waiting' END,
-                    lease_until = CASE WHEN status = 'running' THEN lease_until END
-              WHERE id = ANY($1) AND kind = 'message' AND status <> 'done'",
-        )
-        .bind(ids)
-        .execute(&self.pool)
-        .await?
-        .rows_affected())
     }
 
     /// Unblocks a destination (its credentials were fixed) and releases its
@@ -526,55 +477,7 @@ impl Store {
         tx.commit().await?;
         Ok(Some(released))
     }
-
-    /// One message.
-    pub async fn message(&self, id: i64) -> Result<Option<MessageRow>, StoreError> {
-        Ok(
-            sqlx::query_as(&format!("{MESSAGE_COLUMNS} WHERE o.id = $1"))
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?,
-        )
-    }
-
-    /// Messages, newest first, filtered.
-    pub async fn list_messages(
-        &self,
-        filter: &MessageFilter,
-    ) -> Result<Vec<MessageRow>, StoreError> {
-        Ok(sqlx::query_as(&format!(
-            "{MESSAGE_COLUMNS}
-              WHERE ($1::text IS NULL OR o.status = $1)
-                AND ($2::text IS NULL OR o.transaction = $2)
-                AND ($3::text IS NULL OR d.name = $3)
-              ORDER BY o.id DESC
-              LIMIT $4"
-        ))
-        .bind(&filter.status)
-        .bind(&filter.transaction)
-        .bind(&filter.destination)
-        .bind(filter.limit.max(1))
-        .fetch_all(&self.pool)
-        .await?)
-    }
-
-    /// The attempts of one message, in the order they were made (their
-    /// numbers restart at 1 after an operator retry).
-    pub async fn attempts(&self, id: i64) -> Result<Vec<AttemptRow>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT attempt, sender, started_at, finished_at, status, detail
-               FROM outbox_attempts WHERE outbox_id = $1 ORDER BY id",
-        )
-        .bind(id)
-        .fetch_all(&self.pool)
-        .await?)
-    }
 }
-
-const MESSAGE_COLUMNS: &str =
-    "SELECT o.id, o.uuid, o.kind, o.transaction, d.name AS destination, o.status, o.attempts,
-            o.next_attempt_at, o.last_error, o.created_at
-       FROM outbox o LEFT JOIN destinations d ON d.id = o.destination_id";
 
 const DESTINATION_COLUMNS: &str =
     "SELECT id, name, company, branch, transaction, kind, exchange, routing_key, url, auth_header,

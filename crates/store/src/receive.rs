@@ -26,7 +26,7 @@ use crate::cancellation::{self, CancelOutcome};
 use crate::directory::{self, Branch};
 use crate::reservation::{self, Outcome, ReserveContext};
 use crate::sale::{self, SaleContext, SaleOutcome};
-use crate::{Failure, Store, StoreError};
+use crate::{Environment, Failure, Store, StoreError};
 
 /// Who we are in the receipts we write.
 pub type WorkerIdentity = ReceiptOrigin;
@@ -49,6 +49,9 @@ pub struct ReplyRoute {
 #[derive(Debug, Clone)]
 pub struct Inbound<'a> {
     pub envelope: &'a Envelope,
+    /// The body as it arrived, kept in the message log for operators and
+    /// for reprocessing.
+    pub body: &'a [u8],
     pub received_at: DateTime<Utc>,
     pub route: ReplyRoute,
     /// How many times a sale naming reservations not integrated yet may wait
@@ -107,6 +110,18 @@ impl Store {
             .await
     }
 
+    /// The stored receipt of a UUID already answered, and whether it was ok.
+    pub async fn stored_receipt(&self, uuid: &str) -> Result<Option<(String, bool)>, StoreError> {
+        let row: Option<(String, String)> = sqlx::query_as(
+            "SELECT o.body, i.status FROM inbox i JOIN outbox o ON o.id = i.receipt_id
+              WHERE i.uuid = $1 AND i.status IN ('ok', 'error')",
+        )
+        .bind(uuid)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|(body, status)| (body, status == "ok")))
+    }
+
     /// Answers an envelope that cannot be processed with `detail` (an error),
     /// recording its UUID like any other: a UUID already answered gets its
     /// stored receipt instead.
@@ -119,7 +134,7 @@ impl Store {
     ) -> Result<Answer, StoreError> {
         self.with_retries(|| async {
             let mut tx = self.pool.begin().await?;
-            if let Some(stored) = claim(&mut tx, inbound).await? {
+            if let Some(stored) = claim(&mut tx, inbound, self.environment).await? {
                 tx.commit().await?;
                 return Ok(stored);
             }
@@ -166,7 +181,7 @@ impl Store {
     ) -> Result<Received, StoreError> {
         let envelope = inbound.envelope;
         let mut tx = self.pool.begin().await?;
-        if let Some(stored) = claim(&mut tx, inbound).await? {
+        if let Some(stored) = claim(&mut tx, inbound, self.environment).await? {
             tx.commit().await?;
             return Ok(Received::Answered(stored));
         }
@@ -190,8 +205,9 @@ impl Store {
                             .await?;
                     let waited = usize::try_from(waited.unwrap_or(0)).unwrap_or(0);
                     if waited < inbound.max_waits {
-                        // Nothing is kept, not even the inbox claim.
+                        // Nothing is kept but the log's row saying it waits.
                         tx.rollback().await?;
+                        self.log_waiting(inbound).await?;
                         let wait = self.record_wait(envelope.uuid()).await?;
                         return Ok(Received::Waiting { reservations, wait });
                     }
@@ -214,23 +230,61 @@ impl Store {
     }
 }
 
+/// The inbox row of an envelope, as the message log keeps it; `$11` is
+/// the status (NULL while it is being processed).
+const INSERT_INBOX: &str = "INSERT INTO inbox (uuid, transaction, namespace, company, branch,
+        received_at, body, internal_id, document_code, environment, status)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+
+impl Store {
+    /// Shows a sale parked for its reservations in the message log as
+    /// `waiting`; its next delivery takes the row over.
+    async fn log_waiting(&self, inbound: &Inbound<'_>) -> Result<(), StoreError> {
+        let envelope = inbound.envelope;
+        sqlx::query(&format!(
+            "{INSERT_INBOX} ON CONFLICT (uuid) DO UPDATE SET status = 'waiting'
+              WHERE inbox.status IN ('waiting', 'retrying')"
+        ))
+        .bind(envelope.uuid())
+        .bind(envelope.header_label("Transaction"))
+        .bind(envelope.namespace())
+        .bind(envelope.header_label("CompanyId"))
+        .bind(envelope.header_label("BranchId"))
+        .bind(inbound.received_at)
+        .bind(inbound.body)
+        .bind(envelope.internal_id())
+        .bind(envelope.content_label("DocumentCode"))
+        .bind(self.environment.as_str())
+        .bind("waiting")
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
+
 /// Claims the envelope's UUID in the inbox. `Some` is the stored answer of
 /// a UUID claimed before (a redelivery or a re-send).
 async fn claim(
     tx: &mut sqlx::Transaction<'_, Postgres>,
     inbound: &Inbound<'_>,
+    environment: Environment,
 ) -> Result<Option<Answer>, StoreError> {
     let envelope = inbound.envelope;
-    let claimed = sqlx::query(
-        "INSERT INTO inbox (uuid, transaction, namespace, company, branch, received_at)
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (uuid) DO NOTHING",
-    )
+    let claimed = sqlx::query(&format!(
+        "{INSERT_INBOX} ON CONFLICT (uuid) DO UPDATE SET status = NULL
+          WHERE inbox.status IN ('waiting', 'retrying')"
+    ))
     .bind(envelope.uuid())
     .bind(envelope.header_label("Transaction"))
     .bind(envelope.namespace())
     .bind(envelope.header_label("CompanyId"))
     .bind(envelope.header_label("BranchId"))
     .bind(inbound.received_at)
+    .bind(inbound.body)
+    .bind(envelope.internal_id())
+    .bind(envelope.content_label("DocumentCode"))
+    .bind(environment.as_str())
+    .bind(None::<&str>)
     .execute(&mut **tx)
     .await?
     .rows_affected()
@@ -263,6 +317,11 @@ async fn record_answer(
     ids: Vec<InternalIdEntry>,
 ) -> Result<Answer, StoreError> {
     let envelope = inbound.envelope;
+    let error_codes: Vec<&str> = details
+        .iter()
+        .filter(|detail| detail.is_error())
+        .map(|detail| detail.code.as_str())
+        .collect();
     let receipt = Receipt::new(
         identity,
         &envelope.summary(),
@@ -286,11 +345,13 @@ async fn record_answer(
     .fetch_one(&mut **tx)
     .await?;
     sqlx::query(
-        "UPDATE inbox SET status = $2, processed_at = now(), receipt_id = $3 WHERE uuid = $1",
+        "UPDATE inbox SET status = $2, processed_at = now(), receipt_id = $3, error_codes = $4
+          WHERE uuid = $1",
     )
     .bind(envelope.uuid())
     .bind(status)
     .bind(receipt_id)
+    .bind(&error_codes)
     .execute(&mut **tx)
     .await?;
     Ok(Answer {

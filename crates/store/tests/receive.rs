@@ -221,6 +221,7 @@ async fn an_envelope_that_cannot_be_processed_is_refused_once_and_answered_the_s
     let parsed = Envelope::parse(&bytes).expect("envelope");
     let inbound = Inbound {
         envelope: &parsed,
+        body: &bytes,
         received_at: chrono::Utc::now(),
         route: ReplyRoute {
             exchange: "eai.receipts".into(),

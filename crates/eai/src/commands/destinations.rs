@@ -72,6 +72,29 @@ pub async fn test(settings: &Settings, name: &str) -> anyhow::Result<bool> {
         eprintln!("no destination named {name:?}");
         return Ok(false);
     };
+    let (settlement, elapsed) = probe(settings, &destination).await?;
+    let elapsed = elapsed.as_millis();
+    match settlement {
+        Settlement::Done => {
+            println!("{name}: ok, answered in {elapsed} ms");
+            Ok(true)
+        }
+        other => {
+            println!(
+                "{name}: {} after {elapsed} ms: {}",
+                other.status(),
+                other.detail()
+            );
+            Ok(false)
+        }
+    }
+}
+
+/// One EAIEnvironmentTest round trip to `destination`: how it ended and how long it took.
+pub async fn probe(
+    settings: &Settings,
+    destination: &Destination,
+) -> anyhow::Result<(Settlement, std::time::Duration)> {
     let uuid = uuid::Uuid::new_v4().to_string();
     let origin = settings.identity();
     let body = environment_test(&Outbound {
@@ -94,23 +117,9 @@ pub async fn test(settings: &Settings, name: &str) -> anyhow::Result<bool> {
             };
             http::deliver(&http_client()?, &probe).await
         }
-        DestinationKind::Amqp => amqp_round_trip(settings, &destination, &uuid, &body).await?,
+        DestinationKind::Amqp => amqp_round_trip(settings, destination, &uuid, &body).await?,
     };
-    let elapsed = started.elapsed().as_millis();
-    match settlement {
-        Settlement::Done => {
-            println!("{name}: ok, answered in {elapsed} ms");
-            Ok(true)
-        }
-        other => {
-            println!(
-                "{name}: {} after {elapsed} ms: {}",
-                other.status(),
-                other.detail()
-            );
-            Ok(false)
-        }
-    }
+    Ok((settlement, started.elapsed()))
 }
 
 /// Publishes the test message with a private reply queue and waits for its receipt there.

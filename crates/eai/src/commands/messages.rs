@@ -1,55 +1,161 @@
-//! `eai messages list|show|retry`: the outbound monitor.
+//! `eai messages list|show|retry|block|unblock|discard` and `eai pending`:
+//! the log and pending-item monitors, with `--json` for scripts (the same
+//! documents the API answers).
 
-use eai_store::outbound::MessageFilter;
+use eai_store::log::{Acted, ItemId, LogFilter};
+use eai_store::page::Page;
+use eai_store::Store;
+use serde::Serialize;
 
-use crate::app::open_store;
+use crate::app::{open_broker, open_store, publisher_for};
 use crate::config::Settings;
+use crate::repair;
 
-/// Prints the newest messages matching `filter`, one line each.
-pub async fn list(settings: &Settings, filter: &MessageFilter) -> anyhow::Result<()> {
-    let store = open_store(settings).await?;
-    println!(
-        "{:>8}  {:<36}  {:<26}  {:<16}  {:<13}  {:>8}  last error",
-        "id", "uuid", "transaction", "destination", "status", "attempts"
-    );
-    for row in store.list_messages(filter).await? {
-        println!(
-            "{:>8}  {:<36}  {:<26}  {:<16}  {:<13}  {:>8}  {}",
-            row.id,
-            row.uuid,
-            row.transaction,
-            row.destination.as_deref().unwrap_or(&row.kind),
-            row.status,
-            row.attempts,
-            row.last_error.as_deref().unwrap_or("")
-        );
+/// What the operator asks to be done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Retry,
+    Block,
+    Unblock,
+    Discard,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Retry => "retry",
+            Action::Block => "block",
+            Action::Unblock => "unblock",
+            Action::Discard => "discard",
+        }
     }
+}
+
+/// Prints `value` as one JSON document.
+pub fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
 
-/// Prints one message and the history of its attempts.
-pub async fn show(settings: &Settings, id: i64) -> anyhow::Result<bool> {
+/// The cursor line under a human table.
+fn more<T>(page: &Page<T>) {
+    if !page.next_cursor.is_empty() {
+        println!("(more: --cursor {})", page.next_cursor);
+    }
+}
+
+/// `eai messages list`
+pub async fn list(settings: &Settings, filter: &LogFilter, json: bool) -> anyhow::Result<()> {
     let store = open_store(settings).await?;
-    let Some(row) = store.message(id).await? else {
+    let page = store.messages(filter).await?;
+    if json {
+        return print_json(&page);
+    }
+    println!(
+        "{:<10}  {:<3}  {:<24}  {:<22}  {:<10}  {:<10}  {:<13}  {:>3}  {:<20}  codes / last error",
+        "id",
+        "dir",
+        "received/created",
+        "transaction",
+        "company",
+        "branch",
+        "status",
+        "try",
+        "document"
+    );
+    for entry in &page.items {
+        let document = entry
+            .internal_id
+            .as_deref()
+            .or(entry.document_code.as_deref())
+            .unwrap_or("");
+        let problem = if entry.error_codes.is_empty() {
+            entry.last_error.clone().unwrap_or_default()
+        } else {
+            entry.error_codes.join(",")
+        };
+        println!(
+            "{:<10}  {:<3}  {:<24}  {:<22}  {:<10}  {:<10}  {:<13}  {:>3}  {:<20}  {}",
+            entry.id.to_string(),
+            entry.direction.as_str(),
+            entry.at.format("%Y-%m-%d %H:%M:%S%.3f").to_string(),
+            entry.transaction,
+            entry.company,
+            entry.branch,
+            entry.status.as_str(),
+            entry.attempts,
+            document,
+            problem
+        );
+    }
+    more(&page);
+    Ok(())
+}
+
+/// `eai messages show ID`; false when there is no such message.
+pub async fn show(settings: &Settings, id: ItemId, json: bool) -> anyhow::Result<bool> {
+    let store = open_store(settings).await?;
+    let Some(detail) = store.message_detail(id).await? else {
         eprintln!("no message {id}");
         return Ok(false);
     };
-    println!("message {} ({})", row.id, row.uuid);
-    println!("  transaction  {}", row.transaction);
+    if json {
+        print_json(&detail)?;
+        return Ok(true);
+    }
+    let entry = &detail.entry;
     println!(
-        "  destination  {}",
-        row.destination.as_deref().unwrap_or(&row.kind)
+        "message {} ({}, {})",
+        entry.id,
+        entry.direction.as_str(),
+        entry.uuid
     );
+    println!("  transaction  {}", entry.transaction);
+    println!("  company      {} / branch {}", entry.company, entry.branch);
     println!(
         "  status       {} after {} attempt(s)",
-        row.status, row.attempts
+        entry.status, entry.attempts
     );
-    println!("  created      {}", row.created_at);
-    println!("  next attempt {}", row.next_attempt_at);
-    if let Some(error) = &row.last_error {
+    println!("  at           {}", entry.at);
+    if let Some(document) = entry
+        .internal_id
+        .as_deref()
+        .or(entry.document_code.as_deref())
+    {
+        println!("  document     {document}");
+    }
+    if let Some(destination) = &entry.destination {
+        println!("  destination  {destination}");
+    }
+    if !entry.error_codes.is_empty() {
+        println!("  codes        {}", entry.error_codes.join(", "));
+    }
+    if let Some(error) = &entry.last_error {
         println!("  last error   {error}");
     }
-    for attempt in store.attempts(id).await? {
+    if let Some(receipt) = &detail.receipt {
+        let details = receipt
+            .pointer("/Content/ProcessingInformation/Details")
+            .and_then(|details| details.as_array())
+            .cloned()
+            .unwrap_or_default();
+        for line in details {
+            println!(
+                "  receipt      {} {}: {}",
+                line["Type"].as_str().unwrap_or(""),
+                line["Code"].as_str().unwrap_or(""),
+                line["Message"].as_str().unwrap_or("")
+            );
+        }
+        match detail.receipt_status.as_deref() {
+            Some("done") => println!("  receipt      published"),
+            Some(status) => {
+                println!("  receipt      not published yet ({status}; the relay retries it)")
+            }
+            None => {}
+        }
+    }
+    for attempt in &detail.attempt_history {
         println!(
             "  attempt {:>2}  {}  {:<13}  {}  ({} ms, {})",
             attempt.attempt,
@@ -60,13 +166,182 @@ pub async fn show(settings: &Settings, id: i64) -> anyhow::Result<bool> {
             attempt.sender
         );
     }
+    if let Some(discarded) = &entry.discarded {
+        println!(
+            "  discarded    {} by {}: {}",
+            discarded.at, discarded.by, discarded.note
+        );
+    }
+    for action in &detail.actions {
+        println!(
+            "  operator     {} {} by {}: {}",
+            action.at, action.action, action.actor, action.note
+        );
+    }
     Ok(true)
 }
 
-/// Puts messages back to `waiting` with their attempts reset.
-pub async fn retry(settings: &Settings, ids: &[i64]) -> anyhow::Result<u64> {
+/// `eai pending`
+pub async fn pending(settings: &Settings, filter: &LogFilter, json: bool) -> anyhow::Result<()> {
     let store = open_store(settings).await?;
-    let retried = store.retry_messages(ids).await?;
-    println!("{retried} message(s) retried");
-    Ok(retried)
+    let page = store.pending(filter).await?;
+    if json {
+        return print_json(&page);
+    }
+    println!(
+        "{:<10}  {:<11}  {:<24}  {:<22}  {:<10}  {:<20}  reason → suggested action",
+        "id", "kind", "since", "transaction", "branch", "document"
+    );
+    for item in &page.items {
+        println!(
+            "{:<10}  {:<11}  {:<24}  {:<22}  {:<10}  {:<20}  {} → {}",
+            item.id.to_string(),
+            item.kind,
+            item.since.format("%Y-%m-%d %H:%M:%S%.3f").to_string(),
+            item.transaction,
+            item.branch,
+            item.document.as_deref().unwrap_or(""),
+            if item.codes.is_empty() {
+                item.reason.clone()
+            } else {
+                format!("{} {}", item.codes.join(","), item.reason)
+            },
+            item.suggested_action
+        );
+    }
+    more(&page);
+    Ok(())
+}
+
+/// The answer of an action, as the API gives it.
+#[derive(Debug, Serialize)]
+struct Outcome<'a> {
+    id: String,
+    action: &'static str,
+    by: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+}
+
+/// Runs `action` on each id; true when it applied to all.
+pub async fn act(
+    settings: &Settings,
+    action: Action,
+    ids: &[ItemId],
+    actor: &str,
+    note: &str,
+    json: bool,
+) -> anyhow::Result<bool> {
+    let store = open_store(settings).await?;
+    let broker = match (
+        action,
+        ids.iter().any(|id| matches!(id, ItemId::Inbound(_))),
+    ) {
+        (Action::Retry, true) => Some(open_broker(settings, Some(settings.topology())).await?),
+        _ => None,
+    };
+    let mut outcomes = Vec::with_capacity(ids.len());
+    for id in ids {
+        let acted = match action {
+            Action::Retry => match &broker {
+                Some(broker) => {
+                    let publisher = publisher_for(settings, broker);
+                    repair::retry(&store, &publisher, &settings.topology(), *id, actor, note)
+                        .await?
+                }
+                None => store.retry_outbound(*id, actor, note).await?,
+            },
+            Action::Block => store.hold(*id, actor, note).await?,
+            Action::Unblock => store.release(*id, actor, note).await?,
+            Action::Discard => store.discard(*id, actor, note).await?,
+        };
+        outcomes.push(outcome(*id, action.as_str(), actor, acted));
+    }
+    if let Some(broker) = broker {
+        broker.close().await;
+    }
+    report(&outcomes, json)
+}
+
+fn outcome<'a>(id: ItemId, action: &'static str, by: &'a str, acted: Acted) -> Outcome<'a> {
+    let (code, message) = match acted {
+        Acted::Done => (None, None),
+        Acted::NotFound => (Some("NOT_FOUND"), Some(format!("no {id}"))),
+        Acted::Refused(why) => (Some("NOT_APPLICABLE"), Some(why)),
+    };
+    Outcome {
+        id: id.to_string(),
+        action,
+        by,
+        code,
+        message,
+    }
+}
+
+/// Prints outcomes; true when every one was done.
+fn report(outcomes: &[Outcome<'_>], json: bool) -> anyhow::Result<bool> {
+    if json {
+        print_json(&serde_json::json!({ "items": outcomes }))?;
+    } else {
+        for outcome in outcomes {
+            match &outcome.message {
+                None => println!("{}: {} done", outcome.id, outcome.action),
+                Some(message) => {
+                    eprintln!("{}: {} not done: {message}", outcome.id, outcome.action)
+                }
+            }
+        }
+    }
+    Ok(outcomes.iter().all(|outcome| outcome.code.is_none()))
+}
+
+/// `eai dlq list`
+pub async fn dead_letters(
+    settings: &Settings,
+    filter: &eai_store::dead_letters::DeadLetterFilter,
+    json: bool,
+) -> anyhow::Result<()> {
+    let store = open_store(settings).await?;
+    let page = store.dead_letters(filter).await?;
+    if json {
+        return print_json(&page);
+    }
+    println!(
+        "{:<10}  {:<24}  {:<22}  {:<36}  {:<8}  reason",
+        "id", "dead at", "code", "uuid", "replays"
+    );
+    for dead in &page.items {
+        println!(
+            "{:<10}  {:<24}  {:<22}  {:<36}  {:<8}  {}",
+            dead.id.to_string(),
+            dead.dead_at.format("%Y-%m-%d %H:%M:%S%.3f").to_string(),
+            dead.code,
+            dead.uuid.as_deref().unwrap_or(""),
+            dead.replays,
+            dead.reason
+        );
+    }
+    more(&page);
+    Ok(())
+}
+
+/// `eai dlq replay ID…`; true when every one was replayed.
+pub async fn replay(
+    settings: &Settings,
+    ids: &[i64],
+    actor: &str,
+    json: bool,
+) -> anyhow::Result<bool> {
+    let store: Store = open_store(settings).await?;
+    let broker = open_broker(settings, Some(settings.topology())).await?;
+    let publisher = publisher_for(settings, &broker);
+    let mut outcomes = Vec::with_capacity(ids.len());
+    for id in ids {
+        let acted = repair::replay(&store, &publisher, *id, actor).await?;
+        outcomes.push(outcome(ItemId::DeadLetter(*id), "replay", actor, acted));
+    }
+    broker.close().await;
+    report(&outcomes, json)
 }

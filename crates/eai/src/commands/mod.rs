@@ -4,14 +4,18 @@
 //!
 //! - [`migrate`]: create and migrate the database.
 //! - [`send`]: enqueue an envelope for the sender.
-//! - [`messages`]: list, show and retry outbound messages.
+//! - [`messages`]: the message log of both directions, pending items, dead letters and the actions on them.
+//! - [`mappings`]: list, set and delete de/para mappings.
 //! - [`destinations`]: list, unblock and test destinations.
+//! - [`usage`]: the usage report and the export of sales with confirmation.
 //! - [`import`]: load master data and mappings from a JSON file.
 //! - [`publish`]: put envelopes on the inbound exchange and optionally wait for their receipts.
 
 pub mod destinations;
 pub mod import;
+pub mod mappings;
 pub mod messages;
 pub mod migrate;
 pub mod publish;
 pub mod send;
+pub mod usage;

@@ -206,6 +206,7 @@ pub async fn try_send(store: &Store, envelope: &Value) -> Result<Reply, eai_stor
     let parsed = Envelope::parse(&bytes).expect("test envelopes have a UUID");
     let inbound = Inbound {
         envelope: &parsed,
+        body: &bytes,
         received_at: Utc::now(),
         route: ReplyRoute {
             exchange: "eai.receipts".into(),

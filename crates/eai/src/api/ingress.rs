@@ -1,0 +1,228 @@
+//! `POST /api/eai/v1/transactions`: envelopes received over HTTP, with the
+//! same parsing, dedup and receipt as over AMQP.
+//!
+//! - `Header.DeliveryType` `sync`: processed now; 200 with the ReceiptMessage.
+//!   A sale whose reservation is not there yet is answered at once
+//!   (`RESERVE_NOT_FOUND`), since nobody would hear a later answer.
+//! - `async` (the default): put on the inbound exchange with a publisher
+//!   confirm; 202 `{"uuid": ...}`. The receipt then goes to the receipts
+//!   exchange keyed by `SourceApplication`, as for AMQP senders, and shows
+//!   in the message log.
+//! - A UUID already answered gets its stored receipt (200), either way.
+//! - `{"Items": [envelope, ...]}`: a batch, async only; 202 with one line per item.
+//!
+//! A body that is no envelope (not JSON, no usable `Header.UUID`) is a 400
+//! with the code the receipt would carry.
+
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::Utc;
+use eai_protocol::{Code, Detail, Envelope};
+use eai_store::{Failure, Inbound, Received};
+use eai_transport::Outgoing;
+use serde::Serialize;
+
+use super::error::ApiError;
+use super::ApiState;
+use crate::metrics::MessageHandled;
+use crate::receiver::reply_route;
+
+/// One line of a batch answer.
+#[derive(Debug, Serialize)]
+pub struct Accepted {
+    pub index: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uuid: Option<String>,
+    /// `accepted`, `answered` (already; see the message log) or `refused`.
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+fn receipt_response(body: String) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
+}
+
+fn refused(rejection: &eai_protocol::Rejection) -> ApiError {
+    let code = rejection.code().as_str();
+    ApiError::new(StatusCode::BAD_REQUEST, code, rejection.to_string())
+}
+
+/// `POST /api/eai/v1/transactions`
+pub async fn receive(
+    State(state): State<ApiState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = body.map_err(|rejection| {
+        let status = rejection.status();
+        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            "PAYLOAD_TOO_LARGE"
+        } else {
+            "INVALID_BODY"
+        };
+        ApiError::new(
+            status,
+            code,
+            format!("{} (the limit is 30 MiB)", rejection.body_text()),
+        )
+    })?;
+    if let Some(items) = batch(&body) {
+        return accept_batch(&state, items).await;
+    }
+    let envelope = Envelope::parse(&body).map_err(|rejection| refused(&rejection))?;
+    if let Some((receipt, _)) = state.store.stored_receipt(envelope.uuid()).await? {
+        return Ok(receipt_response(receipt));
+    }
+    let sync = envelope
+        .header_text("DeliveryType")
+        .is_some_and(|kind| kind.eq_ignore_ascii_case("sync"));
+    if sync {
+        process_now(&state, &envelope, &body).await
+    } else {
+        enqueue(&state, &envelope, &body).await?;
+        Ok((
+            StatusCode::ACCEPTED,
+            Json(serde_json::json!({"uuid": envelope.uuid()})),
+        )
+            .into_response())
+    }
+}
+
+/// The items of a `{"Items": [...]}` body (an object without a Header).
+fn batch(body: &[u8]) -> Option<Vec<serde_json::Value>> {
+    let serde_json::Value::Object(mut root) = serde_json::from_slice(body).ok()? else {
+        return None;
+    };
+    if root.contains_key("Header") {
+        return None;
+    }
+    match root.remove("Items")? {
+        serde_json::Value::Array(items) => Some(items),
+        _ => None,
+    }
+}
+
+async fn accept_batch(
+    state: &ApiState,
+    items: Vec<serde_json::Value>,
+) -> Result<Response, ApiError> {
+    let mut lines = Vec::with_capacity(items.len());
+    for (index, item) in items.into_iter().enumerate() {
+        let body = serde_json::to_vec(&item).unwrap_or_default();
+        let line = match Envelope::parse(&body) {
+            Err(rejection) => Accepted {
+                index,
+                uuid: None,
+                status: "refused",
+                code: Some(rejection.code().as_str()),
+                message: Some(format!("$.Items[{index}]: {rejection}")),
+            },
+            Ok(envelope) => {
+                let answered = state.store.stored_receipt(envelope.uuid()).await?.is_some();
+                if !answered {
+                    enqueue(state, &envelope, &body).await?;
+                }
+                Accepted {
+                    index,
+                    uuid: Some(envelope.uuid().to_owned()),
+                    status: if answered { "answered" } else { "accepted" },
+                    code: None,
+                    message: None,
+                }
+            }
+        };
+        lines.push(line);
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({ "items": lines })),
+    )
+        .into_response())
+}
+
+/// Puts an envelope on the inbound exchange, confirmed.
+async fn enqueue(state: &ApiState, envelope: &Envelope, body: &[u8]) -> Result<(), ApiError> {
+    state
+        .publisher
+        .publish(&Outgoing {
+            exchange: &state.topology.inbound_exchange,
+            routing_key: &envelope.header_label("Transaction"),
+            body,
+            correlation_id: Some(envelope.uuid()),
+            message_id: Some(envelope.uuid()),
+            mandatory: true,
+            ..Outgoing::default()
+        })
+        .await
+        .map_err(|error| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "BROKER_UNAVAILABLE",
+                format!("the envelope was not accepted: {error}"),
+            )
+        })
+}
+
+/// Processes an envelope in this request and answers its receipt.
+async fn process_now(
+    state: &ApiState,
+    envelope: &Envelope,
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let inbound = Inbound {
+        envelope,
+        body,
+        received_at: Utc::now(),
+        route: reply_route(&state.topology, envelope, None),
+        max_waits: 0,
+    };
+    let answer = match state.store.receive(&state.identity, &inbound).await {
+        Ok(Received::Answered(answer)) => answer,
+        Ok(Received::Waiting { .. }) => {
+            enqueue(state, envelope, body).await?;
+            return Ok((
+                StatusCode::ACCEPTED,
+                Json(serde_json::json!({"uuid": envelope.uuid()})),
+            )
+                .into_response());
+        }
+        Err(error) if error.failure() == Failure::Permanent => {
+            let detail = Detail::error(
+                Code::ProcessingFailed,
+                format!("the database refused it: {error}"),
+            );
+            state
+                .store
+                .refuse(&state.identity, &inbound, &detail)
+                .await?
+        }
+        Err(error) => return Err(error.into()),
+    };
+    if !answer.duplicate {
+        // Delivered in this response; the relay must not publish it too.
+        state.store.mark_published(answer.receipt_id).await?;
+    }
+    MessageHandled {
+        uuid: envelope.uuid(),
+        transaction: &envelope.header_label("Transaction"),
+        ok: answer.ok,
+        duplicate: answer.duplicate,
+        elapsed: started.elapsed(),
+    }
+    .emit(&state.metrics);
+    Ok(receipt_response(answer.body))
+}

@@ -1,0 +1,123 @@
+//! `/api/v1/mappings`: de/para `(namespace, entity, external) → internal`.
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use eai_domain::Entity;
+use eai_store::mappings::{Mapping, MappingFilter};
+use eai_store::page::Page;
+use serde::Deserialize;
+
+use super::body::Body;
+use super::error::ApiError;
+use super::params::Params;
+use super::ApiState;
+
+fn entity(name: &str, text: &str) -> Result<Entity, ApiError> {
+    Entity::parse(text).ok_or_else(|| {
+        let names: Vec<&str> = Entity::ALL.iter().map(|entity| entity.as_str()).collect();
+        ApiError::bad_parameter(name, &format!("one of {}", names.join(", ")), text)
+    })
+}
+
+/// `GET /api/v1/mappings?namespace=&entity=&external=&limit=&cursor=`
+pub async fn list(
+    State(state): State<ApiState>,
+    Query(query): Query<Vec<(String, String)>>,
+) -> Result<Json<Page<Mapping>>, ApiError> {
+    let params = Params::new(
+        query,
+        &["namespace", "entity", "external", "limit", "cursor"],
+    )?;
+    let filter = MappingFilter {
+        namespace: params.text("namespace"),
+        entity: params
+            .text("entity")
+            .map(|text| entity("entity", &text))
+            .transpose()?,
+        external: params.text("external"),
+        limit: params.limit()?,
+        cursor: params.cursor()?,
+    };
+    Ok(Json(state.store.mappings(&filter).await?))
+}
+
+/// A mapping to set.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewMapping {
+    pub namespace: String,
+    pub entity: String,
+    pub external: String,
+    pub internal: String,
+}
+
+/// `PUT /api/v1/mappings` with the mapping: 201 when new, 200 when replaced.
+pub async fn set(
+    State(state): State<ApiState>,
+    Body(mapping): Body<NewMapping>,
+) -> Result<(StatusCode, Json<Mapping>), ApiError> {
+    let kind = entity("$.entity", &mapping.entity)?;
+    for (name, value) in [
+        ("$.namespace", &mapping.namespace),
+        ("$.external", &mapping.external),
+        ("$.internal", &mapping.internal),
+    ] {
+        if value.trim().is_empty() || value.chars().count() > 255 || value.contains('\0') {
+            return Err(ApiError::bad_parameter(
+                name,
+                "a non-empty string of at most 255 characters",
+                value,
+            ));
+        }
+    }
+    let created = state
+        .store
+        .set_mapping(
+            &mapping.namespace,
+            kind,
+            &mapping.external,
+            &mapping.internal,
+        )
+        .await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        Json(Mapping {
+            namespace: mapping.namespace,
+            entity: kind.as_str().to_owned(),
+            external: mapping.external,
+            internal: mapping.internal,
+        }),
+    ))
+}
+
+/// `DELETE /api/v1/mappings?namespace=&entity=&external=`: 204, or 404 when there was none.
+pub async fn delete(
+    State(state): State<ApiState>,
+    Query(query): Query<Vec<(String, String)>>,
+) -> Result<StatusCode, ApiError> {
+    let params = Params::new(query, &["namespace", "entity", "external"])?;
+    let required = |name: &str| {
+        params
+            .text(name)
+            .ok_or_else(|| ApiError::bad_parameter(name, "a value", ""))
+    };
+    let (namespace, external) = (required("namespace")?, required("external")?);
+    let kind = entity("entity", &required("entity")?)?;
+    if state
+        .store
+        .delete_mapping(&namespace, kind, &external)
+        .await?
+    {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(format!(
+            "no mapping {namespace}/{kind}/{external}"
+        )))
+    }
+}

@@ -1,0 +1,196 @@
+//! The operator commands as a user runs them: the `eai` binary against a
+//! running `eai run`, with `--json` for scripts and meaningful exit codes.
+
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use eai::config::Settings;
+use eai_tests::process::{environment, free_addr, WorkerProcess};
+use eai_tests::{prepared_database, stream, test_settings, TopologyGuard};
+use serde_json::Value;
+
+const EAI: &str = env!("CARGO_BIN_EXE_eai");
+const UNMAPPED: &str = "7e57e57e-0000-4000-8000-00000000c11f";
+
+fn eai(settings: &Settings, args: &[&str]) -> Output {
+    Command::new(EAI)
+        .args(args)
+        .envs(environment(settings))
+        .env("USER", "ana")
+        .output()
+        .expect("eai runs")
+}
+
+/// Runs `eai ARGS --json`, expecting exit code `code`; its stdout as JSON.
+fn json(settings: &Settings, args: &[&str], code: i32) -> Value {
+    let output = eai(settings, &[args, &["--json"]].concat());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "eai {args:?}: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_str(&stdout).unwrap_or_else(|_| panic!("eai {args:?}: not JSON: {stdout}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_finds_discards_and_maps_from_the_command_line() {
+    let db = prepared_database(&[]).await;
+    let mut settings = test_settings(&db);
+    settings.http_addr = free_addr();
+    let _topology = TopologyGuard(settings.topology());
+    let mut worker = WorkerProcess::spawn(std::path::Path::new(EAI), &settings);
+    worker.ready(Duration::from_secs(30)).await;
+
+    let file = std::env::temp_dir().join(format!("eai-cli-{}.json", uuid::Uuid::new_v4().simple()));
+    let envelope = stream::reservation("ORDER-CLI", UNMAPPED, 1);
+    std::fs::write(&file, envelope.to_string()).expect("envelope file");
+    let published = eai(
+        &settings,
+        &["publish", "--wait", file.to_str().expect("path")],
+    );
+    assert_eq!(published.status.code(), Some(3), "an error receipt exits 3");
+    std::fs::remove_file(&file).ok();
+
+    let listed = json(
+        &settings,
+        &[
+            "messages",
+            "list",
+            "--direction",
+            "in",
+            "--status",
+            "error",
+            "--error-code",
+            "PRODUCT_NOT_FOUND",
+        ],
+        0,
+    );
+    assert_eq!(listed["items"][0]["internal_id"], "ORDER-CLI");
+    assert_eq!(listed["next_cursor"], "");
+    let id = listed["items"][0]["id"].as_str().expect("id").to_owned();
+    let shown = json(&settings, &["messages", "show", &id], 0);
+    assert_eq!(
+        shown["receipt"]["Content"]["ProcessingInformation"]["Details"][0]["Code"],
+        "PRODUCT_NOT_FOUND"
+    );
+    let pending = json(&settings, &["pending", "--document", "ORDER-CLI"], 0);
+    assert_eq!(pending["items"][0]["id"], id.as_str());
+    assert_eq!(
+        pending["items"][0]["suggested_action"],
+        "map the product (de/para Product) or import it, then retry"
+    );
+
+    let human = eai(&settings, &["pending"]);
+    let table = String::from_utf8_lossy(&human.stdout);
+    assert!(
+        table.contains(&id)
+            && table.contains("PRODUCT_NOT_FOUND")
+            && table.contains("map the product"),
+        "{table}"
+    );
+
+    let bogus = eai(&settings, &["messages", "list", "--status", "bogus"]);
+    assert_eq!(
+        bogus.status.code(),
+        Some(2),
+        "an invalid filter is a usage error"
+    );
+    let error = String::from_utf8_lossy(&bogus.stderr);
+    assert!(
+        error.contains("--status") && error.contains("not_delivered"),
+        "{error}"
+    );
+    let no_note = eai(&settings, &["messages", "discard", &id]);
+    assert_eq!(no_note.status.code(), Some(2));
+
+    let discarded = json(
+        &settings,
+        &["messages", "discard", &id, "--note", "duplicate order"],
+        0,
+    );
+    assert_eq!(
+        discarded["items"][0],
+        serde_json::json!({"id": id, "action": "discard", "by": "ana"})
+    );
+    assert_eq!(
+        json(&settings, &["pending"], 0)["items"],
+        serde_json::json!([])
+    );
+    let again = json(
+        &settings,
+        &["messages", "discard", &id, "--note", "again"],
+        3,
+    );
+    assert_eq!(again["items"][0]["code"], "NOT_APPLICABLE");
+    let blocked = json(&settings, &["messages", "block", &id], 3);
+    assert!(blocked["items"][0]["message"]
+        .as_str()
+        .expect("why")
+        .contains("only outbound"));
+
+    let set = json(
+        &settings,
+        &["mappings", "set", "ECOMMERCE", "Product", UNMAPPED, "P001"],
+        0,
+    );
+    assert_eq!(set["created"], true);
+    let mappings = json(&settings, &["mappings", "list", "--external", UNMAPPED], 0);
+    assert_eq!(mappings["items"][0]["internal"], "P001");
+    assert_eq!(
+        json(
+            &settings,
+            &["mappings", "delete", "ECOMMERCE", "product", UNMAPPED],
+            0
+        )["deleted"],
+        true
+    );
+    assert_eq!(
+        json(
+            &settings,
+            &["mappings", "delete", "ECOMMERCE", "Product", UNMAPPED],
+            3
+        )["deleted"],
+        false
+    );
+    assert_eq!(
+        json(&settings, &["dlq", "list"], 0),
+        serde_json::json!({"items": [], "next_cursor": ""})
+    );
+
+    let now = chrono::Utc::now();
+    let month = now.format("%m").to_string();
+    let year = now.format("%Y").to_string();
+    let usage = json(&settings, &["usage", "--year", &year, "--month", &month], 0);
+    assert_eq!(usage["items"][0]["company"], "T1");
+    assert_eq!(usage["items"][0]["cnpj"], "11.222.333/0001-81");
+    assert_eq!(usage["items"][0]["production"]["envelopes"], 1);
+    assert_eq!(
+        eai(&settings, &["usage", "--year", &year]).status.code(),
+        Some(2),
+        "--month is required"
+    );
+    let nothing = json(
+        &settings,
+        &["export", "take", "--consumer", "WMW", "--mode", "changed"],
+        3,
+    );
+    assert_eq!(
+        nothing["batch"],
+        Value::Null,
+        "no sale integrated: nothing to export"
+    );
+    assert_eq!(
+        eai(&settings, &["export", "confirm", "99"]).status.code(),
+        Some(3)
+    );
+
+    worker.terminate();
+    let exited = worker.exit(Duration::from_secs(30)).await;
+    assert!(
+        exited.is_some_and(|status| status.success()),
+        "{}",
+        worker.log()
+    );
+}

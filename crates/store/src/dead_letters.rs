@@ -1,0 +1,252 @@
+//! Dead letters, as the worker recorded them from the dead-letter queue:
+//! listed with their reason, replayed to where they were first published,
+//! or discarded with a note ([`Store::discard`]).
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::FromRow;
+
+use crate::log::{as_json, record_action, Acted, ItemId};
+use crate::page::{Cursor, Page};
+use crate::{Store, StoreError};
+
+/// A dead letter as it arrived on the dead-letter queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetterIn<'a> {
+    /// The worker's `x-eai-dead-letter-id`, when it dead-lettered it.
+    pub dead_letter_id: Option<&'a str>,
+    /// `Header.UUID` of an envelope, the correlation of anything else.
+    pub uuid: Option<&'a str>,
+    pub code: &'a str,
+    pub reason: &'a str,
+    /// Where it had been published: where a replay sends it again.
+    pub exchange: &'a str,
+    pub routing_key: &'a str,
+    pub correlation_id: Option<&'a str>,
+    pub message_id: Option<&'a str>,
+    pub reply_to: Option<&'a str>,
+    pub body: &'a [u8],
+}
+
+/// One dead letter, as operators list it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeadLetter {
+    pub id: ItemId,
+    pub uuid: Option<String>,
+    pub code: String,
+    pub reason: String,
+    pub exchange: String,
+    pub routing_key: String,
+    pub dead_at: DateTime<Utc>,
+    pub replays: i32,
+    pub replayed_at: Option<DateTime<Utc>>,
+    pub discarded_at: Option<DateTime<Utc>>,
+    /// Only in [`Store::dead_letter`]: the body (JSON when it is JSON).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<serde_json::Value>,
+}
+
+#[derive(FromRow)]
+struct Row {
+    id: i64,
+    uuid: Option<String>,
+    code: String,
+    reason: String,
+    exchange: String,
+    routing_key: String,
+    dead_at: DateTime<Utc>,
+    replays: i32,
+    replayed_at: Option<DateTime<Utc>>,
+    discarded_at: Option<DateTime<Utc>>,
+}
+
+impl From<Row> for DeadLetter {
+    fn from(row: Row) -> DeadLetter {
+        DeadLetter {
+            id: ItemId::DeadLetter(row.id),
+            uuid: row.uuid,
+            code: row.code,
+            reason: row.reason,
+            exchange: row.exchange,
+            routing_key: row.routing_key,
+            dead_at: row.dead_at,
+            replays: row.replays,
+            replayed_at: row.replayed_at,
+            discarded_at: row.discarded_at,
+            body: None,
+        }
+    }
+}
+
+/// Which dead letters a list or a bulk replay takes.
+#[derive(Debug, Clone, Default)]
+pub struct DeadLetterFilter {
+    pub code: Option<String>,
+    pub uuid: Option<String>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    /// Only those never replayed nor discarded (what still needs someone).
+    pub open_only: bool,
+    pub limit: i64,
+    pub cursor: Option<Cursor>,
+}
+
+/// What a replay publishes: the body with its original properties, to its
+/// original exchange and routing key.
+#[derive(Debug, Clone)]
+pub struct Replay {
+    pub exchange: String,
+    pub routing_key: String,
+    pub correlation_id: Option<String>,
+    pub message_id: Option<String>,
+    pub reply_to: Option<String>,
+    pub body: Vec<u8>,
+}
+
+const COLUMNS: &str = "SELECT id, uuid, code, reason, exchange, routing_key, dead_at, replays,
+        replayed_at, discarded_at FROM dead_letters";
+
+impl Store {
+    /// Records a dead letter; one the worker named is recorded once however
+    /// often the dead-letter queue delivers it.
+    pub async fn record_dead_letter(&self, dead: &DeadLetterIn<'_>) -> Result<(), StoreError> {
+        let clean = |text: &str| text.replace(char::from(0), "\u{FFFD}");
+        sqlx::query(
+            "INSERT INTO dead_letters (dead_letter_id, uuid, code, reason, exchange, routing_key,
+                                       correlation_id, message_id, reply_to, body)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+             ON CONFLICT (dead_letter_id) DO NOTHING",
+        )
+        .bind(dead.dead_letter_id.map(clean))
+        .bind(dead.uuid.map(clean))
+        .bind(clean(dead.code))
+        .bind(clean(dead.reason))
+        .bind(clean(dead.exchange))
+        .bind(clean(dead.routing_key))
+        .bind(dead.correlation_id.map(clean))
+        .bind(dead.message_id.map(clean))
+        .bind(dead.reply_to.map(clean))
+        .bind(dead.body)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Dead letters, newest first, one page.
+    pub async fn dead_letters(
+        &self,
+        filter: &DeadLetterFilter,
+    ) -> Result<Page<DeadLetter>, StoreError> {
+        let rows: Vec<Row> = sqlx::query_as(&format!(
+            "{COLUMNS}
+              WHERE ($1::text IS NULL OR code = $1) AND ($2::text IS NULL OR uuid = $2)
+                AND ($3::timestamptz IS NULL OR dead_at >= $3)
+                AND ($4::timestamptz IS NULL OR dead_at < $4)
+                AND (NOT $5 OR (replayed_at IS NULL AND discarded_at IS NULL))
+                AND ($6::timestamptz IS NULL OR (dead_at, id) < ($6, $7))
+              ORDER BY dead_at DESC, id DESC
+              LIMIT $8"
+        ))
+        .bind(&filter.code)
+        .bind(&filter.uuid)
+        .bind(filter.from)
+        .bind(filter.to)
+        .bind(filter.open_only)
+        .bind(filter.cursor.as_ref().map(|cursor| cursor.at))
+        .bind(filter.cursor.as_ref().map(|cursor| cursor.id))
+        .bind(filter.limit + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        let items = rows.into_iter().map(DeadLetter::from).collect();
+        Ok(Page::of(items, filter.limit, |dead: &DeadLetter| Cursor {
+            at: dead.dead_at,
+            key: String::new(),
+            id: dead.id.number(),
+        }))
+    }
+
+    /// One dead letter with its body.
+    pub async fn dead_letter(&self, id: i64) -> Result<Option<DeadLetter>, StoreError> {
+        let row: Option<Row> = sqlx::query_as(&format!("{COLUMNS} WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let body: Vec<u8> = sqlx::query_scalar("SELECT body FROM dead_letters WHERE id = $1")
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(Some(DeadLetter {
+            body: Some(as_json(&body)),
+            ..DeadLetter::from(row)
+        }))
+    }
+
+    /// Replays a dead letter: `publish` sends it again (with confirms), and
+    /// only then is the replay recorded. A discarded one is not replayed.
+    pub async fn replay_dead_letter<F, Fut>(
+        &self,
+        id: i64,
+        actor: &str,
+        publish: F,
+    ) -> Result<Acted, StoreError>
+    where
+        F: FnOnce(Replay) -> Fut,
+        Fut: Future<Output = Result<(), String>>,
+    {
+        let mut tx = self.pool.begin().await?;
+        type Stored = (
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Vec<u8>,
+            Option<DateTime<Utc>>,
+        );
+        let row: Option<Stored> = sqlx::query_as(
+            "SELECT exchange, routing_key, correlation_id, message_id, reply_to, body, discarded_at
+               FROM dead_letters WHERE id = $1 FOR UPDATE",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((exchange, routing_key, correlation_id, message_id, reply_to, body, discarded)) =
+            row
+        else {
+            return Ok(Acted::NotFound);
+        };
+        let item = ItemId::DeadLetter(id);
+        if discarded.is_some() {
+            return Ok(Acted::Refused(format!("{item} was discarded")));
+        }
+        let replay = Replay {
+            exchange,
+            routing_key,
+            correlation_id,
+            message_id,
+            reply_to,
+            body,
+        };
+        if let Err(error) = publish(replay).await {
+            return Ok(Acted::Refused(format!(
+                "publishing it again failed: {error}"
+            )));
+        }
+        sqlx::query(
+            "UPDATE dead_letters SET replayed_at = now(), replayed_by = $2, replays = replays + 1
+              WHERE id = $1",
+        )
+        .bind(id)
+        .bind(actor)
+        .execute(&mut *tx)
+        .await?;
+        record_action(&mut tx, item, actor, "replay", "").await?;
+        tx.commit().await?;
+        Ok(Acted::Done)
+    }
+}

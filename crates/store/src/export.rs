@@ -1,0 +1,411 @@
+//! The export of integrated sales with confirmation (seed 003, the Senior
+//! ERP's "exportar" with integration control), per consumer system:
+//!
+//! - `all`: every sale, in id order, `limit` at a time; after a confirmed
+//!   batch that said more records were pending, the next `all` goes on
+//!   where it stopped, else it starts over.
+//! - `changed`: every sale the consumer has not confirmed in its current
+//!   state (new, or cancelled since).
+//! - `one`: the sale with that `DocumentCode` (or `InternalId`).
+//!
+//! Each batch is numbered and handed out again, same number and sales,
+//! until the consumer confirms it; a consumer has one open batch at a time.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use eai_domain::money::two_decimals;
+use rust_decimal::Decimal;
+use serde::Serialize;
+use sqlx::{FromRow, PgConnection};
+
+use crate::log::Acted;
+use crate::{Store, StoreError};
+
+/// Which sales a batch takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExportMode {
+    All,
+    Changed,
+    One,
+}
+
+impl ExportMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExportMode::All => "all",
+            ExportMode::Changed => "changed",
+            ExportMode::One => "one",
+        }
+    }
+}
+
+impl std::str::FromStr for ExportMode {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<ExportMode, String> {
+        match text {
+            "all" => Ok(ExportMode::All),
+            "changed" => Ok(ExportMode::Changed),
+            "one" => Ok(ExportMode::One),
+            _ => Err("\"all\", \"changed\" or \"one\"".to_owned()),
+        }
+    }
+}
+
+/// An export request.
+#[derive(Debug, Clone)]
+pub struct ExportRequest {
+    /// The consumer system's id (seed 003's `IdentificadorSistema`).
+    pub consumer: String,
+    pub mode: ExportMode,
+    /// For `one`: the sale's DocumentCode or InternalId.
+    pub document: Option<String>,
+    /// Sales per batch.
+    pub limit: i64,
+}
+
+/// A batch as handed out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Batch {
+    /// The number to confirm; `None` when there was nothing to export.
+    pub batch: Option<i64>,
+    pub consumer: String,
+    pub mode: ExportMode,
+    /// More records are pending after this batch (seed 003's `FinalizaramRegistros`).
+    pub more: bool,
+    /// This batch was handed out before and is not confirmed yet.
+    pub again: bool,
+    pub sales: Vec<ExportedSale>,
+}
+
+/// A sale as exported; money has exactly two decimals.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExportedSale {
+    pub company: String,
+    pub branch: String,
+    pub number: String,
+    pub internal_id: String,
+    pub document_code: String,
+    pub issue_date: NaiveDate,
+    pub customer: String,
+    pub status: String,
+    pub cancelled_on: Option<NaiveDate>,
+    pub total_price: String,
+    pub net_price: String,
+    pub gross_price: String,
+    pub discount_value: String,
+    pub freight_value: String,
+    pub increase_value: String,
+    pub items: Vec<ExportedItem>,
+    pub payments: Vec<ExportedPayment>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExportedItem {
+    pub item: i32,
+    pub product: String,
+    pub warehouse: Option<String>,
+    /// Four decimals, as the stock keeps it.
+    pub quantity: String,
+    pub unit_price: String,
+    pub item_price: String,
+    pub discount_amount: String,
+    pub operation_code: String,
+    pub tes: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExportedPayment {
+    pub payment: i32,
+    pub method: String,
+    pub financial_manager: Option<String>,
+    pub value: String,
+    pub paid_on: NaiveDate,
+}
+
+#[derive(FromRow)]
+struct SaleRow {
+    id: i64,
+    company: String,
+    branch: String,
+    number: String,
+    internal_id: String,
+    document_code: String,
+    issue_date: NaiveDate,
+    customer: String,
+    status: String,
+    cancelled_on: Option<NaiveDate>,
+    total_price: Decimal,
+    net_price: Decimal,
+    gross_price: Decimal,
+    discount_value: Decimal,
+    freight_value: Decimal,
+    increase_value: Decimal,
+}
+
+#[derive(FromRow)]
+struct ItemRow {
+    sale_id: i64,
+    item_no: i32,
+    product: String,
+    warehouse: Option<String>,
+    quantity: Decimal,
+    unit_price: Decimal,
+    item_price: Decimal,
+    discount_amount: Decimal,
+    operation_code: String,
+    tes: String,
+}
+
+#[derive(FromRow)]
+struct PaymentRow {
+    sale_id: i64,
+    payment_no: i32,
+    method: String,
+    financial_manager: Option<String>,
+    value: Decimal,
+    paid_on: NaiveDate,
+}
+
+/// A sale's version: when it last changed.
+const VERSION: &str = "coalesce(s.cancelled_at, s.created_at)";
+
+impl Store {
+    /// Hands out the consumer's open batch again, or makes the next one.
+    pub async fn export(&self, request: &ExportRequest) -> Result<Batch, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('export:' || $1))")
+            .bind(&request.consumer)
+            .execute(&mut *tx)
+            .await?;
+        let open: Option<(i64, String, bool)> = sqlx::query_as(
+            "SELECT number, mode, more FROM export_batches
+              WHERE consumer = $1 AND confirmed_at IS NULL",
+        )
+        .bind(&request.consumer)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some((number, mode, more)) = open {
+            let ids: Vec<i64> = sqlx::query_scalar(
+                "SELECT sale_id FROM export_batch_sales WHERE number = $1 ORDER BY sale_id",
+            )
+            .bind(number)
+            .fetch_all(&mut *tx)
+            .await?;
+            let sales = exported(&mut tx, &ids).await?;
+            tx.commit().await?;
+            return Ok(Batch {
+                batch: Some(number),
+                consumer: request.consumer.clone(),
+                mode: mode.parse().unwrap_or(request.mode),
+                more,
+                again: true,
+                sales,
+            });
+        }
+        let mut picked: Vec<(i64, DateTime<Utc>)> = match request.mode {
+            ExportMode::All => {
+                // Where the last `all` stopped, if it said more were pending.
+                let last: Option<(bool, Option<i64>)> = sqlx::query_as(
+                    "SELECT b.more, (SELECT max(sale_id) FROM export_batch_sales s
+                                      WHERE s.number = b.number)
+                       FROM export_batches b
+                      WHERE b.consumer = $1 AND b.mode = 'all'
+                      ORDER BY b.number DESC LIMIT 1",
+                )
+                .bind(&request.consumer)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let after = match last {
+                    Some((true, Some(id))) => id,
+                    _ => 0,
+                };
+                sqlx::query_as(&format!(
+                    "SELECT s.id, {VERSION} FROM sales s WHERE s.id > $1 ORDER BY s.id LIMIT $2"
+                ))
+                .bind(after)
+                .bind(request.limit + 1)
+                .fetch_all(&mut *tx)
+                .await?
+            }
+            ExportMode::Changed => {
+                sqlx::query_as(&format!(
+                    "SELECT s.id, {VERSION} FROM sales s
+                      WHERE NOT EXISTS (SELECT 1 FROM export_confirmed c
+                                         WHERE c.consumer = $1 AND c.sale_id = s.id
+                                           AND c.version >= {VERSION})
+                      ORDER BY s.id LIMIT $2"
+                ))
+                .bind(&request.consumer)
+                .bind(request.limit + 1)
+                .fetch_all(&mut *tx)
+                .await?
+            }
+            ExportMode::One => {
+                sqlx::query_as(&format!(
+                    "SELECT s.id, {VERSION} FROM sales s
+                      WHERE s.document_code = $1 OR s.internal_id = $1
+                      ORDER BY s.id LIMIT $2"
+                ))
+                .bind(&request.document)
+                .bind(request.limit + 1)
+                .fetch_all(&mut *tx)
+                .await?
+            }
+        };
+        let limit = usize::try_from(request.limit).unwrap_or(0);
+        let more = picked.len() > limit;
+        picked.truncate(limit);
+        if picked.is_empty() {
+            tx.commit().await?;
+            return Ok(Batch {
+                batch: None,
+                consumer: request.consumer.clone(),
+                mode: request.mode,
+                more: false,
+                again: false,
+                sales: Vec::new(),
+            });
+        }
+        let number: i64 = sqlx::query_scalar(
+            "INSERT INTO export_batches (consumer, mode, document, more) VALUES ($1, $2, $3, $4)
+             RETURNING number",
+        )
+        .bind(&request.consumer)
+        .bind(request.mode.as_str())
+        .bind(&request.document)
+        .bind(more)
+        .fetch_one(&mut *tx)
+        .await?;
+        let (ids, versions): (Vec<i64>, Vec<DateTime<Utc>>) = picked.into_iter().unzip();
+        sqlx::query(
+            "INSERT INTO export_batch_sales (number, sale_id, version)
+             SELECT $1, id, version FROM unnest($2::bigint[], $3::timestamptz[]) AS t(id, version)",
+        )
+        .bind(number)
+        .bind(&ids)
+        .bind(&versions)
+        .execute(&mut *tx)
+        .await?;
+        let sales = exported(&mut tx, &ids).await?;
+        tx.commit().await?;
+        Ok(Batch {
+            batch: Some(number),
+            consumer: request.consumer.clone(),
+            mode: request.mode,
+            more,
+            again: false,
+            sales,
+        })
+    }
+
+    /// Confirms batch `number`: its sales count as received by its consumer
+    /// in the state they were exported in.
+    pub async fn confirm_export(&self, number: i64) -> Result<Acted, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let consumer: Option<(String, Option<DateTime<Utc>>)> = sqlx::query_as(
+            "SELECT consumer, confirmed_at FROM export_batches WHERE number = $1 FOR UPDATE",
+        )
+        .bind(number)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((consumer, confirmed)) = consumer else {
+            return Ok(Acted::NotFound);
+        };
+        if let Some(at) = confirmed {
+            return Ok(Acted::Refused(format!(
+                "batch {number} was confirmed at {at}"
+            )));
+        }
+        sqlx::query("UPDATE export_batches SET confirmed_at = now() WHERE number = $1")
+            .bind(number)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO export_confirmed (consumer, sale_id, version)
+             SELECT $2, sale_id, version FROM export_batch_sales WHERE number = $1
+             ON CONFLICT (consumer, sale_id)
+             DO UPDATE SET version = greatest(export_confirmed.version, EXCLUDED.version)",
+        )
+        .bind(number)
+        .bind(&consumer)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Acted::Done)
+    }
+}
+
+/// The sales `ids` as exported, in id order.
+async fn exported(conn: &mut PgConnection, ids: &[i64]) -> Result<Vec<ExportedSale>, StoreError> {
+    let sales: Vec<SaleRow> = sqlx::query_as(
+        "SELECT id, company, branch, number, internal_id, document_code, issue_date, customer,
+                status, cancelled_on, total_price, net_price, gross_price, discount_value,
+                freight_value, increase_value
+           FROM sales WHERE id = ANY($1) ORDER BY id",
+    )
+    .bind(ids)
+    .fetch_all(&mut *conn)
+    .await?;
+    let items: Vec<ItemRow> = sqlx::query_as(
+        "SELECT sale_id, item_no, product, warehouse, quantity, unit_price, item_price,
+                discount_amount, operation_code, tes
+           FROM sale_items WHERE sale_id = ANY($1) ORDER BY sale_id, item_no",
+    )
+    .bind(ids)
+    .fetch_all(&mut *conn)
+    .await?;
+    let payments: Vec<PaymentRow> = sqlx::query_as(
+        "SELECT sale_id, payment_no, method, financial_manager, value, paid_on
+           FROM sale_payments WHERE sale_id = ANY($1) ORDER BY sale_id, payment_no",
+    )
+    .bind(ids)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(sales
+        .into_iter()
+        .map(|sale| ExportedSale {
+            items: items
+                .iter()
+                .filter(|item| item.sale_id == sale.id)
+                .map(|item| ExportedItem {
+                    item: item.item_no,
+                    product: item.product.clone(),
+                    warehouse: item.warehouse.clone(),
+                    quantity: format!("{:.4}", item.quantity),
+                    unit_price: two_decimals(item.unit_price),
+                    item_price: two_decimals(item.item_price),
+                    discount_amount: two_decimals(item.discount_amount),
+                    operation_code: item.operation_code.clone(),
+                    tes: item.tes.clone(),
+                })
+                .collect(),
+            payments: payments
+                .iter()
+                .filter(|payment| payment.sale_id == sale.id)
+                .map(|payment| ExportedPayment {
+                    payment: payment.payment_no,
+                    method: payment.method.clone(),
+                    financial_manager: payment.financial_manager.clone(),
+                    value: two_decimals(payment.value),
+                    paid_on: payment.paid_on,
+                })
+                .collect(),
+            company: sale.company,
+            branch: sale.branch,
+            number: sale.number,
+            internal_id: sale.internal_id,
+            document_code: sale.document_code,
+            issue_date: sale.issue_date,
+            customer: sale.customer,
+            status: sale.status,
+            cancelled_on: sale.cancelled_on,
+            total_price: two_decimals(sale.total_price),
+            net_price: two_decimals(sale.net_price),
+            gross_price: two_decimals(sale.gross_price),
+            discount_value: two_decimals(sale.discount_value),
+            freight_value: two_decimals(sale.freight_value),
+            increase_value: two_decimals(sale.increase_value),
+        })
+        .collect())
+}

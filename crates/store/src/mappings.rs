@@ -1,0 +1,106 @@
+//! De/para mappings as operators list and edit them one by one (`eai import`
+//! loads them in bulk).
+
+use eai_domain::Entity;
+use serde::Serialize;
+use sqlx::FromRow;
+
+use crate::page::{Cursor, Page};
+use crate::{Store, StoreError};
+
+/// `(namespace, entity, external) → internal`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow)]
+pub struct Mapping {
+    pub namespace: String,
+    pub entity: String,
+    pub external: String,
+    pub internal: String,
+}
+
+/// Which mappings a list takes; ordered by namespace, entity, external.
+#[derive(Debug, Clone, Default)]
+pub struct MappingFilter {
+    pub namespace: Option<String>,
+    pub entity: Option<Entity>,
+    pub external: Option<String>,
+    pub limit: i64,
+    pub cursor: Option<Cursor>,
+}
+
+/// A mapping's position in the list, as a cursor key.
+fn key_of(mapping: &Mapping) -> String {
+    serde_json::json!([mapping.namespace, mapping.entity, mapping.external]).to_string()
+}
+
+impl Store {
+    /// Mappings, one page.
+    pub async fn mappings(&self, filter: &MappingFilter) -> Result<Page<Mapping>, StoreError> {
+        let after: Option<(String, String, String)> = filter
+            .cursor
+            .as_ref()
+            .and_then(|cursor| serde_json::from_str(&cursor.key).ok());
+        let rows: Vec<Mapping> = sqlx::query_as(
+            "SELECT namespace, entity, external, internal FROM mappings
+              WHERE ($1::text IS NULL OR namespace = $1) AND ($2::text IS NULL OR entity = $2)
+                AND ($3::text IS NULL OR external = $3)
+                AND ($4::text IS NULL OR (namespace, entity, external) > ($4, $5, $6))
+              ORDER BY namespace, entity, external
+              LIMIT $7",
+        )
+        .bind(&filter.namespace)
+        .bind(filter.entity.map(Entity::as_str))
+        .bind(&filter.external)
+        .bind(after.as_ref().map(|key| key.0.clone()))
+        .bind(after.as_ref().map(|key| key.1.clone()))
+        .bind(after.as_ref().map(|key| key.2.clone()))
+        .bind(filter.limit + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(Page::of(rows, filter.limit, |mapping: &Mapping| Cursor {
+            at: chrono::DateTime::UNIX_EPOCH,
+            key: key_of(mapping),
+            id: 0,
+        }))
+    }
+
+    /// Creates or replaces a mapping; true when it is new.
+    pub async fn set_mapping(
+        &self,
+        namespace: &str,
+        entity: Entity,
+        external: &str,
+        internal: &str,
+    ) -> Result<bool, StoreError> {
+        let inserted: bool = sqlx::query_scalar(
+            "INSERT INTO mappings (namespace, entity, external, internal) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (namespace, entity, external) DO UPDATE SET internal = EXCLUDED.internal
+             RETURNING (xmax = 0)",
+        )
+        .bind(namespace)
+        .bind(entity.as_str())
+        .bind(external)
+        .bind(internal)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(inserted)
+    }
+
+    /// Deletes a mapping; false when there was none.
+    pub async fn delete_mapping(
+        &self,
+        namespace: &str,
+        entity: Entity,
+        external: &str,
+    ) -> Result<bool, StoreError> {
+        Ok(sqlx::query(
+            "DELETE FROM mappings WHERE namespace = $1 AND entity = $2 AND external = $3",
+        )
+        .bind(namespace)
+        .bind(entity.as_str())
+        .bind(external)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1)
+    }
+}

@@ -1,0 +1,863 @@
+//! The operator API against a running worker: finding a rejected order and
+//! why, repairing it, paging, discarding, dead letters, the HTTP ingress and
+//! the tokens that guard all of it.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use chrono::{DateTime, Datelike, Utc};
+use eai_store::Environment;
+
+use eai_tests::{spawn_app, spawn_app_with, stream, TestApp, OPERATOR_TOKEN, VIEWER_TOKEN};
+use eai_transport::lapin::Channel;
+use serde_json::{json, Value};
+
+/// A product nobody mapped: its reservation is refused `PRODUCT_NOT_FOUND`.
+const UNMAPPED: &str = "7e57e57e-0000-4000-8000-00000000beef";
+
+/// An answer of the API: status, headers and JSON body.
+struct Answer {
+    status: u16,
+    www_authenticate: Option<String>,
+    body: Value,
+}
+
+async fn call(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> Answer {
+    call_at(app.http_addr, method, path, token, body).await
+}
+
+async fn call_at(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> Answer {
+    let client = reqwest::Client::new();
+    let url = format!("http://{addr}{path}");
+    let mut request = client.request(method.parse().expect("method"), url);
+    if let Some(token) = token {
+        request = request.header("Authorization", format!("Bearer {token}"));
+    }
+    if let Some(body) = body {
+        request = request
+            .header("Content-Type", "application/json")
+            .body(body.to_string());
+    }
+    let response = request
+        .timeout(Duration::from_secs(30))
+        .send()
+        .await
+        .unwrap_or_else(|error| panic!("{method} {path}: {error}"));
+    let status = response.status().as_u16();
+    let www_authenticate = response
+        .headers()
+        .get("www-authenticate")
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
+    let text = response.text().await.expect("body");
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("{method} {path}: not JSON: {text}"))
+    };
+    Answer {
+        status,
+        www_authenticate,
+        body,
+    }
+}
+
+async fn get(app: &TestApp, path: &str) -> Value {
+    let answer = call(app, "GET", path, Some(OPERATOR_TOKEN), None).await;
+    assert_eq!(answer.status, 200, "GET {path}: {}", answer.body);
+    answer.body
+}
+
+async fn post(app: &TestApp, path: &str, body: Value) -> Answer {
+    call(app, "POST", path, Some(OPERATOR_TOKEN), Some(body)).await
+}
+
+fn ids(page: &Value) -> Vec<String> {
+    page["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|item| item["id"].as_str().expect("id").to_owned())
+        .collect()
+}
+
+fn uuid_of(envelope: &Value) -> String {
+    envelope["Header"]["UUID"]
+        .as_str()
+        .expect("UUID")
+        .to_owned()
+}
+
+/// Publishes `envelope` as a platform does (no reply_to: its receipt goes to
+/// the receipts exchange) and returns the next receipt for it on the tap.
+async fn answered(app: &TestApp, tap: &(Channel, String), envelope: &Value) -> Value {
+    app.publish(vec![envelope.to_string().into_bytes()], false)
+        .await;
+    next_receipt(app, tap, &uuid_of(envelope)).await
+}
+
+/// The next receipt on the tap answering `uuid`.
+async fn next_receipt(app: &TestApp, tap: &(Channel, String), uuid: &str) -> Value {
+    loop {
+        let message = app
+            .next_message(&tap.0, &tap.1)
+            .await
+            .unwrap_or_else(|| panic!("no receipt for {uuid}"));
+        let receipt: Value = serde_json::from_slice(&message.delivery.data).expect("receipt");
+        if receipt["Content"]["ReceivedMessage"]["UUID"] == uuid {
+            return receipt;
+        }
+    }
+}
+
+/// Polls the log until the message of `uuid` has `status`.
+async fn wait_status(app: &TestApp, uuid: &str, status: &str) -> Value {
+    for _ in 0..100 {
+        let page = get(app, &format!("/api/v1/messages?direction=in&uuid={uuid}")).await;
+        if let Some(entry) = page["items"].get(0) {
+            if entry["status"] == status {
+                return entry.clone();
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{uuid} never became {status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_needs_a_token_a_viewer_only_reads_and_bad_parameters_are_named() {
+    let app = spawn_app().await;
+
+    let none = call(&app, "GET", "/api/v1/messages", None, None).await;
+    assert_eq!(none.status, 401);
+    assert_eq!(none.www_authenticate.as_deref(), Some("Bearer"));
+    assert_eq!(none.body["code"], "UNAUTHORIZED");
+    let wrong = call(
+        &app,
+        "GET",
+        "/api/v1/pending",
+        Some("operator-token-012345678X"),
+        None,
+    )
+    .await;
+    assert_eq!(wrong.status, 401);
+
+    let viewer = call(&app, "GET", "/api/v1/messages", Some(VIEWER_TOKEN), None).await;
+    assert_eq!(viewer.status, 200);
+    assert_eq!(viewer.body, json!({"items": [], "next_cursor": ""}));
+    let mutating = call(
+        &app,
+        "POST",
+        "/api/v1/messages/in-1/discard",
+        Some(VIEWER_TOKEN),
+        Some(json!({"note": "x"})),
+    )
+    .await;
+    assert_eq!(mutating.status, 403);
+    assert_eq!(mutating.body["code"], "FORBIDDEN");
+    assert_eq!(app.http_get("/healthz").await.0, 200, "health stays open");
+
+    for (query, parameter) in [
+        ("status=bogus", "status"),
+        ("direction=sideways", "direction"),
+        ("limit=501", "limit"),
+        ("from=yesterday", "from"),
+        ("error_code=NOPE", "error_code"),
+        ("cursor=zz", "cursor"),
+        ("colour=red", "colour"),
+    ] {
+        let answer = call(
+            &app,
+            "GET",
+            &format!("/api/v1/messages?{query}"),
+            Some(OPERATOR_TOKEN),
+            None,
+        )
+        .await;
+        assert_eq!(answer.status, 400, "{query}");
+        assert_eq!(answer.body["code"], "INVALID_PARAMETER", "{query}");
+        let message = answer.body["message"].as_str().expect("message");
+        assert!(
+            message.starts_with(&format!("{parameter}:")),
+            "{query}: {message}"
+        );
+    }
+    let missing = call(
+        &app,
+        "GET",
+        "/api/v1/messages/in-999",
+        Some(OPERATOR_TOKEN),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (missing.status, missing.body["code"].as_str()),
+        (404, Some("NOT_FOUND"))
+    );
+    let unknown = call(
+        &app,
+        "GET",
+        "/api/v1/nothing-here",
+        Some(OPERATOR_TOKEN),
+        None,
+    )
+    .await;
+    assert_eq!(unknown.status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_order_is_found_with_its_reason_and_retried_once_its_product_is_mapped() {
+    let app = spawn_app().await;
+    let tap = app.tap(&app.topology.receipts_exchange, "ECOMMERCE").await;
+    let refused = stream::reservation("ORDER-77", UNMAPPED, 1);
+    let uuid = uuid_of(&refused);
+    let receipt = answered(&app, &tap, &refused).await;
+    assert_eq!(
+        receipt["Content"]["ProcessingInformation"]["Status"],
+        "error"
+    );
+
+    // Found by its code, its document, its status: with its reason and what to do.
+    let found = get(
+        &app,
+        "/api/v1/messages?status=error&error_code=PRODUCT_NOT_FOUND&document=ORDER-77",
+    )
+    .await;
+    let entry = &found["items"][0];
+    assert_eq!(entry["uuid"], uuid.as_str());
+    assert_eq!(entry["direction"], "in");
+    assert_eq!(entry["transaction"], "ItemReserve");
+    assert_eq!(
+        (entry["company"].as_str(), entry["branch"].as_str()),
+        (Some("T1"), Some("D MG 01"))
+    );
+    assert_eq!(entry["error_codes"], json!(["PRODUCT_NOT_FOUND"]));
+    let id = entry["id"].as_str().expect("id").to_owned();
+    assert!(id.starts_with("in-"), "{id}");
+    let pending = get(&app, "/api/v1/pending").await;
+    assert_eq!(ids(&pending), vec![id.clone()]);
+    let item = &pending["items"][0];
+    assert_eq!(item["kind"], "error");
+    assert!(
+        item["reason"].as_str().expect("reason").contains(UNMAPPED),
+        "{item}"
+    );
+    assert_eq!(
+        item["suggested_action"],
+        "map the product (de/para Product) or import it, then retry"
+    );
+    assert_eq!(item["actions"], json!(["retry", "discard"]));
+    let detail = get(&app, &format!("/api/v1/messages/{id}")).await;
+    assert_eq!(
+        detail["body"]["Content"]["InternalId"], "ORDER-77",
+        "the body as received"
+    );
+    assert_eq!(
+        detail["receipt"]["Content"]["ProcessingInformation"]["Details"][0]["Code"],
+        "PRODUCT_NOT_FOUND"
+    );
+    for other in [
+        "status=ok",
+        "error_code=LOT_INSUFFICIENT",
+        "direction=out",
+        "company=T9",
+        "document=ORDER-78",
+    ] {
+        let page = get(&app, &format!("/api/v1/messages?{other}")).await;
+        assert_eq!(ids(&page), Vec::<String>::new(), "{other}");
+    }
+
+    // The operator maps the product and retries: processed again, answered ok.
+    let mapped = call(
+        &app,
+        "PUT",
+        "/api/v1/mappings",
+        Some(OPERATOR_TOKEN),
+        Some(json!({
+        "namespace": "ECOMMERCE", "entity": "Product", "external": UNMAPPED, "internal": "P001"})),
+    )
+    .await;
+    assert_eq!(mapped.status, 201, "{}", mapped.body);
+    let listed = get(
+        &app,
+        &format!("/api/v1/mappings?namespace=ECOMMERCE&entity=product&external={UNMAPPED}"),
+    )
+    .await;
+    assert_eq!(listed["items"][0]["internal"], "P001");
+    let retried = post(
+        &app,
+        &format!("/api/v1/messages/{id}/retry"),
+        json!({"note": "product mapped"}),
+    )
+    .await;
+    assert_eq!(retried.status, 200, "{}", retried.body);
+    assert_eq!(
+        retried.body,
+        json!({"id": id, "action": "retry", "by": "tester"})
+    );
+    let receipt = next_receipt(&app, &tap, &uuid).await;
+    assert_eq!(
+        receipt["Content"]["ProcessingInformation"]["Status"], "ok",
+        "{receipt}"
+    );
+    let now = wait_status(&app, &uuid, "ok").await;
+    assert_eq!(now["error_codes"], json!([]));
+    assert_eq!(
+        ids(&get(&app, "/api/v1/pending").await),
+        Vec::<String>::new()
+    );
+    let detail = get(&app, &format!("/api/v1/messages/{id}")).await;
+    assert_eq!(detail["actions"][0]["action"], "retry");
+    assert_eq!(detail["actions"][0]["actor"], "tester");
+    assert_eq!(detail["actions"][0]["note"], "product mapped");
+    let again = post(&app, &format!("/api/v1/messages/{id}/retry"), json!({})).await;
+    assert_eq!(
+        (again.status, again.body["code"].as_str()),
+        (409, Some("NOT_APPLICABLE"))
+    );
+
+    let deleted = call(
+        &app,
+        "DELETE",
+        &format!("/api/v1/mappings?namespace=ECOMMERCE&entity=Product&external={UNMAPPED}"),
+        Some(OPERATOR_TOKEN),
+        None,
+    )
+    .await;
+    assert_eq!(deleted.status, 204);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_follow_their_cursor_without_gaps_or_repeats_while_messages_arrive() {
+    let app = spawn_app().await;
+    let publish = |count: usize, phase: &'static str| {
+        let app = &app;
+        async move {
+            let bodies = (0..count)
+                .map(|index| {
+                    stream::reservation(&format!("{phase}-{index}"), UNMAPPED, 1)
+                        .to_string()
+                        .into_bytes()
+                })
+                .collect();
+            app.publish(bodies, true).await;
+        }
+    };
+    publish(5, "first").await;
+    let first = get(&app, "/api/v1/messages?limit=2").await;
+    assert_eq!(ids(&first).len(), 2);
+    let cursor = first["next_cursor"].as_str().expect("cursor").to_owned();
+    assert!(!cursor.is_empty());
+    publish(3, "meanwhile").await;
+    let second = get(&app, &format!("/api/v1/messages?limit=2&cursor={cursor}")).await;
+    let cursor = second["next_cursor"].as_str().expect("cursor").to_owned();
+    let third = get(&app, &format!("/api/v1/messages?limit=2&cursor={cursor}")).await;
+    assert_eq!(
+        third["next_cursor"], "",
+        "the last page says so with an empty cursor"
+    );
+    let mut seen: Vec<String> = [ids(&first), ids(&second), ids(&third)].concat();
+    assert_eq!(
+        seen.len(),
+        5,
+        "the five first messages, each once: {seen:?}"
+    );
+    seen.dedup();
+    assert_eq!(seen.len(), 5);
+    let everything = get(&app, "/api/v1/messages?limit=500").await;
+    assert_eq!(ids(&everything).len(), 8);
+    let times: Vec<&str> = everything["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|e| e["at"].as_str().expect("at"))
+        .collect();
+    let mut sorted = times.clone();
+    sorted.sort_unstable_by(|a, b| b.cmp(a));
+    assert_eq!(times, sorted, "newest first");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_discarded_item_leaves_pending_and_the_log_keeps_who_when_and_why() {
+    let app = spawn_app().await;
+    let refused = stream::reservation("ORDER-DISCARD", UNMAPPED, 1);
+    app.publish_one(refused.to_string().into_bytes()).await;
+    let pending = get(&app, "/api/v1/pending").await;
+    let id = ids(&pending)[0].clone();
+
+    let without_note = post(&app, &format!("/api/v1/messages/{id}/discard"), json!({})).await;
+    assert_eq!(
+        (without_note.status, without_note.body["code"].as_str()),
+        (400, Some("INVALID_FIELD"))
+    );
+    let discarded = post(
+        &app,
+        &format!("/api/v1/messages/{id}/discard"),
+        json!({"note": "test order, never real"}),
+    )
+    .await;
+    assert_eq!(discarded.status, 200, "{}", discarded.body);
+    assert_eq!(
+        ids(&get(&app, "/api/v1/pending").await),
+        Vec::<String>::new()
+    );
+    let detail = get(&app, &format!("/api/v1/messages/{id}")).await;
+    assert_eq!(detail["status"], "error", "the log keeps it");
+    assert_eq!(detail["discarded"]["by"], "tester");
+    assert_eq!(detail["discarded"]["note"], "test order, never real");
+    assert!(detail["discarded"]["at"].is_string());
+    let twice = post(
+        &app,
+        &format!("/api/v1/messages/{id}/discard"),
+        json!({"note": "again"}),
+    )
+    .await;
+    assert_eq!(twice.status, 409);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_letter_is_listed_and_its_replay_ends_in_a_receipt() {
+    let app = spawn_app_with(|settings| {
+        settings.database_lock_timeout_ms = 300;
+        settings.failure_retry_delays_secs = vec![1];
+    })
+    .await;
+    let tap = app.tap(&app.topology.receipts_exchange, "ECOMMERCE").await;
+    // A lock held elsewhere makes the reservation fail until its tries are spent.
+    let mut locks = app.db.connection().await;
+    sqlx::query("BEGIN")
+        .execute(&mut locks)
+        .await
+        .expect("begin");
+    sqlx::query("SELECT * FROM lots WHERE product = 'P001' FOR UPDATE")
+        .execute(&mut locks)
+        .await
+        .expect("locks held");
+    let poison = stream::reservation("ORDER-POISON", "P001", 1);
+    let uuid = uuid_of(&poison);
+    let receipt = answered(&app, &tap, &poison).await;
+    assert_eq!(
+        receipt["Content"]["ProcessingInformation"]["Details"][0]["Code"],
+        "PROCESSING_FAILED"
+    );
+    drop(locks);
+
+    let mut dead = json!(null);
+    for _ in 0..100 {
+        dead = get(&app, "/api/v1/dead-letters").await;
+        if !ids(&dead).is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let letter = &dead["items"][0];
+    assert_eq!(letter["code"], "PROCESSING_FAILED");
+    assert_eq!(letter["uuid"], uuid.as_str());
+    let id = letter["id"].as_str().expect("id").to_owned();
+    let pending = get(&app, "/api/v1/pending").await;
+    assert_eq!(
+        ids(&pending),
+        vec![id.clone()],
+        "one pending item: the dead letter"
+    );
+    assert_eq!(pending["items"][0]["actions"], json!(["replay", "discard"]));
+    let shown = get(&app, &format!("/api/v1/dead-letters/{id}")).await;
+    assert_eq!(shown["body"]["Content"]["InternalId"], "ORDER-POISON");
+    let logged = get(&app, &format!("/api/v1/messages?uuid={uuid}")).await;
+    assert_eq!(logged["items"][0]["status"], "dead");
+
+    let replayed = post(
+        &app,
+        &format!("/api/v1/dead-letters/{id}/replay"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(replayed.status, 200, "{}", replayed.body);
+    let again = next_receipt(&app, &tap, &uuid).await;
+    assert_eq!(again, receipt, "its stored receipt, as any duplicate");
+    assert_eq!(
+        ids(&get(&app, "/api/v1/pending").await),
+        Vec::<String>::new(),
+        "a replayed dead letter needs nobody"
+    );
+    let bulk = post(
+        &app,
+        "/api/v1/dead-letters/replay",
+        json!({"code": "PROCESSING_FAILED"}),
+    )
+    .await;
+    assert_eq!(
+        bulk.body,
+        json!({"replayed": [], "failed": []}),
+        "nothing open is left to replay"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn envelopes_come_in_over_http_sync_async_and_in_batches_with_one_answer_per_uuid() {
+    let app = spawn_app().await;
+    let mut sync = stream::reservation("HTTP-SYNC", UNMAPPED, 1);
+    sync["Header"]["DeliveryType"] = json!("sync");
+    let answer = post(&app, "/api/eai/v1/transactions", sync.clone()).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.body["Header"]["Type"], "ReceiptMessage");
+    assert_eq!(
+        answer.body["Content"]["ReceivedMessage"]["UUID"],
+        uuid_of(&sync).as_str()
+    );
+    assert_eq!(
+        answer.body["Content"]["ProcessingInformation"]["Details"][0]["Code"],
+        "PRODUCT_NOT_FOUND"
+    );
+    let duplicate = post(&app, "/api/eai/v1/transactions", sync.clone()).await;
+    assert_eq!(
+        duplicate.body, answer.body,
+        "a re-POST gets the stored receipt"
+    );
+
+    let asynchronous = stream::reservation("HTTP-ASYNC", UNMAPPED, 1);
+    let accepted = post(&app, "/api/eai/v1/transactions", asynchronous.clone()).await;
+    assert_eq!(accepted.status, 202);
+    assert_eq!(accepted.body, json!({"uuid": uuid_of(&asynchronous)}));
+    let entry = wait_status(&app, &uuid_of(&asynchronous), "error").await;
+    assert_eq!(entry["internal_id"], "HTTP-ASYNC");
+    let stored = post(&app, "/api/eai/v1/transactions", asynchronous.clone()).await;
+    assert_eq!(
+        stored.status, 200,
+        "once answered, a re-POST gets the receipt"
+    );
+    assert_eq!(
+        stored.body["Content"]["ProcessingInformation"]["Status"],
+        "error"
+    );
+
+    let second = stream::reservation("HTTP-BATCH", UNMAPPED, 1);
+    let batch = post(
+        &app,
+        "/api/eai/v1/transactions",
+        json!({"Items": [second.clone(), {"Header": {}}]}),
+    )
+    .await;
+    assert_eq!(batch.status, 202);
+    assert_eq!(
+        batch.body["items"][0],
+        json!({"index": 0, "uuid": uuid_of(&second), "status": "accepted"})
+    );
+    assert_eq!(batch.body["items"][1]["status"], "refused");
+    assert_eq!(batch.body["items"][1]["code"], "INVALID_ENVELOPE");
+    wait_status(&app, &uuid_of(&second), "error").await;
+
+    let not_json = call(
+        &app,
+        "POST",
+        "/api/eai/v1/transactions",
+        Some(OPERATOR_TOKEN),
+        Some(json!("text")),
+    )
+    .await;
+    assert_eq!(not_json.status, 400);
+    let viewer = call(
+        &app,
+        "POST",
+        "/api/eai/v1/transactions",
+        Some(VIEWER_TOKEN),
+        Some(sync),
+    )
+    .await;
+    assert_eq!(viewer.status, 403);
+    let huge = format!(
+        "{{\"Header\": {{\"UUID\": \"{}\"}}, \"Pad\": \"{}\"}}",
+        uuid::Uuid::new_v4(),
+        "x".repeat(31 * 1024 * 1024)
+    );
+    let too_large = reqwest::Client::new()
+        .post(format!("http://{}/api/eai/v1/transactions", app.http_addr))
+        .header("Authorization", format!("Bearer {OPERATOR_TOKEN}"))
+        .body(huge)
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(too_large.status().as_u16(), 413);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_counts_envelopes_and_attempts_per_company_month_transaction_and_environment() {
+    let app = spawn_app().await;
+    let sync = |internal_id: &str| {
+        let mut envelope = stream::reservation(internal_id, UNMAPPED, 1);
+        envelope["Header"]["DeliveryType"] = json!("sync");
+        envelope
+    };
+    let earlier = sync("USAGE-EARLIER");
+    let now = sync("USAGE-NOW");
+    for envelope in [&earlier, &now] {
+        assert_eq!(
+            post(&app, "/api/eai/v1/transactions", envelope.clone())
+                .await
+                .status,
+            200
+        );
+    }
+    // A homologation worker on the same database.
+    let mut settings = app.settings.clone();
+    settings.environment = Environment::Homologation;
+    settings.topology_prefix = format!("test-{}", uuid::Uuid::new_v4().simple());
+    let _topology = eai_tests::TopologyGuard(settings.topology());
+    let homologation = eai::app::start(&settings, None)
+        .await
+        .expect("second worker");
+    let tried = call_at(
+        homologation.http_addr,
+        "POST",
+        "/api/eai/v1/transactions",
+        Some(OPERATOR_TOKEN),
+        Some(sync("USAGE-HOMOLOGATION")),
+    )
+    .await;
+    assert_eq!(tried.status, 200);
+    homologation.shutdown().await.expect("stops");
+    // One envelope arrived a month earlier.
+    let received: DateTime<Utc> = sqlx::query_scalar(
+        "UPDATE inbox SET received_at = received_at - interval '1 month' WHERE uuid = $1 RETURNING received_at",
+    )
+    .bind(uuid_of(&earlier))
+    .fetch_one(app.db.store.pool())
+    .await
+    .expect("moved");
+    let current: DateTime<Utc> =
+        sqlx::query_scalar("SELECT received_at FROM inbox WHERE uuid = $1")
+            .bind(uuid_of(&now))
+            .fetch_one(app.db.store.pool())
+            .await
+            .expect("received");
+
+    let month =
+        |at: DateTime<Utc>| format!("/api/v1/usage?year={}&month={}", at.year(), at.month());
+    let this_month = get(&app, &month(current)).await;
+    let one = json!({"transactions": [{"transaction": "ItemReserve", "envelopes": 1, "attempts": 1}], "envelopes": 1, "attempts": 1});
+    assert_eq!(
+        this_month["items"],
+        json!([{"company": "T1", "cnpj": "11.222.333/0001-81", "production": one, "homologation": one}])
+    );
+    assert_eq!(this_month["next_cursor"], "");
+    let last_month = get(&app, &month(received)).await;
+    let none = json!({"transactions": [], "envelopes": 0, "attempts": 0});
+    assert_eq!(last_month["items"][0]["production"], one);
+    assert_eq!(last_month["items"][0]["homologation"], none);
+    let range = get(
+        &app,
+        &format!(
+            "/api/v1/usage?from={}&to={}",
+            received.date_naive(),
+            (current + chrono::Duration::days(1)).date_naive()
+        ),
+    )
+    .await;
+    assert_eq!(range["items"][0]["production"]["envelopes"], 2);
+    assert_eq!(
+        get(&app, &format!("{}&cnpj=99.999.999/0001-99", month(current))).await["items"],
+        json!([])
+    );
+    for (query, parameter) in [
+        ("", "year"),
+        ("year=2026", "month"),
+        ("year=2026&month=13", "month"),
+    ] {
+        let answer = call(
+            &app,
+            "GET",
+            &format!("/api/v1/usage?{query}"),
+            Some(OPERATOR_TOKEN),
+            None,
+        )
+        .await;
+        assert_eq!(answer.status, 400, "{query}");
+        assert!(
+            answer.body["message"]
+                .as_str()
+                .expect("message")
+                .starts_with(parameter),
+            "{query}: {}",
+            answer.body
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sales_are_exported_in_numbered_batches_handed_out_again_until_confirmed() {
+    let app = spawn_app().await;
+    let stock = app
+        .db
+        .store
+        .import(&stream::bulk_stock(), &|_| {})
+        .await
+        .expect("stock");
+    assert!(stock.is_ok());
+    let integrate = |index: usize| {
+        let app = &app;
+        async move {
+            let reservation = stream::reservation(&format!("EXP-R{index}"), stream::ITEM, 1);
+            let sale = stream::sale(
+                &format!("EXP-S{index}"),
+                &format!("DOC-{index}"),
+                &format!("EXP-R{index}"),
+            );
+            for envelope in [reservation, sale] {
+                let receipt = app.publish_one(envelope.to_string().into_bytes()).await;
+                assert_eq!(
+                    receipt["Content"]["ProcessingInformation"]["Status"], "ok",
+                    "{receipt}"
+                );
+            }
+        }
+    };
+    let export = |body: Value| post(&app, "/api/v1/exports", body);
+    let documents = |batch: &Value| -> Vec<String> {
+        batch["sales"]
+            .as_array()
+            .expect("sales")
+            .iter()
+            .map(|sale| sale["document_code"].as_str().expect("doc").to_owned())
+            .collect()
+    };
+    integrate(0).await;
+    integrate(1).await;
+
+    let first = export(json!({"mode": "all", "consumer": "WMW", "limit": 10})).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    let number = first.body["batch"].as_i64().expect("numbered");
+    assert_eq!(documents(&first.body), ["DOC-0", "DOC-1"]);
+    assert_eq!(
+        (first.body["more"].as_bool(), first.body["again"].as_bool()),
+        (Some(false), Some(false))
+    );
+    let sale = &first.body["sales"][0];
+    assert_eq!(
+        sale["total_price"], "700.00",
+        "money with exactly two decimals"
+    );
+    assert_eq!(sale["payments"][0]["value"], "700.00");
+    assert_eq!(sale["items"][0]["quantity"], "1.0000");
+    let unconfirmed = export(json!({"mode": "changed", "consumer": "WMW"})).await;
+    assert_eq!(
+        unconfirmed.body["batch"], number,
+        "handed out again, same number, until confirmed"
+    );
+    assert_eq!(unconfirmed.body["again"], true);
+    assert_eq!(documents(&unconfirmed.body), ["DOC-0", "DOC-1"]);
+    let other = export(json!({"mode": "changed", "consumer": "BI"})).await;
+    assert_ne!(
+        other.body["batch"], number,
+        "each consumer has its own batches"
+    );
+
+    assert_eq!(
+        post(
+            &app,
+            &format!("/api/v1/exports/{number}/confirm"),
+            json!({})
+        )
+        .await
+        .status,
+        200
+    );
+    assert_eq!(
+        post(
+            &app,
+            &format!("/api/v1/exports/{number}/confirm"),
+            json!({})
+        )
+        .await
+        .status,
+        409
+    );
+    integrate(2).await;
+    let changed = export(json!({"mode": "changed", "consumer": "WMW"})).await;
+    assert_eq!(
+        documents(&changed.body),
+        ["DOC-2"],
+        "only what WMW has not confirmed"
+    );
+    let second = changed.body["batch"].as_i64().expect("numbered");
+    assert!(second > number);
+    assert_eq!(
+        post(
+            &app,
+            &format!("/api/v1/exports/{second}/confirm"),
+            json!({})
+        )
+        .await
+        .status,
+        200
+    );
+    let nothing = export(json!({"mode": "changed", "consumer": "WMW"})).await;
+    assert_eq!(
+        (
+            nothing.body["batch"].clone(),
+            documents(&nothing.body).len()
+        ),
+        (Value::Null, 0)
+    );
+
+    let page = export(json!({"mode": "all", "consumer": "WMW", "limit": 2})).await;
+    assert_eq!(
+        (documents(&page.body), page.body["more"].as_bool()),
+        (vec!["DOC-0".to_owned(), "DOC-1".to_owned()], Some(true))
+    );
+    let page_number = page.body["batch"].as_i64().expect("numbered");
+    post(
+        &app,
+        &format!("/api/v1/exports/{page_number}/confirm"),
+        json!({}),
+    )
+    .await;
+    let rest = export(json!({"mode": "all", "consumer": "WMW", "limit": 2})).await;
+    assert_eq!(
+        (documents(&rest.body), rest.body["more"].as_bool()),
+        (vec!["DOC-2".to_owned()], Some(false))
+    );
+    let rest_number = rest.body["batch"].as_i64().expect("numbered");
+    post(
+        &app,
+        &format!("/api/v1/exports/{rest_number}/confirm"),
+        json!({}),
+    )
+    .await;
+    let one = export(json!({"mode": "one", "consumer": "WMW", "document": "DOC-1"})).await;
+    assert_eq!(documents(&one.body), ["DOC-1"]);
+
+    for (body, field) in [
+        (json!({"mode": "bogus", "consumer": "WMW"}), "$.mode"),
+        (json!({"mode": "one", "consumer": "BI2"}), "$.document"),
+        (json!({"mode": "all", "consumer": ""}), "$.consumer"),
+        (
+            json!({"mode": "all", "consumer": "BI3", "limit": 0}),
+            "$.limit",
+        ),
+    ] {
+        let answer = export(body).await;
+        assert_eq!(answer.status, 400);
+        assert!(
+            answer.body["message"]
+                .as_str()
+                .expect("message")
+                .starts_with(field),
+            "{}",
+            answer.body
+        );
+    }
+    let missing = export(json!({"mode": "one", "consumer": "BI4", "document": "DOC-404"})).await;
+    assert_eq!(missing.status, 404);
+}
