@@ -314,6 +314,7 @@ async fn a_rejected_order_is_found_with_its_reason_and_retried_once_its_product_
     );
     let now = wait_status(&app, &uuid, "ok").await;
     assert_eq!(now["error_codes"], json!([]));
+    assert_eq!(now["attempts"], 2, "the operator's retry is an attempt");
     assert_eq!(
         ids(&get(&app, "/api/v1/pending").await),
         Vec::<String>::new()
@@ -472,7 +473,14 @@ async fn a_dead_letter_is_listed_and_its_replay_ends_in_a_receipt() {
         vec![id.clone()],
         "one pending item: the dead letter"
     );
-    assert_eq!(pending["items"][0]["actions"], json!(["replay", "discard"]));
+    let item = &pending["items"][0];
+    assert_eq!(
+        item["actions"],
+        json!(["retry", "replay", "discard"]),
+        "{item}"
+    );
+    let envelope = item["related"].as_str().expect("its envelope").to_owned();
+    assert!(envelope.starts_with("in-"), "{envelope}");
     let shown = get(&app, &format!("/api/v1/dead-letters/{id}")).await;
     assert_eq!(shown["body"]["Content"]["InternalId"], "ORDER-POISON");
     let logged = get(&app, &format!("/api/v1/messages?uuid={uuid}")).await;
@@ -487,10 +495,29 @@ async fn a_dead_letter_is_listed_and_its_replay_ends_in_a_receipt() {
     assert_eq!(replayed.status, 200, "{}", replayed.body);
     let again = next_receipt(&app, &tap, &uuid).await;
     assert_eq!(again, receipt, "its stored receipt, as any duplicate");
+    let pending = get(&app, "/api/v1/pending").await;
+    assert_eq!(
+        ids(&pending),
+        vec![envelope.clone()],
+        "replayed, it still failed: its envelope waits for a retry"
+    );
+    assert_eq!(pending["items"][0]["codes"], json!(["PROCESSING_FAILED"]));
+    let retried = post(
+        &app,
+        &format!("/api/v1/messages/{envelope}/retry"),
+        json!({"note": "locks released"}),
+    )
+    .await;
+    assert_eq!(retried.status, 200, "{}", retried.body);
+    let answered = next_receipt(&app, &tap, &uuid).await;
+    assert_eq!(
+        answered["Content"]["ProcessingInformation"]["Status"], "ok",
+        "{answered}"
+    );
+    wait_status(&app, &uuid, "ok").await;
     assert_eq!(
         ids(&get(&app, "/api/v1/pending").await),
-        Vec::<String>::new(),
-        "a replayed dead letter needs nobody"
+        Vec::<String>::new()
     );
     let bulk = post(
         &app,
@@ -860,4 +887,152 @@ async fn sales_are_exported_in_numbered_batches_handed_out_again_until_confirmed
     }
     let missing = export(json!({"mode": "one", "consumer": "BI4", "document": "DOC-404"})).await;
     assert_eq!(missing.status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outbound_message_is_held_released_retried_and_discarded_and_destinations_are_tested() {
+    use eai_tests::destination::{HttpBehaviour, HttpDestination};
+    let app = spawn_app().await;
+    let server = HttpDestination::start(HttpBehaviour::default()).await;
+    let report = app
+        .db
+        .store
+        .import(
+            &json!({"destinations": [{"name": "shop-fail", "company": "T1", "branch": "D MG 01",
+                "transaction": "StockLevel", "kind": "http", "url": server.url("/fail"),
+                "auth_header": "X-Api-Key", "auth_value": "secret-value-123",
+                "timeout_ms": 2000, "max_attempts": 1}]}),
+            &|_| {},
+        )
+        .await
+        .expect("import");
+    assert!(report.is_ok(), "{:?}", report.errors);
+    let uuid = uuid::Uuid::new_v4().to_string();
+    let body = json!({"Header": {"UUID": uuid, "Transaction": "StockLevel", "CompanyId": "T1",
+                                 "BranchId": "D MG 01"}, "Content": {"InternalId": "doc-1"}});
+    app.db
+        .store
+        .enqueue_for("shop-fail", &uuid, "StockLevel", &body.to_string(), "doc-1")
+        .await
+        .expect("enqueued");
+
+    let mut pending = json!(null);
+    for _ in 0..100 {
+        pending = get(&app, "/api/v1/pending?direction=out").await;
+        if !ids(&pending).is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let item = &pending["items"][0];
+    let id = item["id"].as_str().expect("id").to_owned();
+    assert!(id.starts_with("out-"), "{id}");
+    assert_eq!(
+        (item["kind"].as_str(), item["status"].as_str()),
+        (Some("outbound"), Some("failed"))
+    );
+    assert!(
+        item["suggested_action"]
+            .as_str()
+            .expect("action")
+            .contains("reachable"),
+        "{item}"
+    );
+    let listed = get(&app, "/api/v1/messages?direction=out&destination=shop-fail").await;
+    assert_eq!(ids(&listed), vec![id.clone()]);
+    let detail = get(&app, &format!("/api/v1/messages/{id}")).await;
+    assert_eq!(detail["attempt_history"][0]["status"], "failed");
+
+    let destinations = call(
+        &app,
+        "GET",
+        "/api/v1/destinations",
+        Some(VIEWER_TOKEN),
+        None,
+    )
+    .await;
+    assert_eq!(destinations.body[0]["name"], "shop-fail");
+    assert_eq!(destinations.body[0]["has_credentials"], true);
+    assert!(
+        !destinations.body.to_string().contains("secret-value-123"),
+        "credentials are never shown"
+    );
+    let tested = post(&app, "/api/v1/destinations/shop-fail/test", json!({})).await;
+    assert_eq!(tested.body["status"], "failed", "{}", tested.body);
+    assert!(
+        tested.body["detail"]
+            .as_str()
+            .expect("detail")
+            .contains("500"),
+        "{}",
+        tested.body
+    );
+    assert_eq!(
+        post(&app, "/api/v1/destinations/nowhere/test", json!({}))
+            .await
+            .status,
+        404
+    );
+
+    let held = post(
+        &app,
+        &format!("/api/v1/messages/{id}/block"),
+        json!({"note": "hold it"}),
+    )
+    .await;
+    assert_eq!(held.status, 200, "{}", held.body);
+    assert_eq!(
+        get(&app, &format!("/api/v1/messages/{id}")).await["status"],
+        "blocked"
+    );
+    let unblocked = post(&app, "/api/v1/destinations/shop-fail/unblock", json!({})).await;
+    assert_eq!(
+        unblocked.body,
+        json!({"name": "shop-fail", "released": 0}),
+        "an operator's hold stays"
+    );
+    assert_eq!(
+        get(&app, &format!("/api/v1/messages/{id}")).await["status"],
+        "blocked"
+    );
+    let released = post(&app, &format!("/api/v1/messages/{id}/unblock"), json!({})).await;
+    assert_eq!(released.status, 200, "{}", released.body);
+    let retried = post(&app, &format!("/api/v1/messages/{id}/retry"), json!({})).await;
+    assert_eq!(retried.status, 200, "{}", retried.body);
+    for _ in 0..100 {
+        let detail = get(&app, &format!("/api/v1/messages/{id}")).await;
+        if detail["status"] == "failed"
+            && detail["attempt_history"].as_array().map_or(0, Vec::len) >= 2
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let detail = get(&app, &format!("/api/v1/messages/{id}")).await;
+    assert!(
+        detail["attempt_history"]
+            .as_array()
+            .expect("attempts")
+            .len()
+            >= 2,
+        "{detail}"
+    );
+    let actions: Vec<&str> = detail["actions"]
+        .as_array()
+        .expect("actions")
+        .iter()
+        .map(|a| a["action"].as_str().expect("action"))
+        .collect();
+    assert_eq!(actions, ["block", "unblock", "retry"]);
+    let discarded = post(
+        &app,
+        &format!("/api/v1/messages/{id}/discard"),
+        json!({"note": "stock resent by hand"}),
+    )
+    .await;
+    assert_eq!(discarded.status, 200, "{}", discarded.body);
+    assert_eq!(
+        ids(&get(&app, "/api/v1/pending").await),
+        Vec::<String>::new()
+    );
 }

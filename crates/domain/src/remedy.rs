@@ -82,7 +82,7 @@ pub fn for_code(code: Code) -> &'static str {
         | Code::GrossPriceInconsistent
         | Code::CommodityPriceInconsistent => "nothing blocks the sale; tell the sender",
         Code::ProcessingFailed => {
-            "read the reason; fix what it names (database, locks) and replay the dead letter"
+            "read the reason; fix what it names (database, locks), then retry"
         }
         Code::DetailsTruncated => "read the listed details first; fix them and retry",
     }
@@ -103,6 +103,9 @@ pub fn for_outbound(status: &str) -> &'static str {
     }
 }
 
+/// The suggested action for an error whose code this worker does not know.
+pub const UNKNOWN: &str = "read the receipt's details, fix what they name, then retry";
+
 /// The suggested action for a sale parked until its reservations arrive.
 pub const WAITING: &str =
     "nothing yet: it is retried by itself; integrate the ItemReserve it names if it never comes";
@@ -111,7 +114,7 @@ pub const WAITING: &str =
 pub fn for_dead_letter(code: &str) -> &'static str {
     match code {
         "PROCESSING_FAILED" => {
-            "fix what the reason names, then replay (an answered UUID gets its stored receipt)"
+            "fix what the reason names, then retry its envelope (related); a replay only re-sends its stored receipt"
         }
         "RECEIPT_UNDELIVERABLE" => {
             "create the sender's reply queue or binding, then replay the receipt"

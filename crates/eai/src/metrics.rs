@@ -442,12 +442,14 @@ impl RowsPurged {
             inbox = self.purged.inbox,
             messages = self.purged.messages,
             retries = self.purged.retries,
+            history = self.purged.history,
             "purged rows past the retention window"
         );
         for (table, rows) in [
             ("inbox", self.purged.inbox),
             ("messages", self.purged.messages),
             ("retries", self.purged.retries),
+            ("history", self.purged.history),
         ] {
             metrics.purged.with_label_values(&[table]).inc_by(rows);
         }

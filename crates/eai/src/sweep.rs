@@ -83,9 +83,14 @@ pub async fn retention(
                 Ok(purged) if purged.total() == 0 => break,
                 Ok(purged) => {
                     RowsPurged { purged }.emit(&metrics);
-                    let full = [purged.inbox, purged.messages, purged.retries]
-                        .iter()
-                        .any(|rows| *rows >= PURGE_BATCH as u64);
+                    let full = [
+                        purged.inbox,
+                        purged.messages,
+                        purged.retries,
+                        purged.history,
+                    ]
+                    .iter()
+                    .any(|rows| *rows >= PURGE_BATCH as u64);
                     if !full || stop.is_cancelled() {
                         break;
                     }

@@ -136,6 +136,23 @@ async fn an_operator_finds_discards_and_maps_from_the_command_line() {
         0,
     );
     assert_eq!(set["created"], true);
+    let retried = json(
+        &settings,
+        &["messages", "retry", &id, "--note", "mapped"],
+        0,
+    );
+    assert_eq!(retried["items"][0]["action"], "retry");
+    let mut status = Value::Null;
+    for _ in 0..100 {
+        status = json(&settings, &["messages", "show", &id], 0)["status"].clone();
+        if status == "ok" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, "ok", "processed again once its product was mapped");
+    let unblock = json(&settings, &["messages", "unblock", &id], 3);
+    assert_eq!(unblock["items"][0]["code"], "NOT_APPLICABLE");
     let mappings = json(&settings, &["mappings", "list", "--external", UNMAPPED], 0);
     assert_eq!(mappings["items"][0]["internal"], "P001");
     assert_eq!(
@@ -157,6 +174,43 @@ async fn an_operator_finds_discards_and_maps_from_the_command_line() {
     assert_eq!(
         json(&settings, &["dlq", "list"], 0),
         serde_json::json!({"items": [], "next_cursor": ""})
+    );
+    let junk = std::env::temp_dir().join(format!("eai-cli-{}.txt", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&junk, "not an envelope").expect("junk file");
+    let sent = eai(
+        &settings,
+        &[
+            "publish",
+            "--routing-key",
+            "ItemReserve",
+            junk.to_str().expect("path"),
+        ],
+    );
+    assert_eq!(sent.status.code(), Some(0));
+    std::fs::remove_file(&junk).ok();
+    let mut dead = Value::Null;
+    for _ in 0..100 {
+        dead = json(&settings, &["dlq", "list", "--open"], 0);
+        if dead["items"]
+            .as_array()
+            .is_some_and(|items| !items.is_empty())
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(dead["items"][0]["code"], "INVALID_JSON");
+    let dead_id = dead["items"][0]["id"].as_str().expect("id").to_owned();
+    let replayed = json(&settings, &["dlq", "replay", &dead_id], 0);
+    assert_eq!(replayed["items"][0]["action"], "replay");
+    assert_eq!(
+        json(&settings, &["dlq", "replay", "dead-999"], 3)["items"][0]["code"],
+        "NOT_FOUND"
+    );
+    assert_eq!(
+        eai(&settings, &["dlq", "replay", "in-1"]).status.code(),
+        Some(2),
+        "not a dead letter id"
     );
 
     let now = chrono::Utc::now();

@@ -16,12 +16,15 @@ ALTER TABLE inbox
     ADD COLUMN internal_id   text,
     ADD COLUMN document_code text,
     ADD COLUMN error_codes   text[]      NOT NULL DEFAULT '{}',
+    -- Times an operator had it processed again.
+    ADD COLUMN reprocessed   integer     NOT NULL DEFAULT 0,
     ADD COLUMN environment   text        NOT NULL DEFAULT 'production',
     ADD COLUMN discarded_at  timestamptz,
     ADD COLUMN discarded_by  text,
     ADD COLUMN discard_note  text;
 
 CREATE INDEX inbox_log ON inbox (received_at DESC, id DESC);
+CREATE INDEX inbox_receipt_id ON inbox (receipt_id);
 CREATE INDEX inbox_by_document ON inbox (namespace, transaction, internal_id, received_at);
 CREATE INDEX inbox_open ON inbox (received_at) WHERE status <> 'ok' AND discarded_at IS NULL;
 

@@ -7,6 +7,7 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::FromRow;
+use utoipa::ToSchema;
 
 use crate::log::{as_json, record_action, Acted, ItemId};
 use crate::page::{Cursor, Page};
@@ -31,8 +32,9 @@ pub struct DeadLetterIn<'a> {
 }
 
 /// One dead letter, as operators list it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct DeadLetter {
+    #[schema(value_type = String, example = "dead-3")]
     pub id: ItemId,
     pub uuid: Option<String>,
     pub code: String,
@@ -45,6 +47,7 @@ pub struct DeadLetter {
     pub discarded_at: Option<DateTime<Utc>>,
     /// Only in [`Store::dead_letter`]: the body (JSON when it is JSON).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub body: Option<serde_json::Value>,
 }
 

@@ -16,12 +16,13 @@ use eai_domain::money::two_decimals;
 use rust_decimal::Decimal;
 use serde::Serialize;
 use sqlx::{FromRow, PgConnection};
+use utoipa::ToSchema;
 
 use crate::log::Acted;
 use crate::{Store, StoreError};
 
 /// Which sales a batch takes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ExportMode {
     All,
@@ -65,7 +66,7 @@ pub struct ExportRequest {
 }
 
 /// A batch as handed out.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Batch {
     /// The number to confirm; `None` when there was nothing to export.
     pub batch: Option<i64>,
@@ -79,7 +80,7 @@ pub struct Batch {
 }
 
 /// A sale as exported; money has exactly two decimals.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct ExportedSale {
     pub company: String,
     pub branch: String,
@@ -100,7 +101,7 @@ pub struct ExportedSale {
     pub payments: Vec<ExportedPayment>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct ExportedItem {
     pub item: i32,
     pub product: String,
@@ -114,7 +115,7 @@ pub struct ExportedItem {
     pub tes: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct ExportedPayment {
     pub payment: i32,
     pub method: String,

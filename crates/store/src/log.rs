@@ -19,12 +19,13 @@ use eai_domain::remedy;
 use eai_protocol::Code;
 use serde::{Deserialize, Serialize};
 use sqlx::FromRow;
+use utoipa::ToSchema;
 
 use crate::page::{Cursor, Page};
 use crate::{Store, StoreError};
 
 /// Which way a message went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
     In,
@@ -56,7 +57,7 @@ impl FromStr for Direction {
 /// answered yet), `ok`, `error`, `waiting`, `retrying` (an operator asked for
 /// it again), `dead` (answered `PROCESSING_FAILED` and dead-lettered).
 /// Outbound: the EAI statuses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Processing,
@@ -217,7 +218,7 @@ pub struct LogFilter {
 }
 
 /// Who discarded an item, when and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Discarded {
     pub at: DateTime<Utc>,
     pub by: String,
@@ -225,8 +226,9 @@ pub struct Discarded {
 }
 
 /// One line of the log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct LogEntry {
+    #[schema(value_type = String, example = "in-12")]
     pub id: ItemId,
     pub direction: Direction,
     pub uuid: String,
@@ -306,7 +308,7 @@ fn discarded(
 }
 
 /// One attempt of an outbound message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow, ToSchema)]
 pub struct Attempt {
     pub attempt: i32,
     pub sender: String,
@@ -317,7 +319,7 @@ pub struct Attempt {
 }
 
 /// How often an inbound envelope was tried before its answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow, Default, ToSchema)]
 pub struct InboundTries {
     pub waits: i32,
     pub failures: i32,
@@ -326,7 +328,7 @@ pub struct InboundTries {
 }
 
 /// Something an operator did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow, ToSchema)]
 pub struct OperatorAction {
     pub action: String,
     pub actor: String,
@@ -335,13 +337,15 @@ pub struct OperatorAction {
 }
 
 /// Everything about one message.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct MessageDetail {
     #[serde(flatten)]
     pub entry: LogEntry,
     /// The body as received or sent: JSON when it is JSON, else text.
+    #[schema(value_type = Object)]
     pub body: serde_json::Value,
     /// The ReceiptMessage answering an inbound envelope, and whether it was delivered.
+    #[schema(value_type = Option<Object>)]
     pub receipt: Option<serde_json::Value>,
     pub receipt_status: Option<String>,
     /// Outbound: every attempt. Inbound: how often it waited, failed, was redelivered.
@@ -351,8 +355,9 @@ pub struct MessageDetail {
 }
 
 /// What needs a person.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct PendingItem {
+    #[schema(value_type = String, example = "dead-3")]
     pub id: ItemId,
     /// `error`, `waiting`, `dead_letter` or `outbound`.
     pub kind: &'static str,
@@ -369,12 +374,17 @@ pub struct PendingItem {
     pub since: DateTime<Utc>,
     /// What can be done to it: `retry`, `replay`, `unblock`, `discard`.
     pub actions: Vec<&'static str>,
+    /// A dead letter's envelope in the log, when it was answered with an
+    /// error: `retry` applies to that one.
+    #[schema(value_type = Option<String>, example = "in-12")]
+    pub related: Option<ItemId>,
 }
 
 #[derive(FromRow)]
 struct PendingRow {
     key: String,
     id: i64,
+    related: Option<i64>,
     uuid: Option<String>,
     transaction: String,
     company: String,
@@ -397,7 +407,7 @@ impl From<PendingRow> for PendingItem {
             ItemId::Inbound(_) => (
                 "error",
                 Direction::In,
-                Code::from_wire(first_code).map_or(remedy::WAITING, remedy::for_code),
+                Code::from_wire(first_code).map_or(remedy::UNKNOWN, remedy::for_code),
                 vec!["retry", "discard"],
             ),
             ItemId::Outbound(_) => (
@@ -418,7 +428,11 @@ impl From<PendingRow> for PendingItem {
                     Direction::In
                 },
                 remedy::for_dead_letter(first_code),
-                vec!["replay", "discard"],
+                if row.related.is_some() {
+                    vec!["retry", "replay", "discard"]
+                } else {
+                    vec!["replay", "discard"]
+                },
             ),
         };
         PendingItem {
@@ -436,6 +450,7 @@ impl From<PendingRow> for PendingItem {
             suggested_action,
             since: row.since,
             actions,
+            related: row.related.map(ItemId::Inbound),
         }
     }
 }
@@ -497,10 +512,11 @@ const ENTRIES: &str = "
     SELECT 'in'::text AS direction, i.id, i.uuid, i.transaction, i.company, i.branch,
            CASE WHEN i.status IS NULL THEN 'processing'
                 WHEN i.status = 'error' AND EXISTS (
-                     SELECT 1 FROM dead_letters dl WHERE dl.uuid = i.uuid) THEN 'dead'
+                     SELECT 1 FROM dead_letters dl
+                      WHERE dl.uuid = i.uuid AND dl.replayed_at IS NULL AND dl.discarded_at IS NULL) THEN 'dead'
                 ELSE i.status END AS status,
            i.internal_id, i.document_code, i.error_codes,
-           1 + coalesce(r.waits + r.failures + r.redeliveries, 0) AS attempts,
+           1 + i.reprocessed + coalesce(r.waits + r.failures + r.redeliveries, 0) AS attempts,
            i.received_at AS at, NULL::text AS destination, r.last_error,
            i.discarded_at, i.discarded_by, i.discard_note
       FROM inbox i LEFT JOIN inbox_retries r ON r.uuid = i.uuid
@@ -651,7 +667,8 @@ impl Store {
     pub async fn pending(&self, filter: &LogFilter) -> Result<Page<PendingItem>, StoreError> {
         let sql = with_filter(
             "SELECT p.* FROM f, LATERAL (
-                SELECT 'in'::text AS key, i.id, i.uuid::text, i.transaction, i.company, i.branch,
+                SELECT 'in'::text AS key, i.id, NULL::bigint AS related, i.uuid::text, i.transaction,
+                       i.company, i.branch,
                        coalesce(i.internal_id, i.document_code) AS document, i.status,
                        i.error_codes AS codes,
                        CASE WHEN i.status = 'waiting'
@@ -663,7 +680,8 @@ impl Store {
                   LEFT JOIN outbox o ON o.id = i.receipt_id
                  WHERE i.status IN ('error', 'waiting') AND i.discarded_at IS NULL
                    AND f.direction IS DISTINCT FROM 'out' AND f.destination IS NULL
-                   AND NOT EXISTS (SELECT 1 FROM dead_letters dl WHERE dl.uuid = i.uuid)
+                   AND NOT EXISTS (SELECT 1 FROM dead_letters dl
+                                    WHERE dl.uuid = i.uuid AND dl.replayed_at IS NULL AND dl.discarded_at IS NULL)
                    AND NOT EXISTS (SELECT 1 FROM inbox later
                                     WHERE i.internal_id IS NOT NULL AND later.status = 'ok'
                                       AND later.namespace = i.namespace
@@ -679,7 +697,9 @@ impl Store {
                    AND (f.document IS NULL OR i.internal_id = f.document OR i.document_code = f.document)
                    AND (f.code IS NULL OR f.code = ANY (i.error_codes))
                 UNION ALL
-                SELECT 'dead', dl.id, dl.uuid, coalesce(i.transaction, dl.routing_key),
+                SELECT 'dead', dl.id,
+                       CASE WHEN i.status = 'error' AND dl.code = 'PROCESSING_FAILED' THEN i.id END, dl.uuid,
+                       coalesce(i.transaction, dl.routing_key),
                        coalesce(i.company, ''), coalesce(i.branch, ''),
                        coalesce(i.internal_id, i.document_code), 'dead', ARRAY[dl.code], dl.reason,
                        dl.dead_at
@@ -696,7 +716,7 @@ impl Store {
                    AND (f.document IS NULL OR i.internal_id = f.document OR i.document_code = f.document)
                    AND (f.code IS NULL OR f.code = dl.code)
                 UNION ALL
-                SELECT 'out', o.id, o.uuid, o.transaction, coalesce(d.company, ''),
+                SELECT 'out', o.id, NULL, o.uuid, o.transaction, coalesce(d.company, ''),
                        coalesce(d.branch, ''), o.document_key, o.status, '{}'::text[],
                        CASE WHEN o.status = 'blocked' AND o.held_at IS NULL
                             THEN coalesce(d.blocked_reason, o.last_error)
@@ -849,14 +869,27 @@ impl Store {
             )));
         };
         sqlx::query(
-            "UPDATE inbox SET status = 'retrying', discarded_at = NULL, discarded_by = NULL,
-                    discard_note = NULL
+            "UPDATE inbox SET status = 'retrying', reprocessed = reprocessed + 1,
+                    discarded_at = NULL, discarded_by = NULL, discard_note = NULL
               WHERE id = $1",
         )
         .bind(number)
         .execute(&mut *tx)
         .await?;
         record_action(&mut tx, id, actor, "retry", note).await?;
+        // Its dead letters need nobody any more: the retry answers it.
+        sqlx::query(
+            "UPDATE dead_letters d SET discarded_at = now(), discarded_by = $2,
+                    discard_note = 'retried as ' || $3
+               FROM inbox i
+              WHERE i.id = $1 AND d.uuid = i.uuid
+                AND d.replayed_at IS NULL AND d.discarded_at IS NULL",
+        )
+        .bind(number)
+        .bind(actor)
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
         let republish = Republish {
             body,
             transaction,

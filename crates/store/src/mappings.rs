@@ -4,12 +4,13 @@
 use eai_domain::Entity;
 use serde::Serialize;
 use sqlx::FromRow;
+use utoipa::ToSchema;
 
 use crate::page::{Cursor, Page};
 use crate::{Store, StoreError};
 
 /// `(namespace, entity, external) → internal`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow, ToSchema)]
 pub struct Mapping {
     pub namespace: String,
     pub entity: String,

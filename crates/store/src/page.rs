@@ -8,6 +8,7 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// Rows a page holds at most.
 pub const MAX_LIMIT: i64 = 500;
@@ -55,6 +56,9 @@ impl FromStr for Cursor {
         let (key, id) = rest.rsplit_once('|').ok_or(BadCursor)?;
         let micros: i64 = micros.parse().map_err(|_| BadCursor)?;
         let id: i64 = id.parse().map_err(|_| BadCursor)?;
+        if key.contains('\0') {
+            return Err(BadCursor);
+        }
         let key = key.to_owned();
         let at = DateTime::from_timestamp_micros(micros).ok_or(BadCursor)?;
         Ok(Cursor { at, key, id })
@@ -62,7 +66,7 @@ impl FromStr for Cursor {
 }
 
 /// One page of a list: `next_cursor` is `""` on the last page (never null).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next_cursor: String,

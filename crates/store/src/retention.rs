@@ -3,7 +3,8 @@
 //! first, in batches — the window must be longer than any redelivery or
 //! re-send a sender may make, since a UUID purged from the inbox would be
 //! processed again. What still needs someone is kept whatever its age: a
-//! receipt not yet delivered, an outbound message not settled for good.
+//! receipt not yet delivered, an outbound message not settled for good, a
+//! dead letter neither replayed nor discarded.
 
 use std::time::Duration;
 
@@ -18,11 +19,14 @@ pub struct Purged {
     pub messages: u64,
     /// Retry counts of UUIDs no longer seen.
     pub retries: u64,
+    /// Operator history: dead letters replayed or discarded, operator
+    /// actions, receipts an inbound retry superseded.
+    pub history: u64,
 }
 
 impl Purged {
     pub fn total(&self) -> u64 {
-        self.inbox + self.messages + self.retries
+        self.inbox + self.messages + self.retries + self.history
     }
 }
 
@@ -70,10 +74,35 @@ impl Store {
         .execute(&self.pool)
         .await?
         .rows_affected();
+        let mut history = 0;
+        for sql in [
+            "DELETE FROM dead_letters WHERE id IN (
+                 SELECT id FROM dead_letters
+                  WHERE dead_at < now() - make_interval(secs => $1)
+                    AND (replayed_at IS NOT NULL OR discarded_at IS NOT NULL)
+                  ORDER BY dead_at LIMIT $2)",
+            "DELETE FROM operator_actions WHERE id IN (
+                 SELECT id FROM operator_actions
+                  WHERE at < now() - make_interval(secs => $1) ORDER BY at LIMIT $2)",
+            "DELETE FROM outbox WHERE id IN (
+                 SELECT o.id FROM outbox o
+                  WHERE o.kind = 'receipt' AND o.status <> 'waiting'
+                    AND o.created_at < now() - make_interval(secs => $1)
+                    AND NOT EXISTS (SELECT 1 FROM inbox i WHERE i.receipt_id = o.id)
+                  ORDER BY o.created_at LIMIT $2)",
+        ] {
+            history += sqlx::query(sql)
+                .bind(age)
+                .bind(batch)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        }
         Ok(Purged {
             inbox,
             messages,
             retries,
+            history,
         })
     }
 }

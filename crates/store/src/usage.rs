@@ -5,6 +5,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::page::{Cursor, Page};
 use crate::{Environment, Store, StoreError};
@@ -27,18 +28,18 @@ pub struct UsageFilter {
 }
 
 /// One transaction's counts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct TransactionUsage {
     pub transaction: String,
     /// Envelopes answered (ok or error).
     pub envelopes: i64,
-    /// Processing attempts they took: one each, plus every wait, failure
-    /// and redelivery before the answer.
+    /// Processing attempts they took: one each, plus every wait, failure,
+    /// redelivery and operator retry.
     pub attempts: i64,
 }
 
 /// One environment's counts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default, ToSchema)]
 pub struct EnvironmentUsage {
     pub transactions: Vec<TransactionUsage>,
     pub envelopes: i64,
@@ -46,7 +47,7 @@ pub struct EnvironmentUsage {
 }
 
 /// One company's usage.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct CompanyUsage {
     pub company: String,
     pub cnpj: Option<String>,
@@ -65,7 +66,7 @@ impl Store {
                     AND ($5::text IS NULL OR i.company > $5)
                   ORDER BY i.company LIMIT $6)
              SELECT i.company, c.cnpj, i.environment, i.transaction, count(*)::bigint,
-                    sum(1 + coalesce(r.waits + r.failures + r.redeliveries, 0))::bigint
+                    sum(1 + i.reprocessed + coalesce(r.waits + r.failures + r.redeliveries, 0))::bigint
                FROM inbox i
                JOIN page p ON p.company = i.company
                LEFT JOIN companies c ON c.code = i.company

@@ -316,3 +316,64 @@ async fn the_purge_deletes_answered_uuids_past_the_window_and_keeps_what_is_pend
         "past the window the UUID is processed again: the window must outlast re-sends"
     );
 }
+
+#[tokio::test]
+async fn the_purge_drops_settled_dead_letters_and_old_operator_history_but_keeps_open_ones() {
+    use eai_store::dead_letters::DeadLetterIn;
+    use eai_store::log::ItemId;
+    let db = seeded().await;
+    for (id, uuid) in [("dl-open", "u-open"), ("dl-settled", "u-settled")] {
+        db.store
+            .record_dead_letter(&DeadLetterIn {
+                dead_letter_id: Some(id),
+                uuid: Some(uuid),
+                code: "PROCESSING_FAILED",
+                reason: "failed 3 times",
+                exchange: "eai.inbound",
+                routing_key: "ItemReserve",
+                correlation_id: None,
+                message_id: None,
+                reply_to: None,
+                body: b"{}",
+            })
+            .await
+            .expect("recorded");
+    }
+    let settled: i64 =
+        sqlx::query_scalar("SELECT id FROM dead_letters WHERE dead_letter_id = 'dl-settled'")
+            .fetch_one(db.store.pool())
+            .await
+            .expect("id");
+    db.store
+        .discard(ItemId::DeadLetter(settled), "ana", "a test body")
+        .await
+        .expect("discarded");
+    sqlx::query("UPDATE dead_letters SET dead_at = now() - interval '40 days'")
+        .execute(db.store.pool())
+        .await
+        .expect("age");
+    sqlx::query("UPDATE operator_actions SET at = now() - interval '40 days'")
+        .execute(db.store.pool())
+        .await
+        .expect("age");
+
+    let purged = db
+        .store
+        .purge(Duration::from_secs(30 * 86_400), 1000)
+        .await
+        .expect("purge");
+
+    assert_eq!(
+        purged.history, 2,
+        "the discarded dead letter and its action"
+    );
+    let left: Vec<String> = sqlx::query_scalar("SELECT dead_letter_id FROM dead_letters")
+        .fetch_all(db.store.pool())
+        .await
+        .expect("left");
+    assert_eq!(
+        left,
+        vec!["dl-open".to_owned()],
+        "an open dead letter is kept whatever its age"
+    );
+}

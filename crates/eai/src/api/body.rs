@@ -16,6 +16,16 @@ pub struct Body<T>(pub T);
 pub struct Optional<T>(pub T);
 
 fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let escaped_nul = bytes
+        .windows(6)
+        .any(|window| window.eq_ignore_ascii_case(b"\\u0000"));
+    if escaped_nul {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "INVALID_BODY",
+            "text in the body must not contain NUL (\\u0000)",
+        ));
+    }
     serde_json::from_slice(bytes).map_err(|error| {
         ApiError::new(
             StatusCode::BAD_REQUEST,

@@ -11,9 +11,13 @@ use eai_store::log::{Acted, ItemId};
 use eai_store::page::{Page, MAX_LIMIT};
 use serde::{Deserialize, Serialize};
 
+use utoipa::ToSchema;
+
 use super::auth::Caller;
 use super::body::Optional;
+use super::doc::{DeadLetterQuery, Errors};
 use super::error::ApiError;
+use super::error::ErrorBody;
 use super::messages::{discard_item, Done, Note};
 use super::params::{parse_time, Params};
 use super::ApiState;
@@ -29,15 +33,17 @@ fn dead_letter_id(text: &str) -> Result<i64, ApiError> {
     }
 }
 
+/// The filters of the list.
+pub const FILTERS: [&str; 7] = ["code", "uuid", "from", "to", "open", "limit", "cursor"];
+
 /// `GET /api/v1/dead-letters?code=&uuid=&from=&to=&open=true&limit=&cursor=`
+#[utoipa::path(get, path = "/api/v1/dead-letters", tag = "dead letters", params(DeadLetterQuery),
+    responses((status = 200, description = "Dead letters, newest first", body = Page<DeadLetter>), Errors))]
 pub async fn list(
     State(state): State<ApiState>,
     Query(query): Query<Vec<(String, String)>>,
 ) -> Result<Json<Page<DeadLetter>>, ApiError> {
-    let params = Params::new(
-        query,
-        &["code", "uuid", "from", "to", "open", "limit", "cursor"],
-    )?;
+    let params = Params::new(query, &FILTERS)?;
     let filter = DeadLetterFilter {
         code: params.text("code"),
         uuid: params.text("uuid"),
@@ -55,6 +61,10 @@ pub async fn list(
 }
 
 /// `GET /api/v1/dead-letters/{id}`, with its body.
+#[utoipa::path(get, path = "/api/v1/dead-letters/{id}", tag = "dead letters",
+    params(("id" = String, Path, description = "dead-3", pattern = "^dead-[1-9][0-9]{0,17}$")),
+    responses((status = 200, description = "The dead letter and its body", body = DeadLetter),
+        (status = 404, description = "No such dead letter", body = ErrorBody), Errors))]
 pub async fn show(
     State(state): State<ApiState>,
     Path(id): Path<String>,
@@ -69,6 +79,11 @@ pub async fn show(
 }
 
 /// `POST /api/v1/dead-letters/{id}/replay`
+#[utoipa::path(post, path = "/api/v1/dead-letters/{id}/replay", tag = "dead letters",
+    params(("id" = String, Path, description = "dead-3", pattern = "^dead-[1-9][0-9]{0,17}$")),
+    responses((status = 200, description = "Published again", body = Done),
+        (status = 404, description = "No such dead letter", body = ErrorBody),
+        (status = 409, description = "Discarded, or the broker did not take it", body = ErrorBody), Errors))]
 pub async fn replay(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
@@ -85,7 +100,7 @@ pub async fn replay(
 }
 
 /// Which open dead letters a bulk replay takes.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReplayFilter {
     pub code: Option<String>,
@@ -97,13 +112,13 @@ pub struct ReplayFilter {
 }
 
 /// What a bulk replay did.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Replayed {
     pub replayed: Vec<String>,
     pub failed: Vec<Failed>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Failed {
     pub id: String,
     pub message: String,
@@ -111,6 +126,9 @@ pub struct Failed {
 
 /// `POST /api/v1/dead-letters/replay` with a filter: replays every open
 /// (not replayed, not discarded) dead letter matching it, oldest last.
+#[utoipa::path(post, path = "/api/v1/dead-letters/replay", tag = "dead letters",
+    request_body(content = Option<ReplayFilter>),
+    responses((status = 200, description = "What was replayed and what was not", body = Replayed), Errors))]
 pub async fn replay_all(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
@@ -167,6 +185,11 @@ pub async fn replay_all(
 }
 
 /// `POST /api/v1/dead-letters/{id}/discard` with `{"note": "..."}`.
+#[utoipa::path(post, path = "/api/v1/dead-letters/{id}/discard", tag = "dead letters",
+    params(("id" = String, Path, description = "dead-3", pattern = "^dead-[1-9][0-9]{0,17}$")), request_body(content = Note),
+    responses((status = 200, description = "Discarded", body = Done),
+        (status = 404, description = "No such dead letter", body = ErrorBody),
+        (status = 409, description = "Replayed or discarded already", body = ErrorBody), Errors))]
 pub async fn discard(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,

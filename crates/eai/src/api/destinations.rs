@@ -6,12 +6,15 @@ use axum::Json;
 use eai_store::outbound::{Destination, DestinationKind};
 use serde::Serialize;
 
-use super::error::ApiError;
+use utoipa::ToSchema;
+
+use super::doc::Errors;
+use super::error::{ApiError, ErrorBody};
 use super::ApiState;
 use crate::commands::destinations::probe;
 
 /// A destination as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct DestinationView {
     pub name: String,
     pub kind: String,
@@ -53,7 +56,17 @@ impl From<Destination> for DestinationView {
     }
 }
 
+/// A destination's name from the path; text with NUL names none.
+fn name_of(name: String) -> Result<String, ApiError> {
+    if name.contains('\0') {
+        return Err(ApiError::not_found("no destination by that name"));
+    }
+    Ok(name)
+}
+
 /// `GET /api/v1/destinations`
+#[utoipa::path(get, path = "/api/v1/destinations", tag = "destinations",
+    responses((status = 200, description = "Every destination", body = Vec<DestinationView>), Errors))]
 pub async fn list(State(state): State<ApiState>) -> Result<Json<Vec<DestinationView>>, ApiError> {
     let destinations = state.store.destinations().await?;
     Ok(Json(
@@ -64,17 +77,22 @@ pub async fn list(State(state): State<ApiState>) -> Result<Json<Vec<DestinationV
     ))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Unblocked {
     pub name: String,
     pub released: u64,
 }
 
 /// `POST /api/v1/destinations/{name}/unblock`: its blocked messages go out again.
+#[utoipa::path(post, path = "/api/v1/destinations/{name}/unblock", tag = "destinations",
+    params(("name" = String, Path)),
+    responses((status = 200, description = "Unblocked", body = Unblocked),
+        (status = 404, description = "No such destination", body = ErrorBody), Errors))]
 pub async fn unblock(
     State(state): State<ApiState>,
     Path(name): Path<String>,
 ) -> Result<Json<Unblocked>, ApiError> {
+    let name = name_of(name)?;
     match state.store.unblock_destination(&name).await? {
         Some(released) => Ok(Json(Unblocked { name, released })),
         None => Err(ApiError::not_found(format!(
@@ -83,7 +101,7 @@ pub async fn unblock(
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Tested {
     pub name: String,
     /// `done`, `failed`, `blocked`, `not_delivered` or `rejected`.
@@ -93,10 +111,15 @@ pub struct Tested {
 }
 
 /// `POST /api/v1/destinations/{name}/test`: one EAIEnvironmentTest round trip.
+#[utoipa::path(post, path = "/api/v1/destinations/{name}/test", tag = "destinations",
+    params(("name" = String, Path)),
+    responses((status = 200, description = "How the round trip ended", body = Tested),
+        (status = 404, description = "No such destination", body = ErrorBody), Errors))]
 pub async fn test(
     State(state): State<ApiState>,
     Path(name): Path<String>,
 ) -> Result<Json<Tested>, ApiError> {
+    let name = name_of(name)?;
     let Some(destination) = state.store.destination(&name).await? else {
         return Err(ApiError::not_found(format!(
             "no destination named {name:?}"

@@ -5,13 +5,17 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use eai_store::log::Acted;
-use eai_store::StoreError;
+use eai_store::{Failure, StoreError};
 use serde::Serialize;
+use utoipa::ToSchema;
 
-#[derive(Debug, Serialize)]
-struct Body<'a> {
-    code: &'a str,
-    message: &'a str,
+/// Every error's body.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// Stable, for scripts: `UNAUTHORIZED`, `INVALID_PARAMETER`, `NOT_FOUND`, ...
+    pub code: String,
+    /// For people: names the parameter or field at fault and what was expected.
+    pub message: String,
 }
 
 /// An error answer.
@@ -64,6 +68,14 @@ impl ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> ApiError {
+        if error.failure() == Failure::Permanent {
+            tracing::error!(%error, "API request refused by the database");
+            return ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL_ERROR",
+                "the database refused the request",
+            );
+        }
         tracing::warn!(%error, "API request failed in the database");
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -75,9 +87,9 @@ impl From<StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Json(Body {
-            code: self.code,
-            message: &self.message,
+        let body = Json(ErrorBody {
+            code: self.code.to_owned(),
+            message: self.message,
         });
         let mut response = (self.status, body).into_response();
         if self.status == StatusCode::UNAUTHORIZED {

@@ -9,14 +9,17 @@ use eai_store::page::MAX_LIMIT;
 use serde::{Deserialize, Serialize};
 
 use super::body::Body;
-use super::error::ApiError;
+use utoipa::ToSchema;
+
+use super::doc::Errors;
+use super::error::{ApiError, ErrorBody};
 use super::ApiState;
 
 /// Sales per batch when the request names no limit.
 pub const DEFAULT_BATCH: i64 = 100;
 
 /// The body of `POST /api/v1/exports`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewExport {
     pub mode: String,
@@ -64,6 +67,9 @@ pub fn request(body: NewExport) -> Result<ExportRequest, ApiError> {
 }
 
 /// `POST /api/v1/exports`: the consumer's open batch again, or the next one.
+#[utoipa::path(post, path = "/api/v1/exports", tag = "exports", request_body = NewExport,
+    responses((status = 200, description = "The batch (batch null: nothing to export)", body = Batch),
+        (status = 404, description = "Mode one: no such sale", body = ErrorBody), Errors))]
 pub async fn export(
     State(state): State<ApiState>,
     Body(body): Body<NewExport>,
@@ -79,13 +85,18 @@ pub async fn export(
     Ok(Json(batch))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Confirmed {
     pub batch: i64,
     pub confirmed: bool,
 }
 
 /// `POST /api/v1/exports/{batch}/confirm`
+#[utoipa::path(post, path = "/api/v1/exports/{batch}/confirm", tag = "exports",
+    params(("batch" = i64, Path, minimum = 1)),
+    responses((status = 200, description = "Confirmed", body = Confirmed),
+        (status = 404, description = "No such batch", body = ErrorBody),
+        (status = 409, description = "Confirmed already", body = ErrorBody), Errors))]
 pub async fn confirm(
     State(state): State<ApiState>,
     Path(batch): Path<String>,

@@ -28,13 +28,16 @@ use eai_store::{Failure, Inbound, Received};
 use eai_transport::Outgoing;
 use serde::Serialize;
 
-use super::error::ApiError;
+use utoipa::ToSchema;
+
+use super::doc::Errors;
+use super::error::{ApiError, ErrorBody};
 use super::ApiState;
 use crate::metrics::MessageHandled;
 use crate::receiver::reply_route;
 
 /// One line of a batch answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Accepted {
     pub index: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -62,6 +65,11 @@ fn refused(rejection: &eai_protocol::Rejection) -> ApiError {
 }
 
 /// `POST /api/eai/v1/transactions`
+#[utoipa::path(post, path = "/api/eai/v1/transactions", tag = "ingress",
+    request_body(content = Object, description = "An envelope, or {\"Items\": [envelope, ...]} (async only)"),
+    responses((status = 200, description = "Sync, or a UUID answered before: the ReceiptMessage", body = Object),
+        (status = 202, description = "Async: accepted and enqueued ({\"uuid\": ...}, or {\"items\": [...]} for a batch)", body = Object),
+        (status = 413, description = "Over 30 MiB", body = ErrorBody), Errors))]
 pub async fn receive(
     State(state): State<ApiState>,
     body: Result<Bytes, BytesRejection>,

@@ -9,7 +9,10 @@ use eai_store::page::Page;
 use serde::Deserialize;
 
 use super::body::Body;
-use super::error::ApiError;
+use utoipa::ToSchema;
+
+use super::doc::{Errors, MappingKey, MappingQuery};
+use super::error::{ApiError, ErrorBody};
 use super::params::Params;
 use super::ApiState;
 
@@ -20,15 +23,17 @@ fn entity(name: &str, text: &str) -> Result<Entity, ApiError> {
     })
 }
 
+/// The filters of the list.
+pub const FILTERS: [&str; 5] = ["namespace", "entity", "external", "limit", "cursor"];
+
 /// `GET /api/v1/mappings?namespace=&entity=&external=&limit=&cursor=`
+#[utoipa::path(get, path = "/api/v1/mappings", tag = "mappings", params(MappingQuery),
+    responses((status = 200, description = "Mappings by namespace, entity, external", body = Page<Mapping>), Errors))]
 pub async fn list(
     State(state): State<ApiState>,
     Query(query): Query<Vec<(String, String)>>,
 ) -> Result<Json<Page<Mapping>>, ApiError> {
-    let params = Params::new(
-        query,
-        &["namespace", "entity", "external", "limit", "cursor"],
-    )?;
+    let params = Params::new(query, &FILTERS)?;
     let filter = MappingFilter {
         namespace: params.text("namespace"),
         entity: params
@@ -43,7 +48,7 @@ pub async fn list(
 }
 
 /// A mapping to set.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewMapping {
     pub namespace: String,
@@ -53,6 +58,9 @@ pub struct NewMapping {
 }
 
 /// `PUT /api/v1/mappings` with the mapping: 201 when new, 200 when replaced.
+#[utoipa::path(put, path = "/api/v1/mappings", tag = "mappings", request_body = NewMapping,
+    responses((status = 201, description = "Created", body = Mapping),
+        (status = 200, description = "Replaced", body = Mapping), Errors))]
 pub async fn set(
     State(state): State<ApiState>,
     Body(mapping): Body<NewMapping>,
@@ -97,6 +105,9 @@ pub async fn set(
 }
 
 /// `DELETE /api/v1/mappings?namespace=&entity=&external=`: 204, or 404 when there was none.
+#[utoipa::path(delete, path = "/api/v1/mappings", tag = "mappings", params(MappingKey),
+    responses((status = 204, description = "Deleted"),
+        (status = 404, description = "No such mapping", body = ErrorBody), Errors))]
 pub async fn delete(
     State(state): State<ApiState>,
     Query(query): Query<Vec<(String, String)>>,

@@ -8,9 +8,13 @@ use eai_store::log::{ItemId, LogEntry, LogFilter, MessageDetail, PendingItem};
 use eai_store::page::Page;
 use serde::{Deserialize, Serialize};
 
+use utoipa::ToSchema;
+
 use super::auth::Caller;
 use super::body::Optional;
+use super::doc::{Errors, LogQuery};
 use super::error::ApiError;
+use super::error::ErrorBody;
 use super::params::Params;
 use super::ApiState;
 
@@ -67,6 +71,8 @@ fn item_id(text: &str) -> Result<ItemId, ApiError> {
 }
 
 /// `GET /api/v1/messages`
+#[utoipa::path(get, path = "/api/v1/messages", tag = "messages", params(LogQuery),
+    responses((status = 200, description = "The log, newest first", body = Page<LogEntry>), Errors))]
 pub async fn list(
     State(state): State<ApiState>,
     Query(query): Query<Vec<(String, String)>>,
@@ -76,6 +82,10 @@ pub async fn list(
 }
 
 /// `GET /api/v1/messages/{id}`
+#[utoipa::path(get, path = "/api/v1/messages/{id}", tag = "messages",
+    params(("id" = String, Path, description = "in-12 or out-7", pattern = "^(in|out)-[1-9][0-9]{0,17}$")),
+    responses((status = 200, description = "One message in full", body = MessageDetail),
+        (status = 404, description = "No such message", body = ErrorBody), Errors))]
 pub async fn show(
     State(state): State<ApiState>,
     Path(id): Path<String>,
@@ -90,6 +100,8 @@ pub async fn show(
 }
 
 /// `GET /api/v1/pending`
+#[utoipa::path(get, path = "/api/v1/pending", tag = "messages", params(LogQuery),
+    responses((status = 200, description = "What needs a person, newest first", body = Page<PendingItem>), Errors))]
 pub async fn pending(
     State(state): State<ApiState>,
     Query(query): Query<Vec<(String, String)>>,
@@ -99,7 +111,7 @@ pub async fn pending(
 }
 
 /// The optional body of an action: why.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Note {
     #[serde(default)]
@@ -107,7 +119,7 @@ pub struct Note {
 }
 
 /// What an action answers.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Done {
     pub id: String,
     pub action: &'static str,
@@ -116,6 +128,11 @@ pub struct Done {
 
 /// `POST /api/v1/messages/{id}/retry`: an inbound error is processed again
 /// (its stored body republished); an outbound message is sent again now.
+#[utoipa::path(post, path = "/api/v1/messages/{id}/retry", tag = "messages",
+    params(("id" = String, Path, description = "in-12 or out-7", pattern = "^(in|out)-[1-9][0-9]{0,17}$")), request_body(content = Option<Note>),
+    responses((status = 200, description = "Done", body = Done),
+        (status = 404, description = "No such message", body = ErrorBody),
+        (status = 409, description = "Retry does not apply to it as it is now", body = ErrorBody), Errors))]
 pub async fn retry(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
@@ -137,6 +154,11 @@ pub async fn retry(
 }
 
 /// `POST /api/v1/messages/{id}/block`: the sender leaves an outbound message alone.
+#[utoipa::path(post, path = "/api/v1/messages/{id}/block", tag = "messages",
+    params(("id" = String, Path, description = "out-7", pattern = "^out-[1-9][0-9]{0,17}$")), request_body(content = Option<Note>),
+    responses((status = 200, description = "Done", body = Done),
+        (status = 404, description = "No such message", body = ErrorBody),
+        (status = 409, description = "Only waiting, failed or undelivered outbound messages can be blocked", body = ErrorBody), Errors))]
 pub async fn block(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
@@ -149,6 +171,11 @@ pub async fn block(
 }
 
 /// `POST /api/v1/messages/{id}/unblock`
+#[utoipa::path(post, path = "/api/v1/messages/{id}/unblock", tag = "messages",
+    params(("id" = String, Path, description = "out-7", pattern = "^out-[1-9][0-9]{0,17}$")), request_body(content = Option<Note>),
+    responses((status = 200, description = "Done", body = Done),
+        (status = 404, description = "No such message", body = ErrorBody),
+        (status = 409, description = "Not blocked, or its destination is", body = ErrorBody), Errors))]
 pub async fn unblock(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
@@ -162,6 +189,11 @@ pub async fn unblock(
 
 /// `POST /api/v1/messages/{id}/discard` with `{"note": "..."}` (required):
 /// the item leaves the pending list; the log keeps who, when and why.
+#[utoipa::path(post, path = "/api/v1/messages/{id}/discard", tag = "messages",
+    params(("id" = String, Path, description = "in-12 or out-7", pattern = "^(in|out)-[1-9][0-9]{0,17}$")), request_body(content = Note),
+    responses((status = 200, description = "Discarded", body = Done),
+        (status = 404, description = "No such message", body = ErrorBody),
+        (status = 409, description = "Not pending", body = ErrorBody), Errors))]
 pub async fn discard(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,

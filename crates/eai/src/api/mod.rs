@@ -14,12 +14,14 @@
 //! - [`destinations`]: destinations listed, unblocked and tested.
 //! - [`usage`]: the usage report per company, month and environment.
 //! - [`exports`]: integrated sales exported in numbered batches until confirmed.
+//! - [`doc`]: the OpenAPI document, generated from the handlers, at `/api/v1/openapi.json`.
 //! - [`ingress`]: envelopes received over HTTP, sync or async.
 
 pub mod auth;
 pub mod body;
 pub mod dead_letters;
 pub mod destinations;
+pub mod doc;
 pub mod error;
 pub mod exports;
 pub mod ingress;
@@ -100,6 +102,7 @@ pub fn router(state: ApiState) -> Router {
             state.clone(),
             auth::require_token,
         ))
+        .route("/api/v1/openapi.json", get(doc::openapi))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)

@@ -4,10 +4,13 @@
 use std::collections::HashMap;
 use std::str::FromStr;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use eai_store::page::{Cursor, MAX_LIMIT};
 
 use super::error::ApiError;
+
+/// The longest parameter value taken (a UUID, a code, a cursor).
+const MAX_VALUE_CHARS: usize = 512;
 
 /// The page size when none is asked for.
 pub const DEFAULT_LIMIT: i64 = 50;
@@ -25,6 +28,17 @@ impl Params {
                     &name,
                     &format!("one of the parameters {}", allowed.join(", ")),
                     &value,
+                ));
+            }
+            if value.contains('\0') || value.chars().count() > MAX_VALUE_CHARS {
+                return Err(ApiError::bad_parameter(
+                    &name,
+                    &format!("text of at most {MAX_VALUE_CHARS} characters without NUL"),
+                    &value
+                        .replace('\0', "\\0")
+                        .chars()
+                        .take(40)
+                        .collect::<String>(),
                 ));
             }
             if map.insert(name.clone(), value).is_some() {
@@ -91,7 +105,7 @@ impl Params {
     }
 }
 
-/// RFC 3339, or a date meaning its midnight UTC.
+/// RFC 3339, or a date meaning its midnight UTC; years 1 to 9999.
 pub fn parse_time(text: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(text)
         .map(|time| time.with_timezone(&Utc))
@@ -100,4 +114,5 @@ pub fn parse_time(text: &str) -> Option<DateTime<Utc>> {
             let date = NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
             Some(date.and_hms_opt(0, 0, 0)?.and_utc())
         })
+        .filter(|time| (1..=9999).contains(&time.year()))
 }

@@ -8,12 +8,15 @@ use eai_store::page::Page;
 use eai_store::usage::{CompanyUsage, UsageFilter};
 use serde::Serialize;
 
+use utoipa::ToSchema;
+
+use super::doc::{Errors, UsageQuery};
 use super::error::ApiError;
 use super::params::Params;
 use super::ApiState;
 
 /// A page of the report with the period it covers.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct UsageReport {
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
@@ -85,15 +88,17 @@ pub fn period(params: &Params) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiErro
         .ok_or_else(|| ApiError::bad_parameter("month", "a month from 1 to 12", &month))
 }
 
+/// The parameters of the report.
+pub const FILTERS: [&str; 7] = ["year", "month", "from", "to", "company", "cnpj", "cursor"];
+
 /// `GET /api/v1/usage?year=&month=` (or `from=&to=`), `company=`, `cnpj=`, `cursor=`
+#[utoipa::path(get, path = "/api/v1/usage", tag = "usage", params(UsageQuery),
+    responses((status = 200, description = "100 companies per page", body = UsageReport), Errors))]
 pub async fn report(
     State(state): State<ApiState>,
     Query(query): Query<Vec<(String, String)>>,
 ) -> Result<Json<UsageReport>, ApiError> {
-    let params = Params::new(
-        query,
-        &["year", "month", "from", "to", "company", "cnpj", "cursor"],
-    )?;
+    let params = Params::new(query, &FILTERS)?;
     let (from, to) = period(&params)?;
     let filter = UsageFilter {
         from,

@@ -2,7 +2,7 @@
 //! the log and pending-item monitors, with `--json` for scripts (the same
 //! documents the API answers).
 
-use eai_store::log::{Acted, ItemId, LogFilter};
+use eai_store::log::{Acted, ItemId, LogFilter, Status};
 use eai_store::page::Page;
 use eai_store::Store;
 use serde::Serialize;
@@ -69,10 +69,11 @@ pub async fn list(settings: &Settings, filter: &LogFilter, json: bool) -> anyhow
             .as_deref()
             .or(entry.document_code.as_deref())
             .unwrap_or("");
-        let problem = if entry.error_codes.is_empty() {
-            entry.last_error.clone().unwrap_or_default()
-        } else {
-            entry.error_codes.join(",")
+        let settled = matches!(entry.status, Status::Ok | Status::Done);
+        let problem = match (&entry.last_error, entry.error_codes.is_empty()) {
+            (_, false) => entry.error_codes.join(","),
+            (Some(error), true) if !settled => error.clone(),
+            _ => String::new(),
         };
         println!(
             "{:<10}  {:<3}  {:<24}  {:<22}  {:<10}  {:<10}  {:<13}  {:>3}  {:<20}  {}",
@@ -206,7 +207,10 @@ pub async fn pending(settings: &Settings, filter: &LogFilter, json: bool) -> any
             } else {
                 format!("{} {}", item.codes.join(","), item.reason)
             },
-            item.suggested_action
+            match item.related {
+                Some(envelope) => format!("{} [{envelope}]", item.suggested_action),
+                None => item.suggested_action.to_owned(),
+            }
         );
     }
     more(&page);
@@ -309,17 +313,22 @@ pub async fn dead_letters(
         return print_json(&page);
     }
     println!(
-        "{:<10}  {:<24}  {:<22}  {:<36}  {:<8}  reason",
-        "id", "dead at", "code", "uuid", "replays"
+        "{:<10}  {:<24}  {:<22}  {:<36}  {:<12}  reason",
+        "id", "dead at", "code", "uuid", "state"
     );
     for dead in &page.items {
+        let state = match (dead.discarded_at, dead.replays) {
+            (Some(_), _) => "discarded".to_owned(),
+            (None, 0) => "open".to_owned(),
+            (None, replays) => format!("replayed {replays}x"),
+        };
         println!(
-            "{:<10}  {:<24}  {:<22}  {:<36}  {:<8}  {}",
+            "{:<10}  {:<24}  {:<22}  {:<36}  {:<12}  {}",
             dead.id.to_string(),
             dead.dead_at.format("%Y-%m-%d %H:%M:%S%.3f").to_string(),
             dead.code,
             dead.uuid.as_deref().unwrap_or(""),
-            dead.replays,
+            state,
             dead.reason
         );
     }
