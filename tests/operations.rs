@@ -168,6 +168,9 @@ async fn the_api_needs_a_token_a_viewer_only_reads_and_bad_parameters_are_named(
     assert_eq!(mutating.status, 403);
     assert_eq!(mutating.body["code"], "FORBIDDEN");
     assert_eq!(app.http_get("/healthz").await.0, 200, "health stays open");
+    let document = call(&app, "GET", "/api/v1/openapi.json", None, None).await;
+    assert_eq!(document.status, 200, "the OpenAPI document is open");
+    assert!(document.body["paths"]["/api/eai/v1/transactions"]["post"].is_object());
 
     for (query, parameter) in [
         ("status=bogus", "status"),
@@ -205,6 +208,19 @@ async fn the_api_needs_a_token_a_viewer_only_reads_and_bad_parameters_are_named(
     assert_eq!(
         (missing.status, missing.body["code"].as_str()),
         (404, Some("NOT_FOUND"))
+    );
+    let foreign = call(
+        &app,
+        "GET",
+        "/api/v1/mappings?cursor=307c696e7c31",
+        Some(OPERATOR_TOKEN),
+        None,
+    )
+    .await;
+    assert_eq!(
+        foreign.status, 400,
+        "a cursor of another list: {}",
+        foreign.body
     );
     let unknown = call(
         &app,
@@ -419,6 +435,50 @@ async fn a_discarded_item_leaves_pending_and_the_log_keeps_who_when_and_why() {
     assert_eq!(detail["discarded"]["by"], "tester");
     assert_eq!(detail["discarded"]["note"], "test order, never real");
     assert!(detail["discarded"]["at"].is_string());
+    // A body that is no envelope is dead-lettered; its dead letter is discarded the same way.
+    let channel = app.channel().await;
+    channel
+        .basic_publish(
+            app.topology.inbound_exchange.as_str().into(),
+            "ItemReserve".into(),
+            eai_transport::lapin::options::BasicPublishOptions::default(),
+            b"not an envelope",
+            eai_transport::lapin::BasicProperties::default(),
+        )
+        .await
+        .expect("published");
+    let mut dead = json!(null);
+    for _ in 0..100 {
+        dead = get(&app, "/api/v1/dead-letters?open=true").await;
+        if !ids(&dead).is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(dead["items"][0]["code"], "INVALID_JSON");
+    let dead_id = ids(&dead)[0].clone();
+    let gone = post(
+        &app,
+        &format!("/api/v1/dead-letters/{dead_id}/discard"),
+        json!({"note": "a health probe, not a shop"}),
+    )
+    .await;
+    assert_eq!(gone.status, 200, "{}", gone.body);
+    assert_eq!(
+        get(&app, "/api/v1/dead-letters?open=true").await["items"],
+        json!([])
+    );
+    assert_eq!(
+        post(
+            &app,
+            &format!("/api/v1/dead-letters/{dead_id}/replay"),
+            json!({})
+        )
+        .await
+        .status,
+        409,
+        "a discarded dead letter is not replayed"
+    );
     let twice = post(
         &app,
         &format!("/api/v1/messages/{id}/discard"),
@@ -585,6 +645,13 @@ async fn envelopes_come_in_over_http_sync_async_and_in_batches_with_one_answer_p
     assert_eq!(batch.body["items"][1]["status"], "refused");
     assert_eq!(batch.body["items"][1]["code"], "INVALID_ENVELOPE");
     wait_status(&app, &uuid_of(&second), "error").await;
+
+    let mut long = stream::reservation("HTTP-LONG", UNMAPPED, 1);
+    long["Header"]["Transaction"] = json!("T".repeat(300));
+    let accepted = post(&app, "/api/eai/v1/transactions", long.clone()).await;
+    assert_eq!(accepted.status, 202, "{}", accepted.body);
+    let unrouted = wait_status(&app, &uuid_of(&long), "error").await;
+    assert_eq!(unrouted["error_codes"], json!(["UNSUPPORTED_TRANSACTION"]));
 
     let not_json = call(
         &app,

@@ -3,7 +3,7 @@
 //! the CLI. Each is acked only once recorded; the worker's own dead letters
 //! carry an id, so a redelivery is recorded once. Messages the broker
 //! dead-lettered by itself (a rejected delivery) are recorded with the
-//! broker's reason.
+//! broker's reason, identified by their content and where they died.
 
 use std::future::Future;
 use std::time::Duration;
@@ -14,7 +14,10 @@ use eai_store::{Failure, Store};
 use eai_transport::lapin::message::Delivery;
 use eai_transport::lapin::types::AMQPValue;
 use eai_transport::{Handler, Settle};
+use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
+
+use crate::dead_letter::RECEIPT_UNDELIVERABLE;
 
 /// The header carrying the id a worker gives each dead letter it sends.
 pub const DEAD_LETTER_ID: &str = "x-eai-dead-letter-id";
@@ -72,11 +75,31 @@ impl DeadLetterLog {
             .correlation_id()
             .as_ref()
             .map(|id| id.to_string());
-        let uuid = Envelope::parse(&delivery.data)
-            .ok()
-            .map(|envelope| envelope.uuid().to_owned())
-            .or_else(|| correlation_id.clone());
-        let dead_letter_id = header(delivery, DEAD_LETTER_ID);
+        // An undelivered receipt is filed under the envelope it answers
+        // (its correlation), an envelope under its own UUID.
+        let uuid = if code == RECEIPT_UNDELIVERABLE {
+            correlation_id.clone()
+        } else {
+            Envelope::parse(&delivery.data)
+                .ok()
+                .map(|envelope| envelope.uuid().to_owned())
+                .or_else(|| correlation_id.clone())
+        };
+        // What the broker dead-lettered by itself carries no id of ours:
+        // its content and where it died stand in, so a redelivery from the
+        // dead-letter queue is still recorded once.
+        let dead_letter_id = header(delivery, DEAD_LETTER_ID).or_else(|| {
+            let mut digest = Sha256::new();
+            digest.update(&delivery.data);
+            digest.update(reason.as_bytes());
+            digest.update(routing_key.as_bytes());
+            let hex: String = digest
+                .finalize()
+                .iter()
+                .map(|byte| format!("{byte:02x}"))
+                .collect();
+            Some(format!("broker:{hex}"))
+        });
         let message_id = properties.message_id().as_ref().map(|id| id.to_string());
         let reply_to = properties.reply_to().as_ref().map(|to| to.to_string());
         let dead = DeadLetterIn {

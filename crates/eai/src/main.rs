@@ -212,6 +212,13 @@ fn cursor(text: &str) -> Result<Cursor, String> {
         .map_err(|_| "the cursor a previous page printed".to_owned())
 }
 
+fn mapping_cursor(text: &str) -> Result<Cursor, String> {
+    let cursor = self::cursor(text)?;
+    eai_store::mappings::position(&cursor)
+        .map(|_| cursor)
+        .ok_or_else(|| "the cursor a previous page of mappings printed".to_owned())
+}
+
 fn entity(text: &str) -> Result<Entity, String> {
     Entity::parse(text).ok_or_else(|| {
         let names: Vec<&str> = Entity::ALL.iter().map(|entity| entity.as_str()).collect();
@@ -325,7 +332,7 @@ enum MappingsCommand {
         external: Option<String>,
         #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(i64).range(1..=500))]
         limit: i64,
-        #[arg(long, value_parser = cursor)]
+        #[arg(long, value_parser = mapping_cursor)]
         cursor: Option<Cursor>,
         #[arg(long)]
         json: bool,

@@ -52,7 +52,7 @@ const REQUEUE_PAUSE: Duration = Duration::from_secs(1);
 
 /// The AMQP routing key limit (a short string): a receipt keyed by a longer
 /// `SourceApplication` gets it cut.
-const MAX_ROUTING_KEY_BYTES: usize = 255;
+pub(crate) const MAX_ROUTING_KEY_BYTES: usize = 255;
 
 /// When envelopes wait and retry.
 #[derive(Debug, Clone)]
@@ -438,7 +438,7 @@ pub fn reply_route(topology: &Topology, envelope: &Envelope, reply_to: Option<&s
 }
 
 /// `text` cut to at most `max` bytes at a character boundary.
-fn cut_bytes(text: &str, max: usize) -> &str {
+pub(crate) fn cut_bytes(text: &str, max: usize) -> &str {
     let mut end = text.len().min(max);
     while !text.is_char_boundary(end) {
         end -= 1;

@@ -41,15 +41,17 @@ pub async fn retry(
         .await
 }
 
-/// Replays dead letter `number` to where it was first published.
+/// Replays dead letter `number` to where it was first published (with
+/// `only_open`, not if it was replayed meanwhile: a bulk replay).
 pub async fn replay(
     store: &Store,
     publisher: &Publisher,
     number: i64,
     actor: &str,
+    only_open: bool,
 ) -> Result<Acted, StoreError> {
     store
-        .replay_dead_letter(number, actor, |replay| async move {
+        .replay_dead_letter(number, actor, only_open, |replay| async move {
             publisher
                 .publish(&Outgoing {
                     exchange: &replay.exchange,

@@ -16,8 +16,9 @@ ALTER TABLE inbox
     ADD COLUMN internal_id   text,
     ADD COLUMN document_code text,
     ADD COLUMN error_codes   text[]      NOT NULL DEFAULT '{}',
-    -- Times an operator had it processed again.
-    ADD COLUMN reprocessed   integer     NOT NULL DEFAULT 0,
+    -- Attempts made before an operator's last retry (which starts its
+    -- waits, failures and redeliveries afresh).
+    ADD COLUMN earlier_attempts integer  NOT NULL DEFAULT 0,
     ADD COLUMN environment   text        NOT NULL DEFAULT 'production',
     ADD COLUMN discarded_at  timestamptz,
     ADD COLUMN discarded_by  text,

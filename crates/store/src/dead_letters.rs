@@ -190,11 +190,13 @@ impl Store {
     }
 
     /// Replays a dead letter: `publish` sends it again (with confirms), and
-    /// only then is the replay recorded. A discarded one is not replayed.
+    /// only then is the replay recorded. A discarded one is not replayed,
+    /// nor, with `only_open` (a bulk replay), one replayed meanwhile.
     pub async fn replay_dead_letter<F, Fut>(
         &self,
         id: i64,
         actor: &str,
+        only_open: bool,
         publish: F,
     ) -> Result<Acted, StoreError>
     where
@@ -210,22 +212,35 @@ impl Store {
             Option<String>,
             Vec<u8>,
             Option<DateTime<Utc>>,
+            Option<DateTime<Utc>>,
         );
         let row: Option<Stored> = sqlx::query_as(
-            "SELECT exchange, routing_key, correlation_id, message_id, reply_to, body, discarded_at
+            "SELECT exchange, routing_key, correlation_id, message_id, reply_to, body,
+                    discarded_at, replayed_at
                FROM dead_letters WHERE id = $1 FOR UPDATE",
         )
         .bind(id)
         .fetch_optional(&mut *tx)
         .await?;
-        let Some((exchange, routing_key, correlation_id, message_id, reply_to, body, discarded)) =
-            row
+        let Some((
+            exchange,
+            routing_key,
+            correlation_id,
+            message_id,
+            reply_to,
+            body,
+            discarded,
+            replayed,
+        )) = row
         else {
             return Ok(Acted::NotFound);
         };
         let item = ItemId::DeadLetter(id);
         if discarded.is_some() {
             return Ok(Acted::Refused(format!("{item} was discarded")));
+        }
+        if let (true, Some(at)) = (only_open, replayed) {
+            return Ok(Acted::Refused(format!("{item} was replayed at {at}")));
         }
         let replay = Replay {
             exchange,
@@ -236,7 +251,7 @@ impl Store {
             body,
         };
         if let Err(error) = publish(replay).await {
-            return Ok(Acted::Refused(format!(
+            return Ok(Acted::Unavailable(format!(
                 "publishing it again failed: {error}"
             )));
         }

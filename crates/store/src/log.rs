@@ -462,6 +462,8 @@ pub enum Acted {
     NotFound,
     /// Not applicable to the item as it is now; the text says why.
     Refused(String),
+    /// The broker did not take what had to be published; nothing changed, try again.
+    Unavailable(String),
 }
 
 /// What reprocessing an inbound envelope republishes: its body, answered
@@ -516,7 +518,7 @@ const ENTRIES: &str = "
                       WHERE dl.uuid = i.uuid AND dl.replayed_at IS NULL AND dl.discarded_at IS NULL) THEN 'dead'
                 ELSE i.status END AS status,
            i.internal_id, i.document_code, i.error_codes,
-           1 + i.reprocessed + coalesce(r.waits + r.failures + r.redeliveries, 0) AS attempts,
+           i.earlier_attempts + 1 + coalesce(r.waits + r.failures + r.redeliveries, 0) AS attempts,
            i.received_at AS at, NULL::text AS destination, r.last_error,
            i.discarded_at, i.discarded_by, i.discard_note
       FROM inbox i LEFT JOIN inbox_retries r ON r.uuid = i.uuid
@@ -869,14 +871,34 @@ impl Store {
             )));
         };
         sqlx::query(
-            "UPDATE inbox SET status = 'retrying', reprocessed = reprocessed + 1,
+            "UPDATE inbox i SET status = 'retrying',
+                    earlier_attempts = i.earlier_attempts + 1 + coalesce(
+                        (SELECT r.waits + r.failures + r.redeliveries FROM inbox_retries r
+                          WHERE r.uuid = i.uuid), 0),
                     discarded_at = NULL, discarded_by = NULL, discard_note = NULL
-              WHERE id = $1",
+              WHERE i.id = $1",
         )
         .bind(number)
         .execute(&mut *tx)
         .await?;
         record_action(&mut tx, id, actor, "retry", note).await?;
+        // A fresh budget of waits and failures for the new try.
+        sqlx::query(
+            "DELETE FROM inbox_retries r USING inbox i WHERE i.id = $1 AND r.uuid = i.uuid",
+        )
+        .bind(number)
+        .execute(&mut *tx)
+        .await?;
+        // The answer being replaced is not sent any more if it was still waiting to be.
+        sqlx::query(
+            "UPDATE outbox o SET status = 'rejected', lease_until = NULL,
+                    last_error = 'superseded by a retry before it was delivered'
+               FROM inbox i
+              WHERE i.id = $1 AND o.id = i.receipt_id AND o.status = 'waiting'",
+        )
+        .bind(number)
+        .execute(&mut *tx)
+        .await?;
         // Its dead letters need nobody any more: the retry answers it.
         sqlx::query(
             "UPDATE dead_letters d SET discarded_at = now(), discarded_by = $2,
@@ -897,7 +919,7 @@ impl Store {
             reply_routing_key: routing_key.unwrap_or_default(),
         };
         if let Err(error) = publish(republish).await {
-            return Ok(Acted::Refused(format!(
+            return Ok(Acted::Unavailable(format!(
                 "publishing it again failed: {error}"
             )));
         }

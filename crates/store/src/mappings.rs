@@ -33,13 +33,15 @@ fn key_of(mapping: &Mapping) -> String {
     serde_json::json!([mapping.namespace, mapping.entity, mapping.external]).to_string()
 }
 
+/// The position a cursor of this list names; `None` for a cursor of another list.
+pub fn position(cursor: &Cursor) -> Option<(String, String, String)> {
+    serde_json::from_str(&cursor.key).ok()
+}
+
 impl Store {
     /// Mappings, one page.
     pub async fn mappings(&self, filter: &MappingFilter) -> Result<Page<Mapping>, StoreError> {
-        let after: Option<(String, String, String)> = filter
-            .cursor
-            .as_ref()
-            .and_then(|cursor| serde_json::from_str(&cursor.key).ok());
+        let after = filter.cursor.as_ref().and_then(position);
         let rows: Vec<Mapping> = sqlx::query_as(
             "SELECT namespace, entity, external, internal FROM mappings
               WHERE ($1::text IS NULL OR namespace = $1) AND ($2::text IS NULL OR entity = $2)

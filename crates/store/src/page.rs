@@ -6,7 +6,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -60,7 +60,9 @@ impl FromStr for Cursor {
             return Err(BadCursor);
         }
         let key = key.to_owned();
-        let at = DateTime::from_timestamp_micros(micros).ok_or(BadCursor)?;
+        let at = DateTime::from_timestamp_micros(micros)
+            .filter(|at| (1..=9999).contains(&at.year()))
+            .ok_or(BadCursor)?;
         Ok(Cursor { at, key, id })
     }
 }
@@ -103,6 +105,17 @@ mod tests {
         };
         let text = cursor.to_string();
         assert_eq!(text.parse::<Cursor>(), Ok(cursor));
+        let ancient = Cursor {
+            at: DateTime::from_timestamp_micros(-8_000_000_000_000_000_000)
+                .expect("chrono takes it"),
+            key: String::new(),
+            id: 1,
+        };
+        assert_eq!(
+            ancient.to_string().parse::<Cursor>(),
+            Err(BadCursor),
+            "PostgreSQL would not"
+        );
         for bad in ["", "zz", "abc", "7c7c", "31327c696e7c78"] {
             assert_eq!(bad.parse::<Cursor>(), Err(BadCursor), "{bad}");
         }

@@ -271,7 +271,8 @@ async fn claim(
 ) -> Result<Option<Answer>, StoreError> {
     let envelope = inbound.envelope;
     let claimed = sqlx::query(&format!(
-        "{INSERT_INBOX} ON CONFLICT (uuid) DO UPDATE SET status = NULL
+        "{INSERT_INBOX} ON CONFLICT (uuid) DO UPDATE
+            SET status = NULL, discarded_at = NULL, discarded_by = NULL, discard_note = NULL
           WHERE inbox.status IN ('waiting', 'retrying')"
     ))
     .bind(envelope.uuid())

@@ -66,7 +66,7 @@ impl Store {
                     AND ($5::text IS NULL OR i.company > $5)
                   ORDER BY i.company LIMIT $6)
              SELECT i.company, c.cnpj, i.environment, i.transaction, count(*)::bigint,
-                    sum(1 + i.reprocessed + coalesce(r.waits + r.failures + r.redeliveries, 0))::bigint
+                    sum(i.earlier_attempts + 1 + coalesce(r.waits + r.failures + r.redeliveries, 0))::bigint
                FROM inbox i
                JOIN page p ON p.company = i.company
                LEFT JOIN companies c ON c.code = i.company

@@ -377,3 +377,137 @@ async fn the_purge_drops_settled_dead_letters_and_old_operator_history_but_keeps
         "an open dead letter is kept whatever its age"
     );
 }
+
+#[tokio::test]
+async fn a_retry_replaces_an_undelivered_error_answer_starts_a_fresh_budget_and_keeps_the_count() {
+    use eai_store::log::{Acted, ItemId, LogFilter};
+    let db = seeded().await;
+    let envelope = reserve(
+        "D-RETRY",
+        json!([{"ItemCode": "NO-SUCH-PRODUCT", "WarehouseCode": "01", "Quantity": 1}]),
+    );
+    let uuid = envelope["Header"]["UUID"]
+        .as_str()
+        .expect("uuid")
+        .to_owned();
+    let first = send(&db.store, &envelope).await;
+    assert!(!first.answer.ok);
+    db.store
+        .record_failure(&uuid, "a lock held elsewhere")
+        .await
+        .expect("failure");
+    let id: i64 = sqlx::query_scalar("SELECT id FROM inbox WHERE uuid = $1")
+        .bind(&uuid)
+        .fetch_one(db.store.pool())
+        .await
+        .expect("inbox id");
+
+    let republished = std::sync::Mutex::new(Vec::new());
+    let acted = db
+        .store
+        .reprocess(ItemId::Inbound(id), "ana", "mapped", |again| {
+            republished.lock().expect("lock").push(again.body);
+            async { Ok(()) }
+        })
+        .await
+        .expect("reprocess");
+    assert_eq!(acted, Acted::Done);
+    assert_eq!(
+        republished.into_inner().expect("lock"),
+        vec![serde_json::to_vec(&envelope).expect("JSON")],
+        "the stored body goes out again, byte for byte"
+    );
+    let (old_status, old_note): (String, Option<String>) =
+        sqlx::query_as("SELECT status, last_error FROM outbox WHERE id = $1")
+            .bind(first.answer.receipt_id)
+            .fetch_one(db.store.pool())
+            .await
+            .expect("old receipt");
+    assert_eq!(
+        old_status, "rejected",
+        "never delivered, so never sent now: {old_note:?}"
+    );
+    let budget: i64 = sqlx::query_scalar("SELECT count(*) FROM inbox_retries WHERE uuid = $1")
+        .bind(&uuid)
+        .fetch_one(db.store.pool())
+        .await
+        .expect("budget");
+    assert_eq!(budget, 0, "its waits and failures start afresh");
+
+    let again = send(&db.store, &envelope).await;
+    assert!(
+        !again.answer.duplicate,
+        "the retry is processed, not answered as a duplicate"
+    );
+    assert_ne!(again.answer.receipt_id, first.answer.receipt_id);
+    let page = db
+        .store
+        .messages(&LogFilter {
+            uuid: Some(uuid.clone()),
+            limit: 10,
+            ..LogFilter::default()
+        })
+        .await
+        .expect("log");
+    assert_eq!(page.items.len(), 1, "one log line per UUID");
+    assert_eq!(
+        page.items[0].attempts, 3,
+        "the first try, its failure, and the retry"
+    );
+    let twice = send(&db.store, &envelope).await;
+    assert!(
+        twice.answer.duplicate,
+        "answered again: a duplicate from now on"
+    );
+}
+
+#[tokio::test]
+async fn a_discarded_waiting_sale_shows_again_once_it_is_answered() {
+    use eai_store::log::{ItemId, LogFilter};
+    let db = seeded().await;
+    let sale = json!({"Header": {"UUID": uuid::Uuid::new_v4().to_string(), "Type": "BusinessMessage",
+        "Transaction": "RetailSales", "Version": "2.000", "SourceApplication": "ECOMMERCE",
+        "ProductName": "ECOMMERCE", "CompanyId": "T1", "BranchId": "D MG 01"},
+        "Content": {"InternalId": "S-WAIT", "DocumentCode": "D-WAIT"}});
+    let bytes = serde_json::to_vec(&sale).expect("JSON");
+    let parsed = Envelope::parse(&bytes).expect("envelope");
+    let inbound = |max_waits| Inbound {
+        envelope: &parsed,
+        body: &bytes,
+        received_at: chrono::Utc::now(),
+        route: ReplyRoute {
+            exchange: "eai.receipts".into(),
+            routing_key: "ECOMMERCE".into(),
+            correlation_id: None,
+        },
+        max_waits,
+    };
+    let id: i64 = sqlx::query_scalar("INSERT INTO inbox (uuid, transaction, received_at, status) VALUES ($1, 'RetailSales', now(), 'waiting') RETURNING id")
+        .bind(parsed.uuid())
+        .fetch_one(db.store.pool())
+        .await
+        .expect("a waiting row");
+    db.store
+        .discard(ItemId::Inbound(id), "ana", "will come back")
+        .await
+        .expect("discard");
+    let answered = db
+        .store
+        .receive(&identity(), &inbound(0))
+        .await
+        .expect("receive")
+        .answered()
+        .expect("answered");
+    assert!(!answered.ok);
+    let page = db
+        .store
+        .pending(&LogFilter {
+            uuid: Some(parsed.uuid().to_owned()),
+            limit: 10,
+            ..LogFilter::default()
+        })
+        .await
+        .expect("pending");
+    assert_eq!(page.items.len(), 1, "its answer needs a person again");
+    assert_eq!(page.items[0].status, "error");
+}

@@ -90,7 +90,8 @@ pub async fn replay(
     Path(id): Path<String>,
 ) -> Result<Json<Done>, ApiError> {
     let number = dead_letter_id(&id)?;
-    let acted = crate::repair::replay(&state.store, &state.publisher, number, &caller.name).await?;
+    let acted =
+        crate::repair::replay(&state.store, &state.publisher, number, &caller.name, false).await?;
     ApiError::from_acted(acted, &id)?;
     Ok(Json(Done {
         id: ItemId::DeadLetter(number).to_string(),
@@ -172,10 +173,12 @@ pub async fn replay_all(
         let ItemId::DeadLetter(number) = dead.id else {
             continue;
         };
-        match crate::repair::replay(&state.store, &state.publisher, number, &caller.name).await? {
+        match crate::repair::replay(&state.store, &state.publisher, number, &caller.name, true)
+            .await?
+        {
             Acted::Done => outcome.replayed.push(dead.id.to_string()),
             Acted::NotFound => {}
-            Acted::Refused(message) => outcome.failed.push(Failed {
+            Acted::Refused(message) | Acted::Unavailable(message) => outcome.failed.push(Failed {
                 id: dead.id.to_string(),
                 message,
             }),

@@ -62,6 +62,11 @@ impl ApiError {
             Acted::Done => Ok(()),
             Acted::NotFound => Err(ApiError::not_found(format!("no {what}"))),
             Acted::Refused(why) => Err(ApiError::new(StatusCode::CONFLICT, "NOT_APPLICABLE", why)),
+            Acted::Unavailable(why) => Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "BROKER_UNAVAILABLE",
+                why,
+            )),
         }
     }
 }

@@ -34,7 +34,7 @@ use super::doc::Errors;
 use super::error::{ApiError, ErrorBody};
 use super::ApiState;
 use crate::metrics::MessageHandled;
-use crate::receiver::reply_route;
+use crate::receiver::{cut_bytes, reply_route, MAX_ROUTING_KEY_BYTES};
 
 /// One line of a batch answer.
 #[derive(Debug, Serialize, ToSchema)]
@@ -163,11 +163,14 @@ async fn accept_batch(
 
 /// Puts an envelope on the inbound exchange, confirmed.
 async fn enqueue(state: &ApiState, envelope: &Envelope, body: &[u8]) -> Result<(), ApiError> {
+    // The label is cut by characters; a routing key is at most 255 bytes.
+    let transaction = envelope.header_label("Transaction");
+    let routing_key = cut_bytes(&transaction, MAX_ROUTING_KEY_BYTES);
     state
         .publisher
         .publish(&Outgoing {
             exchange: &state.topology.inbound_exchange,
-            routing_key: &envelope.header_label("Transaction"),
+            routing_key,
             body,
             correlation_id: Some(envelope.uuid()),
             message_id: Some(envelope.uuid()),

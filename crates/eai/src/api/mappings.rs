@@ -4,7 +4,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use eai_domain::Entity;
-use eai_store::mappings::{Mapping, MappingFilter};
+use eai_store::mappings::{position, Mapping, MappingFilter};
 use eai_store::page::Page;
 use serde::Deserialize;
 
@@ -42,7 +42,17 @@ pub async fn list(
             .transpose()?,
         external: params.text("external"),
         limit: params.limit()?,
-        cursor: params.cursor()?,
+        cursor: params
+            .cursor()?
+            .map(|cursor| match position(&cursor) {
+                Some(_) => Ok(cursor),
+                None => Err(ApiError::bad_parameter(
+                    "cursor",
+                    "the next_cursor of a previous page of mappings",
+                    &cursor.to_string(),
+                )),
+            })
+            .transpose()?,
     };
     Ok(Json(state.store.mappings(&filter).await?))
 }

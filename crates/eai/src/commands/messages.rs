@@ -274,6 +274,7 @@ fn outcome<'a>(id: ItemId, action: &'static str, by: &'a str, acted: Acted) -> O
         Acted::Done => (None, None),
         Acted::NotFound => (Some("NOT_FOUND"), Some(format!("no {id}"))),
         Acted::Refused(why) => (Some("NOT_APPLICABLE"), Some(why)),
+        Acted::Unavailable(why) => (Some("BROKER_UNAVAILABLE"), Some(why)),
     };
     Outcome {
         id: id.to_string(),
@@ -348,7 +349,7 @@ pub async fn replay(
     let publisher = publisher_for(settings, &broker);
     let mut outcomes = Vec::with_capacity(ids.len());
     for id in ids {
-        let acted = repair::replay(&store, &publisher, *id, actor).await?;
+        let acted = repair::replay(&store, &publisher, *id, actor, false).await?;
         outcomes.push(outcome(ItemId::DeadLetter(*id), "replay", actor, acted));
     }
     broker.close().await;

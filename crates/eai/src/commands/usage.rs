@@ -100,7 +100,7 @@ pub async fn confirm(settings: &Settings, number: i64, json: bool) -> anyhow::Re
     let (confirmed, message) = match acted {
         Acted::Done => (true, format!("batch {number} confirmed")),
         Acted::NotFound => (false, format!("no batch {number}")),
-        Acted::Refused(why) => (false, why),
+        Acted::Refused(why) | Acted::Unavailable(why) => (false, why),
     };
     if json {
         print_json(
