@@ -98,7 +98,7 @@ pub struct DeadLetterFilter {
 
 /// What a replay publishes: the body with its original properties, to its
 /// original exchange and routing key.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, FromRow)]
 pub struct Replay {
     pub exchange: String,
     pub routing_key: String,
@@ -106,6 +106,15 @@ pub struct Replay {
     pub message_id: Option<String>,
     pub reply_to: Option<String>,
     pub body: Vec<u8>,
+}
+
+/// A dead letter as a replay reads it.
+#[derive(FromRow)]
+struct Stored {
+    #[sqlx(flatten)]
+    replay: Replay,
+    discarded_at: Option<DateTime<Utc>>,
+    replayed_at: Option<DateTime<Utc>>,
 }
 
 const COLUMNS: &str = "SELECT id, uuid, code, reason, exchange, routing_key, dead_at, replays,
@@ -204,16 +213,6 @@ impl Store {
         Fut: Future<Output = Result<(), String>>,
     {
         let mut tx = self.pool.begin().await?;
-        type Stored = (
-            String,
-            String,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Vec<u8>,
-            Option<DateTime<Utc>>,
-            Option<DateTime<Utc>>,
-        );
         let row: Option<Stored> = sqlx::query_as(
             "SELECT exchange, routing_key, correlation_id, message_id, reply_to, body,
                     discarded_at, replayed_at
@@ -222,35 +221,17 @@ impl Store {
         .bind(id)
         .fetch_optional(&mut *tx)
         .await?;
-        let Some((
-            exchange,
-            routing_key,
-            correlation_id,
-            message_id,
-            reply_to,
-            body,
-            discarded,
-            replayed,
-        )) = row
-        else {
+        let Some(stored) = row else {
             return Ok(Acted::NotFound);
         };
         let item = ItemId::DeadLetter(id);
-        if discarded.is_some() {
+        if stored.discarded_at.is_some() {
             return Ok(Acted::Refused(format!("{item} was discarded")));
         }
-        if let (true, Some(at)) = (only_open, replayed) {
+        if let (true, Some(at)) = (only_open, stored.replayed_at) {
             return Ok(Acted::Refused(format!("{item} was replayed at {at}")));
         }
-        let replay = Replay {
-            exchange,
-            routing_key,
-            correlation_id,
-            message_id,
-            reply_to,
-            body,
-        };
-        if let Err(error) = publish(replay).await {
+        if let Err(error) = publish(stored.replay).await {
             return Ok(Acted::Unavailable(format!(
                 "publishing it again failed: {error}"
             )));

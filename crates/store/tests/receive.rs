@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::*;
 use eai_protocol::{Code, Detail, Envelope};
-use eai_store::{Inbound, RelayPass, ReplyRoute};
+use eai_store::RelayPass;
 use rust_decimal::Decimal;
 use serde_json::json;
 
@@ -219,17 +219,7 @@ async fn an_envelope_that_cannot_be_processed_is_refused_once_and_answered_the_s
     let envelope = reserve("D-REFUSED", p001(1));
     let bytes = serde_json::to_vec(&envelope).expect("JSON");
     let parsed = Envelope::parse(&bytes).expect("envelope");
-    let inbound = Inbound {
-        envelope: &parsed,
-        body: &bytes,
-        received_at: chrono::Utc::now(),
-        route: ReplyRoute {
-            exchange: "eai.receipts".into(),
-            routing_key: "ECOMMERCE".into(),
-            correlation_id: None,
-        },
-        max_waits: 0,
-    };
+    let inbound = inbound(&parsed, &bytes, 0);
     let detail = Detail::error(Code::ProcessingFailed, "failed 3 times: lock timeout");
     let first = db
         .store
@@ -471,17 +461,6 @@ async fn a_discarded_waiting_sale_shows_again_once_it_is_answered() {
         "Content": {"InternalId": "S-WAIT", "DocumentCode": "D-WAIT"}});
     let bytes = serde_json::to_vec(&sale).expect("JSON");
     let parsed = Envelope::parse(&bytes).expect("envelope");
-    let inbound = |max_waits| Inbound {
-        envelope: &parsed,
-        body: &bytes,
-        received_at: chrono::Utc::now(),
-        route: ReplyRoute {
-            exchange: "eai.receipts".into(),
-            routing_key: "ECOMMERCE".into(),
-            correlation_id: None,
-        },
-        max_waits,
-    };
     let id: i64 = sqlx::query_scalar("INSERT INTO inbox (uuid, transaction, received_at, status) VALUES ($1, 'RetailSales', now(), 'waiting') RETURNING id")
         .bind(parsed.uuid())
         .fetch_one(db.store.pool())
@@ -493,7 +472,7 @@ async fn a_discarded_waiting_sale_shows_again_once_it_is_answered() {
         .expect("discard");
     let answered = db
         .store
-        .receive(&identity(), &inbound(0))
+        .receive(&identity(), &inbound(&parsed, &bytes, 0))
         .await
         .expect("receive")
         .answered()

@@ -193,6 +193,22 @@ impl Reply {
     }
 }
 
+/// `envelope` (parsed from `body`) as a delivery whose receipt goes to the
+/// receipts exchange, allowed to wait `max_waits` times for its reservations.
+pub fn inbound<'a>(envelope: &'a Envelope, body: &'a [u8], max_waits: usize) -> Inbound<'a> {
+    Inbound {
+        envelope,
+        body,
+        received_at: Utc::now(),
+        route: ReplyRoute {
+            exchange: "eai.receipts".into(),
+            routing_key: "ECOMMERCE".into(),
+            correlation_id: None,
+        },
+        max_waits,
+    }
+}
+
 /// Receives `envelope` on `store` as a delivery from the receipts exchange.
 pub async fn send(store: &Store, envelope: &Value) -> Reply {
     try_send(store, envelope)
@@ -204,17 +220,7 @@ pub async fn send(store: &Store, envelope: &Value) -> Reply {
 pub async fn try_send(store: &Store, envelope: &Value) -> Result<Reply, eai_store::StoreError> {
     let bytes = serde_json::to_vec(envelope).expect("serializable envelope");
     let parsed = Envelope::parse(&bytes).expect("test envelopes have a UUID");
-    let inbound = Inbound {
-        envelope: &parsed,
-        body: &bytes,
-        received_at: Utc::now(),
-        route: ReplyRoute {
-            exchange: "eai.receipts".into(),
-            routing_key: "ECOMMERCE".into(),
-            correlation_id: None,
-        },
-        max_waits: 0,
-    };
+    let inbound = inbound(&parsed, &bytes, 0);
     let answer = store
         .receive(&identity(), &inbound)
         .await?
