@@ -25,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::auth::Tokens;
 use crate::api::{self, ApiState};
 use crate::config::Settings;
+use crate::console;
 use crate::dead_letter::DeadLetters;
 use crate::dead_letter_queue::DeadLetterLog;
 use crate::health::Health;
@@ -220,7 +221,7 @@ pub async fn start(settings: &Settings, only: Option<Role>) -> anyhow::Result<Ru
     });
     let tokens = Tokens::parse(settings.api_tokens.expose_secret())
         .map_err(|error| anyhow::anyhow!("configuration error: {error}"))?;
-    let api = api::router(ApiState {
+    let api_state = ApiState {
         store: store.clone(),
         publisher: publisher.clone(),
         topology: topology.clone(),
@@ -228,7 +229,11 @@ pub async fn start(settings: &Settings, only: Option<Role>) -> anyhow::Result<Ru
         metrics: metrics.clone(),
         tokens: Arc::new(tokens),
         settings: Arc::new(settings.clone()),
-    });
+    };
+    let mut api = api::router(api_state.clone());
+    if settings.console {
+        api = api.merge(console::router(api_state));
+    }
     let server = http::bind(
         settings.http_addr,
         metrics.clone(),

@@ -108,6 +108,8 @@ pub struct Settings {
     pub api_tokens: SecretString,
     /// `production` or `homologation`: counted apart in the usage report.
     pub environment: Environment,
+    /// Serve the web console at `/`.
+    pub console: bool,
 }
 
 #[derive(Serialize)]
@@ -152,6 +154,7 @@ struct Defaults {
     retention_interval_secs: u64,
     api_tokens: &'static str,
     environment: Environment,
+    console: bool,
 }
 
 const DEFAULTS: Defaults = Defaults {
@@ -195,6 +198,7 @@ const DEFAULTS: Defaults = Defaults {
     retention_interval_secs: 3600,
     api_tokens: "",
     environment: Environment::Production,
+    console: true,
 };
 
 /// The settings that may come from a file instead of the environment.

@@ -9,6 +9,7 @@
 //! - [`metrics`]: the Prometheus registry and the internal events that both log and count.
 //! - [`health`]: readiness and liveness, kept by probes, read without I/O.
 //! - [`http`]: `/healthz`, `/readyz`, `/metrics`, and the [`api`].
+//! - [`console`]: the web console at `/`, server-rendered on the same calls as the API.
 //! - [`api`]: the operator API (`/api/v1`) and the HTTP ingress, bearer-token protected.
 //! - [`periodic`]: the one periodic-job loop.
 //! - [`receiver`]: a work queue's deliveries: store, publish the receipt, ack; waits, retries, poison.
@@ -26,6 +27,7 @@ pub mod api;
 pub mod app;
 pub mod commands;
 pub mod config;
+pub mod console;
 pub mod dead_letter;
 pub mod dead_letter_queue;
 pub mod health;

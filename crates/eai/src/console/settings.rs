@@ -1,0 +1,289 @@
+//! Cadastrar: de/para mappings (list, filter, add, delete) and destinations
+//! (list, test the connection, unblock). Credentials are never shown.
+
+use axum::extract::{Path, Query, State};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::Form;
+use eai_domain::Entity;
+use eai_store::mappings::MappingFilter;
+use maud::html;
+use serde::Deserialize;
+
+use super::layout::{action, page, Section};
+use super::monitor::refused;
+use super::session::Signed;
+use crate::api::destinations::DestinationView;
+use crate::api::ApiState;
+use crate::commands::destinations::probe;
+
+fn flash(query: &[(String, String)]) -> Option<(bool, String)> {
+    query.iter().find_map(|(name, value)| match name.as_str() {
+        "done" => Some((true, value.clone())),
+        "failed" => Some((false, value.clone())),
+        _ => None,
+    })
+}
+
+fn back(path: &str, ok: bool, line: &str) -> Response {
+    let query = form_urlencoded::Serializer::new(String::new())
+        .append_pair(if ok { "done" } else { "failed" }, line)
+        .finish();
+    Redirect::to(&format!("{path}?{query}")).into_response()
+}
+
+/// `GET /settings/mappings?namespace=&entity=&external=`
+pub async fn mappings(
+    State(state): State<ApiState>,
+    signed: Signed,
+    Query(query): Query<Vec<(String, String)>>,
+) -> Html<String> {
+    let text = signed.text;
+    let value = |name: &str| {
+        query
+            .iter()
+            .find(|(key, value)| key == name && !value.is_empty())
+            .map(|(_, value)| value.clone())
+    };
+    let filter = MappingFilter {
+        namespace: value("namespace"),
+        entity: value("entity").and_then(|entity| Entity::parse(&entity)),
+        external: value("external"),
+        limit: 200,
+        cursor: None,
+    };
+    let listed = state.store.mappings(&filter).await;
+    let entity_select = |selected: Option<String>| {
+        html! {
+            select name="entity" {
+                option value="" { (text.any) }
+                @for entity in Entity::ALL {
+                    option value=(entity.as_str()) selected[selected.as_deref() == Some(entity.as_str())] { (entity.as_str()) }
+                }
+            }
+        }
+    };
+    let body = html! {
+        form.filters method="get" action="/settings/mappings" {
+            label { (text.namespace) input type="text" name="namespace" value=(value("namespace").unwrap_or_default()); }
+            label { (text.entity) (entity_select(value("entity"))) }
+            label { (text.external) input type="text" name="external" value=(value("external").unwrap_or_default()); }
+            button.primary type="submit" { (text.filter) }
+        }
+        @if signed.is_operator() {
+            form.filters #add-mapping method="post" action="/settings/mappings" {
+                input type="hidden" name="csrf" value=(signed.csrf);
+                label { (text.namespace) input type="text" name="namespace" required; }
+                label { (text.entity) (entity_select(None)) }
+                label { (text.external) input type="text" name="external" required; }
+                label { (text.internal) input type="text" name="internal" required; }
+                button.primary type="submit" { (text.add) }
+            }
+        }
+        @match &listed {
+            Err(problem) => p.flash.bad { (problem) },
+            Ok(page) if page.items.is_empty() => p { (text.nothing) },
+            Ok(page) => table {
+                tr { th { (text.namespace) } th { (text.entity) } th { (text.external) } th { (text.internal) } th {} }
+                @for mapping in &page.items {
+                    tr {
+                        td { (mapping.namespace) } td { (mapping.entity) } td { (mapping.external) } td { (mapping.internal) }
+                        td { @if signed.is_operator() {
+                            form method="post" action="/settings/mappings/delete" {
+                                input type="hidden" name="csrf" value=(signed.csrf);
+                                input type="hidden" name="namespace" value=(mapping.namespace);
+                                input type="hidden" name="entity" value=(mapping.entity);
+                                input type="hidden" name="external" value=(mapping.external);
+                                input type="hidden" name="internal" value="";
+                                button type="submit" { (text.delete) }
+                            }
+                        } }
+                    }
+                }
+            },
+        }
+    };
+    let shown = flash(&query);
+    let flash_line = shown.as_ref().map(|(ok, line)| (*ok, line.as_str()));
+    Html(page(&signed, Section::Mappings, text.mappings, flash_line, body).into_string())
+}
+
+/// A mapping form's fields.
+#[derive(Debug, Deserialize)]
+pub struct MappingForm {
+    pub csrf: String,
+    pub namespace: String,
+    pub entity: String,
+    pub external: String,
+    #[serde(default)]
+    pub internal: String,
+}
+
+impl MappingForm {
+    fn checked(&self) -> Result<Entity, String> {
+        let entity =
+            Entity::parse(&self.entity).ok_or_else(|| format!("entity: {:?}?", self.entity))?;
+        for value in [&self.namespace, &self.external] {
+            if value.trim().is_empty() || value.contains('\0') || value.chars().count() > 255 {
+                return Err(format!("{value:?}: 1 to 255 characters"));
+            }
+        }
+        Ok(entity)
+    }
+}
+
+/// `POST /settings/mappings`: creates or replaces a mapping.
+pub async fn add_mapping(
+    State(state): State<ApiState>,
+    signed: Signed,
+    Form(form): Form<MappingForm>,
+) -> Response {
+    if let Some(refusal) = refused(&signed, &form.csrf) {
+        return refusal;
+    }
+    let path = "/settings/mappings";
+    let entity = match form.checked() {
+        Ok(entity) if !form.internal.trim().is_empty() && !form.internal.contains('\0') => entity,
+        Ok(_) => return back(path, false, "internal: 1 to 255 characters"),
+        Err(problem) => return back(path, false, &problem),
+    };
+    match state
+        .store
+        .set_mapping(&form.namespace, entity, &form.external, &form.internal)
+        .await
+    {
+        Ok(_) => back(
+            path,
+            true,
+            &format!(
+                "{} {} {} → {}",
+                form.namespace, entity, form.external, form.internal
+            ),
+        ),
+        Err(error) => back(path, false, &error.to_string()),
+    }
+}
+
+/// `POST /settings/mappings/delete`
+pub async fn delete_mapping(
+    State(state): State<ApiState>,
+    signed: Signed,
+    Form(form): Form<MappingForm>,
+) -> Response {
+    if let Some(refusal) = refused(&signed, &form.csrf) {
+        return refusal;
+    }
+    let path = "/settings/mappings";
+    let entity = match form.checked() {
+        Ok(entity) => entity,
+        Err(problem) => return back(path, false, &problem),
+    };
+    match state
+        .store
+        .delete_mapping(&form.namespace, entity, &form.external)
+        .await
+    {
+        Ok(true) => back(
+            path,
+            true,
+            &format!("{} {} {}", form.namespace, entity, form.external),
+        ),
+        Ok(false) => back(path, false, "not found"),
+        Err(error) => back(path, false, &error.to_string()),
+    }
+}
+
+/// `GET /settings/destinations`
+pub async fn destinations(
+    State(state): State<ApiState>,
+    signed: Signed,
+    Query(query): Query<Vec<(String, String)>>,
+) -> Html<String> {
+    let text = signed.text;
+    let listed = state.store.destinations().await;
+    let body = html! {
+        @match &listed {
+            Err(problem) => p.flash.bad { (problem) },
+            Ok(list) if list.is_empty() => p { (text.nothing) },
+            Ok(list) => table {
+                tr { th { (text.name) } th { (text.kind) } th { (text.company) " / " (text.branch) } th { (text.transaction) }
+                     th { (text.target) } th { (text.state) } th {} }
+                @for destination in list.iter().cloned().map(DestinationView::from) {
+                    tr {
+                        td { (destination.name) } td { (destination.kind) }
+                        td { (destination.company) " / " (destination.branch) } td { (destination.transaction) }
+                        td { (destination.target) }
+                        td class=[destination.blocked.then_some("st-blocked")] {
+                            @if destination.blocked { (text.blocked) ": " (destination.blocked_reason.clone().unwrap_or_default()) } @else { (text.active) }
+                        }
+                        td { @if signed.is_operator() {
+                            div.actions {
+                                (action(&signed, &format!("/settings/destinations/{}/test", destination.name), text.test_connection, false))
+                                @if destination.blocked { (action(&signed, &format!("/settings/destinations/{}/unblock", destination.name), text.unblock, false)) }
+                            }
+                        } }
+                    }
+                }
+            },
+        }
+    };
+    let shown = flash(&query);
+    let flash_line = shown.as_ref().map(|(ok, line)| (*ok, line.as_str()));
+    Html(
+        page(
+            &signed,
+            Section::Destinations,
+            text.destinations,
+            flash_line,
+            body,
+        )
+        .into_string(),
+    )
+}
+
+/// A form with only its CSRF token.
+#[derive(Debug, Deserialize)]
+pub struct Plain {
+    pub csrf: String,
+}
+
+/// `POST /settings/destinations/{name}/{test|unblock}`
+pub async fn destination_action(
+    State(state): State<ApiState>,
+    signed: Signed,
+    Path((name, verb)): Path<(String, String)>,
+    Form(form): Form<Plain>,
+) -> Response {
+    if let Some(refusal) = refused(&signed, &form.csrf) {
+        return refusal;
+    }
+    let path = "/settings/destinations";
+    let found = match state.store.destination(&name).await {
+        Ok(Some(destination)) => destination,
+        Ok(None) => return back(path, false, &format!("{name}: not found")),
+        Err(error) => return back(path, false, &error.to_string()),
+    };
+    match verb.as_str() {
+        "test" => match probe(&state.settings, &found).await {
+            Ok((settlement, elapsed)) => {
+                let ok = settlement.status() == "done";
+                let detail = settlement.detail();
+                back(
+                    path,
+                    ok,
+                    &format!(
+                        "{name}: {} ({} ms) {detail}",
+                        settlement.status(),
+                        elapsed.as_millis()
+                    ),
+                )
+            }
+            Err(error) => back(path, false, &format!("{name}: {error}")),
+        },
+        "unblock" => match state.store.unblock_destination(&name).await {
+            Ok(Some(released)) => back(path, true, &format!("{name}: {released}")),
+            Ok(None) => back(path, false, &format!("{name}: not found")),
+            Err(error) => back(path, false, &error.to_string()),
+        },
+        _ => Redirect::to(path).into_response(),
+    }
+}

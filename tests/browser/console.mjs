@@ -1,0 +1,110 @@
+// The web console against a real `eai run`, in Debian's Chromium: sign in,
+// find an envelope rejected PRODUCT_NOT_FOUND by filtering, read its code and
+// suggested action, add the missing mapping, retry it and see it turn ok; a
+// viewer sees no retry button; a POST without the CSRF token is refused.
+// Screenshots of each page go to $EAI_SCREENSHOTS.
+import { chromium } from 'playwright-core';
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+
+const base = process.env.EAI_CONSOLE_URL;
+const operator = process.env.EAI_OPERATOR_TOKEN;
+const viewer = process.env.EAI_VIEWER_TOKEN;
+const shots = process.env.EAI_SCREENSHOTS;
+const document = 'console-order-1';
+const product = 'sku-console-1';
+assert.ok(base && operator && viewer && shots, 'EAI_CONSOLE_URL, EAI_OPERATOR_TOKEN, EAI_VIEWER_TOKEN and EAI_SCREENSHOTS are required');
+mkdirSync(shots, { recursive: true });
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+  args: ['--no-sandbox'],
+});
+const shoot = (page, name) => page.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
+
+async function signIn(token, locale = 'en-US') {
+  const context = await browser.newContext({ locale, viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  await page.goto(`${base}/messages`);
+  assert.match(page.url(), /\/login$/, 'a page needs a signed-in session');
+  await shoot(page, 'login');
+  await page.fill('#token', token);
+  await page.click('button[type=submit]');
+  await page.waitForURL(/\/pending/);
+  return { context, page };
+}
+
+try {
+  const { context, page } = await signIn(operator);
+  const [cookie] = await context.cookies();
+  assert.equal(cookie.httpOnly, true, 'the session cookie is HttpOnly');
+  assert.equal(cookie.sameSite, 'Strict');
+  await shoot(page, 'pending');
+  assert.ok((await page.textContent('table.groups')).includes('PRODUCT_NOT_FOUND'), 'grouped by reason');
+
+  // Find it by filtering, the filters kept in the URL.
+  await page.goto(`${base}/messages`);
+  await page.fill('input[name=error_code]', 'PRODUCT_NOT_FOUND');
+  await page.selectOption('select[name=status]', 'error');
+  await page.click('form.filters button[type=submit]');
+  await page.waitForURL(/error_code=PRODUCT_NOT_FOUND/);
+  assert.match(page.url(), /status=error/);
+  await shoot(page, 'messages');
+  const row = page.locator('tr', { hasText: document });
+  await row.locator('a').first().click();
+  await page.waitForURL(/\/messages\/in-\d+$/);
+  const detail = page.url();
+  assert.equal((await page.textContent('td.code')).trim(), 'PRODUCT_NOT_FOUND');
+  assert.match(await page.textContent('td.suggested'), /map the product/);
+  await shoot(page, 'message');
+
+  // A forged POST (no CSRF token) is refused, even with the session cookie.
+  const forged = await context.request.post(`${detail}/retry`, { form: { csrf: 'forged' } });
+  assert.equal(forged.status(), 403);
+
+  // Add the missing mapping in Settings.
+  await page.goto(`${base}/settings/mappings`);
+  await page.fill('#add-mapping input[name=namespace]', 'ECOMMERCE');
+  await page.selectOption('#add-mapping select[name=entity]', 'Product');
+  await page.fill('#add-mapping input[name=external]', product);
+  await page.fill('#add-mapping input[name=internal]', 'P001');
+  await page.click('#add-mapping button[type=submit]');
+  await page.waitForURL(/done=/);
+  assert.ok((await page.textContent('main table')).includes(product));
+  await shoot(page, 'mappings');
+
+  // Retry it and see it turn ok.
+  await page.goto(detail);
+  await page.click('form[action$="/retry"] button');
+  await page.waitForURL(/done=/);
+  let status = '';
+  for (let tries = 0; tries < 50 && status !== 'ok'; tries += 1) {
+    await page.goto(detail);
+    status = (await page.textContent('dd[class^=st-]')).trim();
+    if (status !== 'ok') await page.waitForTimeout(200);
+  }
+  assert.equal(status, 'ok', 'the retried envelope is integrated');
+  await shoot(page, 'message-ok');
+  await page.goto(`${base}/settings/destinations`);
+  await shoot(page, 'destinations');
+  await page.goto(`${base}/dead-letters`);
+  await shoot(page, 'dead-letters');
+
+  // A viewer sees no mutating button.
+  const watcher = await signIn(viewer, 'pt-BR');
+  await watcher.page.goto(detail);
+  assert.equal(await watcher.page.locator('form[action$="/retry"]').count(), 0, 'no retry button for a viewer');
+  assert.equal(await watcher.page.locator('#add-mapping').count(), 0);
+  assert.ok((await watcher.page.textContent('header')).includes('Pendências'), 'Portuguese for a pt-BR browser');
+  await shoot(watcher.page, 'viewer-pt');
+  const csrf = await watcher.page.getAttribute('input[name=csrf]', 'value');
+  const refused = await watcher.context.request.post(`${detail}/retry`, { form: { csrf } });
+  assert.equal(refused.status(), 403, 'a viewer cannot retry, even with its CSRF token');
+
+  // Sign out.
+  await page.click('header form button');
+  await page.waitForURL(/\/login$/);
+  console.log('console: all checks passed; screenshots in', shots);
+} finally {
+  await browser.close();
+}
