@@ -280,6 +280,14 @@ async fn a_rejected_order_is_found_with_its_reason_and_retried_once_its_product_
         detail["body"]["Content"]["InternalId"], "ORDER-77",
         "the body as received"
     );
+    let overview = get(&app, "/api/v1/overview").await;
+    assert_eq!(
+        overview["envelopes"],
+        json!([{"transaction": "ItemReserve", "status": "error", "last_hour": 1, "last_day": 1}])
+    );
+    assert_eq!(overview["blocked_destinations"], json!([]));
+    assert_eq!(overview["inbound_problems"], 1);
+    assert_eq!(overview["readiness"]["database"], true);
     assert_eq!(
         detail["receipt"]["Content"]["ProcessingInformation"]["Details"][0]["Code"],
         "PRODUCT_NOT_FOUND"

@@ -22,6 +22,14 @@ const browser = await chromium.launch({
 });
 const shoot = (page, name) => page.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
 
+// Opens a console page; none weighs over 200 KiB (there are no other assets).
+async function visit(page, path) {
+  const response = await page.goto(`${base}${path}`);
+  const size = (await response.body()).length;
+  assert.ok(size < 200 * 1024, `${path} weighs ${size} bytes`);
+  return response;
+}
+
 async function signIn(token, locale = 'en-US') {
   const context = await browser.newContext({ locale, viewport: { width: 1280, height: 800 } });
   const page = await context.newPage();
@@ -30,7 +38,7 @@ async function signIn(token, locale = 'en-US') {
   await shoot(page, 'login');
   await page.fill('#token', token);
   await page.click('button[type=submit]');
-  await page.waitForURL(/\/pending/);
+  await page.waitForURL(/\/overview/);
   return { context, page };
 }
 
@@ -39,11 +47,15 @@ try {
   const [cookie] = await context.cookies();
   assert.equal(cookie.httpOnly, true, 'the session cookie is HttpOnly');
   assert.equal(cookie.sameSite, 'Strict');
-  await shoot(page, 'pending');
+  assert.equal((await page.textContent('#errors b')).trim(), '2', 'two errors in the last hour');
+  assert.match(await page.textContent('#readiness b'), /ok/);
+  await shoot(page, 'overview');
+  await visit(page, '/pending');
   assert.ok((await page.textContent('table.groups')).includes('PRODUCT_NOT_FOUND'), 'grouped by reason');
+  await shoot(page, 'pending');
 
   // Find it by filtering, the filters kept in the URL.
-  await page.goto(`${base}/messages`);
+  await visit(page, '/messages');
   await page.fill('input[name=error_code]', 'PRODUCT_NOT_FOUND');
   await page.selectOption('select[name=status]', 'error');
   await page.click('form.filters button[type=submit]');
@@ -63,7 +75,7 @@ try {
   assert.equal(forged.status(), 403);
 
   // Add the missing mapping in Settings.
-  await page.goto(`${base}/settings/mappings`);
+  await visit(page, '/settings/mappings');
   await page.fill('#add-mapping input[name=namespace]', 'ECOMMERCE');
   await page.selectOption('#add-mapping select[name=entity]', 'Product');
   await page.fill('#add-mapping input[name=external]', product);
@@ -72,6 +84,30 @@ try {
   await page.waitForURL(/done=/);
   assert.ok((await page.textContent('main table')).includes(product));
   await shoot(page, 'mappings');
+
+  // The second rejected order is discarded in bulk, by filter, after a confirmation.
+  await visit(page, '/pending?document=console-order-2');
+  await page.selectOption('#bulk select[name=action]', 'discard');
+  await page.fill('#bulk input[name=note]', 'test order from the store team');
+  await page.click('#bulk button[type=submit]');
+  await page.waitForSelector('#confirm');
+  assert.match(await page.textContent('main'), /discard — 1/);
+  await shoot(page, 'bulk-confirm');
+  await page.click('#confirm');
+  await page.waitForURL(/\/pending\?done=/);
+  assert.equal(await page.locator('tr', { hasText: 'console-order-2' }).count(), 0, 'discarded in bulk');
+
+  // New credentials for a destination: written, never shown back.
+  await visit(page, '/settings/destinations');
+  const vtex = page.locator('tr', { hasText: 'vtex-stock' });
+  await vtex.locator('summary').click();
+  await vtex.locator('input[name=value]').fill('Bearer s3cret-from-the-console');
+  await vtex.locator('form.credentials button').click();
+  await page.waitForURL(/done=/);
+  assert.ok(!(await page.content()).includes('s3cret-from-the-console'), 'a secret is never shown');
+  await shoot(page, 'destinations');
+  await visit(page, '/settings/schedules');
+  await shoot(page, 'schedules');
 
   // Retry it and see it turn ok.
   await page.goto(detail);
@@ -85,9 +121,7 @@ try {
   }
   assert.equal(status, 'ok', 'the retried envelope is integrated');
   await shoot(page, 'message-ok');
-  await page.goto(`${base}/settings/destinations`);
-  await shoot(page, 'destinations');
-  await page.goto(`${base}/dead-letters`);
+  await visit(page, '/dead-letters');
   await shoot(page, 'dead-letters');
 
   // A viewer sees no mutating button.

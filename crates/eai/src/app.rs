@@ -229,6 +229,7 @@ pub async fn start(settings: &Settings, only: Option<Role>) -> anyhow::Result<Ru
         metrics: metrics.clone(),
         tokens: Arc::new(tokens),
         settings: Arc::new(settings.clone()),
+        health: Arc::clone(&health),
     };
     let mut api = api::router(api_state.clone());
     if settings.console {

@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use crate::periodic::Ticker;
 
 /// The readiness of each side, as `/readyz` reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Readiness {
     pub broker: bool,
     pub consumers: bool,

@@ -24,6 +24,7 @@
 //! - [`mappings`]: de/para mappings listed and edited one by one.
 //! - [`usage`]: the usage report per company, transaction and environment.
 //! - [`export`]: integrated sales exported in numbered batches, handed out until confirmed.
+//! - [`overview`]: the first numbers an operator checks.
 //! - [`page`]: keyset paging with opaque cursors.
 //! - [`events`]: the StockLevel and DocumentTraceabilityOrder events, enqueued in the business transaction.
 //! - `testing` (feature `testing`): a throwaway database per test.
@@ -39,6 +40,7 @@ pub mod log;
 pub mod mappings;
 pub mod outbound;
 pub mod outbox;
+pub mod overview;
 pub mod page;
 pub mod receive;
 pub mod reservation;

@@ -462,12 +462,37 @@ impl Store {
     /// Unblocks a destination (its credentials were fixed) and releases its
     /// blocked messages. Returns how many messages go out again, or None for an unknown name.
     pub async fn unblock_destination(&self, name: &str) -> Result<Option<u64>, StoreError> {
+        self.release_destination(name, None).await
+    }
+
+    /// Gives a destination new credentials (`header: value`, written only,
+    /// never read back by operators) and unblocks it, as an import with a
+    /// new `auth_value` does. Returns how many messages go out again.
+    pub async fn set_destination_credentials(
+        &self,
+        name: &str,
+        header: &str,
+        value: &str,
+    ) -> Result<Option<u64>, StoreError> {
+        self.release_destination(name, Some((header, value))).await
+    }
+
+    async fn release_destination(
+        &self,
+        name: &str,
+        credentials: Option<(&str, &str)>,
+    ) -> Result<Option<u64>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let id: Option<i64> = sqlx::query_scalar(
-            "UPDATE destinations SET blocked = false, blocked_reason = NULL, blocked_at = NULL
+            "UPDATE destinations SET blocked = false, blocked_reason = NULL, blocked_at = NULL,
+                    auth_header = CASE WHEN $2 THEN $3 ELSE auth_header END,
+                    auth_value = CASE WHEN $2 THEN $4 ELSE auth_value END
               WHERE name = $1 RETURNING id",
         )
         .bind(name)
+        .bind(credentials.is_some())
+        .bind(credentials.map(|(header, _)| header))
+        .bind(credentials.map(|(_, value)| value))
         .fetch_optional(&mut *tx)
         .await?;
         let Some(id) = id else {

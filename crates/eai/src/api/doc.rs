@@ -156,6 +156,7 @@ impl Modify for Bearer {
         super::destinations::list,
         super::destinations::unblock,
         super::destinations::test,
+        super::overview::overview,
         super::usage::report,
         super::exports::export,
         super::exports::confirm,

@@ -12,6 +12,7 @@
 //! - [`dead_letters`]: dead letters listed and replayed, one or in bulk.
 //! - [`mappings`]: de/para mappings listed, set and deleted.
 //! - [`destinations`]: destinations listed, unblocked and tested.
+//! - [`overview`]: the first numbers an operator checks, with readiness.
 //! - [`usage`]: the usage report per company, month and environment.
 //! - [`exports`]: integrated sales exported in numbered batches until confirmed.
 //! - [`doc`]: the OpenAPI document, generated from the handlers, at `/api/v1/openapi.json`.
@@ -27,6 +28,7 @@ pub mod exports;
 pub mod ingress;
 pub mod mappings;
 pub mod messages;
+pub mod overview;
 pub mod params;
 pub mod usage;
 
@@ -39,6 +41,7 @@ use eai_store::{Store, WorkerIdentity};
 use eai_transport::{Publisher, Topology};
 
 use crate::config::Settings;
+use crate::health::Health;
 use crate::metrics::Metrics;
 use auth::Tokens;
 use error::ApiError;
@@ -56,6 +59,8 @@ pub struct ApiState {
     pub metrics: Metrics,
     pub tokens: Arc<Tokens>,
     pub settings: Arc<Settings>,
+    /// Readiness, for the overview.
+    pub health: Arc<Health>,
 }
 
 /// The API routes, all behind the token check; any other path is a JSON 404.
@@ -94,6 +99,7 @@ pub fn router(state: ApiState) -> Router {
             post(destinations::unblock),
         )
         .route("/api/v1/destinations/{name}/test", post(destinations::test))
+        .route("/api/v1/overview", get(overview::overview))
         .route("/api/v1/usage", get(usage::report))
         .route("/api/v1/exports", post(exports::export))
         .route("/api/v1/exports/{batch}/confirm", post(exports::confirm))

@@ -23,6 +23,8 @@ button{cursor:pointer;border:1px solid #9aa8bd;background:#fff;border-radius:3px
 button.primary{background:#1d5fd6;color:#fff;border-color:#1d5fd6}
 .st-ok,.st-done{color:#11763a}.st-error,.st-dead,.st-failed,.st-rejected,.st-not_delivered{color:#b3261e}
 .st-waiting,.st-retrying,.st-blocked,.st-running{color:#8a5a00}
+.numbers{display:grid;grid-template-columns:repeat(5,1fr);gap:.8em;margin-bottom:1em}
+.numbers div{background:#fff;border:1px solid #e3e6eb;border-radius:4px;padding:.6em}.numbers b{display:block;font-size:1.8em}
 .flash{padding:.5em .8em;margin:.5em 0;border-radius:3px;background:#e6f4ea}.flash.bad{background:#fde7e7}
 pre{background:#fff;border:1px solid #e3e6eb;padding:.6em;overflow:auto;max-height:30em}
 .actions{display:flex;gap:.5em;flex-wrap:wrap;margin:.6em 0}.actions form{display:flex;gap:.3em}
@@ -32,11 +34,13 @@ dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dt{font-weig
 /// Which section a page belongs to, for the navigation.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Section {
+    Overview,
     Messages,
     Pending,
     DeadLetters,
     Mappings,
     Destinations,
+    Schedules,
 }
 
 /// A whole page.
@@ -64,12 +68,14 @@ pub fn page(
                 header {
                     strong { (text.title) }
                     span { (text.monitor) ":" }
+                    (link("/overview", text.overview, Section::Overview))
                     (link("/messages", text.messages, Section::Messages))
                     (link("/pending", text.pending, Section::Pending))
                     (link("/dead-letters", text.dead_letters, Section::DeadLetters))
                     span { (text.settings) ":" }
                     (link("/settings/mappings", text.mappings, Section::Mappings))
                     (link("/settings/destinations", text.destinations, Section::Destinations))
+                    (link("/settings/schedules", text.schedules, Section::Schedules))
                     span.who {
                         (signed.caller.name) " (" (if signed.is_operator() { "operator" } else { "viewer" }) ") "
                         form method="post" action="/logout" style="display:inline" {

@@ -1,6 +1,6 @@
 //! The web console (seed 000's Monitorar and Cadastrar), served by `eai run`
-//! on its HTTP listener at `/`: server-rendered pages (maud), no script, no
-//! asset outside the binary. It signs in with an API token and calls the
+//! on its HTTP listener at `/`: server-rendered pages (maud), no asset
+//! outside the binary, script only to refresh the overview. It signs in with an API token and calls the
 //! same store and repair functions as the API: no rule of its own.
 //!
 //! # Layout
@@ -8,11 +8,15 @@
 //! - [`text`]: every string, in Portuguese and English.
 //! - [`session`]: the token cookie, the CSRF token of every form.
 //! - [`layout`]: the page shell and the action forms.
+//! - [`overview`]: the first numbers, refreshed in place.
+//! - [`bulk`]: bulk repairs by filter, after a confirmation.
 //! - [`monitor`]: logs, one message and its repairs, pending items, dead letters.
 //! - [`settings`]: mappings and destinations.
 
+pub mod bulk;
 pub mod layout;
 pub mod monitor;
+pub mod overview;
 pub mod session;
 pub mod settings;
 pub mod text;
@@ -31,14 +35,18 @@ use session::{cookie, csrf_for, token_of};
 /// The console's routes.
 pub fn router(state: ApiState) -> Router {
     Router::new()
-        .route("/", get(|| async { Redirect::to("/pending") }))
+        .route("/", get(|| async { Redirect::to("/overview") }))
+        .route("/overview", get(overview::overview))
+        .route("/overview/numbers", get(overview::fragment))
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
         .route("/messages", get(monitor::messages))
         .route("/messages/{id}", get(monitor::message))
         .route("/messages/{id}/{action}", post(monitor::act))
         .route("/pending", get(monitor::pending))
+        .route("/pending/bulk", post(bulk::bulk))
         .route("/dead-letters", get(monitor::dead_letters))
+        .route("/dead-letters/{id}", get(monitor::dead_letter))
         .route("/dead-letters/{id}/replay", post(monitor::replay))
         .route(
             "/settings/mappings",
@@ -46,6 +54,11 @@ pub fn router(state: ApiState) -> Router {
         )
         .route("/settings/mappings/delete", post(settings::delete_mapping))
         .route("/settings/destinations", get(settings::destinations))
+        .route("/settings/schedules", get(settings::schedules))
+        .route(
+            "/settings/destinations/{name}/credentials",
+            post(settings::credentials),
+        )
         .route(
             "/settings/destinations/{name}/{action}",
             post(settings::destination_action),
@@ -108,7 +121,7 @@ async fn login(
     }
     (
         [(header::SET_COOKIE, cookie(Some(token)))],
-        Redirect::to("/pending"),
+        Redirect::to("/overview"),
     )
         .into_response()
 }

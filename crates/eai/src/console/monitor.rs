@@ -374,6 +374,7 @@ pub async fn pending(
     Query(query): Query<Vec<(String, String)>>,
 ) -> Html<String> {
     let text = signed.text;
+    let shown = flash(&query);
     let query = kept(query);
     let mut wide = query.clone();
     wide.retain(|(name, _)| name != "limit");
@@ -400,6 +401,20 @@ pub async fn pending(
                         tr { td { (reason) } td { (count) } td { (suggestion) } }
                     }
                 }
+                @if signed.is_operator() {
+                    h2 { (text.bulk) }
+                    form.filters #bulk method="post" action="/pending/bulk" {
+                        input type="hidden" name="csrf" value=(signed.csrf);
+                        @for (name, value) in &query { input type="hidden" name=(name) value=(value); }
+                        select name="action" {
+                            option value="retry" { (text.retry) }
+                            option value="replay" { (text.replay) }
+                            option value="discard" { (text.discard) }
+                        }
+                        input type="text" name="note" placeholder=(text.note);
+                        button type="submit" { (text.bulk) " (" (page.items.len()) ")" }
+                    }
+                }
                 h2 { (text.pending) }
                 table {
                     tr { th { (text.id) } th { (text.kind) } th { (text.at) } th { (text.transaction) } th { (text.branch) }
@@ -421,7 +436,8 @@ pub async fn pending(
             }
         }
     };
-    Html(page(&signed, Section::Pending, text.pending, None, body).into_string())
+    let flash_line = shown.as_ref().map(|(ok, line)| (*ok, line.as_str()));
+    Html(page(&signed, Section::Pending, text.pending, flash_line, body).into_string())
 }
 
 /// `GET /dead-letters`
@@ -431,14 +447,31 @@ pub async fn dead_letters(
     Query(query): Query<Vec<(String, String)>>,
 ) -> Html<String> {
     let text = signed.text;
+    let code = query
+        .iter()
+        .find(|(name, value)| name == "code" && !value.is_empty())
+        .map(|(_, value)| value.clone());
     let listed = state
         .store
         .dead_letters(&DeadLetterFilter {
+            code: code.clone(),
             limit: 100,
             ..DeadLetterFilter::default()
         })
         .await;
     let body = html! {
+        form.filters method="get" action="/dead-letters" {
+            label { (text.code) input type="text" name="code" value=(code.clone().unwrap_or_default()); }
+            button.primary type="submit" { (text.filter) }
+        }
+        @if let (true, Some(code)) = (signed.is_operator(), code.as_deref().filter(|code| Code::from_wire(code).is_some())) {
+            form.filters #replay-all method="post" action="/pending/bulk" {
+                input type="hidden" name="csrf" value=(signed.csrf);
+                input type="hidden" name="action" value="replay";
+                input type="hidden" name="error_code" value=(code);
+                button type="submit" { (text.replay) " — " (text.bulk) }
+            }
+        }
         @match &listed {
             Err(problem) => p.flash.bad { (problem) },
             Ok(page) if page.items.is_empty() => p { (text.nothing) },
@@ -447,7 +480,7 @@ pub async fn dead_letters(
                     tr { th { (text.id) } th { (text.at) } th { (text.code) } th { (text.reason) } th { (text.routing) } th { (text.state) } th {} }
                     @for dead in &page.items {
                         tr {
-                            td { (dead.id) }
+                            td { a href={ "/dead-letters/" (dead.id) } { (dead.id) } }
                             td { (dead.dead_at.format("%Y-%m-%d %H:%M:%S")) }
                             td { (dead.code) }
                             td { (dead.reason) }
@@ -474,6 +507,38 @@ pub async fn dead_letters(
         )
         .into_string(),
     )
+}
+
+/// `GET /dead-letters/{id}`: one dead letter with its body.
+pub async fn dead_letter(
+    State(state): State<ApiState>,
+    signed: Signed,
+    Path(id): Path<String>,
+) -> Response {
+    let text = signed.text;
+    let Ok(ItemId::DeadLetter(number)) = id.parse::<ItemId>() else {
+        return Redirect::to("/dead-letters").into_response();
+    };
+    let Ok(Some(dead)) = state.store.dead_letter(number).await else {
+        return Redirect::to("/dead-letters").into_response();
+    };
+    let body = html! {
+        dl {
+            dt { (text.code) } dd { (dead.code) }
+            dt { (text.reason) } dd { (dead.reason) }
+            dt { (text.routing) } dd { (dead.exchange) " / " (dead.routing_key) }
+            dt { (text.uuid) } dd { (dead.uuid.clone().unwrap_or_default()) }
+            dt { (text.at) } dd { (dead.dead_at.format("%Y-%m-%d %H:%M:%S%.3f UTC")) }
+        }
+        @if signed.is_operator() && dead.discarded_at.is_none() {
+            div.actions {
+                (action(&signed, &format!("/dead-letters/{id}/replay"), text.replay, false))
+            }
+        }
+        h2 { (text.body) }
+        pre { (dead.body.as_ref().map(|body| serde_json::to_string_pretty(body).unwrap_or_default()).unwrap_or_default()) }
+    };
+    Html(page(&signed, Section::DeadLetters, &id, None, body).into_string()).into_response()
 }
 
 /// `POST /dead-letters/{id}/replay`

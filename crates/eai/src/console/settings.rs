@@ -220,6 +220,15 @@ pub async fn destinations(
                                 (action(&signed, &format!("/settings/destinations/{}/test", destination.name), text.test_connection, false))
                                 @if destination.blocked { (action(&signed, &format!("/settings/destinations/{}/unblock", destination.name), text.unblock, false)) }
                             }
+                            details {
+                                summary { (text.credentials) @if destination.has_credentials { " ✓" } }
+                                form.credentials method="post" action={ "/settings/destinations/" (destination.name) "/credentials" } {
+                                    input type="hidden" name="csrf" value=(signed.csrf);
+                                    input type="text" name="header" placeholder=(text.header_name) value="Authorization" required;
+                                    input type="password" name="value" placeholder=(text.secret) autocomplete="off" required;
+                                    button type="submit" { (text.save) }
+                                }
+                            }
                         } }
                     }
                 }
@@ -286,4 +295,96 @@ pub async fn destination_action(
         },
         _ => Redirect::to(path).into_response(),
     }
+}
+
+/// New credentials for a destination: written, never shown back.
+#[derive(Debug, Deserialize)]
+pub struct Credentials {
+    pub csrf: String,
+    pub header: String,
+    pub value: String,
+}
+
+/// `POST /settings/destinations/{name}/credentials`: sets them and unblocks it.
+pub async fn credentials(
+    State(state): State<ApiState>,
+    signed: Signed,
+    Path(name): Path<String>,
+    Form(form): Form<Credentials>,
+) -> Response {
+    if let Some(refusal) = refused(&signed, &form.csrf) {
+        return refusal;
+    }
+    let path = "/settings/destinations";
+    let header = form.header.trim();
+    let valid_header = !header.is_empty()
+        && header
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_');
+    if !valid_header || form.value.is_empty() || form.value.contains(['\0', '\r', '\n']) {
+        return back(path, false, &format!("{name}: {}", signed.text.credentials));
+    }
+    match state
+        .store
+        .set_destination_credentials(&name, header, &form.value)
+        .await
+    {
+        Ok(Some(released)) => back(
+            path,
+            true,
+            &format!("{name}: {} ({released})", signed.text.credentials),
+        ),
+        Ok(None) => back(path, false, &format!("{name}: not found")),
+        Err(error) => back(path, false, &error.to_string()),
+    }
+}
+
+/// `GET /settings/schedules`: the periodic jobs and how often they run (set
+/// by configuration; see the README's settings table).
+pub async fn schedules(State(state): State<ApiState>, signed: Signed) -> Html<String> {
+    let text = signed.text;
+    let settings = &state.settings;
+    let jobs: [(&str, &str, String); 5] = [
+        (
+            "receipt relay",
+            "relay_interval_secs",
+            format!("{} s", settings.relay_interval_secs),
+        ),
+        (
+            "reservation expiry sweep",
+            "reservation_sweep_secs",
+            format!("{} s", settings.reservation_sweep_secs),
+        ),
+        (
+            "full StockLevel load",
+            "stock_full_load_secs",
+            if settings.stock_full_load_secs == 0 {
+                "off".to_owned()
+            } else {
+                format!("{} s", settings.stock_full_load_secs)
+            },
+        ),
+        (
+            "retention purge",
+            "retention_interval_secs",
+            format!(
+                "{} s (> {} d)",
+                settings.retention_interval_secs, settings.retention_days
+            ),
+        ),
+        (
+            "sender poll",
+            "sender_poll_ms",
+            format!("{} ms", settings.sender_poll_ms),
+        ),
+    ];
+    let body = html! {
+        table {
+            tr { th { (text.name) } th { (text.every) } th { "EAI_…" } }
+            @for (job, key, every) in &jobs {
+                tr { td { (job) } td { (every) } td { code { "EAI_" (key.to_ascii_uppercase()) } } }
+            }
+        }
+    };
+    Html(page(&signed, Section::Schedules, text.schedules, None, body).into_string())
 }

@@ -1,0 +1,73 @@
+//! The numbers an operator checks first: envelopes per transaction and
+//! status over the last hour and day, the outbound backlog and its oldest
+//! message, the blocked destinations, what is pending.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::FromRow;
+use utoipa::ToSchema;
+
+use crate::{Store, StoreError};
+
+/// Envelopes of one transaction and status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow, ToSchema)]
+pub struct EnvelopeCount {
+    pub transaction: String,
+    pub status: String,
+    pub last_hour: i64,
+    pub last_day: i64,
+}
+
+/// The overview.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Overview {
+    pub envelopes: Vec<EnvelopeCount>,
+    /// Outbound messages and receipts not delivered yet (waiting, running, failed, not delivered).
+    pub backlog: i64,
+    /// When the oldest of them was created.
+    pub oldest: Option<DateTime<Utc>>,
+    pub blocked_destinations: Vec<String>,
+    /// Inbound errors, waiting sales and open dead letters not discarded (a cheap count of what is pending inbound).
+    pub inbound_problems: i64,
+}
+
+impl Store {
+    /// The overview, now.
+    pub async fn overview(&self) -> Result<Overview, StoreError> {
+        let envelopes: Vec<EnvelopeCount> = sqlx::query_as(
+            "SELECT transaction, coalesce(status, 'processing') AS status,
+                    count(*) FILTER (WHERE received_at > now() - interval '1 hour') AS last_hour,
+                    count(*) AS last_day
+               FROM inbox WHERE received_at > now() - interval '1 day'
+              GROUP BY 1, 2 ORDER BY 1, 2",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let (backlog, oldest): (i64, Option<DateTime<Utc>>) = sqlx::query_as(
+            "SELECT count(*), min(created_at) FROM outbox
+              WHERE discarded_at IS NULL
+                AND status IN ('waiting', 'running', 'failed', 'not_delivered')",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let blocked_destinations: Vec<String> =
+            sqlx::query_scalar("SELECT name FROM destinations WHERE blocked ORDER BY name")
+                .fetch_all(&self.pool)
+                .await?;
+        let inbound_problems: i64 = sqlx::query_scalar(
+            "SELECT (SELECT count(*) FROM inbox
+                      WHERE status IN ('error', 'waiting') AND discarded_at IS NULL)
+                  + (SELECT count(*) FROM dead_letters
+                      WHERE replayed_at IS NULL AND discarded_at IS NULL)",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Overview {
+            envelopes,
+            backlog,
+            oldest,
+            blocked_destinations,
+            inbound_problems,
+        })
+    }
+}
