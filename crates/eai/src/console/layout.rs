@@ -77,7 +77,7 @@ pub fn page(
                     (link("/settings/destinations", text.destinations, Section::Destinations))
                     (link("/settings/schedules", text.schedules, Section::Schedules))
                     span.who {
-                        (signed.caller.name) " (" (if signed.is_operator() { "operator" } else { "viewer" }) ") "
+                        (signed.caller.name) " (" (if signed.is_operator() { text.operator } else { text.viewer }) ") "
                         form method="post" action="/logout" style="display:inline" {
                             input type="hidden" name="csrf" value=(signed.csrf);
                             button type="submit" { (text.sign_out) }

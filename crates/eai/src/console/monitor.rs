@@ -17,6 +17,7 @@ use serde::Deserialize;
 
 use super::layout::{action, page, Section};
 use super::session::{csrf_matches, Signed};
+use super::text::Text;
 use crate::api::messages::{log_filter, FILTERS};
 use crate::api::params::Params;
 use crate::api::ApiState;
@@ -72,7 +73,7 @@ fn filters(signed: &Signed, action_path: &str, query: &[(String, String)]) -> Ma
                     }
                 }
             }
-            (field("uuid", text.uuid))
+            (field("uuid", &format!("{} / {}", text.id, text.uuid)))
             (field("document", text.document))
             (field("transaction", text.transaction))
             (field("company", text.company))
@@ -99,10 +100,18 @@ pub async fn messages(
     State(state): State<ApiState>,
     signed: Signed,
     Query(query): Query<Vec<(String, String)>>,
-) -> Html<String> {
+) -> Response {
     let text = signed.text;
     let shown = flash(&query);
     let query = kept(query);
+    // The ID/UUID box takes a log id too: it opens that message.
+    if let Some(id) = query
+        .iter()
+        .find(|(name, _)| name == "uuid")
+        .and_then(|(_, value)| value.trim().parse::<ItemId>().ok())
+    {
+        return Redirect::to(&format!("/messages/{id}")).into_response();
+    }
     let listed = match Params::new(query.clone(), &FILTERS).and_then(|params| log_filter(&params)) {
         Ok(filter) => state
             .store
@@ -130,6 +139,7 @@ pub async fn messages(
     };
     let flash_line = shown.as_ref().map(|(ok, line)| (*ok, line.as_str()));
     Html(page(&signed, Section::Messages, text.messages, flash_line, body).into_string())
+        .into_response()
 }
 
 /// The link to the page after this one, the filters kept.
@@ -286,10 +296,10 @@ pub struct ActionForm {
 }
 
 /// Where to go after an action, with its outcome.
-fn after(back: &str, text_done: &str, acted: Result<Acted, String>) -> Response {
+fn after(back: &str, text: &Text, done: &str, acted: Result<Acted, String>) -> Response {
     let (name, line) = match acted {
-        Ok(Acted::Done) => ("done", text_done.to_owned()),
-        Ok(Acted::NotFound) => ("failed", "not found".to_owned()),
+        Ok(Acted::Done) => ("done", done.to_owned()),
+        Ok(Acted::NotFound) => ("failed", text.not_found.to_owned()),
         Ok(Acted::Refused(why) | Acted::Unavailable(why)) | Err(why) => ("failed", why),
     };
     let query = query_string(&[(name.to_owned(), line)]);
@@ -347,6 +357,7 @@ pub async fn act(
     };
     after(
         &back,
+        text,
         &format!("{}: {verb}", text.done),
         acted.map_err(|error| error.to_string()),
     )
@@ -564,6 +575,7 @@ pub async fn replay(
     .await;
     after(
         "/dead-letters",
+        signed.text,
         &format!("{}: {id}", signed.text.done),
         acted.map_err(|error| error.to_string()),
     )

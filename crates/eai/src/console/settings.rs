@@ -187,7 +187,7 @@ pub async fn delete_mapping(
             true,
             &format!("{} {} {}", form.namespace, entity, form.external),
         ),
-        Ok(false) => back(path, false, "not found"),
+        Ok(false) => back(path, false, signed.text.not_found),
         Err(error) => back(path, false, &error.to_string()),
     }
 }
@@ -268,7 +268,7 @@ pub async fn destination_action(
     let path = "/settings/destinations";
     let found = match state.store.destination(&name).await {
         Ok(Some(destination)) => destination,
-        Ok(None) => return back(path, false, &format!("{name}: not found")),
+        Ok(None) => return back(path, false, &format!("{name}: {}", signed.text.not_found)),
         Err(error) => return back(path, false, &error.to_string()),
     };
     match verb.as_str() {
@@ -290,7 +290,7 @@ pub async fn destination_action(
         },
         "unblock" => match state.store.unblock_destination(&name).await {
             Ok(Some(released)) => back(path, true, &format!("{name}: {released}")),
-            Ok(None) => back(path, false, &format!("{name}: not found")),
+            Ok(None) => back(path, false, &format!("{name}: {}", signed.text.not_found)),
             Err(error) => back(path, false, &error.to_string()),
         },
         _ => Redirect::to(path).into_response(),
@@ -334,7 +334,7 @@ pub async fn credentials(
             true,
             &format!("{name}: {} ({released})", signed.text.credentials),
         ),
-        Ok(None) => back(path, false, &format!("{name}: not found")),
+        Ok(None) => back(path, false, &format!("{name}: {}", signed.text.not_found)),
         Err(error) => back(path, false, &error.to_string()),
     }
 }
@@ -346,26 +346,26 @@ pub async fn schedules(State(state): State<ApiState>, signed: Signed) -> Html<St
     let settings = &state.settings;
     let jobs: [(&str, &str, String); 5] = [
         (
-            "receipt relay",
+            text.job_relay,
             "relay_interval_secs",
             format!("{} s", settings.relay_interval_secs),
         ),
         (
-            "reservation expiry sweep",
+            text.job_sweep,
             "reservation_sweep_secs",
             format!("{} s", settings.reservation_sweep_secs),
         ),
         (
-            "full StockLevel load",
+            text.job_stock,
             "stock_full_load_secs",
             if settings.stock_full_load_secs == 0 {
-                "off".to_owned()
+                text.off.to_owned()
             } else {
                 format!("{} s", settings.stock_full_load_secs)
             },
         ),
         (
-            "retention purge",
+            text.job_retention,
             "retention_interval_secs",
             format!(
                 "{} s (> {} d)",
@@ -373,7 +373,7 @@ pub async fn schedules(State(state): State<ApiState>, signed: Signed) -> Html<St
             ),
         ),
         (
-            "sender poll",
+            text.job_sender,
             "sender_poll_ms",
             format!("{} ms", settings.sender_poll_ms),
         ),

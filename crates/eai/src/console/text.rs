@@ -98,6 +98,15 @@ pub struct Text {
     pub secret: &'static str,
     pub save: &'static str,
     pub show: &'static str,
+    pub not_found: &'static str,
+    pub operator: &'static str,
+    pub viewer: &'static str,
+    pub off: &'static str,
+    pub job_relay: &'static str,
+    pub job_sweep: &'static str,
+    pub job_stock: &'static str,
+    pub job_retention: &'static str,
+    pub job_sender: &'static str,
 }
 
 pub const PT: Text = Text {
@@ -194,6 +203,15 @@ pub const PT: Text = Text {
     secret: "Valor (não é exibido)",
     save: "Salvar",
     show: "Ver",
+    not_found: "não encontrado",
+    operator: "operador",
+    viewer: "consulta",
+    off: "desligado",
+    job_relay: "Reenvio de recibos",
+    job_sweep: "Expiração de reservas",
+    job_stock: "Carga completa de estoque (StockLevel)",
+    job_retention: "Limpeza de histórico",
+    job_sender: "Verificação da fila de saída",
 };
 
 pub const EN: Text = Text {
@@ -290,6 +308,15 @@ pub const EN: Text = Text {
     secret: "Value (never shown)",
     save: "Save",
     show: "Show",
+    not_found: "not found",
+    operator: "operator",
+    viewer: "viewer",
+    off: "off",
+    job_relay: "Receipt relay",
+    job_sweep: "Reservation expiry sweep",
+    job_stock: "Full StockLevel load",
+    job_retention: "Retention purge",
+    job_sender: "Sender poll",
 };
 
 /// The language the browser asks for first among ours.
