@@ -49,6 +49,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/dead-letters/{id}", get(monitor::dead_letter))
         .route("/dead-letters/{id}/replay", post(monitor::replay))
         .route(
+            "/dead-letters/{id}/discard",
+            post(monitor::discard_dead_letter),
+        )
+        .route(
             "/settings/mappings",
             get(settings::mappings).post(settings::add_mapping),
         )

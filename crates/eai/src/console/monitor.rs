@@ -544,12 +544,46 @@ pub async fn dead_letter(
         @if signed.is_operator() && dead.discarded_at.is_none() {
             div.actions {
                 (action(&signed, &format!("/dead-letters/{id}/replay"), text.replay, false))
+                @if dead.replayed_at.is_none() {
+                    (action(&signed, &format!("/dead-letters/{id}/discard"), text.discard, true))
+                }
             }
         }
         h2 { (text.body) }
         pre { (dead.body.as_ref().map(|body| serde_json::to_string_pretty(body).unwrap_or_default()).unwrap_or_default()) }
     };
     Html(page(&signed, Section::DeadLetters, &id, None, body).into_string()).into_response()
+}
+
+/// `POST /dead-letters/{id}/discard` (with a note).
+pub async fn discard_dead_letter(
+    State(state): State<ApiState>,
+    signed: Signed,
+    Path(id): Path<String>,
+    Form(form): Form<ActionForm>,
+) -> Response {
+    if let Some(refusal) = refused(&signed, &form.csrf) {
+        return refusal;
+    }
+    let text = signed.text;
+    let (Ok(item @ ItemId::DeadLetter(_)), note) = (id.parse::<ItemId>(), form.note.trim()) else {
+        return Redirect::to("/dead-letters").into_response();
+    };
+    let acted = if note.is_empty() {
+        Ok(Acted::Refused(format!("{}: {}", text.discard, text.note)))
+    } else {
+        state
+            .store
+            .discard(item, &signed.caller.name, note)
+            .await
+            .map_err(|error| error.to_string())
+    };
+    after(
+        "/dead-letters",
+        text,
+        &format!("{}: {id}", text.done),
+        acted,
+    )
 }
 
 /// `POST /dead-letters/{id}/replay`
