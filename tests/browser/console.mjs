@@ -126,10 +126,13 @@ try {
 
   // A viewer sees no mutating button.
   const watcher = await signIn(viewer, 'pt-BR');
-  await watcher.page.goto(detail);
+  await watcher.page.goto(`${base}/messages?document=console-order-2`);
+  await watcher.page.locator('tr', { hasText: 'console-order-2' }).locator('a').first().click();
+  await watcher.page.waitForURL(/\/messages\/in-\d+$/);
   assert.equal(await watcher.page.locator('form[action$="/retry"]').count(), 0, 'no retry button for a viewer');
   assert.equal(await watcher.page.locator('#add-mapping').count(), 0);
   assert.ok((await watcher.page.textContent('header')).includes('Pendências'), 'Portuguese for a pt-BR browser');
+  assert.match(await watcher.page.textContent('td.suggested'), /fazer o de\/para do produto/, 'the suggested action in Portuguese too');
   await shoot(watcher.page, 'viewer-pt');
   const csrf = await watcher.page.getAttribute('input[name=csrf]', 'value');
   const refused = await watcher.context.request.post(`${detail}/retry`, { form: { csrf } });

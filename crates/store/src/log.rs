@@ -15,7 +15,7 @@ use std::future::Future;
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
-use eai_domain::remedy;
+use eai_domain::remedy::{self, Advice};
 use eai_protocol::Code;
 use serde::{Deserialize, Serialize};
 use sqlx::FromRow;
@@ -370,7 +370,10 @@ pub struct PendingItem {
     pub status: String,
     pub codes: Vec<String>,
     pub reason: String,
+    /// What to do about it (English; [`PendingItem::advice`] has it in Portuguese too).
     pub suggested_action: &'static str,
+    #[serde(skip)]
+    pub advice: Advice,
     pub since: DateTime<Utc>,
     /// What can be done to it: `retry`, `replay`, `unblock`, `discard`.
     pub actions: Vec<&'static str>,
@@ -447,7 +450,8 @@ impl From<PendingRow> for PendingItem {
             status: row.status,
             codes: row.codes,
             reason: row.reason.unwrap_or_default(),
-            suggested_action,
+            suggested_action: suggested_action.en,
+            advice: suggested_action,
             since: row.since,
             actions,
             related: row.related.map(ItemId::Inbound),

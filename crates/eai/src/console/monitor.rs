@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use axum::extract::{Path, Query, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::Form;
-use eai_domain::remedy;
+use eai_domain::remedy::{self, Advice};
 use eai_protocol::Code;
 use eai_store::dead_letters::DeadLetterFilter;
 use eai_store::log::{Acted, Direction, ItemId, LogEntry, PendingItem, Status};
@@ -252,7 +252,7 @@ pub async fn message(
                     tr {
                         td.code { (code) }
                         td { (line["Message"].as_str().unwrap_or("")) }
-                        td.suggested { (Code::from_wire(code).map_or(remedy::UNKNOWN, remedy::for_code)) }
+                        td.suggested { (text.advice(Code::from_wire(code).map_or(remedy::UNKNOWN, remedy::for_code))) }
                     }
                 }
             }
@@ -365,15 +365,15 @@ pub async fn act(
 
 /// Pending items counted by reason (their first code, else their status),
 /// each with its suggested action.
-fn by_reason(items: &[PendingItem]) -> BTreeMap<String, (usize, &'static str)> {
-    let mut groups: BTreeMap<String, (usize, &'static str)> = BTreeMap::new();
+fn by_reason(items: &[PendingItem]) -> BTreeMap<String, (usize, Advice)> {
+    let mut groups: BTreeMap<String, (usize, Advice)> = BTreeMap::new();
     for item in items {
         let key = item
             .codes
             .first()
             .cloned()
             .unwrap_or_else(|| item.status.clone());
-        groups.entry(key).or_insert((0, item.suggested_action)).0 += 1;
+        groups.entry(key).or_insert((0, item.advice)).0 += 1;
     }
     groups
 }
@@ -409,7 +409,7 @@ pub async fn pending(
                 table.groups {
                     tr { th { (text.reason) } th { (text.count) } th { (text.suggested_action) } }
                     @for (reason, (count, suggestion)) in &groups {
-                        tr { td { (reason) } td { (count) } td { (suggestion) } }
+                        tr { td { (reason) } td { (count) } td { (text.advice(*suggestion)) } }
                     }
                 }
                 @if signed.is_operator() {
@@ -440,7 +440,7 @@ pub async fn pending(
                             td { (item.branch) }
                             td { (item.document.as_deref().unwrap_or("")) }
                             td { (item.codes.join(", ")) " " (item.reason) }
-                            td { (item.suggested_action) }
+                            td { (text.advice(item.advice)) }
                         }
                     }
                 }

@@ -2,6 +2,7 @@
 //! follows the browser's `Accept-Language` (Portuguese first when it leads).
 
 use axum::http::{header, HeaderMap};
+use eai_domain::remedy::Advice;
 
 /// The console's words in one language.
 pub struct Text {
@@ -318,6 +319,17 @@ pub const EN: Text = Text {
     job_retention: "Retention purge",
     job_sender: "Sender poll",
 };
+
+impl Text {
+    /// A suggested action in this language.
+    pub fn advice(&self, advice: Advice) -> &'static str {
+        if self.lang.starts_with("pt") {
+            advice.pt
+        } else {
+            advice.en
+        }
+    }
+}
 
 /// The language the browser asks for first among ours.
 pub fn for_request(headers: &HeaderMap) -> &'static Text {
