@@ -231,6 +231,9 @@ pub async fn message(
                 dt { (text.document) } dd { (document) }
             }
             @if let Some(error) = &entry.last_error { dt { (text.reason) } dd { (error) } }
+            @if let Some(tries) = detail.tries.as_ref().filter(|tries| tries.waits + tries.failures + tries.redeliveries > 0) {
+                dt { (text.tries) } dd { (text.waits) " " (tries.waits) " · " (text.failures) " " (tries.failures) " · " (text.redeliveries) " " (tries.redeliveries) }
+            }
             @if let Some(discarded) = &entry.discarded {
                 dt { (text.discarded) } dd { (discarded.at.format("%Y-%m-%d %H:%M")) " — " (discarded.by) ": " (discarded.note) }
             }
