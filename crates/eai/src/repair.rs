@@ -1,14 +1,74 @@
-//! The repairs that put a message back on the broker, shared by the API and
-//! the CLI: processing an inbound error again, and replaying a dead letter.
+//! The repairs operators make, one home for the API, the console and the
+//! CLI: retry, block, unblock and discard a message of the log (a retried
+//! inbound error goes back on the broker), and replay a dead letter.
 
 use eai_store::log::{Acted, ItemId};
 use eai_store::{Store, StoreError};
 use eai_transport::{Outgoing, Publisher, Topology};
 
-/// Retries `id`: an inbound envelope answered with an error is processed
-/// again (its stored body republished, answered where its first receipt
-/// went); an outbound message is sent again now with its attempts reset.
-pub async fn retry(
+/// What an operator does to one message of the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// An inbound error is processed again (its stored body republished,
+    /// answered where its first receipt went); an outbound message is sent
+    /// again now with its attempts reset.
+    Retry,
+    /// The sender leaves an outbound message alone.
+    Block,
+    Unblock,
+    /// Off the pending list, with a note.
+    Discard,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Retry => "retry",
+            Action::Block => "block",
+            Action::Unblock => "unblock",
+            Action::Discard => "discard",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Action> {
+        [
+            Action::Retry,
+            Action::Block,
+            Action::Unblock,
+            Action::Discard,
+        ]
+        .into_iter()
+        .find(|action| action.as_str() == text)
+    }
+}
+
+/// Does `action` to `id`, recording `actor` and `note`. `publisher` is
+/// needed only to retry an inbound envelope.
+pub async fn act(
+    store: &Store,
+    publisher: Option<&Publisher>,
+    topology: &Topology,
+    action: Action,
+    id: ItemId,
+    actor: &str,
+    note: &str,
+) -> Result<Acted, StoreError> {
+    match (action, id) {
+        (Action::Retry, ItemId::Inbound(_)) => match publisher {
+            Some(publisher) => reprocess(store, publisher, topology, id, actor, note).await,
+            None => Ok(Acted::Unavailable(
+                "no broker connection to publish it again".to_owned(),
+            )),
+        },
+        (Action::Retry, _) => store.retry_outbound(id, actor, note).await,
+        (Action::Block, _) => store.hold(id, actor, note).await,
+        (Action::Unblock, _) => store.release(id, actor, note).await,
+        (Action::Discard, _) => store.discard(id, actor, note).await,
+    }
+}
+
+/// Processes an inbound envelope answered with an error again.
+async fn reprocess(
     store: &Store,
     publisher: &Publisher,
     topology: &Topology,
@@ -16,9 +76,6 @@ pub async fn retry(
     actor: &str,
     note: &str,
 ) -> Result<Acted, StoreError> {
-    if !matches!(id, ItemId::Inbound(_)) {
-        return store.retry_outbound(id, actor, note).await;
-    }
     store
         .reprocess(id, actor, note, |again| async move {
             let reply_to = again

@@ -17,6 +17,7 @@ use super::error::ApiError;
 use super::error::ErrorBody;
 use super::params::Params;
 use super::ApiState;
+use crate::repair::{self, Action};
 
 /// The filters of both lists.
 pub const FILTERS: [&str; 13] = [
@@ -139,18 +140,7 @@ pub async fn retry(
     Path(id): Path<String>,
     Optional(note): Optional<Note>,
 ) -> Result<(StatusCode, Json<Done>), ApiError> {
-    let id = item_id(&id)?;
-    let note = note.note;
-    let acted = crate::repair::retry(
-        &state.store,
-        &state.publisher,
-        &state.topology,
-        id,
-        &caller.name,
-        &note,
-    )
-    .await?;
-    done(acted, id, "retry", caller)
+    apply(&state, caller, &id, Action::Retry, &note.note).await
 }
 
 /// `POST /api/v1/messages/{id}/block`: the sender leaves an outbound message alone.
@@ -165,9 +155,7 @@ pub async fn block(
     Path(id): Path<String>,
     Optional(note): Optional<Note>,
 ) -> Result<(StatusCode, Json<Done>), ApiError> {
-    let id = item_id(&id)?;
-    let acted = state.store.hold(id, &caller.name, &note.note).await?;
-    done(acted, id, "block", caller)
+    apply(&state, caller, &id, Action::Block, &note.note).await
 }
 
 /// `POST /api/v1/messages/{id}/unblock`
@@ -182,9 +170,7 @@ pub async fn unblock(
     Path(id): Path<String>,
     Optional(note): Optional<Note>,
 ) -> Result<(StatusCode, Json<Done>), ApiError> {
-    let id = item_id(&id)?;
-    let acted = state.store.release(id, &caller.name, &note.note).await?;
-    done(acted, id, "unblock", caller)
+    apply(&state, caller, &id, Action::Unblock, &note.note).await
 }
 
 /// `POST /api/v1/messages/{id}/discard` with `{"note": "..."}` (required):
@@ -200,8 +186,7 @@ pub async fn discard(
     Path(id): Path<String>,
     Optional(note): Optional<Note>,
 ) -> Result<(StatusCode, Json<Done>), ApiError> {
-    let id = item_id(&id)?;
-    discard_item(&state, caller, id, note.note).await
+    discard_item(&state, caller, item_id(&id)?, note.note).await
 }
 
 /// Discards any pending item (a message or a dead letter).
@@ -218,22 +203,44 @@ pub async fn discard_item(
             "$.note: expected a non-empty string saying why",
         ));
     }
-    let acted = state.store.discard(id, &caller.name, note.trim()).await?;
-    done(acted, id, "discard", caller)
+    act(state, caller, id, Action::Discard, note.trim()).await
 }
 
-fn done(
-    acted: eai_store::log::Acted,
-    id: ItemId,
-    action: &'static str,
+/// Parses the path's id, then does `action` to it.
+async fn apply(
+    state: &ApiState,
     caller: Caller,
+    id: &str,
+    action: Action,
+    note: &str,
 ) -> Result<(StatusCode, Json<Done>), ApiError> {
+    act(state, caller, item_id(id)?, action, note).await
+}
+
+/// Does `action` to `id` and answers what was done.
+async fn act(
+    state: &ApiState,
+    caller: Caller,
+    id: ItemId,
+    action: Action,
+    note: &str,
+) -> Result<(StatusCode, Json<Done>), ApiError> {
+    let acted = repair::act(
+        &state.store,
+        Some(&state.publisher),
+        &state.topology,
+        action,
+        id,
+        &caller.name,
+        note,
+    )
+    .await?;
     ApiError::from_acted(acted, &id.to_string())?;
     Ok((
         StatusCode::OK,
         Json(Done {
             id: id.to_string(),
-            action,
+            action: action.as_str(),
             by: caller.name,
         }),
     ))

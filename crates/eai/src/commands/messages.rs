@@ -9,27 +9,7 @@ use serde::Serialize;
 
 use crate::app::{open_broker, open_store, publisher_for};
 use crate::config::Settings;
-use crate::repair;
-
-/// What the operator asks to be done.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    Retry,
-    Block,
-    Unblock,
-    Discard,
-}
-
-impl Action {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Retry => "retry",
-            Action::Block => "block",
-            Action::Unblock => "unblock",
-            Action::Discard => "discard",
-        }
-    }
-}
+use crate::repair::{self, Action};
 
 /// Prints `value` as one JSON document.
 pub fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
@@ -239,28 +219,29 @@ pub async fn act(
     json: bool,
 ) -> anyhow::Result<bool> {
     let store = open_store(settings).await?;
-    let broker = match (
-        action,
-        ids.iter().any(|id| matches!(id, ItemId::Inbound(_))),
-    ) {
-        (Action::Retry, true) => Some(open_broker(settings, Some(settings.topology())).await?),
-        _ => None,
+    // The broker only when an inbound error goes back on it.
+    let retries_inbound =
+        action == Action::Retry && ids.iter().any(|id| matches!(id, ItemId::Inbound(_)));
+    let broker = match retries_inbound {
+        true => Some(open_broker(settings, Some(settings.topology())).await?),
+        false => None,
     };
+    let publisher = broker
+        .as_ref()
+        .map(|broker| publisher_for(settings, broker));
+    let topology = settings.topology();
     let mut outcomes = Vec::with_capacity(ids.len());
     for id in ids {
-        let acted = match action {
-            Action::Retry => match &broker {
-                Some(broker) => {
-                    let publisher = publisher_for(settings, broker);
-                    repair::retry(&store, &publisher, &settings.topology(), *id, actor, note)
-                        .await?
-                }
-                None => store.retry_outbound(*id, actor, note).await?,
-            },
-            Action::Block => store.hold(*id, actor, note).await?,
-            Action::Unblock => store.release(*id, actor, note).await?,
-            Action::Discard => store.discard(*id, actor, note).await?,
-        };
+        let acted = repair::act(
+            &store,
+            publisher.as_ref(),
+            &topology,
+            action,
+            *id,
+            actor,
+            note,
+        )
+        .await?;
         outcomes.push(outcome(*id, action.as_str(), actor, acted));
     }
     if let Some(broker) = broker {

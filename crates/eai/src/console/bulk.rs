@@ -14,24 +14,27 @@ use super::session::Signed;
 use crate::api::messages::{log_filter, FILTERS};
 use crate::api::params::Params;
 use crate::api::ApiState;
-use crate::repair;
+use crate::repair::{self, Action};
 
 /// The bulk actions.
 const ACTIONS: [&str; 3] = ["retry", "replay", "discard"];
 
 /// Does `action` to one item, as its own button would.
 async fn one(state: &ApiState, item: &PendingItem, action: &str, actor: &str, note: &str) -> Acted {
+    let publisher = Some(&state.publisher);
+    let (topology, store) = (&state.topology, &state.store);
     let outcome = match (action, item.id) {
-        ("discard", id) => state.store.discard(id, actor, note).await,
         ("replay", ItemId::DeadLetter(number)) => {
-            repair::replay(&state.store, &state.publisher, number, actor, true).await
+            repair::replay(store, &state.publisher, number, actor, true).await
         }
+        // A dead letter is retried through the envelope it answered.
         ("retry", ItemId::DeadLetter(_)) => match item.related {
             Some(envelope) => {
-                repair::retry(
-                    &state.store,
-                    &state.publisher,
-                    &state.topology,
+                repair::act(
+                    store,
+                    publisher,
+                    topology,
+                    Action::Retry,
                     envelope,
                     actor,
                     note,
@@ -41,15 +44,10 @@ async fn one(state: &ApiState, item: &PendingItem, action: &str, actor: &str, no
             None => Ok(Acted::Refused(format!("{}: nothing to retry", item.id))),
         },
         ("retry", id) => {
-            repair::retry(
-                &state.store,
-                &state.publisher,
-                &state.topology,
-                id,
-                actor,
-                note,
-            )
-            .await
+            repair::act(store, publisher, topology, Action::Retry, id, actor, note).await
+        }
+        ("discard", id) => {
+            repair::act(store, publisher, topology, Action::Discard, id, actor, note).await
         }
         (_, id) => Ok(Acted::Refused(format!("{id}: {action} does not apply"))),
     };

@@ -21,7 +21,7 @@ use super::text::Text;
 use crate::api::messages::{log_filter, FILTERS};
 use crate::api::params::Params;
 use crate::api::ApiState;
-use crate::repair;
+use crate::repair::{self, Action as Repair};
 
 /// What a page was asked to show after an action (`?done=` / `?failed=`).
 fn flash(query: &[(String, String)]) -> Option<(bool, String)> {
@@ -340,23 +340,24 @@ pub async fn act(
     };
     let actor = signed.caller.name.as_str();
     let note = form.note.trim();
-    let acted = match verb.as_str() {
-        "retry" => {
-            repair::retry(
+    let acted = match Repair::parse(&verb) {
+        Some(Repair::Discard) if note.is_empty() => {
+            Ok(Acted::Refused(format!("{}: {}", text.discard, text.note)))
+        }
+        Some(action) => {
+            let publisher = Some(&state.publisher);
+            repair::act(
                 &state.store,
-                &state.publisher,
+                publisher,
                 &state.topology,
+                action,
                 item,
                 actor,
                 note,
             )
             .await
         }
-        "block" => state.store.hold(item, actor, note).await,
-        "unblock" => state.store.release(item, actor, note).await,
-        "discard" if !note.is_empty() => state.store.discard(item, actor, note).await,
-        "discard" => Ok(Acted::Refused(format!("{}: {}", text.discard, text.note))),
-        _ => return Redirect::to(&back).into_response(),
+        None => return Redirect::to(&back).into_response(),
     };
     after(
         &back,
