@@ -117,8 +117,8 @@ struct Stored {
     replayed_at: Option<DateTime<Utc>>,
 }
 
-const COLUMNS: &str = "SELECT id, uuid, code, reason, exchange, routing_key, dead_at, replays,
-        replayed_at, discarded_at FROM dead_letters";
+const COLUMNS: &str = "id, uuid, code, reason, exchange, routing_key, dead_at, replays,
+        replayed_at, discarded_at";
 
 impl Store {
     /// Records a dead letter; one the worker named is recorded once however
@@ -152,7 +152,7 @@ impl Store {
         filter: &DeadLetterFilter,
     ) -> Result<Page<DeadLetter>, StoreError> {
         let rows: Vec<Row> = sqlx::query_as(&format!(
-            "{COLUMNS}
+            "SELECT {COLUMNS} FROM dead_letters
               WHERE ($1::text IS NULL OR code = $1) AND ($2::text IS NULL OR uuid = $2)
                 AND ($3::timestamptz IS NULL OR dead_at >= $3)
                 AND ($4::timestamptz IS NULL OR dead_at < $4)
@@ -181,20 +181,21 @@ impl Store {
 
     /// One dead letter with its body.
     pub async fn dead_letter(&self, id: i64) -> Result<Option<DeadLetter>, StoreError> {
-        let row: Option<Row> = sqlx::query_as(&format!("{COLUMNS} WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let body: Vec<u8> = sqlx::query_scalar("SELECT body FROM dead_letters WHERE id = $1")
-            .bind(id)
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(Some(DeadLetter {
-            body: Some(as_json(&body)),
-            ..DeadLetter::from(row)
+        #[derive(FromRow)]
+        struct WithBody {
+            #[sqlx(flatten)]
+            row: Row,
+            body: Vec<u8>,
+        }
+        let found: Option<WithBody> = sqlx::query_as(&format!(
+            "SELECT {COLUMNS}, body FROM dead_letters WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(found.map(|found| DeadLetter {
+            body: Some(as_json(&found.body)),
+            ..DeadLetter::from(found.row)
         }))
     }
 

@@ -91,14 +91,14 @@ pub async fn receive(
         return accept_batch(&state, items).await;
     }
     let envelope = Envelope::parse(&body).map_err(|rejection| refused(&rejection))?;
-    if let Some((receipt, _)) = state.store.stored_receipt(envelope.uuid()).await? {
-        return Ok(receipt_response(receipt));
-    }
     let sync = envelope
         .header_text("DeliveryType")
         .is_some_and(|kind| kind.eq_ignore_ascii_case("sync"));
     if sync {
+        // Processing dedups by UUID itself: an answered one gets its stored receipt.
         process_now(&state, &envelope, &body).await
+    } else if let Some((receipt, _)) = state.store.stored_receipt(envelope.uuid()).await? {
+        Ok(receipt_response(receipt))
     } else {
         enqueue(&state, &envelope, &body).await?;
         Ok((

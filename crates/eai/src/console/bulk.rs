@@ -3,12 +3,12 @@
 //! way its own button would, and the outcome is counted.
 
 use axum::extract::State;
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{Html, IntoResponse, Response};
 use axum::Form;
 use eai_store::log::{Acted, ItemId, PendingItem};
 use maud::html;
 
-use super::layout::{page, Section};
+use super::layout::{page, redirect, Section};
 use super::monitor::refused;
 use super::session::Signed;
 use crate::api::messages::{log_filter, FILTERS};
@@ -75,7 +75,7 @@ pub async fn bulk(
     let action = field("action");
     let note = field("note");
     if !ACTIONS.contains(&action.as_str()) || (action == "discard" && note.trim().is_empty()) {
-        return Redirect::to("/pending?failed=action").into_response();
+        return redirect("/pending", false, &action);
     }
     let mut filters: Vec<(String, String)> = fields
         .iter()
@@ -92,11 +92,9 @@ pub async fn bulk(
     {
         Ok(filter) => match state.store.pending(&filter).await {
             Ok(page) => page.items,
-            Err(error) => return Redirect::to(&format!("/pending?failed={error}")).into_response(),
+            Err(error) => return redirect("/pending", false, &error.to_string()),
         },
-        Err(error) => {
-            return Redirect::to(&format!("/pending?failed={}", error.message)).into_response()
-        }
+        Err(error) => return redirect("/pending", false, &error.message),
     };
     if field("confirm") != "yes" {
         let body = html! {
@@ -123,8 +121,5 @@ pub async fn bulk(
         }
     }
     let line = format!("{action}: {} {done}, {} {failed}", text.done, text.not_done);
-    let query = form_urlencoded::Serializer::new(String::new())
-        .append_pair(if failed == 0 { "done" } else { "failed" }, &line)
-        .finish();
-    Redirect::to(&format!("/pending?{query}")).into_response()
+    redirect("/pending", failed == 0, &line)
 }

@@ -2,6 +2,7 @@
 //! token's name and role, a flash line, and the style sheet (inline: no
 //! asset to fetch, no CDN).
 
+use axum::response::{IntoResponse, Redirect, Response};
 use maud::{html, Markup, DOCTYPE};
 
 use super::session::Signed;
@@ -48,7 +49,7 @@ pub fn page(
     signed: &Signed,
     section: Section,
     title: &str,
-    flash: Option<(bool, &str)>,
+    flash: Option<&Flash>,
     body: Markup,
 ) -> Markup {
     let text: &Text = signed.text;
@@ -87,13 +88,34 @@ pub fn page(
                 main {
                     h1 { (title) }
                     @if let Some((ok, line)) = flash {
-                        p.flash.bad[!ok] { (line) }
+                        p.flash.bad[!*ok] { (line) }
                     }
                     (body)
                 }
             }
         }
     }
+}
+
+/// The outcome line an action leaves for the page it redirects to: ok or
+/// not, and what happened.
+pub type Flash = (bool, String);
+
+/// The outcome an action left in the query (`?done=` / `?failed=`).
+pub fn flash(query: &[(String, String)]) -> Option<Flash> {
+    query.iter().find_map(|(name, value)| match name.as_str() {
+        "done" => Some((true, value.clone())),
+        "failed" => Some((false, value.clone())),
+        _ => None,
+    })
+}
+
+/// Back to `path` after an action, with its outcome line.
+pub fn redirect(path: &str, ok: bool, line: &str) -> Response {
+    let query = form_urlencoded::Serializer::new(String::new())
+        .append_pair(if ok { "done" } else { "failed" }, line)
+        .finish();
+    Redirect::to(&format!("{path}?{query}")).into_response()
 }
 
 /// A POST form with the CSRF token and a button (and an optional note field).

@@ -15,22 +15,13 @@ use eai_store::log::{Acted, Direction, ItemId, LogEntry, PendingItem, Status};
 use maud::{html, Markup};
 use serde::Deserialize;
 
-use super::layout::{action, page, Section};
+use super::layout::{action, flash, page, redirect, Section};
 use super::session::{csrf_matches, Signed};
 use super::text::Text;
 use crate::api::messages::{log_filter, FILTERS};
 use crate::api::params::Params;
 use crate::api::ApiState;
 use crate::repair::{self, Action as Repair};
-
-/// What a page was asked to show after an action (`?done=` / `?failed=`).
-fn flash(query: &[(String, String)]) -> Option<(bool, String)> {
-    query.iter().find_map(|(name, value)| match name.as_str() {
-        "done" => Some((true, value.clone())),
-        "failed" => Some((false, value.clone())),
-        _ => None,
-    })
-}
 
 /// `pairs` as a query string.
 fn query_string(pairs: &[(String, String)]) -> String {
@@ -137,9 +128,17 @@ pub async fn messages(
             }
         }
     };
-    let flash_line = shown.as_ref().map(|(ok, line)| (*ok, line.as_str()));
-    Html(page(&signed, Section::Messages, text.messages, flash_line, body).into_string())
-        .into_response()
+    Html(
+        page(
+            &signed,
+            Section::Messages,
+            text.messages,
+            shown.as_ref(),
+            body,
+        )
+        .into_string(),
+    )
+    .into_response()
 }
 
 /// The link to the page after this one, the filters kept.
@@ -286,8 +285,7 @@ pub async fn message(
         }
     };
     let shown = flash(&query);
-    let flash_line = shown.as_ref().map(|(ok, line)| (*ok, line.as_str()));
-    Html(page(&signed, Section::Messages, &id, flash_line, body).into_string()).into_response()
+    Html(page(&signed, Section::Messages, &id, shown.as_ref(), body).into_string()).into_response()
 }
 
 /// A repair form's fields.
@@ -300,13 +298,11 @@ pub struct ActionForm {
 
 /// Where to go after an action, with its outcome.
 fn after(back: &str, text: &Text, done: &str, acted: Result<Acted, String>) -> Response {
-    let (name, line) = match acted {
-        Ok(Acted::Done) => ("done", done.to_owned()),
-        Ok(Acted::NotFound) => ("failed", text.not_found.to_owned()),
-        Ok(Acted::Refused(why) | Acted::Unavailable(why)) | Err(why) => ("failed", why),
-    };
-    let query = query_string(&[(name.to_owned(), line)]);
-    Redirect::to(&format!("{back}?{query}")).into_response()
+    match acted {
+        Ok(Acted::Done) => redirect(back, true, done),
+        Ok(Acted::NotFound) => redirect(back, false, text.not_found),
+        Ok(Acted::Refused(why) | Acted::Unavailable(why)) | Err(why) => redirect(back, false, &why),
+    }
 }
 
 /// Refuses a viewer's or a forged (no CSRF token) POST.
@@ -451,8 +447,16 @@ pub async fn pending(
             }
         }
     };
-    let flash_line = shown.as_ref().map(|(ok, line)| (*ok, line.as_str()));
-    Html(page(&signed, Section::Pending, text.pending, flash_line, body).into_string())
+    Html(
+        page(
+            &signed,
+            Section::Pending,
+            text.pending,
+            shown.as_ref(),
+            body,
+        )
+        .into_string(),
+    )
 }
 
 /// `GET /dead-letters`
@@ -511,13 +515,12 @@ pub async fn dead_letters(
         }
     };
     let shown = flash(&query);
-    let flash_line = shown.as_ref().map(|(ok, line)| (*ok, line.as_str()));
     Html(
         page(
             &signed,
             Section::DeadLetters,
             text.dead_letters,
-            flash_line,
+            shown.as_ref(),
             body,
         )
         .into_string(),

@@ -9,27 +9,12 @@ use eai_store::mappings::MappingFilter;
 use maud::html;
 use serde::Deserialize;
 
-use super::layout::{action, page, Section};
+use super::layout::{action, flash, page, redirect, Section};
 use super::monitor::refused;
 use super::session::Signed;
 use crate::api::destinations::DestinationView;
 use crate::api::ApiState;
 use crate::commands::destinations::probe;
-
-fn flash(query: &[(String, String)]) -> Option<(bool, String)> {
-    query.iter().find_map(|(name, value)| match name.as_str() {
-        "done" => Some((true, value.clone())),
-        "failed" => Some((false, value.clone())),
-        _ => None,
-    })
-}
-
-fn back(path: &str, ok: bool, line: &str) -> Response {
-    let query = form_urlencoded::Serializer::new(String::new())
-        .append_pair(if ok { "done" } else { "failed" }, line)
-        .finish();
-    Redirect::to(&format!("{path}?{query}")).into_response()
-}
 
 /// `GET /settings/mappings?namespace=&entity=&external=`
 pub async fn mappings(
@@ -103,8 +88,16 @@ pub async fn mappings(
         }
     };
     let shown = flash(&query);
-    let flash_line = shown.as_ref().map(|(ok, line)| (*ok, line.as_str()));
-    Html(page(&signed, Section::Mappings, text.mappings, flash_line, body).into_string())
+    Html(
+        page(
+            &signed,
+            Section::Mappings,
+            text.mappings,
+            shown.as_ref(),
+            body,
+        )
+        .into_string(),
+    )
 }
 
 /// A mapping form's fields.
@@ -143,15 +136,15 @@ pub async fn add_mapping(
     let path = "/settings/mappings";
     let entity = match form.checked() {
         Ok(entity) if !form.internal.trim().is_empty() && !form.internal.contains('\0') => entity,
-        Ok(_) => return back(path, false, "internal: 1 to 255 characters"),
-        Err(problem) => return back(path, false, &problem),
+        Ok(_) => return redirect(path, false, "internal: 1 to 255 characters"),
+        Err(problem) => return redirect(path, false, &problem),
     };
     match state
         .store
         .set_mapping(&form.namespace, entity, &form.external, &form.internal)
         .await
     {
-        Ok(_) => back(
+        Ok(_) => redirect(
             path,
             true,
             &format!(
@@ -159,7 +152,7 @@ pub async fn add_mapping(
                 form.namespace, entity, form.external, form.internal
             ),
         ),
-        Err(error) => back(path, false, &error.to_string()),
+        Err(error) => redirect(path, false, &error.to_string()),
     }
 }
 
@@ -175,20 +168,20 @@ pub async fn delete_mapping(
     let path = "/settings/mappings";
     let entity = match form.checked() {
         Ok(entity) => entity,
-        Err(problem) => return back(path, false, &problem),
+        Err(problem) => return redirect(path, false, &problem),
     };
     match state
         .store
         .delete_mapping(&form.namespace, entity, &form.external)
         .await
     {
-        Ok(true) => back(
+        Ok(true) => redirect(
             path,
             true,
             &format!("{} {} {}", form.namespace, entity, form.external),
         ),
-        Ok(false) => back(path, false, signed.text.not_found),
-        Err(error) => back(path, false, &error.to_string()),
+        Ok(false) => redirect(path, false, signed.text.not_found),
+        Err(error) => redirect(path, false, &error.to_string()),
     }
 }
 
@@ -236,13 +229,12 @@ pub async fn destinations(
         }
     };
     let shown = flash(&query);
-    let flash_line = shown.as_ref().map(|(ok, line)| (*ok, line.as_str()));
     Html(
         page(
             &signed,
             Section::Destinations,
             text.destinations,
-            flash_line,
+            shown.as_ref(),
             body,
         )
         .into_string(),
@@ -268,15 +260,15 @@ pub async fn destination_action(
     let path = "/settings/destinations";
     let found = match state.store.destination(&name).await {
         Ok(Some(destination)) => destination,
-        Ok(None) => return back(path, false, &format!("{name}: {}", signed.text.not_found)),
-        Err(error) => return back(path, false, &error.to_string()),
+        Ok(None) => return redirect(path, false, &format!("{name}: {}", signed.text.not_found)),
+        Err(error) => return redirect(path, false, &error.to_string()),
     };
     match verb.as_str() {
         "test" => match probe(&state.settings, &found).await {
             Ok((settlement, elapsed)) => {
                 let ok = settlement.status() == "done";
                 let detail = settlement.detail();
-                back(
+                redirect(
                     path,
                     ok,
                     &format!(
@@ -286,12 +278,12 @@ pub async fn destination_action(
                     ),
                 )
             }
-            Err(error) => back(path, false, &format!("{name}: {error}")),
+            Err(error) => redirect(path, false, &format!("{name}: {error}")),
         },
         "unblock" => match state.store.unblock_destination(&name).await {
-            Ok(Some(released)) => back(path, true, &format!("{name}: {released}")),
-            Ok(None) => back(path, false, &format!("{name}: {}", signed.text.not_found)),
-            Err(error) => back(path, false, &error.to_string()),
+            Ok(Some(released)) => redirect(path, true, &format!("{name}: {released}")),
+            Ok(None) => redirect(path, false, &format!("{name}: {}", signed.text.not_found)),
+            Err(error) => redirect(path, false, &error.to_string()),
         },
         _ => Redirect::to(path).into_response(),
     }
@@ -322,20 +314,20 @@ pub async fn credentials(
             .bytes()
             .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_');
     if !valid_header || form.value.is_empty() || form.value.contains(['\0', '\r', '\n']) {
-        return back(path, false, &format!("{name}: {}", signed.text.credentials));
+        return redirect(path, false, &format!("{name}: {}", signed.text.credentials));
     }
     match state
         .store
         .set_destination_credentials(&name, header, &form.value)
         .await
     {
-        Ok(Some(released)) => back(
+        Ok(Some(released)) => redirect(
             path,
             true,
             &format!("{name}: {} ({released})", signed.text.credentials),
         ),
-        Ok(None) => back(path, false, &format!("{name}: {}", signed.text.not_found)),
-        Err(error) => back(path, false, &error.to_string()),
+        Ok(None) => redirect(path, false, &format!("{name}: {}", signed.text.not_found)),
+        Err(error) => redirect(path, false, &error.to_string()),
     }
 }
 
