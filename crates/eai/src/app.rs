@@ -31,6 +31,7 @@ use crate::dead_letter_queue::DeadLetterLog;
 use crate::health::Health;
 use crate::http;
 use crate::metrics::{ConsumerError, Metrics};
+use crate::published::PublishedReceipts;
 use crate::receiver::{Receiver, RetryPlan};
 use crate::relay::Relay;
 use crate::sender::receipts_in::DestinationReceipts;
@@ -261,9 +262,12 @@ pub async fn start(settings: &Settings, only: Option<Role>) -> anyhow::Result<Ru
             redelivery_limit: settings.redelivery_limit,
             receipt_retry: receipt_retry.min,
         };
+        let (published, marking) = PublishedReceipts::start(store.clone());
+        work.spawn(marking);
         let receiver_for = |queue: &str| Receiver {
             store: store.clone(),
             publisher: publisher.clone(),
+            published: published.clone(),
             dead_letters: dead_letters.clone(),
             topology: topology.clone(),
             identity: identity.clone(),

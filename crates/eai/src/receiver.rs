@@ -45,6 +45,7 @@ use crate::metrics::{
     DatabaseUnavailable, EnvelopeFailed, EnvelopeWaiting, MessageHandled, Metrics,
     ReceiptPublishFailed,
 };
+use crate::published::PublishedReceipts;
 
 /// How long a delivery whose dead-lettering failed (the broker is away)
 /// waits before it goes back to its queue, so that is not a hot loop.
@@ -71,6 +72,8 @@ pub struct RetryPlan {
 pub struct Receiver {
     pub store: Store,
     pub publisher: Publisher,
+    /// Where confirmed receipts are marked published.
+    pub published: PublishedReceipts,
     pub dead_letters: DeadLetters,
     pub topology: Topology,
     pub identity: WorkerIdentity,
@@ -335,8 +338,9 @@ impl Receiver {
     }
 
     /// Publishes a receipt `mandatory` with a confirm and records the outcome:
-    /// a receipt the broker returned or did not confirm stays in the outbox
-    /// for the relay, never counted as delivered.
+    /// a confirmed one is marked published (in a batch, [`PublishedReceipts`]);
+    /// one the broker returned or did not confirm stays in the outbox for the
+    /// relay, never counted as delivered.
     pub(crate) async fn publish_receipt(&self, uuid: &str, answer: &Answer) {
         let published = self
             .publisher
@@ -349,8 +353,8 @@ impl Receiver {
                 ..Outgoing::default()
             })
             .await;
-        let recorded = match published {
-            Ok(()) => self.store.mark_published(answer.receipt_id).await,
+        match published {
+            Ok(()) => self.published.mark(answer.receipt_id),
             Err(error) => {
                 let error_text = error.to_string();
                 ReceiptPublishFailed {
@@ -359,13 +363,14 @@ impl Receiver {
                     error: &error_text,
                 }
                 .emit(&self.metrics);
-                self.store
+                if let Err(error) = self
+                    .store
                     .mark_publish_failed(answer.receipt_id, &error_text, self.retries.receipt_retry)
                     .await
+                {
+                    tracing::warn!(uuid, %error, "the failed publication was not recorded; the relay will send it again");
+                }
             }
-        };
-        if let Err(error) = recorded {
-            tracing::warn!(uuid, %error, "the receipt's publication was not recorded; the relay may send it again");
         }
     }
 

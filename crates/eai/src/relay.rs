@@ -91,7 +91,7 @@ impl Relay {
                 .await;
             match outcome {
                 Ok(()) => {
-                    self.store.mark_published(receipt.id).await?;
+                    self.store.mark_published(&[receipt.id]).await?;
                     published += 1;
                 }
                 Err(error) => self.failed(&receipt, &error.to_string()).await?,

@@ -20,92 +20,99 @@ pub struct Branch {
     pub reserve_without_stock: bool,
 }
 
-/// Adds the mappings of `namespace` for the given `(entity, external)` pairs.
-pub async fn load_mappings(
+/// Adds, in one statement, the mappings of `namespace` for the given
+/// `(entity, external)` pairs and the warehouses of `branch` (as internal
+/// Warehouse codes).
+pub async fn load_directory(
     conn: &mut PgConnection,
     directory: &mut Directory,
     namespace: &str,
     wanted: &[(Entity, String)],
+    branch: &str,
 ) -> Result<(), StoreError> {
-    if wanted.is_empty() {
-        return Ok(());
-    }
     let entities: Vec<&str> = wanted.iter().map(|(entity, _)| entity.as_str()).collect();
     let externals: Vec<&str> = wanted
         .iter()
         .map(|(_, external)| external.as_str())
         .collect();
-    let rows: Vec<(String, String, String)> = sqlx::query_as(
+    let rows: Vec<(String, Option<String>, String)> = sqlx::query_as(
         "SELECT m.entity, m.external, m.internal
            FROM mappings m
            JOIN unnest($2::text[], $3::text[]) AS w(entity, external)
              ON m.entity = w.entity AND m.external = w.external
-          WHERE m.namespace = $1",
+          WHERE m.namespace = $1
+         UNION ALL
+         SELECT 'Warehouse', NULL, code FROM warehouses WHERE branch = $4",
     )
     .bind(namespace)
     .bind(&entities)
     .bind(&externals)
+    .bind(branch)
     .fetch_all(&mut *conn)
     .await?;
     for (entity, external, internal) in rows {
-        if let Some(entity) = Entity::parse(&entity) {
-            directory.add_mapping(entity, &external, &internal);
+        match (Entity::parse(&entity), external) {
+            (Some(entity), Some(external)) => directory.add_mapping(entity, &external, &internal),
+            (Some(entity), None) => directory.add_internal(entity, &internal),
+            (None, _) => {}
         }
     }
     Ok(())
 }
 
-/// The internal company for an envelope's `CompanyId` (de/para, else itself).
-pub async fn resolve_company(
+/// The internal company an envelope's `CompanyId` names (de/para, else
+/// itself) and its branch `branch`, if it has one — in one statement: the
+/// Company mapping and the branch rows of both candidates are read, the
+/// domain's [`Directory`] picks.
+pub async fn locate(
     conn: &mut PgConnection,
     namespace: &str,
-    external: &str,
-) -> Result<String, StoreError> {
-    let mut directory = Directory::default();
-    load_mappings(
-        conn,
-        &mut directory,
-        namespace,
-        &[(Entity::Company, external.to_owned())],
-    )
-    .await?;
-    directory.add_internal(Entity::Company, external);
-    Ok(directory
-        .resolve(Entity::Company, external)
-        .unwrap_or(external)
-        .to_owned())
-}
-
-/// The branch row, if the company has that branch.
-pub async fn branch(
-    conn: &mut PgConnection,
     company: &str,
     branch: &str,
-) -> Result<Option<Branch>, StoreError> {
-    Ok(sqlx::query_as(
-        "SELECT company, branch, closed_until, released_payment_methods, reserve_without_stock
-           FROM branches WHERE company = $1 AND branch = $2",
+) -> Result<(String, Option<Branch>), StoreError> {
+    let rows: Vec<LocatedRow> = sqlx::query_as(
+        "SELECT m.internal AS mapped, b.company, b.branch, b.closed_until,
+                b.released_payment_methods, b.reserve_without_stock
+           FROM (SELECT (SELECT internal FROM mappings
+                          WHERE namespace = $1 AND entity = $4 AND external = $2) AS internal) m
+           LEFT JOIN branches b ON b.branch = $3 AND b.company IN ($2, m.internal)",
     )
+    .bind(namespace)
     .bind(company)
     .bind(branch)
-    .fetch_optional(&mut *conn)
-    .await?)
+    .bind(Entity::Company.as_str())
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut directory = Directory::default();
+    directory.add_internal(Entity::Company, company);
+    if let Some(mapped) = rows.first().and_then(|row| row.mapped.as_deref()) {
+        directory.add_mapping(Entity::Company, company, mapped);
+    }
+    let resolved = directory
+        .resolve(Entity::Company, company)
+        .unwrap_or(company)
+        .to_owned();
+    let found = rows.into_iter().find_map(|row| {
+        let company = row.company?;
+        (company == resolved).then(|| Branch {
+            company,
+            branch: row.branch.unwrap_or_default(),
+            closed_until: row.closed_until,
+            released_payment_methods: row.released_payment_methods.unwrap_or_default(),
+            reserve_without_stock: row.reserve_without_stock.unwrap_or_default(),
+        })
+    });
+    Ok((resolved, found))
 }
 
-/// Registers the branch's warehouses as internal Warehouse codes.
-pub async fn load_warehouses(
-    conn: &mut PgConnection,
-    directory: &mut Directory,
-    branch: &str,
-) -> Result<(), StoreError> {
-    let codes: Vec<(String,)> = sqlx::query_as("SELECT code FROM warehouses WHERE branch = $1")
-        .bind(branch)
-        .fetch_all(&mut *conn)
-        .await?;
-    for (code,) in codes {
-        directory.add_internal(Entity::Warehouse, &code);
-    }
-    Ok(())
+#[derive(sqlx::FromRow)]
+struct LocatedRow {
+    mapped: Option<String>,
+    company: Option<String>,
+    branch: Option<String>,
+    closed_until: Option<NaiveDate>,
+    released_payment_methods: Option<Vec<String>>,
+    reserve_without_stock: Option<bool>,
 }
 
 /// Loads the products whose code is any of `codes`, registering them as internal Product codes.

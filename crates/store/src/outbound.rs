@@ -348,6 +348,8 @@ impl Store {
 
     /// Records how an attempt ended, if this sender still holds the message.
     /// `retry_in` is when a failed or undelivered message may be tried again.
+    /// One statement: the attempt, the message and (for `Blocked`) its
+    /// destination, atomically, in one round trip.
     pub async fn settle(
         &self,
         message: &Claimed,
@@ -356,50 +358,39 @@ impl Store {
         settlement: &Settlement,
         retry_in: Duration,
     ) -> Result<Settled, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO outbox_attempts (outbox_id, attempt, sender, started_at, status, detail)
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(message.id)
-        .bind(message.attempt)
-        .bind(sender)
-        .bind(started_at)
-        .bind(settlement.status())
-        .bind(settlement.detail())
-        .execute(&mut *tx)
-        .await?;
-        let recorded = sqlx::query(
-            "UPDATE outbox
-                SET status = $3, last_error = NULLIF($4, ''), lease_until = NULL,
-                    attempts = CASE WHEN $3 = 'blocked' THEN attempts - 1 ELSE attempts END,
-                    sent_at = CASE WHEN $3 = 'done' THEN now() ELSE sent_at END,
-                    next_attempt_at = now() + make_interval(secs => $5)
-              WHERE id = $1 AND claimed_by = $2 AND status = 'running'",
+        let blocked_reason = match settlement {
+            Settlement::Blocked(reason) => Some(reason.as_str()),
+            _ => None,
+        };
+        let (recorded, blocked_destination): (bool, bool) = sqlx::query_as(
+            "WITH attempt AS (
+                 INSERT INTO outbox_attempts (outbox_id, attempt, sender, started_at, status, detail)
+                 VALUES ($1, $6, $2, $7, $3, $4)),
+             settled AS (
+                 UPDATE outbox
+                    SET status = $3, last_error = NULLIF($4, ''), lease_until = NULL,
+                        attempts = CASE WHEN $3 = 'blocked' THEN attempts - 1 ELSE attempts END,
+                        sent_at = CASE WHEN $3 = 'done' THEN now() ELSE sent_at END,
+                        next_attempt_at = now() + make_interval(secs => $5)
+                  WHERE id = $1 AND claimed_by = $2 AND status = 'running'
+              RETURNING id),
+             blocked AS (
+                 UPDATE destinations SET blocked = true, blocked_reason = $9, blocked_at = now()
+                  WHERE id = $8 AND $9::text IS NOT NULL AND NOT blocked
+              RETURNING id)
+             SELECT EXISTS (SELECT 1 FROM settled), EXISTS (SELECT 1 FROM blocked)",
         )
         .bind(message.id)
         .bind(sender)
         .bind(settlement.status())
         .bind(settlement.detail())
         .bind(retry_in.as_secs_f64())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        let mut blocked_destination = false;
-        if let Settlement::Blocked(reason) = settlement {
-            blocked_destination = sqlx::query(
-                "UPDATE destinations SET blocked = true, blocked_reason = $2, blocked_at = now()
-                  WHERE id = $1 AND NOT blocked",
-            )
-            .bind(message.destination.id)
-            .bind(reason)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-                == 1;
-        }
-        tx.commit().await?;
+        .bind(message.attempt)
+        .bind(started_at)
+        .bind(message.destination.id)
+        .bind(blocked_reason)
+        .fetch_one(&self.pool)
+        .await?;
         Ok(Settled {
             recorded,
             blocked_destination,

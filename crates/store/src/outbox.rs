@@ -34,14 +34,15 @@ pub enum RelayPass {
 }
 
 impl Store {
-    /// Records that the broker confirmed the receipt.
-    pub async fn mark_published(&self, receipt_id: i64) -> Result<(), StoreError> {
+    /// Records that the broker confirmed these receipts (one statement for
+    /// all of them: the receiver marks what was confirmed meanwhile together).
+    pub async fn mark_published(&self, receipt_ids: &[i64]) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE outbox SET status = 'done', sent_at = now(), attempts = attempts + 1,
                     lease_until = NULL, last_error = NULL
-              WHERE id = $1",
+              WHERE id = ANY($1)",
         )
-        .bind(receipt_id)
+        .bind(receipt_ids)
         .execute(&self.pool)
         .await?;
         Ok(())

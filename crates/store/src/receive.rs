@@ -309,7 +309,7 @@ async fn claim(
     }))
 }
 
-/// Writes the receipt to the outbox and completes the inbox row.
+/// Writes the receipt to the outbox and completes the inbox row, in one statement.
 async fn record_answer(
     tx: &mut sqlx::Transaction<'_, Postgres>,
     identity: &WorkerIdentity,
@@ -334,8 +334,14 @@ async fn record_answer(
     let body = String::from_utf8_lossy(&receipt.to_bytes()).into_owned();
     let status = if receipt.is_ok() { "ok" } else { "error" };
     let (receipt_id,): (i64,) = sqlx::query_as(
-        "INSERT INTO outbox (uuid, kind, transaction, exchange, routing_key, correlation_id, body)
-         VALUES ($1, 'receipt', $2, $3, $4, $5, $6) RETURNING id",
+        "WITH receipt AS (
+             INSERT INTO outbox (uuid, kind, transaction, exchange, routing_key, correlation_id, body)
+             VALUES ($1, 'receipt', $2, $3, $4, $5, $6) RETURNING id)
+         UPDATE inbox SET status = $8, processed_at = now(), receipt_id = receipt.id,
+                          error_codes = $9
+           FROM receipt
+          WHERE inbox.uuid = $7
+         RETURNING receipt.id",
     )
     .bind(receipt.uuid())
     .bind(envelope.header_label("Transaction"))
@@ -343,17 +349,10 @@ async fn record_answer(
     .bind(&inbound.route.routing_key)
     .bind(&inbound.route.correlation_id)
     .bind(&body)
-    .fetch_one(&mut **tx)
-    .await?;
-    sqlx::query(
-        "UPDATE inbox SET status = $2, processed_at = now(), receipt_id = $3, error_codes = $4
-          WHERE uuid = $1",
-    )
     .bind(envelope.uuid())
     .bind(status)
-    .bind(receipt_id)
     .bind(&error_codes)
-    .execute(&mut **tx)
+    .fetch_one(&mut **tx)
     .await?;
     Ok(Answer {
         receipt_id,
@@ -476,15 +475,13 @@ async fn locate(
             None => return Ok(Err(missing_header("BranchId"))),
         },
     };
-    let company = directory::resolve_company(conn, namespace, &company).await?;
-    Ok(directory::branch(conn, &company, &branch_code)
-        .await?
-        .ok_or_else(|| {
-            Detail::error(
-                Code::BranchNotFound,
-                format!("{path}: branch '{branch_code}' of company '{company}' is not registered"),
-            )
-        }))
+    let (company, branch) = directory::locate(conn, namespace, &company, &branch_code).await?;
+    Ok(branch.ok_or_else(|| {
+        Detail::error(
+            Code::BranchNotFound,
+            format!("{path}: branch '{branch_code}' of company '{company}' is not registered"),
+        )
+    }))
 }
 
 fn missing_header(field: &str) -> Detail {

@@ -234,8 +234,14 @@ async fn resolve(
         }
     }
     let mut directory = Directory::default();
-    directory::load_mappings(conn, &mut directory, ctx.namespace, &wanted).await?;
-    directory::load_warehouses(conn, &mut directory, &ctx.branch.branch).await?;
+    directory::load_directory(
+        conn,
+        &mut directory,
+        ctx.namespace,
+        &wanted,
+        &ctx.branch.branch,
+    )
+    .await?;
     let mut codes: Vec<String> = Vec::new();
     for item in &reserve.items {
         codes.push(item.item_code.clone());
@@ -251,6 +257,8 @@ async fn resolve(
 
 /// Locks, in id order, the lots the plan may touch: the requested products'
 /// lots in the branch and the lots the previous version of the reservation held.
+/// Both are found through indexes (an `OR` of the two would scan every lot
+/// of the branch), so the cost follows the items, not the branch's size.
 async fn lock_lots(
     conn: &mut PgConnection,
     branch: &str,
@@ -267,9 +275,12 @@ async fn lock_lots(
     let rows: Vec<LotRow> = sqlx::query_as(
         "SELECT id, product, warehouse, lot, sublot, expires_on, received_on, quantity, reserved
            FROM lots
-          WHERE id = ANY($4)
-             OR (branch = $1 AND (product, warehouse) IN
-                    (SELECT * FROM unnest($2::text[], $3::text[])))
+          WHERE id IN (SELECT unnest($4::bigint[])
+                       UNION ALL
+                       SELECT l.id
+                         FROM unnest($2::text[], $3::text[]) AS k(product, warehouse)
+                         JOIN lots l
+                           ON l.branch = $1 AND l.product = k.product AND l.warehouse = k.warehouse)
           ORDER BY id
             FOR UPDATE",
     )

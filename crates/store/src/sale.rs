@@ -162,8 +162,14 @@ async fn load(
         );
     }
     let mut directory = Directory::default();
-    directory::load_mappings(conn, &mut directory, ctx.namespace, &wanted).await?;
-    directory::load_warehouses(conn, &mut directory, &ctx.branch.branch).await?;
+    directory::load_directory(
+        conn,
+        &mut directory,
+        ctx.namespace,
+        &wanted,
+        &ctx.branch.branch,
+    )
+    .await?;
     let codes = |entity: Entity| -> Vec<String> {
         let mut codes: Vec<String> = Vec::new();
         for (kind, external) in wanted.iter().filter(|(kind, _)| *kind == entity) {
@@ -176,122 +182,68 @@ async fn load(
         codes.dedup();
         codes
     };
-    let (products_wanted, customers_wanted, stations_wanted, operators_wanted) = (
-        codes(Entity::Product),
-        codes(Entity::Customer),
-        codes(Entity::Station),
-        codes(Entity::Operator),
-    );
-    let (carriers_wanted, methods_wanted, managers_wanted, operations_wanted) = (
-        codes(Entity::Carrier),
-        codes(Entity::PaymentMethod),
-        codes(Entity::FinancialManager),
-        codes(Entity::Operation),
-    );
-
-    let rows: Vec<(String, bool, Option<String>, Option<String>)> = sqlx::query_as(
-        "SELECT code, blocked, tes, default_warehouse FROM products WHERE code = ANY($1)",
+    let rows: Vec<(String, serde_json::Value)> = sqlx::query_as(
+        "SELECT 'product', to_jsonb(r) FROM (SELECT code, blocked, tes, default_warehouse
+                                               FROM products WHERE code = ANY($1)) r
+         UNION ALL
+         SELECT 'customer', to_jsonb(r) FROM (SELECT code, blocked FROM customers
+                                               WHERE code = ANY($2)) r
+         UNION ALL
+         SELECT 'station', to_jsonb(r) FROM (SELECT code, series FROM stations
+                                              WHERE branch = $3 AND code = ANY($4)) r
+         UNION ALL
+         SELECT 'operator', to_jsonb(r) FROM (SELECT code FROM operators WHERE code = ANY($5)) r
+         UNION ALL
+         SELECT 'carrier', to_jsonb(r) FROM (SELECT code FROM carriers WHERE code = ANY($6)) r
+         UNION ALL
+         SELECT 'payment_method', to_jsonb(r)
+           FROM (SELECT code, requires_financial_manager FROM payment_methods
+                  WHERE code = ANY($7)) r
+         UNION ALL
+         SELECT 'financial_manager', to_jsonb(r)
+           FROM (SELECT code, days, own_financing FROM financial_managers
+                  WHERE code = ANY($8)) r
+         UNION ALL
+         SELECT 'operation', to_jsonb(r) FROM (SELECT operation AS code, tes FROM operations
+                                                WHERE operation = ANY($9)) r
+         UNION ALL
+         SELECT 'document_used', to_jsonb(r)
+           FROM (SELECT document_code AS code FROM sales
+                  WHERE company = $10 AND branch = $3 AND document_code = $11 LIMIT 1) r",
     )
-    .bind(&products_wanted)
+    .bind(codes(Entity::Product))
+    .bind(codes(Entity::Customer))
+    .bind(&ctx.branch.branch)
+    .bind(codes(Entity::Station))
+    .bind(codes(Entity::Operator))
+    .bind(codes(Entity::Carrier))
+    .bind(codes(Entity::PaymentMethod))
+    .bind(codes(Entity::FinancialManager))
+    .bind(codes(Entity::Operation))
+    .bind(&ctx.branch.company)
+    .bind(&sale.document_code)
     .fetch_all(&mut *conn)
     .await?;
-    let mut products = HashMap::new();
-    for (code, blocked, tes, default_warehouse) in rows {
-        directory.add_internal(Entity::Product, &code);
-        products.insert(
-            code.clone(),
-            SaleProduct {
-                code,
-                blocked,
-                tes,
-                default_warehouse,
-            },
-        );
+    let mut master = MasterRows::default();
+    for (kind, row) in rows {
+        master.add(&mut directory, &kind, row)?;
     }
-    let customers: HashMap<String, bool> = keyed(
-        conn,
-        &mut directory,
-        Entity::Customer,
-        "SELECT code, blocked FROM customers WHERE code = ANY($1)",
-        &customers_wanted,
-    )
-    .await?;
-    let stations: Vec<(String, String)> =
-        sqlx::query_as("SELECT code, series FROM stations WHERE branch = $1 AND code = ANY($2)")
-            .bind(&ctx.branch.branch)
-            .bind(&stations_wanted)
-            .fetch_all(&mut *conn)
-            .await?;
-    for (code, _) in &stations {
-        directory.add_internal(Entity::Station, code);
-    }
-    let operators: Vec<(String,)> =
-        sqlx::query_as("SELECT code FROM operators WHERE code = ANY($1)")
-            .bind(&operators_wanted)
-            .fetch_all(&mut *conn)
-            .await?;
-    for (code,) in &operators {
-        directory.add_internal(Entity::Operator, code);
-    }
-    let carriers: Vec<(String,)> = sqlx::query_as("SELECT code FROM carriers WHERE code = ANY($1)")
-        .bind(&carriers_wanted)
-        .fetch_all(&mut *conn)
-        .await?;
-    for (code,) in &carriers {
-        directory.add_internal(Entity::Carrier, code);
-    }
-    let payment_methods: HashMap<String, bool> = keyed(
-        conn,
-        &mut directory,
-        Entity::PaymentMethod,
-        "SELECT code, requires_financial_manager FROM payment_methods WHERE code = ANY($1)",
-        &methods_wanted,
-    )
-    .await?;
-    let managers: Vec<(String, i32, bool)> = sqlx::query_as(
-        "SELECT code, days, own_financing FROM financial_managers WHERE code = ANY($1)",
-    )
-    .bind(&managers_wanted)
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut financial_managers = HashMap::new();
-    for (code, days, own_financing) in managers {
-        directory.add_internal(Entity::FinancialManager, &code);
-        financial_managers.insert(
-            code.clone(),
-            FinancialManager {
-                code,
-                days,
-                own_financing,
-            },
-        );
-    }
-    let operations: HashMap<String, String> = keyed(
-        conn,
-        &mut directory,
-        Entity::Operation,
-        "SELECT operation, tes FROM operations WHERE operation = ANY($1)",
-        &operations_wanted,
-    )
-    .await?;
-    let document_used = match &sale.document_code {
-        Some(document) => sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM sales WHERE company = $1 AND branch = $2 AND document_code = $3)",
-        )
-        .bind(&ctx.branch.company)
-        .bind(&ctx.branch.branch)
-        .bind(document)
-        .fetch_one(&mut *conn)
-        .await?,
-        None => false,
-    };
+    let MasterRows {
+        products,
+        customers,
+        stations,
+        payment_methods,
+        financial_managers,
+        operations,
+        document_used,
+    } = master;
     Ok(SaleMasterData {
         directory,
         closed_until: ctx.branch.closed_until,
         released_payment_methods: ctx.branch.released_payment_methods.clone(),
         products,
         customers,
-        stations: stations.into_iter().collect(),
+        stations,
         payment_methods,
         financial_managers,
         operations,
@@ -301,25 +253,101 @@ async fn load(
     })
 }
 
-/// Rows of `(code, value)` for `entity`, registering each code as internal.
-async fn keyed<V>(
-    conn: &mut PgConnection,
-    directory: &mut Directory,
-    entity: Entity,
-    sql: &'static str,
-    codes: &[String],
-) -> Result<HashMap<String, V>, StoreError>
-where
-    V: for<'r> sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send + Unpin,
-{
-    let rows: Vec<(String, V)> = sqlx::query_as(sql)
-        .bind(codes)
-        .fetch_all(&mut *conn)
-        .await?;
-    for (code, _) in &rows {
-        directory.add_internal(entity, code);
+/// The master rows a sale names, as the one statement of [`load`] returns
+/// them: a kind and the row as JSON.
+#[derive(Default)]
+struct MasterRows {
+    products: HashMap<String, SaleProduct>,
+    customers: HashMap<String, bool>,
+    stations: HashMap<String, String>,
+    payment_methods: HashMap<String, bool>,
+    financial_managers: HashMap<String, FinancialManager>,
+    operations: HashMap<String, String>,
+    document_used: bool,
+}
+
+#[derive(serde::Deserialize)]
+struct CodeRow {
+    code: String,
+    #[serde(default)]
+    blocked: bool,
+    #[serde(default)]
+    tes: Option<String>,
+    #[serde(default)]
+    default_warehouse: Option<String>,
+    #[serde(default)]
+    series: String,
+    #[serde(default)]
+    requires_financial_manager: bool,
+    #[serde(default)]
+    days: i32,
+    #[serde(default)]
+    own_financing: bool,
+}
+
+impl MasterRows {
+    /// Files one row, registering its code as an internal code of its entity.
+    fn add(
+        &mut self,
+        directory: &mut Directory,
+        kind: &str,
+        row: serde_json::Value,
+    ) -> Result<(), StoreError> {
+        let row: CodeRow = serde_json::from_value(row)
+            .map_err(|error| StoreError::Database(sqlx::Error::Decode(Box::new(error))))?;
+        let code = row.code.clone();
+        let entity = match kind {
+            "product" => {
+                self.products.insert(
+                    code.clone(),
+                    SaleProduct {
+                        code: row.code,
+                        blocked: row.blocked,
+                        tes: row.tes,
+                        default_warehouse: row.default_warehouse,
+                    },
+                );
+                Entity::Product
+            }
+            "customer" => {
+                self.customers.insert(code.clone(), row.blocked);
+                Entity::Customer
+            }
+            "station" => {
+                self.stations.insert(code.clone(), row.series);
+                Entity::Station
+            }
+            "operator" => Entity::Operator,
+            "carrier" => Entity::Carrier,
+            "payment_method" => {
+                self.payment_methods
+                    .insert(code.clone(), row.requires_financial_manager);
+                Entity::PaymentMethod
+            }
+            "financial_manager" => {
+                self.financial_managers.insert(
+                    code.clone(),
+                    FinancialManager {
+                        code: row.code,
+                        days: row.days,
+                        own_financing: row.own_financing,
+                    },
+                );
+                Entity::FinancialManager
+            }
+            "operation" => {
+                self.operations
+                    .insert(code.clone(), row.tes.unwrap_or_default());
+                Entity::Operation
+            }
+            _ => {
+                self.document_used = true;
+                return Ok(());
+            }
+        };
+        directory.add_internal(entity, &code);
+        Ok(())
     }
-    Ok(rows.into_iter().collect())
 }
 
 /// The reservations the sale's items name, locked in id order, with their open lines.

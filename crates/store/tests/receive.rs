@@ -128,7 +128,7 @@ async fn stale_receipts_are_leased_until_marked_published() {
     let published = send(&db.store, &reserve("D-PUB", p001(1))).await;
     let waiting = send(&db.store, &reserve("D-WAIT", p001(1))).await;
     db.store
-        .mark_published(published.answer.receipt_id)
+        .mark_published(&[published.answer.receipt_id])
         .await
         .expect("mark published");
 
@@ -265,7 +265,7 @@ async fn the_purge_deletes_answered_uuids_past_the_window_and_keeps_what_is_pend
     let old_unsent = send(&db.store, &reserve("D-OLD-UNSENT", p001(1))).await;
     let recent = send(&db.store, &reserve("D-RECENT", p001(1))).await;
     db.store
-        .mark_published(old.answer.receipt_id)
+        .mark_published(&[old.answer.receipt_id])
         .await
         .expect("published");
     db.store

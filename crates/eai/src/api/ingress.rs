@@ -225,7 +225,7 @@ async fn process_now(
     };
     if !answer.duplicate {
         // Delivered in this response; the relay must not publish it too.
-        state.store.mark_published(answer.receipt_id).await?;
+        state.store.mark_published(&[answer.receipt_id]).await?;
     }
     MessageHandled {
         uuid: envelope.uuid(),

@@ -1,0 +1,329 @@
+//! `eai-bench`: how fast the worker is, stated against what the broker and
+//! a naive consumer do on the same machine in the same run.
+//!
+//! One command (`cargo run --release -p eai-bench`) against the local
+//! RabbitMQ and PostgreSQL, on a database and a topology prefix of its own
+//! (both removed at the end): it builds the master data, starts the worker
+//! as a real `eai run` process with its defaults (or `--prefetch`,
+//! `--in-flight`), and in each run measures
+//!
+//! - the **ceiling**: a null relay doing only the worker's AMQP work, at the
+//!   same prefetch and in-flight settings, and the **naive consumer**;
+//! - the worker's **ItemReserve** stream on the branch of 5,000 lots and on
+//!   the branch of 100,000 lots, and the **RetailSales** stream consuming the
+//!   first one's reservations, each at saturation, every receipt `ok`;
+//! - the latency publish → receipt at a fixed offered rate;
+//! - one **30 MiB RetailSales** of 10,000 items, its time and the worker's
+//!   peak resident memory;
+//! - the **sender's drain** to a local HTTP destination against its baseline;
+//!
+//! then prints the runs, their medians and the targets.
+//!
+//! # Layout
+//!
+//! - [`envelopes`]: master data and envelope bodies.
+//! - [`setup`]: the database, the worker process, `/proc` readings.
+//! - [`load`]: publishing at a pace and collecting receipts.
+//! - [`relays`]: the null relay and the naive consumer.
+//! - [`drain`]: the HTTP destination, the sender's drain and its baseline.
+//! - [`report`]: the table.
+
+mod drain;
+mod envelopes;
+mod load;
+mod relays;
+mod report;
+mod setup;
+
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use eai_transport::{QueueType, Topology};
+
+use crate::load::{Client, Offered, Pace};
+use crate::relays::{Relay, Work};
+use crate::report::Run;
+use crate::setup::{Worker, World};
+
+/// Throughput, latency and memory of the EAI Worker, as ratios to the
+/// broker's ceiling and to baselines measured in the same run.
+#[derive(Debug, Parser)]
+#[command(name = "eai-bench")]
+struct Args {
+    /// Runs; the table gives each and their median.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Envelopes of each saturation phase.
+    #[arg(long, default_value_t = 3_000)]
+    envelopes: usize,
+    /// The offered rate of the latency phase, envelopes per second.
+    #[arg(long, default_value_t = 500)]
+    rate: u32,
+    /// How long the latency phase offers its rate.
+    #[arg(long, default_value_t = 6)]
+    rate_seconds: u32,
+    /// Messages the sender drains.
+    #[arg(long, default_value_t = 3_000)]
+    messages: usize,
+    /// Items of the large RetailSales.
+    #[arg(long, default_value_t = 10_000)]
+    large_items: usize,
+    /// Size of the large RetailSales, MiB.
+    #[arg(long, default_value_t = 30)]
+    large_mib: usize,
+    /// The worker's prefetch (`EAI_PREFETCH`); its default when not given.
+    #[arg(long)]
+    prefetch: Option<u16>,
+    /// The worker's envelopes in flight (`EAI_CONCURRENCY`); its default when not given.
+    #[arg(long)]
+    in_flight: Option<usize>,
+    /// The PostgreSQL server (the bench creates its own database there).
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432")]
+    postgres: String,
+    /// The RabbitMQ broker.
+    #[arg(long, default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
+    amqp: String,
+    /// Keep the database and the worker's log afterwards (for profiling).
+    #[arg(long)]
+    keep: bool,
+}
+
+/// The worker's defaults when the flags leave them (as `eai run` has them).
+const DEFAULT_PREFETCH: u16 = 32;
+const DEFAULT_IN_FLIGHT: usize = 4;
+const SENDER_IN_FLIGHT: usize = 16;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let eai = World::locate_eai()?;
+    let prefix = format!("bench{}", std::process::id());
+    let world = World {
+        eai,
+        server_url: args.postgres.clone(),
+        database: format!("eai_{prefix}"),
+        amqp_url: args.amqp.clone(),
+        directory: setup::scratch(&prefix)?,
+        prefix,
+    };
+    let outcome = bench(&args, &world).await;
+    if !args.keep {
+        world.drop_database().await?;
+        std::fs::remove_dir_all(&world.directory).ok();
+    } else {
+        println!(
+            "kept database {} and {}",
+            world.database,
+            world.directory.display()
+        );
+    }
+    outcome
+}
+
+async fn bench(args: &Args, world: &World) -> anyhow::Result<()> {
+    let destination = drain::Destination::start().await?;
+    eprintln!("preparing {} …", world.database);
+    let pool = world.prepare(&destination.url()).await?;
+    let prefetch = args.prefetch.unwrap_or(DEFAULT_PREFETCH);
+    let in_flight = args.in_flight.unwrap_or(DEFAULT_IN_FLIGHT);
+    let mut settings = Vec::new();
+    if let Some(prefetch) = args.prefetch {
+        settings.push(("EAI_PREFETCH".to_owned(), prefetch.to_string()));
+    }
+    if let Some(in_flight) = args.in_flight {
+        settings.push(("EAI_CONCURRENCY".to_owned(), in_flight.to_string()));
+    }
+    let worker = Worker::start(world, &settings).await?;
+    let mut client = Client::connect(&world.amqp_url).await?;
+    let mut runs = Vec::new();
+    let outcome = async {
+        for number in 1..=args.runs {
+            eprintln!("run {number} of {} …", args.runs);
+            let run = one_run(
+                args,
+                world,
+                &worker,
+                &mut client,
+                &pool,
+                &destination,
+                number,
+            )
+            .await?;
+            runs.push(run);
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    let log = worker.log.clone();
+    worker.stop().await?;
+    Topology::with_prefix(&world.prefix, QueueType::Quorum)
+        .with_delays([Duration::from_secs(1)])
+        .delete(&client.connection().create_channel().await?)
+        .await?;
+    if let Err(error) = outcome {
+        eprintln!("the worker's log: {}\n{}", log.display(), tail(&log, 20));
+        return Err(error);
+    }
+    report::print(
+        &report::Setting {
+            prefetch,
+            in_flight,
+            sender_in_flight: SENDER_IN_FLIGHT,
+            envelopes: args.envelopes,
+            rate: args.rate,
+            messages: args.messages,
+            large_mib: args.large_mib,
+            large_items: args.large_items,
+        },
+        &runs,
+    );
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn one_run(
+    args: &Args,
+    world: &World,
+    worker: &Worker,
+    client: &mut Client,
+    pool: &sqlx::PgPool,
+    destination: &drain::Destination,
+    number: usize,
+) -> anyhow::Result<Run> {
+    let prefetch = args.prefetch.unwrap_or(DEFAULT_PREFETCH);
+    let in_flight = args.in_flight.unwrap_or(DEFAULT_IN_FLIGHT);
+    let tag = format!("r{number}");
+    let inbound = format!("{}.inbound", world.prefix);
+    let item_reserves = |label: &str, branch: &str, count: usize| -> Vec<Offered> {
+        (0..count)
+            .map(|n| {
+                let uuid = uuid::Uuid::new_v4().to_string();
+                let body = envelopes::item_reserve(&uuid, &format!("{tag}{label}"), n, branch);
+                Offered { uuid, body }
+            })
+            .collect()
+    };
+
+    let ceiling_queue = format!("{}.ceiling", world.prefix);
+    let relay = Relay::start(
+        &world.amqp_url,
+        &ceiling_queue,
+        prefetch,
+        in_flight,
+        Work::Nothing,
+    )
+    .await?;
+    let ceiling = client
+        .run(
+            "",
+            &ceiling_queue,
+            item_reserves("c", envelopes::BRANCH, args.envelopes),
+            Pace::Saturation,
+        )
+        .await?;
+    relay.stop(client.connection()).await?;
+
+    let naive_queue = format!("{}.naive", world.prefix);
+    let relay = Relay::start(
+        &world.amqp_url,
+        &naive_queue,
+        prefetch,
+        1,
+        Work::FourRows(pool.clone()),
+    )
+    .await?;
+    let naive = client
+        .run(
+            "",
+            &naive_queue,
+            item_reserves("n", envelopes::BRANCH, args.envelopes / 2),
+            Pace::Saturation,
+        )
+        .await?;
+    relay.stop(client.connection()).await?;
+
+    maintain(pool).await?;
+    worker.reset_peak()?;
+    let cpu_before = worker.cpu()?;
+    let busy = Instant::now();
+    let mut by_branch = Vec::new();
+    for (label, branch) in [("", envelopes::BRANCH), ("big", envelopes::LARGE_BRANCH)] {
+        let offered = item_reserves(label, branch, args.envelopes);
+        by_branch.push(
+            client
+                .run(&inbound, "ItemReserve", offered, Pace::Saturation)
+                .await?,
+        );
+    }
+    let (item_reserve, large_branch) = (by_branch[0], by_branch[1]);
+    maintain(pool).await?;
+    let sales: Vec<Offered> = (0..args.envelopes)
+        .map(|n| {
+            let uuid = uuid::Uuid::new_v4().to_string();
+            let body = envelopes::retail_sale(&uuid, &tag, n);
+            Offered { uuid, body }
+        })
+        .collect();
+    let retail_sales = client
+        .run(&inbound, "RetailSales", sales, Pace::Saturation)
+        .await?;
+    let cpu = (worker.cpu()? - cpu_before).as_secs_f64() / busy.elapsed().as_secs_f64();
+    let peak_rss = worker.peak_rss()?;
+    maintain(pool).await?;
+    let offered = (args.rate * args.rate_seconds) as usize;
+    let paced = client
+        .run(
+            &inbound,
+            "ItemReserve",
+            item_reserves("paced", envelopes::BRANCH, offered),
+            Pace::Rate(args.rate),
+        )
+        .await?;
+
+    let uuid = uuid::Uuid::new_v4().to_string();
+    let body = envelopes::large_sale(&uuid, &tag, args.large_items, args.large_mib << 20);
+    let body_bytes = body.len();
+    worker.reset_peak()?;
+    let large = client
+        .run(
+            &inbound,
+            "RetailSales",
+            vec![Offered { uuid, body }],
+            Pace::Saturation,
+        )
+        .await?;
+    let large_rss = worker.peak_rss()?;
+
+    maintain(pool).await?;
+    let baseline = drain::baseline(pool, destination, args.messages, SENDER_IN_FLIGHT).await?;
+    let sender = drain::sender(pool, args.messages).await?;
+    Ok(Run {
+        ceiling: ceiling.rate,
+        naive: naive.rate,
+        item_reserve,
+        large_branch: large_branch.rate,
+        retail_sales,
+        paced,
+        large: large.p50,
+        large_rss_ratio: large_rss as f64 / body_bytes as f64,
+        peak_rss,
+        cpu,
+        drain_baseline: baseline,
+        drain: sender,
+    })
+}
+
+/// What autovacuum does on a production server (this machine's server
+/// runs without it): without fresh statistics, plans made while the tables
+/// were empty go on scanning them whole as they grow.
+async fn maintain(pool: &sqlx::PgPool) -> anyhow::Result<()> {
+    sqlx::raw_sql("VACUUM ANALYZE").execute(pool).await?;
+    Ok(())
+}
+
+/// The last `lines` lines of a file.
+fn tail(path: &std::path::Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
