@@ -88,11 +88,6 @@ struct Args {
     keep: bool,
 }
 
-/// The worker's defaults when the flags leave them (as `eai run` has them).
-const DEFAULT_PREFETCH: u16 = 32;
-const DEFAULT_IN_FLIGHT: usize = 4;
-const SENDER_IN_FLIGHT: usize = 16;
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -124,15 +119,23 @@ async fn bench(args: &Args, world: &World) -> anyhow::Result<()> {
     let destination = drain::Destination::start().await?;
     eprintln!("preparing {} …", world.database);
     let pool = world.prepare(&destination.url()).await?;
-    let prefetch = args.prefetch.unwrap_or(DEFAULT_PREFETCH);
-    let in_flight = args.in_flight.unwrap_or(DEFAULT_IN_FLIGHT);
-    let mut settings = Vec::new();
-    if let Some(prefetch) = args.prefetch {
-        settings.push(("EAI_PREFETCH".to_owned(), prefetch.to_string()));
-    }
-    if let Some(in_flight) = args.in_flight {
-        settings.push(("EAI_CONCURRENCY".to_owned(), in_flight.to_string()));
-    }
+    // What `eai run` will use: its defaults and `EAI_*` variables (the worker
+    // inherits the bench's environment), then the flags.
+    let defaults = eai::config::Settings::load(None)?;
+    let setting = report::Setting {
+        prefetch: args.prefetch.unwrap_or(defaults.prefetch),
+        in_flight: args.in_flight.unwrap_or(defaults.concurrency),
+        sender_in_flight: defaults.sender_concurrency,
+        envelopes: args.envelopes,
+        rate: args.rate,
+        messages: args.messages,
+        large_mib: args.large_mib,
+        large_items: args.large_items,
+    };
+    let settings = [
+        ("EAI_PREFETCH".to_owned(), setting.prefetch.to_string()),
+        ("EAI_CONCURRENCY".to_owned(), setting.in_flight.to_string()),
+    ];
     let worker = Worker::start(world, &settings).await?;
     let mut client = Client::connect(&world.amqp_url).await?;
     let mut runs = Vec::new();
@@ -141,6 +144,7 @@ async fn bench(args: &Args, world: &World) -> anyhow::Result<()> {
             eprintln!("run {number} of {} …", args.runs);
             let run = one_run(
                 args,
+                &setting,
                 world,
                 &worker,
                 &mut client,
@@ -164,25 +168,14 @@ async fn bench(args: &Args, world: &World) -> anyhow::Result<()> {
         eprintln!("the worker's log: {}\n{}", log.display(), tail(&log, 20));
         return Err(error);
     }
-    report::print(
-        &report::Setting {
-            prefetch,
-            in_flight,
-            sender_in_flight: SENDER_IN_FLIGHT,
-            envelopes: args.envelopes,
-            rate: args.rate,
-            messages: args.messages,
-            large_mib: args.large_mib,
-            large_items: args.large_items,
-        },
-        &runs,
-    );
+    report::print(&setting, &runs);
     Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
 async fn one_run(
     args: &Args,
+    setting: &report::Setting,
     world: &World,
     worker: &Worker,
     client: &mut Client,
@@ -190,8 +183,7 @@ async fn one_run(
     destination: &drain::Destination,
     number: usize,
 ) -> anyhow::Result<Run> {
-    let prefetch = args.prefetch.unwrap_or(DEFAULT_PREFETCH);
-    let in_flight = args.in_flight.unwrap_or(DEFAULT_IN_FLIGHT);
+    let (prefetch, in_flight) = (setting.prefetch, setting.in_flight);
     let tag = format!("r{number}");
     let inbound = format!("{}.inbound", world.prefix);
     let item_reserves = |label: &str, branch: &str, count: usize| -> Vec<Offered> {
@@ -204,9 +196,11 @@ async fn one_run(
             .collect()
     };
 
+    let topology = Topology::with_prefix(&world.prefix, QueueType::Quorum);
     let ceiling_queue = format!("{}.ceiling", world.prefix);
     let relay = Relay::start(
         &world.amqp_url,
+        &topology,
         &ceiling_queue,
         prefetch,
         in_flight,
@@ -226,6 +220,7 @@ async fn one_run(
     let naive_queue = format!("{}.naive", world.prefix);
     let relay = Relay::start(
         &world.amqp_url,
+        &topology,
         &naive_queue,
         prefetch,
         1,
@@ -295,7 +290,8 @@ async fn one_run(
     let large_rss = worker.peak_rss()?;
 
     maintain(pool).await?;
-    let baseline = drain::baseline(pool, destination, args.messages, SENDER_IN_FLIGHT).await?;
+    let baseline =
+        drain::baseline(pool, destination, args.messages, setting.sender_in_flight).await?;
     let sender = drain::sender(pool, args.messages).await?;
     Ok(Run {
         ceiling: ceiling.rate,

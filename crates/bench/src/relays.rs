@@ -17,13 +17,15 @@ use eai_protocol::{Envelope, Receipt, ReceiptOrigin};
 use futures_util::StreamExt;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
-    ConfirmSelectOptions, QueueDeclareOptions, QueueDeleteOptions,
+    ConfirmSelectOptions, QueueDeleteOptions,
 };
-use lapin::types::{AMQPValue, FieldTable};
+use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use sqlx::PgPool;
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
+
+use eai_transport::Topology;
 
 /// What the relay does besides its AMQP work.
 #[derive(Clone)]
@@ -45,6 +47,7 @@ impl Relay {
     /// Declares `queue` and starts consuming it.
     pub async fn start(
         amqp_url: &str,
+        topology: &Topology,
         queue: &str,
         prefetch: u16,
         in_flight: usize,
@@ -52,20 +55,8 @@ impl Relay {
     ) -> anyhow::Result<Relay> {
         let connection = Connection::connect(amqp_url, ConnectionProperties::default()).await?;
         let channel = connection.create_channel().await?;
-        let mut arguments = FieldTable::default();
-        arguments.insert(
-            "x-queue-type".into(),
-            AMQPValue::LongString("quorum".into()),
-        );
-        channel
-            .queue_declare(
-                queue.into(),
-                QueueDeclareOptions {
-                    durable: true,
-                    ..QueueDeclareOptions::default()
-                },
-                arguments,
-            )
+        topology
+            .declare_queue(&channel, queue, false)
             .await
             .with_context(|| format!("declaring {queue}"))?;
         channel

@@ -3,7 +3,7 @@
 //! watched for CPU and resident memory through `/proc`.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -246,7 +246,7 @@ fn free_address() -> anyhow::Result<SocketAddr> {
 
 /// A scratch directory for the run's files.
 pub fn scratch(prefix: &str) -> anyhow::Result<PathBuf> {
-    let directory = Path::new(&std::env::temp_dir()).join(prefix);
+    let directory = std::env::temp_dir().join(prefix);
     std::fs::create_dir_all(&directory)?;
     Ok(directory)
 }

@@ -20,16 +20,15 @@ pub struct Branch {
     pub reserve_without_stock: bool,
 }
 
-/// Adds, in one statement, the mappings of `namespace` for the given
+/// Reads, in one statement, the mappings of `namespace` for the given
 /// `(entity, external)` pairs and the warehouses of `branch` (as internal
 /// Warehouse codes).
 pub async fn load_directory(
     conn: &mut PgConnection,
-    directory: &mut Directory,
     namespace: &str,
     wanted: &[(Entity, String)],
     branch: &str,
-) -> Result<(), StoreError> {
+) -> Result<Directory, StoreError> {
     let entities: Vec<&str> = wanted.iter().map(|(entity, _)| entity.as_str()).collect();
     let externals: Vec<&str> = wanted
         .iter()
@@ -50,6 +49,7 @@ pub async fn load_directory(
     .bind(branch)
     .fetch_all(&mut *conn)
     .await?;
+    let mut directory = Directory::default();
     for (entity, external, internal) in rows {
         match (Entity::parse(&entity), external) {
             (Some(entity), Some(external)) => directory.add_mapping(entity, &external, &internal),
@@ -57,7 +57,26 @@ pub async fn load_directory(
             (None, _) => {}
         }
     }
-    Ok(())
+    Ok(directory)
+}
+
+/// The codes to look `entity`'s master rows up by: each wanted external
+/// code and what the directory maps it to (the domain decides which wins).
+pub fn candidate_codes(
+    directory: &Directory,
+    wanted: &[(Entity, String)],
+    entity: Entity,
+) -> Vec<String> {
+    let mut codes: Vec<String> = Vec::new();
+    for (_, external) in wanted.iter().filter(|(kind, _)| *kind == entity) {
+        codes.push(external.clone());
+        if let Some(internal) = directory.resolve(entity, external) {
+            codes.push(internal.to_owned());
+        }
+    }
+    codes.sort();
+    codes.dedup();
+    codes
 }
 
 /// The internal company an envelope's `CompanyId` names (de/para, else

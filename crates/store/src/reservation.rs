@@ -10,7 +10,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use eai_domain::fefo::LotStock;
 use eai_domain::reservation::{Plan, ReservationRequest};
-use eai_domain::{Directory, Entity};
+use eai_domain::Entity;
 use eai_protocol::{Code, Detail, Event, InternalIdEntry, ItemReserve, ReceiptOrigin};
 use rust_decimal::Decimal;
 use sqlx::PgConnection;
@@ -233,22 +233,9 @@ async fn resolve(
             wanted.push((Entity::Warehouse, warehouse.clone()));
         }
     }
-    let mut directory = Directory::default();
-    directory::load_directory(
-        conn,
-        &mut directory,
-        ctx.namespace,
-        &wanted,
-        &ctx.branch.branch,
-    )
-    .await?;
-    let mut codes: Vec<String> = Vec::new();
-    for item in &reserve.items {
-        codes.push(item.item_code.clone());
-        if let Some(mapped) = directory.resolve(Entity::Product, &item.item_code) {
-            codes.push(mapped.to_owned());
-        }
-    }
+    let mut directory =
+        directory::load_directory(conn, ctx.namespace, &wanted, &ctx.branch.branch).await?;
+    let codes = directory::candidate_codes(&directory, &wanted, Entity::Product);
     let products = directory::load_products(conn, &mut directory, &codes).await?;
     Ok(ReservationRequest::resolve(
         reserve, &directory, &products, ctx.today,

@@ -161,27 +161,9 @@ async fn load(
                 .map(|code| (Entity::FinancialManager, code.clone())),
         );
     }
-    let mut directory = Directory::default();
-    directory::load_directory(
-        conn,
-        &mut directory,
-        ctx.namespace,
-        &wanted,
-        &ctx.branch.branch,
-    )
-    .await?;
-    let codes = |entity: Entity| -> Vec<String> {
-        let mut codes: Vec<String> = Vec::new();
-        for (kind, external) in wanted.iter().filter(|(kind, _)| *kind == entity) {
-            codes.push(external.clone());
-            if let Some(internal) = directory.resolve(*kind, external) {
-                codes.push(internal.to_owned());
-            }
-        }
-        codes.sort();
-        codes.dedup();
-        codes
-    };
+    let mut directory =
+        directory::load_directory(conn, ctx.namespace, &wanted, &ctx.branch.branch).await?;
+    let codes = |entity: Entity| directory::candidate_codes(&directory, &wanted, entity);
     let rows: Vec<(String, serde_json::Value)> = sqlx::query_as(
         "SELECT 'product', to_jsonb(r) FROM (SELECT code, blocked, tes, default_warehouse
                                                FROM products WHERE code = ANY($1)) r

@@ -249,7 +249,9 @@ impl Topology {
         Ok(())
     }
 
-    async fn declare_queue(
+    /// Declares a durable queue of this topology's type, dead-lettering to
+    /// its exchange when `dead_letters` (the work queues are declared so).
+    pub async fn declare_queue(
         &self,
         channel: &Channel,
         queue: &str,
