@@ -131,16 +131,30 @@ pub async fn sender(pool: &PgPool, count: usize) -> anyhow::Result<f64> {
     // outbox is claimed with plans that scan every message per message.
     sqlx::raw_sql("ANALYZE outbox").execute(pool).await?;
     let deadline = started + Duration::from_secs(120 + count as u64 / 10);
-    loop {
-        let done = done_messages(pool).await? - before;
-        if done >= count as i64 {
-            return Ok(count as f64 / started.elapsed().as_secs_f64());
-        }
+    // Polled through the sender's own index of claimable messages, so the
+    // polling costs the database next to nothing while the sender works.
+    while unsettled_messages(pool).await? > 0 {
         if Instant::now() > deadline {
-            bail!("the sender delivered {done} of {count} in time");
+            bail!("the sender did not settle {count} messages in time");
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    let rate = count as f64 / started.elapsed().as_secs_f64();
+    let done = done_messages(pool).await? - before;
+    if done != count as i64 {
+        bail!("the sender delivered {done} of {count}");
+    }
+    Ok(rate)
+}
+
+async fn unsettled_messages(pool: &PgPool) -> anyhow::Result<i64> {
+    Ok(sqlx::query_scalar(
+        "SELECT count(*) FROM outbox
+          WHERE kind = 'message' AND discarded_at IS NULL
+            AND status IN ('waiting', 'failed', 'not_delivered', 'running')",
+    )
+    .fetch_one(pool)
+    .await?)
 }
 
 async fn done_messages(pool: &PgPool) -> anyhow::Result<i64> {

@@ -277,7 +277,7 @@ impl Store {
                     last_error = 'the sender stopped answering during the last attempt'
                FROM destinations d
               WHERE d.id = o.destination_id AND o.kind = 'message' AND o.status = 'running'
-                AND o.lease_until < now() AND o.attempts >= d.max_attempts",
+                AND o.discarded_at IS NULL AND o.lease_until < now() AND o.attempts >= d.max_attempts",
         )
         .execute(&mut *tx)
         .await?;
@@ -287,6 +287,7 @@ impl Store {
                JOIN destinations d ON d.id = o.destination_id
               WHERE o.kind = 'message' AND NOT d.blocked AND o.attempts < d.max_attempts
                 AND o.discarded_at IS NULL
+                AND o.status IN ('waiting', 'failed', 'not_delivered', 'running')
                 AND ((o.status IN ('waiting', 'failed', 'not_delivered') AND o.next_attempt_at <= now())
                      OR (o.status = 'running' AND o.lease_until < now()))
                 AND NOT EXISTS (SELECT 1 FROM outbox p
