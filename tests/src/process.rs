@@ -30,6 +30,7 @@ pub fn environment(settings: &Settings) -> Vec<(String, String)> {
         ("HTTP_ADDR", settings.http_addr.to_string()),
         ("PREFETCH", settings.prefetch.to_string()),
         ("CONCURRENCY", settings.concurrency.to_string()),
+        ("BATCH_SIZE", settings.batch_size.to_string()),
         ("QUEUE_TYPE", settings.queue_type.as_str().to_owned()),
         ("TOPOLOGY_PREFIX", settings.topology_prefix.clone()),
         (

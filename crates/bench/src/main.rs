@@ -140,6 +140,7 @@ async fn bench(args: &Args, world: &World) -> anyhow::Result<()> {
     let mut client = Client::connect(&world.amqp_url).await?;
     let mut runs = Vec::new();
     let outcome = async {
+        warm_up(world, &mut client, &pool, WARM_UP).await?;
         for number in 1..=args.runs {
             eprintln!("run {number} of {} …", args.runs);
             let run = one_run(
@@ -307,6 +308,43 @@ async fn one_run(
         drain_baseline: baseline,
         drain: sender,
     })
+}
+
+/// Envelopes of each kind sent before the first run, not measured.
+const WARM_UP: usize = 500;
+
+/// Brings the database to the state of a worker that has been running: the
+/// tables the phases write hold rows and their statistics say so (plans
+/// made on an empty table scan it whole as it grows), as they would a
+/// minute after a real worker started. Not measured.
+async fn warm_up(
+    world: &World,
+    client: &mut Client,
+    pool: &sqlx::PgPool,
+    count: usize,
+) -> anyhow::Result<()> {
+    eprintln!("warming up …");
+    let inbound = format!("{}.inbound", world.prefix);
+    let offered = |body: fn(&str, usize) -> Vec<u8>| -> Vec<Offered> {
+        (0..count)
+            .map(|n| {
+                let uuid = uuid::Uuid::new_v4().to_string();
+                Offered {
+                    body: body(&uuid, n),
+                    uuid,
+                }
+            })
+            .collect()
+    };
+    let reserves = offered(|uuid, n| envelopes::item_reserve(uuid, "warm", n, envelopes::BRANCH));
+    client
+        .run(&inbound, "ItemReserve", reserves, Pace::Saturation)
+        .await?;
+    let sales = offered(|uuid, n| envelopes::retail_sale(uuid, "warm", n));
+    client
+        .run(&inbound, "RetailSales", sales, Pace::Saturation)
+        .await?;
+    maintain(pool).await
 }
 
 /// What autovacuum does on a production server (this machine's server

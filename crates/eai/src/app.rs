@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::auth::Tokens;
 use crate::api::{self, ApiState};
+use crate::batcher::Batcher;
 use crate::config::Settings;
 use crate::console;
 use crate::dead_letter::DeadLetters;
@@ -264,8 +265,13 @@ pub async fn start(settings: &Settings, only: Option<Role>) -> anyhow::Result<Ru
         };
         let (published, marking) = PublishedReceipts::start(store.clone());
         work.spawn(marking);
+        let lanes = settings.concurrency.div_ceil(settings.batch_size.max(1));
+        let (batcher, batching) =
+            Batcher::start(store.clone(), identity.clone(), settings.batch_size, lanes);
+        work.spawn(batching);
         let receiver_for = |queue: &str| Receiver {
             store: store.clone(),
+            batcher: batcher.clone(),
             publisher: publisher.clone(),
             published: published.clone(),
             dead_letters: dead_letters.clone(),

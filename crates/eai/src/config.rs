@@ -37,6 +37,8 @@ pub struct Settings {
     pub http_addr: SocketAddr,
     pub prefetch: u16,
     pub concurrency: usize,
+    /// Most ItemReserve envelopes stored in one database transaction.
+    pub batch_size: usize,
     #[serde(deserialize_with = "queue_type")]
     pub queue_type: QueueType,
     pub log_format: LogFormat,
@@ -119,6 +121,7 @@ struct Defaults {
     http_addr: &'static str,
     prefetch: u16,
     concurrency: usize,
+    batch_size: usize,
     queue_type: &'static str,
     log_format: LogFormat,
     topology_prefix: &'static str,
@@ -161,8 +164,9 @@ const DEFAULTS: Defaults = Defaults {
     database_url: "postgres://postgres@127.0.0.1:5432/eai",
     amqp_url: "amqp://guest:guest@127.0.0.1:5672/%2f",
     http_addr: "127.0.0.1:9464",
-    prefetch: 32,
-    concurrency: 4,
+    prefetch: 256,
+    concurrency: 128,
+    batch_size: 64,
     queue_type: "quorum",
     log_format: LogFormat::Pretty,
     topology_prefix: "eai",

@@ -30,7 +30,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use eai_protocol::{Code, Detail, Envelope, Receipt};
+use eai_protocol::{Code, Detail, Envelope, Receipt, Transaction};
 use eai_store::{
     Answer, Failure, Inbound, Received, ReplyRoute, Store, StoreError, WorkerIdentity,
 };
@@ -39,6 +39,7 @@ use eai_transport::{Handler, Outgoing, Publisher, Settle, Topology, TransportErr
 use futures_util::FutureExt;
 use tokio_util::sync::CancellationToken;
 
+use crate::batcher::Batcher;
 use crate::dead_letter::DeadLetters;
 use crate::health::Health;
 use crate::metrics::{
@@ -71,6 +72,8 @@ pub struct RetryPlan {
 /// Everything the deliveries of one work queue share.
 pub struct Receiver {
     pub store: Store,
+    /// Where ItemReserve envelopes go, to be stored several to a transaction.
+    pub batcher: Batcher,
     pub publisher: Publisher,
     /// Where confirmed receipts are marked published.
     pub published: PublishedReceipts,
@@ -147,8 +150,13 @@ impl Receiver {
                 None => return Settle::Requeue,
             }
         }
-        let processed = AssertUnwindSafe(self.until_database(envelope.uuid(), || {
-            self.store.receive(&self.identity, &arrival.inbound)
+        let batched = matches!(envelope.transaction(), Ok(Transaction::ItemReserve));
+        let processed = AssertUnwindSafe(self.until_database(envelope.uuid(), || async {
+            if batched {
+                self.batcher.receive(&arrival.inbound).await
+            } else {
+                self.store.receive(&self.identity, &arrival.inbound).await
+            }
         }))
         .catch_unwind()
         .await;
@@ -452,7 +460,7 @@ pub(crate) fn cut_bytes(text: &str, max: usize) -> &str {
 }
 
 /// The text a panic carried, when it carried one.
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     panic
         .downcast_ref::<&str>()
         .map(|text| (*text).to_owned())

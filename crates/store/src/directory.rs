@@ -29,35 +29,63 @@ pub async fn load_directory(
     wanted: &[(Entity, String)],
     branch: &str,
 ) -> Result<Directory, StoreError> {
-    let entities: Vec<&str> = wanted.iter().map(|(entity, _)| entity.as_str()).collect();
-    let externals: Vec<&str> = wanted
-        .iter()
-        .map(|(_, external)| external.as_str())
-        .collect();
-    let rows: Vec<(String, Option<String>, String)> = sqlx::query_as(
-        "SELECT m.entity, m.external, m.internal
-           FROM mappings m
-           JOIN unnest($2::text[], $3::text[]) AS w(entity, external)
-             ON m.entity = w.entity AND m.external = w.external
-          WHERE m.namespace = $1
+    let mut directories = load_directories(conn, &[(namespace, branch, wanted)]).await?;
+    Ok(directories.pop().unwrap_or_default())
+}
+
+/// What one message's directory is read for: its namespace, its branch and
+/// the `(entity, external)` codes it names.
+pub type DirectoryScope<'a> = (&'a str, &'a str, &'a [(Entity, String)]);
+
+/// [`load_directory`] for several messages at once, in one statement: one
+/// directory per `(namespace, branch, wanted)`, in their order.
+pub async fn load_directories(
+    conn: &mut PgConnection,
+    requests: &[DirectoryScope<'_>],
+) -> Result<Vec<Directory>, StoreError> {
+    let mut index: Vec<i32> = Vec::new();
+    let mut namespaces: Vec<&str> = Vec::new();
+    let mut entities: Vec<&str> = Vec::new();
+    let mut externals: Vec<&str> = Vec::new();
+    for (n, (namespace, _, wanted)) in requests.iter().enumerate() {
+        for (entity, external) in wanted.iter() {
+            index.push(n as i32);
+            namespaces.push(namespace);
+            entities.push(entity.as_str());
+            externals.push(external);
+        }
+    }
+    let branches: Vec<&str> = requests.iter().map(|(_, branch, _)| *branch).collect();
+    let rows: Vec<(i32, String, Option<String>, String)> = sqlx::query_as(
+        "SELECT w.n, m.entity, m.external, m.internal
+           FROM unnest($1::int[], $2::text[], $3::text[], $4::text[])
+             AS w(n, namespace, entity, external)
+           JOIN mappings m
+             ON m.namespace = w.namespace AND m.entity = w.entity AND m.external = w.external
          UNION ALL
-         SELECT 'Warehouse', NULL, code FROM warehouses WHERE branch = $4",
+         SELECT b.n::int - 1, 'Warehouse', NULL, h.code
+           FROM unnest($5::text[]) WITH ORDINALITY AS b(branch, n)
+           JOIN warehouses h ON h.branch = b.branch",
     )
-    .bind(namespace)
+    .bind(&index)
+    .bind(&namespaces)
     .bind(&entities)
     .bind(&externals)
-    .bind(branch)
+    .bind(&branches)
     .fetch_all(&mut *conn)
     .await?;
-    let mut directory = Directory::default();
-    for (entity, external, internal) in rows {
+    let mut directories = vec![Directory::default(); requests.len()];
+    for (n, entity, external, internal) in rows {
+        let Some(directory) = usize::try_from(n).ok().and_then(|n| directories.get_mut(n)) else {
+            continue;
+        };
         match (Entity::parse(&entity), external) {
             (Some(entity), Some(external)) => directory.add_mapping(entity, &external, &internal),
             (Some(entity), None) => directory.add_internal(entity, &internal),
             (None, _) => {}
         }
     }
-    Ok(directory)
+    Ok(directories)
 }
 
 /// The codes to look `entity`'s master rows up by: each wanted external
@@ -89,43 +117,64 @@ pub async fn locate(
     company: &str,
     branch: &str,
 ) -> Result<(String, Option<Branch>), StoreError> {
+    let mut located = locate_all(conn, &[(namespace, company, branch)]).await?;
+    Ok(located.pop().unwrap_or_else(|| (company.to_owned(), None)))
+}
+
+/// [`locate`] for several `(namespace, company, branch)` at once, in one
+/// statement, answered in their order.
+pub async fn locate_all(
+    conn: &mut PgConnection,
+    wanted: &[(&str, &str, &str)],
+) -> Result<Vec<(String, Option<Branch>)>, StoreError> {
+    let namespaces: Vec<&str> = wanted.iter().map(|(namespace, ..)| *namespace).collect();
+    let companies: Vec<&str> = wanted.iter().map(|(_, company, _)| *company).collect();
+    let branches: Vec<&str> = wanted.iter().map(|(.., branch)| *branch).collect();
     let rows: Vec<LocatedRow> = sqlx::query_as(
-        "SELECT m.internal AS mapped, b.company, b.branch, b.closed_until,
+        "SELECT w.n, m.internal AS mapped, b.company, b.branch, b.closed_until,
                 b.released_payment_methods, b.reserve_without_stock
-           FROM (SELECT (SELECT internal FROM mappings
-                          WHERE namespace = $1 AND entity = $4 AND external = $2) AS internal) m
-           LEFT JOIN branches b ON b.branch = $3 AND b.company IN ($2, m.internal)",
+           FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY
+             AS w(namespace, company, branch, n)
+           LEFT JOIN mappings m
+             ON m.namespace = w.namespace AND m.entity = $4 AND m.external = w.company
+           LEFT JOIN branches b ON b.branch = w.branch AND b.company IN (w.company, m.internal)",
     )
-    .bind(namespace)
-    .bind(company)
-    .bind(branch)
+    .bind(&namespaces)
+    .bind(&companies)
+    .bind(&branches)
     .bind(Entity::Company.as_str())
     .fetch_all(&mut *conn)
     .await?;
-    let mut directory = Directory::default();
-    directory.add_internal(Entity::Company, company);
-    if let Some(mapped) = rows.first().and_then(|row| row.mapped.as_deref()) {
-        directory.add_mapping(Entity::Company, company, mapped);
+    let mut located = Vec::with_capacity(wanted.len());
+    for (n, (_, company, _)) in wanted.iter().enumerate() {
+        let rows: Vec<&LocatedRow> = rows.iter().filter(|row| row.n == n as i64 + 1).collect();
+        let mut directory = Directory::default();
+        directory.add_internal(Entity::Company, company);
+        if let Some(mapped) = rows.first().and_then(|row| row.mapped.as_deref()) {
+            directory.add_mapping(Entity::Company, company, mapped);
+        }
+        let resolved = directory
+            .resolve(Entity::Company, company)
+            .unwrap_or(company)
+            .to_owned();
+        let found = rows.into_iter().find_map(|row| {
+            let company = row.company.clone()?;
+            (company == resolved).then(|| Branch {
+                company,
+                branch: row.branch.clone().unwrap_or_default(),
+                closed_until: row.closed_until,
+                released_payment_methods: row.released_payment_methods.clone().unwrap_or_default(),
+                reserve_without_stock: row.reserve_without_stock.unwrap_or_default(),
+            })
+        });
+        located.push((resolved, found));
     }
-    let resolved = directory
-        .resolve(Entity::Company, company)
-        .unwrap_or(company)
-        .to_owned();
-    let found = rows.into_iter().find_map(|row| {
-        let company = row.company?;
-        (company == resolved).then(|| Branch {
-            company,
-            branch: row.branch.unwrap_or_default(),
-            closed_until: row.closed_until,
-            released_payment_methods: row.released_payment_methods.unwrap_or_default(),
-            reserve_without_stock: row.reserve_without_stock.unwrap_or_default(),
-        })
-    });
-    Ok((resolved, found))
+    Ok(located)
 }
 
 #[derive(sqlx::FromRow)]
 struct LocatedRow {
+    n: i64,
     mapped: Option<String>,
     company: Option<String>,
     branch: Option<String>,
@@ -134,10 +183,11 @@ struct LocatedRow {
     reserve_without_stock: Option<bool>,
 }
 
-/// Loads the products whose code is any of `codes`, registering them as internal Product codes.
+/// Loads the products whose code is any of `codes`, registering them as
+/// internal Product codes in every one of `directories`.
 pub async fn load_products(
     conn: &mut PgConnection,
-    directory: &mut Directory,
+    directories: &mut [Directory],
     codes: &[String],
 ) -> Result<HashMap<String, ProductInfo>, StoreError> {
     let rows: Vec<(String, bool, Option<String>)> = sqlx::query_as(
@@ -148,7 +198,9 @@ pub async fn load_products(
     .await?;
     let mut products = HashMap::with_capacity(rows.len());
     for (code, blocked, default_warehouse) in rows {
-        directory.add_internal(Entity::Product, &code);
+        for directory in directories.iter_mut() {
+            directory.add_internal(Entity::Product, &code);
+        }
         products.insert(
             code.clone(),
             ProductInfo {
@@ -169,14 +221,32 @@ pub async fn record_mapping(
     external: &str,
     internal: &str,
 ) -> Result<(), StoreError> {
+    record_mappings(conn, entity, &[(namespace, external, internal)]).await
+}
+
+/// [`record_mapping`] for several `(namespace, external, internal)` of one
+/// entity, in one statement; each `(namespace, external)` at most once.
+pub async fn record_mappings(
+    conn: &mut PgConnection,
+    entity: Entity,
+    mappings: &[(&str, &str, &str)],
+) -> Result<(), StoreError> {
+    if mappings.is_empty() {
+        return Ok(());
+    }
+    let namespaces: Vec<&str> = mappings.iter().map(|(namespace, ..)| *namespace).collect();
+    let externals: Vec<&str> = mappings.iter().map(|(_, external, _)| *external).collect();
+    let internals: Vec<&str> = mappings.iter().map(|(.., internal)| *internal).collect();
     sqlx::query(
-        "INSERT INTO mappings (namespace, entity, external, internal) VALUES ($1, $2, $3, $4)
+        "INSERT INTO mappings (namespace, entity, external, internal)
+         SELECT u.namespace, $1, u.external, u.internal
+           FROM unnest($2::text[], $3::text[], $4::text[]) AS u(namespace, external, internal)
          ON CONFLICT (namespace, entity, external) DO UPDATE SET internal = EXCLUDED.internal",
     )
-    .bind(namespace)
     .bind(entity.as_str())
-    .bind(external)
-    .bind(internal)
+    .bind(&namespaces)
+    .bind(&externals)
+    .bind(&internals)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -185,9 +255,21 @@ pub async fn record_mapping(
 /// Serialises the transactions about one document (a reservation, a sale, a
 /// document code) with a transaction-scoped advisory lock on `key`.
 pub async fn lock_document(conn: &mut PgConnection, key: &str) -> Result<(), StoreError> {
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-        .bind(key)
-        .execute(&mut *conn)
-        .await?;
+    lock_documents(conn, &[key.to_owned()]).await
+}
+
+/// [`lock_document`] for several documents in one statement, always in the
+/// same order (by the lock's key), so two transactions locking overlapping
+/// sets queue up instead of deadlocking.
+pub async fn lock_documents(conn: &mut PgConnection, keys: &[String]) -> Result<(), StoreError> {
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock(k.hash)
+           FROM (SELECT DISTINCT hashtextextended(key, 0) AS hash
+                   FROM unnest($1::text[]) AS key
+                  ORDER BY 1 OFFSET 0) AS k",
+    )
+    .bind(keys)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }

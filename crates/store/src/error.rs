@@ -12,6 +12,9 @@ pub enum StoreError {
     TimedOut(std::time::Duration),
     #[error("{0}")]
     Import(String),
+    /// The database was unavailable to a batch this operation was part of.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 /// How a failure is handled.
@@ -38,6 +41,7 @@ impl StoreError {
         match self {
             StoreError::Database(error) => classify(error),
             StoreError::TimedOut(_) => Failure::Transient,
+            StoreError::Unavailable(_) => Failure::Outage,
             StoreError::Migration(_) | StoreError::Import(_) => Failure::Permanent,
         }
     }

@@ -15,6 +15,7 @@
 //! - [`sale`]: RetailSales judged by the domain and persisted with its receivables.
 //! - [`cancellation`]: RetailSalesCancellation, which cancels a sale and releases its stock.
 //! - [`receive`]: the inbox → business → outbox transaction.
+//! - [`batch`]: several ItemReserve envelopes in one such transaction.
 //! - [`retries`]: how often a UUID waited, failed or was redelivered.
 //! - [`outbox`]: receipts waiting to be published, their publication and the relay's retries.
 //! - [`retention`]: purges inbox and outbox rows older than the dedup window.
@@ -29,6 +30,7 @@
 //! - [`events`]: the StockLevel and DocumentTraceabilityOrder events, enqueued in the business transaction.
 //! - `testing` (feature `testing`): a throwaway database per test.
 
+pub mod batch;
 pub mod cancellation;
 pub mod dead_letters;
 pub mod directory;

@@ -10,21 +10,22 @@
 //! [`Store::refuse`] records its UUID with a coded error receipt in a
 //! transaction of its own.
 
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
 use chrono::{DateTime, Utc};
 use eai_protocol::{
-    Code, Detail, Envelope, InternalIdEntry, ItemReserve, Receipt, ReceiptOrigin, RetailSale,
-    SaleCancellation, Transaction,
+    Code, Detail, Envelope, Event, InternalIdEntry, ItemReserve, Receipt, ReceiptOrigin,
+    RetailSale, SaleCancellation, Transaction,
 };
 use rust_decimal::Decimal;
-use sqlx::{Connection, PgConnection, Postgres};
+use sqlx::{Connection, PgConnection, Postgres, Row};
 
 use crate::cancellation::{self, CancelOutcome};
 use crate::directory::{self, Branch};
-use crate::reservation::{self, Outcome, ReserveContext};
+use crate::reservation::{self, Outcome, ReserveRequest};
 use crate::sale::{self, SaleContext, SaleOutcome};
 use crate::{Environment, Failure, Store, StoreError};
 
@@ -148,7 +149,7 @@ impl Store {
 
     /// Runs `operation` bounded by the transaction timeout, again at once on
     /// transient failures.
-    async fn with_retries<T, F, Fut>(&self, operation: F) -> Result<T, StoreError>
+    pub(crate) async fn with_retries<T, F, Fut>(&self, operation: F) -> Result<T, StoreError>
     where
         F: Fn() -> Fut,
         Fut: Future<Output = Result<T, StoreError>>,
@@ -230,34 +231,86 @@ impl Store {
     }
 }
 
-/// The inbox row of an envelope, as the message log keeps it; `$11` is
-/// the status (NULL while it is being processed).
+/// The inbox rows of envelopes, as the message log keeps them, in UUID
+/// order (so two transactions claiming overlapping sets queue up instead of
+/// deadlocking): `$1`…`$9` are their columns ([`InboxRows`]), `$10` the
+/// environment and `$11` the status (NULL while they are being processed).
 const INSERT_INBOX: &str = "INSERT INTO inbox (uuid, transaction, namespace, company, branch,
         received_at, body, internal_id, document_code, environment, status)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+     SELECT u.*, $10, $11
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                   $6::timestamptz[], $7::bytea[], $8::text[], $9::text[])
+         AS u(uuid, transaction, namespace, company, branch, received_at, body, internal_id,
+              document_code)
+      ORDER BY u.uuid";
+
+/// The columns of [`INSERT_INBOX`], one entry per envelope.
+#[derive(Default)]
+struct InboxRows<'a> {
+    uuid: Vec<&'a str>,
+    transaction: Vec<String>,
+    namespace: Vec<String>,
+    company: Vec<String>,
+    branch: Vec<String>,
+    received_at: Vec<DateTime<Utc>>,
+    body: Vec<&'a [u8]>,
+    internal_id: Vec<Option<String>>,
+    document_code: Vec<Option<String>>,
+}
+
+impl<'a> InboxRows<'a> {
+    fn of(inbounds: &[&'a Inbound<'a>]) -> InboxRows<'a> {
+        let mut rows = InboxRows::default();
+        for inbound in inbounds {
+            let envelope = inbound.envelope;
+            rows.uuid.push(envelope.uuid());
+            rows.transaction.push(envelope.header_label("Transaction"));
+            rows.namespace.push(envelope.namespace());
+            rows.company.push(envelope.header_label("CompanyId"));
+            rows.branch.push(envelope.header_label("BranchId"));
+            rows.received_at.push(inbound.received_at);
+            rows.body.push(inbound.body);
+            rows.internal_id.push(envelope.internal_id());
+            rows.document_code
+                .push(envelope.content_label("DocumentCode"));
+        }
+        rows
+    }
+
+    /// `sql` (built on [`INSERT_INBOX`]) with the rows bound.
+    fn bind<'q>(
+        &'q self,
+        sql: &'q str,
+        environment: Environment,
+        status: Option<&'q str>,
+    ) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
+        sqlx::query(sql)
+            .bind(&self.uuid)
+            .bind(&self.transaction)
+            .bind(&self.namespace)
+            .bind(&self.company)
+            .bind(&self.branch)
+            .bind(&self.received_at)
+            .bind(&self.body)
+            .bind(&self.internal_id)
+            .bind(&self.document_code)
+            .bind(environment.as_str())
+            .bind(status)
+    }
+}
 
 impl Store {
     /// Shows a sale parked for its reservations in the message log as
     /// `waiting`; its next delivery takes the row over.
     async fn log_waiting(&self, inbound: &Inbound<'_>) -> Result<(), StoreError> {
-        let envelope = inbound.envelope;
-        sqlx::query(&format!(
+        let sql = format!(
             "{INSERT_INBOX} ON CONFLICT (uuid) DO UPDATE SET status = 'waiting'
               WHERE inbox.status IN ('waiting', 'retrying')"
-        ))
-        .bind(envelope.uuid())
-        .bind(envelope.header_label("Transaction"))
-        .bind(envelope.namespace())
-        .bind(envelope.header_label("CompanyId"))
-        .bind(envelope.header_label("BranchId"))
-        .bind(inbound.received_at)
-        .bind(inbound.body)
-        .bind(envelope.internal_id())
-        .bind(envelope.content_label("DocumentCode"))
-        .bind(self.environment.as_str())
-        .bind("waiting")
-        .execute(&self.pool)
-        .await?;
+        );
+        InboxRows::of(&[inbound])
+            .bind(&sql, self.environment, Some("waiting"))
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 }
@@ -269,47 +322,74 @@ async fn claim(
     inbound: &Inbound<'_>,
     environment: Environment,
 ) -> Result<Option<Answer>, StoreError> {
-    let envelope = inbound.envelope;
-    let claimed = sqlx::query(&format!(
-        "{INSERT_INBOX} ON CONFLICT (uuid) DO UPDATE
-            SET status = NULL, discarded_at = NULL, discarded_by = NULL, discard_note = NULL
-          WHERE inbox.status IN ('waiting', 'retrying')"
-    ))
-    .bind(envelope.uuid())
-    .bind(envelope.header_label("Transaction"))
-    .bind(envelope.namespace())
-    .bind(envelope.header_label("CompanyId"))
-    .bind(envelope.header_label("BranchId"))
-    .bind(inbound.received_at)
-    .bind(inbound.body)
-    .bind(envelope.internal_id())
-    .bind(envelope.content_label("DocumentCode"))
-    .bind(environment.as_str())
-    .bind(None::<&str>)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected()
-        == 1;
-    if claimed {
-        return Ok(None);
-    }
-    let (receipt_id, body, status): (i64, String, String) = sqlx::query_as(
-        "SELECT o.id, o.body, i.status FROM inbox i JOIN outbox o ON o.id = i.receipt_id
-          WHERE i.uuid = $1",
-    )
-    .bind(envelope.uuid())
-    .fetch_one(&mut **tx)
-    .await?;
-    Ok(Some(Answer {
-        receipt_id,
-        body,
-        ok: status == "ok",
-        duplicate: true,
-        route: inbound.route.clone(),
-    }))
+    Ok(claim_all(tx, &[inbound], environment)
+        .await?
+        .pop()
+        .flatten())
 }
 
-/// Writes the receipt to the outbox and completes the inbox row, in one statement.
+/// [`claim`] for envelopes of distinct UUIDs, in one statement (and one more
+/// for the stored answers of those claimed before), answered in their order.
+pub(crate) async fn claim_all(
+    tx: &mut sqlx::Transaction<'_, Postgres>,
+    inbounds: &[&Inbound<'_>],
+    environment: Environment,
+) -> Result<Vec<Option<Answer>>, StoreError> {
+    let sql = format!(
+        "{INSERT_INBOX} ON CONFLICT (uuid) DO UPDATE
+            SET status = NULL, discarded_at = NULL, discarded_by = NULL, discard_note = NULL
+          WHERE inbox.status IN ('waiting', 'retrying')
+         RETURNING uuid"
+    );
+    let rows = InboxRows::of(inbounds);
+    let claimed: HashSet<String> = rows
+        .bind(&sql, environment, None)
+        .fetch_all(&mut **tx)
+        .await?
+        .iter()
+        .map(|row| row.try_get::<String, _>(0))
+        .collect::<Result<_, _>>()?;
+    let before: Vec<&str> = inbounds
+        .iter()
+        .map(|inbound| inbound.envelope.uuid())
+        .filter(|uuid| !claimed.contains(*uuid))
+        .collect();
+    let mut stored: HashMap<String, (i64, String, String)> = HashMap::new();
+    if !before.is_empty() {
+        let rows: Vec<(String, i64, String, String)> = sqlx::query_as(
+            "SELECT i.uuid, o.id, o.body, i.status FROM inbox i JOIN outbox o ON o.id = i.receipt_id
+              WHERE i.uuid = ANY($1)",
+        )
+        .bind(&before)
+        .fetch_all(&mut **tx)
+        .await?;
+        stored.extend(
+            rows.into_iter()
+                .map(|(uuid, id, body, status)| (uuid, (id, body, status))),
+        );
+    }
+    inbounds
+        .iter()
+        .map(|inbound| {
+            let uuid = inbound.envelope.uuid();
+            if claimed.contains(uuid) {
+                return Ok(None);
+            }
+            let (receipt_id, body, status) = stored
+                .remove(uuid)
+                .ok_or(StoreError::Database(sqlx::Error::RowNotFound))?;
+            Ok(Some(Answer {
+                receipt_id,
+                body,
+                ok: status == "ok",
+                duplicate: true,
+                route: inbound.route.clone(),
+            }))
+        })
+        .collect()
+}
+
+/// Writes the receipt to the outbox and completes the inbox row.
 async fn record_answer(
     tx: &mut sqlx::Transaction<'_, Postgres>,
     identity: &WorkerIdentity,
@@ -317,50 +397,103 @@ async fn record_answer(
     details: Vec<Detail>,
     ids: Vec<InternalIdEntry>,
 ) -> Result<Answer, StoreError> {
-    let envelope = inbound.envelope;
-    let error_codes: Vec<&str> = details
-        .iter()
-        .filter(|detail| detail.is_error())
-        .map(|detail| detail.code.as_str())
-        .collect();
-    let receipt = Receipt::new(
-        identity,
-        &envelope.summary(),
-        inbound.received_at,
-        Utc::now(),
-        details,
-        ids,
-    );
-    let body = String::from_utf8_lossy(&receipt.to_bytes()).into_owned();
-    let status = if receipt.is_ok() { "ok" } else { "error" };
-    let (receipt_id,): (i64,) = sqlx::query_as(
+    record_answers(tx, identity, vec![(inbound, details, ids)])
+        .await?
+        .pop()
+        .ok_or(StoreError::Database(sqlx::Error::RowNotFound))
+}
+
+/// Writes the receipts of envelopes to the outbox and completes their inbox
+/// rows, in one statement; answers in their order.
+pub(crate) async fn record_answers(
+    tx: &mut sqlx::Transaction<'_, Postgres>,
+    identity: &WorkerIdentity,
+    answered: Vec<(&Inbound<'_>, Vec<Detail>, Vec<InternalIdEntry>)>,
+) -> Result<Vec<Answer>, StoreError> {
+    let count = answered.len();
+    let mut receipt_uuid: Vec<String> = Vec::with_capacity(count);
+    let mut transaction: Vec<String> = Vec::with_capacity(count);
+    let mut exchange: Vec<&str> = Vec::with_capacity(count);
+    let mut routing_key: Vec<&str> = Vec::with_capacity(count);
+    let mut correlation_id: Vec<Option<&str>> = Vec::with_capacity(count);
+    let mut body: Vec<String> = Vec::with_capacity(count);
+    let mut uuid: Vec<&str> = Vec::with_capacity(count);
+    let mut status: Vec<&str> = Vec::with_capacity(count);
+    let mut error_codes: Vec<String> = Vec::with_capacity(count);
+    let mut ok: Vec<bool> = Vec::with_capacity(count);
+    for (inbound, details, ids) in &answered {
+        let envelope = inbound.envelope;
+        let codes: Vec<&str> = details
+            .iter()
+            .filter(|detail| detail.is_error())
+            .map(|detail| detail.code.as_str())
+            .collect();
+        let receipt = Receipt::new(
+            identity,
+            &envelope.summary(),
+            inbound.received_at,
+            Utc::now(),
+            details.clone(),
+            ids.clone(),
+        );
+        receipt_uuid.push(receipt.uuid().to_owned());
+        transaction.push(envelope.header_label("Transaction"));
+        exchange.push(&inbound.route.exchange);
+        routing_key.push(&inbound.route.routing_key);
+        correlation_id.push(inbound.route.correlation_id.as_deref());
+        body.push(String::from_utf8_lossy(&receipt.to_bytes()).into_owned());
+        uuid.push(envelope.uuid());
+        status.push(if receipt.is_ok() { "ok" } else { "error" });
+        error_codes.push(codes.join(" "));
+        ok.push(receipt.is_ok());
+    }
+    let ids: Vec<(String, i64)> = sqlx::query_as(
         "WITH receipt AS (
              INSERT INTO outbox (uuid, kind, transaction, exchange, routing_key, correlation_id, body)
-             VALUES ($1, 'receipt', $2, $3, $4, $5, $6) RETURNING id)
-         UPDATE inbox SET status = $8, processed_at = now(), receipt_id = receipt.id,
-                          error_codes = $9
-           FROM receipt
-          WHERE inbox.uuid = $7
-         RETURNING receipt.id",
+             SELECT r.uuid, 'receipt', r.transaction, r.exchange, r.routing_key, r.correlation_id,
+                    r.body
+               FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+                 WITH ORDINALITY
+                 AS r(uuid, transaction, exchange, routing_key, correlation_id, body, position)
+              ORDER BY r.position
+             RETURNING id, uuid)
+         UPDATE inbox SET status = a.status, processed_at = now(), receipt_id = receipt.id,
+                          error_codes = string_to_array(a.codes, ' ')
+           FROM unnest($1::text[], $7::text[], $8::text[], $9::text[])
+                  AS a(receipt_uuid, uuid, status, codes)
+           JOIN receipt ON receipt.uuid = a.receipt_uuid
+          WHERE inbox.uuid = a.uuid
+         RETURNING inbox.uuid, receipt.id",
     )
-    .bind(receipt.uuid())
-    .bind(envelope.header_label("Transaction"))
-    .bind(&inbound.route.exchange)
-    .bind(&inbound.route.routing_key)
-    .bind(&inbound.route.correlation_id)
+    .bind(&receipt_uuid)
+    .bind(&transaction)
+    .bind(&exchange)
+    .bind(&routing_key)
+    .bind(&correlation_id)
     .bind(&body)
-    .bind(envelope.uuid())
-    .bind(status)
+    .bind(&uuid)
+    .bind(&status)
     .bind(&error_codes)
-    .fetch_one(&mut **tx)
+    .fetch_all(&mut **tx)
     .await?;
-    Ok(Answer {
-        receipt_id,
-        body,
-        ok: receipt.is_ok(),
-        duplicate: false,
-        route: inbound.route.clone(),
-    })
+    let ids: HashMap<String, i64> = ids.into_iter().collect();
+    answered
+        .iter()
+        .zip(body)
+        .zip(ok)
+        .map(|(((inbound, ..), body), ok)| {
+            let receipt_id = *ids
+                .get(inbound.envelope.uuid())
+                .ok_or(StoreError::Database(sqlx::Error::RowNotFound))?;
+            Ok(Answer {
+                receipt_id,
+                body,
+                ok,
+                duplicate: false,
+                route: inbound.route.clone(),
+            })
+        })
+        .collect()
 }
 
 /// What the business rules made of an envelope.
@@ -393,39 +526,24 @@ async fn process(
     let content = envelope.content();
     match transaction {
         Transaction::ItemReserve => {
-            let reserve = match ItemReserve::from_content(&content, event) {
-                Ok(reserve) => reserve,
-                Err(details) => return Ok(Processed::refused(details)),
-            };
-            let item_branch = reserve.items.iter().find_map(|item| {
-                let branch = item.reserve_branch.clone()?;
-                Some((branch, format!("{}.ReserveBranch", item.path)))
-            });
-            let branch = match locate(conn, envelope, &namespace, item_branch).await? {
-                Ok(branch) => branch,
-                Err(detail) => return Ok(Processed::refused(vec![detail])),
-            };
-            let ctx = ReserveContext {
-                origin,
-                namespace: &namespace,
-                branch: &branch,
-                today: received_at.date_naive(),
-            };
-            Ok(
-                match reservation::apply(conn, &ctx, &reserve, event).await? {
-                    Outcome::Done(ids) => Processed::Answered(Vec::new(), ids),
-                    Outcome::Rejected(details) => Processed::refused(details),
-                },
-            )
+            let mut answered = reserve_all(conn, origin, &[(envelope, event, received_at)]).await?;
+            let (details, ids) = answered.pop().unwrap_or_default();
+            Ok(Processed::Answered(details, ids))
         }
         Transaction::RetailSales => {
             let sale = match RetailSale::from_content(&content, event) {
                 Ok(sale) => sale,
                 Err(details) => return Ok(Processed::refused(details)),
             };
-            let branch = match locate(conn, envelope, &namespace, None).await? {
-                Ok(branch) => branch,
+            let named = match BranchNamed::of(envelope, None) {
+                Ok(named) => named,
                 Err(detail) => return Ok(Processed::refused(vec![detail])),
+            };
+            let (company, branch) =
+                directory::locate(conn, &namespace, &named.company, &named.branch).await?;
+            let branch = match branch {
+                Some(branch) => branch,
+                None => return Ok(Processed::refused(vec![named.not_found(&company)])),
             };
             let ctx = SaleContext {
                 origin,
@@ -456,32 +574,124 @@ async fn process(
     }
 }
 
-/// The branch an envelope is about: `Header.CompanyId` through the Company
-/// de/para, and the branch named by `item_branch` (its value and JSON path)
-/// or else `Header.BranchId`.
-async fn locate(
+/// ItemReserve envelopes, checked and their `event` read, through the
+/// reservation rules in the caller's transaction: the envelopes' branches
+/// located in one statement, then [`reservation::apply_all`]. Each
+/// envelope's receipt details and ids, in their order.
+pub(crate) async fn reserve_all(
     conn: &mut PgConnection,
-    envelope: &Envelope,
-    namespace: &str,
-    item_branch: Option<(String, String)>,
-) -> Result<Result<Branch, Detail>, StoreError> {
-    let Some(company) = envelope.header_text("CompanyId") else {
-        return Ok(Err(missing_header("CompanyId")));
-    };
-    let (branch_code, path) = match item_branch {
-        Some(named) => named,
-        None => match envelope.header_text("BranchId") {
-            Some(branch) => (branch, "$.Header.BranchId".to_owned()),
-            None => return Ok(Err(missing_header("BranchId"))),
-        },
-    };
-    let (company, branch) = directory::locate(conn, namespace, &company, &branch_code).await?;
-    Ok(branch.ok_or_else(|| {
+    origin: &ReceiptOrigin,
+    envelopes: &[(&Envelope, Event, DateTime<Utc>)],
+) -> Result<Vec<(Vec<Detail>, Vec<InternalIdEntry>)>, StoreError> {
+    let mut answered: Vec<(Vec<Detail>, Vec<InternalIdEntry>)> =
+        Vec::with_capacity(envelopes.len());
+    let mut parsed: Vec<(usize, ItemReserve, String, BranchNamed)> = Vec::new();
+    for (index, (envelope, event, _)) in envelopes.iter().enumerate() {
+        // Every envelope's answer is completed below; this is the refusal's or a placeholder.
+        answered.push((Vec::new(), Vec::new()));
+        let reserve = match ItemReserve::from_content(&envelope.content(), *event) {
+            Ok(reserve) => reserve,
+            Err(details) => {
+                answered[index].0 = details;
+                continue;
+            }
+        };
+        let item_branch = reserve.items.iter().find_map(|item| {
+            let branch = item.reserve_branch.clone()?;
+            Some((branch, format!("{}.ReserveBranch", item.path)))
+        });
+        match BranchNamed::of(envelope, item_branch) {
+            Ok(named) => parsed.push((index, reserve, envelope.namespace(), named)),
+            Err(detail) => answered[index].0 = vec![detail],
+        }
+    }
+    if parsed.is_empty() {
+        return Ok(answered);
+    }
+    let wanted: Vec<(&str, &str, &str)> = parsed
+        .iter()
+        .map(|(_, _, namespace, named)| {
+            (
+                namespace.as_str(),
+                named.company.as_str(),
+                named.branch.as_str(),
+            )
+        })
+        .collect();
+    let located = directory::locate_all(conn, &wanted).await?;
+    let mut found: Vec<(usize, &ItemReserve, &str, Branch)> = Vec::with_capacity(parsed.len());
+    for ((index, reserve, namespace, named), (company, branch)) in parsed.iter().zip(located) {
+        match branch {
+            Some(branch) => found.push((*index, reserve, namespace, branch)),
+            None => answered[*index].0 = vec![named.not_found(&company)],
+        }
+    }
+    let requests: Vec<ReserveRequest<'_>> = found
+        .iter()
+        .map(|(index, reserve, namespace, branch)| {
+            let (_, event, received_at) = envelopes[*index];
+            ReserveRequest {
+                namespace,
+                branch,
+                reserve,
+                event,
+                today: received_at.date_naive(),
+            }
+        })
+        .collect();
+    if requests.is_empty() {
+        return Ok(answered);
+    }
+    let outcomes = reservation::apply_all(conn, origin, &requests).await?;
+    for ((index, ..), outcome) in found.iter().zip(outcomes) {
+        answered[*index] = match outcome {
+            Outcome::Done(ids) => (Vec::new(), ids),
+            Outcome::Rejected(details) => (details, Vec::new()),
+        };
+    }
+    Ok(answered)
+}
+
+/// The company and branch an envelope is about: `Header.CompanyId`, and the
+/// branch named by an item (its value and JSON path) or else `Header.BranchId`.
+struct BranchNamed {
+    company: String,
+    branch: String,
+    path: String,
+}
+
+impl BranchNamed {
+    fn of(
+        envelope: &Envelope,
+        item_branch: Option<(String, String)>,
+    ) -> Result<BranchNamed, Detail> {
+        let Some(company) = envelope.header_text("CompanyId") else {
+            return Err(missing_header("CompanyId"));
+        };
+        let (branch, path) = match item_branch {
+            Some(named) => named,
+            None => match envelope.header_text("BranchId") {
+                Some(branch) => (branch, "$.Header.BranchId".to_owned()),
+                None => return Err(missing_header("BranchId")),
+            },
+        };
+        Ok(BranchNamed {
+            company,
+            branch,
+            path,
+        })
+    }
+
+    /// The answer when the branch is not registered for `company` (the internal company).
+    fn not_found(&self, company: &str) -> Detail {
         Detail::error(
             Code::BranchNotFound,
-            format!("{path}: branch '{branch_code}' of company '{company}' is not registered"),
+            format!(
+                "{}: branch '{}' of company '{company}' is not registered",
+                self.path, self.branch
+            ),
         )
-    }))
+    }
 }
 
 fn missing_header(field: &str) -> Detail {

@@ -1,11 +1,17 @@
-//! ItemReserve against the database: de/para, lots locked in id order, the
-//! FEFO plan applied, the reservation and its lines written.
+//! ItemReserve against the database, several envelopes in one transaction:
+//! de/para, lots locked in id order, the FEFO plans made one after another
+//! on the lots as the earlier envelopes of the batch left them, then every
+//! change written in one statement per table.
 //!
 //! Lots are locked with one `SELECT … ORDER BY id FOR UPDATE`, so any number of
 //! workers reserving overlapping lots queue up instead of deadlocking, and the
 //! `reserved_within_on_hand` CHECK stands behind the arithmetic. A
-//! transaction-scoped advisory lock on the sender's InternalId serialises two
-//! messages about the same reservation.
+//! transaction-scoped advisory lock on each sender's InternalId, taken in
+//! one fixed order, serialises two messages about the same reservation.
+//! Rejections are decided before anything is written, so a rejected
+//! envelope leaves no trace among its neighbours' changes.
+
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use eai_domain::fefo::LotStock;
@@ -19,13 +25,13 @@ use crate::directory::{self, Branch};
 use crate::events;
 use crate::StoreError;
 
-/// Where a reservation is being made, after the envelope's header was resolved.
+/// One ItemReserve for [`apply_all`], its envelope's branch resolved.
 #[derive(Debug, Clone)]
-pub struct ReserveContext<'a> {
-    /// Who we are in the events we emit.
-    pub origin: &'a ReceiptOrigin,
+pub struct ReserveRequest<'a> {
     pub namespace: &'a str,
     pub branch: &'a Branch,
+    pub reserve: &'a ItemReserve,
+    pub event: Event,
     /// The date lots must not be expired on when an item gives no issue date.
     pub today: NaiveDate,
 }
@@ -40,249 +46,538 @@ pub enum Outcome {
 #[derive(Debug, sqlx::FromRow)]
 struct Existing {
     id: i64,
+    namespace: String,
+    internal_id: String,
     company: String,
     branch: String,
     number: String,
     status: String,
 }
 
-/// Applies an ItemReserve upsert or delete inside the caller's transaction.
-#[tracing::instrument(skip_all, fields(internal_id = %reserve.internal_id, ?event))]
-pub async fn apply(
+/// A locked lot and the branch it belongs to.
+struct BranchLot {
+    branch: String,
+    stock: LotStock,
+}
+
+/// An accepted upsert: what its reservation becomes.
+struct Replacement<'r> {
+    index: usize,
+    existing: Option<&'r Existing>,
+    request: ReservationRequest,
+    plan: Plan,
+}
+
+/// Applies ItemReserve upserts and deletes inside the caller's transaction,
+/// as if one after another in their order; one outcome per request. No two
+/// requests may name the same reservation (`namespace`, InternalId): the
+/// caller puts such a pair in different transactions.
+#[tracing::instrument(skip_all, fields(requests = requests.len()))]
+pub async fn apply_all(
     conn: &mut PgConnection,
-    ctx: &ReserveContext<'_>,
-    reserve: &ItemReserve,
-    event: Event,
-) -> Result<Outcome, StoreError> {
-    directory::lock_document(
-        conn,
-        &format!("ItemReserve|{}|{}", ctx.namespace, reserve.internal_id),
-    )
-    .await?;
-    let existing: Option<Existing> = sqlx::query_as(
-        "SELECT id, company, branch, number, status FROM reservations
-          WHERE namespace = $1 AND internal_id = $2 FOR UPDATE",
-    )
-    .bind(ctx.namespace)
-    .bind(&reserve.internal_id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    if let Some(existing) = &existing {
-        if existing.status == "used" {
-            return Ok(Outcome::Rejected(vec![Detail::error(
+    origin: &ReceiptOrigin,
+    requests: &[ReserveRequest<'_>],
+) -> Result<Vec<Outcome>, StoreError> {
+    let keys: Vec<String> = requests
+        .iter()
+        .map(|request| {
+            format!(
+                "ItemReserve|{}|{}",
+                request.namespace, request.reserve.internal_id
+            )
+        })
+        .collect();
+    directory::lock_documents(conn, &keys).await?;
+    let existing = load_existing(conn, requests).await?;
+    let resolved = resolve_all(conn, requests).await?;
+    let held = load_held(conn, &existing).await?;
+    let mut lots = lock_lots(conn, requests, &resolved, &held).await?;
+    let none: Vec<(i64, Decimal)> = Vec::new();
+    let mut outcomes: Vec<Outcome> = Vec::with_capacity(requests.len());
+    let mut deltas: Vec<(i64, Decimal)> = Vec::new();
+    let mut touched: BTreeMap<(String, String), Vec<(String, String)>> = BTreeMap::new();
+    let mut released: Vec<i64> = Vec::new();
+    let mut replacements: Vec<Replacement<'_>> = Vec::new();
+    for ((index, request), resolution) in requests.iter().enumerate().zip(resolved) {
+        let existing = existing[index].as_ref();
+        let previous = existing
+            .and_then(|existing| held.get(&existing.id))
+            .unwrap_or(&none);
+        let reserve = request.reserve;
+        if let Some(existing) = existing.filter(|existing| existing.status == "used") {
+            outcomes.push(Outcome::Rejected(vec![Detail::error(
                 Code::ReserveAlreadyUsed,
                 format!(
                     "$.Content.InternalId: reservation '{}' ({}) was already used by a sale and cannot change",
                     reserve.internal_id, existing.number
                 ),
             )]));
+            continue;
+        }
+        match (request.event, existing) {
+            (Event::Delete, None) => outcomes.push(Outcome::Rejected(vec![Detail::error(
+                Code::ReserveNotFound,
+                format!(
+                    "$.Content.InternalId: no reservation '{}' was integrated for {}",
+                    reserve.internal_id, request.namespace
+                ),
+            )])),
+            (Event::Delete, Some(existing)) => {
+                let moved: Vec<(i64, Decimal)> = previous
+                    .iter()
+                    .map(|(lot, quantity)| (*lot, -*quantity))
+                    .collect();
+                let place = (existing.company.clone(), existing.branch.clone());
+                move_reserved(
+                    &mut lots,
+                    &moved,
+                    &mut deltas,
+                    touched.entry(place).or_default(),
+                );
+                released.push(existing.id);
+                outcomes.push(Outcome::Done(vec![entry(
+                    reserve,
+                    &existing.company,
+                    &existing.branch,
+                    &existing.number,
+                )]));
+            }
+            (Event::Upsert, existing) => {
+                let request_rules = match resolution {
+                    Ok(rules) => rules,
+                    Err(details) => {
+                        outcomes.push(Outcome::Rejected(details));
+                        continue;
+                    }
+                };
+                let stock_keys = request_rules.stock_keys();
+                let candidates: Vec<LotStock> = lots
+                    .values()
+                    .filter(|lot| {
+                        previous.iter().any(|(id, _)| *id == lot.stock.id)
+                            || (lot.branch == request.branch.branch
+                                && stock_keys.iter().any(|(product, warehouse)| {
+                                    *product == lot.stock.product
+                                        && *warehouse == lot.stock.warehouse
+                                }))
+                    })
+                    .map(|lot| {
+                        let mut stock = lot.stock.clone();
+                        stock.reserved -= previous
+                            .iter()
+                            .filter(|(id, _)| *id == stock.id)
+                            .map(|(_, quantity)| *quantity)
+                            .sum::<Decimal>();
+                        stock
+                    })
+                    .collect();
+                let plan =
+                    match request_rules.plan(&candidates, request.branch.reserve_without_stock) {
+                        Ok(plan) => plan,
+                        Err(details) => {
+                            outcomes.push(Outcome::Rejected(details));
+                            continue;
+                        }
+                    };
+                let mut moved: Vec<(i64, Decimal)> = plan.reserved_by_lot();
+                for (lot_id, quantity) in previous {
+                    match moved.iter_mut().find(|(id, _)| id == lot_id) {
+                        Some((_, delta)) => *delta -= *quantity,
+                        None => moved.push((*lot_id, -*quantity)),
+                    }
+                }
+                moved.retain(|(_, delta)| !delta.is_zero());
+                let place = (
+                    request.branch.company.clone(),
+                    request.branch.branch.clone(),
+                );
+                move_reserved(
+                    &mut lots,
+                    &moved,
+                    &mut deltas,
+                    touched.entry(place).or_default(),
+                );
+                // Completed below, once the reservation has its number.
+                outcomes.push(Outcome::Done(Vec::new()));
+                replacements.push(Replacement {
+                    index,
+                    existing,
+                    request: request_rules,
+                    plan,
+                });
+            }
         }
     }
-    match (event, existing) {
-        (Event::Delete, None) => Ok(Outcome::Rejected(vec![Detail::error(
-            Code::ReserveNotFound,
-            format!(
-                "$.Content.InternalId: no reservation '{}' was integrated for {}",
-                reserve.internal_id, ctx.namespace
-            ),
-        )])),
-        (Event::Delete, Some(existing)) => {
-            let released = release_lines(conn, existing.id).await?;
-            events::stock_levels(
-                conn,
-                ctx.origin,
-                &existing.company,
-                &existing.branch,
-                &released,
-            )
-            .await?;
-            sqlx::query(
-                "UPDATE reservations SET status = 'cancelled', updated_at = now() WHERE id = $1",
-            )
-            .bind(existing.id)
-            .execute(&mut *conn)
-            .await?;
-            Ok(Outcome::Done(vec![entry(
-                reserve,
-                &existing.company,
-                &existing.branch,
-                &existing.number,
-            )]))
-        }
-        (Event::Upsert, existing) => upsert(conn, ctx, reserve, existing).await,
+    adjust_reserved(conn, &deltas).await?;
+    for ((company, branch), mut keys) in touched {
+        keys.sort();
+        keys.dedup();
+        events::stock_levels(conn, origin, &company, &branch, &keys).await?;
     }
-}
-
-async fn upsert(
-    conn: &mut PgConnection,
-    ctx: &ReserveContext<'_>,
-    reserve: &ItemReserve,
-    existing: Option<Existing>,
-) -> Result<Outcome, StoreError> {
-    let request = match resolve(conn, ctx, reserve).await? {
-        Ok(request) => request,
-        Err(details) => return Ok(Outcome::Rejected(details)),
-    };
-    let previous: Vec<(i64, Decimal)> = match &existing {
-        Some(existing) => {
-            sqlx::query_as(
-                "SELECT lot_id, quantity FROM reservation_lines
-              WHERE reservation_id = $1 AND lot_id IS NOT NULL AND released_at IS NULL",
-            )
-            .bind(existing.id)
-            .fetch_all(&mut *conn)
-            .await?
-        }
-        None => Vec::new(),
-    };
-    let mut lots = lock_lots(conn, &ctx.branch.branch, &request, &previous).await?;
-    for lot in &mut lots {
-        let released: Decimal = previous
-            .iter()
-            .filter(|(id, _)| *id == lot.id)
-            .map(|(_, quantity)| *quantity)
-            .sum();
-        lot.reserved -= released;
+    release_all(conn, &released).await?;
+    let numbers = write_replacements(conn, requests, &replacements).await?;
+    let mut mappings: Vec<(&str, &str, String)> = Vec::with_capacity(replacements.len());
+    for (replacement, number) in replacements.iter().zip(&numbers) {
+        let request = &requests[replacement.index];
+        let entry = entry(
+            request.reserve,
+            &request.branch.company,
+            &request.branch.branch,
+            number,
+        );
+        mappings.push((
+            request.namespace,
+            &request.reserve.internal_id,
+            entry.destination.clone(),
+        ));
+        outcomes[replacement.index] = Outcome::Done(vec![entry]);
     }
-    let plan = match request.plan(&lots, ctx.branch.reserve_without_stock) {
-        Ok(plan) => plan,
-        Err(details) => return Ok(Outcome::Rejected(details)),
-    };
-    let changed = apply_deltas(conn, &previous, &plan).await?;
-    let mut keys: Vec<(String, String)> = lots
+    let mappings: Vec<(&str, &str, &str)> = mappings
         .iter()
-        .filter(|lot| changed.contains(&lot.id))
-        .map(|lot| (lot.product.clone(), lot.warehouse.clone()))
+        .map(|(namespace, external, internal)| (*namespace, *external, internal.as_str()))
         .collect();
-    keys.sort();
-    keys.dedup();
-    events::stock_levels(
-        conn,
-        ctx.origin,
-        &ctx.branch.company,
-        &ctx.branch.branch,
-        &keys,
-    )
-    .await?;
-    let (id, number) = match existing {
-        Some(existing) => {
-            sqlx::query(
-                "UPDATE reservations
-                    SET status = 'active', company = $2, branch = $3, reserve_type = $4,
-                        document_reserve = $5, requester = $6, updated_at = now()
-                  WHERE id = $1",
-            )
-            .bind(existing.id)
-            .bind(&ctx.branch.company)
-            .bind(&ctx.branch.branch)
-            .bind(reserve.reserve_type.map(|kind| kind.as_str()))
-            .bind(&reserve.document_reserve)
-            .bind(&reserve.requester)
-            .execute(&mut *conn)
-            .await?;
-            sqlx::query("DELETE FROM reservation_lines WHERE reservation_id = $1")
-                .bind(existing.id)
-                .execute(&mut *conn)
-                .await?;
-            (existing.id, existing.number)
-        }
-        None => {
-            sqlx::query_as(
-                "INSERT INTO reservations
-                    (company, branch, number, namespace, internal_id, reserve_type,
-                     document_reserve, requester, status)
-                 VALUES ($1, $2, (SELECT lpad(n::text, greatest(6, length(n::text)), '0')
-                                  FROM nextval('reservation_numbers') AS n),
-                         $3, $4, $5, $6, $7, 'active')
-                 RETURNING id, number",
-            )
-            .bind(&ctx.branch.company)
-            .bind(&ctx.branch.branch)
-            .bind(ctx.namespace)
-            .bind(&reserve.internal_id)
-            .bind(reserve.reserve_type.map(|kind| kind.as_str()))
-            .bind(&reserve.document_reserve)
-            .bind(&reserve.requester)
-            .fetch_one(&mut *conn)
-            .await?
-        }
-    };
-    insert_lines(conn, id, &request, &plan).await?;
-    let entry = entry(reserve, &ctx.branch.company, &ctx.branch.branch, &number);
-    directory::record_mapping(
-        conn,
-        ctx.namespace,
-        Entity::ItemReserve,
-        &reserve.internal_id,
-        &entry.destination,
-    )
-    .await?;
-    Ok(Outcome::Done(vec![entry]))
+    directory::record_mappings(conn, Entity::ItemReserve, &mappings).await?;
+    Ok(outcomes)
 }
 
-/// De/para of the items' products and warehouses.
-async fn resolve(
+/// The reservations the requests name, locked, in the requests' order.
+async fn load_existing(
     conn: &mut PgConnection,
-    ctx: &ReserveContext<'_>,
-    reserve: &ItemReserve,
-) -> Result<Result<ReservationRequest, Vec<Detail>>, StoreError> {
-    let mut wanted: Vec<(Entity, String)> = Vec::new();
-    for item in &reserve.items {
-        wanted.push((Entity::Product, item.item_code.clone()));
-        if let Some(warehouse) = &item.warehouse {
-            wanted.push((Entity::Warehouse, warehouse.clone()));
+    requests: &[ReserveRequest<'_>],
+) -> Result<Vec<Option<Existing>>, StoreError> {
+    let namespaces: Vec<&str> = requests.iter().map(|request| request.namespace).collect();
+    let internal_ids: Vec<&str> = requests
+        .iter()
+        .map(|request| request.reserve.internal_id.as_str())
+        .collect();
+    let rows: Vec<Existing> = sqlx::query_as(
+        "SELECT r.id, r.namespace, r.internal_id, r.company, r.branch, r.number, r.status
+           FROM reservations r
+           JOIN unnest($1::text[], $2::text[]) AS w(namespace, internal_id)
+             ON r.namespace = w.namespace AND r.internal_id = w.internal_id
+          ORDER BY r.id
+            FOR UPDATE OF r",
+    )
+    .bind(&namespaces)
+    .bind(&internal_ids)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut rows: HashMap<(String, String), Existing> = rows
+        .into_iter()
+        .map(|row| ((row.namespace.clone(), row.internal_id.clone()), row))
+        .collect();
+    Ok(requests
+        .iter()
+        .map(|request| {
+            rows.remove(&(
+                request.namespace.to_owned(),
+                request.reserve.internal_id.clone(),
+            ))
+        })
+        .collect())
+}
+
+/// De/para of every upsert's products and warehouses, in two statements;
+/// a delete's entry is never read.
+async fn resolve_all(
+    conn: &mut PgConnection,
+    requests: &[ReserveRequest<'_>],
+) -> Result<Vec<Result<ReservationRequest, Vec<Detail>>>, StoreError> {
+    let wanted: Vec<Vec<(Entity, String)>> = requests
+        .iter()
+        .map(|request| {
+            if request.event == Event::Delete {
+                return Vec::new();
+            }
+            let mut wanted = Vec::new();
+            for item in &request.reserve.items {
+                wanted.push((Entity::Product, item.item_code.clone()));
+                if let Some(warehouse) = &item.warehouse {
+                    wanted.push((Entity::Warehouse, warehouse.clone()));
+                }
+            }
+            wanted
+        })
+        .collect();
+    let scopes: Vec<directory::DirectoryScope<'_>> = requests
+        .iter()
+        .zip(&wanted)
+        .map(|(request, wanted)| {
+            (
+                request.namespace,
+                request.branch.branch.as_str(),
+                wanted.as_slice(),
+            )
+        })
+        .collect();
+    let mut directories = directory::load_directories(conn, &scopes).await?;
+    let mut codes: Vec<String> = directories
+        .iter()
+        .zip(&wanted)
+        .flat_map(|(directory, wanted)| {
+            directory::candidate_codes(directory, wanted, Entity::Product)
+        })
+        .collect();
+    codes.sort();
+    codes.dedup();
+    let products = directory::load_products(conn, &mut directories, &codes).await?;
+    Ok(requests
+        .iter()
+        .zip(&directories)
+        .map(|(request, directory)| {
+            ReservationRequest::resolve(request.reserve, directory, &products, request.today)
+        })
+        .collect())
+}
+
+/// The lots each existing reservation holds now, with their quantities.
+async fn load_held(
+    conn: &mut PgConnection,
+    existing: &[Option<Existing>],
+) -> Result<HashMap<i64, Vec<(i64, Decimal)>>, StoreError> {
+    let ids: Vec<i64> = existing.iter().flatten().map(|row| row.id).collect();
+    let mut held: HashMap<i64, Vec<(i64, Decimal)>> = HashMap::new();
+    if ids.is_empty() {
+        return Ok(held);
+    }
+    let rows: Vec<(i64, i64, Decimal)> = sqlx::query_as(
+        "SELECT reservation_id, lot_id, quantity FROM reservation_lines
+          WHERE reservation_id = ANY($1) AND lot_id IS NOT NULL AND released_at IS NULL",
+    )
+    .bind(&ids)
+    .fetch_all(&mut *conn)
+    .await?;
+    for (reservation, lot, quantity) in rows {
+        held.entry(reservation).or_default().push((lot, quantity));
+    }
+    Ok(held)
+}
+
+/// Moves reserved quantities between lots in memory (so the next plan sees
+/// them), adding them to the deltas to write and their `(product,
+/// warehouse)` to the keys whose stock level changed.
+fn move_reserved(
+    lots: &mut BTreeMap<i64, BranchLot>,
+    moved: &[(i64, Decimal)],
+    deltas: &mut Vec<(i64, Decimal)>,
+    touched: &mut Vec<(String, String)>,
+) {
+    for (lot_id, delta) in moved {
+        if let Some(lot) = lots.get_mut(lot_id) {
+            lot.stock.reserved += *delta;
+            touched.push((lot.stock.product.clone(), lot.stock.warehouse.clone()));
+        }
+        deltas.push((*lot_id, *delta));
+    }
+}
+
+/// Returns released reservations' lines and marks the reservations cancelled.
+async fn release_all(conn: &mut PgConnection, released: &[i64]) -> Result<(), StoreError> {
+    if released.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "WITH lines AS (UPDATE reservation_lines SET released_at = now()
+                         WHERE reservation_id = ANY($1) AND released_at IS NULL)
+         UPDATE reservations SET status = 'cancelled', updated_at = now() WHERE id = ANY($1)",
+    )
+    .bind(released)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Writes the accepted upserts: existing reservations updated and their
+/// lines replaced, new ones inserted with the next numbers; then every
+/// line. Returns each replacement's reservation number.
+async fn write_replacements(
+    conn: &mut PgConnection,
+    requests: &[ReserveRequest<'_>],
+    replacements: &[Replacement<'_>],
+) -> Result<Vec<String>, StoreError> {
+    let mut ids: Vec<Option<(i64, String)>> = replacements
+        .iter()
+        .map(|replacement| {
+            replacement
+                .existing
+                .map(|existing| (existing.id, existing.number.clone()))
+        })
+        .collect();
+    let columns = |new: bool| {
+        let chosen: Vec<&Replacement<'_>> = replacements
+            .iter()
+            .filter(|replacement| replacement.existing.is_none() == new)
+            .collect();
+        let request = |replacement: &&Replacement<'_>| &requests[replacement.index];
+        (
+            chosen
+                .iter()
+                .map(|replacement| replacement.existing.map_or(0, |existing| existing.id))
+                .collect::<Vec<i64>>(),
+            chosen
+                .iter()
+                .map(|replacement| request(replacement).branch.company.as_str())
+                .collect::<Vec<&str>>(),
+            chosen
+                .iter()
+                .map(|replacement| request(replacement).branch.branch.as_str())
+                .collect::<Vec<&str>>(),
+            chosen
+                .iter()
+                .map(|replacement| request(replacement).namespace)
+                .collect::<Vec<&str>>(),
+            chosen
+                .iter()
+                .map(|replacement| request(replacement).reserve.internal_id.as_str())
+                .collect::<Vec<&str>>(),
+            chosen
+                .iter()
+                .map(|replacement| {
+                    request(replacement)
+                        .reserve
+                        .reserve_type
+                        .map(|kind| kind.as_str())
+                })
+                .collect::<Vec<Option<&str>>>(),
+            chosen
+                .iter()
+                .map(|replacement| request(replacement).reserve.document_reserve.as_deref())
+                .collect::<Vec<Option<&str>>>(),
+            chosen
+                .iter()
+                .map(|replacement| request(replacement).reserve.requester.as_deref())
+                .collect::<Vec<Option<&str>>>(),
+        )
+    };
+    let (existing_ids, companies, branches, _, _, types, documents, requesters) = columns(false);
+    if !existing_ids.is_empty() {
+        sqlx::query(
+            "WITH lines AS (DELETE FROM reservation_lines WHERE reservation_id = ANY($1))
+             UPDATE reservations r
+                SET status = 'active', company = u.company, branch = u.branch,
+                    reserve_type = u.reserve_type, document_reserve = u.document_reserve,
+                    requester = u.requester, updated_at = now()
+               FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+                 AS u(id, company, branch, reserve_type, document_reserve, requester)
+              WHERE r.id = u.id",
+        )
+        .bind(&existing_ids)
+        .bind(&companies)
+        .bind(&branches)
+        .bind(&types)
+        .bind(&documents)
+        .bind(&requesters)
+        .execute(&mut *conn)
+        .await?;
+    }
+    let (_, companies, branches, namespaces, internal_ids, types, documents, requesters) =
+        columns(true);
+    if !companies.is_empty() {
+        let created: Vec<(String, String, i64, String)> = sqlx::query_as(
+            "INSERT INTO reservations
+                (company, branch, number, namespace, internal_id, reserve_type,
+                 document_reserve, requester, status)
+             SELECT n.company, n.branch, lpad(n.number::text, greatest(6, length(n.number::text)), '0'),
+                    n.namespace, n.internal_id, n.reserve_type, n.document_reserve, n.requester,
+                    'active'
+               FROM (SELECT u.*, nextval('reservation_numbers') AS number
+                       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                                   $6::text[], $7::text[]) WITH ORDINALITY
+                         AS u(company, branch, namespace, internal_id, reserve_type,
+                              document_reserve, requester, position)
+                      ORDER BY u.position OFFSET 0) AS n
+              ORDER BY n.position
+             RETURNING namespace, internal_id, id, number",
+        )
+        .bind(&companies)
+        .bind(&branches)
+        .bind(&namespaces)
+        .bind(&internal_ids)
+        .bind(&types)
+        .bind(&documents)
+        .bind(&requesters)
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut created: HashMap<(String, String), (i64, String)> = created
+            .into_iter()
+            .map(|(namespace, internal_id, id, number)| ((namespace, internal_id), (id, number)))
+            .collect();
+        for (slot, replacement) in ids.iter_mut().zip(replacements) {
+            let reserve = &requests[replacement.index];
+            if slot.is_none() {
+                *slot = created.remove(&(
+                    reserve.namespace.to_owned(),
+                    reserve.reserve.internal_id.clone(),
+                ));
+            }
         }
     }
-    let mut directory =
-        directory::load_directory(conn, ctx.namespace, &wanted, &ctx.branch.branch).await?;
-    let codes = directory::candidate_codes(&directory, &wanted, Entity::Product);
-    let products = directory::load_products(conn, &mut directory, &codes).await?;
-    Ok(ReservationRequest::resolve(
-        reserve, &directory, &products, ctx.today,
-    ))
+    let ids: Vec<(i64, String)> = ids.into_iter().flatten().collect();
+    insert_lines(conn, replacements, &ids).await?;
+    Ok(ids.into_iter().map(|(_, number)| number).collect())
 }
 
-/// Locks, in id order, the lots the plan may touch: the requested products'
-/// lots in the branch and the lots the previous version of the reservation held.
-/// Both are found through indexes (an `OR` of the two would scan every lot
-/// of the branch), so the cost follows the items, not the branch's size.
+/// Locks, in id order, the lots the plans may touch: each upsert's
+/// products' lots in its branch and the lots the existing reservations
+/// hold. Both are found through indexes (an `OR` of the two would scan every
+/// lot of the branch), so the cost follows the items, not the branch's size.
 async fn lock_lots(
     conn: &mut PgConnection,
-    branch: &str,
-    request: &ReservationRequest,
-    previous: &[(i64, Decimal)],
-) -> Result<Vec<LotStock>, StoreError> {
-    let keys = request.stock_keys();
-    let products: Vec<&str> = keys.iter().map(|(product, _)| product.as_str()).collect();
-    let warehouses: Vec<&str> = keys
-        .iter()
-        .map(|(_, warehouse)| warehouse.as_str())
-        .collect();
-    let held: Vec<i64> = previous.iter().map(|(id, _)| *id).collect();
+    requests: &[ReserveRequest<'_>],
+    resolved: &[Result<ReservationRequest, Vec<Detail>>],
+    held: &HashMap<i64, Vec<(i64, Decimal)>>,
+) -> Result<BTreeMap<i64, BranchLot>, StoreError> {
+    let mut branches: Vec<&str> = Vec::new();
+    let mut products: Vec<String> = Vec::new();
+    let mut warehouses: Vec<String> = Vec::new();
+    for (request, resolution) in requests.iter().zip(resolved) {
+        let Ok(rules) = resolution else { continue };
+        if request.event == Event::Delete {
+            continue;
+        }
+        for (product, warehouse) in rules.stock_keys() {
+            branches.push(&request.branch.branch);
+            products.push(product);
+            warehouses.push(warehouse);
+        }
+    }
+    let held: Vec<i64> = held.values().flatten().map(|(id, _)| *id).collect();
     let rows: Vec<LotRow> = sqlx::query_as(
-        "SELECT id, product, warehouse, lot, sublot, expires_on, received_on, quantity, reserved
+        "SELECT id, branch, product, warehouse, lot, sublot, expires_on, received_on, quantity,
+                reserved
            FROM lots
           WHERE id IN (SELECT unnest($4::bigint[])
                        UNION ALL
                        SELECT l.id
-                         FROM unnest($2::text[], $3::text[]) AS k(product, warehouse)
+                         FROM unnest($1::text[], $2::text[], $3::text[])
+                           AS k(branch, product, warehouse)
                          JOIN lots l
-                           ON l.branch = $1 AND l.product = k.product AND l.warehouse = k.warehouse)
+                           ON l.branch = k.branch AND l.product = k.product
+                          AND l.warehouse = k.warehouse)
           ORDER BY id
             FOR UPDATE",
     )
-    .bind(branch)
+    .bind(&branches)
     .bind(&products)
     .bind(&warehouses)
     .bind(&held)
     .fetch_all(&mut *conn)
     .await?;
-    Ok(rows.into_iter().map(LotStock::from).collect())
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let id = row.id;
+            let branch = row.branch.clone();
+            let stock = LotStock::from(row);
+            (id, BranchLot { branch, stock })
+        })
+        .collect())
 }
 
 #[derive(sqlx::FromRow)]
 struct LotRow {
     id: i64,
+    branch: String,
     product: String,
     warehouse: String,
     lot: String,
@@ -309,25 +604,6 @@ impl From<LotRow> for LotStock {
     }
 }
 
-/// Moves each lot's reserved quantity from the previous lines to the new
-/// plan; returns the lots whose reserved quantity changed.
-async fn apply_deltas(
-    conn: &mut PgConnection,
-    previous: &[(i64, Decimal)],
-    plan: &Plan,
-) -> Result<Vec<i64>, StoreError> {
-    let mut deltas: Vec<(i64, Decimal)> = plan.reserved_by_lot();
-    for (lot_id, quantity) in previous {
-        match deltas.iter_mut().find(|(id, _)| id == lot_id) {
-            Some((_, delta)) => *delta -= *quantity,
-            None => deltas.push((*lot_id, -*quantity)),
-        }
-    }
-    deltas.retain(|(_, delta)| !delta.is_zero());
-    adjust_reserved(conn, &deltas).await?;
-    Ok(deltas.into_iter().map(|(id, _)| id).collect())
-}
-
 /// Adds each delta to its lot's reserved quantity in one statement (deltas of one lot are summed).
 pub(crate) async fn adjust_reserved(
     conn: &mut PgConnection,
@@ -352,13 +628,18 @@ pub(crate) async fn adjust_reserved(
     Ok(())
 }
 
+/// Inserts the planned lines of every replacement, reservation `ids[n]`
+/// for `replacements[n]`, in one statement.
 async fn insert_lines(
     conn: &mut PgConnection,
-    reservation_id: i64,
-    request: &ReservationRequest,
-    plan: &Plan,
+    replacements: &[Replacement<'_>],
+    ids: &[(i64, String)],
 ) -> Result<(), StoreError> {
-    let count = plan.lines.len();
+    let count: usize = replacements
+        .iter()
+        .map(|replacement| replacement.plan.lines.len())
+        .sum();
+    let mut reservation_id: Vec<i64> = Vec::with_capacity(count);
     let mut line_no: Vec<i32> = Vec::with_capacity(count);
     let mut item_no: Vec<i32> = Vec::with_capacity(count);
     let mut product: Vec<&str> = Vec::with_capacity(count);
@@ -369,30 +650,37 @@ async fn insert_lines(
     let mut quantity: Vec<Decimal> = Vec::with_capacity(count);
     let mut issued_on: Vec<NaiveDate> = Vec::with_capacity(count);
     let mut expires_at: Vec<Option<DateTime<Utc>>> = Vec::with_capacity(count);
-    for (index, line) in plan.lines.iter().enumerate() {
-        let item = &request.items[line.item];
-        line_no.push(index as i32 + 1);
-        item_no.push(item.item_no as i32);
-        product.push(&line.product);
-        warehouse.push(&line.warehouse);
-        lot_id.push(line.lot_id);
-        lot.push(&line.lot);
-        sublot.push(&line.sublot);
-        quantity.push(line.quantity);
-        issued_on.push(item.issue_date);
-        expires_at.push(item.expires_at);
+    for (replacement, (id, _)) in replacements.iter().zip(ids) {
+        for (index, line) in replacement.plan.lines.iter().enumerate() {
+            let item = &replacement.request.items[line.item];
+            reservation_id.push(*id);
+            line_no.push(index as i32 + 1);
+            item_no.push(item.item_no as i32);
+            product.push(&line.product);
+            warehouse.push(&line.warehouse);
+            lot_id.push(line.lot_id);
+            lot.push(&line.lot);
+            sublot.push(&line.sublot);
+            quantity.push(line.quantity);
+            issued_on.push(item.issue_date);
+            expires_at.push(item.expires_at);
+        }
+    }
+    if reservation_id.is_empty() {
+        return Ok(());
     }
     sqlx::query(
         "INSERT INTO reservation_lines
             (reservation_id, line_no, item_no, product, warehouse, lot_id, lot, sublot,
              quantity, backorder, issued_on, expires_at)
-         SELECT $1, l.line_no, l.item_no, l.product, l.warehouse, l.lot_id, l.lot, l.sublot,
-                l.quantity, l.lot_id IS NULL, l.issued_on, l.expires_at
-           FROM unnest($2::int[], $3::int[], $4::text[], $5::text[], $6::bigint[], $7::text[],
-                       $8::text[], $9::numeric[], $10::date[], $11::timestamptz[])
-             AS l(line_no, item_no, product, warehouse, lot_id, lot, sublot, quantity, issued_on, expires_at)",
+         SELECT l.reservation_id, l.line_no, l.item_no, l.product, l.warehouse, l.lot_id, l.lot,
+                l.sublot, l.quantity, l.lot_id IS NULL, l.issued_on, l.expires_at
+           FROM unnest($1::bigint[], $2::int[], $3::int[], $4::text[], $5::text[], $6::bigint[],
+                       $7::text[], $8::text[], $9::numeric[], $10::date[], $11::timestamptz[])
+             AS l(reservation_id, line_no, item_no, product, warehouse, lot_id, lot, sublot,
+                  quantity, issued_on, expires_at)",
     )
-    .bind(reservation_id)
+    .bind(&reservation_id)
     .bind(&line_no)
     .bind(&item_no)
     .bind(&product)
