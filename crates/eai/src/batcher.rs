@@ -1,6 +1,6 @@
-//! Micro-batches for a receiver: the ItemReserve envelopes its consumer holds
-//! at once go to the store together ([`Store::receive_batch`]), one
-//! database transaction for several of them.
+//! Micro-batches for a receiver: the ItemReserve and RetailSales envelopes
+//! its consumers hold at once go to the store together
+//! ([`Store::receive_batch`]), one database transaction for several of them.
 //!
 //! Each delivery hands its envelope over and waits for its own result, then
 //! publishes its receipt and is acked as before: ack after commit is
@@ -47,6 +47,10 @@ struct Request {
 struct Panicked(String);
 
 impl Batcher {
+    /// The largest envelope handed over, in bytes: a larger one is stored
+    /// alone, so it is never copied and a batch stays small in memory.
+    pub const MAX_BODY: usize = 256 << 10;
+
     /// The handle and the task running `lanes` lanes of at most `size`
     /// envelopes per batch (spawn it).
     pub fn start(

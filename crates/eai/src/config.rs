@@ -37,7 +37,7 @@ pub struct Settings {
     pub http_addr: SocketAddr,
     pub prefetch: u16,
     pub concurrency: usize,
-    /// Most ItemReserve envelopes stored in one database transaction.
+    /// Most ItemReserve or RetailSales envelopes stored in one database transaction.
     pub batch_size: usize,
     #[serde(deserialize_with = "queue_type")]
     pub queue_type: QueueType,

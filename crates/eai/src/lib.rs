@@ -13,7 +13,7 @@
 //! - [`api`]: the operator API (`/api/v1`) and the HTTP ingress, bearer-token protected.
 //! - [`periodic`]: the one periodic-job loop.
 //! - [`receiver`]: a work queue's deliveries: store, publish the receipt, ack; waits, retries, poison.
-//! - [`batcher`]: the ItemReserve envelopes a receiver holds at once, stored in one transaction.
+//! - [`batcher`]: the ItemReserve and RetailSales envelopes a worker holds at once, stored in one transaction.
 //! - [`unrouted`]: envelopes whose routing key matched no work queue.
 //! - [`dead_letter`]: what cannot be finished goes to the dead-letter exchange with its reason.
 //! - [`dead_letter_queue`]: drains the dead-letter queue into the database for the operators.

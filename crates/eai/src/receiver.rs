@@ -72,7 +72,7 @@ pub struct RetryPlan {
 /// Everything the deliveries of one work queue share.
 pub struct Receiver {
     pub store: Store,
-    /// Where ItemReserve envelopes go, to be stored several to a transaction.
+    /// Where ItemReserve and RetailSales envelopes go, to be stored several to a transaction.
     pub batcher: Batcher,
     pub publisher: Publisher,
     /// Where confirmed receipts are marked published.
@@ -150,7 +150,11 @@ impl Receiver {
                 None => return Settle::Requeue,
             }
         }
-        let batched = matches!(envelope.transaction(), Ok(Transaction::ItemReserve));
+        let batched = delivery.data.len() <= Batcher::MAX_BODY
+            && matches!(
+                envelope.transaction(),
+                Ok(Transaction::ItemReserve | Transaction::RetailSales)
+            );
         let processed = AssertUnwindSafe(self.until_database(envelope.uuid(), || async {
             if batched {
                 self.batcher.receive(&arrival.inbound).await

@@ -1,27 +1,42 @@
-//! Several envelopes in one transaction: ItemReserve envelopes held at once
-//! are claimed, reserved and answered together, a handful of statements for
-//! the whole batch instead of a dozen per envelope.
+//! Several envelopes in one transaction: the ItemReserve (or RetailSales)
+//! envelopes held at once are claimed, processed and answered together, a
+//! handful of statements for the whole batch instead of a dozen or more per
+//! envelope.
 //!
 //! Nothing about one envelope changes: each is claimed by its UUID, gets
-//! its own receipt, and a rejection writes nothing (the reservation rules
-//! decide before anything is written), so a rejected envelope never fails
-//! its neighbours. Two envelopes about the same UUID or the same reservation
-//! go to different transactions, one after the other. When the batch's
-//! transaction fails, after its immediate retries, the batch is split and
-//! each envelope runs alone ([`Store::receive`]), so a failing envelope
-//! fails only itself. Other transactions always run alone.
+//! its own receipt, and a rejection writes nothing (the rules decide before
+//! anything is written), so a rejected envelope never fails its
+//! neighbours. Two envelopes about the same UUID or the same document go to
+//! different transactions, one after the other. A sale that would wait for
+//! its reservations makes the batch roll back and runs alone, where waiting
+//! is handled as always. When the batch's transaction fails, after its
+//! immediate retries, the batch is split and each envelope runs alone
+//! ([`Store::receive`]), so a failing envelope fails only itself.
+//! Cancellations always run alone.
 
 use std::collections::HashSet;
 
 use eai_protocol::{Event, Transaction};
 
-use crate::receive::{claim_all, record_answers, reserve_all};
+use crate::receive::{claim_all, record_answers, reserve_all, sell_all, Processed};
 use crate::{Failure, Inbound, Received, Store, StoreError, WorkerIdentity};
 
+/// Envelopes picked for a transaction: their index and event.
+type Picked = Vec<(usize, Event)>;
+
+/// How a batch's transaction ended.
+enum Together {
+    /// Committed: each envelope's answer, in the batch's order.
+    Answered(Vec<Received>),
+    /// Rolled back: these envelopes (indexes into the batch) would wait for
+    /// their reservations and must run alone.
+    Waiting(Vec<usize>),
+}
+
 impl Store {
-    /// Handles envelopes as [`Store::receive`] handles each, ItemReserve
-    /// envelopes several to a transaction; one result per inbound, in their
-    /// order.
+    /// Handles envelopes as [`Store::receive`] handles each, ItemReserve and
+    /// RetailSales envelopes several to a transaction; one result per
+    /// inbound, in their order.
     #[tracing::instrument(skip_all, fields(envelopes = inbounds.len()))]
     pub async fn receive_batch(
         &self,
@@ -30,37 +45,52 @@ impl Store {
     ) -> Vec<Result<Received, StoreError>> {
         let mut results: Vec<Option<Result<Received, StoreError>>> =
             inbounds.iter().map(|_| None).collect();
-        let mut pending: Picked = inbounds
-            .iter()
-            .enumerate()
-            .filter_map(|(index, inbound)| match inbound.envelope.validate() {
-                Ok((Transaction::ItemReserve, event)) => Some((index, event)),
-                _ => None,
-            })
-            .collect();
-        while pending.len() > 1 {
-            let (round, later) = distinct(inbounds, pending);
-            pending = later;
-            if round.len() == 1 {
-                continue;
-            }
-            match self
-                .with_retries(|| self.receive_together(identity, inbounds, &round))
-                .await
-            {
-                Ok(received) => {
-                    for ((index, _), received) in round.iter().zip(received) {
-                        results[*index] = Some(Ok(received));
-                    }
+        for transaction in [Transaction::ItemReserve, Transaction::RetailSales] {
+            let mut pending: Picked = inbounds
+                .iter()
+                .enumerate()
+                .filter_map(|(index, inbound)| match inbound.envelope.validate() {
+                    Ok((kind, event)) if kind == transaction => Some((index, event)),
+                    _ => None,
+                })
+                .collect();
+            while pending.len() > 1 {
+                let (round, later) = distinct(inbounds, pending);
+                pending = later;
+                if round.len() == 1 {
+                    continue;
                 }
-                Err(error) if error.failure() == Failure::Outage => {
-                    let error = error.to_string();
-                    for (index, _) in &round {
-                        results[*index] = Some(Err(StoreError::Unavailable(error.clone())));
+                let together = self
+                    .with_retries(|| self.receive_together(identity, inbounds, transaction, &round))
+                    .await;
+                match together {
+                    Ok(Together::Answered(received)) => {
+                        for ((index, _), received) in round.iter().zip(received) {
+                            results[*index] = Some(Ok(received));
+                        }
                     }
-                }
-                Err(error) => {
-                    tracing::debug!(%error, envelopes = round.len(), "the batch failed; its envelopes run alone");
+                    Ok(Together::Waiting(alone)) => {
+                        // Those run alone below; the others form the next rounds.
+                        let waiting: HashSet<usize> = alone
+                            .into_iter()
+                            .map(|position| round[position].0)
+                            .collect();
+                        pending.extend(
+                            round
+                                .into_iter()
+                                .filter(|(index, _)| !waiting.contains(index)),
+                        );
+                        pending.sort_unstable_by_key(|(index, _)| *index);
+                    }
+                    Err(error) if error.failure() == Failure::Outage => {
+                        let error = error.to_string();
+                        for (index, _) in &round {
+                            results[*index] = Some(Err(StoreError::Unavailable(error.clone())));
+                        }
+                    }
+                    Err(error) => {
+                        tracing::debug!(%error, envelopes = round.len(), "the batch failed; its envelopes run alone");
+                    }
                 }
             }
         }
@@ -74,33 +104,59 @@ impl Store {
         answered
     }
 
-    /// One transaction for the ItemReserve envelopes `round` picks out of
-    /// `inbounds` (distinct UUIDs and reservations).
+    /// One transaction for the envelopes of `transaction` that `round` picks
+    /// out of `inbounds` (distinct UUIDs and documents).
     async fn receive_together(
         &self,
         identity: &WorkerIdentity,
         inbounds: &[Inbound<'_>],
+        transaction: Transaction,
         round: &[(usize, Event)],
-    ) -> Result<Vec<Received>, StoreError> {
+    ) -> Result<Together, StoreError> {
         let chosen: Vec<&Inbound<'_>> = round.iter().map(|(index, _)| &inbounds[*index]).collect();
         let mut tx = self.pool.begin().await?;
         let claimed = claim_all(&mut tx, &chosen, self.environment).await?;
-        let fresh: Vec<(&Inbound<'_>, Event)> = claimed
+        let fresh: Vec<(usize, &Inbound<'_>, Event)> = claimed
             .iter()
             .zip(&chosen)
             .zip(round)
-            .filter(|((stored, _), _)| stored.is_none())
-            .map(|((_, inbound), (_, event))| (*inbound, *event))
+            .enumerate()
+            .filter(|(_, ((stored, _), _))| stored.is_none())
+            .map(|(position, ((_, inbound), (_, event)))| (position, *inbound, *event))
             .collect();
-        let envelopes: Vec<_> = fresh
+        let processed = match transaction {
+            Transaction::ItemReserve => {
+                let envelopes: Vec<_> = fresh
+                    .iter()
+                    .map(|(_, inbound, event)| (inbound.envelope, *event, inbound.received_at))
+                    .collect();
+                reserve_all(&mut tx, identity, &envelopes).await?
+            }
+            _ => {
+                let envelopes: Vec<_> = fresh
+                    .iter()
+                    .map(|(_, inbound, event)| (inbound.envelope, *event))
+                    .collect();
+                sell_all(&mut tx, identity, self.tolerance, &envelopes).await?
+            }
+        };
+        let waiting: Vec<usize> = fresh
             .iter()
-            .map(|(inbound, event)| (inbound.envelope, *event, inbound.received_at))
+            .zip(&processed)
+            .filter(|(_, processed)| matches!(processed, Processed::Waiting(..)))
+            .map(|((position, ..), _)| *position)
             .collect();
-        let processed = reserve_all(&mut tx, identity, &envelopes).await?;
+        if !waiting.is_empty() {
+            tx.rollback().await?;
+            return Ok(Together::Waiting(waiting));
+        }
         let answered = fresh
             .iter()
             .zip(processed)
-            .map(|((inbound, _), (details, ids))| (*inbound, details, ids))
+            .map(|((_, inbound, _), processed)| {
+                let (details, ids) = processed.into_answer();
+                (*inbound, details, ids)
+            })
             .collect();
         let mut answers = record_answers(&mut tx, identity, answered)
             .await?
@@ -115,15 +171,12 @@ impl Store {
             })
             .collect::<Result<Vec<Received>, StoreError>>()?;
         tx.commit().await?;
-        Ok(received)
+        Ok(Together::Answered(received))
     }
 }
 
-/// Envelopes picked for a transaction: their index and event.
-type Picked = Vec<(usize, Event)>;
-
 /// Splits `pending` into the envelopes that can share a transaction (the
-/// first of each UUID and of each reservation) and those that must wait for it.
+/// first of each UUID and of each document) and those that must wait for it.
 fn distinct(inbounds: &[Inbound<'_>], pending: Picked) -> (Picked, Picked) {
     let mut uuids: HashSet<&str> = HashSet::new();
     let mut documents: HashSet<(String, Option<String>)> = HashSet::new();

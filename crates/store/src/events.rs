@@ -108,61 +108,83 @@ pub async fn traceability(
     origin: &ReceiptOrigin,
     sale_id: i64,
 ) -> Result<u64, StoreError> {
-    let sale: SaleRow = sqlx::query_as(
-        "SELECT company, branch, internal_id, number, status, issue_date, customer, net_price
-           FROM sales WHERE id = $1",
+    traceability_all(conn, origin, &[sale_id]).await
+}
+
+/// [`traceability`] for several sales: the sales some destination wants and
+/// their items are read in one statement each.
+pub async fn traceability_all(
+    conn: &mut PgConnection,
+    origin: &ReceiptOrigin,
+    sale_ids: &[i64],
+) -> Result<u64, StoreError> {
+    let sales: Vec<SaleRow> = sqlx::query_as(
+        "SELECT s.id, s.company, s.branch, s.internal_id, s.number, s.status, s.issue_date,
+                s.customer, s.net_price
+           FROM sales s
+          WHERE s.id = ANY($1)
+            AND EXISTS (SELECT 1 FROM destinations d
+                         WHERE d.company = s.company AND d.branch = s.branch
+                           AND d.transaction = $2)
+          ORDER BY s.id",
     )
-    .bind(sale_id)
-    .fetch_one(&mut *conn)
-    .await?;
-    let (company, branch) = (sale.company, sale.branch);
-    if !wanted(conn, &company, &branch, Traceability::TRANSACTION).await? {
-        return Ok(0);
-    }
-    let items: Vec<ItemRow> = sqlx::query_as(
-        "SELECT item_no, product, quantity, unit_price, item_price, warehouse
-           FROM sale_items WHERE sale_id = $1 ORDER BY item_no",
-    )
-    .bind(sale_id)
+    .bind(sale_ids)
+    .bind(Traceability::TRANSACTION)
     .fetch_all(&mut *conn)
     .await?;
-    let trace = Traceability {
-        internal_id: sale.internal_id.clone(),
-        number: sale.number,
-        status: sale.status,
-        register_date: sale.issue_date,
-        customer: sale.customer,
-        value: sale.net_price,
-        items: items
-            .into_iter()
-            .map(|item| TracedItem {
-                number: u32::try_from(item.item_no).unwrap_or_default(),
-                product: item.product,
-                quantity: item.quantity,
-                unit_price: item.unit_price,
-                total_price: item.item_price,
-                warehouse: item.warehouse,
-            })
-            .collect(),
-    };
-    let uuid = uuid::Uuid::new_v4().to_string();
-    let body = trace.envelope(&Outbound {
-        origin,
-        uuid: &uuid,
-        company: &company,
-        branch: &branch,
-        generated_on: Utc::now(),
-    });
-    enqueue_routed(
-        conn,
-        &company,
-        &branch,
-        Traceability::TRANSACTION,
-        &uuid,
-        &String::from_utf8_lossy(&body),
-        &format!("RetailSales|{}", sale.internal_id),
+    if sales.is_empty() {
+        return Ok(0);
+    }
+    let wanted: Vec<i64> = sales.iter().map(|sale| sale.id).collect();
+    let items: Vec<ItemRow> = sqlx::query_as(
+        "SELECT sale_id, item_no, product, quantity, unit_price, item_price, warehouse
+           FROM sale_items WHERE sale_id = ANY($1) ORDER BY sale_id, item_no",
     )
-    .await
+    .bind(&wanted)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut created = 0;
+    for sale in sales {
+        let trace = Traceability {
+            internal_id: sale.internal_id.clone(),
+            number: sale.number,
+            status: sale.status,
+            register_date: sale.issue_date,
+            customer: sale.customer,
+            value: sale.net_price,
+            items: items
+                .iter()
+                .filter(|item| item.sale_id == sale.id)
+                .map(|item| TracedItem {
+                    number: u32::try_from(item.item_no).unwrap_or_default(),
+                    product: item.product.clone(),
+                    quantity: item.quantity,
+                    unit_price: item.unit_price,
+                    total_price: item.item_price,
+                    warehouse: item.warehouse.clone(),
+                })
+                .collect(),
+        };
+        let uuid = uuid::Uuid::new_v4().to_string();
+        let body = trace.envelope(&Outbound {
+            origin,
+            uuid: &uuid,
+            company: &sale.company,
+            branch: &sale.branch,
+            generated_on: Utc::now(),
+        });
+        created += enqueue_routed(
+            conn,
+            &sale.company,
+            &sale.branch,
+            Traceability::TRANSACTION,
+            &uuid,
+            &String::from_utf8_lossy(&body),
+            &format!("RetailSales|{}", sale.internal_id),
+        )
+        .await?;
+    }
+    Ok(created)
 }
 
 #[derive(sqlx::FromRow)]
@@ -178,6 +200,7 @@ struct LotRow {
 
 #[derive(sqlx::FromRow)]
 struct SaleRow {
+    id: i64,
     company: String,
     branch: String,
     internal_id: String,
@@ -190,6 +213,7 @@ struct SaleRow {
 
 #[derive(sqlx::FromRow)]
 struct ItemRow {
+    sale_id: i64,
     item_no: i32,
     product: String,
     quantity: Decimal,

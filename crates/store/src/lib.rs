@@ -11,11 +11,11 @@
 //! - [`error`]: [`StoreError`] and which database errors are worth retrying.
 //! - [`import`]: `eai import`, master data and mappings from a JSON file.
 //! - [`directory`]: loads the de/para and master rows one message refers to.
-//! - [`reservation`]: ItemReserve upsert/delete against locked lots, and the expiry sweep.
-//! - [`sale`]: RetailSales judged by the domain and persisted with its receivables.
+//! - [`reservation`]: ItemReserve upserts/deletes against locked lots, several at a time, and the expiry sweep.
+//! - [`sale`]: RetailSales judged by the domain, several at a time, and persisted with their receivables.
 //! - [`cancellation`]: RetailSalesCancellation, which cancels a sale and releases its stock.
 //! - [`receive`]: the inbox → business → outbox transaction.
-//! - [`batch`]: several ItemReserve envelopes in one such transaction.
+//! - [`batch`]: several ItemReserve or RetailSales envelopes in one such transaction.
 //! - [`retries`]: how often a UUID waited, failed or was redelivered.
 //! - [`outbox`]: receipts waiting to be published, their publication and the relay's retries.
 //! - [`retention`]: purges inbox and outbox rows older than the dedup window.

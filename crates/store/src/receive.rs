@@ -26,7 +26,7 @@ use sqlx::{Connection, PgConnection, Postgres, Row};
 use crate::cancellation::{self, CancelOutcome};
 use crate::directory::{self, Branch};
 use crate::reservation::{self, Outcome, ReserveRequest};
-use crate::sale::{self, SaleContext, SaleOutcome};
+use crate::sale::{self, SaleOutcome, SaleRequest};
 use crate::{Environment, Failure, Store, StoreError};
 
 /// Who we are in the receipts we write.
@@ -497,7 +497,7 @@ pub(crate) async fn record_answers(
 }
 
 /// What the business rules made of an envelope.
-enum Processed {
+pub(crate) enum Processed {
     /// Details (errors roll the business change back) and ids to return.
     Answered(Vec<Detail>, Vec<InternalIdEntry>),
     /// Reservations never integrated, and the answer to give if waiting is not allowed.
@@ -507,6 +507,15 @@ enum Processed {
 impl Processed {
     fn refused(details: Vec<Detail>) -> Processed {
         Processed::Answered(details, Vec::new())
+    }
+
+    /// The answer to give now: a waiting envelope's is the one it gets when
+    /// it may wait no more.
+    pub(crate) fn into_answer(self) -> (Vec<Detail>, Vec<InternalIdEntry>) {
+        match self {
+            Processed::Answered(details, ids) => (details, ids),
+            Processed::Waiting(_, details) => (details, Vec::new()),
+        }
     }
 }
 
@@ -526,38 +535,10 @@ async fn process(
     let content = envelope.content();
     match transaction {
         Transaction::ItemReserve => {
-            let mut answered = reserve_all(conn, origin, &[(envelope, event, received_at)]).await?;
-            let (details, ids) = answered.pop().unwrap_or_default();
-            Ok(Processed::Answered(details, ids))
+            one(reserve_all(conn, origin, &[(envelope, event, received_at)]).await?)
         }
         Transaction::RetailSales => {
-            let sale = match RetailSale::from_content(&content, event) {
-                Ok(sale) => sale,
-                Err(details) => return Ok(Processed::refused(details)),
-            };
-            let named = match BranchNamed::of(envelope, None) {
-                Ok(named) => named,
-                Err(detail) => return Ok(Processed::refused(vec![detail])),
-            };
-            let (company, branch) =
-                directory::locate(conn, &namespace, &named.company, &named.branch).await?;
-            let branch = match branch {
-                Some(branch) => branch,
-                None => return Ok(Processed::refused(vec![named.not_found(&company)])),
-            };
-            let ctx = SaleContext {
-                origin,
-                namespace: &namespace,
-                branch: &branch,
-                tolerance,
-            };
-            Ok(match sale::integrate(conn, &ctx, &sale).await? {
-                SaleOutcome::Integrated(ids, warnings) => Processed::Answered(warnings, ids),
-                SaleOutcome::Rejected(details) => Processed::refused(details),
-                SaleOutcome::Waiting(reservations, details) => {
-                    Processed::Waiting(reservations, details)
-                }
-            })
+            one(sell_all(conn, origin, tolerance, &[(envelope, event)]).await?)
         }
         Transaction::RetailSalesCancellation => {
             let cancellation = match SaleCancellation::from_content(&content) {
@@ -576,23 +557,22 @@ async fn process(
 
 /// ItemReserve envelopes, checked and their `event` read, through the
 /// reservation rules in the caller's transaction: the envelopes' branches
-/// located in one statement, then [`reservation::apply_all`]. Each
-/// envelope's receipt details and ids, in their order.
+/// located in one statement, then [`reservation::apply_all`]. What each
+/// came to, in their order.
 pub(crate) async fn reserve_all(
     conn: &mut PgConnection,
     origin: &ReceiptOrigin,
     envelopes: &[(&Envelope, Event, DateTime<Utc>)],
-) -> Result<Vec<(Vec<Detail>, Vec<InternalIdEntry>)>, StoreError> {
-    let mut answered: Vec<(Vec<Detail>, Vec<InternalIdEntry>)> =
-        Vec::with_capacity(envelopes.len());
+) -> Result<Vec<Processed>, StoreError> {
+    let mut processed: Vec<Processed> = Vec::with_capacity(envelopes.len());
     let mut parsed: Vec<(usize, ItemReserve, String, BranchNamed)> = Vec::new();
     for (index, (envelope, event, _)) in envelopes.iter().enumerate() {
-        // Every envelope's answer is completed below; this is the refusal's or a placeholder.
-        answered.push((Vec::new(), Vec::new()));
+        // Every envelope's outcome is completed below; this is the refusal's or a placeholder.
+        processed.push(Processed::refused(Vec::new()));
         let reserve = match ItemReserve::from_content(&envelope.content(), *event) {
             Ok(reserve) => reserve,
             Err(details) => {
-                answered[index].0 = details;
+                processed[index] = Processed::refused(details);
                 continue;
             }
         };
@@ -602,29 +582,12 @@ pub(crate) async fn reserve_all(
         });
         match BranchNamed::of(envelope, item_branch) {
             Ok(named) => parsed.push((index, reserve, envelope.namespace(), named)),
-            Err(detail) => answered[index].0 = vec![detail],
+            Err(detail) => processed[index] = Processed::refused(vec![detail]),
         }
     }
-    if parsed.is_empty() {
-        return Ok(answered);
-    }
-    let wanted: Vec<(&str, &str, &str)> = parsed
-        .iter()
-        .map(|(_, _, namespace, named)| {
-            (
-                namespace.as_str(),
-                named.company.as_str(),
-                named.branch.as_str(),
-            )
-        })
-        .collect();
-    let located = directory::locate_all(conn, &wanted).await?;
-    let mut found: Vec<(usize, &ItemReserve, &str, Branch)> = Vec::with_capacity(parsed.len());
-    for ((index, reserve, namespace, named), (company, branch)) in parsed.iter().zip(located) {
-        match branch {
-            Some(branch) => found.push((*index, reserve, namespace, branch)),
-            None => answered[*index].0 = vec![named.not_found(&company)],
-        }
+    let found = locate_all(conn, &parsed, &mut processed).await?;
+    if found.is_empty() {
+        return Ok(processed);
     }
     let requests: Vec<ReserveRequest<'_>> = found
         .iter()
@@ -639,17 +602,103 @@ pub(crate) async fn reserve_all(
             }
         })
         .collect();
-    if requests.is_empty() {
-        return Ok(answered);
-    }
     let outcomes = reservation::apply_all(conn, origin, &requests).await?;
     for ((index, ..), outcome) in found.iter().zip(outcomes) {
-        answered[*index] = match outcome {
-            Outcome::Done(ids) => (Vec::new(), ids),
-            Outcome::Rejected(details) => (details, Vec::new()),
+        processed[*index] = match outcome {
+            Outcome::Done(ids) => Processed::Answered(Vec::new(), ids),
+            Outcome::Rejected(details) => Processed::refused(details),
         };
     }
-    Ok(answered)
+    Ok(processed)
+}
+
+/// RetailSales envelopes, checked and their `event` read, through the sale
+/// rules in the caller's transaction: the envelopes' branches located in
+/// one statement, then [`sale::integrate_all`]. What each came to, in their order.
+pub(crate) async fn sell_all(
+    conn: &mut PgConnection,
+    origin: &ReceiptOrigin,
+    tolerance: Decimal,
+    envelopes: &[(&Envelope, Event)],
+) -> Result<Vec<Processed>, StoreError> {
+    let mut processed: Vec<Processed> = Vec::with_capacity(envelopes.len());
+    let mut parsed: Vec<(usize, RetailSale, String, BranchNamed)> = Vec::new();
+    for (index, (envelope, event)) in envelopes.iter().enumerate() {
+        // Every envelope's outcome is completed below; this is the refusal's or a placeholder.
+        processed.push(Processed::refused(Vec::new()));
+        let sale = match RetailSale::from_content(&envelope.content(), *event) {
+            Ok(sale) => sale,
+            Err(details) => {
+                processed[index] = Processed::refused(details);
+                continue;
+            }
+        };
+        match BranchNamed::of(envelope, None) {
+            Ok(named) => parsed.push((index, sale, envelope.namespace(), named)),
+            Err(detail) => processed[index] = Processed::refused(vec![detail]),
+        }
+    }
+    let found = locate_all(conn, &parsed, &mut processed).await?;
+    if found.is_empty() {
+        return Ok(processed);
+    }
+    let requests: Vec<SaleRequest<'_>> = found
+        .iter()
+        .map(|(_, sale, namespace, branch)| SaleRequest {
+            namespace,
+            branch,
+            sale,
+        })
+        .collect();
+    let outcomes = sale::integrate_all(conn, origin, tolerance, &requests).await?;
+    for ((index, ..), outcome) in found.iter().zip(outcomes) {
+        processed[*index] = match outcome {
+            SaleOutcome::Integrated(ids, warnings) => Processed::Answered(warnings, ids),
+            SaleOutcome::Rejected(details) => Processed::refused(details),
+            SaleOutcome::Waiting(reservations, details) => {
+                Processed::Waiting(reservations, details)
+            }
+        };
+    }
+    Ok(processed)
+}
+
+/// Locates the branches of parsed envelopes in one statement: those found
+/// with their branch; an unknown one's refusal goes into `processed`.
+async fn locate_all<'p, T>(
+    conn: &mut PgConnection,
+    parsed: &'p [(usize, T, String, BranchNamed)],
+    processed: &mut [Processed],
+) -> Result<Vec<(usize, &'p T, &'p str, Branch)>, StoreError> {
+    if parsed.is_empty() {
+        return Ok(Vec::new());
+    }
+    let wanted: Vec<(&str, &str, &str)> = parsed
+        .iter()
+        .map(|(_, _, namespace, named)| {
+            (
+                namespace.as_str(),
+                named.company.as_str(),
+                named.branch.as_str(),
+            )
+        })
+        .collect();
+    let located = directory::locate_all(conn, &wanted).await?;
+    let mut found = Vec::with_capacity(parsed.len());
+    for ((index, parsed, namespace, named), (company, branch)) in parsed.iter().zip(located) {
+        match branch {
+            Some(branch) => found.push((*index, parsed, namespace.as_str(), branch)),
+            None => processed[*index] = Processed::refused(vec![named.not_found(&company)]),
+        }
+    }
+    Ok(found)
+}
+
+/// The one outcome of a batch of one.
+fn one(mut processed: Vec<Processed>) -> Result<Processed, StoreError> {
+    processed
+        .pop()
+        .ok_or(StoreError::Database(sqlx::Error::RowNotFound))
 }
 
 /// The company and branch an envelope is about: `Header.CompanyId`, and the

@@ -1,13 +1,17 @@
-//! RetailSales against the database: read what the sale names, let the
-//! domain judge it, and write sale, items with their lots, payments,
-//! receivables, the reservations it used and its de/para — or nothing.
+//! RetailSales against the database, several sales in one transaction: read
+//! what the sales name (one statement per kind of row for them all), let
+//! the domain judge each in turn, and write the accepted sales, items with
+//! their lots, payments, receivables, the reservations they used and their
+//! de/para — one statement per table — or nothing for a refused one.
 //!
-//! Advisory locks on the sale's InternalId and DocumentCode serialise two
-//! messages about the same sale; the reservations it uses are locked in id
-//! order before they are read, so a concurrent ItemReserve change waits and
-//! then finds them used.
+//! Advisory locks on each sale's InternalId and DocumentCode serialise two
+//! messages about the same sale; the reservations the sales use are locked
+//! in id order before they are read, so a concurrent ItemReserve change
+//! waits and then finds them used. Within a batch each sale is judged on
+//! what the earlier ones left: a reservation one used is used, a
+//! DocumentCode one took is taken.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use eai_domain::sale::{
     judge, FinancialManager, ItemLot, ReservationInfo, ReservedLot, SaleMasterData, SalePlan,
@@ -22,14 +26,12 @@ use crate::directory::{self, Branch};
 use crate::events;
 use crate::StoreError;
 
-/// Where a sale is being integrated.
+/// One RetailSales for [`integrate_all`], its envelope's branch resolved.
 #[derive(Debug, Clone)]
-pub struct SaleContext<'a> {
-    /// Who we are in the events we emit.
-    pub origin: &'a ReceiptOrigin,
+pub struct SaleRequest<'a> {
     pub namespace: &'a str,
     pub branch: &'a Branch,
-    pub tolerance: Decimal,
+    pub sale: &'a RetailSale,
 }
 
 /// The business result of one RetailSales.
@@ -45,77 +47,155 @@ pub enum SaleOutcome {
     Waiting(Vec<String>, Vec<Detail>),
 }
 
-/// Judges and, when it passes, persists one sale inside the caller's transaction.
-#[tracing::instrument(skip_all, fields(internal_id = sale.internal_id.as_deref().unwrap_or("")))]
-pub async fn integrate(
-    conn: &mut PgConnection,
-    ctx: &SaleContext<'_>,
-    sale: &RetailSale,
-) -> Result<SaleOutcome, StoreError> {
-    let Some(internal_id) = sale.internal_id.clone() else {
-        return Ok(SaleOutcome::Rejected(vec![Detail::invalid_field(
-            "$.Content.InternalId",
-            "the sale's InternalId",
-            &serde_json::Value::Null,
-        )]));
-    };
-    let branch = ctx.branch;
-    let mut keys = vec![format!("RetailSales|{}|{internal_id}", ctx.namespace)];
-    if let Some(document) = &sale.document_code {
-        keys.push(format!(
-            "Document|{}|{}|{document}",
-            branch.company, branch.branch
-        ));
-    }
-    keys.sort();
-    for key in &keys {
-        directory::lock_document(conn, key).await?;
-    }
-    let integrated: Option<(String,)> =
-        sqlx::query_as("SELECT number FROM sales WHERE namespace = $1 AND internal_id = $2")
-            .bind(ctx.namespace)
-            .bind(&internal_id)
-            .fetch_optional(&mut *conn)
-            .await?;
-    let master = load(conn, ctx, sale).await?;
-    let verdict = judge(sale, &master);
-    let mut details = verdict.errors;
-    if let Some((number,)) = &integrated {
-        details.push(Detail::error(
-            Code::DocumentDuplicate,
-            format!("$.Content.InternalId: sale '{internal_id}' was already integrated as number {number}"),
-        ));
-    }
-    let warnings = verdict.warnings;
-    if verdict.may_wait && integrated.is_none() {
-        details.extend(warnings);
-        return Ok(SaleOutcome::Waiting(verdict.missing_reservations, details));
-    }
-    let plan = match verdict.plan {
-        Some(plan) if details.is_empty() => plan,
-        _ => {
-            details.extend(warnings);
-            return Ok(SaleOutcome::Rejected(details));
-        }
-    };
-    let (sale_id, number) = persist(conn, ctx, sale, &internal_id, &plan).await?;
-    events::traceability(conn, ctx.origin, sale_id).await?;
-    Ok(SaleOutcome::Integrated(
-        vec![InternalIdEntry {
-            name: "RetailSales".to_owned(),
-            origin: internal_id,
-            destination: format!("{}|{}|{number}", branch.company, branch.branch),
-        }],
-        warnings,
-    ))
+/// A sale the domain accepted, waiting to be written.
+struct Accepted {
+    index: usize,
+    internal_id: String,
+    plan: SalePlan,
+    warnings: Vec<Detail>,
 }
 
-/// Reads every master row, mapping and reservation the sale can name.
-async fn load(
+/// Judges the sales in their order and persists those that pass, inside the
+/// caller's transaction; one outcome per request. No two requests may carry
+/// the same InternalId: the caller puts such a pair in different transactions.
+#[tracing::instrument(skip_all, fields(sales = requests.len()))]
+pub async fn integrate_all(
     conn: &mut PgConnection,
-    ctx: &SaleContext<'_>,
-    sale: &RetailSale,
-) -> Result<SaleMasterData, StoreError> {
+    origin: &ReceiptOrigin,
+    tolerance: Decimal,
+    requests: &[SaleRequest<'_>],
+) -> Result<Vec<SaleOutcome>, StoreError> {
+    let mut keys: Vec<String> = Vec::new();
+    for request in requests {
+        let Some(internal_id) = &request.sale.internal_id else {
+            continue;
+        };
+        keys.push(format!("RetailSales|{}|{internal_id}", request.namespace));
+        if let Some(document) = &request.sale.document_code {
+            keys.push(document_key(request.branch, document));
+        }
+    }
+    directory::lock_documents(conn, &keys).await?;
+    let integrated = load_integrated(conn, requests).await?;
+    let mut masters = load_all(conn, tolerance, requests).await?;
+    let mut outcomes: Vec<SaleOutcome> = Vec::with_capacity(requests.len());
+    let mut accepted: Vec<Accepted> = Vec::new();
+    let mut used: HashSet<i64> = HashSet::new();
+    let mut documents_taken: HashSet<String> = HashSet::new();
+    for (index, (request, master)) in requests.iter().zip(&mut masters).enumerate() {
+        let sale = request.sale;
+        let Some(internal_id) = sale.internal_id.clone() else {
+            outcomes.push(SaleOutcome::Rejected(vec![Detail::invalid_field(
+                "$.Content.InternalId",
+                "the sale's InternalId",
+                &serde_json::Value::Null,
+            )]));
+            continue;
+        };
+        for reservation in master.reservations.values_mut() {
+            if used.contains(&reservation.id) {
+                reservation.status = "used".to_owned();
+            }
+        }
+        let document = sale
+            .document_code
+            .as_ref()
+            .map(|document| document_key(request.branch, document));
+        if document
+            .as_ref()
+            .is_some_and(|document| documents_taken.contains(document))
+        {
+            master.document_used = true;
+        }
+        let verdict = judge(sale, master);
+        let mut details = verdict.errors;
+        let number = integrated.get(&(request.namespace.to_owned(), internal_id.clone()));
+        if let Some(number) = number {
+            details.push(Detail::error(
+                Code::DocumentDuplicate,
+                format!("$.Content.InternalId: sale '{internal_id}' was already integrated as number {number}"),
+            ));
+        }
+        let warnings = verdict.warnings;
+        if verdict.may_wait && number.is_none() {
+            details.extend(warnings);
+            outcomes.push(SaleOutcome::Waiting(verdict.missing_reservations, details));
+            continue;
+        }
+        let plan = match verdict.plan {
+            Some(plan) if details.is_empty() => plan,
+            _ => {
+                details.extend(warnings);
+                outcomes.push(SaleOutcome::Rejected(details));
+                continue;
+            }
+        };
+        used.extend(plan.reservations_used.iter().copied());
+        documents_taken.extend(document);
+        // Completed below, once the sale has its number.
+        outcomes.push(SaleOutcome::Integrated(Vec::new(), Vec::new()));
+        accepted.push(Accepted {
+            index,
+            internal_id,
+            plan,
+            warnings,
+        });
+    }
+    if accepted.is_empty() {
+        return Ok(outcomes);
+    }
+    let written = persist_all(conn, requests, &accepted).await?;
+    let sale_ids: Vec<i64> = written.iter().map(|(id, _)| *id).collect();
+    events::traceability_all(conn, origin, &sale_ids).await?;
+    for (sale, (_, number)) in accepted.into_iter().zip(written) {
+        let branch = requests[sale.index].branch;
+        outcomes[sale.index] = SaleOutcome::Integrated(
+            vec![InternalIdEntry {
+                name: "RetailSales".to_owned(),
+                origin: sale.internal_id,
+                destination: format!("{}|{}|{number}", branch.company, branch.branch),
+            }],
+            sale.warnings,
+        );
+    }
+    Ok(outcomes)
+}
+
+/// The advisory lock key of a DocumentCode in a branch.
+fn document_key(branch: &Branch, document: &str) -> String {
+    format!("Document|{}|{}|{document}", branch.company, branch.branch)
+}
+
+/// The numbers of the sales already integrated under the requests' InternalIds.
+async fn load_integrated(
+    conn: &mut PgConnection,
+    requests: &[SaleRequest<'_>],
+) -> Result<HashMap<(String, String), String>, StoreError> {
+    let (namespaces, internal_ids): (Vec<&str>, Vec<&str>) = requests
+        .iter()
+        .filter_map(|request| {
+            let internal_id = request.sale.internal_id.as_deref()?;
+            Some((request.namespace, internal_id))
+        })
+        .unzip();
+    let rows: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT s.namespace, s.internal_id, s.number
+           FROM sales s
+           JOIN unnest($1::text[], $2::text[]) AS w(namespace, internal_id)
+             ON s.namespace = w.namespace AND s.internal_id = w.internal_id",
+    )
+    .bind(&namespaces)
+    .bind(&internal_ids)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(namespace, internal_id, number)| ((namespace, internal_id), number))
+        .collect())
+}
+
+/// The `(entity, external)` codes a sale names.
+fn wanted_of(sale: &RetailSale) -> Vec<(Entity, String)> {
     let mut wanted: Vec<(Entity, String)> = vec![
         (Entity::Station, sale.station.clone()),
         (Entity::Operator, sale.operator.clone()),
@@ -161,9 +241,60 @@ async fn load(
                 .map(|code| (Entity::FinancialManager, code.clone())),
         );
     }
-    let mut directory =
-        directory::load_directory(conn, ctx.namespace, &wanted, &ctx.branch.branch).await?;
-    let codes = |entity: Entity| directory::candidate_codes(&directory, &wanted, entity);
+    wanted
+}
+
+/// Reads every master row, mapping and reservation the sales can name: one
+/// statement for the de/para, one for the master rows of every kind, two
+/// for the reservations; one [`SaleMasterData`] per request.
+async fn load_all(
+    conn: &mut PgConnection,
+    tolerance: Decimal,
+    requests: &[SaleRequest<'_>],
+) -> Result<Vec<SaleMasterData>, StoreError> {
+    let wanted: Vec<Vec<(Entity, String)>> = requests
+        .iter()
+        .map(|request| wanted_of(request.sale))
+        .collect();
+    let scopes: Vec<directory::DirectoryScope<'_>> = requests
+        .iter()
+        .zip(&wanted)
+        .map(|(request, wanted)| {
+            (
+                request.namespace,
+                request.branch.branch.as_str(),
+                wanted.as_slice(),
+            )
+        })
+        .collect();
+    let directories = directory::load_directories(conn, &scopes).await?;
+    let codes = |entity: Entity| -> Vec<String> {
+        let mut codes: Vec<String> = directories
+            .iter()
+            .zip(&wanted)
+            .flat_map(|(directory, wanted)| directory::candidate_codes(directory, wanted, entity))
+            .collect();
+        codes.sort();
+        codes.dedup();
+        codes
+    };
+    let branches: Vec<&str> = requests
+        .iter()
+        .map(|request| request.branch.branch.as_str())
+        .collect();
+    let (document_companies, (document_branches, document_codes)): (
+        Vec<&str>,
+        (Vec<&str>, Vec<&str>),
+    ) = requests
+        .iter()
+        .filter_map(|request| {
+            let document = request.sale.document_code.as_deref()?;
+            Some((
+                request.branch.company.as_str(),
+                (request.branch.branch.as_str(), document),
+            ))
+        })
+        .unzip();
     let rows: Vec<(String, serde_json::Value)> = sqlx::query_as(
         "SELECT 'product', to_jsonb(r) FROM (SELECT code, blocked, tes, default_warehouse
                                                FROM products WHERE code = ANY($1)) r
@@ -171,8 +302,8 @@ async fn load(
          SELECT 'customer', to_jsonb(r) FROM (SELECT code, blocked FROM customers
                                                WHERE code = ANY($2)) r
          UNION ALL
-         SELECT 'station', to_jsonb(r) FROM (SELECT code, series FROM stations
-                                              WHERE branch = $3 AND code = ANY($4)) r
+         SELECT 'station', to_jsonb(r) FROM (SELECT code, series, branch FROM stations
+                                              WHERE branch = ANY($3) AND code = ANY($4)) r
          UNION ALL
          SELECT 'operator', to_jsonb(r) FROM (SELECT code FROM operators WHERE code = ANY($5)) r
          UNION ALL
@@ -190,53 +321,85 @@ async fn load(
                                                 WHERE operation = ANY($9)) r
          UNION ALL
          SELECT 'document_used', to_jsonb(r)
-           FROM (SELECT document_code AS code FROM sales
-                  WHERE company = $10 AND branch = $3 AND document_code = $11 LIMIT 1) r",
+           FROM (SELECT DISTINCT s.company, s.branch, s.document_code AS code
+                   FROM unnest($10::text[], $11::text[], $12::text[])
+                     AS d(company, branch, document_code)
+                   JOIN sales s
+                     ON s.company = d.company AND s.branch = d.branch
+                    AND s.document_code = d.document_code) r",
     )
     .bind(codes(Entity::Product))
     .bind(codes(Entity::Customer))
-    .bind(&ctx.branch.branch)
+    .bind(&branches)
     .bind(codes(Entity::Station))
     .bind(codes(Entity::Operator))
     .bind(codes(Entity::Carrier))
     .bind(codes(Entity::PaymentMethod))
     .bind(codes(Entity::FinancialManager))
     .bind(codes(Entity::Operation))
-    .bind(&ctx.branch.company)
-    .bind(&sale.document_code)
+    .bind(&document_companies)
+    .bind(&document_branches)
+    .bind(&document_codes)
     .fetch_all(&mut *conn)
     .await?;
-    let mut master = MasterRows::default();
-    for (kind, row) in rows {
-        master.add(&mut directory, &kind, row)?;
+    let rows: Vec<(String, CodeRow)> = rows
+        .into_iter()
+        .map(|(kind, row)| {
+            serde_json::from_value(row)
+                .map(|row| (kind, row))
+                .map_err(|error| StoreError::Database(sqlx::Error::Decode(Box::new(error))))
+        })
+        .collect::<Result<_, _>>()?;
+    let mut reservations = reservations_all(conn, requests).await?;
+    let mut masters = Vec::with_capacity(requests.len());
+    for ((request, mut directory), reservations) in
+        requests.iter().zip(directories).zip(reservations.drain(..))
+    {
+        let branch = request.branch;
+        let mut master = MasterRows::default();
+        for (kind, row) in &rows {
+            let ours = match kind.as_str() {
+                "station" => row.branch.as_deref() == Some(branch.branch.as_str()),
+                "document_used" => {
+                    row.company.as_deref() == Some(branch.company.as_str())
+                        && row.branch.as_deref() == Some(branch.branch.as_str())
+                        && request.sale.document_code.as_deref() == Some(row.code.as_str())
+                }
+                _ => true,
+            };
+            if ours {
+                master.add(&mut directory, kind, row.clone());
+            }
+        }
+        let MasterRows {
+            products,
+            customers,
+            stations,
+            payment_methods,
+            financial_managers,
+            operations,
+            document_used,
+        } = master;
+        masters.push(SaleMasterData {
+            directory,
+            closed_until: branch.closed_until,
+            released_payment_methods: branch.released_payment_methods.clone(),
+            products,
+            customers,
+            stations,
+            payment_methods,
+            financial_managers,
+            operations,
+            reservations,
+            document_used,
+            tolerance,
+        });
     }
-    let MasterRows {
-        products,
-        customers,
-        stations,
-        payment_methods,
-        financial_managers,
-        operations,
-        document_used,
-    } = master;
-    Ok(SaleMasterData {
-        directory,
-        closed_until: ctx.branch.closed_until,
-        released_payment_methods: ctx.branch.released_payment_methods.clone(),
-        products,
-        customers,
-        stations,
-        payment_methods,
-        financial_managers,
-        operations,
-        reservations: reservations(conn, ctx.namespace, sale).await?,
-        document_used,
-        tolerance: ctx.tolerance,
-    })
+    Ok(masters)
 }
 
-/// The master rows a sale names, as the one statement of [`load`] returns
-/// them: a kind and the row as JSON.
+/// The master rows a sale names, as the one statement of [`load_all`]
+/// returns them: a kind and the row.
 #[derive(Default)]
 struct MasterRows {
     products: HashMap<String, SaleProduct>,
@@ -248,7 +411,7 @@ struct MasterRows {
     document_used: bool,
 }
 
-#[derive(serde::Deserialize)]
+#[derive(Clone, serde::Deserialize)]
 struct CodeRow {
     code: String,
     #[serde(default)]
@@ -265,18 +428,17 @@ struct CodeRow {
     days: i32,
     #[serde(default)]
     own_financing: bool,
+    /// A station's branch, a used DocumentCode's branch.
+    #[serde(default)]
+    branch: Option<String>,
+    /// A used DocumentCode's company.
+    #[serde(default)]
+    company: Option<String>,
 }
 
 impl MasterRows {
     /// Files one row, registering its code as an internal code of its entity.
-    fn add(
-        &mut self,
-        directory: &mut Directory,
-        kind: &str,
-        row: serde_json::Value,
-    ) -> Result<(), StoreError> {
-        let row: CodeRow = serde_json::from_value(row)
-            .map_err(|error| StoreError::Database(sqlx::Error::Decode(Box::new(error))))?;
+    fn add(&mut self, directory: &mut Directory, kind: &str, row: CodeRow) {
         let code = row.code.clone();
         let entity = match kind {
             "product" => {
@@ -324,40 +486,54 @@ impl MasterRows {
             }
             _ => {
                 self.document_used = true;
-                return Ok(());
+                return;
             }
         };
         directory.add_internal(entity, &code);
-        Ok(())
     }
 }
 
-/// The reservations the sale's items name, locked in id order, with their open lines.
-async fn reservations(
+/// The reservations each sale's items name, locked in id order (all of
+/// them at once), with their open lines; one map per request.
+async fn reservations_all(
     conn: &mut PgConnection,
-    namespace: &str,
-    sale: &RetailSale,
-) -> Result<HashMap<String, ReservationInfo>, StoreError> {
-    let mut named: Vec<&str> = sale
-        .items
+    requests: &[SaleRequest<'_>],
+) -> Result<Vec<HashMap<String, ReservationInfo>>, StoreError> {
+    let named: Vec<Vec<&str>> = requests
         .iter()
-        .filter_map(|item| item.reserve_internal_id.as_deref())
+        .map(|request| {
+            let mut named: Vec<&str> = request
+                .sale
+                .items
+                .iter()
+                .filter_map(|item| item.reserve_internal_id.as_deref())
+                .collect();
+            named.sort_unstable();
+            named.dedup();
+            named
+        })
         .collect();
-    named.sort_unstable();
-    named.dedup();
-    if named.is_empty() {
-        return Ok(HashMap::new());
+    let (namespaces, internal_ids): (Vec<&str>, Vec<&str>) = requests
+        .iter()
+        .zip(&named)
+        .flat_map(|(request, named)| named.iter().map(|id| (request.namespace, *id)))
+        .unzip();
+    if internal_ids.is_empty() {
+        return Ok(requests.iter().map(|_| HashMap::new()).collect());
     }
-    let rows: Vec<(String, i64, String, String)> = sqlx::query_as(
-        "SELECT internal_id, id, number, status FROM reservations
-          WHERE namespace = $1 AND internal_id = ANY($2)
-          ORDER BY id FOR UPDATE",
+    let rows: Vec<(String, String, i64, String, String)> = sqlx::query_as(
+        "SELECT r.namespace, r.internal_id, r.id, r.number, r.status
+           FROM reservations r
+           JOIN (SELECT DISTINCT * FROM unnest($1::text[], $2::text[])) AS w(namespace, internal_id)
+             ON r.namespace = w.namespace AND r.internal_id = w.internal_id
+          ORDER BY r.id
+            FOR UPDATE OF r",
     )
-    .bind(namespace)
-    .bind(&named)
+    .bind(&namespaces)
+    .bind(&internal_ids)
     .fetch_all(&mut *conn)
     .await?;
-    let ids: Vec<i64> = rows.iter().map(|(_, id, _, _)| *id).collect();
+    let ids: Vec<i64> = rows.iter().map(|(_, _, id, ..)| *id).collect();
     let lines: Vec<LineRow> = sqlx::query_as(
         "SELECT reservation_id, product, warehouse, lot_id, lot, sublot, quantity
            FROM reservation_lines
@@ -367,30 +543,35 @@ async fn reservations(
     .bind(&ids)
     .fetch_all(&mut *conn)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(internal_id, id, number, status)| {
-            let lines = lines
-                .iter()
-                .filter(|line| line.reservation_id == id)
-                .map(|line| ReservedLot {
-                    product: line.product.clone(),
-                    warehouse: line.warehouse.clone(),
-                    lot_id: line.lot_id,
-                    lot: line.lot.clone(),
-                    sublot: line.sublot.clone(),
-                    quantity: line.quantity.normalize(),
+    let info = |id: i64, number: &str, status: &str| ReservationInfo {
+        id,
+        number: number.to_owned(),
+        status: status.to_owned(),
+        lines: lines
+            .iter()
+            .filter(|line| line.reservation_id == id)
+            .map(|line| ReservedLot {
+                product: line.product.clone(),
+                warehouse: line.warehouse.clone(),
+                lot_id: line.lot_id,
+                lot: line.lot.clone(),
+                sublot: line.sublot.clone(),
+                quantity: line.quantity.normalize(),
+            })
+            .collect(),
+    };
+    Ok(requests
+        .iter()
+        .zip(&named)
+        .map(|(request, named)| {
+            rows.iter()
+                .filter(|(namespace, internal_id, ..)| {
+                    namespace == request.namespace && named.contains(&internal_id.as_str())
                 })
-                .collect();
-            (
-                internal_id,
-                ReservationInfo {
-                    id,
-                    number,
-                    status,
-                    lines,
-                },
-            )
+                .map(|(_, internal_id, id, number, status)| {
+                    (internal_id.clone(), info(*id, number, status))
+                })
+                .collect()
         })
         .collect())
 }
@@ -406,181 +587,425 @@ struct LineRow {
     quantity: Decimal,
 }
 
-/// Writes the items and the lots they take with one statement each, so a
-/// sale of hundreds of items costs two round trips, not hundreds.
-async fn insert_items(
+/// Writes the accepted sales, one statement per table; returns each one's
+/// id and number, in their order.
+async fn persist_all(
     conn: &mut PgConnection,
-    sale_id: i64,
-    plan: &SalePlan,
-) -> Result<(), StoreError> {
-    let items = &plan.items;
-    let item_no: Vec<i32> = items.iter().map(|item| item.item_no as i32).collect();
-    let product: Vec<&str> = items.iter().map(|item| item.product.as_str()).collect();
-    let warehouse: Vec<Option<&str>> = items.iter().map(|item| item.warehouse.as_deref()).collect();
-    let quantity: Vec<Decimal> = items.iter().map(|item| item.quantity).collect();
-    let unit_price: Vec<Decimal> = items.iter().map(|item| item.unit_price).collect();
-    let table_price: Vec<Decimal> = items.iter().map(|item| item.table_price).collect();
-    let item_price: Vec<Decimal> = items.iter().map(|item| item.item_price).collect();
-    let discount: Vec<Decimal> = items.iter().map(|item| item.discount_amount).collect();
-    let freight: Vec<Decimal> = items.iter().map(|item| item.freight_prorated).collect();
-    let increase: Vec<Decimal> = items.iter().map(|item| item.increase_prorated).collect();
-    let operation: Vec<&str> = items
-        .iter()
-        .map(|item| item.operation_code.as_str())
-        .collect();
-    let tes: Vec<&str> = items.iter().map(|item| item.tes.as_str()).collect();
-    let reservation: Vec<Option<i64>> = items.iter().map(|item| item.reservation_id).collect();
-    sqlx::query(
-        "INSERT INTO sale_items
-            (sale_id, item_no, product, warehouse, quantity, unit_price, table_price, item_price,
-             discount_amount, freight_prorated, increase_prorated, operation_code, tes, reservation_id)
-         SELECT $1, i.* FROM unnest($2::int[], $3::text[], $4::text[], $5::numeric[], $6::numeric[],
-                                    $7::numeric[], $8::numeric[], $9::numeric[], $10::numeric[],
-                                    $11::numeric[], $12::text[], $13::text[], $14::bigint[]) AS i",
-    )
-    .bind(sale_id)
-    .bind(&item_no)
-    .bind(&product)
-    .bind(&warehouse)
-    .bind(&quantity)
-    .bind(&unit_price)
-    .bind(&table_price)
-    .bind(&item_price)
-    .bind(&discount)
-    .bind(&freight)
-    .bind(&increase)
-    .bind(&operation)
-    .bind(&tes)
-    .bind(&reservation)
-    .execute(&mut *conn)
-    .await?;
-    let lots: Vec<(i32, i32, &ItemLot)> = items
-        .iter()
-        .flat_map(|item| {
-            item.lots
-                .iter()
-                .enumerate()
-                .map(|(seq, lot)| (item.item_no as i32, seq as i32 + 1, lot))
-        })
-        .collect();
-    if lots.is_empty() {
-        return Ok(());
-    }
-    let lot_item: Vec<i32> = lots.iter().map(|(item_no, ..)| *item_no).collect();
-    let lot_seq: Vec<i32> = lots.iter().map(|(_, seq, _)| *seq).collect();
-    let lot_id: Vec<Option<i64>> = lots.iter().map(|(.., lot)| lot.lot_id).collect();
-    let lot_code: Vec<&str> = lots.iter().map(|(.., lot)| lot.lot.as_str()).collect();
-    let sublot: Vec<&str> = lots.iter().map(|(.., lot)| lot.sublot.as_str()).collect();
-    let lot_quantity: Vec<Decimal> = lots.iter().map(|(.., lot)| lot.quantity).collect();
-    sqlx::query(
-        "INSERT INTO sale_item_lots (sale_id, item_no, seq, lot_id, lot, sublot, quantity)
-         SELECT $1, l.* FROM unnest($2::int[], $3::int[], $4::bigint[], $5::text[], $6::text[],
-                                    $7::numeric[]) AS l",
-    )
-    .bind(sale_id)
-    .bind(&lot_item)
-    .bind(&lot_seq)
-    .bind(&lot_id)
-    .bind(&lot_code)
-    .bind(&sublot)
-    .bind(&lot_quantity)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
-/// Writes the judged sale; returns its id and number.
-async fn persist(
-    conn: &mut PgConnection,
-    ctx: &SaleContext<'_>,
-    sale: &RetailSale,
-    internal_id: &str,
-    plan: &SalePlan,
-) -> Result<(i64, String), StoreError> {
-    let branch = ctx.branch;
-    let (sale_id, number): (i64, String) = sqlx::query_as(
+    requests: &[SaleRequest<'_>],
+    accepted: &[Accepted],
+) -> Result<Vec<(i64, String)>, StoreError> {
+    let request = |sale: &Accepted| &requests[sale.index];
+    let column = |value: &dyn Fn(&Accepted) -> Option<Decimal>| -> Vec<Option<Decimal>> {
+        accepted.iter().map(value).collect()
+    };
+    let rows: Vec<(String, String, i64, String)> = sqlx::query_as(
         "INSERT INTO sales
             (company, branch, number, namespace, internal_id, document_code, ecommerce_order,
              issue_date, customer, station, series, operator, carrier, sale_type,
              total_price, net_price, gross_price, commodity_price, discount_value,
              freight_value, increase_value, status)
-         VALUES ($1, $2, (SELECT lpad(n::text, greatest(6, length(n::text)), '0')
-                            FROM nextval('sale_numbers') AS n),
-                 $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
-         RETURNING id, number",
+         SELECT n.company, n.branch, lpad(n.number::text, greatest(6, length(n.number::text)), '0'),
+                n.namespace, n.internal_id, n.document_code, n.ecommerce_order, n.issue_date,
+                n.customer, n.station, n.series, n.operator, n.carrier, n.sale_type,
+                n.total_price, n.net_price, n.gross_price, n.commodity_price, n.discount_value,
+                n.freight_value, n.increase_value, n.status
+           FROM (SELECT u.*, nextval('sale_numbers') AS number
+                   FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                               $6::text[], $7::date[], $8::text[], $9::text[], $10::text[],
+                               $11::text[], $12::text[], $13::text[], $14::numeric[],
+                               $15::numeric[], $16::numeric[], $17::numeric[], $18::numeric[],
+                               $19::numeric[], $20::numeric[], $21::text[]) WITH ORDINALITY
+                     AS u(company, branch, namespace, internal_id, document_code,
+                          ecommerce_order, issue_date, customer, station, series, operator,
+                          carrier, sale_type, total_price, net_price, gross_price,
+                          commodity_price, discount_value, freight_value, increase_value,
+                          status, position)
+                  ORDER BY u.position OFFSET 0) AS n
+          ORDER BY n.position
+         RETURNING namespace, internal_id, id, number",
     )
-    .bind(&branch.company)
-    .bind(&branch.branch)
-    .bind(ctx.namespace)
-    .bind(internal_id)
-    .bind(&sale.document_code)
-    .bind(&sale.ecommerce_order)
-    .bind(plan.issue_date)
-    .bind(&plan.customer)
-    .bind(&plan.station)
-    .bind(&plan.series)
-    .bind(&plan.operator)
-    .bind(&plan.carrier)
-    .bind(&sale.sale_type)
-    .bind(sale.total_price.unwrap_or_default())
-    .bind(sale.net_price.unwrap_or_default())
-    .bind(sale.gross_price.unwrap_or_default())
-    .bind(sale.commodity_price)
-    .bind(sale.discount_value)
-    .bind(sale.freight_value)
-    .bind(sale.increase_value)
-    .bind(plan.status.as_str())
-    .fetch_one(&mut *conn)
+    .bind(
+        accepted
+            .iter()
+            .map(|sale| request(sale).branch.company.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        accepted
+            .iter()
+            .map(|sale| request(sale).branch.branch.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        accepted
+            .iter()
+            .map(|sale| request(sale).namespace)
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        accepted
+            .iter()
+            .map(|sale| sale.internal_id.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        accepted
+            .iter()
+            .map(|sale| request(sale).sale.document_code.as_deref())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        accepted
+            .iter()
+            .map(|sale| request(sale).sale.ecommerce_order.as_deref())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        accepted
+            .iter()
+            .map(|sale| sale.plan.issue_date)
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        accepted
+            .iter()
+            .map(|sale| sale.plan.customer.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        accepted
+            .iter()
+            .map(|sale| sale.plan.station.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        accepted
+            .iter()
+            .map(|sale| sale.plan.series.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        accepted
+            .iter()
+            .map(|sale| sale.plan.operator.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        accepted
+            .iter()
+            .map(|sale| sale.plan.carrier.as_deref())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        accepted
+            .iter()
+            .map(|sale| request(sale).sale.sale_type.as_deref())
+            .collect::<Vec<_>>(),
+    )
+    .bind(column(&|sale| {
+        Some(request(sale).sale.total_price.unwrap_or_default())
+    }))
+    .bind(column(&|sale| {
+        Some(request(sale).sale.net_price.unwrap_or_default())
+    }))
+    .bind(column(&|sale| {
+        Some(request(sale).sale.gross_price.unwrap_or_default())
+    }))
+    .bind(column(&|sale| request(sale).sale.commodity_price))
+    .bind(column(&|sale| Some(request(sale).sale.discount_value)))
+    .bind(column(&|sale| Some(request(sale).sale.freight_value)))
+    .bind(column(&|sale| Some(request(sale).sale.increase_value)))
+    .bind(
+        accepted
+            .iter()
+            .map(|sale| sale.plan.status.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .fetch_all(&mut *conn)
     .await?;
-    insert_items(conn, sale_id, plan).await?;
-    for payment in &plan.payments {
+    let mut created: HashMap<(String, String), (i64, String)> = rows
+        .into_iter()
+        .map(|(namespace, internal_id, id, number)| ((namespace, internal_id), (id, number)))
+        .collect();
+    let written: Vec<(i64, String)> = accepted
+        .iter()
+        .map(|sale| {
+            created
+                .remove(&(request(sale).namespace.to_owned(), sale.internal_id.clone()))
+                .ok_or(StoreError::Database(sqlx::Error::RowNotFound))
+        })
+        .collect::<Result<_, _>>()?;
+    let sales: Vec<(i64, &str, &SalePlan)> = accepted
+        .iter()
+        .zip(&written)
+        .map(|(sale, (id, number))| (*id, number.as_str(), &sale.plan))
+        .collect();
+    insert_items(conn, &sales).await?;
+    insert_payments(conn, &sales).await?;
+    let (reservations, users): (Vec<i64>, Vec<i64>) = sales
+        .iter()
+        .flat_map(|(id, _, plan)| plan.reservations_used.iter().map(move |used| (*used, *id)))
+        .unzip();
+    if !reservations.is_empty() {
         sqlx::query(
-            "INSERT INTO sale_payments
-                (sale_id, payment_no, method, financial_manager, value, paid_on, serial_number, instalment)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "UPDATE reservations r SET status = 'used', sale_id = u.sale_id, updated_at = now()
+               FROM unnest($1::bigint[], $2::bigint[]) AS u(id, sale_id)
+              WHERE r.id = u.id",
         )
-        .bind(sale_id)
-        .bind(payment.payment_no as i32)
-        .bind(&payment.method)
-        .bind(&payment.financial_manager)
-        .bind(payment.value)
-        .bind(payment.date)
-        .bind(&payment.serial_number)
-        .bind(&payment.instalment)
+        .bind(&reservations)
+        .bind(&users)
         .execute(&mut *conn)
         .await?;
     }
-    for receivable in &plan.receivables {
+    let destinations: Vec<String> = accepted
+        .iter()
+        .zip(&written)
+        .map(|(sale, (_, number))| {
+            let branch = request(sale).branch;
+            format!("{}|{}|{number}", branch.company, branch.branch)
+        })
+        .collect();
+    let mappings: Vec<(&str, &str, &str)> = accepted
+        .iter()
+        .zip(&destinations)
+        .map(|(sale, destination)| {
+            (
+                request(sale).namespace,
+                sale.internal_id.as_str(),
+                destination.as_str(),
+            )
+        })
+        .collect();
+    directory::record_mappings(conn, Entity::RetailSales, &mappings).await?;
+    Ok(written)
+}
+
+/// Writes the sales' items and the lots they take with one statement each,
+/// so sales of hundreds of items cost two round trips, not hundreds.
+async fn insert_items(
+    conn: &mut PgConnection,
+    sales: &[(i64, &str, &SalePlan)],
+) -> Result<(), StoreError> {
+    let items: Vec<(i64, &eai_domain::sale::PlannedItem)> = sales
+        .iter()
+        .flat_map(|(id, _, plan)| plan.items.iter().map(move |item| (*id, item)))
+        .collect();
+    let sale_id: Vec<i64> = items.iter().map(|(id, _)| *id).collect();
+    let item_no: Vec<i32> = items.iter().map(|(_, item)| item.item_no as i32).collect();
+    let product: Vec<&str> = items
+        .iter()
+        .map(|(_, item)| item.product.as_str())
+        .collect();
+    let warehouse: Vec<Option<&str>> = items
+        .iter()
+        .map(|(_, item)| item.warehouse.as_deref())
+        .collect();
+    let decimal = |value: fn(&eai_domain::sale::PlannedItem) -> Decimal| -> Vec<Decimal> {
+        items.iter().map(|(_, item)| value(item)).collect()
+    };
+    let operation: Vec<&str> = items
+        .iter()
+        .map(|(_, item)| item.operation_code.as_str())
+        .collect();
+    let tes: Vec<&str> = items.iter().map(|(_, item)| item.tes.as_str()).collect();
+    let reservation: Vec<Option<i64>> = items.iter().map(|(_, item)| item.reservation_id).collect();
+    sqlx::query(
+        "INSERT INTO sale_items
+            (sale_id, item_no, product, warehouse, quantity, unit_price, table_price, item_price,
+             discount_amount, freight_prorated, increase_prorated, operation_code, tes, reservation_id)
+         SELECT * FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::numeric[],
+                              $6::numeric[], $7::numeric[], $8::numeric[], $9::numeric[],
+                              $10::numeric[], $11::numeric[], $12::text[], $13::text[],
+                              $14::bigint[])",
+    )
+    .bind(&sale_id)
+    .bind(&item_no)
+    .bind(&product)
+    .bind(&warehouse)
+    .bind(decimal(|item| item.quantity))
+    .bind(decimal(|item| item.unit_price))
+    .bind(decimal(|item| item.table_price))
+    .bind(decimal(|item| item.item_price))
+    .bind(decimal(|item| item.discount_amount))
+    .bind(decimal(|item| item.freight_prorated))
+    .bind(decimal(|item| item.increase_prorated))
+    .bind(&operation)
+    .bind(&tes)
+    .bind(&reservation)
+    .execute(&mut *conn)
+    .await?;
+    let lots: Vec<(i64, i32, i32, &ItemLot)> = items
+        .iter()
+        .flat_map(|(id, item)| {
+            item.lots
+                .iter()
+                .enumerate()
+                .map(|(seq, lot)| (*id, item.item_no as i32, seq as i32 + 1, lot))
+        })
+        .collect();
+    if lots.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO sale_item_lots (sale_id, item_no, seq, lot_id, lot, sublot, quantity)
+         SELECT * FROM unnest($1::bigint[], $2::int[], $3::int[], $4::bigint[], $5::text[],
+                              $6::text[], $7::numeric[])",
+    )
+    .bind(lots.iter().map(|(id, ..)| *id).collect::<Vec<i64>>())
+    .bind(
+        lots.iter()
+            .map(|(_, item_no, ..)| *item_no)
+            .collect::<Vec<i32>>(),
+    )
+    .bind(lots.iter().map(|(_, _, seq, _)| *seq).collect::<Vec<i32>>())
+    .bind(
+        lots.iter()
+            .map(|(.., lot)| lot.lot_id)
+            .collect::<Vec<Option<i64>>>(),
+    )
+    .bind(
+        lots.iter()
+            .map(|(.., lot)| lot.lot.as_str())
+            .collect::<Vec<&str>>(),
+    )
+    .bind(
+        lots.iter()
+            .map(|(.., lot)| lot.sublot.as_str())
+            .collect::<Vec<&str>>(),
+    )
+    .bind(
+        lots.iter()
+            .map(|(.., lot)| lot.quantity)
+            .collect::<Vec<Decimal>>(),
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Writes the sales' payments and receivables, one statement each.
+async fn insert_payments(
+    conn: &mut PgConnection,
+    sales: &[(i64, &str, &SalePlan)],
+) -> Result<(), StoreError> {
+    let payments: Vec<(i64, &eai_domain::sale::PlannedPayment)> = sales
+        .iter()
+        .flat_map(|(id, _, plan)| plan.payments.iter().map(move |payment| (*id, payment)))
+        .collect();
+    if !payments.is_empty() {
+        sqlx::query(
+            "INSERT INTO sale_payments
+                (sale_id, payment_no, method, financial_manager, value, paid_on, serial_number,
+                 instalment)
+             SELECT * FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::numeric[],
+                                  $6::date[], $7::text[], $8::text[])",
+        )
+        .bind(payments.iter().map(|(id, _)| *id).collect::<Vec<i64>>())
+        .bind(
+            payments
+                .iter()
+                .map(|(_, payment)| payment.payment_no as i32)
+                .collect::<Vec<i32>>(),
+        )
+        .bind(
+            payments
+                .iter()
+                .map(|(_, payment)| payment.method.as_str())
+                .collect::<Vec<&str>>(),
+        )
+        .bind(
+            payments
+                .iter()
+                .map(|(_, payment)| payment.financial_manager.as_deref())
+                .collect::<Vec<Option<&str>>>(),
+        )
+        .bind(
+            payments
+                .iter()
+                .map(|(_, payment)| payment.value)
+                .collect::<Vec<Decimal>>(),
+        )
+        .bind(
+            payments
+                .iter()
+                .map(|(_, payment)| payment.date)
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            payments
+                .iter()
+                .map(|(_, payment)| payment.serial_number.as_deref())
+                .collect::<Vec<Option<&str>>>(),
+        )
+        .bind(
+            payments
+                .iter()
+                .map(|(_, payment)| payment.instalment.as_deref())
+                .collect::<Vec<Option<&str>>>(),
+        )
+        .execute(&mut *conn)
+        .await?;
+    }
+    let receivables: Vec<(i64, &str, &str, &eai_domain::sale::Receivable)> = sales
+        .iter()
+        .flat_map(|(id, number, plan)| {
+            plan.receivables
+                .iter()
+                .map(move |receivable| (*id, plan.series.as_str(), *number, receivable))
+        })
+        .collect();
+    if !receivables.is_empty() {
         sqlx::query(
             "INSERT INTO receivables
                 (sale_id, payment_no, prefix, number, debtor_kind, debtor, amount, due_date)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+             SELECT * FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::text[],
+                                  $6::text[], $7::numeric[], $8::date[])",
         )
-        .bind(sale_id)
-        .bind(receivable.payment_no as i32)
-        .bind(&plan.series)
-        .bind(&number)
-        .bind(receivable.debtor_kind.as_str())
-        .bind(&receivable.debtor)
-        .bind(receivable.amount)
-        .bind(receivable.due_date)
+        .bind(receivables.iter().map(|(id, ..)| *id).collect::<Vec<i64>>())
+        .bind(
+            receivables
+                .iter()
+                .map(|(.., receivable)| receivable.payment_no as i32)
+                .collect::<Vec<i32>>(),
+        )
+        .bind(
+            receivables
+                .iter()
+                .map(|(_, series, ..)| *series)
+                .collect::<Vec<&str>>(),
+        )
+        .bind(
+            receivables
+                .iter()
+                .map(|(_, _, number, _)| *number)
+                .collect::<Vec<&str>>(),
+        )
+        .bind(
+            receivables
+                .iter()
+                .map(|(.., receivable)| receivable.debtor_kind.as_str())
+                .collect::<Vec<&str>>(),
+        )
+        .bind(
+            receivables
+                .iter()
+                .map(|(.., receivable)| receivable.debtor.as_str())
+                .collect::<Vec<&str>>(),
+        )
+        .bind(
+            receivables
+                .iter()
+                .map(|(.., receivable)| receivable.amount)
+                .collect::<Vec<Decimal>>(),
+        )
+        .bind(
+            receivables
+                .iter()
+                .map(|(.., receivable)| receivable.due_date)
+                .collect::<Vec<_>>(),
+        )
         .execute(&mut *conn)
         .await?;
     }
-    sqlx::query(
-        "UPDATE reservations SET status = 'used', sale_id = $2, updated_at = now() WHERE id = ANY($1)",
-    )
-    .bind(&plan.reservations_used)
-    .bind(sale_id)
-    .execute(&mut *conn)
-    .await?;
-    directory::record_mapping(
-        conn,
-        ctx.namespace,
-        Entity::RetailSales,
-        internal_id,
-        &format!("{}|{}|{number}", branch.company, branch.branch),
-    )
-    .await?;
-    Ok((sale_id, number))
+    Ok(())
 }

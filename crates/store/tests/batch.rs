@@ -1,6 +1,7 @@
-//! Several ItemReserve envelopes in one transaction ([`Store::receive_batch`]):
-//! each answered exactly as if they had come one after another, a rejected
-//! or failing envelope never failing its neighbours.
+//! Several ItemReserve or RetailSales envelopes in one transaction
+//! ([`Store::receive_batch`]): each answered exactly as if they had come one
+//! after another, a rejected or failing envelope never failing its
+//! neighbours, a sale that must wait waiting alone.
 
 mod common;
 
@@ -17,6 +18,28 @@ fn p001(quantity: i64) -> Value {
 
 /// Receives `envelopes` as one batch; each answer's receipt as JSON, or the error.
 async fn send_batch(store: &Store, envelopes: &[Value]) -> Vec<Result<Reply, StoreError>> {
+    receive_batch(store, envelopes, 0)
+        .await
+        .into_iter()
+        .map(|received| {
+            received.map(|received| {
+                let answer = match received {
+                    Received::Answered(answer) => answer,
+                    Received::Waiting { .. } => panic!("nothing here may wait"),
+                };
+                let json = serde_json::from_str(&answer.body).expect("the receipt body is JSON");
+                Reply { answer, json }
+            })
+        })
+        .collect()
+}
+
+/// Receives `envelopes` as one batch, each allowed to wait `max_waits` times.
+async fn receive_batch(
+    store: &Store,
+    envelopes: &[Value],
+    max_waits: usize,
+) -> Vec<Result<Received, StoreError>> {
     let bodies: Vec<Vec<u8>> = envelopes
         .iter()
         .map(|envelope| serde_json::to_vec(envelope).expect("serializable envelope"))
@@ -28,23 +51,9 @@ async fn send_batch(store: &Store, envelopes: &[Value]) -> Vec<Result<Reply, Sto
     let inbounds: Vec<_> = parsed
         .iter()
         .zip(&bodies)
-        .map(|(envelope, body)| inbound(envelope, body, 0))
+        .map(|(envelope, body)| inbound(envelope, body, max_waits))
         .collect();
-    store
-        .receive_batch(&identity(), &inbounds)
-        .await
-        .into_iter()
-        .map(|received| {
-            received.map(|received| {
-                let answer = match received {
-                    Received::Answered(answer) => answer,
-                    Received::Waiting { .. } => panic!("an ItemReserve never waits"),
-                };
-                let json = serde_json::from_str(&answer.body).expect("the receipt body is JSON");
-                Reply { answer, json }
-            })
-        })
-        .collect()
+    store.receive_batch(&identity(), &inbounds).await
 }
 
 /// What the reservations did, without ids and timestamps: comparable across databases.
@@ -71,7 +80,13 @@ async fn reservation_effects(pool: &PgPool) -> Vec<String> {
 /// How many database transactions answered the inbox's envelopes (a
 /// transaction's `now()` is the same for all it answered).
 async fn transactions(pool: &PgPool) -> i64 {
-    sqlx::query_scalar("SELECT count(DISTINCT processed_at) FROM inbox")
+    transactions_of(pool, "ItemReserve").await
+}
+
+/// [`transactions`] for the envelopes of one transaction.
+async fn transactions_of(pool: &PgPool, transaction: &str) -> i64 {
+    sqlx::query_scalar("SELECT count(DISTINCT processed_at) FROM inbox WHERE transaction = $1")
+        .bind(transaction)
         .fetch_one(pool)
         .await
         .expect("processed_at")
@@ -219,4 +234,155 @@ async fn an_envelope_the_database_refuses_fails_alone_and_its_neighbours_are_ans
     assert!(reservation(pool, "B-BOOM").await.is_none());
     assert_eq!(reserved(pool, "L2029A").await, Decimal::from(6));
     assert_stock_consistent(pool).await;
+}
+
+/// The product the sales sell: `P004` through the ECOMMERCE de/para.
+const ITEM: &str = "d077bf8a-bbbb-4549-9b00-1a203cfe6650";
+
+/// A store with plenty of P004 and the reservations `ids` (one unit each) integrated.
+async fn with_reservations(ids: &[&str]) -> eai_store::testing::TestDatabase {
+    let db = seeded().await;
+    import_ok(
+        &db.store,
+        &json!({"lots": [{"branch": "D MG 01", "product": "P004", "warehouse": "01",
+                          "lot": "P4-BULK", "sublot": "", "expires_on": "2099-12-31",
+                          "received_on": "2026-01-01", "quantity": 1000}]}),
+    )
+    .await;
+    for id in ids {
+        send(
+            &db.store,
+            &reserve(
+                id,
+                json!([{"ItemCode": ITEM, "WarehouseCode": "01", "Quantity": 1}]),
+            ),
+        )
+        .await
+        .assert_ok();
+    }
+    db
+}
+
+/// A sale of one unit of P004 at 700.00 paid by card, consuming `reservation`.
+fn sale(internal_id: &str, document: &str, reservation: &str) -> Value {
+    json!({"Header": {"UUID": uuid::Uuid::new_v4().to_string(), "Type": "BusinessMessage",
+                      "Transaction": "RetailSales", "Version": "2.000",
+                      "SourceApplication": "ECOMMERCE", "ProductName": "ECOMMERCE",
+                      "CompanyId": "T1", "BranchId": "D MG 01"},
+           "Content": {"InternalId": internal_id, "DocumentCode": document,
+                       "IssueDateDocument": "2022-03-30T17:00:39+00:00",
+                       "CustomerVendorInternalId": "c5a7a767-3bae-4f0c-af28-d1ed5ef58766",
+                       "CarrierCode": "01", "StationSalePointInternalId": "AUTOMATICO",
+                       "OperatorCode": "AUTOMATICO", "SaleType": "V",
+                       "TotalPrice": 700, "NetPrice": 700, "GrossPrice": 700, "CommodityPrice": 700,
+                       "DiscountValue": 0, "FreightValue": 0, "IncreaseValue": 0,
+                       "ListOfSaleItem": {"SaleItem": [{
+                           "ItemInternalId": ITEM, "ItemReserveInternalId": reservation,
+                           "Quantity": 1, "UnitPrice": 700, "ItemPrice": 700,
+                           "FreightValueProrated": 0, "IncreaseValueProrated": 0,
+                           "OperationCode": "01"}]},
+                       "ListOfSaleCondition": {"SaleCondition": [{
+                           "DateOfPayment": "2022-03-30T00:00:00", "PaymentValue": "700",
+                           "PaymentMethodCode": "CC", "FinancialManagerCode": "CARTAO"}]}}})
+}
+
+/// What the sales did, without ids and timestamps: comparable across databases.
+async fn sale_effects(pool: &PgPool) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT format('sale %s %s %s %s', internal_id, number, document_code, status) FROM sales
+         UNION ALL
+         SELECT format('reservation %s %s', internal_id, status) FROM reservations
+         UNION ALL
+         SELECT format('receivable %s %s %s %s', r.number, r.debtor, r.amount, r.due_date)
+           FROM receivables r
+         UNION ALL
+         SELECT format('item %s %s %s', s.internal_id, i.product, i.quantity)
+           FROM sale_items i JOIN sales s ON s.id = i.sale_id
+         UNION ALL
+         SELECT format('mapping %s %s', external, internal) FROM mappings
+          WHERE entity = 'RetailSales'
+         ORDER BY 1",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("effects")
+}
+
+#[tokio::test]
+async fn sales_in_one_batch_are_judged_on_what_the_earlier_ones_left() {
+    let mut bad_totals = sale("S-TOTALS", "D-TOTALS", "R-4");
+    set(&mut bad_totals, "/Content/NetPrice", json!(650));
+    let envelopes = vec![
+        sale("S-1", "D-1", "R-1"),
+        sale("S-2", "D-1", "R-2"),
+        sale("S-3", "D-3", "R-1"),
+        bad_totals,
+        sale("S-5", "D-5", "R-3"),
+    ];
+    let reservations = ["R-1", "R-2", "R-3", "R-4"];
+
+    let alone = with_reservations(&reservations).await;
+    let mut expected = Vec::new();
+    for envelope in &envelopes {
+        expected.push(verdict(&send(&alone.store, envelope).await));
+    }
+
+    let together = with_reservations(&reservations).await;
+    let replies: Vec<Reply> = send_batch(&together.store, &envelopes)
+        .await
+        .into_iter()
+        .map(|reply| reply.expect("no envelope fails"))
+        .collect();
+    let verdicts: Vec<(String, Vec<String>)> = replies.iter().map(verdict).collect();
+    assert_eq!(verdicts, expected);
+    assert_eq!(
+        sale_effects(together.store.pool()).await,
+        sale_effects(alone.store.pool()).await
+    );
+    assert_eq!(verdicts[0].0, "ok");
+    assert_eq!(verdicts[4].0, "ok");
+    assert_eq!(verdicts[1].1, ["DOCUMENT_DUPLICATE"]);
+    assert_eq!(verdicts[2].1, ["RESERVE_ALREADY_USED"]);
+    assert_eq!(verdicts[3].0, "error");
+    assert_eq!(
+        transactions_of(together.store.pool(), "RetailSales").await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_sale_that_must_wait_waits_alone_and_its_neighbours_are_integrated_together() {
+    let db = with_reservations(&["R-1", "R-2"]).await;
+    let received = receive_batch(
+        &db.store,
+        &[
+            sale("S-1", "D-1", "R-1"),
+            sale("S-LATE", "D-LATE", "R-NOT-YET"),
+            sale("S-2", "D-2", "R-2"),
+        ],
+        1,
+    )
+    .await;
+    let ok = |index: usize| match &received[index] {
+        Ok(Received::Answered(answer)) => answer.ok,
+        other => panic!("{index}: {other:?}"),
+    };
+    assert!(ok(0) && ok(2));
+    match &received[1] {
+        Ok(Received::Waiting { reservations, wait }) => {
+            assert_eq!(reservations, &["R-NOT-YET".to_owned()]);
+            assert_eq!(*wait, 1);
+        }
+        other => panic!("the late sale should wait: {other:?}"),
+    }
+    let pool = db.store.pool();
+    assert_eq!(transactions_of(pool, "RetailSales").await, 1);
+    let waiting: String = sqlx::query_scalar(
+        "SELECT status FROM inbox WHERE transaction = 'RetailSales' AND processed_at IS NULL",
+    )
+    .fetch_one(pool)
+    .await
+    .expect("the waiting sale's row");
+    assert_eq!(waiting, "waiting");
+    assert_eq!(count(pool, "sales").await, 2);
 }
