@@ -10,6 +10,7 @@
 //!   ack. What a short script does.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use chrono::Utc;
@@ -41,7 +42,13 @@ pub struct Relay {
     connection: Connection,
     queue: String,
     task: JoinHandle<()>,
+    permits: Arc<Semaphore>,
+    in_flight: u32,
 }
+
+/// The longest each step of stopping a relay may take: a broker that does
+/// not answer fails the bench loudly instead of hanging it.
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Relay {
     /// Declares `queue` and starts consuming it.
@@ -74,10 +81,12 @@ impl Relay {
                 FieldTable::default(),
             )
             .await?;
-        let permits = Arc::new(Semaphore::new(in_flight.max(1)));
+        let in_flight = in_flight.max(1);
+        let permits = Arc::new(Semaphore::new(in_flight));
+        let consuming = Arc::clone(&permits);
         let task = tokio::spawn(async move {
             while let Some(Ok(delivery)) = deliveries.next().await {
-                let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
+                let Ok(permit) = Arc::clone(&consuming).acquire_owned().await else {
                     break;
                 };
                 let (publisher, work) = (publisher.clone(), work.clone());
@@ -93,20 +102,40 @@ impl Relay {
             connection,
             queue: queue.to_owned(),
             task,
+            permits,
+            in_flight: u32::try_from(in_flight).unwrap_or(u32::MAX),
         })
     }
 
-    /// Stops consuming (closing its connection first, so no ack can race
-    /// the queue's deletion) and deletes the queue through `connection`.
+    /// Stops consuming, lets the envelopes in flight finish (so no ack
+    /// races the close), closes its connection and deletes the queue
+    /// through `connection`; each step bounded by [`STOP_TIMEOUT`].
     pub async fn stop(self, connection: &Connection) -> anyhow::Result<()> {
         self.task.abort();
+        tokio::time::timeout(STOP_TIMEOUT, self.permits.acquire_many(self.in_flight))
+            .await
+            .context("the relay's envelopes in flight did not finish")?
+            .context("the relay's permits are gone")?
+            .forget();
         // lapin reports a channel already closing as an error; the
-        // connection is closed all the same.
-        self.connection.close(200, "done".into()).await.ok();
-        let channel = connection.create_channel().await?;
-        channel
-            .queue_delete(self.queue.as_str().into(), QueueDeleteOptions::default())
-            .await?;
+        // connection is closed all the same. Its close sometimes never
+        // completes (seen once in a few runs): the run goes on, and the
+        // connection goes with the bench's process.
+        if tokio::time::timeout(STOP_TIMEOUT, self.connection.close(200, "done".into()))
+            .await
+            .is_err()
+        {
+            eprintln!("relay: its connection did not close within {STOP_TIMEOUT:?}; going on");
+        }
+        let channel = tokio::time::timeout(STOP_TIMEOUT, connection.create_channel())
+            .await
+            .context("no channel to delete the relay's queue")??;
+        tokio::time::timeout(
+            STOP_TIMEOUT,
+            channel.queue_delete(self.queue.as_str().into(), QueueDeleteOptions::default()),
+        )
+        .await
+        .with_context(|| format!("deleting {} did not finish", self.queue))??;
         Ok(())
     }
 }
