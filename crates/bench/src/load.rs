@@ -33,6 +33,21 @@ pub struct Offered {
     pub body: Vec<u8>,
 }
 
+impl Offered {
+    /// `count` envelopes, each with a fresh UUID: `body(uuid, n)` for the `n`-th.
+    pub fn many(count: usize, body: impl Fn(&str, usize) -> Vec<u8>) -> Vec<Offered> {
+        (0..count)
+            .map(|n| {
+                let uuid = uuid::Uuid::new_v4().to_string();
+                Offered {
+                    body: body(&uuid, n),
+                    uuid,
+                }
+            })
+            .collect()
+    }
+}
+
 /// What a phase measured.
 #[derive(Debug, Clone, Copy)]
 pub struct Measured {

@@ -188,13 +188,10 @@ async fn one_run(
     let tag = format!("r{number}");
     let inbound = format!("{}.inbound", world.prefix);
     let item_reserves = |label: &str, branch: &str, count: usize| -> Vec<Offered> {
-        (0..count)
-            .map(|n| {
-                let uuid = uuid::Uuid::new_v4().to_string();
-                let body = envelopes::item_reserve(&uuid, &format!("{tag}{label}"), n, branch);
-                Offered { uuid, body }
-            })
-            .collect()
+        let run = format!("{tag}{label}");
+        Offered::many(count, |uuid, n| {
+            envelopes::item_reserve(uuid, &run, n, branch)
+        })
     };
 
     let topology = Topology::with_prefix(&world.prefix, QueueType::Quorum);
@@ -253,13 +250,9 @@ async fn one_run(
     }
     let (item_reserve, large_branch) = (by_branch[0], by_branch[1]);
     maintain(pool).await?;
-    let sales: Vec<Offered> = (0..args.envelopes)
-        .map(|n| {
-            let uuid = uuid::Uuid::new_v4().to_string();
-            let body = envelopes::retail_sale(&uuid, &tag, n);
-            Offered { uuid, body }
-        })
-        .collect();
+    let sales = Offered::many(args.envelopes, |uuid, n| {
+        envelopes::retail_sale(uuid, &tag, n)
+    });
     let retail_sales = client
         .run(&inbound, "RetailSales", sales, Pace::Saturation)
         .await?;
@@ -325,22 +318,13 @@ async fn warm_up(
 ) -> anyhow::Result<()> {
     eprintln!("warming up …");
     let inbound = format!("{}.inbound", world.prefix);
-    let offered = |body: fn(&str, usize) -> Vec<u8>| -> Vec<Offered> {
-        (0..count)
-            .map(|n| {
-                let uuid = uuid::Uuid::new_v4().to_string();
-                Offered {
-                    body: body(&uuid, n),
-                    uuid,
-                }
-            })
-            .collect()
-    };
-    let reserves = offered(|uuid, n| envelopes::item_reserve(uuid, "warm", n, envelopes::BRANCH));
+    let reserves = Offered::many(count, |uuid, n| {
+        envelopes::item_reserve(uuid, "warm", n, envelopes::BRANCH)
+    });
     client
         .run(&inbound, "ItemReserve", reserves, Pace::Saturation)
         .await?;
-    let sales = offered(|uuid, n| envelopes::retail_sale(uuid, "warm", n));
+    let sales = Offered::many(count, |uuid, n| envelopes::retail_sale(uuid, "warm", n));
     client
         .run(&inbound, "RetailSales", sales, Pace::Saturation)
         .await?;

@@ -45,12 +45,16 @@ impl Store {
     ) -> Vec<Result<Received, StoreError>> {
         let mut results: Vec<Option<Result<Received, StoreError>>> =
             inbounds.iter().map(|_| None).collect();
+        let checked: Vec<Option<(Transaction, Event)>> = inbounds
+            .iter()
+            .map(|inbound| inbound.envelope.validate().ok())
+            .collect();
         for transaction in [Transaction::ItemReserve, Transaction::RetailSales] {
-            let mut pending: Picked = inbounds
+            let mut pending: Picked = checked
                 .iter()
                 .enumerate()
-                .filter_map(|(index, inbound)| match inbound.envelope.validate() {
-                    Ok((kind, event)) if kind == transaction => Some((index, event)),
+                .filter_map(|(index, checked)| match checked {
+                    Some((kind, event)) if *kind == transaction => Some((index, *event)),
                     _ => None,
                 })
                 .collect();

@@ -20,42 +20,35 @@ pub struct Branch {
     pub reserve_without_stock: bool,
 }
 
-/// Reads, in one statement, the mappings of `namespace` for the given
-/// `(entity, external)` pairs and the warehouses of `branch` (as internal
-/// Warehouse codes).
-pub async fn load_directory(
-    conn: &mut PgConnection,
-    namespace: &str,
-    wanted: &[(Entity, String)],
-    branch: &str,
-) -> Result<Directory, StoreError> {
-    let mut directories = load_directories(conn, &[(namespace, branch, wanted)]).await?;
-    Ok(directories.pop().unwrap_or_default())
+/// What one message's directory is read for: the mappings of its
+/// namespace for the `(entity, external)` codes it names, and the
+/// warehouses of its branch.
+#[derive(Debug, Clone)]
+pub struct DirectoryScope<'a> {
+    pub namespace: &'a str,
+    pub branch: &'a str,
+    pub wanted: Vec<(Entity, String)>,
 }
 
-/// What one message's directory is read for: its namespace, its branch and
-/// the `(entity, external)` codes it names.
-pub type DirectoryScope<'a> = (&'a str, &'a str, &'a [(Entity, String)]);
-
-/// [`load_directory`] for several messages at once, in one statement: one
-/// directory per `(namespace, branch, wanted)`, in their order.
+/// Reads, in one statement, the directory of each scope, in their order:
+/// its mappings and its branch's warehouses (as internal Warehouse codes).
 pub async fn load_directories(
     conn: &mut PgConnection,
-    requests: &[DirectoryScope<'_>],
+    scopes: &[DirectoryScope<'_>],
 ) -> Result<Vec<Directory>, StoreError> {
     let mut index: Vec<i32> = Vec::new();
     let mut namespaces: Vec<&str> = Vec::new();
     let mut entities: Vec<&str> = Vec::new();
     let mut externals: Vec<&str> = Vec::new();
-    for (n, (namespace, _, wanted)) in requests.iter().enumerate() {
-        for (entity, external) in wanted.iter() {
+    for (n, scope) in scopes.iter().enumerate() {
+        for (entity, external) in &scope.wanted {
             index.push(n as i32);
-            namespaces.push(namespace);
+            namespaces.push(scope.namespace);
             entities.push(entity.as_str());
             externals.push(external);
         }
     }
-    let branches: Vec<&str> = requests.iter().map(|(_, branch, _)| *branch).collect();
+    let branches: Vec<&str> = scopes.iter().map(|scope| scope.branch).collect();
     let rows: Vec<(i32, String, Option<String>, String)> = sqlx::query_as(
         "SELECT w.n, m.entity, m.external, m.internal
            FROM unnest($1::int[], $2::text[], $3::text[], $4::text[])
@@ -74,7 +67,7 @@ pub async fn load_directories(
     .bind(&branches)
     .fetch_all(&mut *conn)
     .await?;
-    let mut directories = vec![Directory::default(); requests.len()];
+    let mut directories = vec![Directory::default(); scopes.len()];
     for (n, entity, external, internal) in rows {
         let Some(directory) = usize::try_from(n).ok().and_then(|n| directories.get_mut(n)) else {
             continue;
@@ -88,18 +81,21 @@ pub async fn load_directories(
     Ok(directories)
 }
 
-/// The codes to look `entity`'s master rows up by: each wanted external
-/// code and what the directory maps it to (the domain decides which wins).
+/// The codes to look `entity`'s master rows up by, for all the scopes at
+/// once: each wanted external code and what its scope's directory maps it
+/// to (the domain decides which wins).
 pub fn candidate_codes(
-    directory: &Directory,
-    wanted: &[(Entity, String)],
+    scopes: &[DirectoryScope<'_>],
+    directories: &[Directory],
     entity: Entity,
 ) -> Vec<String> {
     let mut codes: Vec<String> = Vec::new();
-    for (_, external) in wanted.iter().filter(|(kind, _)| *kind == entity) {
-        codes.push(external.clone());
-        if let Some(internal) = directory.resolve(entity, external) {
-            codes.push(internal.to_owned());
+    for (scope, directory) in scopes.iter().zip(directories) {
+        for (_, external) in scope.wanted.iter().filter(|(kind, _)| *kind == entity) {
+            codes.push(external.clone());
+            if let Some(internal) = directory.resolve(entity, external) {
+                codes.push(internal.to_owned());
+            }
         }
     }
     codes.sort();
@@ -107,22 +103,10 @@ pub fn candidate_codes(
     codes
 }
 
-/// The internal company an envelope's `CompanyId` names (de/para, else
-/// itself) and its branch `branch`, if it has one — in one statement: the
-/// Company mapping and the branch rows of both candidates are read, the
-/// domain's [`Directory`] picks.
-pub async fn locate(
-    conn: &mut PgConnection,
-    namespace: &str,
-    company: &str,
-    branch: &str,
-) -> Result<(String, Option<Branch>), StoreError> {
-    let mut located = locate_all(conn, &[(namespace, company, branch)]).await?;
-    Ok(located.pop().unwrap_or_else(|| (company.to_owned(), None)))
-}
-
-/// [`locate`] for several `(namespace, company, branch)` at once, in one
-/// statement, answered in their order.
+/// The internal company each `(namespace, company, branch)` names (de/para,
+/// else itself) and its branch, if it has one — in one statement for them
+/// all, answered in their order: the Company mappings and the branch rows
+/// of both candidates are read, the domain's [`Directory`] picks.
 pub async fn locate_all(
     conn: &mut PgConnection,
     wanted: &[(&str, &str, &str)],
@@ -213,19 +197,9 @@ pub async fn load_products(
     Ok(products)
 }
 
-/// Records (or moves) the de/para of a document the worker integrated.
-pub async fn record_mapping(
-    conn: &mut PgConnection,
-    namespace: &str,
-    entity: Entity,
-    external: &str,
-    internal: &str,
-) -> Result<(), StoreError> {
-    record_mappings(conn, entity, &[(namespace, external, internal)]).await
-}
-
-/// [`record_mapping`] for several `(namespace, external, internal)` of one
-/// entity, in one statement; each `(namespace, external)` at most once.
+/// Records (or moves) the de/para of documents the worker integrated:
+/// `(namespace, external, internal)` of one entity, in one statement; each
+/// `(namespace, external)` at most once.
 pub async fn record_mappings(
     conn: &mut PgConnection,
     entity: Entity,

@@ -421,7 +421,8 @@ pub(crate) async fn record_answers(
     let mut status: Vec<&str> = Vec::with_capacity(count);
     let mut error_codes: Vec<String> = Vec::with_capacity(count);
     let mut ok: Vec<bool> = Vec::with_capacity(count);
-    for (inbound, details, ids) in &answered {
+    let mut inbounds: Vec<&Inbound<'_>> = Vec::with_capacity(count);
+    for (inbound, details, ids) in answered {
         let envelope = inbound.envelope;
         let codes: Vec<&str> = details
             .iter()
@@ -433,9 +434,10 @@ pub(crate) async fn record_answers(
             &envelope.summary(),
             inbound.received_at,
             Utc::now(),
-            details.clone(),
-            ids.clone(),
+            details,
+            ids,
         );
+        inbounds.push(inbound);
         receipt_uuid.push(receipt.uuid().to_owned());
         transaction.push(envelope.header_label("Transaction"));
         exchange.push(&inbound.route.exchange);
@@ -477,11 +479,11 @@ pub(crate) async fn record_answers(
     .fetch_all(&mut **tx)
     .await?;
     let ids: HashMap<String, i64> = ids.into_iter().collect();
-    answered
-        .iter()
+    inbounds
+        .into_iter()
         .zip(body)
         .zip(ok)
-        .map(|(((inbound, ..), body), ok)| {
+        .map(|((inbound, body), ok)| {
             let receipt_id = *ids
                 .get(inbound.envelope.uuid())
                 .ok_or(StoreError::Database(sqlx::Error::RowNotFound))?;

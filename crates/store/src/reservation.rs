@@ -21,7 +21,7 @@ use eai_protocol::{Code, Detail, Event, InternalIdEntry, ItemReserve, ReceiptOri
 use rust_decimal::Decimal;
 use sqlx::PgConnection;
 
-use crate::directory::{self, Branch};
+use crate::directory::{self, Branch, DirectoryScope};
 use crate::events;
 use crate::StoreError;
 
@@ -216,27 +216,34 @@ pub async fn apply_all(
     }
     release_all(conn, &released).await?;
     let numbers = write_replacements(conn, requests, &replacements).await?;
-    let mut mappings: Vec<(&str, &str, String)> = Vec::with_capacity(replacements.len());
-    for (replacement, number) in replacements.iter().zip(&numbers) {
-        let request = &requests[replacement.index];
-        let entry = entry(
-            request.reserve,
-            &request.branch.company,
-            &request.branch.branch,
-            number,
-        );
-        mappings.push((
-            request.namespace,
-            &request.reserve.internal_id,
-            entry.destination.clone(),
-        ));
-        outcomes[replacement.index] = Outcome::Done(vec![entry]);
-    }
-    let mappings: Vec<(&str, &str, &str)> = mappings
+    let entries: Vec<InternalIdEntry> = replacements
         .iter()
-        .map(|(namespace, external, internal)| (*namespace, *external, internal.as_str()))
+        .zip(&numbers)
+        .map(|(replacement, number)| {
+            let request = &requests[replacement.index];
+            entry(
+                request.reserve,
+                &request.branch.company,
+                &request.branch.branch,
+                number,
+            )
+        })
+        .collect();
+    let mappings: Vec<(&str, &str, &str)> = replacements
+        .iter()
+        .zip(&entries)
+        .map(|(replacement, entry)| {
+            (
+                requests[replacement.index].namespace,
+                entry.origin.as_str(),
+                entry.destination.as_str(),
+            )
+        })
         .collect();
     directory::record_mappings(conn, Entity::ItemReserve, &mappings).await?;
+    for (replacement, entry) in replacements.iter().zip(entries) {
+        outcomes[replacement.index] = Outcome::Done(vec![entry]);
+    }
     Ok(outcomes)
 }
 
@@ -283,43 +290,27 @@ async fn resolve_all(
     conn: &mut PgConnection,
     requests: &[ReserveRequest<'_>],
 ) -> Result<Vec<Result<ReservationRequest, Vec<Detail>>>, StoreError> {
-    let wanted: Vec<Vec<(Entity, String)>> = requests
+    let scopes: Vec<DirectoryScope<'_>> = requests
         .iter()
         .map(|request| {
-            if request.event == Event::Delete {
-                return Vec::new();
-            }
             let mut wanted = Vec::new();
-            for item in &request.reserve.items {
-                wanted.push((Entity::Product, item.item_code.clone()));
-                if let Some(warehouse) = &item.warehouse {
-                    wanted.push((Entity::Warehouse, warehouse.clone()));
+            if request.event == Event::Upsert {
+                for item in &request.reserve.items {
+                    wanted.push((Entity::Product, item.item_code.clone()));
+                    if let Some(warehouse) = &item.warehouse {
+                        wanted.push((Entity::Warehouse, warehouse.clone()));
+                    }
                 }
             }
-            wanted
-        })
-        .collect();
-    let scopes: Vec<directory::DirectoryScope<'_>> = requests
-        .iter()
-        .zip(&wanted)
-        .map(|(request, wanted)| {
-            (
-                request.namespace,
-                request.branch.branch.as_str(),
-                wanted.as_slice(),
-            )
+            DirectoryScope {
+                namespace: request.namespace,
+                branch: &request.branch.branch,
+                wanted,
+            }
         })
         .collect();
     let mut directories = directory::load_directories(conn, &scopes).await?;
-    let mut codes: Vec<String> = directories
-        .iter()
-        .zip(&wanted)
-        .flat_map(|(directory, wanted)| {
-            directory::candidate_codes(directory, wanted, Entity::Product)
-        })
-        .collect();
-    codes.sort();
-    codes.dedup();
+    let codes = directory::candidate_codes(&scopes, &directories, Entity::Product);
     let products = directory::load_products(conn, &mut directories, &codes).await?;
     Ok(requests
         .iter()
@@ -387,6 +378,34 @@ async fn release_all(conn: &mut PgConnection, released: &[i64]) -> Result<(), St
     Ok(())
 }
 
+/// The reservation columns of accepted upserts, one entry per reservation.
+#[derive(Default)]
+struct ReservationRows<'a> {
+    id: Vec<i64>,
+    company: Vec<&'a str>,
+    branch: Vec<&'a str>,
+    namespace: Vec<&'a str>,
+    internal_id: Vec<&'a str>,
+    reserve_type: Vec<Option<&'static str>>,
+    document_reserve: Vec<Option<&'a str>>,
+    requester: Vec<Option<&'a str>>,
+}
+
+impl<'a> ReservationRows<'a> {
+    fn push(&mut self, id: i64, request: &ReserveRequest<'a>) {
+        self.id.push(id);
+        self.company.push(&request.branch.company);
+        self.branch.push(&request.branch.branch);
+        self.namespace.push(request.namespace);
+        self.internal_id.push(&request.reserve.internal_id);
+        self.reserve_type
+            .push(request.reserve.reserve_type.map(|kind| kind.as_str()));
+        self.document_reserve
+            .push(request.reserve.document_reserve.as_deref());
+        self.requester.push(request.reserve.requester.as_deref());
+    }
+}
+
 /// Writes the accepted upserts: existing reservations updated and their
 /// lines replaced, new ones inserted with the next numbers; then every
 /// line. Returns each replacement's reservation number.
@@ -395,62 +414,16 @@ async fn write_replacements(
     requests: &[ReserveRequest<'_>],
     replacements: &[Replacement<'_>],
 ) -> Result<Vec<String>, StoreError> {
-    let mut ids: Vec<Option<(i64, String)>> = replacements
-        .iter()
-        .map(|replacement| {
-            replacement
-                .existing
-                .map(|existing| (existing.id, existing.number.clone()))
-        })
-        .collect();
-    let columns = |new: bool| {
-        let chosen: Vec<&Replacement<'_>> = replacements
-            .iter()
-            .filter(|replacement| replacement.existing.is_none() == new)
-            .collect();
-        let request = |replacement: &&Replacement<'_>| &requests[replacement.index];
-        (
-            chosen
-                .iter()
-                .map(|replacement| replacement.existing.map_or(0, |existing| existing.id))
-                .collect::<Vec<i64>>(),
-            chosen
-                .iter()
-                .map(|replacement| request(replacement).branch.company.as_str())
-                .collect::<Vec<&str>>(),
-            chosen
-                .iter()
-                .map(|replacement| request(replacement).branch.branch.as_str())
-                .collect::<Vec<&str>>(),
-            chosen
-                .iter()
-                .map(|replacement| request(replacement).namespace)
-                .collect::<Vec<&str>>(),
-            chosen
-                .iter()
-                .map(|replacement| request(replacement).reserve.internal_id.as_str())
-                .collect::<Vec<&str>>(),
-            chosen
-                .iter()
-                .map(|replacement| {
-                    request(replacement)
-                        .reserve
-                        .reserve_type
-                        .map(|kind| kind.as_str())
-                })
-                .collect::<Vec<Option<&str>>>(),
-            chosen
-                .iter()
-                .map(|replacement| request(replacement).reserve.document_reserve.as_deref())
-                .collect::<Vec<Option<&str>>>(),
-            chosen
-                .iter()
-                .map(|replacement| request(replacement).reserve.requester.as_deref())
-                .collect::<Vec<Option<&str>>>(),
-        )
-    };
-    let (existing_ids, companies, branches, _, _, types, documents, requesters) = columns(false);
-    if !existing_ids.is_empty() {
+    let mut changed = ReservationRows::default();
+    let mut created = ReservationRows::default();
+    for replacement in replacements {
+        let request = &requests[replacement.index];
+        match replacement.existing {
+            Some(existing) => changed.push(existing.id, request),
+            None => created.push(0, request),
+        }
+    }
+    if !changed.id.is_empty() {
         sqlx::query(
             "WITH lines AS (DELETE FROM reservation_lines WHERE reservation_id = ANY($1))
              UPDATE reservations r
@@ -461,19 +434,18 @@ async fn write_replacements(
                  AS u(id, company, branch, reserve_type, document_reserve, requester)
               WHERE r.id = u.id",
         )
-        .bind(&existing_ids)
-        .bind(&companies)
-        .bind(&branches)
-        .bind(&types)
-        .bind(&documents)
-        .bind(&requesters)
+        .bind(&changed.id)
+        .bind(&changed.company)
+        .bind(&changed.branch)
+        .bind(&changed.reserve_type)
+        .bind(&changed.document_reserve)
+        .bind(&changed.requester)
         .execute(&mut *conn)
         .await?;
     }
-    let (_, companies, branches, namespaces, internal_ids, types, documents, requesters) =
-        columns(true);
-    if !companies.is_empty() {
-        let created: Vec<(String, String, i64, String)> = sqlx::query_as(
+    let mut numbered: HashMap<(String, String), (i64, String)> = HashMap::new();
+    if !created.id.is_empty() {
+        let rows: Vec<(String, String, i64, String)> = sqlx::query_as(
             "INSERT INTO reservations
                 (company, branch, number, namespace, internal_id, reserve_type,
                  document_reserve, requester, status)
@@ -489,30 +461,37 @@ async fn write_replacements(
               ORDER BY n.position
              RETURNING namespace, internal_id, id, number",
         )
-        .bind(&companies)
-        .bind(&branches)
-        .bind(&namespaces)
-        .bind(&internal_ids)
-        .bind(&types)
-        .bind(&documents)
-        .bind(&requesters)
+        .bind(&created.company)
+        .bind(&created.branch)
+        .bind(&created.namespace)
+        .bind(&created.internal_id)
+        .bind(&created.reserve_type)
+        .bind(&created.document_reserve)
+        .bind(&created.requester)
         .fetch_all(&mut *conn)
         .await?;
-        let mut created: HashMap<(String, String), (i64, String)> = created
-            .into_iter()
-            .map(|(namespace, internal_id, id, number)| ((namespace, internal_id), (id, number)))
-            .collect();
-        for (slot, replacement) in ids.iter_mut().zip(replacements) {
-            let reserve = &requests[replacement.index];
-            if slot.is_none() {
-                *slot = created.remove(&(
-                    reserve.namespace.to_owned(),
-                    reserve.reserve.internal_id.clone(),
-                ));
-            }
-        }
+        numbered.extend(
+            rows.into_iter()
+                .map(|(namespace, internal_id, id, number)| {
+                    ((namespace, internal_id), (id, number))
+                }),
+        );
     }
-    let ids: Vec<(i64, String)> = ids.into_iter().flatten().collect();
+    let ids: Vec<(i64, String)> = replacements
+        .iter()
+        .map(|replacement| match replacement.existing {
+            Some(existing) => Ok((existing.id, existing.number.clone())),
+            None => {
+                let request = &requests[replacement.index];
+                numbered
+                    .remove(&(
+                        request.namespace.to_owned(),
+                        request.reserve.internal_id.clone(),
+                    ))
+                    .ok_or(StoreError::Database(sqlx::Error::RowNotFound))
+            }
+        })
+        .collect::<Result<_, _>>()?;
     insert_lines(conn, replacements, &ids).await?;
     Ok(ids.into_iter().map(|(_, number)| number).collect())
 }

@@ -22,7 +22,7 @@ use eai_protocol::{Code, Detail, InternalIdEntry, ReceiptOrigin, RetailSale};
 use rust_decimal::Decimal;
 use sqlx::PgConnection;
 
-use crate::directory::{self, Branch};
+use crate::directory::{self, Branch, DirectoryScope};
 use crate::events;
 use crate::StoreError;
 
@@ -147,16 +147,32 @@ pub async fn integrate_all(
     let written = persist_all(conn, requests, &accepted).await?;
     let sale_ids: Vec<i64> = written.iter().map(|(id, _)| *id).collect();
     events::traceability_all(conn, origin, &sale_ids).await?;
-    for (sale, (_, number)) in accepted.into_iter().zip(written) {
-        let branch = requests[sale.index].branch;
-        outcomes[sale.index] = SaleOutcome::Integrated(
-            vec![InternalIdEntry {
+    let entries: Vec<InternalIdEntry> = accepted
+        .iter()
+        .zip(&written)
+        .map(|(sale, (_, number))| {
+            let branch = requests[sale.index].branch;
+            InternalIdEntry {
                 name: "RetailSales".to_owned(),
-                origin: sale.internal_id,
+                origin: sale.internal_id.clone(),
                 destination: format!("{}|{}|{number}", branch.company, branch.branch),
-            }],
-            sale.warnings,
-        );
+            }
+        })
+        .collect();
+    let mappings: Vec<(&str, &str, &str)> = accepted
+        .iter()
+        .zip(&entries)
+        .map(|(sale, entry)| {
+            (
+                requests[sale.index].namespace,
+                entry.origin.as_str(),
+                entry.destination.as_str(),
+            )
+        })
+        .collect();
+    directory::record_mappings(conn, Entity::RetailSales, &mappings).await?;
+    for (sale, entry) in accepted.into_iter().zip(entries) {
+        outcomes[sale.index] = SaleOutcome::Integrated(vec![entry], sale.warnings);
     }
     Ok(outcomes)
 }
@@ -252,32 +268,16 @@ async fn load_all(
     tolerance: Decimal,
     requests: &[SaleRequest<'_>],
 ) -> Result<Vec<SaleMasterData>, StoreError> {
-    let wanted: Vec<Vec<(Entity, String)>> = requests
+    let scopes: Vec<DirectoryScope<'_>> = requests
         .iter()
-        .map(|request| wanted_of(request.sale))
-        .collect();
-    let scopes: Vec<directory::DirectoryScope<'_>> = requests
-        .iter()
-        .zip(&wanted)
-        .map(|(request, wanted)| {
-            (
-                request.namespace,
-                request.branch.branch.as_str(),
-                wanted.as_slice(),
-            )
+        .map(|request| DirectoryScope {
+            namespace: request.namespace,
+            branch: &request.branch.branch,
+            wanted: wanted_of(request.sale),
         })
         .collect();
     let directories = directory::load_directories(conn, &scopes).await?;
-    let codes = |entity: Entity| -> Vec<String> {
-        let mut codes: Vec<String> = directories
-            .iter()
-            .zip(&wanted)
-            .flat_map(|(directory, wanted)| directory::candidate_codes(directory, wanted, entity))
-            .collect();
-        codes.sort();
-        codes.dedup();
-        codes
-    };
+    let codes = |entity: Entity| directory::candidate_codes(&scopes, &directories, entity);
     let branches: Vec<&str> = requests
         .iter()
         .map(|request| request.branch.branch.as_str())
@@ -587,8 +587,8 @@ struct LineRow {
     quantity: Decimal,
 }
 
-/// Writes the accepted sales, one statement per table; returns each one's
-/// id and number, in their order.
+/// Writes the accepted sales, one statement per table (their de/para
+/// aside); returns each one's id and number, in their order.
 async fn persist_all(
     conn: &mut PgConnection,
     requests: &[SaleRequest<'_>],
@@ -757,26 +757,6 @@ async fn persist_all(
         .execute(&mut *conn)
         .await?;
     }
-    let destinations: Vec<String> = accepted
-        .iter()
-        .zip(&written)
-        .map(|(sale, (_, number))| {
-            let branch = request(sale).branch;
-            format!("{}|{}|{number}", branch.company, branch.branch)
-        })
-        .collect();
-    let mappings: Vec<(&str, &str, &str)> = accepted
-        .iter()
-        .zip(&destinations)
-        .map(|(sale, destination)| {
-            (
-                request(sale).namespace,
-                sale.internal_id.as_str(),
-                destination.as_str(),
-            )
-        })
-        .collect();
-    directory::record_mappings(conn, Entity::RetailSales, &mappings).await?;
     Ok(written)
 }
 

@@ -92,6 +92,24 @@ async fn transactions_of(pool: &PgPool, transaction: &str) -> i64 {
         .expect("processed_at")
 }
 
+/// The verdicts of `envelopes` received one after another, each alone.
+async fn one_by_one(store: &Store, envelopes: &[Value]) -> Vec<(String, Vec<String>)> {
+    let mut verdicts = Vec::new();
+    for envelope in envelopes {
+        verdicts.push(verdict(&send(store, envelope).await));
+    }
+    verdicts
+}
+
+/// The replies to `envelopes` received as one batch, none of which may fail.
+async fn answered_together(store: &Store, envelopes: &[Value]) -> Vec<Reply> {
+    send_batch(store, envelopes)
+        .await
+        .into_iter()
+        .map(|reply| reply.expect("no envelope fails"))
+        .collect()
+}
+
 /// The receipt's status and error codes.
 fn verdict(reply: &Reply) -> (String, Vec<String>) {
     (reply.status().to_owned(), reply.codes())
@@ -115,17 +133,10 @@ async fn a_batch_answers_and_changes_exactly_what_the_same_envelopes_one_by_one_
     ];
 
     let alone = seeded().await;
-    let mut expected = Vec::new();
-    for envelope in &envelopes {
-        expected.push(verdict(&send(&alone.store, envelope).await));
-    }
+    let expected = one_by_one(&alone.store, &envelopes).await;
 
     let together = seeded().await;
-    let replies: Vec<Reply> = send_batch(&together.store, &envelopes)
-        .await
-        .into_iter()
-        .map(|reply| reply.expect("no envelope fails"))
-        .collect();
+    let replies = answered_together(&together.store, &envelopes).await;
     let verdicts: Vec<(String, Vec<String>)> = replies.iter().map(verdict).collect();
     assert_eq!(verdicts, expected);
     assert_eq!(
@@ -322,17 +333,10 @@ async fn sales_in_one_batch_are_judged_on_what_the_earlier_ones_left() {
     let reservations = ["R-1", "R-2", "R-3", "R-4"];
 
     let alone = with_reservations(&reservations).await;
-    let mut expected = Vec::new();
-    for envelope in &envelopes {
-        expected.push(verdict(&send(&alone.store, envelope).await));
-    }
+    let expected = one_by_one(&alone.store, &envelopes).await;
 
     let together = with_reservations(&reservations).await;
-    let replies: Vec<Reply> = send_batch(&together.store, &envelopes)
-        .await
-        .into_iter()
-        .map(|reply| reply.expect("no envelope fails"))
-        .collect();
+    let replies = answered_together(&together.store, &envelopes).await;
     let verdicts: Vec<(String, Vec<String>)> = replies.iter().map(verdict).collect();
     assert_eq!(verdicts, expected);
     assert_eq!(
