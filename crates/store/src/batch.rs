@@ -1,5 +1,5 @@
 //! Several envelopes in one transaction: the ItemReserve (or RetailSales)
-//! envelopes held at once are claimed, processed and answered together, a
+//! envelopes held at once are looked up, processed and answered together, a
 //! handful of statements for the whole batch instead of a dozen or more per
 //! envelope.
 //!
@@ -18,7 +18,7 @@ use std::collections::HashSet;
 
 use eai_protocol::{Event, Transaction};
 
-use crate::receive::{claim_all, record_answers, reserve_all, sell_all, Processed};
+use crate::receive::{answered_before_all, record_answers, reserve_all, sell_all, Processed};
 use crate::{Failure, Inbound, Received, Store, StoreError, WorkerIdentity};
 
 /// Envelopes picked for a transaction: their index and event.
@@ -119,8 +119,8 @@ impl Store {
     ) -> Result<Together, StoreError> {
         let chosen: Vec<&Inbound<'_>> = round.iter().map(|(index, _)| &inbounds[*index]).collect();
         let mut tx = self.pool.begin().await?;
-        let claimed = claim_all(&mut tx, &chosen, self.environment).await?;
-        let fresh: Vec<(usize, &Inbound<'_>, Event)> = claimed
+        let stored = answered_before_all(&mut tx, &chosen).await?;
+        let fresh: Vec<(usize, &Inbound<'_>, Event)> = stored
             .iter()
             .zip(&chosen)
             .zip(round)
@@ -162,10 +162,10 @@ impl Store {
                 (*inbound, details, ids)
             })
             .collect();
-        let mut answers = record_answers(&mut tx, identity, answered)
+        let mut answers = record_answers(&mut tx, identity, self.environment, answered)
             .await?
             .into_iter();
-        let received = claimed
+        let received = stored
             .into_iter()
             .map(|stored| {
                 stored

@@ -15,6 +15,10 @@ pub enum StoreError {
     /// The database was unavailable to a batch this operation was part of.
     #[error("{0}")]
     Unavailable(String),
+    /// Another delivery of this UUID was answered while this one was being
+    /// processed; running again gives its stored answer.
+    #[error("envelope {0} was answered by another delivery meanwhile")]
+    Raced(String),
 }
 
 /// How a failure is handled.
@@ -40,7 +44,7 @@ impl StoreError {
     pub fn failure(&self) -> Failure {
         match self {
             StoreError::Database(error) => classify(error),
-            StoreError::TimedOut(_) => Failure::Transient,
+            StoreError::TimedOut(_) | StoreError::Raced(_) => Failure::Transient,
             StoreError::Unavailable(_) => Failure::Outage,
             StoreError::Migration(_) | StoreError::Import(_) => Failure::Permanent,
         }
@@ -52,6 +56,11 @@ impl StoreError {
     }
 }
 
+/// The lots' CHECK that reserved never exceeds on hand. Reservations plan
+/// on lots they read without locking them (their stock keys are locked), so
+/// an import changing a quantity meanwhile makes their UPDATE break it.
+const STOCK_CHANGED_UNDER_PLAN: &str = "reserved_within_on_hand";
+
 fn classify(error: &sqlx::Error) -> Failure {
     match error {
         sqlx::Error::Io(_)
@@ -60,6 +69,11 @@ fn classify(error: &sqlx::Error) -> Failure {
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed
         | sqlx::Error::Protocol(_) => Failure::Outage,
+        // An import lowered a lot's quantity under a reservation's plan:
+        // planning again on the lots as they are now is the cure.
+        sqlx::Error::Database(db) if db.constraint() == Some(STOCK_CHANGED_UNDER_PLAN) => {
+            Failure::Transient
+        }
         sqlx::Error::Database(db) => match db.code() {
             Some(code) => classify_sqlstate(&code),
             None => Failure::Permanent,

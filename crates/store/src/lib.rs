@@ -2,9 +2,11 @@
 //! make message handling exactly-once in effect.
 //!
 //! Every inbound envelope is handled in one transaction ([`Store::receive`]):
-//! claim its UUID in the inbox, apply the business change, write the receipt to
-//! the outbox. The transport acks the delivery only after that commit, and a
-//! redelivery finds the UUID claimed and gets the stored receipt back.
+//! look its UUID up in the inbox, apply the business change, write the receipt
+//! to the outbox and the inbox row claiming the UUID (a delivery racing another
+//! of the same UUID runs again and finds its answer). The transport acks the
+//! delivery only after that commit, and a redelivery finds the UUID answered
+//! and gets the stored receipt back.
 //!
 //! # Layout
 //!

@@ -1,5 +1,6 @@
-//! The one transaction every inbound envelope gets: claim its UUID in the
-//! inbox, apply the business change, persist the receipt in the outbox.
+//! The one transaction every inbound envelope gets: look its UUID up in the
+//! inbox, apply the business change, persist the receipt in the outbox and
+//! the inbox row that claims the UUID.
 //!
 //! A business rejection rolls back to a savepoint, so the receipt and the
 //! inbox row are still committed: the sender gets its error once, and a
@@ -10,7 +11,7 @@
 //! [`Store::refuse`] records its UUID with a coded error receipt in a
 //! transaction of its own.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::future::Future;
 use std::time::Duration;
 
@@ -135,12 +136,19 @@ impl Store {
     ) -> Result<Answer, StoreError> {
         self.with_retries(|| async {
             let mut tx = self.pool.begin().await?;
-            if let Some(stored) = claim(&mut tx, inbound, self.environment).await? {
+            if let Some(stored) = answered_before(&mut tx, inbound).await? {
                 tx.commit().await?;
                 return Ok(stored);
             }
-            let answer =
-                record_answer(&mut tx, identity, inbound, vec![detail.clone()], Vec::new()).await?;
+            let answer = record_answer(
+                &mut tx,
+                identity,
+                self.environment,
+                inbound,
+                vec![detail.clone()],
+                Vec::new(),
+            )
+            .await?;
             tx.commit().await?;
             Ok(answer)
         })
@@ -182,7 +190,7 @@ impl Store {
     ) -> Result<Received, StoreError> {
         let envelope = inbound.envelope;
         let mut tx = self.pool.begin().await?;
-        if let Some(stored) = claim(&mut tx, inbound, self.environment).await? {
+        if let Some(stored) = answered_before(&mut tx, inbound).await? {
             tx.commit().await?;
             return Ok(Received::Answered(stored));
         }
@@ -225,26 +233,28 @@ impl Store {
             };
             (details, ids)
         };
-        let answer = record_answer(&mut tx, identity, inbound, details, ids).await?;
+        let answer =
+            record_answer(&mut tx, identity, self.environment, inbound, details, ids).await?;
         tx.commit().await?;
         Ok(Received::Answered(answer))
     }
 }
 
 /// The inbox rows of envelopes, as the message log keeps them, in UUID
-/// order (so two transactions claiming overlapping sets queue up instead of
+/// order (so two transactions writing overlapping sets queue up instead of
 /// deadlocking): `$1`…`$9` are their columns ([`InboxRows`]), `$10` the
-/// environment and `$11` the status (NULL while they are being processed).
-const INSERT_INBOX: &str = "INSERT INTO inbox (uuid, transaction, namespace, company, branch,
-        received_at, body, internal_id, document_code, environment, status)
-     SELECT u.*, $10, $11
+/// environment.
+const INBOX_ROWS: &str = "SELECT u.*, $10
        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
                    $6::timestamptz[], $7::bytea[], $8::text[], $9::text[])
          AS u(uuid, transaction, namespace, company, branch, received_at, body, internal_id,
-              document_code)
-      ORDER BY u.uuid";
+              document_code)";
 
-/// The columns of [`INSERT_INBOX`], one entry per envelope.
+/// The columns [`INBOX_ROWS`] fills.
+const INBOX_COLUMNS: &str = "uuid, transaction, namespace, company, branch, received_at, body,
+        internal_id, document_code, environment";
+
+/// The columns of [`INBOX_ROWS`], one entry per envelope.
 #[derive(Default)]
 struct InboxRows<'a> {
     uuid: Vec<&'a str>,
@@ -277,12 +287,11 @@ impl<'a> InboxRows<'a> {
         rows
     }
 
-    /// `sql` (built on [`INSERT_INBOX`]) with the rows bound.
+    /// `sql` (built on [`INBOX_ROWS`]) with the rows bound as `$1`…`$10`.
     fn bind<'q>(
         &'q self,
         sql: &'q str,
         environment: Environment,
-        status: Option<&'q str>,
     ) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
         sqlx::query(sql)
             .bind(&self.uuid)
@@ -295,7 +304,6 @@ impl<'a> InboxRows<'a> {
             .bind(&self.internal_id)
             .bind(&self.document_code)
             .bind(environment.as_str())
-            .bind(status)
     }
 }
 
@@ -304,120 +312,103 @@ impl Store {
     /// `waiting`; its next delivery takes the row over.
     async fn log_waiting(&self, inbound: &Inbound<'_>) -> Result<(), StoreError> {
         let sql = format!(
-            "{INSERT_INBOX} ON CONFLICT (uuid) DO UPDATE SET status = 'waiting'
+            "INSERT INTO inbox ({INBOX_COLUMNS}, status) SELECT r.*, 'waiting' FROM ({INBOX_ROWS}) r
+             ON CONFLICT (uuid) DO UPDATE SET status = 'waiting'
               WHERE inbox.status IN ('waiting', 'retrying')"
         );
         InboxRows::of(&[inbound])
-            .bind(&sql, self.environment, Some("waiting"))
+            .bind(&sql, self.environment)
             .execute(&self.pool)
             .await?;
         Ok(())
     }
 }
 
-/// Claims the envelope's UUID in the inbox. `Some` is the stored answer of
-/// a UUID claimed before (a redelivery or a re-send).
-async fn claim(
+/// The stored answer of the envelope's UUID, when it was answered before (a
+/// redelivery or a re-send).
+async fn answered_before(
     tx: &mut sqlx::Transaction<'_, Postgres>,
     inbound: &Inbound<'_>,
-    environment: Environment,
 ) -> Result<Option<Answer>, StoreError> {
-    Ok(claim_all(tx, &[inbound], environment)
-        .await?
-        .pop()
-        .flatten())
+    Ok(answered_before_all(tx, &[inbound]).await?.pop().flatten())
 }
 
-/// [`claim`] for envelopes of distinct UUIDs, in one statement (and one more
-/// for the stored answers of those claimed before), answered in their order.
-pub(crate) async fn claim_all(
+/// [`answered_before`] for several envelopes in one statement, in their
+/// order. A new UUID is not locked: it is claimed when the answers are
+/// recorded ([`record_answers`]), which fails with [`StoreError::Raced`]
+/// for a UUID another delivery answered meanwhile. An answered row is read
+/// under a share lock, so an operator's retry that is marking it `retrying`
+/// (and republishing its body before it commits) is waited for and then
+/// seen.
+pub(crate) async fn answered_before_all(
     tx: &mut sqlx::Transaction<'_, Postgres>,
     inbounds: &[&Inbound<'_>],
-    environment: Environment,
 ) -> Result<Vec<Option<Answer>>, StoreError> {
-    let sql = format!(
-        "{INSERT_INBOX} ON CONFLICT (uuid) DO UPDATE
-            SET status = NULL, discarded_at = NULL, discarded_by = NULL, discard_note = NULL
-          WHERE inbox.status IN ('waiting', 'retrying')
-         RETURNING uuid"
-    );
-    let rows = InboxRows::of(inbounds);
-    let claimed: HashSet<String> = rows
-        .bind(&sql, environment, None)
-        .fetch_all(&mut **tx)
-        .await?
-        .iter()
-        .map(|row| row.try_get::<String, _>(0))
-        .collect::<Result<_, _>>()?;
-    let before: Vec<&str> = inbounds
+    let uuids: Vec<&str> = inbounds
         .iter()
         .map(|inbound| inbound.envelope.uuid())
-        .filter(|uuid| !claimed.contains(*uuid))
         .collect();
-    let mut stored: HashMap<String, (i64, String, String)> = HashMap::new();
-    if !before.is_empty() {
-        let rows: Vec<(String, i64, String, String)> = sqlx::query_as(
-            "SELECT i.uuid, o.id, o.body, i.status FROM inbox i JOIN outbox o ON o.id = i.receipt_id
-              WHERE i.uuid = ANY($1)",
-        )
-        .bind(&before)
-        .fetch_all(&mut **tx)
-        .await?;
-        stored.extend(
-            rows.into_iter()
-                .map(|(uuid, id, body, status)| (uuid, (id, body, status))),
-        );
-    }
-    inbounds
+    let rows: Vec<(String, i64, String, String)> = sqlx::query_as(
+        "SELECT i.uuid, o.id, o.body, i.status FROM inbox i JOIN outbox o ON o.id = i.receipt_id
+          WHERE i.uuid = ANY($1) AND i.status IN ('ok', 'error')
+            FOR KEY SHARE OF i",
+    )
+    .bind(&uuids)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut stored: HashMap<String, (i64, String, String)> = rows
+        .into_iter()
+        .map(|(uuid, id, body, status)| (uuid, (id, body, status)))
+        .collect();
+    Ok(inbounds
         .iter()
         .map(|inbound| {
-            let uuid = inbound.envelope.uuid();
-            if claimed.contains(uuid) {
-                return Ok(None);
-            }
-            let (receipt_id, body, status) = stored
-                .remove(uuid)
-                .ok_or(StoreError::Database(sqlx::Error::RowNotFound))?;
-            Ok(Some(Answer {
-                receipt_id,
-                body,
-                ok: status == "ok",
-                duplicate: true,
-                route: inbound.route.clone(),
-            }))
+            stored
+                .remove(inbound.envelope.uuid())
+                .map(|(receipt_id, body, status)| Answer {
+                    receipt_id,
+                    body,
+                    ok: status == "ok",
+                    duplicate: true,
+                    route: inbound.route.clone(),
+                })
         })
-        .collect()
+        .collect())
 }
 
-/// Writes the receipt to the outbox and completes the inbox row.
+/// Writes the receipt to the outbox and the inbox row.
 async fn record_answer(
     tx: &mut sqlx::Transaction<'_, Postgres>,
     identity: &WorkerIdentity,
+    environment: Environment,
     inbound: &Inbound<'_>,
     details: Vec<Detail>,
     ids: Vec<InternalIdEntry>,
 ) -> Result<Answer, StoreError> {
-    record_answers(tx, identity, vec![(inbound, details, ids)])
+    record_answers(tx, identity, environment, vec![(inbound, details, ids)])
         .await?
         .pop()
         .ok_or(StoreError::Database(sqlx::Error::RowNotFound))
 }
 
-/// Writes the receipts of envelopes to the outbox and completes their inbox
-/// rows, in one statement; answers in their order.
+/// Writes the receipts of envelopes to the outbox and their inbox rows, in
+/// one statement; answers in their order. The inbox row is written once,
+/// answered: a row an earlier delivery left `waiting` or an operator set
+/// `retrying` is taken over, and a UUID another delivery answered while this
+/// transaction ran fails it with [`StoreError::Raced`] (its retry finds that
+/// answer).
 pub(crate) async fn record_answers(
     tx: &mut sqlx::Transaction<'_, Postgres>,
     identity: &WorkerIdentity,
+    environment: Environment,
     answered: Vec<(&Inbound<'_>, Vec<Detail>, Vec<InternalIdEntry>)>,
 ) -> Result<Vec<Answer>, StoreError> {
     let count = answered.len();
     let mut receipt_uuid: Vec<String> = Vec::with_capacity(count);
-    let mut transaction: Vec<String> = Vec::with_capacity(count);
     let mut exchange: Vec<&str> = Vec::with_capacity(count);
     let mut routing_key: Vec<&str> = Vec::with_capacity(count);
     let mut correlation_id: Vec<Option<&str>> = Vec::with_capacity(count);
     let mut body: Vec<String> = Vec::with_capacity(count);
-    let mut uuid: Vec<&str> = Vec::with_capacity(count);
     let mut status: Vec<&str> = Vec::with_capacity(count);
     let mut error_codes: Vec<String> = Vec::with_capacity(count);
     let mut ok: Vec<bool> = Vec::with_capacity(count);
@@ -439,54 +430,64 @@ pub(crate) async fn record_answers(
         );
         inbounds.push(inbound);
         receipt_uuid.push(receipt.uuid().to_owned());
-        transaction.push(envelope.header_label("Transaction"));
         exchange.push(&inbound.route.exchange);
         routing_key.push(&inbound.route.routing_key);
         correlation_id.push(inbound.route.correlation_id.as_deref());
         body.push(String::from_utf8_lossy(&receipt.to_bytes()).into_owned());
-        uuid.push(envelope.uuid());
         status.push(if receipt.is_ok() { "ok" } else { "error" });
         error_codes.push(codes.join(" "));
         ok.push(receipt.is_ok());
     }
-    let ids: Vec<(String, i64)> = sqlx::query_as(
+    let rows = InboxRows::of(&inbounds);
+    let sql = format!(
         "WITH receipt AS (
              INSERT INTO outbox (uuid, kind, transaction, exchange, routing_key, correlation_id, body)
              SELECT r.uuid, 'receipt', r.transaction, r.exchange, r.routing_key, r.correlation_id,
                     r.body
-               FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+               FROM unnest($11::text[], $2::text[], $12::text[], $13::text[], $14::text[],
+                           $15::text[])
                  WITH ORDINALITY
                  AS r(uuid, transaction, exchange, routing_key, correlation_id, body, position)
               ORDER BY r.position
-             RETURNING id, uuid)
-         UPDATE inbox SET status = a.status, processed_at = now(), receipt_id = receipt.id,
-                          error_codes = string_to_array(a.codes, ' ')
-           FROM unnest($1::text[], $7::text[], $8::text[], $9::text[])
-                  AS a(receipt_uuid, uuid, status, codes)
-           JOIN receipt ON receipt.uuid = a.receipt_uuid
-          WHERE inbox.uuid = a.uuid
-         RETURNING inbox.uuid, receipt.id",
-    )
-    .bind(&receipt_uuid)
-    .bind(&transaction)
-    .bind(&exchange)
-    .bind(&routing_key)
-    .bind(&correlation_id)
-    .bind(&body)
-    .bind(&uuid)
-    .bind(&status)
-    .bind(&error_codes)
-    .fetch_all(&mut **tx)
-    .await?;
-    let ids: HashMap<String, i64> = ids.into_iter().collect();
+             RETURNING id, uuid),
+         answer AS (
+             SELECT a.uuid, a.status, a.codes, receipt.id AS receipt_id
+               FROM unnest($1::text[], $11::text[], $16::text[], $17::text[])
+                 AS a(uuid, receipt_uuid, status, codes)
+               JOIN receipt ON receipt.uuid = a.receipt_uuid)
+         INSERT INTO inbox ({INBOX_COLUMNS}, status, processed_at, receipt_id, error_codes)
+         SELECT r.*, answer.status, now(), answer.receipt_id, string_to_array(answer.codes, ' ')
+           FROM ({INBOX_ROWS}) r JOIN answer ON answer.uuid = r.uuid
+          ORDER BY r.uuid
+         ON CONFLICT (uuid) DO UPDATE
+            SET status = EXCLUDED.status, processed_at = EXCLUDED.processed_at,
+                receipt_id = EXCLUDED.receipt_id, error_codes = EXCLUDED.error_codes,
+                discarded_at = NULL, discarded_by = NULL, discard_note = NULL
+          WHERE inbox.status IN ('waiting', 'retrying')
+         RETURNING uuid, receipt_id"
+    );
+    let written: Vec<(String, i64)> = rows
+        .bind(&sql, environment)
+        .bind(&receipt_uuid)
+        .bind(&exchange)
+        .bind(&routing_key)
+        .bind(&correlation_id)
+        .bind(&body)
+        .bind(&status)
+        .bind(&error_codes)
+        .try_map(|row: sqlx::postgres::PgRow| Ok((row.try_get(0)?, row.try_get(1)?)))
+        .fetch_all(&mut **tx)
+        .await?;
+    let written: HashMap<String, i64> = written.into_iter().collect();
     inbounds
         .into_iter()
         .zip(body)
         .zip(ok)
         .map(|((inbound, body), ok)| {
-            let receipt_id = *ids
-                .get(inbound.envelope.uuid())
-                .ok_or(StoreError::Database(sqlx::Error::RowNotFound))?;
+            let uuid = inbound.envelope.uuid();
+            let receipt_id = *written
+                .get(uuid)
+                .ok_or_else(|| StoreError::Raced(uuid.to_owned()))?;
             Ok(Answer {
                 receipt_id,
                 body,

@@ -1,13 +1,15 @@
 //! ItemReserve against the database, several envelopes in one transaction:
-//! de/para, lots locked in id order, the FEFO plans made one after another
-//! on the lots as the earlier envelopes of the batch left them, then every
-//! change written in one statement per table.
+//! de/para, the documents and stock keys locked, the FEFO plans made one
+//! after another on the lots as the earlier envelopes of the batch left
+//! them, then every change written in one statement per table.
 //!
-//! Lots are locked with one `SELECT … ORDER BY id FOR UPDATE`, so any number of
-//! workers reserving overlapping lots queue up instead of deadlocking, and the
-//! `reserved_within_on_hand` CHECK stands behind the arithmetic. A
-//! transaction-scoped advisory lock on each sender's InternalId, taken in
-//! one fixed order, serialises two messages about the same reservation.
+//! One statement takes transaction-scoped advisory locks, in one fixed order,
+//! on each sender's InternalId (serialising two messages about the same
+//! reservation) and on each (branch, product, warehouse) the items reserve
+//! from (serialising the planners of that stock), so any number of workers
+//! reserving overlapping stock queue up instead of deadlocking. Lot rows are
+//! read, not locked: the lock follows the items, not the lots, and the
+//! `reserved_within_on_hand` CHECK stands behind the arithmetic.
 //! Rejections are decided before anything is written, so a rejected
 //! envelope leaves no trace among its neighbours' changes.
 
@@ -78,7 +80,8 @@ pub async fn apply_all(
     origin: &ReceiptOrigin,
     requests: &[ReserveRequest<'_>],
 ) -> Result<Vec<Outcome>, StoreError> {
-    let keys: Vec<String> = requests
+    let resolved = resolve_all(conn, requests).await?;
+    let mut keys: Vec<String> = requests
         .iter()
         .map(|request| {
             format!(
@@ -87,11 +90,11 @@ pub async fn apply_all(
             )
         })
         .collect();
-    directory::lock_documents(conn, &keys).await?;
+    keys.extend(stock_keys(requests, &resolved));
+    directory::lock_keys(conn, &keys).await?;
     let existing = load_existing(conn, requests).await?;
-    let resolved = resolve_all(conn, requests).await?;
     let held = load_held(conn, &existing).await?;
-    let mut lots = lock_lots(conn, requests, &resolved, &held).await?;
+    let mut lots = read_lots(conn, requests, &resolved, &held).await?;
     let none: Vec<(i64, Decimal)> = Vec::new();
     let mut outcomes: Vec<Outcome> = Vec::with_capacity(requests.len());
     let mut deltas: Vec<(i64, Decimal)> = Vec::new();
@@ -154,12 +157,10 @@ pub async fn apply_all(
                 let candidates: Vec<LotStock> = lots
                     .values()
                     .filter(|lot| {
-                        previous.iter().any(|(id, _)| *id == lot.stock.id)
-                            || (lot.branch == request.branch.branch
-                                && stock_keys.iter().any(|(product, warehouse)| {
-                                    *product == lot.stock.product
-                                        && *warehouse == lot.stock.warehouse
-                                }))
+                        lot.branch == request.branch.branch
+                            && stock_keys.iter().any(|(product, warehouse)| {
+                                *product == lot.stock.product && *warehouse == lot.stock.warehouse
+                            })
                     })
                     .map(|lot| {
                         let mut stock = lot.stock.clone();
@@ -496,11 +497,35 @@ async fn write_replacements(
     Ok(ids.into_iter().map(|(_, number)| number).collect())
 }
 
-/// Locks, in id order, the lots the plans may touch: each upsert's
-/// products' lots in its branch and the lots the existing reservations
-/// hold. Both are found through indexes (an `OR` of the two would scan every
-/// lot of the branch), so the cost follows the items, not the branch's size.
-async fn lock_lots(
+/// The stock keys the upserts plan on: one per (branch, product,
+/// warehouse) of their items. Holding a key's lock is what entitles a
+/// transaction to plan on that stock's free quantity.
+fn stock_keys(
+    requests: &[ReserveRequest<'_>],
+    resolved: &[Result<ReservationRequest, Vec<Detail>>],
+) -> Vec<String> {
+    requests
+        .iter()
+        .zip(resolved)
+        .filter(|(request, _)| request.event == Event::Upsert)
+        .filter_map(|(request, resolution)| Some((request, resolution.as_ref().ok()?)))
+        .flat_map(|(request, rules)| {
+            rules.stock_keys().into_iter().map(|(product, warehouse)| {
+                directory::stock_key(&request.branch.branch, &product, &warehouse)
+            })
+        })
+        .collect()
+}
+
+/// Reads the lots the plans may touch: each upsert's products' lots in its
+/// branch (their stock keys are locked) and the lots the existing
+/// reservations hold (those are only given back, which never
+/// over-reserves). Both are found through indexes (an `OR` of the two would
+/// scan every lot of the branch), so the cost follows the items, not the
+/// branch's size. No row is locked: the stock keys serialise the planners,
+/// the UPDATE adds deltas to the rows as they are then, and the
+/// `reserved_within_on_hand` CHECK stands behind the arithmetic.
+async fn read_lots(
     conn: &mut PgConnection,
     requests: &[ReserveRequest<'_>],
     resolved: &[Result<ReservationRequest, Vec<Detail>>],
@@ -532,9 +557,7 @@ async fn lock_lots(
                            AS k(branch, product, warehouse)
                          JOIN lots l
                            ON l.branch = k.branch AND l.product = k.product
-                          AND l.warehouse = k.warehouse)
-          ORDER BY id
-            FOR UPDATE",
+                          AND l.warehouse = k.warehouse)",
     )
     .bind(&branches)
     .bind(&products)
@@ -583,7 +606,9 @@ impl From<LotRow> for LotStock {
     }
 }
 
-/// Adds each delta to its lot's reserved quantity in one statement (deltas of one lot are summed).
+/// Adds each delta to its lot's reserved quantity in one statement (deltas
+/// of one lot are summed), locking the lots in id order first, so
+/// transactions adjusting overlapping lots queue up instead of deadlocking.
 pub(crate) async fn adjust_reserved(
     conn: &mut PgConnection,
     deltas: &[(i64, Decimal)],
@@ -594,10 +619,13 @@ pub(crate) async fn adjust_reserved(
     let ids: Vec<i64> = deltas.iter().map(|(id, _)| *id).collect();
     let amounts: Vec<Decimal> = deltas.iter().map(|(_, delta)| *delta).collect();
     sqlx::query(
-        "UPDATE lots SET reserved = lots.reserved + d.delta
-           FROM (SELECT id, sum(delta) AS delta
-                   FROM unnest($1::bigint[], $2::numeric[]) AS u(id, delta)
-                  GROUP BY id) AS d
+        "WITH d AS (SELECT id, sum(delta) AS delta
+                      FROM unnest($1::bigint[], $2::numeric[]) AS u(id, delta)
+                     GROUP BY id),
+              locked AS (SELECT l.id FROM lots l WHERE l.id IN (SELECT id FROM d)
+                          ORDER BY l.id FOR UPDATE)
+         UPDATE lots SET reserved = lots.reserved + d.delta
+           FROM d JOIN locked USING (id)
           WHERE lots.id = d.id",
     )
     .bind(&ids)
@@ -689,11 +717,6 @@ pub(crate) async fn release_lines(
     .bind(reservation_id)
     .fetch_all(&mut *conn)
     .await?;
-    let ids: Vec<i64> = held.iter().map(|(id, ..)| *id).collect();
-    sqlx::query("SELECT id FROM lots WHERE id = ANY($1) ORDER BY id FOR UPDATE")
-        .bind(&ids)
-        .execute(&mut *conn)
-        .await?;
     let deltas: Vec<(i64, Decimal)> = held
         .iter()
         .map(|(id, quantity, ..)| (*id, -*quantity))
@@ -756,13 +779,6 @@ impl crate::Store {
         if expired.is_empty() {
             return Ok(0);
         }
-        let mut lot_ids: Vec<i64> = expired.iter().filter_map(|line| line.lot_id).collect();
-        lot_ids.sort_unstable();
-        lot_ids.dedup();
-        sqlx::query("SELECT id FROM lots WHERE id = ANY($1) ORDER BY id FOR UPDATE")
-            .bind(&lot_ids)
-            .execute(&mut *tx)
-            .await?;
         let deltas: Vec<(i64, Decimal)> = expired
             .iter()
             .filter_map(|line| line.lot_id.map(|lot| (lot, -line.quantity)))

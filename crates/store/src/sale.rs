@@ -75,7 +75,7 @@ pub async fn integrate_all(
             keys.push(document_key(request.branch, document));
         }
     }
-    directory::lock_documents(conn, &keys).await?;
+    directory::lock_keys(conn, &keys).await?;
     let integrated = load_integrated(conn, requests).await?;
     let mut masters = load_all(conn, tolerance, requests).await?;
     let mut outcomes: Vec<SaleOutcome> = Vec::with_capacity(requests.len());
