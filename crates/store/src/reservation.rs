@@ -547,17 +547,17 @@ async fn read_lots(
     }
     let held: Vec<i64> = held.values().flatten().map(|(id, _)| *id).collect();
     let rows: Vec<LotRow> = sqlx::query_as(
-        "SELECT id, branch, product, warehouse, lot, sublot, expires_on, received_on, quantity,
+        "SELECT l.id, l.branch, l.product, l.warehouse, l.lot, l.sublot, l.expires_on,
+                l.received_on, l.quantity, l.reserved
+           FROM (SELECT DISTINCT * FROM unnest($1::text[], $2::text[], $3::text[]))
+             AS k(branch, product, warehouse)
+           JOIN lots l
+             ON l.branch = k.branch AND l.product = k.product AND l.warehouse = k.warehouse
+         UNION
+         SELECT id, branch, product, warehouse, lot, sublot, expires_on, received_on, quantity,
                 reserved
            FROM lots
-          WHERE id IN (SELECT unnest($4::bigint[])
-                       UNION ALL
-                       SELECT l.id
-                         FROM unnest($1::text[], $2::text[], $3::text[])
-                           AS k(branch, product, warehouse)
-                         JOIN lots l
-                           ON l.branch = k.branch AND l.product = k.product
-                          AND l.warehouse = k.warehouse)",
+          WHERE id = ANY($4)",
     )
     .bind(&branches)
     .bind(&products)
