@@ -6,7 +6,6 @@
 mod common;
 
 use common::*;
-use eai_protocol::Envelope;
 use eai_store::{Failure, Received, Store, StoreError};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
@@ -32,28 +31,6 @@ async fn send_batch(store: &Store, envelopes: &[Value]) -> Vec<Result<Reply, Sto
             })
         })
         .collect()
-}
-
-/// Receives `envelopes` as one batch, each allowed to wait `max_waits` times.
-async fn receive_batch(
-    store: &Store,
-    envelopes: &[Value],
-    max_waits: usize,
-) -> Vec<Result<Received, StoreError>> {
-    let bodies: Vec<Vec<u8>> = envelopes
-        .iter()
-        .map(|envelope| serde_json::to_vec(envelope).expect("serializable envelope"))
-        .collect();
-    let parsed: Vec<Envelope> = bodies
-        .iter()
-        .map(|body| Envelope::parse(body).expect("test envelopes have a UUID"))
-        .collect();
-    let inbounds: Vec<_> = parsed
-        .iter()
-        .zip(&bodies)
-        .map(|(envelope, body)| inbound(envelope, body, max_waits))
-        .collect();
-    store.receive_batch(&identity(), &inbounds).await
 }
 
 /// What the reservations did, without ids and timestamps: comparable across databases.

@@ -8,7 +8,7 @@ mod common;
 use std::collections::HashMap;
 
 use common::*;
-use eai_store::Store;
+use eai_store::{Failure, Received, Store, StoreError};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
@@ -231,4 +231,71 @@ async fn the_same_uuid_delivered_to_several_workers_at_once_is_applied_once() {
     assert_eq!(reserved(pool, "L2029A").await, Decimal::from(100));
     assert_eq!(reserved(pool, "L2029B").await, Decimal::from(2));
     assert_eq!(count(pool, "outbox").await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_same_uuid_in_batches_of_several_workers_at_once_is_applied_once_beside_their_own() {
+    let db = seeded().await;
+    let shared = reserve(
+        "U-SHARED",
+        json!([{"ItemCode": "P001", "WarehouseCode": "01", "Quantity": 2}]),
+    );
+    let mut tasks = Vec::new();
+    for worker in 0..WORKERS {
+        let store = worker_store(&db).await;
+        let own = reserve(
+            &format!("U-OWN-{worker}"),
+            json!([{"ItemCode": "P001", "WarehouseCode": "01", "Quantity": 1}]),
+        );
+        let batch = vec![own, shared.clone()];
+        tasks.push(tokio::spawn(async move {
+            receive_batch(&store, &batch, 0)
+                .await
+                .into_iter()
+                .map(|received| match received.expect("receive") {
+                    Received::Answered(answer) => answer,
+                    Received::Waiting { .. } => panic!("a reservation never waits"),
+                })
+                .collect::<Vec<_>>()
+        }));
+    }
+    let mut shared_answers = Vec::new();
+    for task in tasks {
+        let answers = task.await.expect("task");
+        assert!(
+            !answers[0].duplicate,
+            "each worker's own envelope is processed"
+        );
+        assert!(answers[0].ok, "{}", answers[0].body);
+        shared_answers.push(answers[1].clone());
+    }
+    let fresh = shared_answers
+        .iter()
+        .filter(|answer| !answer.duplicate)
+        .count();
+    assert_eq!(fresh, 1, "exactly one worker processes the shared UUID");
+    assert!(shared_answers
+        .iter()
+        .all(|answer| answer.body == shared_answers[0].body));
+    let pool = db.store.pool();
+    let wanted = Decimal::from(2 + WORKERS as i64);
+    assert_eq!(
+        reserved(pool, "L2029A").await + reserved(pool, "L2029B").await,
+        wanted
+    );
+    assert_eq!(count(pool, "outbox").await, 1 + WORKERS as i64);
+    assert_stock_consistent(pool).await;
+}
+
+#[tokio::test]
+async fn stock_lowered_under_a_reservations_plan_is_worth_planning_again() {
+    // Reservations read the lots without locking them: an import lowering a
+    // quantity meanwhile breaks the lots' CHECK, and that must be retried,
+    // never answered as data the database refuses.
+    let db = seeded().await;
+    let broken = sqlx::query("UPDATE lots SET reserved = quantity + 1 WHERE lot = 'L2029A'")
+        .execute(db.store.pool())
+        .await
+        .expect_err("reserved above on hand is refused");
+    assert_eq!(StoreError::from(broken).failure(), Failure::Transient);
 }

@@ -8,7 +8,7 @@
 use chrono::Utc;
 use eai_protocol::Envelope;
 use eai_store::testing::TestDatabase;
-use eai_store::{Answer, Inbound, ReplyRoute, Store, WorkerIdentity};
+use eai_store::{Answer, Inbound, Received, ReplyRoute, Store, StoreError, WorkerIdentity};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use sqlx::PgPool;
@@ -228,6 +228,29 @@ pub async fn try_send(store: &Store, envelope: &Value) -> Result<Reply, eai_stor
         .expect("without waiting, every envelope is answered");
     let json = serde_json::from_str(&answer.body).expect("the receipt body is JSON");
     Ok(Reply { answer, json })
+}
+
+/// Receives `envelopes` as one batch ([`Store::receive_batch`]), each allowed
+/// to wait `max_waits` times.
+pub async fn receive_batch(
+    store: &Store,
+    envelopes: &[Value],
+    max_waits: usize,
+) -> Vec<Result<Received, StoreError>> {
+    let bodies: Vec<Vec<u8>> = envelopes
+        .iter()
+        .map(|envelope| serde_json::to_vec(envelope).expect("serializable envelope"))
+        .collect();
+    let parsed: Vec<Envelope> = bodies
+        .iter()
+        .map(|body| Envelope::parse(body).expect("test envelopes have a UUID"))
+        .collect();
+    let inbounds: Vec<_> = parsed
+        .iter()
+        .zip(&bodies)
+        .map(|(envelope, body)| inbound(envelope, body, max_waits))
+        .collect();
+    store.receive_batch(&identity(), &inbounds).await
 }
 
 // ---------------------------------------------------------------------------
