@@ -31,6 +31,7 @@ use crate::dead_letter::DeadLetters;
 use crate::dead_letter_queue::DeadLetterLog;
 use crate::health::Health;
 use crate::http;
+use crate::memory::MemoryReturn;
 use crate::metrics::{ConsumerError, Metrics};
 use crate::published::PublishedReceipts;
 use crate::receiver::{Receiver, RetryPlan};
@@ -269,6 +270,7 @@ pub async fn start(settings: &Settings, only: Option<Role>) -> anyhow::Result<Ru
         let (batcher, batching) =
             Batcher::start(store.clone(), identity.clone(), settings.batch_size, lanes);
         work.spawn(batching);
+        let memory = Arc::new(MemoryReturn::default());
         let receiver_for = |queue: &str| Receiver {
             store: store.clone(),
             batcher: batcher.clone(),
@@ -282,6 +284,7 @@ pub async fn start(settings: &Settings, only: Option<Role>) -> anyhow::Result<Ru
             retries: retries.clone(),
             queue: queue.to_owned(),
             shutdown: shutdown.clone(),
+            memory: Arc::clone(&memory),
         };
         for (queue, _) in &topology.work_queues {
             let consumer = Consumer {

@@ -14,6 +14,7 @@
 //! - [`periodic`]: the one periodic-job loop.
 //! - [`receiver`]: a work queue's deliveries: store, publish the receipt, ack; waits, retries, poison.
 //! - [`batcher`]: the ItemReserve and RetailSales envelopes a worker holds at once, stored in one transaction.
+//! - [`memory`]: the allocator's free memory given back when the worker goes idle or after a large envelope.
 //! - [`unrouted`]: envelopes whose routing key matched no work queue.
 //! - [`dead_letter`]: what cannot be finished goes to the dead-letter exchange with its reason.
 //! - [`dead_letter_queue`]: drains the dead-letter queue into the database for the operators.
@@ -35,6 +36,7 @@ pub mod dead_letter;
 pub mod dead_letter_queue;
 pub mod health;
 pub mod http;
+pub mod memory;
 pub mod metrics;
 pub mod periodic;
 pub mod published;

@@ -44,6 +44,7 @@ use tokio_util::sync::CancellationToken;
 use crate::batcher::Batcher;
 use crate::dead_letter::DeadLetters;
 use crate::health::Health;
+use crate::memory::MemoryReturn;
 use crate::metrics::{
     DatabaseUnavailable, EnvelopeFailed, EnvelopeWaiting, MessageHandled, Metrics,
     ReceiptPublishFailed,
@@ -90,31 +91,14 @@ pub struct Receiver {
     /// Cancelled when the worker shuts down: a delivery waiting for the
     /// database goes back to its queue instead.
     pub shutdown: CancellationToken,
+    /// Shared by every receiver: memory is given back when none is busy.
+    pub memory: Arc<MemoryReturn>,
 }
 
 impl Handler for Receiver {
     async fn handle(&self, delivery: &Delivery) -> Settle {
-        let settle = self.receive(delivery).await;
-        if delivery.data.len() >= LARGE_ENVELOPE {
-            give_memory_back();
-        }
-        settle
-    }
-}
-
-/// An envelope this large (a sale of thousands of items) leaves tens of
-/// megabytes of small allocations behind once answered.
-const LARGE_ENVELOPE: usize = 1 << 20;
-
-/// Returns the allocator's free memory to the system: glibc keeps what a
-/// large envelope needed in its arenas for the life of the process
-/// otherwise, and the worker's resident memory only grows.
-fn give_memory_back() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: `malloc_trim` only releases memory glibc's allocator holds free;
-    // it touches no allocation in use.
-    unsafe {
-        libc::malloc_trim(0);
+        let _handling = self.memory.handling(delivery.data.len());
+        self.receive(delivery).await
     }
 }
 

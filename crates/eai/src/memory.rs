@@ -1,0 +1,89 @@
+//! Giving the allocator's free memory back to the system.
+//!
+//! glibc keeps memory freed by the process in its arenas for the life of the
+//! process: after a burst of envelopes, or one sale of thousands of items,
+//! the worker's resident memory stays where the burst left it. The receivers
+//! give it back when the worker goes idle (no envelope in flight, at most
+//! once a second) and after every envelope of 1 MiB or more.
+//!
+//! # Layout
+//!
+//! - [`MemoryReturn`]: counts the envelopes in flight and decides when.
+//! - `give_back`: the call itself (`malloc_trim`, glibc only).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// An envelope this large (a sale of thousands of items) leaves tens of
+/// megabytes of small allocations behind once answered.
+const LARGE_ENVELOPE: usize = 1 << 20;
+
+/// Going idle gives memory back at most this often.
+const IDLE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The envelopes in flight in every receiver of the worker, and when memory
+/// was last given back.
+#[derive(Debug)]
+pub struct MemoryReturn {
+    in_flight: AtomicUsize,
+    last: Mutex<Instant>,
+}
+
+impl Default for MemoryReturn {
+    fn default() -> Self {
+        MemoryReturn {
+            in_flight: AtomicUsize::new(0),
+            last: Mutex::new(Instant::now()),
+        }
+    }
+}
+
+impl MemoryReturn {
+    /// An envelope of `bytes` starts being handled: drop the guard when it is done.
+    pub fn handling(&self, bytes: usize) -> Handling<'_> {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        Handling {
+            memory: self,
+            bytes,
+        }
+    }
+
+    fn finished(&self, bytes: usize) {
+        let idle = self.in_flight.fetch_sub(1, Ordering::SeqCst) == 1;
+        if bytes < LARGE_ENVELOPE && !idle {
+            return;
+        }
+        let mut last = self
+            .last
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if bytes >= LARGE_ENVELOPE || last.elapsed() >= IDLE_INTERVAL {
+            give_back();
+            *last = Instant::now();
+        }
+    }
+}
+
+/// One envelope being handled ([`MemoryReturn::handling`]).
+#[must_use = "memory is considered in use until the guard is dropped"]
+pub struct Handling<'a> {
+    memory: &'a MemoryReturn,
+    bytes: usize,
+}
+
+impl Drop for Handling<'_> {
+    fn drop(&mut self) {
+        self.memory.finished(self.bytes);
+    }
+}
+
+/// Returns the allocator's free memory to the system.
+fn give_back() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: `malloc_trim` only releases memory glibc's allocator holds free;
+    // it touches no allocation in use.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
