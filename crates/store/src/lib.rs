@@ -147,6 +147,16 @@ impl Store {
         let connecting = PgPoolOptions::new()
             .max_connections(settings.max_connections)
             .acquire_timeout(settings.acquire_timeout)
+            // A connection's buffers grow to the largest message it carried
+            // (a 30 MiB sale's body) and would keep that size for the life of
+            // the pool, one envelope's worth per connection: back to their
+            // default size whenever the connection goes back to the pool.
+            .after_release(|connection, _| {
+                Box::pin(async move {
+                    sqlx::Connection::shrink_buffers(connection);
+                    Ok(true)
+                })
+            })
             .connect_with(options);
         let pool = tokio::time::timeout(settings.acquire_timeout, connecting)
             .await
