@@ -18,7 +18,7 @@ use std::collections::HashSet;
 
 use eai_protocol::{Event, Transaction};
 
-use crate::receive::{answered_before_all, record_answers, reserve_all, sell_all, Processed};
+use crate::receive::{look_up_all, record_answers, reserve_all, sell_all, Processed, Seen};
 use crate::{Failure, Inbound, Received, Store, StoreError, WorkerIdentity};
 
 /// Envelopes picked for a transaction: their index and event.
@@ -119,27 +119,29 @@ impl Store {
     ) -> Result<Together, StoreError> {
         let chosen: Vec<&Inbound<'_>> = round.iter().map(|(index, _)| &inbounds[*index]).collect();
         let mut tx = self.pool.begin().await?;
-        let stored = answered_before_all(&mut tx, &chosen).await?;
-        let fresh: Vec<(usize, &Inbound<'_>, Event)> = stored
+        let seen = look_up_all(&mut tx, &chosen).await?;
+        let fresh: Vec<(usize, &Inbound<'_>, Event, i32)> = seen
             .iter()
             .zip(&chosen)
             .zip(round)
             .enumerate()
-            .filter(|(_, ((stored, _), _))| stored.is_none())
-            .map(|(position, ((_, inbound), (_, event)))| (position, *inbound, *event))
+            .filter_map(|(position, ((seen, inbound), (_, event)))| match seen {
+                Seen::Open(attempts) => Some((position, *inbound, *event, *attempts)),
+                Seen::Answered(_) => None,
+            })
             .collect();
         let processed = match transaction {
             Transaction::ItemReserve => {
                 let envelopes: Vec<_> = fresh
                     .iter()
-                    .map(|(_, inbound, event)| (inbound.envelope, *event, inbound.received_at))
+                    .map(|(_, inbound, event, _)| (inbound.envelope, *event, inbound.received_at))
                     .collect();
                 reserve_all(&mut tx, identity, &envelopes).await?
             }
             _ => {
                 let envelopes: Vec<_> = fresh
                     .iter()
-                    .map(|(_, inbound, event)| (inbound.envelope, *event))
+                    .map(|(_, inbound, event, _)| (inbound.envelope, *event))
                     .collect();
                 sell_all(&mut tx, identity, self.tolerance, &envelopes).await?
             }
@@ -157,21 +159,23 @@ impl Store {
         let answered = fresh
             .iter()
             .zip(processed)
-            .map(|((_, inbound, _), processed)| {
+            .map(|((_, inbound, _, attempts), processed)| {
                 let (details, ids) = processed.into_answer();
-                (*inbound, details, ids)
+                (*inbound, *attempts, details, ids)
             })
             .collect();
         let mut answers = record_answers(&mut tx, identity, self.environment, answered)
             .await?
             .into_iter();
-        let received = stored
+        let received = seen
             .into_iter()
-            .map(|stored| {
-                stored
-                    .or_else(|| answers.next())
-                    .map(Received::Answered)
-                    .ok_or(StoreError::Database(sqlx::Error::RowNotFound))
+            .map(|seen| {
+                match seen {
+                    Seen::Answered(stored) => Some(stored),
+                    Seen::Open(_) => answers.next(),
+                }
+                .map(Received::Answered)
+                .ok_or(StoreError::Database(sqlx::Error::RowNotFound))
             })
             .collect::<Result<Vec<Received>, StoreError>>()?;
         tx.commit().await?;

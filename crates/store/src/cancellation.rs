@@ -4,8 +4,8 @@
 use eai_protocol::{Code, Detail, InternalIdEntry, ReceiptOrigin, SaleCancellation};
 use sqlx::PgConnection;
 
-use crate::directory;
 use crate::events;
+use crate::locks;
 use crate::reservation::release_lines;
 use crate::StoreError;
 
@@ -25,7 +25,7 @@ pub async fn cancel(
     cancellation: &SaleCancellation,
 ) -> Result<CancelOutcome, StoreError> {
     let internal_id = &cancellation.sale_internal_id;
-    directory::lock_document(conn, &format!("RetailSales|{namespace}|{internal_id}")).await?;
+    locks::lock_document(conn, &format!("RetailSales|{namespace}|{internal_id}")).await?;
     let sale: Option<(i64, String, String, String, String)> = sqlx::query_as(
         "SELECT id, company, branch, number, status FROM sales
           WHERE namespace = $1 AND internal_id = $2 FOR UPDATE",

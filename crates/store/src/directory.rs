@@ -225,32 +225,3 @@ pub async fn record_mappings(
     .await?;
     Ok(())
 }
-
-/// Serialises the transactions about one document (a reservation, a sale, a
-/// document code) with a transaction-scoped advisory lock on `key`.
-pub async fn lock_document(conn: &mut PgConnection, key: &str) -> Result<(), StoreError> {
-    lock_keys(conn, &[key.to_owned()]).await
-}
-
-/// The lock key of a branch's stock of one product in one warehouse: whoever
-/// plans on its free quantity (a reservation) holds it.
-pub fn stock_key(branch: &str, product: &str, warehouse: &str) -> String {
-    format!("Stock|{branch}|{product}|{warehouse}")
-}
-
-/// Locks documents ([`lock_document`]) and stock keys ([`stock_key`]) in one
-/// statement, always in the same order (by the lock's key), so two
-/// transactions locking overlapping sets queue up instead of deadlocking.
-/// A transaction takes all its advisory locks in this one statement.
-pub async fn lock_keys(conn: &mut PgConnection, keys: &[String]) -> Result<(), StoreError> {
-    sqlx::query(
-        "SELECT pg_advisory_xact_lock(k.hash)
-           FROM (SELECT DISTINCT hashtextextended(key, 0) AS hash
-                   FROM unnest($1::text[]) AS key
-                  ORDER BY 1 OFFSET 0) AS k",
-    )
-    .bind(keys)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}

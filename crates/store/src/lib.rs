@@ -13,6 +13,7 @@
 //! - [`error`]: [`StoreError`] and which database errors are worth retrying.
 //! - [`import`]: `eai import`, master data and mappings from a JSON file.
 //! - [`directory`]: loads the de/para and master rows one message refers to.
+//! - [`locks`]: the advisory locks on documents and stock, taken in one statement in one order.
 //! - [`reservation`]: ItemReserve upserts/deletes against locked lots, several at a time, and the expiry sweep.
 //! - [`sale`]: RetailSales judged by the domain, several at a time, and persisted with their receivables.
 //! - [`cancellation`]: RetailSalesCancellation, which cancels a sale and releases its stock.
@@ -40,6 +41,7 @@ pub mod error;
 pub mod events;
 pub mod export;
 pub mod import;
+pub mod locks;
 pub mod log;
 pub mod mappings;
 pub mod outbound;

@@ -136,17 +136,18 @@ impl Store {
     ) -> Result<Answer, StoreError> {
         self.with_retries(|| async {
             let mut tx = self.pool.begin().await?;
-            if let Some(stored) = answered_before(&mut tx, inbound).await? {
-                tx.commit().await?;
-                return Ok(stored);
-            }
+            let attempts = match look_up(&mut tx, inbound).await? {
+                Seen::Answered(stored) => {
+                    tx.commit().await?;
+                    return Ok(stored);
+                }
+                Seen::Open(attempts) => attempts,
+            };
             let answer = record_answer(
                 &mut tx,
                 identity,
                 self.environment,
-                inbound,
-                vec![detail.clone()],
-                Vec::new(),
+                (inbound, attempts, vec![detail.clone()], Vec::new()),
             )
             .await?;
             tx.commit().await?;
@@ -190,10 +191,13 @@ impl Store {
     ) -> Result<Received, StoreError> {
         let envelope = inbound.envelope;
         let mut tx = self.pool.begin().await?;
-        if let Some(stored) = answered_before(&mut tx, inbound).await? {
-            tx.commit().await?;
-            return Ok(Received::Answered(stored));
-        }
+        let attempts = match look_up(&mut tx, inbound).await? {
+            Seen::Answered(stored) => {
+                tx.commit().await?;
+                return Ok(Received::Answered(stored));
+            }
+            Seen::Open(attempts) => attempts,
+        };
         let (details, ids) = {
             let mut savepoint = tx.begin().await?;
             let processed = process(
@@ -233,8 +237,13 @@ impl Store {
             };
             (details, ids)
         };
-        let answer =
-            record_answer(&mut tx, identity, self.environment, inbound, details, ids).await?;
+        let answer = record_answer(
+            &mut tx,
+            identity,
+            self.environment,
+            (inbound, attempts, details, ids),
+        )
+        .await?;
         tx.commit().await?;
         Ok(Received::Answered(answer))
     }
@@ -324,68 +333,85 @@ impl Store {
     }
 }
 
-/// The stored answer of the envelope's UUID, when it was answered before (a
-/// redelivery or a re-send).
-async fn answered_before(
-    tx: &mut sqlx::Transaction<'_, Postgres>,
-    inbound: &Inbound<'_>,
-) -> Result<Option<Answer>, StoreError> {
-    Ok(answered_before_all(tx, &[inbound]).await?.pop().flatten())
+/// What the inbox held for a UUID when its transaction looked it up.
+pub(crate) enum Seen {
+    /// Answered before (a redelivery or a re-send): its stored answer.
+    Answered(Answer),
+    /// Not answered: no row yet, or one waiting for its reservations or
+    /// being retried, after this many earlier attempts (an operator's
+    /// retries). The answer recorded now takes the row over only if it is
+    /// still so ([`record_answers`]).
+    Open(i32),
 }
 
-/// [`answered_before`] for several envelopes in one statement, in their
-/// order. A new UUID is not locked: it is claimed when the answers are
-/// recorded ([`record_answers`]), which fails with [`StoreError::Raced`]
-/// for a UUID another delivery answered meanwhile. An answered row is read
-/// under a share lock, so an operator's retry that is marking it `retrying`
-/// (and republishing its body before it commits) is waited for and then
-/// seen.
-pub(crate) async fn answered_before_all(
+/// What the inbox holds for the envelope's UUID.
+async fn look_up(
+    tx: &mut sqlx::Transaction<'_, Postgres>,
+    inbound: &Inbound<'_>,
+) -> Result<Seen, StoreError> {
+    Ok(look_up_all(tx, &[inbound])
+        .await?
+        .pop()
+        .unwrap_or(Seen::Open(0)))
+}
+
+/// [`look_up`] for several envelopes in one statement, in their order. A
+/// new UUID is not locked: it is claimed when the answers are recorded
+/// ([`record_answers`]). A row is read under a share lock, so an operator's
+/// retry that is marking it `retrying` (and republishing its body before it
+/// commits) is waited for and then seen.
+pub(crate) async fn look_up_all(
     tx: &mut sqlx::Transaction<'_, Postgres>,
     inbounds: &[&Inbound<'_>],
-) -> Result<Vec<Option<Answer>>, StoreError> {
+) -> Result<Vec<Seen>, StoreError> {
     let uuids: Vec<&str> = inbounds
         .iter()
         .map(|inbound| inbound.envelope.uuid())
         .collect();
-    let rows: Vec<(String, i64, String, String)> = sqlx::query_as(
-        "SELECT i.uuid, o.id, o.body, i.status FROM inbox i JOIN outbox o ON o.id = i.receipt_id
-          WHERE i.uuid = ANY($1) AND i.status IN ('ok', 'error')
+    type Row = (String, Option<String>, i32, Option<i64>, Option<String>);
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT i.uuid, i.status, i.earlier_attempts, o.id, o.body
+           FROM inbox i LEFT JOIN outbox o ON o.id = i.receipt_id
+          WHERE i.uuid = ANY($1)
             FOR KEY SHARE OF i",
     )
     .bind(&uuids)
     .fetch_all(&mut **tx)
     .await?;
-    let mut stored: HashMap<String, (i64, String, String)> = rows
-        .into_iter()
-        .map(|(uuid, id, body, status)| (uuid, (id, body, status)))
-        .collect();
+    let mut rows: HashMap<String, Row> = rows.into_iter().map(|row| (row.0.clone(), row)).collect();
     Ok(inbounds
         .iter()
-        .map(|inbound| {
-            stored
-                .remove(inbound.envelope.uuid())
-                .map(|(receipt_id, body, status)| Answer {
-                    receipt_id,
-                    body,
-                    ok: status == "ok",
-                    duplicate: true,
-                    route: inbound.route.clone(),
-                })
+        .map(|inbound| match rows.remove(inbound.envelope.uuid()) {
+            None => Seen::Open(0),
+            Some((_, status, attempts, receipt_id, body)) => {
+                let answered = matches!(status.as_deref(), Some("ok" | "error"));
+                match (receipt_id, body) {
+                    (Some(receipt_id), Some(body)) if answered => Seen::Answered(Answer {
+                        receipt_id,
+                        body,
+                        ok: status.as_deref() == Some("ok"),
+                        duplicate: true,
+                        route: inbound.route.clone(),
+                    }),
+                    _ => Seen::Open(attempts),
+                }
+            }
         })
         .collect())
 }
+
+/// An envelope to answer: its delivery, the earlier attempts its inbox row
+/// had when it was looked up ([`Seen::Open`]), its details and its ids.
+pub(crate) type Answering<'a> = (&'a Inbound<'a>, i32, Vec<Detail>, Vec<InternalIdEntry>);
 
 /// Writes the receipt to the outbox and the inbox row.
 async fn record_answer(
     tx: &mut sqlx::Transaction<'_, Postgres>,
     identity: &WorkerIdentity,
     environment: Environment,
-    inbound: &Inbound<'_>,
-    details: Vec<Detail>,
-    ids: Vec<InternalIdEntry>,
+    answering: Answering<'_>,
 ) -> Result<Answer, StoreError> {
-    record_answers(tx, identity, environment, vec![(inbound, details, ids)])
+    record_answers(tx, identity, environment, vec![answering])
         .await?
         .pop()
         .ok_or(StoreError::Database(sqlx::Error::RowNotFound))
@@ -394,14 +420,15 @@ async fn record_answer(
 /// Writes the receipts of envelopes to the outbox and their inbox rows, in
 /// one statement; answers in their order. The inbox row is written once,
 /// answered: a row an earlier delivery left `waiting` or an operator set
-/// `retrying` is taken over, and a UUID another delivery answered while this
-/// transaction ran fails it with [`StoreError::Raced`] (its retry finds that
-/// answer).
+/// `retrying` is taken over if it is as this transaction saw it. A UUID
+/// another delivery answered while this transaction ran, or an operator
+/// retried meanwhile, fails it with [`StoreError::Raced`] (its retry finds
+/// that answer, or processes the envelope again).
 pub(crate) async fn record_answers(
     tx: &mut sqlx::Transaction<'_, Postgres>,
     identity: &WorkerIdentity,
     environment: Environment,
-    answered: Vec<(&Inbound<'_>, Vec<Detail>, Vec<InternalIdEntry>)>,
+    answered: Vec<Answering<'_>>,
 ) -> Result<Vec<Answer>, StoreError> {
     let count = answered.len();
     let mut receipt_uuid: Vec<String> = Vec::with_capacity(count);
@@ -413,7 +440,9 @@ pub(crate) async fn record_answers(
     let mut error_codes: Vec<String> = Vec::with_capacity(count);
     let mut ok: Vec<bool> = Vec::with_capacity(count);
     let mut inbounds: Vec<&Inbound<'_>> = Vec::with_capacity(count);
-    for (inbound, details, ids) in answered {
+    let mut attempts: Vec<i32> = Vec::with_capacity(count);
+    for (inbound, seen_attempts, details, ids) in answered {
+        attempts.push(seen_attempts);
         let envelope = inbound.envelope;
         let codes: Vec<&str> = details
             .iter()
@@ -451,12 +480,14 @@ pub(crate) async fn record_answers(
               ORDER BY r.position
              RETURNING id, uuid),
          answer AS (
-             SELECT a.uuid, a.status, a.codes, receipt.id AS receipt_id
-               FROM unnest($1::text[], $11::text[], $16::text[], $17::text[])
-                 AS a(uuid, receipt_uuid, status, codes)
+             SELECT a.uuid, a.status, a.codes, a.attempts, receipt.id AS receipt_id
+               FROM unnest($1::text[], $11::text[], $16::text[], $17::text[], $18::int[])
+                 AS a(uuid, receipt_uuid, status, codes, attempts)
                JOIN receipt ON receipt.uuid = a.receipt_uuid)
-         INSERT INTO inbox ({INBOX_COLUMNS}, status, processed_at, receipt_id, error_codes)
-         SELECT r.*, answer.status, now(), answer.receipt_id, string_to_array(answer.codes, ' ')
+         INSERT INTO inbox ({INBOX_COLUMNS}, status, processed_at, receipt_id, error_codes,
+                            earlier_attempts)
+         SELECT r.*, answer.status, now(), answer.receipt_id, string_to_array(answer.codes, ' '),
+                answer.attempts
            FROM ({INBOX_ROWS}) r JOIN answer ON answer.uuid = r.uuid
           ORDER BY r.uuid
          ON CONFLICT (uuid) DO UPDATE
@@ -464,6 +495,7 @@ pub(crate) async fn record_answers(
                 receipt_id = EXCLUDED.receipt_id, error_codes = EXCLUDED.error_codes,
                 discarded_at = NULL, discarded_by = NULL, discard_note = NULL
           WHERE inbox.status IN ('waiting', 'retrying')
+            AND inbox.earlier_attempts = EXCLUDED.earlier_attempts
          RETURNING uuid, receipt_id"
     );
     let written: Vec<(String, i64)> = rows
@@ -475,6 +507,7 @@ pub(crate) async fn record_answers(
         .bind(&body)
         .bind(&status)
         .bind(&error_codes)
+        .bind(&attempts)
         .try_map(|row: sqlx::postgres::PgRow| Ok((row.try_get(0)?, row.try_get(1)?)))
         .fetch_all(&mut **tx)
         .await?;

@@ -3,10 +3,11 @@
 //! after another on the lots as the earlier envelopes of the batch left
 //! them, then every change written in one statement per table.
 //!
-//! One statement takes transaction-scoped advisory locks, in one fixed order,
-//! on each sender's InternalId (serialising two messages about the same
-//! reservation) and on each (branch, product, warehouse) the items reserve
-//! from (serialising the planners of that stock), so any number of workers
+//! One statement takes the transaction's advisory locks ([`crate::locks`]),
+//! in one fixed order: each sender's InternalId (serialising two messages
+//! about the same reservation) and the stock the items reserve from, each
+//! (branch, product, warehouse) or, for thousands of items, their branches
+//! (serialising the planners of that stock), so any number of workers
 //! reserving overlapping stock queue up instead of deadlocking. Lot rows are
 //! read, not locked: the lock follows the items, not the lots, and the
 //! `reserved_within_on_hand` CHECK stands behind the arithmetic.
@@ -25,6 +26,7 @@ use sqlx::PgConnection;
 
 use crate::directory::{self, Branch, DirectoryScope};
 use crate::events;
+use crate::locks::{self, stock_locks, Lock};
 use crate::StoreError;
 
 /// One ItemReserve for [`apply_all`], its envelope's branch resolved.
@@ -81,20 +83,23 @@ pub async fn apply_all(
     requests: &[ReserveRequest<'_>],
 ) -> Result<Vec<Outcome>, StoreError> {
     let resolved = resolve_all(conn, requests).await?;
-    let mut keys: Vec<String> = requests
+    let mut locks: Vec<Lock> = requests
         .iter()
         .map(|request| {
-            format!(
+            Lock::document(format!(
                 "ItemReserve|{}|{}",
                 request.namespace, request.reserve.internal_id
-            )
+            ))
         })
         .collect();
-    keys.extend(stock_keys(requests, &resolved));
-    directory::lock_keys(conn, &keys).await?;
+    let planned = planned_stock(requests, &resolved);
+    locks.extend(stock_locks(planned.iter().map(
+        |(branch, product, warehouse)| (*branch, product.as_str(), warehouse.as_str()),
+    )));
+    locks::lock_keys(conn, &locks).await?;
     let existing = load_existing(conn, requests).await?;
     let held = load_held(conn, &existing).await?;
-    let mut lots = read_lots(conn, requests, &resolved, &held).await?;
+    let mut lots = read_lots(conn, &planned, &held).await?;
     let none: Vec<(i64, Decimal)> = Vec::new();
     let mut outcomes: Vec<Outcome> = Vec::with_capacity(requests.len());
     let mut deltas: Vec<(i64, Decimal)> = Vec::new();
@@ -497,22 +502,24 @@ async fn write_replacements(
     Ok(ids.into_iter().map(|(_, number)| number).collect())
 }
 
-/// The stock keys the upserts plan on: one per (branch, product,
-/// warehouse) of their items. Holding a key's lock is what entitles a
+/// The stock the upserts plan on: each (branch, product, warehouse) of
+/// their items. Holding its lock ([`stock_locks`]) is what entitles a
 /// transaction to plan on that stock's free quantity.
-fn stock_keys(
-    requests: &[ReserveRequest<'_>],
+fn planned_stock<'r>(
+    requests: &[ReserveRequest<'r>],
     resolved: &[Result<ReservationRequest, Vec<Detail>>],
-) -> Vec<String> {
+) -> Vec<(&'r str, String, String)> {
     requests
         .iter()
         .zip(resolved)
         .filter(|(request, _)| request.event == Event::Upsert)
         .filter_map(|(request, resolution)| Some((request, resolution.as_ref().ok()?)))
         .flat_map(|(request, rules)| {
-            rules.stock_keys().into_iter().map(|(product, warehouse)| {
-                directory::stock_key(&request.branch.branch, &product, &warehouse)
-            })
+            let branch = request.branch.branch.as_str();
+            rules
+                .stock_keys()
+                .into_iter()
+                .map(move |(product, warehouse)| (branch, product, warehouse))
         })
         .collect()
 }
@@ -527,24 +534,18 @@ fn stock_keys(
 /// `reserved_within_on_hand` CHECK stands behind the arithmetic.
 async fn read_lots(
     conn: &mut PgConnection,
-    requests: &[ReserveRequest<'_>],
-    resolved: &[Result<ReservationRequest, Vec<Detail>>],
+    planned: &[(&str, String, String)],
     held: &HashMap<i64, Vec<(i64, Decimal)>>,
 ) -> Result<BTreeMap<i64, BranchLot>, StoreError> {
-    let mut branches: Vec<&str> = Vec::new();
-    let mut products: Vec<String> = Vec::new();
-    let mut warehouses: Vec<String> = Vec::new();
-    for (request, resolution) in requests.iter().zip(resolved) {
-        let Ok(rules) = resolution else { continue };
-        if request.event == Event::Delete {
-            continue;
-        }
-        for (product, warehouse) in rules.stock_keys() {
-            branches.push(&request.branch.branch);
-            products.push(product);
-            warehouses.push(warehouse);
-        }
-    }
+    let branches: Vec<&str> = planned.iter().map(|(branch, ..)| *branch).collect();
+    let products: Vec<&str> = planned
+        .iter()
+        .map(|(_, product, _)| product.as_str())
+        .collect();
+    let warehouses: Vec<&str> = planned
+        .iter()
+        .map(|(.., warehouse)| warehouse.as_str())
+        .collect();
     let held: Vec<i64> = held.values().flatten().map(|(id, _)| *id).collect();
     let rows: Vec<LotRow> = sqlx::query_as(
         "SELECT l.id, l.branch, l.product, l.warehouse, l.lot, l.sublot, l.expires_on,

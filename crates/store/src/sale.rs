@@ -24,6 +24,7 @@ use sqlx::PgConnection;
 
 use crate::directory::{self, Branch, DirectoryScope};
 use crate::events;
+use crate::locks::{self, Lock};
 use crate::StoreError;
 
 /// One RetailSales for [`integrate_all`], its envelope's branch resolved.
@@ -75,7 +76,8 @@ pub async fn integrate_all(
             keys.push(document_key(request.branch, document));
         }
     }
-    directory::lock_keys(conn, &keys).await?;
+    let locks: Vec<Lock> = keys.into_iter().map(Lock::document).collect();
+    locks::lock_keys(conn, &locks).await?;
     let integrated = load_integrated(conn, requests).await?;
     let mut masters = load_all(conn, tolerance, requests).await?;
     let mut outcomes: Vec<SaleOutcome> = Vec::with_capacity(requests.len());

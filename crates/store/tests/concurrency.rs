@@ -299,3 +299,63 @@ async fn stock_lowered_under_a_reservations_plan_is_worth_planning_again() {
         .expect_err("reserved above on hand is refused");
     assert_eq!(StoreError::from(broken).failure(), Failure::Transient);
 }
+
+/// More products than one transaction locks one by one
+/// (`eai_store::locks::MAX_STOCK_KEYS`): their branch is locked instead.
+const MANY_PRODUCTS: usize = 1_000;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_reservation_of_a_thousand_items_is_planned_under_its_branch_lock_beside_small_ones() {
+    const { assert!(MANY_PRODUCTS > eai_store::locks::MAX_STOCK_KEYS) };
+    let db = seeded().await;
+    let products: Vec<Value> = (0..MANY_PRODUCTS)
+        .map(|n| json!({"code": format!("PM{n:05}"), "default_warehouse": "01"}))
+        .collect();
+    let lots: Vec<Value> = (0..MANY_PRODUCTS)
+        .map(|n| {
+            json!({"branch": "D MG 01", "product": format!("PM{n:05}"), "warehouse": "01",
+                   "lot": format!("M{n:05}"), "expires_on": "2029-01-01",
+                   "received_on": "2026-01-01", "quantity": 3})
+        })
+        .collect();
+    import_ok(&db.store, &json!({"products": products, "lots": lots})).await;
+    let items: Vec<Value> = (0..MANY_PRODUCTS)
+        .map(|n| json!({"ItemCode": format!("PM{n:05}"), "WarehouseCode": "01", "Quantity": 2}))
+        .collect();
+    let large = reserve("U-LARGE", Value::Array(items));
+    let mut tasks = Vec::new();
+    let store = worker_store(&db).await;
+    tasks.push(tokio::spawn(async move { try_send(&store, &large).await }));
+    for worker in 0..WORKERS {
+        let store = worker_store(&db).await;
+        let small = reserve(
+            &format!("U-SMALL-{worker}"),
+            json!([{"ItemCode": format!("PM{worker:05}"), "WarehouseCode": "01", "Quantity": 1}]),
+        );
+        tasks.push(tokio::spawn(async move { try_send(&store, &small).await }));
+    }
+    let mut refused = 0;
+    for task in tasks {
+        let reply = task
+            .await
+            .expect("task")
+            .expect("every reservation is answered");
+        match reply.status() {
+            "ok" => {}
+            _ => {
+                reply.assert_only("LOT_INSUFFICIENT");
+                refused += 1;
+            }
+        }
+    }
+    // Each contested lot holds 3: the large one (2) and a small one (1) both
+    // fit, so nobody is refused.
+    assert_eq!(refused, 0);
+    let (reserved,): (Decimal,) =
+        sqlx::query_as("SELECT sum(reserved) FROM lots WHERE product LIKE 'PM%'")
+            .fetch_one(db.store.pool())
+            .await
+            .expect("reserved");
+    assert_eq!(reserved, Decimal::from(2 * MANY_PRODUCTS + WORKERS));
+    assert_stock_consistent(db.store.pool()).await;
+}
