@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use chrono::NaiveDate;
 use eai_domain::reservation::ProductInfo;
 use eai_domain::{Directory, Entity};
+use eai_protocol::InternalIdEntry;
 use sqlx::PgConnection;
 
 use crate::StoreError;
@@ -197,20 +198,61 @@ pub async fn load_products(
     Ok(products)
 }
 
-/// Records (or moves) the de/para of documents the worker integrated:
-/// `(namespace, external, internal)` of one entity, in one statement; each
-/// `(namespace, external)` at most once.
-pub async fn record_mappings(
+/// A document the worker integrated and numbered: the sender's InternalId
+/// in its namespace, and ours.
+pub struct Numbered<'a> {
+    pub namespace: &'a str,
+    pub origin: &'a str,
+    pub company: &'a str,
+    pub branch: &'a str,
+    pub number: &'a str,
+}
+
+/// The `ListOfInternalId` entry of a document of `entity`: the sender's
+/// InternalId and ours, `company|branch|number`.
+pub fn numbered_entry(
+    entity: Entity,
+    origin: &str,
+    company: &str,
+    branch: &str,
+    number: &str,
+) -> InternalIdEntry {
+    InternalIdEntry {
+        name: entity.as_str().to_owned(),
+        origin: origin.to_owned(),
+        destination: format!("{company}|{branch}|{number}"),
+    }
+}
+
+/// Records (or moves) the de/para of documents of `entity` the worker
+/// integrated, in one statement (each `(namespace, origin)` at most once),
+/// and returns their entries ([`numbered_entry`]), in their order.
+pub async fn record_numbered(
     conn: &mut PgConnection,
     entity: Entity,
-    mappings: &[(&str, &str, &str)],
-) -> Result<(), StoreError> {
-    if mappings.is_empty() {
-        return Ok(());
+    numbered: &[Numbered<'_>],
+) -> Result<Vec<InternalIdEntry>, StoreError> {
+    let entries: Vec<InternalIdEntry> = numbered
+        .iter()
+        .map(|document| {
+            numbered_entry(
+                entity,
+                document.origin,
+                document.company,
+                document.branch,
+                document.number,
+            )
+        })
+        .collect();
+    if entries.is_empty() {
+        return Ok(entries);
     }
-    let namespaces: Vec<&str> = mappings.iter().map(|(namespace, ..)| *namespace).collect();
-    let externals: Vec<&str> = mappings.iter().map(|(_, external, _)| *external).collect();
-    let internals: Vec<&str> = mappings.iter().map(|(.., internal)| *internal).collect();
+    let namespaces: Vec<&str> = numbered.iter().map(|document| document.namespace).collect();
+    let externals: Vec<&str> = entries.iter().map(|entry| entry.origin.as_str()).collect();
+    let internals: Vec<&str> = entries
+        .iter()
+        .map(|entry| entry.destination.as_str())
+        .collect();
     sqlx::query(
         "INSERT INTO mappings (namespace, entity, external, internal)
          SELECT u.namespace, $1, u.external, u.internal
@@ -223,5 +265,5 @@ pub async fn record_mappings(
     .bind(&internals)
     .execute(&mut *conn)
     .await?;
-    Ok(())
+    Ok(entries)
 }

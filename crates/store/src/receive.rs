@@ -600,27 +600,19 @@ pub(crate) async fn reserve_all(
     origin: &ReceiptOrigin,
     envelopes: &[(&Envelope, Event, DateTime<Utc>)],
 ) -> Result<Vec<Processed>, StoreError> {
-    let mut processed: Vec<Processed> = Vec::with_capacity(envelopes.len());
-    let mut parsed: Vec<(usize, ItemReserve, String, BranchNamed)> = Vec::new();
-    for (index, (envelope, event, _)) in envelopes.iter().enumerate() {
-        // Every envelope's outcome is completed below; this is the refusal's or a placeholder.
-        processed.push(Processed::refused(Vec::new()));
-        let reserve = match ItemReserve::from_content(&envelope.content(), *event) {
-            Ok(reserve) => reserve,
-            Err(details) => {
-                processed[index] = Processed::refused(details);
-                continue;
-            }
-        };
-        let item_branch = reserve.items.iter().find_map(|item| {
-            let branch = item.reserve_branch.clone()?;
-            Some((branch, format!("{}.ReserveBranch", item.path)))
-        });
-        match BranchNamed::of(envelope, item_branch) {
-            Ok(named) => parsed.push((index, reserve, envelope.namespace(), named)),
-            Err(detail) => processed[index] = Processed::refused(vec![detail]),
-        }
-    }
+    let (mut processed, parsed) = read_all(
+        envelopes
+            .iter()
+            .map(|(envelope, event, _)| (*envelope, *event)),
+        |envelope, event| {
+            let reserve = ItemReserve::from_content(&envelope.content(), event)?;
+            let item_branch = reserve.items.iter().find_map(|item| {
+                let branch = item.reserve_branch.clone()?;
+                Some((branch, format!("{}.ReserveBranch", item.path)))
+            });
+            Ok((reserve, item_branch))
+        },
+    );
     let found = locate_all(conn, &parsed, &mut processed).await?;
     if found.is_empty() {
         return Ok(processed);
@@ -648,6 +640,37 @@ pub(crate) async fn reserve_all(
     Ok(processed)
 }
 
+/// An envelope's content model as `read` made it, with its index, namespace
+/// and named branch.
+type Read<T> = (usize, T, String, BranchNamed);
+
+/// Reads each envelope's content model with `read` (which also gives the
+/// ReserveBranch an item names, with its path) and names its branch: a
+/// placeholder outcome for every envelope (the refusal of those that could
+/// not be read), and the others.
+fn read_all<'e, T>(
+    envelopes: impl Iterator<Item = (&'e Envelope, Event)>,
+    read: impl Fn(&Envelope, Event) -> Result<(T, Option<(String, String)>), Vec<Detail>>,
+) -> (Vec<Processed>, Vec<Read<T>>) {
+    let mut processed: Vec<Processed> = Vec::new();
+    let mut parsed: Vec<Read<T>> = Vec::new();
+    for (index, (envelope, event)) in envelopes.enumerate() {
+        let outcome = read(envelope, event).and_then(|(model, item_branch)| {
+            let named = BranchNamed::of(envelope, item_branch).map_err(|detail| vec![detail])?;
+            Ok((model, named))
+        });
+        // Every envelope's outcome is completed later; this is the refusal's or a placeholder.
+        match outcome {
+            Ok((model, named)) => {
+                processed.push(Processed::refused(Vec::new()));
+                parsed.push((index, model, envelope.namespace(), named));
+            }
+            Err(details) => processed.push(Processed::refused(details)),
+        }
+    }
+    (processed, parsed)
+}
+
 /// RetailSales envelopes, checked and their `event` read, through the sale
 /// rules in the caller's transaction: the envelopes' branches located in
 /// one statement, then [`sale::integrate_all`]. What each came to, in their order.
@@ -657,23 +680,9 @@ pub(crate) async fn sell_all(
     tolerance: Decimal,
     envelopes: &[(&Envelope, Event)],
 ) -> Result<Vec<Processed>, StoreError> {
-    let mut processed: Vec<Processed> = Vec::with_capacity(envelopes.len());
-    let mut parsed: Vec<(usize, RetailSale, String, BranchNamed)> = Vec::new();
-    for (index, (envelope, event)) in envelopes.iter().enumerate() {
-        // Every envelope's outcome is completed below; this is the refusal's or a placeholder.
-        processed.push(Processed::refused(Vec::new()));
-        let sale = match RetailSale::from_content(&envelope.content(), *event) {
-            Ok(sale) => sale,
-            Err(details) => {
-                processed[index] = Processed::refused(details);
-                continue;
-            }
-        };
-        match BranchNamed::of(envelope, None) {
-            Ok(named) => parsed.push((index, sale, envelope.namespace(), named)),
-            Err(detail) => processed[index] = Processed::refused(vec![detail]),
-        }
-    }
+    let (mut processed, parsed) = read_all(envelopes.iter().copied(), |envelope, event| {
+        Ok((RetailSale::from_content(&envelope.content(), event)?, None))
+    });
     let found = locate_all(conn, &parsed, &mut processed).await?;
     if found.is_empty() {
         return Ok(processed);
@@ -703,7 +712,7 @@ pub(crate) async fn sell_all(
 /// with their branch; an unknown one's refusal goes into `processed`.
 async fn locate_all<'p, T>(
     conn: &mut PgConnection,
-    parsed: &'p [(usize, T, String, BranchNamed)],
+    parsed: &'p [Read<T>],
     processed: &mut [Processed],
 ) -> Result<Vec<(usize, &'p T, &'p str, Branch)>, StoreError> {
     if parsed.is_empty() {

@@ -24,7 +24,7 @@ use eai_protocol::{Code, Detail, Event, InternalIdEntry, ItemReserve, ReceiptOri
 use rust_decimal::Decimal;
 use sqlx::PgConnection;
 
-use crate::directory::{self, Branch, DirectoryScope};
+use crate::directory::{self, numbered_entry, Branch, DirectoryScope, Numbered};
 use crate::events;
 use crate::locks::{self, stock_locks, Lock};
 use crate::StoreError;
@@ -100,6 +100,7 @@ pub async fn apply_all(
     let existing = load_existing(conn, requests).await?;
     let held = load_held(conn, &existing).await?;
     let mut lots = read_lots(conn, &planned, &held).await?;
+    let by_stock = lots_by_stock(&lots);
     let none: Vec<(i64, Decimal)> = Vec::new();
     let mut outcomes: Vec<Outcome> = Vec::with_capacity(requests.len());
     let mut deltas: Vec<(i64, Decimal)> = Vec::new();
@@ -143,8 +144,9 @@ pub async fn apply_all(
                     touched.entry(place).or_default(),
                 );
                 released.push(existing.id);
-                outcomes.push(Outcome::Done(vec![entry(
-                    reserve,
+                outcomes.push(Outcome::Done(vec![numbered_entry(
+                    Entity::ItemReserve,
+                    &reserve.internal_id,
                     &existing.company,
                     &existing.branch,
                     &existing.number,
@@ -158,15 +160,19 @@ pub async fn apply_all(
                         continue;
                     }
                 };
-                let stock_keys = request_rules.stock_keys();
-                let candidates: Vec<LotStock> = lots
-                    .values()
-                    .filter(|lot| {
-                        lot.branch == request.branch.branch
-                            && stock_keys.iter().any(|(product, warehouse)| {
-                                *product == lot.stock.product && *warehouse == lot.stock.warehouse
-                            })
+                let mut ids: Vec<i64> = request_rules
+                    .stock_keys()
+                    .into_iter()
+                    .filter_map(|(product, warehouse)| {
+                        by_stock.get(&(request.branch.branch.clone(), product, warehouse))
                     })
+                    .flatten()
+                    .copied()
+                    .collect();
+                ids.sort_unstable();
+                let candidates: Vec<LotStock> = ids
+                    .iter()
+                    .filter_map(|id| lots.get(id))
                     .map(|lot| {
                         let mut stock = lot.stock.clone();
                         stock.reserved -= previous
@@ -222,31 +228,21 @@ pub async fn apply_all(
     }
     release_all(conn, &released).await?;
     let numbers = write_replacements(conn, requests, &replacements).await?;
-    let entries: Vec<InternalIdEntry> = replacements
+    let numbered: Vec<Numbered<'_>> = replacements
         .iter()
         .zip(&numbers)
         .map(|(replacement, number)| {
             let request = &requests[replacement.index];
-            entry(
-                request.reserve,
-                &request.branch.company,
-                &request.branch.branch,
+            Numbered {
+                namespace: request.namespace,
+                origin: &request.reserve.internal_id,
+                company: &request.branch.company,
+                branch: &request.branch.branch,
                 number,
-            )
+            }
         })
         .collect();
-    let mappings: Vec<(&str, &str, &str)> = replacements
-        .iter()
-        .zip(&entries)
-        .map(|(replacement, entry)| {
-            (
-                requests[replacement.index].namespace,
-                entry.origin.as_str(),
-                entry.destination.as_str(),
-            )
-        })
-        .collect();
-    directory::record_mappings(conn, Entity::ItemReserve, &mappings).await?;
+    let entries = directory::record_numbered(conn, Entity::ItemReserve, &numbered).await?;
     for (replacement, entry) in replacements.iter().zip(entries) {
         outcomes[replacement.index] = Outcome::Done(vec![entry]);
     }
@@ -348,6 +344,20 @@ async fn load_held(
         held.entry(reservation).or_default().push((lot, quantity));
     }
     Ok(held)
+}
+
+/// The ids of the lots read, by (branch, product, warehouse), in id order.
+fn lots_by_stock(lots: &BTreeMap<i64, BranchLot>) -> HashMap<(String, String, String), Vec<i64>> {
+    let mut by_stock: HashMap<(String, String, String), Vec<i64>> = HashMap::new();
+    for (id, lot) in lots {
+        let stock = (
+            lot.branch.clone(),
+            lot.stock.product.clone(),
+            lot.stock.warehouse.clone(),
+        );
+        by_stock.entry(stock).or_default().push(*id);
+    }
+    by_stock
 }
 
 /// Moves reserved quantities between lots in memory (so the next plan sees
@@ -737,14 +747,6 @@ pub(crate) async fn release_lines(
     keys.sort();
     keys.dedup();
     Ok(keys)
-}
-
-fn entry(reserve: &ItemReserve, company: &str, branch: &str, number: &str) -> InternalIdEntry {
-    InternalIdEntry {
-        name: "ItemReserve".to_owned(),
-        origin: reserve.internal_id.clone(),
-        destination: format!("{company}|{branch}|{number}"),
-    }
 }
 
 impl crate::Store {

@@ -22,7 +22,7 @@ use eai_protocol::{Code, Detail, InternalIdEntry, ReceiptOrigin, RetailSale};
 use rust_decimal::Decimal;
 use sqlx::PgConnection;
 
-use crate::directory::{self, Branch, DirectoryScope};
+use crate::directory::{self, Branch, DirectoryScope, Numbered};
 use crate::events;
 use crate::locks::{self, Lock};
 use crate::StoreError;
@@ -149,30 +149,21 @@ pub async fn integrate_all(
     let written = persist_all(conn, requests, &accepted).await?;
     let sale_ids: Vec<i64> = written.iter().map(|(id, _)| *id).collect();
     events::traceability_all(conn, origin, &sale_ids).await?;
-    let entries: Vec<InternalIdEntry> = accepted
+    let numbered: Vec<Numbered<'_>> = accepted
         .iter()
         .zip(&written)
         .map(|(sale, (_, number))| {
-            let branch = requests[sale.index].branch;
-            InternalIdEntry {
-                name: "RetailSales".to_owned(),
-                origin: sale.internal_id.clone(),
-                destination: format!("{}|{}|{number}", branch.company, branch.branch),
+            let request = &requests[sale.index];
+            Numbered {
+                namespace: request.namespace,
+                origin: &sale.internal_id,
+                company: &request.branch.company,
+                branch: &request.branch.branch,
+                number,
             }
         })
         .collect();
-    let mappings: Vec<(&str, &str, &str)> = accepted
-        .iter()
-        .zip(&entries)
-        .map(|(sale, entry)| {
-            (
-                requests[sale.index].namespace,
-                entry.origin.as_str(),
-                entry.destination.as_str(),
-            )
-        })
-        .collect();
-    directory::record_mappings(conn, Entity::RetailSales, &mappings).await?;
+    let entries = directory::record_numbered(conn, Entity::RetailSales, &numbered).await?;
     for (sale, entry) in accepted.into_iter().zip(entries) {
         outcomes[sale.index] = SaleOutcome::Integrated(vec![entry], sale.warnings);
     }
@@ -589,6 +580,11 @@ struct LineRow {
     quantity: Decimal,
 }
 
+/// One value of each row, for a statement that binds its rows by column.
+fn column<'r, R, T>(rows: &'r [R], value: impl Fn(&'r R) -> T) -> Vec<T> {
+    rows.iter().map(value).collect()
+}
+
 /// Writes the accepted sales, one statement per table (their de/para
 /// aside); returns each one's id and number, in their order.
 async fn persist_all(
@@ -597,9 +593,6 @@ async fn persist_all(
     accepted: &[Accepted],
 ) -> Result<Vec<(i64, String)>, StoreError> {
     let request = |sale: &Accepted| &requests[sale.index];
-    let column = |value: &dyn Fn(&Accepted) -> Option<Decimal>| -> Vec<Option<Decimal>> {
-        accepted.iter().map(value).collect()
-    };
     let rows: Vec<(String, String, i64, String)> = sqlx::query_as(
         "INSERT INTO sales
             (company, branch, number, namespace, internal_id, document_code, ecommerce_order,
@@ -626,103 +619,49 @@ async fn persist_all(
           ORDER BY n.position
          RETURNING namespace, internal_id, id, number",
     )
-    .bind(
-        accepted
-            .iter()
-            .map(|sale| request(sale).branch.company.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        accepted
-            .iter()
-            .map(|sale| request(sale).branch.branch.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        accepted
-            .iter()
-            .map(|sale| request(sale).namespace)
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        accepted
-            .iter()
-            .map(|sale| sale.internal_id.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        accepted
-            .iter()
-            .map(|sale| request(sale).sale.document_code.as_deref())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        accepted
-            .iter()
-            .map(|sale| request(sale).sale.ecommerce_order.as_deref())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        accepted
-            .iter()
-            .map(|sale| sale.plan.issue_date)
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        accepted
-            .iter()
-            .map(|sale| sale.plan.customer.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        accepted
-            .iter()
-            .map(|sale| sale.plan.station.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        accepted
-            .iter()
-            .map(|sale| sale.plan.series.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        accepted
-            .iter()
-            .map(|sale| sale.plan.operator.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        accepted
-            .iter()
-            .map(|sale| sale.plan.carrier.as_deref())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        accepted
-            .iter()
-            .map(|sale| request(sale).sale.sale_type.as_deref())
-            .collect::<Vec<_>>(),
-    )
-    .bind(column(&|sale| {
+    .bind(column(accepted, |sale| {
+        request(sale).branch.company.as_str()
+    }))
+    .bind(column(accepted, |sale| {
+        request(sale).branch.branch.as_str()
+    }))
+    .bind(column(accepted, |sale| request(sale).namespace))
+    .bind(column(accepted, |sale| sale.internal_id.as_str()))
+    .bind(column(accepted, |sale| {
+        request(sale).sale.document_code.as_deref()
+    }))
+    .bind(column(accepted, |sale| {
+        request(sale).sale.ecommerce_order.as_deref()
+    }))
+    .bind(column(accepted, |sale| sale.plan.issue_date))
+    .bind(column(accepted, |sale| sale.plan.customer.as_str()))
+    .bind(column(accepted, |sale| sale.plan.station.as_str()))
+    .bind(column(accepted, |sale| sale.plan.series.as_str()))
+    .bind(column(accepted, |sale| sale.plan.operator.as_str()))
+    .bind(column(accepted, |sale| sale.plan.carrier.as_deref()))
+    .bind(column(accepted, |sale| {
+        request(sale).sale.sale_type.as_deref()
+    }))
+    .bind(column(accepted, |sale| {
         Some(request(sale).sale.total_price.unwrap_or_default())
     }))
-    .bind(column(&|sale| {
+    .bind(column(accepted, |sale| {
         Some(request(sale).sale.net_price.unwrap_or_default())
     }))
-    .bind(column(&|sale| {
+    .bind(column(accepted, |sale| {
         Some(request(sale).sale.gross_price.unwrap_or_default())
     }))
-    .bind(column(&|sale| request(sale).sale.commodity_price))
-    .bind(column(&|sale| Some(request(sale).sale.discount_value)))
-    .bind(column(&|sale| Some(request(sale).sale.freight_value)))
-    .bind(column(&|sale| Some(request(sale).sale.increase_value)))
-    .bind(
-        accepted
-            .iter()
-            .map(|sale| sale.plan.status.as_str())
-            .collect::<Vec<_>>(),
-    )
+    .bind(column(accepted, |sale| request(sale).sale.commodity_price))
+    .bind(column(accepted, |sale| {
+        Some(request(sale).sale.discount_value)
+    }))
+    .bind(column(accepted, |sale| {
+        Some(request(sale).sale.freight_value)
+    }))
+    .bind(column(accepted, |sale| {
+        Some(request(sale).sale.increase_value)
+    }))
+    .bind(column(accepted, |sale| sale.plan.status.as_str()))
     .fetch_all(&mut *conn)
     .await?;
     let mut created: HashMap<(String, String), (i64, String)> = rows

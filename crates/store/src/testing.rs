@@ -1,4 +1,5 @@
-//! A throwaway database per test, so tests run in parallel and leave nothing behind.
+//! A throwaway database per test, so tests run in parallel and leave nothing
+//! behind, and the seed-shaped envelopes the tests send ([`envelopes`]).
 //!
 //! The server comes from `EAI_TEST_DATABASE_URL` (default the local trust-auth
 //! PostgreSQL). When it is unreachable the test fails loudly: a skipped
@@ -10,6 +11,8 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Connection, Executor, PgConnection};
 
 use crate::{PoolSettings, Store};
+
+pub mod envelopes;
 
 /// How long a test waits for PostgreSQL before it fails, naming the server.
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);

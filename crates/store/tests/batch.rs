@@ -6,6 +6,7 @@
 mod common;
 
 use common::*;
+use eai_store::testing::envelopes::{bulk_stock, sale, ITEM};
 use eai_store::{Failure, Received, Store, StoreError};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
@@ -224,19 +225,10 @@ async fn an_envelope_the_database_refuses_fails_alone_and_its_neighbours_are_ans
     assert_stock_consistent(pool).await;
 }
 
-/// The product the sales sell: `P004` through the ECOMMERCE de/para.
-const ITEM: &str = "d077bf8a-bbbb-4549-9b00-1a203cfe6650";
-
 /// A store with plenty of P004 and the reservations `ids` (one unit each) integrated.
 async fn with_reservations(ids: &[&str]) -> eai_store::testing::TestDatabase {
     let db = seeded().await;
-    import_ok(
-        &db.store,
-        &json!({"lots": [{"branch": "D MG 01", "product": "P004", "warehouse": "01",
-                          "lot": "P4-BULK", "sublot": "", "expires_on": "2099-12-31",
-                          "received_on": "2026-01-01", "quantity": 1000}]}),
-    )
-    .await;
+    import_ok(&db.store, &bulk_stock()).await;
     for id in ids {
         send(
             &db.store,
@@ -249,29 +241,6 @@ async fn with_reservations(ids: &[&str]) -> eai_store::testing::TestDatabase {
         .assert_ok();
     }
     db
-}
-
-/// A sale of one unit of P004 at 700.00 paid by card, consuming `reservation`.
-fn sale(internal_id: &str, document: &str, reservation: &str) -> Value {
-    json!({"Header": {"UUID": uuid::Uuid::new_v4().to_string(), "Type": "BusinessMessage",
-                      "Transaction": "RetailSales", "Version": "2.000",
-                      "SourceApplication": "ECOMMERCE", "ProductName": "ECOMMERCE",
-                      "CompanyId": "T1", "BranchId": "D MG 01"},
-           "Content": {"InternalId": internal_id, "DocumentCode": document,
-                       "IssueDateDocument": "2022-03-30T17:00:39+00:00",
-                       "CustomerVendorInternalId": "c5a7a767-3bae-4f0c-af28-d1ed5ef58766",
-                       "CarrierCode": "01", "StationSalePointInternalId": "AUTOMATICO",
-                       "OperatorCode": "AUTOMATICO", "SaleType": "V",
-                       "TotalPrice": 700, "NetPrice": 700, "GrossPrice": 700, "CommodityPrice": 700,
-                       "DiscountValue": 0, "FreightValue": 0, "IncreaseValue": 0,
-                       "ListOfSaleItem": {"SaleItem": [{
-                           "ItemInternalId": ITEM, "ItemReserveInternalId": reservation,
-                           "Quantity": 1, "UnitPrice": 700, "ItemPrice": 700,
-                           "FreightValueProrated": 0, "IncreaseValueProrated": 0,
-                           "OperationCode": "01"}]},
-                       "ListOfSaleCondition": {"SaleCondition": [{
-                           "DateOfPayment": "2022-03-30T00:00:00", "PaymentValue": "700",
-                           "PaymentMethodCode": "CC", "FinancialManagerCode": "CARTAO"}]}}})
 }
 
 /// What the sales did, without ids and timestamps: comparable across databases.

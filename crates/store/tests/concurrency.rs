@@ -8,7 +8,7 @@ mod common;
 use std::collections::HashMap;
 
 use common::*;
-use eai_store::{Failure, Received, Store, StoreError};
+use eai_store::{Answer, Failure, Received, Store, StoreError};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
@@ -200,6 +200,15 @@ async fn concurrent_re_upserts_and_deletes_of_the_same_internal_ids_keep_the_sto
     assert_stock_consistent(db.store.pool()).await;
 }
 
+/// Exactly one of the answers to one UUID processed it, and all carry the
+/// same receipt.
+fn assert_applied_once<'a>(answers: impl IntoIterator<Item = &'a Answer>) {
+    let answers: Vec<&Answer> = answers.into_iter().collect();
+    let fresh = answers.iter().filter(|answer| !answer.duplicate).count();
+    assert_eq!(fresh, 1, "exactly one worker processes the UUID");
+    assert!(answers.iter().all(|answer| answer.body == answers[0].body));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_same_uuid_delivered_to_several_workers_at_once_is_applied_once() {
     let db = seeded().await;
@@ -219,14 +228,7 @@ async fn the_same_uuid_delivered_to_several_workers_at_once_is_applied_once() {
     for task in tasks {
         replies.push(task.await.expect("task").expect("receive"));
     }
-    let fresh = replies
-        .iter()
-        .filter(|reply| !reply.answer.duplicate)
-        .count();
-    assert_eq!(fresh, 1, "exactly one worker processes the UUID");
-    assert!(replies
-        .iter()
-        .all(|reply| reply.answer.body == replies[0].answer.body));
+    assert_applied_once(replies.iter().map(|reply| &reply.answer));
     let pool = db.store.pool();
     assert_eq!(reserved(pool, "L2029A").await, Decimal::from(100));
     assert_eq!(reserved(pool, "L2029B").await, Decimal::from(2));
@@ -269,14 +271,7 @@ async fn the_same_uuid_in_batches_of_several_workers_at_once_is_applied_once_bes
         assert!(answers[0].ok, "{}", answers[0].body);
         shared_answers.push(answers[1].clone());
     }
-    let fresh = shared_answers
-        .iter()
-        .filter(|answer| !answer.duplicate)
-        .count();
-    assert_eq!(fresh, 1, "exactly one worker processes the shared UUID");
-    assert!(shared_answers
-        .iter()
-        .all(|answer| answer.body == shared_answers[0].body));
+    assert_applied_once(&shared_answers);
     let pool = db.store.pool();
     let wanted = Decimal::from(2 + WORKERS as i64);
     assert_eq!(
