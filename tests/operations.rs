@@ -108,6 +108,20 @@ async fn answered(app: &TestApp, tap: &(Channel, String), envelope: &Value) -> V
     next_receipt(app, tap, &uuid_of(envelope)).await
 }
 
+/// The operator maps [`UNMAPPED`] to P001 through the API.
+async fn map_unmapped_product(app: &TestApp) {
+    let mapped = call(
+        app,
+        "PUT",
+        "/api/v1/mappings",
+        Some(OPERATOR_TOKEN),
+        Some(json!({
+        "namespace": "ECOMMERCE", "entity": "Product", "external": UNMAPPED, "internal": "P001"})),
+    )
+    .await;
+    assert_eq!(mapped.status, 201, "{}", mapped.body);
+}
+
 /// The next receipt on the tap answering `uuid`.
 async fn next_receipt(app: &TestApp, tap: &(Channel, String), uuid: &str) -> Value {
     loop {
@@ -304,16 +318,7 @@ async fn a_rejected_order_is_found_with_its_reason_and_retried_once_its_product_
     }
 
     // The operator maps the product and retries: processed again, answered ok.
-    let mapped = call(
-        &app,
-        "PUT",
-        "/api/v1/mappings",
-        Some(OPERATOR_TOKEN),
-        Some(json!({
-        "namespace": "ECOMMERCE", "entity": "Product", "external": UNMAPPED, "internal": "P001"})),
-    )
-    .await;
-    assert_eq!(mapped.status, 201, "{}", mapped.body);
+    map_unmapped_product(&app).await;
     let listed = get(
         &app,
         &format!("/api/v1/mappings?namespace=ECOMMERCE&entity=product&external={UNMAPPED}"),
@@ -362,6 +367,47 @@ async fn a_rejected_order_is_found_with_its_reason_and_retried_once_its_product_
     )
     .await;
     assert_eq!(deleted.status, 204);
+}
+
+#[tokio::test]
+async fn a_large_envelope_is_stored_compressed_shown_as_received_and_retried_whole() {
+    let app = spawn_app().await;
+    let tap = app.tap(&app.topology.receipts_exchange, "ECOMMERCE").await;
+    let mut refused = stream::reservation("ORDER-LARGE", UNMAPPED, 1);
+    refused["Content"]["Observation"] = json!("a long note ".repeat(20_000));
+    let uuid = uuid_of(&refused);
+    let sent = refused.to_string().len();
+    assert!(sent > 200_000, "{sent} bytes");
+    let receipt = answered(&app, &tap, &refused).await;
+    assert_eq!(
+        receipt["Content"]["ProcessingInformation"]["Details"][0]["Code"],
+        "PRODUCT_NOT_FOUND"
+    );
+
+    let (compressed, stored): (bool, i32) =
+        sqlx::query_as("SELECT body_zstd, octet_length(body) FROM inbox WHERE uuid = $1")
+            .bind(&uuid)
+            .fetch_one(app.db.store.pool())
+            .await
+            .expect("inbox row");
+    assert!(compressed, "a large body is stored compressed");
+    assert!(
+        usize::try_from(stored).expect("a length") * 20 < sent,
+        "{stored} bytes stored for {sent}"
+    );
+    let found = get(&app, &format!("/api/v1/messages?direction=in&uuid={uuid}")).await;
+    let id = found["items"][0]["id"].as_str().expect("id").to_owned();
+    let detail = get(&app, &format!("/api/v1/messages/{id}")).await;
+    assert_eq!(detail["body"], refused, "the body as received");
+
+    map_unmapped_product(&app).await;
+    let retried = post(&app, &format!("/api/v1/messages/{id}/retry"), json!({})).await;
+    assert_eq!(retried.status, 200, "{}", retried.body);
+    let receipt = next_receipt(&app, &tap, &uuid).await;
+    assert_eq!(
+        receipt["Content"]["ProcessingInformation"]["Status"], "ok",
+        "the retried body is the whole envelope: {receipt}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

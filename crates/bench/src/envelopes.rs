@@ -128,15 +128,40 @@ pub fn retail_sale(uuid: &str, run: &str, n: usize) -> Vec<u8> {
 /// long description, so that the body is about `target_bytes`.
 pub fn large_sale(uuid: &str, run: &str, items: usize, target_bytes: usize) -> Vec<u8> {
     let filler = (target_bytes / items).saturating_sub(260);
-    let description = "x".repeat(filler);
     let list: Vec<Value> = (0..items)
         .map(|n| {
-            json!({"ItemInternalId": item_code(n % PRODUCTS), "ItemDescription": description,
+            json!({"ItemInternalId": item_code(n % PRODUCTS), "ItemDescription": prose(n, filler),
                    "Quantity": 1, "UnitPrice": 1, "ItemPrice": 1,
                    "FreightValueProrated": 0, "IncreaseValueProrated": 0, "OperationCode": "01"})
         })
         .collect();
     sale(uuid, &format!("{run}-LARGE"), BRANCH, list, items)
+}
+
+/// About `bytes` of text that compresses as a product description does, not
+/// as a run of one letter: words of two to four syllables drawn by a
+/// generator seeded with `seed`, so each item's text differs.
+fn prose(seed: usize, bytes: usize) -> String {
+    const SYLLABLES: [&str; 32] = [
+        "ca", "mi", "sa", "to", "re", "pe", "li", "nho", "ção", "dor", "men", "te", "bra", "zil",
+        "al", "go", "dão", "ver", "de", "azul", "pro", "du", "to", "fi", "no", "gran", "de", "lu",
+        "xo", "tam", "bém", "que",
+    ];
+    let mut state = (seed as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut next = |bound: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        usize::try_from(state % bound as u64).unwrap_or(0)
+    };
+    let mut text = String::with_capacity(bytes + 16);
+    while text.len() < bytes {
+        for _ in 0..2 + next(3) {
+            text.push_str(SYLLABLES[next(SYLLABLES.len())]);
+        }
+        text.push(' ');
+    }
+    text
 }
 
 fn sale(uuid: &str, internal_id: &str, branch: &str, items: Vec<Value>, total: usize) -> Vec<u8> {

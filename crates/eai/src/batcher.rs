@@ -34,7 +34,7 @@ pub struct Batcher {
 /// An envelope handed over, with what [`Inbound`] borrows, and where its result goes.
 #[derive(Debug)]
 struct Request {
-    envelope: Envelope,
+    envelope: Envelope<'static>,
     body: Vec<u8>,
     received_at: DateTime<Utc>,
     route: ReplyRoute,
@@ -76,7 +76,7 @@ impl Batcher {
     pub async fn receive(&self, inbound: &Inbound<'_>) -> Result<Received, StoreError> {
         let (reply, result) = oneshot::channel();
         let request = Request {
-            envelope: inbound.envelope.clone(),
+            envelope: inbound.envelope.clone().into_owned(),
             body: inbound.body.to_vec(),
             received_at: inbound.received_at,
             route: inbound.route.clone(),

@@ -105,7 +105,7 @@ impl Handler for Receiver {
 /// An envelope being answered: what every step needs to know about it.
 struct Arrival<'a> {
     delivery: &'a Delivery,
-    envelope: &'a Envelope,
+    envelope: &'a Envelope<'a>,
     inbound: Inbound<'a>,
     transaction: String,
     started: Instant,
@@ -427,7 +427,7 @@ impl Receiver {
     }
 
     /// `reply_to` when the sender gave one, else the receipts exchange keyed by the sender.
-    pub(crate) fn reply_route(&self, delivery: &Delivery, envelope: &Envelope) -> ReplyRoute {
+    pub(crate) fn reply_route(&self, delivery: &Delivery, envelope: &Envelope<'_>) -> ReplyRoute {
         let reply_to = delivery
             .properties
             .reply_to()
@@ -439,7 +439,11 @@ impl Receiver {
 
 /// Where an envelope's receipt goes: `reply_to` when the sender gave one,
 /// else the receipts exchange keyed by its `SourceApplication`.
-pub fn reply_route(topology: &Topology, envelope: &Envelope, reply_to: Option<&str>) -> ReplyRoute {
+pub fn reply_route(
+    topology: &Topology,
+    envelope: &Envelope<'_>,
+    reply_to: Option<&str>,
+) -> ReplyRoute {
     match reply_to {
         Some(reply_to) if !reply_to.is_empty() => ReplyRoute {
             exchange: String::new(),

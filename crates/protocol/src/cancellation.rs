@@ -4,10 +4,8 @@
 //! Whether the sale exists or is already cancelled is the domain's concern;
 //! this only refuses content from which no sale can be named.
 
-use serde_json::Value;
-
 use crate::code::Detail;
-use crate::node::{Node, NULL};
+use crate::node::Node;
 use crate::timestamp::Timestamp;
 
 /// A request to cancel an integrated sale.
@@ -61,13 +59,10 @@ fn read_sale_id(content: &Node<'_>) -> Result<String, Detail> {
     if let Some(id) = content.text("InternalId")? {
         return Ok(id);
     }
-    let got: &Value = content
-        .get("RetailSalesInternalId")
-        .map_or(&NULL, |node| node.value());
     Err(Detail::invalid_field(
         &content.child_path("RetailSalesInternalId"),
         "a non-empty string (RetailSalesInternalId or InternalId)",
-        got,
+        content.raw("RetailSalesInternalId"),
     ))
 }
 
@@ -75,11 +70,14 @@ fn read_sale_id(content: &Node<'_>) -> Result<String, Detail> {
 mod tests {
     use serde_json::json;
 
+    use serde_json::Value;
+
     use super::*;
     use crate::code::Code;
+    use crate::json::Json;
 
     fn read(content: Value) -> Result<SaleCancellation, Vec<Detail>> {
-        SaleCancellation::from_content(&Node::at(&content, "$.Content".to_owned()))
+        SaleCancellation::from_content(&Node::at(&Json::from(&content), "$.Content".to_owned()))
     }
 
     /// The (code, message) pairs of a refused content, in report order.

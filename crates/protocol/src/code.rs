@@ -10,6 +10,8 @@ use std::fmt;
 
 use serde::{Serialize, Serializer};
 
+use crate::json::Json;
+
 /// Longest rendering of an offending value quoted in an `INVALID_FIELD` message:
 /// enough to recognise the value, short enough that a 30 MiB array cannot end up
 /// inside a receipt.
@@ -349,8 +351,8 @@ impl Detail {
     /// can find the field without our logs:
     /// `"{path}: expected {expected}, got {got}"`, where `got` is the compact JSON
     /// of the received value, cut to 80 characters (ending in `…` when cut).
-    pub fn invalid_field(path: &str, expected: &str, got: &serde_json::Value) -> Self {
-        let got = truncate_chars(&got.to_string(), GOT_MAX_CHARS);
+    pub fn invalid_field(path: &str, expected: &str, got: &Json<'_>) -> Self {
+        let got = truncate_chars(&got.to_string_within(GOT_MAX_CHARS), GOT_MAX_CHARS);
         Detail::error(
             Code::InvalidField,
             format!("{path}: expected {expected}, got {got}"),
@@ -450,7 +452,11 @@ mod tests {
 
     #[test]
     fn invalid_field_names_path_expectation_and_received_value() {
-        let detail = Detail::invalid_field("$.Content.Quantity", "a number", &json!({"a": true}));
+        let detail = Detail::invalid_field(
+            "$.Content.Quantity",
+            "a number",
+            &Json::from(&json!({"a": true})),
+        );
         assert_eq!(detail.code, Code::InvalidField);
         assert!(detail.is_error());
         assert_eq!(
@@ -462,7 +468,7 @@ mod tests {
     #[test]
     fn invalid_field_cuts_huge_values_to_eighty_characters() {
         let huge = json!("é".repeat(500));
-        let detail = Detail::invalid_field("$.X", "a list", &huge);
+        let detail = Detail::invalid_field("$.X", "a list", &Json::from(&huge));
         let got = detail
             .message
             .strip_prefix("$.X: expected a list, got ")

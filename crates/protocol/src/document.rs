@@ -49,7 +49,7 @@ use crate::node::MAX_TEXT_CHARS;
 /// The key serde_json's `arbitrary_precision` feature hands a number to a
 /// visitor under, as a one-entry map; serde_json's `Value` reads an object
 /// whose first key this is as a number.
-const NUMBER_TOKEN: &str = "$serde_json::private::Number";
+pub(crate) const NUMBER_TOKEN: &str = "$serde_json::private::Number";
 
 /// The key serde_json's `raw_value` feature reads an object whose first key
 /// this is under as the JSON document its value holds.

@@ -52,10 +52,11 @@
 //! warning: 100,000 bad strings give a receipt listing 100 and "99900 more
 //! details not shown".
 
-use serde_json::Value;
+use std::borrow::Cow;
 
 use crate::code::{counted, truncate_chars, Code, Detail};
 use crate::document::{self, is_refused_control, label, render, Finding, Step, RAW_VALUE_TOKEN};
+use crate::json::Json;
 use crate::node::{Node, NULL};
 use crate::receipt::{InboundSummary, DEFAULT_VERSION, MAX_MESSAGE_CHARS};
 
@@ -202,9 +203,9 @@ impl Rejection {
 /// The size limit, BOM skipping and JSON parsing every body goes through, shared
 /// by [`Envelope::parse`] and the tolerant reading of receipts sent back to us
 /// ([`crate::received::receipt_status`]), which does not need a `Header.UUID`.
-pub(crate) fn parse_json(bytes: &[u8]) -> Result<Value, Rejection> {
+pub(crate) fn parse_json(bytes: &[u8]) -> Result<Json<'_>, Rejection> {
     within_limit(bytes)?;
-    serde_json::from_slice(without_bom(bytes)).map_err(invalid_json)
+    Json::parse(without_bom(bytes)).map_err(invalid_json)
 }
 
 /// Refuses a body larger than [`MAX_ENVELOPE_BYTES`] before anything reads it.
@@ -342,12 +343,12 @@ impl Scanned {
             Finding::ControlInKey { object, key } => Detail::invalid_field(
                 &render(object),
                 EXPECTED_PLAIN_KEY,
-                &Value::String(key.to_owned()),
+                &Json::String(Cow::Borrowed(key)),
             ),
             Finding::ControlInText { path, text } => Detail::invalid_field(
                 &render(path),
                 EXPECTED_PLAIN_TEXT,
-                &Value::String(text.to_owned()),
+                &Json::String(Cow::Borrowed(text)),
             ),
         };
         self.problems.push(Detail {
@@ -373,16 +374,17 @@ fn leads_to_the_uuid(path: &[Step]) -> bool {
 }
 
 /// A parsed envelope with a usable UUID: from here on every problem is answered
-/// with a receipt.
+/// with a receipt. It borrows its strings from the body it was parsed from
+/// ([`Json`]); [`Envelope::into_owned`] detaches it.
 #[derive(Debug, Clone)]
-pub struct Envelope {
-    root: Value,
+pub struct Envelope<'a> {
+    root: Json<'a>,
     uuid: String,
     /// Repeated keys and control characters, for [`Envelope::validate`].
     document_problems: Vec<Detail>,
 }
 
-impl Envelope {
+impl<'a> Envelope<'a> {
     /// Parses a body, refusing what cannot be answered by UUID. Invalid UTF-8 is
     /// `InvalidJson` at serde_json's line/column; a leading UTF-8 BOM is skipped.
     /// Nesting deeper than 128 is `InvalidJson` (serde_json's limit, which also
@@ -392,7 +394,7 @@ impl Envelope {
     /// control characters here; those that leave the UUID usable are reported
     /// by [`Envelope::validate`]. A body serde_json refuses only because an
     /// object uses a reserved key is `InvalidEnvelope` naming that object.
-    pub fn parse(bytes: &[u8]) -> Result<Envelope, Rejection> {
+    pub fn parse(bytes: &'a [u8]) -> Result<Envelope<'a>, Rejection> {
         within_limit(bytes)?;
         // The scan comes first: serde_json's value reader would take an
         // object led by `$serde_json::private::RawValue` for a document of
@@ -411,8 +413,8 @@ impl Envelope {
             .filter(|header| header.value().is_object())
             .ok_or_else(|| invalid("$.Header: missing or not an object".to_owned()))?;
         let uuid = match header.get("UUID").map(|uuid| uuid.value()) {
-            Some(Value::String(uuid)) if !uuid.trim().is_empty() => uuid,
-            Some(Value::String(_)) => return Err(invalid("$.Header.UUID: empty".to_owned())),
+            Some(Json::String(uuid)) if !uuid.trim().is_empty() => uuid,
+            Some(Json::String(_)) => return Err(invalid("$.Header.UUID: empty".to_owned())),
             Some(_) => return Err(invalid("$.Header.UUID: not a string".to_owned())),
             None => return Err(invalid("$.Header.UUID: missing".to_owned())),
         };
@@ -433,6 +435,15 @@ impl Envelope {
             root,
             document_problems: scanned.problems,
         })
+    }
+
+    /// The same envelope owning its strings, to outlive its body.
+    pub fn into_owned(self) -> Envelope<'static> {
+        Envelope {
+            root: self.root.into_owned(),
+            uuid: self.uuid,
+            document_problems: self.document_problems,
+        }
     }
 
     /// Every check an envelope gets before its content model reads it, so the
@@ -613,7 +624,7 @@ impl Envelope {
         if let Some(node) = header.get("Type") {
             let is_business = matches!(
                 node.value(),
-                Value::String(kind) if kind.trim().eq_ignore_ascii_case("BusinessMessage")
+                Json::String(kind) if kind.trim().eq_ignore_ascii_case("BusinessMessage")
             );
             if !is_business {
                 return Err(Detail::error(
@@ -696,8 +707,8 @@ impl Envelope {
                 continue;
             };
             match event.value() {
-                Value::String(raw) if raw.trim().is_empty() => continue,
-                Value::String(raw) => {
+                Json::String(raw) if raw.trim().is_empty() => continue,
+                Json::String(raw) => {
                     return Ok(Some((event.path().to_owned(), raw.trim().to_owned())))
                 }
                 other => {
@@ -714,7 +725,7 @@ impl Envelope {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     use std::time::{Duration, Instant};
 
@@ -722,11 +733,13 @@ mod tests {
     use crate::receipt::{Receipt, ReceiptOrigin, DEFAULT_MAX_DETAILS};
     use crate::MAX_TEXT_CHARS;
 
-    fn envelope(value: Value) -> Envelope {
-        Envelope::parse(value.to_string().as_bytes()).expect("valid envelope")
+    fn envelope(value: Value) -> Envelope<'static> {
+        Envelope::parse(value.to_string().as_bytes())
+            .expect("valid envelope")
+            .into_owned()
     }
 
-    fn with_header(header: Value, content: Value) -> Envelope {
+    fn with_header(header: Value, content: Value) -> Envelope<'static> {
         envelope(json!({"Header": header, "Content": content}))
     }
 
@@ -942,8 +955,10 @@ mod tests {
     }
 
     /// The envelope of `body`, which must parse.
-    fn parsed(body: &str) -> Envelope {
-        Envelope::parse(body.as_bytes()).unwrap_or_else(|r| panic!("{r}: {body}"))
+    fn parsed(body: &str) -> Envelope<'static> {
+        Envelope::parse(body.as_bytes())
+            .unwrap_or_else(|r| panic!("{r}: {body}"))
+            .into_owned()
     }
 
     /// The reason `body` is refused as an unusable envelope.
@@ -1391,7 +1406,8 @@ mod tests {
                 "$.Content.Note[1]",
             ),
         ] {
-            let rejection = Envelope::parse(reserve(&format!(r#""Note": {note}"#)).as_bytes());
+            let body = reserve(&format!(r#""Note": {note}"#));
+            let rejection = Envelope::parse(body.as_bytes());
             assert_eq!(
                 rejection.as_ref().map_err(Rejection::code).err(),
                 Some(Code::InvalidEnvelope),

@@ -6,11 +6,10 @@
 //! a time. Whether products, warehouses and lots exist is the domain's concern.
 
 use rust_decimal::Decimal;
-use serde_json::Value;
 
 use crate::code::{Code, Detail};
 use crate::envelope::Event;
-use crate::node::{Node, NULL};
+use crate::node::Node;
 use crate::timestamp::Timestamp;
 
 /// The TOTVS reservation types (`ReserveType`).
@@ -173,7 +172,7 @@ impl ItemReserve {
                 Detail::invalid_field(
                     &content.child_path("InternalId"),
                     "a non-empty string",
-                    raw(content, "InternalId"),
+                    content.raw("InternalId"),
                 )
             })
             .unwrap_or_default();
@@ -214,11 +213,6 @@ impl ItemReserve {
             .iter()
             .find_map(|item| item.reserve_branch.as_deref())
     }
-}
-
-/// The raw value under `key` (JSON `null` when absent), to quote in messages.
-fn raw<'a>(node: &Node<'a>, key: &str) -> &'a Value {
-    node.get(key).map_or(&NULL, |child| child.value())
 }
 
 /// `ReserveType`, required for an upsert.
@@ -263,7 +257,7 @@ fn read_items(content: &Node<'_>, problems: &mut Problems) -> Vec<ReserveItem> {
         problems.push(Detail::invalid_field(
             &content.child_path("ReserveItemType"),
             "at least one item",
-            raw(content, "ReserveItemType"),
+            content.raw("ReserveItemType"),
         ));
     }
     let items: Vec<ReserveItem> = nodes
@@ -348,7 +342,7 @@ fn read_quantity(node: &Node<'_>, problems: &mut Problems) -> Decimal {
         Ok(None) => format!("{path}: missing"),
         Err(_) => format!(
             "{path}: expected a number greater than zero, got {}",
-            raw(node, "Quantity")
+            node.raw("Quantity")
         ),
     };
     problems.push(Detail::error(Code::QuantityInvalid, problem));
@@ -359,14 +353,20 @@ fn read_quantity(node: &Node<'_>, problems: &mut Problems) -> Decimal {
 mod tests {
     use serde_json::json;
 
+    use serde_json::Value;
+
     use super::*;
+    use crate::json::Json;
 
     fn dec(text: &str) -> Decimal {
         Decimal::from_str_exact(text).expect("valid decimal")
     }
 
     fn read(content: Value, event: Event) -> Result<ItemReserve, Vec<Detail>> {
-        ItemReserve::from_content(&Node::at(&content, "$.Content".to_owned()), event)
+        ItemReserve::from_content(
+            &Node::at(&Json::from(&content), "$.Content".to_owned()),
+            event,
+        )
     }
 
     /// The (code, message) pairs of a refused content, in report order.

@@ -8,6 +8,8 @@
 //! # Layout
 //!
 //! - [`code`]: the stable error/warning codes of SPEC §6 and [`Detail`], one line of a receipt.
+//! - [`json`]: [`Json`], a JSON document read in place, its strings borrowed
+//!   from the body.
 //! - [`node`]: [`Node`], a case-insensitive, path-tracking view over a JSON value,
 //!   and the [`MAX_TEXT_CHARS`] limit of text fields.
 //! - [`number`]: exact decimals from JSON numbers or strings with `.`/`,` separators.
@@ -32,6 +34,7 @@ mod document;
 pub mod envelope;
 pub mod events;
 pub mod item_reserve;
+pub mod json;
 pub mod node;
 pub mod number;
 pub mod receipt;
@@ -47,6 +50,7 @@ pub use events::{
     ENVIRONMENT_TEST_TRANSACTION, ENVIRONMENT_TEST_VERSION,
 };
 pub use item_reserve::{ItemReserve, ReserveItem, ReserveType};
+pub use json::Json;
 pub use node::{Node, MAX_TEXT_CHARS};
 pub use receipt::{InboundSummary, InternalIdEntry, Receipt, ReceiptOrigin, DEFAULT_MAX_DETAILS};
 pub use received::{receipt_status, ReceivedReceipt};

@@ -13,9 +13,9 @@
 //! [`Node::long_text`].
 
 use rust_decimal::Decimal;
-use serde_json::Value;
 
 use crate::code::{longer_than, Detail};
+use crate::json::Json;
 use crate::number::parse_decimal;
 use crate::timestamp::Timestamp;
 
@@ -40,30 +40,30 @@ const EXPECTED_TIMESTAMP: &str =
 const EXPECTED_FLAG: &str = "a boolean (true/false, \"S\"/\"N\", \"Y\", 1/0)";
 
 /// The value behind a missing field, so "missing" nodes need no allocation.
-pub(crate) static NULL: Value = Value::Null;
+pub(crate) static NULL: Json<'static> = Json::Null;
 
 /// A borrowed JSON value plus the JSON path it was reached by
 /// (`$.Content.ReserveItemType.Item[1].Quantity`).
 #[derive(Debug, Clone)]
 pub struct Node<'a> {
-    value: &'a Value,
+    value: &'a Json<'a>,
     path: String,
 }
 
 impl<'a> Node<'a> {
     /// The document root, path `$`.
-    pub fn root(value: &'a Value) -> Self {
+    pub fn root(value: &'a Json<'a>) -> Self {
         Node::at(value, "$".to_owned())
     }
 
     /// A node at an explicit path, for views (like [`crate::Envelope::content`])
     /// that are not reached by a single lookup.
-    pub(crate) fn at(value: &'a Value, path: String) -> Self {
+    pub(crate) fn at(value: &'a Json<'a>, path: String) -> Self {
         Node { value, path }
     }
 
     /// The JSON value itself.
-    pub fn value(&self) -> &'a Value {
+    pub fn value(&self) -> &'a Json<'a> {
         self.value
     }
 
@@ -80,14 +80,21 @@ impl<'a> Node<'a> {
     /// whose keys repeat in any case. Documents read tolerantly (a
     /// destination's receipt) may, and then the first one is read.
     pub fn get(&self, key: &str) -> Option<Node<'a>> {
-        let Value::Object(map) = self.value else {
+        let Json::Object(entries) = self.value else {
             return None;
         };
-        map.iter()
+        entries
+            .iter()
             .find(|(name, _)| name.eq_ignore_ascii_case(key))
             .map(|(_, value)| value)
             .filter(|value| !value.is_null())
             .map(|value| Node::at(value, self.child_path(key)))
+    }
+
+    /// The value under `key` as received, JSON `null` when absent: what a
+    /// message quotes.
+    pub fn raw(&self, key: &str) -> &'a Json<'a> {
+        self.get(key).map_or(&NULL, |child| child.value)
     }
 
     /// The path a missing child would have had, for "missing field" errors.
@@ -110,12 +117,12 @@ impl<'a> Node<'a> {
             return Ok(Vec::new());
         };
         match outer.value {
-            Value::Array(values) => Ok(elements(values, &outer.path)),
-            Value::Object(_) => match outer.get(item) {
+            Json::Array(values) => Ok(elements(values, &outer.path)),
+            Json::Object(_) => match outer.get(item) {
                 None => Ok(Vec::new()),
                 Some(inner) => match inner.value {
-                    Value::Array(values) => Ok(elements(values, &inner.path)),
-                    Value::Object(_) => Ok(vec![inner]),
+                    Json::Array(values) => Ok(elements(values, &inner.path)),
+                    Json::Object(_) => Ok(vec![inner]),
                     other => Err(Detail::invalid_field(&inner.path, "a list", other)),
                 },
             },
@@ -152,11 +159,11 @@ impl<'a> Node<'a> {
     /// This node as text, trimmed, of any length (see [`Node::text`]).
     fn as_text(&self) -> Result<Option<String>, Detail> {
         match self.value {
-            Value::String(text) => {
+            Json::String(text) => {
                 let text = text.trim();
                 Ok((!text.is_empty()).then(|| text.to_owned()))
             }
-            Value::Number(number) => Ok(Some(number.to_string())),
+            Json::Number(number) => Ok(Some(number.to_string())),
             other => Err(Detail::invalid_field(&self.path, "a string", other)),
         }
     }
@@ -179,8 +186,8 @@ impl<'a> Node<'a> {
         };
         let invalid = || Detail::invalid_field(&node.path, EXPECTED_TIMESTAMP, node.value);
         match node.value {
-            Value::String(text) if text.trim().is_empty() => Ok(None),
-            Value::String(text) => Timestamp::parse(text).map(Some).map_err(|_| invalid()),
+            Json::String(text) if text.trim().is_empty() => Ok(None),
+            Json::String(text) => Timestamp::parse(text).map(Some).map_err(|_| invalid()),
             _ => Err(invalid()),
         }
     }
@@ -194,14 +201,14 @@ impl<'a> Node<'a> {
         };
         let invalid = || Detail::invalid_field(&node.path, EXPECTED_FLAG, node.value);
         match node.value {
-            Value::Bool(flag) => Ok(Some(*flag)),
-            Value::String(text) => match text.trim().to_ascii_lowercase().as_str() {
+            Json::Bool(flag) => Ok(Some(*flag)),
+            Json::String(text) => match text.trim().to_ascii_lowercase().as_str() {
                 "" => Ok(None),
                 "true" | "1" | "s" | "y" => Ok(Some(true)),
                 "false" | "0" | "n" => Ok(Some(false)),
                 _ => Err(invalid()),
             },
-            Value::Number(_) => match parse_decimal(node.value) {
+            Json::Number(_) => match parse_decimal(node.value) {
                 Ok(Some(number)) if number == Decimal::ONE => Ok(Some(true)),
                 Ok(Some(number)) if number.is_zero() => Ok(Some(false)),
                 _ => Err(invalid()),
@@ -212,7 +219,7 @@ impl<'a> Node<'a> {
 }
 
 /// The elements of the array reached by `path`, each with its indexed path.
-fn elements<'a>(values: &'a [Value], path: &str) -> Vec<Node<'a>> {
+fn elements<'a>(values: &'a [Json<'a>], path: &str) -> Vec<Node<'a>> {
     values
         .iter()
         .enumerate()
@@ -224,6 +231,8 @@ fn elements<'a>(values: &'a [Value], path: &str) -> Vec<Node<'a>> {
 mod tests {
     use serde_json::json;
 
+    use serde_json::Value;
+
     use super::*;
     use crate::code::Code;
 
@@ -234,6 +243,7 @@ mod tests {
     #[test]
     fn keys_match_case_insensitively_and_paths_use_the_canonical_name() {
         let doc = json!({"ReturnContent": {"ListOfInternalID": [{"Name": "x"}]}, "STATUS": "OK"});
+        let doc = Json::from(&doc);
         let root = Node::root(&doc);
         let list = root
             .get("returncontent")
@@ -249,6 +259,7 @@ mod tests {
         // read tolerantly, like a destination's receipt, read the first.
         let doc: Value =
             serde_json::from_str(r#"{"quantity": 1, "Quantity": 2}"#).expect("valid JSON");
+        let doc = Json::from(&doc);
         assert_eq!(Node::root(&doc).decimal("Quantity"), Ok(Some(dec("1"))));
     }
 
@@ -259,6 +270,7 @@ mod tests {
             "Long": "x".repeat(MAX_TEXT_CHARS + 1),
             "Huge": "y".repeat(10_000),
         });
+        let doc = Json::from(&doc);
         let root = Node::root(&doc);
         assert_eq!(
             root.text("Fits").map(|t| t.map(|t| t.chars().count())),
@@ -287,6 +299,7 @@ mod tests {
         let digits = "9".repeat(MAX_TEXT_CHARS);
         let doc: Value = serde_json::from_str(&format!(r#"{{"A": {digits}, "B": {digits}1}}"#))
             .expect("valid JSON");
+        let doc = Json::from(&doc);
         let root = Node::root(&doc);
         assert_eq!(root.text("A"), Ok(Some(digits)));
         assert_eq!(root.text("B").map_err(|d| d.code), Err(Code::InvalidField));
@@ -295,6 +308,7 @@ mod tests {
     #[test]
     fn long_text_has_no_limit_but_the_same_types() {
         let doc = json!({"Message": format!(" {} ", "m".repeat(10_000)), "N": 5, "B": true});
+        let doc = Json::from(&doc);
         let root = Node::root(&doc);
         assert_eq!(root.long_text("Message"), Ok(Some("m".repeat(10_000))));
         assert_eq!(root.long_text("N"), Ok(Some("5".into())));
@@ -308,6 +322,7 @@ mod tests {
     #[test]
     fn null_and_non_objects_have_no_children() {
         let doc = json!({"A": null, "B": [1]});
+        let doc = Json::from(&doc);
         let root = Node::root(&doc);
         assert!(root.get("A").is_none());
         assert!(root.get("B").and_then(|b| b.get("x")).is_none());
@@ -317,6 +332,7 @@ mod tests {
     #[test]
     fn wrapped_list_elements_carry_indexed_paths() {
         let doc = json!({"Content": {"ReserveItemType": {"Item": [{"Q": 1}, {"Q": 2}]}}});
+        let doc = Json::from(&doc);
         let content = Node::root(&doc).get("Content").expect("content");
         let items = content.list("ReserveItemType", "Item").expect("a list");
         let paths: Vec<&str> = items.iter().map(Node::path).collect();
@@ -332,6 +348,7 @@ mod tests {
     #[test]
     fn plain_list_elements_carry_indexed_paths() {
         let doc = json!({"Content": {"ReserveItemType": [{"Q": 1}, {"Q": 2}]}});
+        let doc = Json::from(&doc);
         let content = Node::root(&doc).get("Content").expect("content");
         let items = content.list("ReserveItemType", "Item").expect("a list");
         assert_eq!(items.len(), 2);
@@ -341,6 +358,7 @@ mod tests {
     #[test]
     fn wrapper_and_item_keys_match_in_any_case() {
         let doc = json!({"listofsaleitem": {"SALEITEM": [{"Q": 1}]}});
+        let doc = Json::from(&doc);
         let items = Node::root(&doc)
             .list("ListOfSaleItem", "SaleItem")
             .expect("a list");
@@ -351,6 +369,7 @@ mod tests {
     #[test]
     fn single_wrapped_object_is_a_one_element_list() {
         let doc = json!({"ListOfSaleItem": {"SaleItem": {"Quantity": 3}}});
+        let doc = Json::from(&doc);
         let items = Node::root(&doc)
             .list("ListOfSaleItem", "SaleItem")
             .expect("a list");
@@ -362,6 +381,7 @@ mod tests {
     #[test]
     fn absent_null_and_empty_wrappers_are_empty_lists() {
         let doc = json!({"B": null, "C": {}, "D": {"Item": null}, "E": []});
+        let doc = Json::from(&doc);
         let root = Node::root(&doc);
         for key in ["A", "B", "C", "D", "E"] {
             assert_eq!(root.list(key, "Item").map(|l| l.len()), Ok(0), "{key}");
@@ -371,6 +391,7 @@ mod tests {
     #[test]
     fn scalars_where_a_list_is_expected_are_invalid_fields_with_path() {
         let doc = json!({"Content": {"A": "x", "B": {"Item": 5}}});
+        let doc = Json::from(&doc);
         let content = Node::root(&doc).get("Content").expect("content");
         let a = content.list("A", "Item").expect_err("scalar list");
         assert_eq!(a.code, Code::InvalidField);
@@ -385,6 +406,7 @@ mod tests {
             r#"{"A": "  D MG 01 ", "B": "   ", "C": 1, "D": 0.10, "E": true, "F": null}"#,
         )
         .expect("valid JSON");
+        let doc = Json::from(&doc);
         let root = Node::root(&doc);
         assert_eq!(root.text("A"), Ok(Some("D MG 01".into())));
         assert_eq!(root.text("B"), Ok(None));
@@ -405,6 +427,7 @@ mod tests {
     #[test]
     fn decimals_come_as_numbers_or_strings_with_either_separator() {
         let doc = json!({"A": 18.6, "B": "350,20", "C": "885", "D": "", "E": null, "F": "350.20"});
+        let doc = Json::from(&doc);
         let root = Node::root(&doc);
         assert_eq!(root.decimal("A"), Ok(Some(dec("18.6"))));
         assert_eq!(root.decimal("B"), Ok(Some(dec("350.20"))));
@@ -417,6 +440,7 @@ mod tests {
     #[test]
     fn decimals_with_thousands_separators_are_invalid_fields_with_path() {
         let doc = json!({"Content": {"ListOfSaleCondition": {"SaleCondition": [{"PaymentValue": "1.234,5"}, {"PaymentValue": "1,234.5"}]}}});
+        let doc = Json::from(&doc);
         let content = Node::root(&doc).get("Content").expect("content");
         let payments = content
             .list("ListOfSaleCondition", "SaleCondition")
@@ -442,6 +466,7 @@ mod tests {
             r#"{{"Plain": {digits}, "Exponent": {digits}e0, "Exact": 1.5e2}}"#
         ))
         .expect("valid JSON");
+        let doc = Json::from(&doc);
         let root = Node::root(&doc);
         let refused = |key: &str| root.decimal(key).map_err(|d| (d.code, d.message));
         assert_eq!(
@@ -473,6 +498,7 @@ mod tests {
             "G": "30/03/2022",
             "H": 20220330
         });
+        let doc = Json::from(&doc);
         let root = Node::root(&doc);
         assert!(matches!(root.timestamp("A"), Ok(Some(Timestamp::Zoned(_)))));
         assert!(matches!(root.timestamp("B"), Ok(Some(Timestamp::Local(_)))));
@@ -494,6 +520,7 @@ mod tests {
             "a": true, "b": "FALSE", "c": "S", "d": "n", "e": "Y", "f": "1", "g": 0, "h": 1,
             "i": "", "j": "maybe", "k": 2
         });
+        let doc = Json::from(&doc);
         let root = Node::root(&doc);
         let read = |k: &str| root.flag(k).map_err(|d| d.code);
         assert_eq!(read("a"), Ok(Some(true)));

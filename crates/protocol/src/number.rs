@@ -12,8 +12,8 @@
 use std::borrow::Cow;
 use std::num::IntErrorKind;
 
+use crate::json::Json;
 use rust_decimal::Decimal;
-use serde_json::Value;
 
 /// Why a value is not an exact decimal.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -52,15 +52,15 @@ pub enum NumberError {
 /// than a [`Decimal`] holds (`0.1000000000000000055511151231257827e0`,
 /// `1e400`, `1e-400`) is [`NumberError::OutOfRange`], exactly as its plain
 /// form is.
-pub fn parse_decimal(value: &Value) -> Result<Option<Decimal>, NumberError> {
+pub fn parse_decimal(value: &Json<'_>) -> Result<Option<Decimal>, NumberError> {
     match value {
-        Value::Null => Ok(None),
-        Value::String(text) if text.trim().is_empty() => Ok(None),
-        Value::String(text) => parse_decimal_str(text).map(Some),
-        Value::Number(number) => parse_json_number(&number.to_string()).map(Some),
-        Value::Bool(_) => Err(NumberError::NotANumber { kind: "boolean" }),
-        Value::Array(_) => Err(NumberError::NotANumber { kind: "array" }),
-        Value::Object(_) => Err(NumberError::NotANumber { kind: "object" }),
+        Json::Null => Ok(None),
+        Json::String(text) if text.trim().is_empty() => Ok(None),
+        Json::String(text) => parse_decimal_str(text).map(Some),
+        Json::Number(number) => parse_json_number(number).map(Some),
+        Json::Bool(_) => Err(NumberError::NotANumber { kind: "boolean" }),
+        Json::Array(_) => Err(NumberError::NotANumber { kind: "array" }),
+        Json::Object(_) => Err(NumberError::NotANumber { kind: "object" }),
     }
 }
 
@@ -180,9 +180,14 @@ fn plain_form(mantissa: &str, exponent: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use rust_decimal::Decimal;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     use super::*;
+
+    /// [`super::parse_decimal`] of a `serde_json::Value`.
+    fn parse_decimal(value: &Value) -> Result<Option<Decimal>, NumberError> {
+        super::parse_decimal(&Json::from(value))
+    }
 
     fn dec(text: &str) -> Decimal {
         Decimal::from_str_exact(text).expect("valid decimal")

@@ -16,11 +16,11 @@
 //! items work).
 
 use rust_decimal::Decimal;
-use serde_json::Value;
 
 use crate::code::{Code, Detail};
 use crate::envelope::Event;
-use crate::node::{Node, NULL};
+use crate::json::Json;
+use crate::node::Node;
 use crate::timestamp::Timestamp;
 
 /// The station and operator a sale gets when the sender names none: seed 001's
@@ -227,8 +227,8 @@ fn read_issue_date(content: &Node<'_>) -> (Option<Timestamp>, Option<String>) {
         return (None, None);
     };
     match node.value() {
-        Value::String(text) if text.trim().is_empty() => (None, None),
-        Value::String(text) => match Timestamp::parse(text) {
+        Json::String(text) if text.trim().is_empty() => (None, None),
+        Json::String(text) => match Timestamp::parse(text) {
             Ok(timestamp) => (Some(timestamp), None),
             Err(_) => (None, Some(text.trim().to_owned())),
         },
@@ -250,11 +250,6 @@ fn first_text(node: &Node<'_>, keys: &[&str]) -> Result<Option<String>, Detail> 
         }
     }
     Ok(None)
-}
-
-/// The raw value under `key` (JSON `null` when absent), to quote in messages.
-fn raw<'a>(node: &Node<'a>, key: &str) -> &'a Value {
-    node.get(key).map_or(&NULL, |child| child.value())
 }
 
 /// The next 1-based number after `count` elements kept. A 30 MiB envelope
@@ -350,7 +345,7 @@ fn computed_item_price(
         problems.push(Detail::invalid_field(
             &node.child_path("ItemPrice"),
             "ItemPrice, or Quantity × UnitPrice within the exact decimal range",
-            raw(node, "ItemPrice"),
+            node.raw("ItemPrice"),
         ));
     }
     price
@@ -388,14 +383,20 @@ fn read_payment(node: &Node<'_>, payment_no: u32, problems: &mut Problems) -> Op
 mod tests {
     use serde_json::json;
 
+    use serde_json::Value;
+
     use super::*;
+    use crate::json::Json;
 
     fn dec(text: &str) -> Decimal {
         Decimal::from_str_exact(text).expect("valid decimal")
     }
 
     fn read(content: &Value) -> Result<RetailSale, Vec<Detail>> {
-        RetailSale::from_content(&Node::at(content, "$.Content".to_owned()), Event::Upsert)
+        RetailSale::from_content(
+            &Node::at(&Json::from(content), "$.Content".to_owned()),
+            Event::Upsert,
+        )
     }
 
     fn sale(content: Value) -> RetailSale {
@@ -928,9 +929,11 @@ mod tests {
     #[test]
     fn delete_is_event_not_supported_naming_content_event() {
         let content = valid();
-        let details =
-            RetailSale::from_content(&Node::at(&content, "$.Content".to_owned()), Event::Delete)
-                .expect_err("refused");
+        let details = RetailSale::from_content(
+            &Node::at(&Json::from(&content), "$.Content".to_owned()),
+            Event::Delete,
+        )
+        .expect_err("refused");
         let [detail] = details.as_slice() else {
             panic!("one detail expected, got {details:?}");
         };

@@ -9,11 +9,13 @@ fn dec(text: &str) -> Decimal {
     Decimal::from_str_exact(text).expect("valid decimal")
 }
 
-fn parse(body: &str) -> Envelope {
-    Envelope::parse(body.as_bytes()).unwrap_or_else(|rejection| panic!("{rejection}"))
+fn parse(body: &str) -> Envelope<'static> {
+    Envelope::parse(body.as_bytes())
+        .unwrap_or_else(|rejection| panic!("{rejection}"))
+        .into_owned()
 }
 
-fn envelope_with(content: Value) -> Envelope {
+fn envelope_with(content: Value) -> Envelope<'static> {
     let body = json!({
         "Header": {"UUID": "9b3c5a84-2f4e-4a8e-9a51-8f3b8f3c0d11", "Transaction": "RetailSales", "Version": "2.000"},
         "Content": content

@@ -25,8 +25,10 @@ fn some_dec(text: &str) -> Option<Decimal> {
     Some(dec(text))
 }
 
-fn envelope(body: &str) -> Envelope {
-    Envelope::parse(body.as_bytes()).unwrap_or_else(|rejection| panic!("{rejection}"))
+fn envelope(body: &str) -> Envelope<'static> {
+    Envelope::parse(body.as_bytes())
+        .unwrap_or_else(|rejection| panic!("{rejection}"))
+        .into_owned()
 }
 
 /// Reads a whole envelope the way the worker does: its event, then its Content.

@@ -6,7 +6,7 @@
 //! act on, and accept the corrected versions with the exact numbers the seed
 //! states.
 
-use eai_protocol::{Code, Envelope, Event, Node, Rejection, Timestamp, Transaction};
+use eai_protocol::{Code, Envelope, Event, Json, Node, Rejection, Timestamp, Transaction};
 use rust_decimal::Decimal;
 use serde_json::Value;
 
@@ -28,9 +28,10 @@ fn dec(text: &str) -> Decimal {
     Decimal::from_str_exact(text).expect("valid decimal")
 }
 
-fn envelope(name: &str) -> Envelope {
+fn envelope(name: &str) -> Envelope<'static> {
     Envelope::parse(fixture(name).as_bytes())
         .unwrap_or_else(|rejection| panic!("{name}: {rejection}"))
+        .into_owned()
 }
 
 /// Asserts each `(key, exact decimal)` of a node.
@@ -396,8 +397,8 @@ fn fixed_10_4_6_parses_string_payment_and_increase_exactly() {
     let payments = list(&content, "ListOfSaleCondition", "SaleCondition");
     assert_eq!(payments.len(), 1);
     assert_eq!(
-        payments[0].value()["PaymentValue"],
-        Value::String("885".into()),
+        payments[0].raw("PaymentValue"),
+        &Json::String("885".into()),
         "sent as a string"
     );
     assert_decimals(&payments[0], &[("PaymentValue", "885")]);
@@ -425,6 +426,7 @@ fn payment_fragments_read_as_wrapped_lists() {
     ];
     for (name, values) in cases {
         let doc: Value = serde_json::from_str(&wrapped(name)).expect("valid once wrapped");
+        let doc = Json::from(&doc);
         let root = Node::root(&doc);
         let payments = list(&root, "ListOfSaleCondition", "SaleCondition");
         assert_eq!(payments.len(), values.len(), "{name}");
@@ -448,6 +450,7 @@ fn payment_fragments_read_as_wrapped_lists() {
         }
     }
     let mixed: Value = serde_json::from_str(&wrapped("payment_mixed.json")).expect("valid");
+    let mixed = Json::from(&mixed);
     let mixed_root = Node::root(&mixed);
     let last = &list(&mixed_root, "ListOfSaleCondition", "SaleCondition")[2];
     assert_eq!(last.text("PaymentMethodCode"), Ok(Some("R$".into())));
@@ -462,6 +465,7 @@ fn payment_fragments_read_as_wrapped_lists() {
 fn de_para_fragment_is_a_plain_payment_list() {
     let doc: Value =
         serde_json::from_str(&wrapped("de_para_sale_condition.json")).expect("valid once wrapped");
+    let doc = Json::from(&doc);
     let root = Node::root(&doc);
     let payments = list(&root, "SaleCondition", "SaleCondition");
     assert_eq!(payments.len(), 1);

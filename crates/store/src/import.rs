@@ -7,6 +7,7 @@
 
 use chrono::NaiveDate;
 use eai_domain::Entity;
+use eai_protocol::Json;
 use rust_decimal::Decimal;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -515,7 +516,7 @@ struct LotRow {
 
 impl LotRow {
     fn quantity(&self) -> Option<Decimal> {
-        eai_protocol::number::parse_decimal(&self.quantity)
+        eai_protocol::number::parse_decimal(&Json::from(&self.quantity))
             .ok()
             .flatten()
             .filter(|quantity| *quantity >= Decimal::ZERO)

@@ -20,6 +20,7 @@
 //! - [`receive`]: the inbox → business → outbox transaction.
 //! - [`batch`]: several ItemReserve or RetailSales envelopes in one such transaction.
 //! - [`retries`]: how often a UUID waited, failed or was redelivered.
+//! - `stored_body`: envelope bodies as the inbox keeps them, large ones compressed.
 //! - [`outbox`]: receipts waiting to be published, their publication and the relay's retries.
 //! - [`retention`]: purges inbox and outbox rows older than the dedup window.
 //! - [`outbound`]: business messages for destinations: enqueue, claim, settle, retry.
@@ -53,6 +54,7 @@ pub mod reservation;
 pub mod retention;
 pub mod retries;
 pub mod sale;
+mod stored_body;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod usage;

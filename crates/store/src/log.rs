@@ -22,6 +22,7 @@ use sqlx::FromRow;
 use utoipa::ToSchema;
 
 use crate::page::{Cursor, Page};
+use crate::stored_body::StoredBody;
 use crate::{Store, StoreError};
 
 /// Which way a message went.
@@ -607,17 +608,21 @@ impl Store {
         let actions = self.actions(id).await?;
         Ok(Some(match direction {
             Direction::In => {
-                let (body, receipt, receipt_status): (
+                let (body, body_zstd, receipt, receipt_status): (
                     Option<Vec<u8>>,
+                    bool,
                     Option<String>,
                     Option<String>,
                 ) = sqlx::query_as(
-                    "SELECT i.body, o.body, o.status FROM inbox i
+                    "SELECT i.body, i.body_zstd, o.body, o.status FROM inbox i
                            LEFT JOIN outbox o ON o.id = i.receipt_id WHERE i.id = $1",
                 )
                 .bind(number)
                 .fetch_one(&self.pool)
                 .await?;
+                let body = body
+                    .map(|body| StoredBody::read(body, body_zstd))
+                    .transpose()?;
                 let tries: Option<InboundTries> = sqlx::query_as(
                     "SELECT waits, failures, redeliveries, last_error FROM inbox_retries WHERE uuid = $1",
                 )
@@ -854,21 +859,25 @@ impl Store {
         type Kept = (
             String,
             Option<Vec<u8>>,
+            bool,
             String,
             Option<String>,
             Option<String>,
         );
         let row: Option<Kept> = sqlx::query_as(
-            "SELECT i.status, i.body, i.transaction, o.exchange, o.routing_key
+            "SELECT i.status, i.body, i.body_zstd, i.transaction, o.exchange, o.routing_key
                    FROM inbox i LEFT JOIN outbox o ON o.id = i.receipt_id
                   WHERE i.id = $1 FOR UPDATE OF i",
         )
         .bind(number)
         .fetch_optional(&mut *tx)
         .await?;
-        let Some((status, body, transaction, exchange, routing_key)) = row else {
+        let Some((status, body, body_zstd, transaction, exchange, routing_key)) = row else {
             return Ok(Acted::NotFound);
         };
+        let body = body
+            .map(|body| StoredBody::read(body, body_zstd))
+            .transpose()?;
         let Some(body) = body.filter(|_| status == "error") else {
             return Ok(Acted::Refused(format!(
                 "{id} is {status}: only an envelope answered with an error (and whose body was kept) is processed again"

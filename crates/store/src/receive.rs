@@ -18,7 +18,7 @@ use std::time::Duration;
 use backon::{ExponentialBuilder, Retryable};
 use chrono::{DateTime, Utc};
 use eai_protocol::{
-    Code, Detail, Envelope, Event, InternalIdEntry, ItemReserve, Receipt, ReceiptOrigin,
+    Code, Detail, Envelope, Event, InternalIdEntry, ItemReserve, Json, Receipt, ReceiptOrigin,
     RetailSale, SaleCancellation, Transaction,
 };
 use rust_decimal::Decimal;
@@ -28,6 +28,7 @@ use crate::cancellation::{self, CancelOutcome};
 use crate::directory::{self, Branch};
 use crate::reservation::{self, Outcome, ReserveRequest};
 use crate::sale::{self, SaleOutcome, SaleRequest};
+use crate::stored_body::StoredBody;
 use crate::{Environment, Failure, Store, StoreError};
 
 /// Who we are in the receipts we write.
@@ -50,7 +51,7 @@ pub struct ReplyRoute {
 /// An envelope as it arrived.
 #[derive(Debug, Clone)]
 pub struct Inbound<'a> {
-    pub envelope: &'a Envelope,
+    pub envelope: &'a Envelope<'a>,
     /// The body as it arrived, kept in the message log for operators and
     /// for reprocessing.
     pub body: &'a [u8],
@@ -251,17 +252,17 @@ impl Store {
 
 /// The inbox rows of envelopes, as the message log keeps them, in UUID
 /// order (so two transactions writing overlapping sets queue up instead of
-/// deadlocking): `$1`…`$9` are their columns ([`InboxRows`]), `$10` the
+/// deadlocking): `$1`…`$10` are their columns ([`InboxRows`]), `$11` the
 /// environment.
-const INBOX_ROWS: &str = "SELECT u.*, $10
+const INBOX_ROWS: &str = "SELECT u.*, $11
        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                   $6::timestamptz[], $7::bytea[], $8::text[], $9::text[])
+                   $6::timestamptz[], $7::bytea[], $8::text[], $9::text[], $10::bool[])
          AS u(uuid, transaction, namespace, company, branch, received_at, body, internal_id,
-              document_code)";
+              document_code, body_zstd)";
 
 /// The columns [`INBOX_ROWS`] fills.
 const INBOX_COLUMNS: &str = "uuid, transaction, namespace, company, branch, received_at, body,
-        internal_id, document_code, environment";
+        internal_id, document_code, body_zstd, environment";
 
 /// The columns of [`INBOX_ROWS`], one entry per envelope.
 #[derive(Default)]
@@ -272,9 +273,10 @@ struct InboxRows<'a> {
     company: Vec<String>,
     branch: Vec<String>,
     received_at: Vec<DateTime<Utc>>,
-    body: Vec<&'a [u8]>,
+    body: Vec<Vec<u8>>,
     internal_id: Vec<Option<String>>,
     document_code: Vec<Option<String>>,
+    body_zstd: Vec<bool>,
 }
 
 impl<'a> InboxRows<'a> {
@@ -288,7 +290,9 @@ impl<'a> InboxRows<'a> {
             rows.company.push(envelope.header_label("CompanyId"));
             rows.branch.push(envelope.header_label("BranchId"));
             rows.received_at.push(inbound.received_at);
-            rows.body.push(inbound.body);
+            let body = StoredBody::of(inbound.body);
+            rows.body.push(body.bytes);
+            rows.body_zstd.push(body.zstd);
             rows.internal_id.push(envelope.internal_id());
             rows.document_code
                 .push(envelope.content_label("DocumentCode"));
@@ -296,22 +300,28 @@ impl<'a> InboxRows<'a> {
         rows
     }
 
-    /// `sql` (built on [`INBOX_ROWS`]) with the rows bound as `$1`…`$10`.
+    /// `sql` (built on [`INBOX_ROWS`]) with the rows bound as `$1`…`$11`.
+    /// The rows are consumed: each column is encoded into the query's
+    /// arguments and dropped at once, so a large body is not held twice.
     fn bind<'q>(
-        &'q self,
+        self,
         sql: &'q str,
         environment: Environment,
-    ) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
+    ) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>
+    where
+        'a: 'q,
+    {
         sqlx::query(sql)
-            .bind(&self.uuid)
-            .bind(&self.transaction)
-            .bind(&self.namespace)
-            .bind(&self.company)
-            .bind(&self.branch)
-            .bind(&self.received_at)
-            .bind(&self.body)
-            .bind(&self.internal_id)
-            .bind(&self.document_code)
+            .bind(self.uuid)
+            .bind(self.transaction)
+            .bind(self.namespace)
+            .bind(self.company)
+            .bind(self.branch)
+            .bind(self.received_at)
+            .bind(self.body)
+            .bind(self.internal_id)
+            .bind(self.document_code)
+            .bind(self.body_zstd)
             .bind(environment.as_str())
     }
 }
@@ -473,15 +483,15 @@ pub(crate) async fn record_answers(
              INSERT INTO outbox (uuid, kind, transaction, exchange, routing_key, correlation_id, body)
              SELECT r.uuid, 'receipt', r.transaction, r.exchange, r.routing_key, r.correlation_id,
                     r.body
-               FROM unnest($11::text[], $2::text[], $12::text[], $13::text[], $14::text[],
-                           $15::text[])
+               FROM unnest($12::text[], $2::text[], $13::text[], $14::text[], $15::text[],
+                           $16::text[])
                  WITH ORDINALITY
                  AS r(uuid, transaction, exchange, routing_key, correlation_id, body, position)
               ORDER BY r.position
              RETURNING id, uuid),
          answer AS (
              SELECT a.uuid, a.status, a.codes, a.attempts, receipt.id AS receipt_id
-               FROM unnest($1::text[], $11::text[], $16::text[], $17::text[], $18::int[])
+               FROM unnest($1::text[], $12::text[], $17::text[], $18::text[], $19::int[])
                  AS a(uuid, receipt_uuid, status, codes, attempts)
                JOIN receipt ON receipt.uuid = a.receipt_uuid)
          INSERT INTO inbox ({INBOX_COLUMNS}, status, processed_at, receipt_id, error_codes,
@@ -559,7 +569,7 @@ impl Processed {
 async fn process(
     conn: &mut PgConnection,
     origin: &ReceiptOrigin,
-    envelope: &Envelope,
+    envelope: &Envelope<'_>,
     received_at: DateTime<Utc>,
     tolerance: Decimal,
 ) -> Result<Processed, StoreError> {
@@ -598,7 +608,7 @@ async fn process(
 pub(crate) async fn reserve_all(
     conn: &mut PgConnection,
     origin: &ReceiptOrigin,
-    envelopes: &[(&Envelope, Event, DateTime<Utc>)],
+    envelopes: &[(&Envelope<'_>, Event, DateTime<Utc>)],
 ) -> Result<Vec<Processed>, StoreError> {
     let (mut processed, parsed) = read_all(
         envelopes
@@ -649,7 +659,7 @@ type Read<T> = (usize, T, String, BranchNamed);
 /// placeholder outcome for every envelope (the refusal of those that could
 /// not be read), and the others.
 fn read_all<'e, T>(
-    envelopes: impl Iterator<Item = (&'e Envelope, Event)>,
+    envelopes: impl Iterator<Item = (&'e Envelope<'e>, Event)>,
     read: impl Fn(&Envelope, Event) -> Result<(T, Option<(String, String)>), Vec<Detail>>,
 ) -> (Vec<Processed>, Vec<Read<T>>) {
     let mut processed: Vec<Processed> = Vec::new();
@@ -678,7 +688,7 @@ pub(crate) async fn sell_all(
     conn: &mut PgConnection,
     origin: &ReceiptOrigin,
     tolerance: Decimal,
-    envelopes: &[(&Envelope, Event)],
+    envelopes: &[(&Envelope<'_>, Event)],
 ) -> Result<Vec<Processed>, StoreError> {
     let (mut processed, parsed) = read_all(envelopes.iter().copied(), |envelope, event| {
         Ok((RetailSale::from_content(&envelope.content(), event)?, None))
@@ -756,7 +766,7 @@ struct BranchNamed {
 
 impl BranchNamed {
     fn of(
-        envelope: &Envelope,
+        envelope: &Envelope<'_>,
         item_branch: Option<(String, String)>,
     ) -> Result<BranchNamed, Detail> {
         let Some(company) = envelope.header_text("CompanyId") else {
@@ -792,6 +802,6 @@ fn missing_header(field: &str) -> Detail {
     Detail::invalid_field(
         &format!("$.Header.{field}"),
         "a non-empty string",
-        &serde_json::Value::Null,
+        &Json::Null,
     )
 }

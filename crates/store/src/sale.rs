@@ -18,7 +18,7 @@ use eai_domain::sale::{
     SaleProduct,
 };
 use eai_domain::{Directory, Entity};
-use eai_protocol::{Code, Detail, InternalIdEntry, ReceiptOrigin, RetailSale};
+use eai_protocol::{Code, Detail, InternalIdEntry, Json, ReceiptOrigin, RetailSale};
 use rust_decimal::Decimal;
 use sqlx::PgConnection;
 
@@ -90,7 +90,7 @@ pub async fn integrate_all(
             outcomes.push(SaleOutcome::Rejected(vec![Detail::invalid_field(
                 "$.Content.InternalId",
                 "the sale's InternalId",
-                &serde_json::Value::Null,
+                &Json::Null,
             )]));
             continue;
         };

@@ -162,7 +162,7 @@ async fn accept_batch(
 }
 
 /// Puts an envelope on the inbound exchange, confirmed.
-async fn enqueue(state: &ApiState, envelope: &Envelope, body: &[u8]) -> Result<(), ApiError> {
+async fn enqueue(state: &ApiState, envelope: &Envelope<'_>, body: &[u8]) -> Result<(), ApiError> {
     // The label is cut by characters; a routing key is at most 255 bytes.
     let transaction = envelope.header_label("Transaction");
     let routing_key = cut_bytes(&transaction, MAX_ROUTING_KEY_BYTES);
@@ -190,7 +190,7 @@ async fn enqueue(state: &ApiState, envelope: &Envelope, body: &[u8]) -> Result<(
 /// Processes an envelope in this request and answers its receipt.
 async fn process_now(
     state: &ApiState,
-    envelope: &Envelope,
+    envelope: &Envelope<'_>,
     body: &[u8],
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
