@@ -20,11 +20,12 @@
 //!   string values: PostgreSQL refuses NUL in text, and no identifier, code or
 //!   name is meant to carry the others.
 //!
-//! Building a `serde_json::Value` keeps only the last of two exact duplicates,
-//! so [`scan`] reads the bytes again with a visitor that sees every key as
-//! written. It runs on bytes that serde_json's `Value` read (or refused only
-//! because of a reserved key), so serde_json's nesting limit (128) has already
-//! turned deeper documents into `INVALID_JSON`.
+//! The tree the content models read ([`crate::Json`], which reads these keys
+//! as serde_json's `Value` does) holds what the models need, not these
+//! findings, so [`scan`] reads the bytes again with a visitor that sees every
+//! key as written. It runs on bytes that tree read (or refused only because of
+//! a reserved key), so serde_json's nesting limit (128) has already turned
+//! deeper documents into `INVALID_JSON`.
 //!
 //! That visitor must tell a sender's `$serde_json::private::Number` key from
 //! serde_json's own number, which reaches it as a one-entry map under the
