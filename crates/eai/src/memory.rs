@@ -4,7 +4,9 @@
 //! process: after a burst of envelopes, or one sale of thousands of items,
 //! the worker's resident memory stays where the burst left it. The receivers
 //! give it back when the worker goes idle (no envelope in flight, at most
-//! once a second) and after every envelope of 1 MiB or more.
+//! once a second), and before and after every envelope of 1 MiB or more:
+//! before, so that a large sale's peak adds to the memory in use rather than
+//! to what the traffic before it left behind.
 //!
 //! # Layout
 //!
@@ -42,6 +44,9 @@ impl Default for MemoryReturn {
 impl MemoryReturn {
     /// An envelope of `bytes` starts being handled: drop the guard when it is done.
     pub fn handling(&self, bytes: usize) -> Handling<'_> {
+        if bytes >= LARGE_ENVELOPE {
+            give_back();
+        }
         self.in_flight.fetch_add(1, Ordering::SeqCst);
         Handling {
             memory: self,
