@@ -9,13 +9,15 @@
 //! fraction of its size; [`Json::into_owned`] detaches one from its body
 //! where it must outlive it.
 //!
-//! It reads exactly what `Value` reads, as the workspace builds serde_json
+//! It reads what `Value` reads, as the workspace builds serde_json
 //! (`arbitrary_precision`): a number keeps its text as serde_json spells it
 //! (`1e0` is `1e+0`), and an object whose first key is serde_json's private
 //! number or raw-value key is read as `Value` reads it, failing where it
 //! fails. The envelope rules (`crate::document`) refuse both keys anyway.
-//! Of a key written twice in one object both entries are kept; readers
-//! ([`crate::Node`]) take the first.
+//! One difference: of a key written twice in one object both entries are
+//! kept and readers ([`crate::Node`]) take the first, where `Value` kept the
+//! last. Envelopes with a repeated key are refused; a destination's receipt,
+//! read tolerantly, is read by its first.
 
 use std::borrow::Cow;
 use std::fmt::{self, Write};

@@ -261,6 +261,12 @@ mod tests {
             serde_json::from_str(r#"{"quantity": 1, "Quantity": 2}"#).expect("valid JSON");
         let doc = Json::from(&doc);
         assert_eq!(Node::root(&doc).decimal("Quantity"), Ok(Some(dec("1"))));
+        let exact = Json::parse(br#"{"Quantity": 1, "Quantity": 2}"#).expect("valid JSON");
+        assert_eq!(
+            Node::root(&exact).decimal("Quantity"),
+            Ok(Some(dec("1"))),
+            "the first of an exact repeat too"
+        );
     }
 
     #[test]

@@ -5,10 +5,6 @@
 //! load balancer without a backend) fails the attempt instead of hanging it.
 //! The heartbeat we ask for makes lapin notice a silent peer after two missed
 //! intervals.
-//!
-//! Frames are asked at most `FRAME_MAX` bytes: lapin keeps 32 frames'
-//! worth of buffer each way on every connection, so RabbitMQ's 128 KiB would
-//! hold 8 MiB per connection for good, most of a worker's memory at rest.
 
 use std::time::Duration;
 
@@ -16,12 +12,6 @@ use lapin::uri::AMQPUri;
 use lapin::{Connection, ConnectionProperties};
 
 use crate::TransportError;
-
-/// The largest AMQP frame asked of the broker unless the URL says otherwise
-/// (`?frame_max=`): 32 KiB keeps lapin's buffers at 1 MiB each way per
-/// connection. A body larger than a frame travels in several; a 30 MiB sale
-/// takes 960 frames instead of 240, nothing next to its processing.
-const FRAME_MAX: u32 = 32 << 10;
 
 /// A broker address with its timeouts. The URL holds credentials: it is never
 /// logged or printed; [`Endpoint::address`] is what messages show.
@@ -62,9 +52,6 @@ impl Endpoint {
         if uri.query.connection_timeout.is_none() {
             uri.query.connection_timeout =
                 Some(u64::try_from(connect_timeout.as_millis()).unwrap_or(u64::MAX));
-        }
-        if uri.query.frame_max.is_none() {
-            uri.query.frame_max = Some(FRAME_MAX);
         }
         Ok(Endpoint {
             uri,
@@ -139,25 +126,6 @@ mod tests {
         )
         .expect("valid URL");
         assert_eq!(endpoint.heartbeat(), Duration::from_secs(3));
-    }
-
-    #[test]
-    fn frames_are_asked_small_unless_the_url_says_otherwise() {
-        let endpoint = |url: &str| {
-            Endpoint::new(url, "test", Duration::from_secs(5), Duration::from_secs(10))
-                .expect("valid URL")
-        };
-        assert_eq!(
-            endpoint("amqp://localhost/%2f").uri.query.frame_max,
-            Some(FRAME_MAX)
-        );
-        assert_eq!(
-            endpoint("amqp://localhost/%2f?frame_max=131072")
-                .uri
-                .query
-                .frame_max,
-            Some(131_072)
-        );
     }
 
     #[test]
