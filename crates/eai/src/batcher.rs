@@ -76,7 +76,7 @@ impl Batcher {
     pub async fn receive(&self, inbound: &Inbound<'_>) -> Result<Received, StoreError> {
         let (reply, result) = oneshot::channel();
         let request = Request {
-            envelope: inbound.envelope.clone().into_owned(),
+            envelope: inbound.envelope.detach(),
             body: inbound.body.to_vec(),
             received_at: inbound.received_at,
             route: inbound.route.clone(),

@@ -375,7 +375,7 @@ fn leads_to_the_uuid(path: &[Step]) -> bool {
 
 /// A parsed envelope with a usable UUID: from here on every problem is answered
 /// with a receipt. It borrows its strings from the body it was parsed from
-/// ([`Json`]); [`Envelope::into_owned`] detaches it.
+/// ([`Json`]); [`Envelope::detach`] copies it off.
 #[derive(Debug, Clone)]
 pub struct Envelope<'a> {
     root: Json<'a>,
@@ -437,12 +437,12 @@ impl<'a> Envelope<'a> {
         })
     }
 
-    /// The same envelope owning its strings, to outlive its body.
-    pub fn into_owned(self) -> Envelope<'static> {
+    /// A copy owning its strings, to outlive its body.
+    pub fn detach(&self) -> Envelope<'static> {
         Envelope {
-            root: self.root.into_owned(),
-            uuid: self.uuid,
-            document_problems: self.document_problems,
+            root: self.root.detach(),
+            uuid: self.uuid.clone(),
+            document_problems: self.document_problems.clone(),
         }
     }
 
@@ -736,7 +736,7 @@ mod tests {
     fn envelope(value: Value) -> Envelope<'static> {
         Envelope::parse(value.to_string().as_bytes())
             .expect("valid envelope")
-            .into_owned()
+            .detach()
     }
 
     fn with_header(header: Value, content: Value) -> Envelope<'static> {
@@ -958,7 +958,7 @@ mod tests {
     fn parsed(body: &str) -> Envelope<'static> {
         Envelope::parse(body.as_bytes())
             .unwrap_or_else(|r| panic!("{r}: {body}"))
-            .into_owned()
+            .detach()
     }
 
     /// The reason `body` is refused as an unusable envelope.

@@ -6,8 +6,8 @@
 //! while it was read, mostly for fields no content model reads (an item's
 //! description). A [`Json`] keeps objects as their entries in document order
 //! and strings as slices of the body, so reading an envelope costs a small
-//! fraction of its size; [`Json::into_owned`] detaches one from its body
-//! where it must outlive it.
+//! fraction of its size; [`Json::detach`] copies one off its body where it
+//! must outlive it.
 //!
 //! It reads what `Value` reads, as the workspace builds serde_json
 //! (`arbitrary_precision`): a number keeps its text as serde_json spells it
@@ -61,19 +61,19 @@ impl<'a> Json<'a> {
         matches!(self, Json::Null)
     }
 
-    /// The same value owning its strings.
-    pub fn into_owned(self) -> Json<'static> {
-        let owned = |text: Cow<'a, str>| Cow::Owned(text.into_owned());
+    /// A copy owning its strings, to outlive the text it was read from.
+    pub fn detach(&self) -> Json<'static> {
+        let owned = |text: &Cow<'a, str>| Cow::Owned(text.to_string());
         match self {
             Json::Null => Json::Null,
-            Json::Bool(flag) => Json::Bool(flag),
+            Json::Bool(flag) => Json::Bool(*flag),
             Json::Number(text) => Json::Number(owned(text)),
             Json::String(text) => Json::String(owned(text)),
-            Json::Array(values) => Json::Array(values.into_iter().map(Json::into_owned).collect()),
+            Json::Array(values) => Json::Array(values.iter().map(Json::detach).collect()),
             Json::Object(entries) => Json::Object(
                 entries
-                    .into_iter()
-                    .map(|(key, value)| (owned(key), value.into_owned()))
+                    .iter()
+                    .map(|(key, value)| (owned(key), value.detach()))
                     .collect(),
             ),
         }
@@ -237,60 +237,40 @@ impl<'de> Visitor<'de> for JsonVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json<'de>, A::Error> {
-        let Some(first) = map.next_key::<Key<'de>>()? else {
+        let Some(first) = map.next_key::<Json<'de>>()? else {
             return Ok(Json::Object(Vec::new()));
         };
+        let first = text(first)?;
         // What serde_json's `Value` does with its private keys.
-        match first.0.as_ref() {
+        match first.as_ref() {
             NUMBER_TOKEN => {
-                let text: Key<'de> = map.next_value()?;
-                let number: serde_json::Number = text.0.parse().map_err(de::Error::custom)?;
+                let number: serde_json::Number = text(map.next_value()?)?
+                    .parse()
+                    .map_err(de::Error::custom)?;
                 return Ok(Json::Number(Cow::Owned(number.to_string())));
             }
             RAW_VALUE_TOKEN => {
-                let text: Key<'de> = map.next_value()?;
-                let value: Json<'_> = serde_json::from_str(&text.0).map_err(de::Error::custom)?;
-                return Ok(value.into_owned());
+                let raw = text(map.next_value()?)?;
+                let value: Json<'_> = serde_json::from_str(&raw).map_err(de::Error::custom)?;
+                return Ok(value.detach());
             }
             _ => {}
         }
         let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0).min(4096) + 1);
-        entries.push((first.0, map.next_value()?));
-        while let Some(key) = map.next_key::<Key<'de>>()? {
-            entries.push((key.0, map.next_value()?));
+        entries.push((first, map.next_value()?));
+        while let Some(key) = map.next_key::<Json<'de>>()? {
+            entries.push((text(key)?, map.next_value()?));
         }
         Ok(Json::Object(entries))
     }
 }
 
-/// A string borrowed from the input when it was written without escapes.
-struct Key<'de>(Cow<'de, str>);
-
-impl<'de> Deserialize<'de> for Key<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_str(KeyVisitor)
-    }
-}
-
-struct KeyVisitor;
-
-impl<'de> Visitor<'de> for KeyVisitor {
-    type Value = Key<'de>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a string")
-    }
-
-    fn visit_borrowed_str<E>(self, text: &'de str) -> Result<Key<'de>, E> {
-        Ok(Key(Cow::Borrowed(text)))
-    }
-
-    fn visit_str<E>(self, text: &str) -> Result<Key<'de>, E> {
-        Ok(Key(Cow::Owned(text.to_owned())))
-    }
-
-    fn visit_string<E>(self, text: String) -> Result<Key<'de>, E> {
-        Ok(Key(Cow::Owned(text)))
+/// The text of a key, or of the value of one of serde_json's private keys:
+/// borrowed from the input when it was written without escapes.
+fn text<'de, E: de::Error>(value: Json<'de>) -> Result<Cow<'de, str>, E> {
+    match value {
+        Json::String(text) => Ok(text),
+        _ => Err(E::custom("expected a string")),
     }
 }
 
@@ -355,9 +335,9 @@ mod tests {
     }
 
     #[test]
-    fn into_owned_keeps_the_value() {
+    fn a_detached_copy_keeps_the_value() {
         let text = r#"{"a": ["b", 1, {"c": null}]}"#.to_owned();
-        let owned = read(&text).into_owned();
+        let owned = read(&text).detach();
         drop(text);
         assert_eq!(owned, Json::from(&json!({"a": ["b", 1, {"c": null}]})));
     }

@@ -12,7 +12,7 @@ fn dec(text: &str) -> Decimal {
 fn parse(body: &str) -> Envelope<'static> {
     Envelope::parse(body.as_bytes())
         .unwrap_or_else(|rejection| panic!("{rejection}"))
-        .into_owned()
+        .detach()
 }
 
 fn envelope_with(content: Value) -> Envelope<'static> {

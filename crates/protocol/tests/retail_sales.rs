@@ -28,7 +28,7 @@ fn some_dec(text: &str) -> Option<Decimal> {
 fn envelope(body: &str) -> Envelope<'static> {
     Envelope::parse(body.as_bytes())
         .unwrap_or_else(|rejection| panic!("{rejection}"))
-        .into_owned()
+        .detach()
 }
 
 /// Reads a whole envelope the way the worker does: its event, then its Content.

@@ -31,7 +31,7 @@ fn dec(text: &str) -> Decimal {
 fn envelope(name: &str) -> Envelope<'static> {
     Envelope::parse(fixture(name).as_bytes())
         .unwrap_or_else(|rejection| panic!("{name}: {rejection}"))
-        .into_owned()
+        .detach()
 }
 
 /// Asserts each `(key, exact decimal)` of a node.

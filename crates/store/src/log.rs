@@ -620,9 +620,7 @@ impl Store {
                 .bind(number)
                 .fetch_one(&self.pool)
                 .await?;
-                let body = body
-                    .map(|body| StoredBody::read(body, body_zstd))
-                    .transpose()?;
+                let body = StoredBody::read(body, body_zstd)?;
                 let tries: Option<InboundTries> = sqlx::query_as(
                     "SELECT waits, failures, redeliveries, last_error FROM inbox_retries WHERE uuid = $1",
                 )
@@ -875,9 +873,7 @@ impl Store {
         let Some((status, body, body_zstd, transaction, exchange, routing_key)) = row else {
             return Ok(Acted::NotFound);
         };
-        let body = body
-            .map(|body| StoredBody::read(body, body_zstd))
-            .transpose()?;
+        let body = StoredBody::read(body, body_zstd)?;
         let Some(body) = body.filter(|_| status == "error") else {
             return Ok(Acted::Refused(format!(
                 "{id} is {status}: only an envelope answered with an error (and whose body was kept) is processed again"

@@ -41,13 +41,15 @@ impl StoredBody {
         }
     }
 
-    /// The body as it arrived, from what the columns hold.
-    pub(crate) fn read(bytes: Vec<u8>, zstd: bool) -> Result<Vec<u8>, StoreError> {
-        if !zstd {
-            return Ok(bytes);
+    /// The body as it arrived, from what the columns hold (`None` when the
+    /// row kept no body).
+    pub(crate) fn read(bytes: Option<Vec<u8>>, zstd: bool) -> Result<Option<Vec<u8>>, StoreError> {
+        match bytes {
+            Some(bytes) if zstd => zstd::stream::decode_all(bytes.as_slice())
+                .map(Some)
+                .map_err(|error| StoreError::Database(sqlx::Error::Decode(Box::new(error)))),
+            bytes => Ok(bytes),
         }
-        zstd::stream::decode_all(bytes.as_slice())
-            .map_err(|error| StoreError::Database(sqlx::Error::Decode(Box::new(error))))
     }
 }
 
@@ -73,16 +75,16 @@ mod tests {
             "{} bytes",
             stored.bytes.len()
         );
-        let read = StoredBody::read(stored.bytes, stored.zstd).expect("decompressed");
-        assert_eq!(read, large.as_bytes());
+        let read = StoredBody::read(Some(stored.bytes), stored.zstd).expect("decompressed");
+        assert_eq!(read.as_deref(), Some(large.as_bytes()));
     }
 
     #[test]
     fn a_damaged_compressed_body_is_an_error_not_a_panic() {
-        assert!(StoredBody::read(b"not zstd".to_vec(), true).is_err());
+        assert!(StoredBody::read(Some(b"not zstd".to_vec()), true).is_err());
         assert_eq!(
-            StoredBody::read(b"as is".to_vec(), false).expect("kept"),
-            b"as is"
+            StoredBody::read(Some(b"as is".to_vec()), false).expect("kept"),
+            Some(b"as is".to_vec())
         );
     }
 }
