@@ -43,7 +43,7 @@ use eai_transport::{QueueType, Topology};
 use crate::load::{Client, Offered, Pace};
 use crate::relays::{Relay, Work};
 use crate::report::Run;
-use crate::setup::{Worker, World};
+use crate::setup::{CpuUse, Worker, World};
 
 /// Throughput, latency and memory of the EAI Worker, as ratios to the
 /// broker's ceiling and to baselines measured in the same run.
@@ -239,23 +239,33 @@ async fn one_run(
     worker.reset_peak()?;
     let cpu_before = worker.cpu()?;
     let busy = Instant::now();
-    let mut by_branch = Vec::new();
-    for (label, branch) in [("", envelopes::BRANCH), ("big", envelopes::LARGE_BRANCH)] {
-        let offered = item_reserves(label, branch, args.envelopes);
-        by_branch.push(
-            client
-                .run(&inbound, "ItemReserve", offered, Pace::Saturation)
-                .await?,
-        );
-    }
-    let (item_reserve, large_branch) = (by_branch[0], by_branch[1]);
+    let before = CpuUse::read(worker, pool).await?;
+    let item_reserve = client
+        .run(
+            &inbound,
+            "ItemReserve",
+            item_reserves("", envelopes::BRANCH, args.envelopes),
+            Pace::Saturation,
+        )
+        .await?;
+    let item_reserve_cpu = before.per_envelope(&CpuUse::read(worker, pool).await?, args.envelopes);
+    let large_branch = client
+        .run(
+            &inbound,
+            "ItemReserve",
+            item_reserves("big", envelopes::LARGE_BRANCH, args.envelopes),
+            Pace::Saturation,
+        )
+        .await?;
     maintain(pool).await?;
     let sales = Offered::many(args.envelopes, |uuid, n| {
         envelopes::retail_sale(uuid, &tag, n)
     });
+    let before = CpuUse::read(worker, pool).await?;
     let retail_sales = client
         .run(&inbound, "RetailSales", sales, Pace::Saturation)
         .await?;
+    let retail_sales_cpu = before.per_envelope(&CpuUse::read(worker, pool).await?, args.envelopes);
     let cpu = (worker.cpu()? - cpu_before).as_secs_f64() / busy.elapsed().as_secs_f64();
     let peak_rss = worker.peak_rss()?;
     maintain(pool).await?;
@@ -291,8 +301,10 @@ async fn one_run(
         ceiling: ceiling.rate,
         naive: naive.rate,
         item_reserve,
+        item_reserve_cpu,
         large_branch: large_branch.rate,
         retail_sales,
+        retail_sales_cpu,
         paced,
         large: large.p50,
         large_rss_ratio: large_rss as f64 / body_bytes as f64,

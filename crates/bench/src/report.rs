@@ -24,10 +24,14 @@ pub struct Run {
     pub naive: f64,
     /// ItemReserve on the branch of 5,000 lots, at saturation.
     pub item_reserve: Measured,
+    /// Its CPU per envelope, ms: the worker's and the database's.
+    pub item_reserve_cpu: (f64, f64),
     /// ItemReserve on the branch of 100,000 lots, envelopes/s.
     pub large_branch: f64,
     /// RetailSales consuming the reservations, at saturation.
     pub retail_sales: Measured,
+    /// Its CPU per envelope, ms: the worker's and the database's.
+    pub retail_sales_cpu: (f64, f64),
     /// ItemReserve at the fixed offered rate.
     pub paced: Measured,
     /// The large RetailSales, publish to receipt.
@@ -108,12 +112,24 @@ fn rows(setting: &Setting, runs: &[Run]) -> Vec<Row> {
         row("  / naive", 2, Some(Target::AtLeast(4.0)), &|run| {
             run.item_reserve.rate / run.naive
         }),
+        row("  worker CPU per envelope, ms", 3, None, &|run| {
+            run.item_reserve_cpu.0
+        }),
+        row("  database CPU per envelope, ms", 3, None, &|run| {
+            run.item_reserve_cpu.1
+        }),
         row("RetailSales, env/s", 0, None, &|run| run.retail_sales.rate),
         row("  / ceiling", 2, Some(Target::AtLeast(0.30)), &|run| {
             run.retail_sales.rate / run.ceiling
         }),
         row("  / naive", 2, Some(Target::AtLeast(4.0)), &|run| {
             run.retail_sales.rate / run.naive
+        }),
+        row("  worker CPU per envelope, ms", 3, None, &|run| {
+            run.retail_sales_cpu.0
+        }),
+        row("  database CPU per envelope, ms", 3, None, &|run| {
+            run.retail_sales_cpu.1
         }),
         row("ItemReserve, 100,000 lots, env/s", 0, None, &|run| {
             run.large_branch

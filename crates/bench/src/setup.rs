@@ -1,7 +1,9 @@
 //! The bench's own world: a database of its own with the master data, and
 //! the worker as a real `eai run` process on a topology prefix of its own,
-//! watched for CPU and resident memory through `/proc`.
+//! watched for CPU and resident memory through `/proc`, like the database's
+//! backends for CPU.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -191,15 +193,7 @@ impl Worker {
 
     /// CPU time used so far.
     pub fn cpu(&self) -> anyhow::Result<Duration> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid))?;
-        let fields: Vec<&str> = stat
-            .rsplit_once(')')
-            .context("/proc stat")?
-            .1
-            .split_whitespace()
-            .collect();
-        let ticks: u64 = fields[11].parse::<u64>()? + fields[12].parse::<u64>()?;
-        Ok(Duration::from_secs_f64(ticks as f64 / TICKS_PER_SECOND))
+        process_cpu(self.pid)
     }
 
     /// Peak resident memory since the last [`Worker::reset_peak`], in bytes.
@@ -222,6 +216,60 @@ impl Worker {
             .await
             .context("the worker did not stop within 30 s")??;
         Ok(())
+    }
+}
+
+/// The CPU time process `pid` has used so far (user and system).
+fn process_cpu(pid: u32) -> anyhow::Result<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .context("/proc stat")?
+        .1
+        .split_whitespace()
+        .collect();
+    let ticks: u64 = fields[11].parse::<u64>()? + fields[12].parse::<u64>()?;
+    Ok(Duration::from_secs_f64(ticks as f64 / TICKS_PER_SECOND))
+}
+
+/// The CPU time used so far by the worker and by each PostgreSQL backend
+/// connected to the bench's database (the server is local): read before and
+/// after a phase, it says what one envelope costs each side, a figure far
+/// steadier than a rate on a shared machine.
+pub struct CpuUse {
+    worker: Duration,
+    backends: HashMap<i32, Duration>,
+}
+
+impl CpuUse {
+    pub async fn read(worker: &Worker, pool: &PgPool) -> anyhow::Result<CpuUse> {
+        let pids: Vec<i32> = sqlx::query_scalar(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()",
+        )
+        .fetch_all(pool)
+        .await?;
+        Ok(CpuUse {
+            worker: worker.cpu()?,
+            // A backend gone meanwhile has no figure to read.
+            backends: pids
+                .into_iter()
+                .filter_map(|pid| Some((pid, process_cpu(pid as u32).ok()?)))
+                .collect(),
+        })
+    }
+
+    /// Milliseconds of CPU per envelope since `self`, the worker's and the
+    /// database's, for `envelopes` answered meanwhile.
+    pub fn per_envelope(&self, now: &CpuUse, envelopes: usize) -> (f64, f64) {
+        let database: Duration = now
+            .backends
+            .iter()
+            .map(|(pid, used)| {
+                used.saturating_sub(self.backends.get(pid).copied().unwrap_or_default())
+            })
+            .sum();
+        let per = |used: Duration| used.as_secs_f64() * 1000.0 / envelopes as f64;
+        (per(now.worker.saturating_sub(self.worker)), per(database))
     }
 }
 
