@@ -166,7 +166,7 @@ const DEFAULTS: Defaults = Defaults {
     http_addr: "127.0.0.1:9464",
     prefetch: 512,
     concurrency: 256,
-    batch_size: 64,
+    batch_size: 128,
     queue_type: "quorum",
     log_format: LogFormat::Pretty,
     topology_prefix: "eai",

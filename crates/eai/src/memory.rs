@@ -15,11 +15,18 @@
 //! remapped, and stay there (measured: 3.3 × the body for the first large
 //! sale, 4.2 × for the next ones).
 //!
+//! glibc's fast bins are turned off. With them, every allocation of 1 KiB or
+//! more (a batch's vectors, a receipt, a row's buffer) first merged all the
+//! small blocks freed since the last one: a sixth of the worker's CPU under
+//! load went to `malloc_consolidate` and its `unlink_chunk`. Small blocks
+//! are still cached per thread (glibc's tcache); measured under load, the
+//! worker spent about a fifth less CPU per ItemReserve.
+//!
 //! # Layout
 //!
 //! - [`MemoryReturn`]: counts the envelopes in flight and decides when.
 //! - `give_back`: the call itself (`malloc_trim`, glibc only).
-//! - `map_large_allocations_apart`: the fixed threshold (`mallopt`, glibc only).
+//! - `tune_allocator`: the fixed threshold and no fast bins (`mallopt`, glibc only).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -46,10 +53,10 @@ pub struct MemoryReturn {
 }
 
 impl Default for MemoryReturn {
-    /// Also fixes the process's threshold for allocations mapped on their
-    /// own at [`SEPARATE_FROM`] (see the module documentation).
+    /// Also tunes the process's allocator: allocations mapped on their own
+    /// from [`SEPARATE_FROM`], no fast bins (see the module documentation).
     fn default() -> Self {
-        map_large_allocations_apart();
+        tune_allocator();
         MemoryReturn {
             in_flight: AtomicUsize::new(0),
             last: Mutex::new(Instant::now()),
@@ -100,15 +107,16 @@ impl Drop for Handling<'_> {
 }
 
 /// Makes glibc map every allocation of [`SEPARATE_FROM`] or more on its own,
-/// whatever sizes were freed before.
-fn map_large_allocations_apart() {
+/// whatever sizes were freed before, and keep no fast bins.
+fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         let threshold = libc::c_int::try_from(SEPARATE_FROM).unwrap_or(libc::c_int::MAX);
-        // SAFETY: `mallopt` only changes a tuning parameter of glibc's
+        // SAFETY: `mallopt` only changes tuning parameters of glibc's
         // allocator; allocations already made are untouched.
         unsafe {
             libc::mallopt(libc::M_MMAP_THRESHOLD, threshold);
+            libc::mallopt(libc::M_MXFAST, 0);
         }
     }
 }

@@ -80,6 +80,27 @@ impl<'a> Node<'a> {
     /// whose keys repeat in any case. Documents read tolerantly (a
     /// destination's receipt) may, and then the first one is read.
     pub fn get(&self, key: &str) -> Option<Node<'a>> {
+        self.lookup(key)
+            .map(|value| Node::at(value, self.child_path(key)))
+    }
+
+    /// The value under `key` as received, JSON `null` when absent: what a
+    /// message quotes.
+    pub fn raw(&self, key: &str) -> &'a Json<'a> {
+        self.lookup(key).unwrap_or(&NULL)
+    }
+
+    /// The path a missing child would have had, for "missing field" errors.
+    pub fn child_path(&self, key: &str) -> String {
+        let mut path = String::with_capacity(self.path.len() + 1 + key.len());
+        path.push_str(&self.path);
+        path.push('.');
+        path.push_str(key);
+        path
+    }
+
+    /// The value [`Node::get`] finds, without the path it would build.
+    fn lookup(&self, key: &str) -> Option<&'a Json<'a>> {
         let Json::Object(entries) = self.value else {
             return None;
         };
@@ -88,18 +109,16 @@ impl<'a> Node<'a> {
             .find(|(name, _)| name.eq_ignore_ascii_case(key))
             .map(|(_, value)| value)
             .filter(|value| !value.is_null())
-            .map(|value| Node::at(value, self.child_path(key)))
     }
 
-    /// The value under `key` as received, JSON `null` when absent: what a
-    /// message quotes.
-    pub fn raw(&self, key: &str) -> &'a Json<'a> {
-        self.get(key).map_or(&NULL, |child| child.value)
-    }
-
-    /// The path a missing child would have had, for "missing field" errors.
-    pub fn child_path(&self, key: &str) -> String {
-        format!("{}.{}", self.path, key)
+    /// The field `key` for a reader of one value: its path is only built if
+    /// the value is refused, so reading a valid envelope builds none.
+    fn field<'n>(&'n self, key: &'n str) -> Option<Field<'n, 'a>> {
+        self.lookup(key).map(|value| Field {
+            parent: self,
+            key,
+            value,
+        })
     }
 
     /// A list that may arrive wrapped or plain: `key: [..]`, `key: {item: [..]}`,
@@ -136,15 +155,13 @@ impl<'a> Node<'a> {
     /// characters once trimmed is `INVALID_FIELD` expecting "a string of at
     /// most 255 characters".
     pub fn text(&self, key: &str) -> Result<Option<String>, Detail> {
-        let Some(node) = self.get(key) else {
+        let Some(field) = self.field(key) else {
             return Ok(None);
         };
-        match node.as_text()? {
-            Some(text) if longer_than(&text, MAX_TEXT_CHARS) => Err(Detail::invalid_field(
-                &node.path,
-                EXPECTED_SHORT_TEXT,
-                node.value,
-            )),
+        match field.text()? {
+            Some(text) if longer_than(&text, MAX_TEXT_CHARS) => {
+                Err(field.invalid(EXPECTED_SHORT_TEXT))
+            }
             text => Ok(text),
         }
     }
@@ -153,39 +170,26 @@ impl<'a> Node<'a> {
     /// a key or a column: a destination's receipt message, a Header field
     /// echoed in a receipt.
     pub fn long_text(&self, key: &str) -> Result<Option<String>, Detail> {
-        self.get(key).map_or(Ok(None), |node| node.as_text())
-    }
-
-    /// This node as text, trimmed, of any length (see [`Node::text`]).
-    fn as_text(&self) -> Result<Option<String>, Detail> {
-        match self.value {
-            Json::String(text) => {
-                let text = text.trim();
-                Ok((!text.is_empty()).then(|| text.to_owned()))
-            }
-            Json::Number(number) => Ok(Some(number.to_string())),
-            other => Err(Detail::invalid_field(&self.path, "a string", other)),
-        }
+        self.field(key).map_or(Ok(None), |field| field.text())
     }
 
     /// An exact decimal (see [`crate::number::parse_decimal`]); absent, `null`
     /// and `""` are `None`. Anything unparseable is `INVALID_FIELD` with the path.
     pub fn decimal(&self, key: &str) -> Result<Option<Decimal>, Detail> {
-        let Some(node) = self.get(key) else {
+        let Some(field) = self.field(key) else {
             return Ok(None);
         };
-        parse_decimal(node.value)
-            .map_err(|_| Detail::invalid_field(&node.path, EXPECTED_DECIMAL, node.value))
+        parse_decimal(field.value).map_err(|_| field.invalid(EXPECTED_DECIMAL))
     }
 
     /// A date/time in one of the accepted forms ([`Timestamp::parse`]); absent,
     /// `null` and `""` are `None`.
     pub fn timestamp(&self, key: &str) -> Result<Option<Timestamp>, Detail> {
-        let Some(node) = self.get(key) else {
+        let Some(field) = self.field(key) else {
             return Ok(None);
         };
-        let invalid = || Detail::invalid_field(&node.path, EXPECTED_TIMESTAMP, node.value);
-        match node.value {
+        let invalid = || field.invalid(EXPECTED_TIMESTAMP);
+        match field.value {
             Json::String(text) if text.trim().is_empty() => Ok(None),
             Json::String(text) => Timestamp::parse(text).map(Some).map_err(|_| invalid()),
             _ => Err(invalid()),
@@ -196,11 +200,11 @@ impl<'a> Node<'a> {
     /// `"N"`/`"Y"` (any case; Protheus writes S/N), or the numbers 1/0.
     /// Absent, `null` and `""` are `None`.
     pub fn flag(&self, key: &str) -> Result<Option<bool>, Detail> {
-        let Some(node) = self.get(key) else {
+        let Some(field) = self.field(key) else {
             return Ok(None);
         };
-        let invalid = || Detail::invalid_field(&node.path, EXPECTED_FLAG, node.value);
-        match node.value {
+        let invalid = || field.invalid(EXPECTED_FLAG);
+        match field.value {
             Json::Bool(flag) => Ok(Some(*flag)),
             Json::String(text) => match text.trim().to_ascii_lowercase().as_str() {
                 "" => Ok(None),
@@ -208,12 +212,38 @@ impl<'a> Node<'a> {
                 "false" | "0" | "n" => Ok(Some(false)),
                 _ => Err(invalid()),
             },
-            Json::Number(_) => match parse_decimal(node.value) {
+            Json::Number(_) => match parse_decimal(field.value) {
                 Ok(Some(number)) if number == Decimal::ONE => Ok(Some(true)),
                 Ok(Some(number)) if number.is_zero() => Ok(Some(false)),
                 _ => Err(invalid()),
             },
             _ => Err(invalid()),
+        }
+    }
+}
+
+/// One value read under a key of a [`Node`].
+struct Field<'n, 'a> {
+    parent: &'n Node<'a>,
+    key: &'n str,
+    value: &'a Json<'a>,
+}
+
+impl Field<'_, '_> {
+    /// `INVALID_FIELD` at this field's path, expecting `expected`.
+    fn invalid(&self, expected: &str) -> Detail {
+        Detail::invalid_field(&self.parent.child_path(self.key), expected, self.value)
+    }
+
+    /// This value as text, trimmed, of any length (see [`Node::text`]).
+    fn text(&self) -> Result<Option<String>, Detail> {
+        match self.value {
+            Json::String(text) => {
+                let text = text.trim();
+                Ok((!text.is_empty()).then(|| text.to_owned()))
+            }
+            Json::Number(number) => Ok(Some(number.to_string())),
+            _ => Err(self.invalid("a string")),
         }
     }
 }

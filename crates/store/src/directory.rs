@@ -82,6 +82,23 @@ pub async fn load_directories(
     Ok(directories)
 }
 
+impl DirectoryScope<'_> {
+    /// The codes `entity`'s master rows may be found by for this scope: each
+    /// wanted external code and what `directory` (the scope's) maps it to.
+    pub fn candidates<'s>(
+        &'s self,
+        directory: &'s Directory,
+        entity: Entity,
+    ) -> impl Iterator<Item = &'s str> {
+        self.wanted
+            .iter()
+            .filter(move |(kind, _)| *kind == entity)
+            .flat_map(move |(_, external)| {
+                std::iter::once(external.as_str()).chain(directory.resolve(entity, external))
+            })
+    }
+}
+
 /// The codes to look `entity`'s master rows up by, for all the scopes at
 /// once: each wanted external code and what its scope's directory maps it
 /// to (the domain decides which wins).
@@ -90,15 +107,12 @@ pub fn candidate_codes(
     directories: &[Directory],
     entity: Entity,
 ) -> Vec<String> {
-    let mut codes: Vec<String> = Vec::new();
-    for (scope, directory) in scopes.iter().zip(directories) {
-        for (_, external) in scope.wanted.iter().filter(|(kind, _)| *kind == entity) {
-            codes.push(external.clone());
-            if let Some(internal) = directory.resolve(entity, external) {
-                codes.push(internal.to_owned());
-            }
-        }
-    }
+    let mut codes: Vec<String> = scopes
+        .iter()
+        .zip(directories)
+        .flat_map(|(scope, directory)| scope.candidates(directory, entity))
+        .map(str::to_owned)
+        .collect();
     codes.sort();
     codes.dedup();
     codes
@@ -168,32 +182,42 @@ struct LocatedRow {
     reserve_without_stock: Option<bool>,
 }
 
-/// Loads the products whose code is any of `codes`, registering them as
-/// internal Product codes in every one of `directories`.
+/// Loads the products the scopes can name (their candidate codes), for all
+/// of them at once, and registers in each scope's directory the internal
+/// Product codes that scope names: the work follows the products named,
+/// not the batch's size times its products.
 pub async fn load_products(
     conn: &mut PgConnection,
+    scopes: &[DirectoryScope<'_>],
     directories: &mut [Directory],
-    codes: &[String],
 ) -> Result<HashMap<String, ProductInfo>, StoreError> {
+    let codes = candidate_codes(scopes, directories, Entity::Product);
     let rows: Vec<(String, bool, Option<String>)> = sqlx::query_as(
         "SELECT code, blocked, default_warehouse FROM products WHERE code = ANY($1)",
     )
-    .bind(codes)
+    .bind(&codes)
     .fetch_all(&mut *conn)
     .await?;
-    let mut products = HashMap::with_capacity(rows.len());
-    for (code, blocked, default_warehouse) in rows {
-        for directory in directories.iter_mut() {
-            directory.add_internal(Entity::Product, &code);
-        }
-        products.insert(
-            code.clone(),
-            ProductInfo {
-                code,
+    let products: HashMap<String, ProductInfo> = rows
+        .into_iter()
+        .map(|(code, blocked, default_warehouse)| {
+            let product = ProductInfo {
+                code: code.clone(),
                 blocked,
                 default_warehouse,
-            },
-        );
+            };
+            (code, product)
+        })
+        .collect();
+    for (scope, directory) in scopes.iter().zip(directories.iter_mut()) {
+        let found: Vec<String> = scope
+            .candidates(directory, Entity::Product)
+            .filter(|code| products.contains_key(*code))
+            .map(str::to_owned)
+            .collect();
+        for code in found {
+            directory.add_internal(Entity::Product, &code);
+        }
     }
     Ok(products)
 }

@@ -312,8 +312,7 @@ async fn resolve_all(
         })
         .collect();
     let mut directories = directory::load_directories(conn, &scopes).await?;
-    let codes = directory::candidate_codes(&scopes, &directories, Entity::Product);
-    let products = directory::load_products(conn, &mut directories, &codes).await?;
+    let products = directory::load_products(conn, &scopes, &mut directories).await?;
     Ok(requests
         .iter()
         .zip(&directories)

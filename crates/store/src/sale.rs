@@ -289,28 +289,28 @@ async fn load_all(
         })
         .unzip();
     let rows: Vec<(String, serde_json::Value)> = sqlx::query_as(
-        "SELECT 'product', to_jsonb(r) FROM (SELECT code, blocked, tes, default_warehouse
+        "SELECT 'Product', to_jsonb(r) FROM (SELECT code, blocked, tes, default_warehouse
                                                FROM products WHERE code = ANY($1)) r
          UNION ALL
-         SELECT 'customer', to_jsonb(r) FROM (SELECT code, blocked FROM customers
+         SELECT 'Customer', to_jsonb(r) FROM (SELECT code, blocked FROM customers
                                                WHERE code = ANY($2)) r
          UNION ALL
-         SELECT 'station', to_jsonb(r) FROM (SELECT code, series, branch FROM stations
+         SELECT 'Station', to_jsonb(r) FROM (SELECT code, series, branch FROM stations
                                               WHERE branch = ANY($3) AND code = ANY($4)) r
          UNION ALL
-         SELECT 'operator', to_jsonb(r) FROM (SELECT code FROM operators WHERE code = ANY($5)) r
+         SELECT 'Operator', to_jsonb(r) FROM (SELECT code FROM operators WHERE code = ANY($5)) r
          UNION ALL
-         SELECT 'carrier', to_jsonb(r) FROM (SELECT code FROM carriers WHERE code = ANY($6)) r
+         SELECT 'Carrier', to_jsonb(r) FROM (SELECT code FROM carriers WHERE code = ANY($6)) r
          UNION ALL
-         SELECT 'payment_method', to_jsonb(r)
+         SELECT 'PaymentMethod', to_jsonb(r)
            FROM (SELECT code, requires_financial_manager FROM payment_methods
                   WHERE code = ANY($7)) r
          UNION ALL
-         SELECT 'financial_manager', to_jsonb(r)
+         SELECT 'FinancialManager', to_jsonb(r)
            FROM (SELECT code, days, own_financing FROM financial_managers
                   WHERE code = ANY($8)) r
          UNION ALL
-         SELECT 'operation', to_jsonb(r) FROM (SELECT operation AS code, tes FROM operations
+         SELECT 'Operation', to_jsonb(r) FROM (SELECT operation AS code, tes FROM operations
                                                 WHERE operation = ANY($9)) r
          UNION ALL
          SELECT 'document_used', to_jsonb(r)
@@ -343,27 +343,51 @@ async fn load_all(
                 .map_err(|error| StoreError::Database(sqlx::Error::Decode(Box::new(error))))
         })
         .collect::<Result<_, _>>()?;
+    // The rows by kind and code: each sale files only the rows it names, so
+    // the work follows the rows named, not the batch's size times its rows.
+    let mut by_code: HashMap<(&str, &str), Vec<&CodeRow>> = HashMap::new();
+    for (kind, row) in &rows {
+        by_code
+            .entry((kind.as_str(), row.code.as_str()))
+            .or_default()
+            .push(row);
+    }
     let mut reservations = reservations_all(conn, requests).await?;
     let mut masters = Vec::with_capacity(requests.len());
-    for ((request, mut directory), reservations) in
-        requests.iter().zip(directories).zip(reservations.drain(..))
+    for (((request, scope), mut directory), reservations) in requests
+        .iter()
+        .zip(&scopes)
+        .zip(directories)
+        .zip(reservations.drain(..))
     {
         let branch = request.branch;
         let mut master = MasterRows::default();
-        for (kind, row) in &rows {
-            let ours = match kind.as_str() {
-                "station" => row.branch.as_deref() == Some(branch.branch.as_str()),
-                "document_used" => {
-                    row.company.as_deref() == Some(branch.company.as_str())
-                        && row.branch.as_deref() == Some(branch.branch.as_str())
-                        && request.sale.document_code.as_deref() == Some(row.code.as_str())
-                }
-                _ => true,
-            };
-            if ours {
-                master.add(&mut directory, kind, row.clone());
+        for entity in MasterRows::ENTITIES {
+            let named: Vec<&CodeRow> = scope
+                .candidates(&directory, entity)
+                .filter_map(|code| by_code.get(&(entity.as_str(), code)))
+                .flatten()
+                .copied()
+                .filter(|row| {
+                    entity != Entity::Station
+                        || row.branch.as_deref() == Some(branch.branch.as_str())
+                })
+                .collect();
+            for row in named {
+                master.add(&mut directory, entity, row.clone());
             }
         }
+        master.document_used = request
+            .sale
+            .document_code
+            .as_deref()
+            .and_then(|code| by_code.get(&(DOCUMENT_USED, code)))
+            .is_some_and(|rows| {
+                rows.iter().any(|row| {
+                    row.company.as_deref() == Some(branch.company.as_str())
+                        && row.branch.as_deref() == Some(branch.branch.as_str())
+                })
+            });
         let MasterRows {
             products,
             customers,
@@ -429,14 +453,30 @@ struct CodeRow {
     company: Option<String>,
 }
 
+/// The kind of the rows of [`load_all`] that say a DocumentCode is in use
+/// (the others are named after their entity).
+const DOCUMENT_USED: &str = "document_used";
+
 impl MasterRows {
-    /// Files one row, registering its code as an internal code of its entity.
-    fn add(&mut self, directory: &mut Directory, kind: &str, row: CodeRow) {
-        let code = row.code.clone();
-        let entity = match kind {
-            "product" => {
+    /// The entities whose master rows a sale names.
+    const ENTITIES: [Entity; 8] = [
+        Entity::Product,
+        Entity::Customer,
+        Entity::Station,
+        Entity::Operator,
+        Entity::Carrier,
+        Entity::PaymentMethod,
+        Entity::FinancialManager,
+        Entity::Operation,
+    ];
+
+    /// Files one row of `entity`, registering its code as an internal code.
+    fn add(&mut self, directory: &mut Directory, entity: Entity, row: CodeRow) {
+        directory.add_internal(entity, &row.code);
+        match entity {
+            Entity::Product => {
                 self.products.insert(
-                    code.clone(),
+                    row.code.clone(),
                     SaleProduct {
                         code: row.code,
                         blocked: row.blocked,
@@ -444,45 +484,33 @@ impl MasterRows {
                         default_warehouse: row.default_warehouse,
                     },
                 );
-                Entity::Product
             }
-            "customer" => {
-                self.customers.insert(code.clone(), row.blocked);
-                Entity::Customer
+            Entity::Customer => {
+                self.customers.insert(row.code, row.blocked);
             }
-            "station" => {
-                self.stations.insert(code.clone(), row.series);
-                Entity::Station
+            Entity::Station => {
+                self.stations.insert(row.code, row.series);
             }
-            "operator" => Entity::Operator,
-            "carrier" => Entity::Carrier,
-            "payment_method" => {
+            Entity::PaymentMethod => {
                 self.payment_methods
-                    .insert(code.clone(), row.requires_financial_manager);
-                Entity::PaymentMethod
+                    .insert(row.code, row.requires_financial_manager);
             }
-            "financial_manager" => {
+            Entity::FinancialManager => {
                 self.financial_managers.insert(
-                    code.clone(),
+                    row.code.clone(),
                     FinancialManager {
                         code: row.code,
                         days: row.days,
                         own_financing: row.own_financing,
                     },
                 );
-                Entity::FinancialManager
             }
-            "operation" => {
+            Entity::Operation => {
                 self.operations
-                    .insert(code.clone(), row.tes.unwrap_or_default());
-                Entity::Operation
+                    .insert(row.code, row.tes.unwrap_or_default());
             }
-            _ => {
-                self.document_used = true;
-                return;
-            }
-        };
-        directory.add_internal(entity, &code);
+            _ => {}
+        }
     }
 }
 
