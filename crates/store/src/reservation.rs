@@ -345,8 +345,8 @@ async fn load_held(
     Ok(held)
 }
 
-/// The ids of the lots read, by (branch, product, warehouse), in id order.
-fn lots_by_stock(lots: &BTreeMap<i64, BranchLot>) -> HashMap<(String, String, String), Vec<i64>> {
+/// The ids of the lots read, by (branch, product, warehouse), in no order.
+fn lots_by_stock(lots: &HashMap<i64, BranchLot>) -> HashMap<(String, String, String), Vec<i64>> {
     let mut by_stock: HashMap<(String, String, String), Vec<i64>> = HashMap::new();
     for (id, lot) in lots {
         let stock = (
@@ -363,7 +363,7 @@ fn lots_by_stock(lots: &BTreeMap<i64, BranchLot>) -> HashMap<(String, String, St
 /// them), adding them to the deltas to write and their `(product,
 /// warehouse)` to the keys whose stock level changed.
 fn move_reserved(
-    lots: &mut BTreeMap<i64, BranchLot>,
+    lots: &mut HashMap<i64, BranchLot>,
     moved: &[(i64, Decimal)],
     deltas: &mut Vec<(i64, Decimal)>,
     touched: &mut Vec<(String, String)>,
@@ -545,7 +545,7 @@ async fn read_lots(
     conn: &mut PgConnection,
     planned: &[(&str, String, String)],
     held: &HashMap<i64, Vec<(i64, Decimal)>>,
-) -> Result<BTreeMap<i64, BranchLot>, StoreError> {
+) -> Result<HashMap<i64, BranchLot>, StoreError> {
     let branches: Vec<&str> = planned.iter().map(|(branch, ..)| *branch).collect();
     let products: Vec<&str> = planned
         .iter()
