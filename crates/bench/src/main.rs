@@ -40,10 +40,10 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use eai_transport::{QueueType, Topology};
 
-use crate::load::{Client, Offered, Pace};
+use crate::load::{Client, Measured, Offered, Pace};
 use crate::relays::{Relay, Work};
 use crate::report::Run;
-use crate::setup::{CpuUse, Worker, World};
+use crate::setup::{CpuPerEnvelope, CpuUse, Worker, World};
 
 /// Throughput, latency and memory of the EAI Worker, as ratios to the
 /// broker's ceiling and to baselines measured in the same run.
@@ -239,33 +239,18 @@ async fn one_run(
     worker.reset_peak()?;
     let cpu_before = worker.cpu()?;
     let busy = Instant::now();
-    let before = CpuUse::read(worker, pool).await?;
-    let item_reserve = client
-        .run(
-            &inbound,
-            "ItemReserve",
-            item_reserves("", envelopes::BRANCH, args.envelopes),
-            Pace::Saturation,
-        )
-        .await?;
-    let item_reserve_cpu = before.per_envelope(&CpuUse::read(worker, pool).await?, args.envelopes);
-    let large_branch = client
-        .run(
-            &inbound,
-            "ItemReserve",
-            item_reserves("big", envelopes::LARGE_BRANCH, args.envelopes),
-            Pace::Saturation,
-        )
-        .await?;
+    let mut by_branch = Vec::new();
+    for (label, branch) in [("", envelopes::BRANCH), ("big", envelopes::LARGE_BRANCH)] {
+        let offered = item_reserves(label, branch, args.envelopes);
+        by_branch.push(stream(client, worker, pool, &inbound, "ItemReserve", offered).await?);
+    }
+    let ((item_reserve, item_reserve_cpu), (large_branch, _)) = (by_branch[0], by_branch[1]);
     maintain(pool).await?;
     let sales = Offered::many(args.envelopes, |uuid, n| {
         envelopes::retail_sale(uuid, &tag, n)
     });
-    let before = CpuUse::read(worker, pool).await?;
-    let retail_sales = client
-        .run(&inbound, "RetailSales", sales, Pace::Saturation)
-        .await?;
-    let retail_sales_cpu = before.per_envelope(&CpuUse::read(worker, pool).await?, args.envelopes);
+    let (retail_sales, retail_sales_cpu) =
+        stream(client, worker, pool, &inbound, "RetailSales", sales).await?;
     let cpu = (worker.cpu()? - cpu_before).as_secs_f64() / busy.elapsed().as_secs_f64();
     let peak_rss = worker.peak_rss()?;
     maintain(pool).await?;
@@ -313,6 +298,25 @@ async fn one_run(
         drain_baseline: baseline,
         drain: sender,
     })
+}
+
+/// `offered` published to the worker's inbound exchange at saturation: how
+/// fast it was answered and what each envelope cost the worker and the database.
+async fn stream(
+    client: &mut Client,
+    worker: &Worker,
+    pool: &sqlx::PgPool,
+    inbound: &str,
+    transaction: &str,
+    offered: Vec<Offered>,
+) -> anyhow::Result<(Measured, CpuPerEnvelope)> {
+    let envelopes = offered.len();
+    let before = CpuUse::read(worker, pool).await?;
+    let measured = client
+        .run(inbound, transaction, offered, Pace::Saturation)
+        .await?;
+    let cpu = before.per_envelope(&CpuUse::read(worker, pool).await?, envelopes);
+    Ok((measured, cpu))
 }
 
 /// Envelopes of each kind sent before the first run, not measured.

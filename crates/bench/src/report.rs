@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::load::Measured;
+use crate::setup::CpuPerEnvelope;
 
 /// The settings the runs had.
 pub struct Setting {
@@ -24,14 +25,14 @@ pub struct Run {
     pub naive: f64,
     /// ItemReserve on the branch of 5,000 lots, at saturation.
     pub item_reserve: Measured,
-    /// Its CPU per envelope, ms: the worker's and the database's.
-    pub item_reserve_cpu: (f64, f64),
+    /// Its CPU per envelope, the worker's and the database's.
+    pub item_reserve_cpu: CpuPerEnvelope,
     /// ItemReserve on the branch of 100,000 lots, envelopes/s.
     pub large_branch: f64,
     /// RetailSales consuming the reservations, at saturation.
     pub retail_sales: Measured,
-    /// Its CPU per envelope, ms: the worker's and the database's.
-    pub retail_sales_cpu: (f64, f64),
+    /// Its CPU per envelope, the worker's and the database's.
+    pub retail_sales_cpu: CpuPerEnvelope,
     /// ItemReserve at the fixed offered rate.
     pub paced: Measured,
     /// The large RetailSales, publish to receipt.
@@ -113,10 +114,10 @@ fn rows(setting: &Setting, runs: &[Run]) -> Vec<Row> {
             run.item_reserve.rate / run.naive
         }),
         row("  worker CPU per envelope, ms", 3, None, &|run| {
-            run.item_reserve_cpu.0
+            run.item_reserve_cpu.worker
         }),
         row("  database CPU per envelope, ms", 3, None, &|run| {
-            run.item_reserve_cpu.1
+            run.item_reserve_cpu.database
         }),
         row("RetailSales, env/s", 0, None, &|run| run.retail_sales.rate),
         row("  / ceiling", 2, Some(Target::AtLeast(0.30)), &|run| {
@@ -126,10 +127,10 @@ fn rows(setting: &Setting, runs: &[Run]) -> Vec<Row> {
             run.retail_sales.rate / run.naive
         }),
         row("  worker CPU per envelope, ms", 3, None, &|run| {
-            run.retail_sales_cpu.0
+            run.retail_sales_cpu.worker
         }),
         row("  database CPU per envelope, ms", 3, None, &|run| {
-            run.retail_sales_cpu.1
+            run.retail_sales_cpu.database
         }),
         row("ItemReserve, 100,000 lots, env/s", 0, None, &|run| {
             run.large_branch

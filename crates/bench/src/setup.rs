@@ -258,9 +258,8 @@ impl CpuUse {
         })
     }
 
-    /// Milliseconds of CPU per envelope since `self`, the worker's and the
-    /// database's, for `envelopes` answered meanwhile.
-    pub fn per_envelope(&self, now: &CpuUse, envelopes: usize) -> (f64, f64) {
+    /// The CPU each envelope cost since `self`, for `envelopes` answered meanwhile.
+    pub fn per_envelope(&self, now: &CpuUse, envelopes: usize) -> CpuPerEnvelope {
         let database: Duration = now
             .backends
             .iter()
@@ -269,8 +268,18 @@ impl CpuUse {
             })
             .sum();
         let per = |used: Duration| used.as_secs_f64() * 1000.0 / envelopes as f64;
-        (per(now.worker.saturating_sub(self.worker)), per(database))
+        CpuPerEnvelope {
+            worker: per(now.worker.saturating_sub(self.worker)),
+            database: per(database),
+        }
     }
+}
+
+/// Milliseconds of CPU one envelope cost each side.
+#[derive(Clone, Copy)]
+pub struct CpuPerEnvelope {
+    pub worker: f64,
+    pub database: f64,
 }
 
 fn status_kib(pid: u32, field: &str) -> anyhow::Result<u64> {

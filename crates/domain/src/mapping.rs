@@ -73,37 +73,49 @@ impl fmt::Display for Entity {
     }
 }
 
-/// The mappings and internal codes one message may refer to.
+/// The mappings and internal codes one message may refer to, by entity, so
+/// a lookup by a borrowed code allocates nothing.
 #[derive(Debug, Default, Clone)]
 pub struct Directory {
-    mappings: HashMap<(Entity, String), String>,
-    internal: HashSet<(Entity, String)>,
+    mappings: HashMap<Entity, HashMap<String, String>>,
+    internal: HashMap<Entity, HashSet<String>>,
 }
 
 impl Directory {
     /// Records `external → internal` for `entity`.
     pub fn add_mapping(&mut self, entity: Entity, external: &str, internal: &str) {
         self.mappings
-            .insert((entity, external.to_owned()), internal.to_owned());
+            .entry(entity)
+            .or_default()
+            .insert(external.to_owned(), internal.to_owned());
     }
 
     /// Records that `code` exists as an internal code of `entity`.
     pub fn add_internal(&mut self, entity: Entity, code: &str) {
-        self.internal.insert((entity, code.to_owned()));
+        self.internal
+            .entry(entity)
+            .or_default()
+            .insert(code.to_owned());
     }
 
     /// Whether `code` is a known internal code of `entity`.
     pub fn is_internal(&self, entity: Entity, code: &str) -> bool {
-        self.internal.contains(&(entity, code.to_owned()))
+        self.internal
+            .get(&entity)
+            .is_some_and(|codes| codes.contains(code))
     }
 
     /// The internal code for `external`: its mapping, else itself when it is a known internal code.
     pub fn resolve(&self, entity: Entity, external: &str) -> Option<&str> {
-        let key = (entity, external.to_owned());
-        if let Some(internal) = self.mappings.get(&key) {
-            return Some(internal);
-        }
-        self.internal.get(&key).map(|(_, code)| code.as_str())
+        self.mappings
+            .get(&entity)
+            .and_then(|mappings| mappings.get(external))
+            .or_else(|| {
+                self.internal
+                    .get(&entity)
+                    .and_then(|codes| codes.get(external))
+            })
+            .map(String::as_str)
     }
 }
 

@@ -210,13 +210,13 @@ pub async fn load_products(
         })
         .collect();
     for (scope, directory) in scopes.iter().zip(directories.iter_mut()) {
-        let found: Vec<String> = scope
+        let found: Vec<&str> = scope
             .candidates(directory, Entity::Product)
-            .filter(|code| products.contains_key(*code))
-            .map(str::to_owned)
+            .filter_map(|code| products.get_key_value(code))
+            .map(|(code, _)| code.as_str())
             .collect();
         for code in found {
-            directory.add_internal(Entity::Product, &code);
+            directory.add_internal(Entity::Product, code);
         }
     }
     Ok(products)
