@@ -22,11 +22,12 @@ const COMPANY: &str = "T1";
 const BRANCH: &str = "SENDER TESTS";
 const TRANSACTION: &str = "StockLevel";
 
-/// A business message of `document` (its InternalId), `sequence` telling them apart.
+/// A business message of `document` (its InternalId), `sequence` telling them
+/// apart, as an operator enqueues it (`eai send`): it goes out as given.
 fn envelope(uuid: &str, document: &str, sequence: usize) -> String {
     json!({
         "Header": {"UUID": uuid, "Type": "BusinessMessage", "Transaction": TRANSACTION,
-                   "Version": "3.003", "SourceApplication": "EAIWORKER", "ProductName": "EAIWORKER",
+                   "Version": "3.003", "SourceApplication": "OPERATOR", "ProductName": "OPERATOR",
                    "CompanyId": COMPANY, "BranchId": BRANCH,
                    "GeneratedOn": "2024-05-02T10:00:00.000000+00:00", "DeliveryType": "async"},
         "Content": {"InternalId": document, "Sequence": sequence,

@@ -127,6 +127,8 @@ pub struct Received {
     pub status: u16,
     /// The value of the configured auth header, if the request carried it.
     pub auth: Option<String>,
+    /// The posted body.
+    pub body: String,
 }
 
 struct Inner {
@@ -292,6 +294,7 @@ async fn handle(
             uuid,
             status: status.as_u16(),
             auth,
+            body: String::from_utf8_lossy(&body).into_owned(),
         });
         answer
     };

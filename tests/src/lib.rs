@@ -2,14 +2,17 @@
 //! on its own database, its own topology prefix (so its own queues) and an
 //! HTTP port picked by the OS, with the example master data loaded.
 //!
-//! Dropping a [`TestApp`] stops the worker and deletes its queues and
-//! exchanges; its database goes with its [`TestDatabase`]. A missing broker or
-//! database fails the test with the reason — never a skip.
+//! Dropping a [`TestApp`] stops the worker, checks every envelope it wrote
+//! (receipts and events) against the official TOTVS schemas ([`schemas`]),
+//! and deletes its queues and exchanges; its database goes with its
+//! [`TestDatabase`]. A missing broker or database fails the test with the
+//! reason — never a skip.
 
 pub mod audit;
 pub mod destination;
 pub mod process;
 pub mod proxy;
+pub mod schemas;
 pub mod shop;
 pub mod stream;
 
@@ -361,5 +364,58 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         self.app.take();
         delete_topology(self.topology.clone());
+        if std::thread::panicking() {
+            return;
+        }
+        let invalid = invalid_emitted(self.db.url(), self.settings.source_application.clone());
+        assert!(
+            invalid.is_empty(),
+            "the worker emitted envelopes its official schemas reject:\n{}",
+            invalid.join("\n")
+        );
     }
+}
+
+/// Every envelope the worker of `database_url` wrote to its outbox (its
+/// receipts, and the messages it built, those whose `SourceApplication` is
+/// `ours`; an operator's envelope goes out as given) that its schema
+/// rejects, one line each; read from a thread of its own (Drop cannot await
+/// inside the test's runtime).
+fn invalid_emitted(database_url: String, ours: String) -> Vec<String> {
+    let reading = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime for the check");
+        runtime.block_on(async move {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&database_url)
+                .await
+                .expect("the test database is there to check");
+            let bodies: Vec<String> = sqlx::query_scalar(
+                "SELECT body FROM outbox
+                  WHERE kind = 'receipt' OR body::jsonb #>> '{Header,SourceApplication}' = $1
+                  ORDER BY id",
+            )
+            .bind(ours)
+            .fetch_all(&mut conn)
+            .await
+            .expect("the outbox reads");
+            conn.close().await.ok();
+            bodies
+        })
+    });
+    let bodies = reading.join().expect("the outbox was read");
+    bodies
+        .iter()
+        .filter_map(|body| {
+            let envelope: serde_json::Value = match serde_json::from_str(body) {
+                Ok(envelope) => envelope,
+                Err(error) => return Some(format!("not JSON ({error}): {body}")),
+            };
+            schemas::check(&envelope)
+                .err()
+                .map(|problems| format!("{}: {body}", problems.join("; ")))
+        })
+        .collect()
 }

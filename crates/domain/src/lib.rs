@@ -7,7 +7,8 @@
 //!
 //! # Layout
 //!
-//! - [`mapping`]: de/para entities and the [`Directory`] that resolves external codes.
+//! - [`mapping`]: de/para entities, the [`Directory`] that resolves external
+//!   codes and [`Outgoing`], our codes as a destination knows them.
 //! - `exact`: sums and products of envelope numbers that report leaving the
 //!   decimal range instead of panicking; every rule adds up through it.
 //! - [`fefo`]: first-expiry-first-out allocation of one quantity over a product's lots.
@@ -25,7 +26,7 @@ pub mod reservation;
 pub mod sale;
 
 pub use fefo::{allocate, Allocation, LotStock, Take};
-pub use mapping::{Directory, Entity};
+pub use mapping::{document_internal_id, Directory, Entity, Outgoing};
 pub use reservation::{Plan, PlannedLine, RequestedItem, ReservationRequest};
 pub use sale::{
     judge, DebtorKind, FinancialManager, ItemLot, PlannedItem, PlannedPayment, Receivable,

@@ -106,14 +106,20 @@ pub enum Transaction {
     RetailSales,
     /// Cancellation of an integrated sale.
     RetailSalesCancellation,
+    /// A request for stock levels, answered in the receipt (StockLevel 3.003).
+    StockLevel,
+    /// A connection test from the other side, answered ok.
+    EnvironmentTest,
 }
 
 impl Transaction {
     /// Every transaction, to match names against.
-    const ALL: [Transaction; 3] = [
+    pub const ALL: [Transaction; 5] = [
         Transaction::ItemReserve,
         Transaction::RetailSales,
         Transaction::RetailSalesCancellation,
+        Transaction::StockLevel,
+        Transaction::EnvironmentTest,
     ];
 
     /// Case-insensitive, surrounding blanks ignored: senders vary the spelling.
@@ -130,12 +136,25 @@ impl Transaction {
             Transaction::ItemReserve => "ItemReserve",
             Transaction::RetailSales => "RetailSales",
             Transaction::RetailSalesCancellation => "RetailSalesCancellation",
+            Transaction::StockLevel => "StockLevel",
+            Transaction::EnvironmentTest => "EAIEnvironmentTest",
         }
     }
 
     /// The major `Header.Version` whose content model we implement.
     pub fn supported_major(self) -> u32 {
-        2
+        match self {
+            Transaction::ItemReserve
+            | Transaction::RetailSales
+            | Transaction::RetailSalesCancellation => 2,
+            Transaction::StockLevel => 3,
+            Transaction::EnvironmentTest => 1,
+        }
+    }
+
+    /// The names, for messages listing what is supported.
+    fn listed() -> String {
+        Transaction::ALL.map(Transaction::as_str).join(", ")
     }
 }
 
@@ -551,13 +570,19 @@ impl<'a> Envelope<'a> {
         let Some(name) = self.header_text("Transaction") else {
             return Err(Detail::error(
                 Code::UnsupportedTransaction,
-                format!("{path}: missing (expected ItemReserve, RetailSales or RetailSalesCancellation)"),
+                format!(
+                    "{path}: missing (expected one of {})",
+                    Transaction::listed()
+                ),
             ));
         };
         Transaction::parse(&name).ok_or_else(|| {
             Detail::error(
                 Code::UnsupportedTransaction,
-                format!("{path}: transaction {name:?} is not supported (expected ItemReserve, RetailSales or RetailSalesCancellation)"),
+                format!(
+                    "{path}: transaction {name:?} is not supported (expected one of {})",
+                    Transaction::listed()
+                ),
             )
         })
     }
@@ -638,7 +663,9 @@ impl<'a> Envelope<'a> {
             }
         }
         let content = self.content();
-        if !content.value().is_object() {
+        // A connection test's Content is a string (its schema's), or anything.
+        let any_content = self.transaction() == Ok(Transaction::EnvironmentTest);
+        if !content.value().is_object() && !any_content {
             return Err(Detail::error(
                 Code::InvalidEnvelope,
                 format!(

@@ -10,6 +10,7 @@ use rust_decimal::Decimal;
 use crate::code::{Code, Detail};
 use crate::envelope::Event;
 use crate::node::Node;
+use crate::reading::{first_text, Problems};
 use crate::timestamp::Timestamp;
 
 /// The TOTVS reservation types (`ReserveType`).
@@ -108,45 +109,6 @@ pub struct ReserveItem {
     pub is_canceled: bool,
 }
 
-/// Collects details while reading optional fields, so reading goes on after
-/// the first problem.
-#[derive(Default)]
-struct Problems(Vec<Detail>);
-
-impl Problems {
-    /// The value, or `T::default()` after recording the problem.
-    fn take<T: Default>(&mut self, result: Result<T, Detail>) -> T {
-        result.unwrap_or_else(|detail| {
-            self.0.push(detail);
-            T::default()
-        })
-    }
-
-    /// A required text: the value, or `None` after recording either the type
-    /// error or the `missing` detail.
-    fn required(
-        &mut self,
-        result: Result<Option<String>, Detail>,
-        missing: impl FnOnce() -> Detail,
-    ) -> Option<String> {
-        match result {
-            Ok(Some(text)) => Some(text),
-            Ok(None) => {
-                self.0.push(missing());
-                None
-            }
-            Err(detail) => {
-                self.0.push(detail);
-                None
-            }
-        }
-    }
-
-    fn push(&mut self, detail: Detail) {
-        self.0.push(detail);
-    }
-}
-
 impl ItemReserve {
     /// Reads an ItemReserve `Content`. Items come from `ReserveItemType`, wrapped
     /// with `Item` or plain.
@@ -200,11 +162,7 @@ impl ItemReserve {
                 items: read_items(content, &mut problems),
             },
         };
-        if problems.0.is_empty() {
-            Ok(reserve)
-        } else {
-            Err(problems.0)
-        }
+        problems.into_result(reserve)
     }
 
     /// The common `ReserveBranch` of the items, if any gave one.
@@ -299,7 +257,7 @@ fn read_item(node: &Node<'_>, problems: &mut Problems) -> Option<ReserveItem> {
         return None;
     }
     let item_code = problems
-        .required(first_text(node, "ItemCode", "ItemInternalId"), || {
+        .required(first_text(node, &["ItemCode", "ItemInternalId"]), || {
             Detail::error(
                 Code::ProductNotFound,
                 format!(
@@ -312,7 +270,7 @@ fn read_item(node: &Node<'_>, problems: &mut Problems) -> Option<ReserveItem> {
     Some(ReserveItem {
         path: node.path().to_owned(),
         item_code,
-        warehouse: problems.take(first_text(node, "WarehouseCode", "WarehouseInternalId")),
+        warehouse: problems.take(first_text(node, &["WarehouseCode", "WarehouseInternalId"])),
         quantity: read_quantity(node, problems),
         lot: problems.take(node.text("LotNumber")),
         sublot: problems.take(node.text("SubLotNumber")),
@@ -321,15 +279,6 @@ fn read_item(node: &Node<'_>, problems: &mut Problems) -> Option<ReserveItem> {
         reserve_branch: problems.take(node.text("ReserveBranch")),
         is_canceled: problems.take(node.flag("IsCanceled")).unwrap_or(false),
     })
-}
-
-/// The first of two alternative text fields that is present; a malformed first
-/// field is reported rather than silently replaced by the alternative.
-fn first_text(node: &Node<'_>, key: &str, alternative: &str) -> Result<Option<String>, Detail> {
-    match node.text(key)? {
-        Some(text) => Ok(Some(text)),
-        None => node.text(alternative),
-    }
 }
 
 /// `Quantity`: present, a decimal, > 0; anything else is `QUANTITY_INVALID`

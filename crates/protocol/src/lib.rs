@@ -19,13 +19,18 @@
 //!   second pass over the bytes.
 //! - [`envelope`]: [`Envelope`], its checks ([`Envelope::validate`]) and the
 //!   [`Rejection`]s that cannot be answered by UUID.
+//! - `reading` (private): the problem collector and the text and list readers
+//!   every content model shares.
 //! - [`item_reserve`]: the ItemReserve content model.
 //! - [`retail_sales`]: the RetailSales content model and its normalisation.
 //! - [`cancellation`]: the RetailSalesCancellation content model.
+//! - [`stock_request`]: the StockLevel request content model.
+//! - `header` (private): the one `Header` of every envelope we emit.
 //! - [`receipt`]: the ReceiptMessage we build, persist and publish, bounded in
 //!   size whatever it reports.
 //! - [`events`]: the BusinessMessages we send: StockLevel, DocumentTraceabilityOrder
-//!   and the EAIEnvironmentTest connection test.
+//!   and the EAIEnvironmentTest connection test, lists in a destination's
+//!   [`ListStyle`].
 //! - [`received`]: the ReceiptMessage a destination sends back for one of ours.
 
 pub mod cancellation;
@@ -33,26 +38,32 @@ pub mod code;
 mod document;
 pub mod envelope;
 pub mod events;
+mod header;
 pub mod item_reserve;
 pub mod json;
 pub mod node;
 pub mod number;
+mod reading;
 pub mod receipt;
 pub mod received;
 pub mod retail_sales;
+pub mod stock_request;
 pub mod timestamp;
 
 pub use cancellation::SaleCancellation;
 pub use code::{Code, Detail, Severity};
 pub use envelope::{Envelope, Event, Rejection, Transaction, MAX_ENVELOPE_BYTES, MAX_UUID_BYTES};
 pub use events::{
-    environment_test, LotLevel, Outbound, StockLevel, Traceability, TracedItem,
-    ENVIRONMENT_TEST_TRANSACTION, ENVIRONMENT_TEST_VERSION,
+    environment_test, ListStyle, LotLevel, Outbound, StockLevel, StockReturn, Traceability,
+    TracedItem, WarehouseLevel, ENVIRONMENT_TEST_TRANSACTION, ENVIRONMENT_TEST_VERSION,
 };
 pub use item_reserve::{ItemReserve, ReserveItem, ReserveType};
 pub use json::Json;
 pub use node::{Node, MAX_TEXT_CHARS};
-pub use receipt::{InboundSummary, InternalIdEntry, Receipt, ReceiptOrigin, DEFAULT_MAX_DETAILS};
+pub use receipt::{
+    InboundSummary, InternalIdEntry, Receipt, ReceiptOrigin, ReturnContent, DEFAULT_MAX_DETAILS,
+};
 pub use received::{receipt_status, ReceivedReceipt};
 pub use retail_sales::{RetailSale, SaleItem, SalePayment};
+pub use stock_request::{RequestedStock, StockRequest};
 pub use timestamp::Timestamp;

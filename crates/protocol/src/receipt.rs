@@ -21,11 +21,14 @@
 //! - [`Receipt::to_bytes`] never exceeds [`MAX_ENVELOPE_BYTES`]: should the
 //!   listed details not fit, fewer are listed.
 
-use chrono::{DateTime, SecondsFormat, Utc};
-use serde::Serialize;
+use chrono::{DateTime, Utc};
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
 
 use crate::code::{counted, truncate_chars, Code, Detail};
 use crate::envelope::MAX_ENVELOPE_BYTES;
+use crate::events::{ListStyle, StockReturn};
+use crate::header::{format_instant, MessageType, OutgoingHeader};
 use crate::node::MAX_TEXT_CHARS;
 
 /// Version echoed when the inbound envelope states none.
@@ -99,26 +102,9 @@ pub struct InternalIdEntry {
 #[derive(Debug, Clone, Serialize)]
 pub struct Receipt {
     #[serde(rename = "Header")]
-    header: Header,
+    header: OutgoingHeader,
     #[serde(rename = "Content")]
     content: Content,
-}
-
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct Header {
-    #[serde(rename = "UUID")]
-    uuid: String,
-    #[serde(rename = "Type")]
-    kind: &'static str,
-    transaction: String,
-    version: String,
-    source_application: String,
-    product_name: String,
-    company_id: String,
-    branch_id: String,
-    generated_on: String,
-    delivery_type: &'static str,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -127,8 +113,8 @@ struct Content {
     received_message: ReceivedMessage,
     receipt_data: ReceiptData,
     processing_information: ProcessingInformation,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    return_content: Option<ReturnContent>,
+    #[serde(skip_serializing_if = "ReturnContent::is_empty")]
+    return_content: ReturnContent,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -154,10 +140,46 @@ struct ProcessingInformation {
     details: Vec<Detail>,
 }
 
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct ReturnContent {
-    list_of_internal_id: Vec<InternalIdEntry>,
+/// `Content.ReturnContent`: what the processing gives back, left out when
+/// there is nothing.
+#[derive(Debug, Clone)]
+pub enum ReturnContent {
+    /// The ids a business message created, so the sender records its de/para
+    /// (`ListOfInternalId`); left out when empty.
+    InternalIds(Vec<InternalIdEntry>),
+    /// The stock a StockLevel request asked for (the schema's `ReturnContent`),
+    /// its lists in the requester's style.
+    Stock(StockReturn, ListStyle),
+}
+
+impl ReturnContent {
+    /// Nothing to return: the receipt has no `ReturnContent`.
+    pub fn nothing() -> ReturnContent {
+        ReturnContent::InternalIds(Vec::new())
+    }
+
+    fn is_empty(&self) -> bool {
+        matches!(self, ReturnContent::InternalIds(ids) if ids.is_empty())
+    }
+}
+
+impl From<Vec<InternalIdEntry>> for ReturnContent {
+    fn from(ids: Vec<InternalIdEntry>) -> ReturnContent {
+        ReturnContent::InternalIds(ids)
+    }
+}
+
+impl Serialize for ReturnContent {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            ReturnContent::InternalIds(ids) => {
+                let mut map = serializer.serialize_map(Some(1))?;
+                map.serialize_entry("ListOfInternalId", ids)?;
+                map.end()
+            }
+            ReturnContent::Stock(stock, style) => stock.content(*style).serialize(serializer),
+        }
+    }
 }
 
 impl Receipt {
@@ -178,7 +200,7 @@ impl Receipt {
         received_on: DateTime<Utc>,
         processed_on: DateTime<Utc>,
         details: Vec<Detail>,
-        list_of_internal_id: Vec<InternalIdEntry>,
+        return_content: impl Into<ReturnContent>,
     ) -> Receipt {
         let processed_on = format_instant(processed_on);
         let status = if details.iter().any(Detail::is_error) {
@@ -187,9 +209,9 @@ impl Receipt {
             "ok"
         };
         let mut receipt = Receipt {
-            header: Header {
+            header: OutgoingHeader {
                 uuid: uuid::Uuid::new_v4().to_string(),
-                kind: "ReceiptMessage",
+                kind: MessageType::ReceiptMessage,
                 transaction: echo(&inbound.transaction),
                 version: echo(&or_default(&inbound.version, DEFAULT_VERSION)),
                 source_application: echo(&origin.source_application),
@@ -198,6 +220,8 @@ impl Receipt {
                 branch_id: echo(&inbound.branch_id),
                 generated_on: processed_on.clone(),
                 delivery_type: "async",
+                sub_type: None,
+                event: None,
             },
             content: Content {
                 received_message: ReceivedMessage {
@@ -213,9 +237,7 @@ impl Receipt {
                     status,
                     details: Vec::new(),
                 },
-                return_content: (!list_of_internal_id.is_empty()).then_some(ReturnContent {
-                    list_of_internal_id,
-                }),
+                return_content: return_content.into(),
             },
         };
         let mut listed = origin.max_details.min(details.len()).max(1);
@@ -249,12 +271,6 @@ impl Receipt {
         serde_json::to_vec(self)
             .expect("a receipt holds only strings and string-keyed structs, which always serialize")
     }
-}
-
-/// RFC 3339 in UTC with microseconds and `+00:00`, the form TOTVS senders emit;
-/// shared with the business messages we send ([`crate::events`]).
-pub(crate) fn format_instant(instant: DateTime<Utc>) -> String {
-    instant.to_rfc3339_opts(SecondsFormat::Micros, false)
 }
 
 /// The first `listed` of `details`, each bounded, then a `DETAILS_TRUNCATED`

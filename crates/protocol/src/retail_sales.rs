@@ -21,6 +21,7 @@ use crate::code::{Code, Detail};
 use crate::envelope::Event;
 use crate::json::Json;
 use crate::node::Node;
+use crate::reading::{first_text, read_list, Problems};
 use crate::timestamp::Timestamp;
 
 /// The station and operator a sale gets when the sender names none: seed 001's
@@ -127,24 +128,6 @@ pub struct SalePayment {
     pub instalment: Option<String>,
 }
 
-/// Collects type errors while reading, so reading goes on after the first one.
-#[derive(Default)]
-struct Problems(Vec<Detail>);
-
-impl Problems {
-    /// The value, or `T::default()` (absent) after recording the problem.
-    fn take<T: Default>(&mut self, result: Result<T, Detail>) -> T {
-        result.unwrap_or_else(|detail| {
-            self.0.push(detail);
-            T::default()
-        })
-    }
-
-    fn push(&mut self, detail: Detail) {
-        self.0.push(detail);
-    }
-}
-
 impl RetailSale {
     /// Reads a RetailSales `Content`. Items come from `ListOfSaleItem` (wrapped
     /// with `SaleItem`, or plain), payments from `ListOfSaleCondition` (wrapped
@@ -210,11 +193,7 @@ impl RetailSale {
             items: read_items(content, &mut problems),
             payments: read_payments(content, &mut problems),
         };
-        if problems.0.is_empty() {
-            Ok(sale)
-        } else {
-            Err(problems.0)
-        }
+        problems.into_result(sale)
     }
 }
 
@@ -239,51 +218,6 @@ fn read_issue_date(content: &Node<'_>) -> (Option<Timestamp>, Option<String>) {
 /// An amount where absent means zero (discounts, freight, increase).
 fn amount(node: &Node<'_>, key: &str, problems: &mut Problems) -> Decimal {
     problems.take(node.decimal(key)).unwrap_or(Decimal::ZERO)
-}
-
-/// The first of alternative text fields that is present; a malformed field is
-/// reported rather than silently replaced by the next alternative.
-fn first_text(node: &Node<'_>, keys: &[&str]) -> Result<Option<String>, Detail> {
-    for key in keys {
-        if let Some(text) = node.text(key)? {
-            return Ok(Some(text));
-        }
-    }
-    Ok(None)
-}
-
-/// The next 1-based number after `count` elements kept. A 30 MiB envelope
-/// cannot hold `u32::MAX` elements, so saturating never happens in practice.
-fn next_number(count: usize) -> u32 {
-    u32::try_from(count).map_or(u32::MAX, |count| count.saturating_add(1))
-}
-
-/// The elements of a list, read in document order by `read` with the next
-/// 1-based number among those kept. An element that is not an object is
-/// recorded as `INVALID_FIELD` and skipped; one that `read` drops (`None`)
-/// takes no number.
-fn read_list<T>(
-    content: &Node<'_>,
-    key: &str,
-    item: &str,
-    problems: &mut Problems,
-    mut read: impl FnMut(&Node<'_>, u32, &mut Problems) -> Option<T>,
-) -> Vec<T> {
-    let mut kept = Vec::new();
-    for node in problems.take(content.list(key, item)) {
-        if !node.value().is_object() {
-            problems.push(Detail::invalid_field(
-                node.path(),
-                "an object",
-                node.value(),
-            ));
-            continue;
-        }
-        if let Some(element) = read(&node, next_number(kept.len()), problems) {
-            kept.push(element);
-        }
-    }
-    kept
 }
 
 /// The items not cancelled, numbered 1..n in document order.

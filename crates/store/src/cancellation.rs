@@ -1,6 +1,7 @@
 //! RetailSalesCancellation: an integrated sale cancelled, its receivables
 //! voided and the quantities its reservations held returned to their lots.
 
+use eai_domain::document_internal_id;
 use eai_protocol::{Code, Detail, InternalIdEntry, ReceiptOrigin, SaleCancellation};
 use sqlx::PgConnection;
 
@@ -81,6 +82,6 @@ pub async fn cancel(
     Ok(CancelOutcome::Cancelled(vec![InternalIdEntry {
         name: "RetailSalesCancellation".to_owned(),
         origin: internal_id.clone(),
-        destination: format!("{company}|{branch}|{number}"),
+        destination: document_internal_id(&company, &branch, &number),
     }]))
 }

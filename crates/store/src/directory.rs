@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use chrono::NaiveDate;
 use eai_domain::reservation::ProductInfo;
-use eai_domain::{Directory, Entity};
+use eai_domain::{document_internal_id, Directory, Entity};
 use eai_protocol::InternalIdEntry;
 use sqlx::PgConnection;
 
@@ -244,7 +244,7 @@ pub fn numbered_entry(
     InternalIdEntry {
         name: entity.as_str().to_owned(),
         origin: origin.to_owned(),
-        destination: format!("{company}|{branch}|{number}"),
+        destination: document_internal_id(company, branch, number),
     }
 }
 
@@ -281,7 +281,10 @@ pub async fn record_numbered(
         "INSERT INTO mappings (namespace, entity, external, internal)
          SELECT u.namespace, $1, u.external, u.internal
            FROM unnest($2::text[], $3::text[], $4::text[]) AS u(namespace, external, internal)
-         ON CONFLICT (namespace, entity, external) DO UPDATE SET internal = EXCLUDED.internal",
+         ON CONFLICT (namespace, entity, external)
+             DO UPDATE SET internal = EXCLUDED.internal,
+                 written_at = CASE WHEN mappings.internal = EXCLUDED.internal
+                                   THEN mappings.written_at ELSE now() END",
     )
     .bind(entity.as_str())
     .bind(&namespaces)

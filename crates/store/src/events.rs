@@ -4,36 +4,112 @@
 //! `DocumentTraceabilityOrder` when a sale is integrated or cancelled.
 //!
 //! Events go to the destinations configured for their (company, branch,
-//! transaction); where none is configured nothing is written.
+//! transaction); where none is configured nothing is written. Each
+//! destination gets its own copy (its own UUID), in its own words: our codes
+//! translated back into the values of the de/para namespace it names (reverse
+//! de/para; ours where it maps none) and its lists in the style it asked for.
 
-use chrono::{NaiveDate, Utc};
-use eai_protocol::events::{LotLevel, Outbound, StockLevel, Traceability, TracedItem};
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use eai_domain::{document_internal_id, Entity, Outgoing};
+use eai_protocol::events::{
+    ListStyle, LotLevel, Outbound, StockLevel, StockReturn, Traceability, TracedItem,
+    WarehouseLevel,
+};
 use eai_protocol::ReceiptOrigin;
 use rust_decimal::Decimal;
 use sqlx::PgConnection;
 
-use crate::outbound::enqueue_routed;
+use crate::outbound::enqueue_one;
 use crate::StoreError;
 
-/// Whether any destination wants `transaction` from this branch (skips building events nobody receives).
-async fn wanted(
+/// A destination an event goes to, and how it wants it.
+#[derive(Debug, sqlx::FromRow)]
+struct Audience {
+    id: i64,
+    namespace: Option<String>,
+    list_style: String,
+}
+
+impl Audience {
+    fn style(&self) -> ListStyle {
+        ListStyle::parse(&self.list_style).unwrap_or_default()
+    }
+}
+
+/// The destinations that want `transaction` from this branch.
+async fn audiences(
     conn: &mut PgConnection,
     company: &str,
     branch: &str,
     transaction: &str,
-) -> Result<bool, StoreError> {
-    Ok(sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM destinations WHERE company = $1 AND branch = $2 AND transaction = $3)",
+) -> Result<Vec<Audience>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT id, namespace, list_style FROM destinations
+          WHERE company = $1 AND branch = $2 AND transaction = $3 ORDER BY id",
     )
     .bind(company)
     .bind(branch)
     .bind(transaction)
-    .fetch_one(&mut *conn)
+    .fetch_all(&mut *conn)
     .await?)
 }
 
-/// Enqueues one `StockLevel` per `(product, warehouse)` of the branch, read
-/// from the lots as this transaction sees them. Returns how many messages were created.
+/// Our `codes` as `namespace` knows them, newest mapping first.
+pub(crate) async fn outgoing(
+    conn: &mut PgConnection,
+    namespace: &str,
+    codes: &[(Entity, &str)],
+) -> Result<Outgoing, StoreError> {
+    let entities: Vec<&str> = codes.iter().map(|(entity, _)| entity.as_str()).collect();
+    let internals: Vec<&str> = codes.iter().map(|(_, code)| *code).collect();
+    let rows: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT m.entity, m.internal, m.external
+           FROM mappings m
+           JOIN (SELECT DISTINCT * FROM unnest($2::text[], $3::text[])) AS w(entity, internal)
+             ON m.entity = w.entity AND m.internal = w.internal
+          WHERE m.namespace = $1
+          ORDER BY m.written_at DESC, m.external",
+    )
+    .bind(namespace)
+    .bind(&entities)
+    .bind(&internals)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut outgoing = Outgoing::default();
+    for (entity, internal, external) in &rows {
+        if let Some(entity) = Entity::parse(entity) {
+            outgoing.add(entity, internal, external);
+        }
+    }
+    Ok(outgoing)
+}
+
+/// [`outgoing`] once per namespace among `audiences`; a destination naming
+/// no namespace gets our codes.
+async fn outgoing_by_namespace(
+    conn: &mut PgConnection,
+    audiences: &[Audience],
+    codes: &[(Entity, &str)],
+) -> Result<HashMap<Option<String>, Outgoing>, StoreError> {
+    let mut by_namespace = HashMap::new();
+    for audience in audiences {
+        if by_namespace.contains_key(&audience.namespace) {
+            continue;
+        }
+        let translated = match &audience.namespace {
+            Some(namespace) => outgoing(conn, namespace, codes).await?,
+            None => Outgoing::default(),
+        };
+        by_namespace.insert(audience.namespace.clone(), translated);
+    }
+    Ok(by_namespace)
+}
+
+/// Enqueues one `StockLevel` per `(product, warehouse)` of the branch for
+/// each destination that wants it, read from the lots as this transaction
+/// sees them. Returns how many messages were created.
 pub async fn stock_levels(
     conn: &mut PgConnection,
     origin: &ReceiptOrigin,
@@ -41,7 +117,11 @@ pub async fn stock_levels(
     branch: &str,
     keys: &[(String, String)],
 ) -> Result<u64, StoreError> {
-    if keys.is_empty() || !wanted(conn, company, branch, StockLevel::TRANSACTION).await? {
+    if keys.is_empty() {
+        return Ok(0);
+    }
+    let audiences = audiences(conn, company, branch, StockReturn::TRANSACTION).await?;
+    if audiences.is_empty() {
         return Ok(0);
     }
     let products: Vec<&str> = keys.iter().map(|(product, _)| product.as_str()).collect();
@@ -49,57 +129,98 @@ pub async fn stock_levels(
         .iter()
         .map(|(_, warehouse)| warehouse.as_str())
         .collect();
-    let lots: Vec<LotRow> = sqlx::query_as(
+    let lots = stock_lots(conn, branch, &products).await?;
+    let closing_stock_date = closing_stock_date(conn, company, branch).await?;
+    let codes: Vec<(Entity, &str)> = std::iter::once((Entity::Company, company))
+        .chain(products.iter().map(|product| (Entity::Product, *product)))
+        .chain(
+            warehouses
+                .iter()
+                .map(|warehouse| (Entity::Warehouse, *warehouse)),
+        )
+        .collect();
+    let outgoing = outgoing_by_namespace(conn, &audiences, &codes).await?;
+    let now = Utc::now();
+    let mut created = 0;
+    for audience in &audiences {
+        let codes = &outgoing[&audience.namespace];
+        let their_company = codes.code(Entity::Company, company);
+        for (product, warehouse) in keys {
+            let level = StockReturn {
+                closing_stock_date,
+                items: vec![StockLevel {
+                    company: their_company.to_owned(),
+                    branch: branch.to_owned(),
+                    product: codes.code(Entity::Product, product).to_owned(),
+                    reference_date: now.date_naive(),
+                    warehouses: vec![WarehouseLevel {
+                        warehouse: codes.code(Entity::Warehouse, warehouse).to_owned(),
+                        lots: lots
+                            .iter()
+                            .filter(|lot| &lot.product == product && &lot.warehouse == warehouse)
+                            .map(StockLot::level)
+                            .collect(),
+                    }],
+                }],
+            };
+            let uuid = uuid::Uuid::new_v4().to_string();
+            let body = level.envelope(
+                &Outbound {
+                    origin,
+                    uuid: &uuid,
+                    company: their_company,
+                    branch,
+                    generated_on: now,
+                },
+                audience.style(),
+            );
+            created += enqueue_one(
+                conn,
+                audience.id,
+                StockReturn::TRANSACTION,
+                &uuid,
+                &String::from_utf8_lossy(&body),
+                &format!("StockLevel|{branch}|{product}|{warehouse}"),
+            )
+            .await?;
+        }
+    }
+    Ok(created)
+}
+
+/// The lots of `products` in the branch, every warehouse, as this
+/// transaction sees them: by product and warehouse, soonest expiry first.
+pub(crate) async fn stock_lots(
+    conn: &mut PgConnection,
+    branch: &str,
+    products: &[&str],
+) -> Result<Vec<StockLot>, StoreError> {
+    Ok(sqlx::query_as(
         "SELECT product, warehouse, lot, sublot, expires_on, quantity, reserved
            FROM lots
-          WHERE branch = $1 AND (product, warehouse) IN
-                (SELECT * FROM unnest($2::text[], $3::text[]))
+          WHERE branch = $1 AND product = ANY($2)
           ORDER BY product, warehouse, expires_on NULLS LAST, lot, sublot",
     )
     .bind(branch)
-    .bind(&products)
-    .bind(&warehouses)
+    .bind(products)
     .fetch_all(&mut *conn)
-    .await?;
-    let now = Utc::now();
-    let mut created = 0;
-    for (product, warehouse) in keys {
-        let level = StockLevel {
-            product: product.clone(),
-            warehouse: warehouse.clone(),
-            reference_date: now.date_naive(),
-            lots: lots
-                .iter()
-                .filter(|lot| &lot.product == product && &lot.warehouse == warehouse)
-                .map(|lot| LotLevel {
-                    lot: lot.lot.clone(),
-                    sublot: lot.sublot.clone(),
-                    expires_on: lot.expires_on,
-                    on_hand: lot.quantity,
-                    booked: lot.reserved,
-                })
-                .collect(),
-        };
-        let uuid = uuid::Uuid::new_v4().to_string();
-        let body = level.envelope(&Outbound {
-            origin,
-            uuid: &uuid,
-            company,
-            branch,
-            generated_on: now,
-        });
-        created += enqueue_routed(
-            conn,
-            company,
-            branch,
-            StockLevel::TRANSACTION,
-            &uuid,
-            &String::from_utf8_lossy(&body),
-            &format!("StockLevel|{branch}|{product}|{warehouse}"),
-        )
-        .await?;
-    }
-    Ok(created)
+    .await?)
+}
+
+/// The branch's last closed day: StockLevel's `ClosingStockDate`.
+pub(crate) async fn closing_stock_date(
+    conn: &mut PgConnection,
+    company: &str,
+    branch: &str,
+) -> Result<Option<NaiveDate>, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT closed_until FROM branches WHERE company = $1 AND branch = $2")
+            .bind(company)
+            .bind(branch)
+            .fetch_optional(&mut *conn)
+            .await?
+            .flatten(),
+    )
 }
 
 /// Enqueues the `DocumentTraceabilityOrder` of a sale as it now stands.
@@ -120,7 +241,7 @@ pub async fn traceability_all(
 ) -> Result<u64, StoreError> {
     let sales: Vec<SaleRow> = sqlx::query_as(
         "SELECT s.id, s.company, s.branch, s.internal_id, s.number, s.status, s.issue_date,
-                s.customer, s.net_price
+                s.series, s.customer, s.net_price, s.created_at
            FROM sales s
           WHERE s.id = ANY($1)
             AND EXISTS (SELECT 1 FROM destinations d
@@ -145,57 +266,114 @@ pub async fn traceability_all(
     .await?;
     let mut created = 0;
     for sale in sales {
-        let trace = Traceability {
-            internal_id: sale.internal_id.clone(),
-            number: sale.number,
-            status: sale.status,
-            register_date: sale.issue_date,
-            customer: sale.customer,
-            value: sale.net_price,
-            items: items
+        let audiences =
+            audiences(conn, &sale.company, &sale.branch, Traceability::TRANSACTION).await?;
+        let ours = document_internal_id(&sale.company, &sale.branch, &sale.number);
+        let lines: Vec<&ItemRow> = items
+            .iter()
+            .filter(|item| item.sale_id == sale.id)
+            .collect();
+        let codes: Vec<(Entity, &str)> = [
+            (Entity::Company, sale.company.as_str()),
+            (Entity::Customer, sale.customer.as_str()),
+            (Entity::RetailSales, ours.as_str()),
+        ]
+        .into_iter()
+        .chain(
+            lines
                 .iter()
-                .filter(|item| item.sale_id == sale.id)
-                .map(|item| TracedItem {
-                    number: u32::try_from(item.item_no).unwrap_or_default(),
-                    product: item.product.clone(),
-                    quantity: item.quantity,
-                    unit_price: item.unit_price,
-                    total_price: item.item_price,
-                    warehouse: item.warehouse.clone(),
-                })
-                .collect(),
-        };
-        let uuid = uuid::Uuid::new_v4().to_string();
-        let body = trace.envelope(&Outbound {
-            origin,
-            uuid: &uuid,
-            company: &sale.company,
-            branch: &sale.branch,
-            generated_on: Utc::now(),
-        });
-        created += enqueue_routed(
-            conn,
-            &sale.company,
-            &sale.branch,
-            Traceability::TRANSACTION,
-            &uuid,
-            &String::from_utf8_lossy(&body),
-            &format!("RetailSales|{}", sale.internal_id),
+                .map(|item| (Entity::Product, item.product.as_str())),
         )
-        .await?;
+        .chain(
+            lines
+                .iter()
+                .filter_map(|item| Some((Entity::Warehouse, item.warehouse.as_deref()?))),
+        )
+        .collect();
+        let outgoing = outgoing_by_namespace(conn, &audiences, &codes).await?;
+        for audience in &audiences {
+            let codes = &outgoing[&audience.namespace];
+            let their_company = codes.code(Entity::Company, &sale.company);
+            // Our sale as this destination's namespace knows it; a namespace
+            // with no name for it gets the id the shop gave it.
+            let retail_sales_internal_id = match codes.code(Entity::RetailSales, &ours) {
+                mapped if mapped != ours => mapped,
+                _ => sale.internal_id.as_str(),
+            };
+            let trace = Traceability {
+                company: their_company.to_owned(),
+                branch: sale.branch.clone(),
+                internal_id: ours.clone(),
+                number: sale.number.clone(),
+                status: sale.status.clone(),
+                registered_at: sale.created_at,
+                issue_date: sale.issue_date,
+                series: sale.series.clone(),
+                customer: codes.code(Entity::Customer, &sale.customer).to_owned(),
+                value: sale.net_price,
+                retail_sales_internal_id: retail_sales_internal_id.to_owned(),
+                items: lines
+                    .iter()
+                    .map(|item| TracedItem {
+                        number: u32::try_from(item.item_no).unwrap_or_default(),
+                        product: codes.code(Entity::Product, &item.product).to_owned(),
+                        quantity: item.quantity,
+                        unit_price: item.unit_price,
+                        total_price: item.item_price,
+                        warehouse: item
+                            .warehouse
+                            .as_deref()
+                            .map(|warehouse| codes.code(Entity::Warehouse, warehouse).to_owned()),
+                    })
+                    .collect(),
+            };
+            let uuid = uuid::Uuid::new_v4().to_string();
+            let body = trace.envelope(
+                &Outbound {
+                    origin,
+                    uuid: &uuid,
+                    company: their_company,
+                    branch: &sale.branch,
+                    generated_on: Utc::now(),
+                },
+                audience.style(),
+            );
+            created += enqueue_one(
+                conn,
+                audience.id,
+                Traceability::TRANSACTION,
+                &uuid,
+                &String::from_utf8_lossy(&body),
+                &format!("RetailSales|{}", sale.internal_id),
+            )
+            .await?;
+        }
     }
     Ok(created)
 }
 
+/// One lot of a stock query.
 #[derive(sqlx::FromRow)]
-struct LotRow {
-    product: String,
-    warehouse: String,
-    lot: String,
+pub(crate) struct StockLot {
+    pub(crate) product: String,
+    pub(crate) warehouse: String,
+    pub(crate) lot: String,
     sublot: String,
     expires_on: Option<NaiveDate>,
     quantity: Decimal,
     reserved: Decimal,
+}
+
+impl StockLot {
+    pub(crate) fn level(&self) -> LotLevel {
+        LotLevel {
+            lot: self.lot.clone(),
+            sublot: self.sublot.clone(),
+            expires_on: self.expires_on,
+            on_hand: self.quantity,
+            booked: self.reserved,
+        }
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -207,8 +385,10 @@ struct SaleRow {
     number: String,
     status: String,
     issue_date: NaiveDate,
+    series: String,
     customer: String,
     net_price: Decimal,
+    created_at: DateTime<Utc>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -248,7 +428,7 @@ impl crate::Store {
         let branches: Vec<(String, String)> = sqlx::query_as(
             "SELECT DISTINCT company, branch FROM destinations WHERE transaction = $1",
         )
-        .bind(StockLevel::TRANSACTION)
+        .bind(StockReturn::TRANSACTION)
         .fetch_all(&mut *tx)
         .await?;
         let mut created = 0;

@@ -7,7 +7,7 @@
 
 use chrono::NaiveDate;
 use eai_domain::Entity;
-use eai_protocol::Json;
+use eai_protocol::{Json, ListStyle};
 use rust_decimal::Decimal;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -602,7 +602,10 @@ impl Row for MappingRow {
         };
         sqlx::query(
             "INSERT INTO mappings (namespace, entity, external, internal) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (namespace, entity, external) DO UPDATE SET internal = EXCLUDED.internal",
+             ON CONFLICT (namespace, entity, external)
+             DO UPDATE SET internal = EXCLUDED.internal,
+                 written_at = CASE WHEN mappings.internal = EXCLUDED.internal
+                                   THEN mappings.written_at ELSE now() END",
         )
         .bind(&self.namespace)
         .bind(entity)
@@ -630,6 +633,8 @@ struct DestinationRow {
     auth_value: Option<String>,
     timeout_ms: Option<i32>,
     max_attempts: Option<i32>,
+    namespace: Option<String>,
+    list_style: Option<String>,
 }
 
 impl Row for DestinationRow {
@@ -670,6 +675,19 @@ impl Row for DestinationRow {
                 format!("expected at least 1, got {attempts}"),
             ));
         }
+        if let Some(style) = self
+            .list_style
+            .as_deref()
+            .filter(|style| ListStyle::parse(style).is_none())
+        {
+            return Err((
+                "list_style".into(),
+                format!(
+                    "expected one of {}, got {style:?}",
+                    ListStyle::ALL.map(ListStyle::as_str).join(", ")
+                ),
+            ));
+        }
         Ok(())
     }
 
@@ -678,14 +696,16 @@ impl Row for DestinationRow {
         let unblocked: Option<i64> = sqlx::query_scalar(
             "INSERT INTO destinations
                 (name, company, branch, transaction, kind, exchange, routing_key, url,
-                 auth_header, auth_value, timeout_ms, max_attempts)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, coalesce($11, 30000), coalesce($12, 4))
+                 auth_header, auth_value, timeout_ms, max_attempts, namespace, list_style)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, coalesce($11, 30000), coalesce($12, 4),
+                     $13, $14)
              ON CONFLICT (name) DO UPDATE SET
                  company = EXCLUDED.company, branch = EXCLUDED.branch,
                  transaction = EXCLUDED.transaction, kind = EXCLUDED.kind,
                  exchange = EXCLUDED.exchange, routing_key = EXCLUDED.routing_key, url = EXCLUDED.url,
                  auth_header = EXCLUDED.auth_header, auth_value = EXCLUDED.auth_value,
                  timeout_ms = EXCLUDED.timeout_ms, max_attempts = EXCLUDED.max_attempts,
+                 namespace = EXCLUDED.namespace, list_style = EXCLUDED.list_style,
                  blocked = destinations.blocked
                            AND destinations.auth_value IS NOT DISTINCT FROM EXCLUDED.auth_value,
                  blocked_reason = CASE WHEN destinations.auth_value IS NOT DISTINCT FROM EXCLUDED.auth_value
@@ -706,6 +726,14 @@ impl Row for DestinationRow {
         .bind(&self.auth_value)
         .bind(self.timeout_ms)
         .bind(self.max_attempts)
+        .bind(&self.namespace)
+        .bind(
+            self.list_style
+                .as_deref()
+                .and_then(ListStyle::parse)
+                .unwrap_or_default()
+                .as_str(),
+        )
         .fetch_one(&mut *conn)
         .await?;
         if let Some(id) = unblocked {

@@ -17,6 +17,7 @@
 //! - [`reservation`]: ItemReserve upserts/deletes against locked lots, several at a time, and the expiry sweep.
 //! - [`sale`]: RetailSales judged by the domain, several at a time, and persisted with their receivables.
 //! - [`cancellation`]: RetailSalesCancellation, which cancels a sale and releases its stock.
+//! - `stock_request`: StockLevel requests, answered in the receipt with the lots as they stand.
 //! - [`receive`]: the inbox → business → outbox transaction.
 //! - [`batch`]: several ItemReserve or RetailSales envelopes in one such transaction.
 //! - [`retries`]: how often a UUID waited, failed or was redelivered.
@@ -54,6 +55,7 @@ pub mod reservation;
 pub mod retention;
 pub mod retries;
 pub mod sale;
+mod stock_request;
 mod stored_body;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -76,7 +76,10 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let inserted: bool = sqlx::query_scalar(
             "INSERT INTO mappings (namespace, entity, external, internal) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (namespace, entity, external) DO UPDATE SET internal = EXCLUDED.internal
+             ON CONFLICT (namespace, entity, external)
+             DO UPDATE SET internal = EXCLUDED.internal,
+                 written_at = CASE WHEN mappings.internal = EXCLUDED.internal
+                                   THEN mappings.written_at ELSE now() END
              RETURNING (xmax = 0)",
         )
         .bind(namespace)

@@ -43,6 +43,11 @@ pub struct Destination {
     pub max_attempts: i32,
     pub blocked: bool,
     pub blocked_reason: Option<String>,
+    /// The de/para namespace of the system behind it: our codes go out as
+    /// that namespace knows them.
+    pub namespace: Option<String>,
+    /// `plain` (the schemas' arrays) or `wrapped` (Protheus traffic).
+    pub list_style: String,
 }
 
 /// Credentials stay out of logs and debug output.
@@ -60,6 +65,8 @@ impl std::fmt::Debug for Destination {
                 &self.auth_value.as_ref().map(|_| "[REDACTED]"),
             )
             .field("blocked", &self.blocked)
+            .field("namespace", &self.namespace)
+            .field("list_style", &self.list_style)
             .finish()
     }
 }
@@ -169,6 +176,30 @@ pub async fn enqueue_routed(
     Ok(inserted.rows_affected())
 }
 
+/// Enqueues `body` for one destination; 0 when that UUID was already enqueued there.
+pub(crate) async fn enqueue_one(
+    conn: &mut PgConnection,
+    destination_id: i64,
+    transaction: &str,
+    uuid: &str,
+    body: &str,
+    document_key: &str,
+) -> Result<u64, StoreError> {
+    let inserted = sqlx::query(
+        "INSERT INTO outbox (uuid, kind, transaction, exchange, routing_key, body, destination_id, document_key)
+         VALUES ($1, 'message', $2, '', '', $3, $4, $5)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(uuid)
+    .bind(transaction)
+    .bind(body)
+    .bind(destination_id)
+    .bind(document_key)
+    .execute(&mut *conn)
+    .await?;
+    Ok(inserted.rows_affected())
+}
+
 /// Sends the blocked messages of a destination that was unblocked back to
 /// `waiting`, each with at least one attempt left: being blocked is not a
 /// failed attempt. Returns how many go out again.
@@ -203,19 +234,17 @@ impl Store {
         let Some(destination) = self.destination(destination).await? else {
             return Ok(None);
         };
-        let inserted = sqlx::query(
-            "INSERT INTO outbox (uuid, kind, transaction, exchange, routing_key, body, destination_id, document_key)
-             VALUES ($1, 'message', $2, '', '', $3, $4, $5)
-             ON CONFLICT DO NOTHING",
+        let mut conn = self.pool.acquire().await?;
+        let inserted = enqueue_one(
+            &mut conn,
+            destination.id,
+            transaction,
+            uuid,
+            body,
+            document_key,
         )
-        .bind(uuid)
-        .bind(transaction)
-        .bind(body)
-        .bind(destination.id)
-        .bind(document_key)
-        .execute(&self.pool)
         .await?;
-        Ok(Some(inserted.rows_affected() == 1))
+        Ok(Some(inserted == 1))
     }
 
     /// Enqueues `body` for every destination of its route, in its own transaction.
@@ -498,5 +527,5 @@ impl Store {
 
 const DESTINATION_COLUMNS: &str =
     "SELECT id, name, company, branch, transaction, kind, exchange, routing_key, url, auth_header,
-            auth_value, timeout_ms, max_attempts, blocked, blocked_reason
+            auth_value, timeout_ms, max_attempts, blocked, blocked_reason, namespace, list_style
        FROM destinations";

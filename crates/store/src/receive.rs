@@ -18,8 +18,8 @@ use std::time::Duration;
 use backon::{ExponentialBuilder, Retryable};
 use chrono::{DateTime, Utc};
 use eai_protocol::{
-    Code, Detail, Envelope, Event, InternalIdEntry, ItemReserve, Json, Receipt, ReceiptOrigin,
-    RetailSale, SaleCancellation, Transaction,
+    Code, Detail, Envelope, Event, ItemReserve, Json, Receipt, ReceiptOrigin, RetailSale,
+    ReturnContent, SaleCancellation, Transaction,
 };
 use rust_decimal::Decimal;
 use sqlx::{Connection, PgConnection, Postgres, Row};
@@ -28,6 +28,7 @@ use crate::cancellation::{self, CancelOutcome};
 use crate::directory::{self, Branch};
 use crate::reservation::{self, Outcome, ReserveRequest};
 use crate::sale::{self, SaleOutcome, SaleRequest};
+use crate::stock_request;
 use crate::stored_body::StoredBody;
 use crate::{Environment, Failure, Store, StoreError};
 
@@ -148,7 +149,12 @@ impl Store {
                 &mut tx,
                 identity,
                 self.environment,
-                (inbound, attempts, vec![detail.clone()], Vec::new()),
+                (
+                    inbound,
+                    attempts,
+                    vec![detail.clone()],
+                    ReturnContent::nothing(),
+                ),
             )
             .await?;
             tx.commit().await?;
@@ -225,7 +231,7 @@ impl Store {
                         let wait = self.record_wait(envelope.uuid()).await?;
                         return Ok(Received::Waiting { reservations, wait });
                     }
-                    (details, Vec::new())
+                    (details, ReturnContent::nothing())
                 }
                 Processed::Answered(details, ids) => {
                     if details.iter().any(Detail::is_error) {
@@ -412,7 +418,7 @@ pub(crate) async fn look_up_all(
 
 /// An envelope to answer: its delivery, the earlier attempts its inbox row
 /// had when it was looked up ([`Seen::Open`]), its details and its ids.
-pub(crate) type Answering<'a> = (&'a Inbound<'a>, i32, Vec<Detail>, Vec<InternalIdEntry>);
+pub(crate) type Answering<'a> = (&'a Inbound<'a>, i32, Vec<Detail>, ReturnContent);
 
 /// Writes the receipt to the outbox and the inbox row.
 async fn record_answer(
@@ -544,23 +550,23 @@ pub(crate) async fn record_answers(
 
 /// What the business rules made of an envelope.
 pub(crate) enum Processed {
-    /// Details (errors roll the business change back) and ids to return.
-    Answered(Vec<Detail>, Vec<InternalIdEntry>),
+    /// Details (errors roll the business change back) and what to return.
+    Answered(Vec<Detail>, ReturnContent),
     /// Reservations never integrated, and the answer to give if waiting is not allowed.
     Waiting(Vec<String>, Vec<Detail>),
 }
 
 impl Processed {
     fn refused(details: Vec<Detail>) -> Processed {
-        Processed::Answered(details, Vec::new())
+        Processed::Answered(details, ReturnContent::nothing())
     }
 
     /// The answer to give now: a waiting envelope's is the one it gets when
     /// it may wait no more.
-    pub(crate) fn into_answer(self) -> (Vec<Detail>, Vec<InternalIdEntry>) {
+    pub(crate) fn into_answer(self) -> (Vec<Detail>, ReturnContent) {
         match self {
-            Processed::Answered(details, ids) => (details, ids),
-            Processed::Waiting(_, details) => (details, Vec::new()),
+            Processed::Answered(details, returned) => (details, returned),
+            Processed::Waiting(_, details) => (details, ReturnContent::nothing()),
         }
     }
 }
@@ -586,6 +592,10 @@ async fn process(
         Transaction::RetailSales => {
             one(sell_all(conn, origin, tolerance, &[(envelope, event)]).await?)
         }
+        Transaction::StockLevel => one(stock_request::answer_all(conn, &[envelope]).await?),
+        Transaction::EnvironmentTest => {
+            Ok(Processed::Answered(Vec::new(), ReturnContent::nothing()))
+        }
         Transaction::RetailSalesCancellation => {
             let cancellation = match SaleCancellation::from_content(&content) {
                 Ok(cancellation) => cancellation,
@@ -593,7 +603,7 @@ async fn process(
             };
             Ok(
                 match cancellation::cancel(conn, origin, &namespace, &cancellation).await? {
-                    CancelOutcome::Cancelled(ids) => Processed::Answered(Vec::new(), ids),
+                    CancelOutcome::Cancelled(ids) => Processed::Answered(Vec::new(), ids.into()),
                     CancelOutcome::Rejected(details) => Processed::refused(details),
                 },
             )
@@ -643,7 +653,7 @@ pub(crate) async fn reserve_all(
     let outcomes = reservation::apply_all(conn, origin, &requests).await?;
     for ((index, ..), outcome) in found.iter().zip(outcomes) {
         processed[*index] = match outcome {
-            Outcome::Done(ids) => Processed::Answered(Vec::new(), ids),
+            Outcome::Done(ids) => Processed::Answered(Vec::new(), ids.into()),
             Outcome::Rejected(details) => Processed::refused(details),
         };
     }
@@ -652,13 +662,13 @@ pub(crate) async fn reserve_all(
 
 /// An envelope's content model as `read` made it, with its index, namespace
 /// and named branch.
-type Read<T> = (usize, T, String, BranchNamed);
+pub(crate) type Read<T> = (usize, T, String, BranchNamed);
 
 /// Reads each envelope's content model with `read` (which also gives the
 /// ReserveBranch an item names, with its path) and names its branch: a
 /// placeholder outcome for every envelope (the refusal of those that could
 /// not be read), and the others.
-fn read_all<'e, T>(
+pub(crate) fn read_all<'e, T>(
     envelopes: impl Iterator<Item = (&'e Envelope<'e>, Event)>,
     read: impl Fn(&Envelope, Event) -> Result<(T, Option<(String, String)>), Vec<Detail>>,
 ) -> (Vec<Processed>, Vec<Read<T>>) {
@@ -708,7 +718,7 @@ pub(crate) async fn sell_all(
     let outcomes = sale::integrate_all(conn, origin, tolerance, &requests).await?;
     for ((index, ..), outcome) in found.iter().zip(outcomes) {
         processed[*index] = match outcome {
-            SaleOutcome::Integrated(ids, warnings) => Processed::Answered(warnings, ids),
+            SaleOutcome::Integrated(ids, warnings) => Processed::Answered(warnings, ids.into()),
             SaleOutcome::Rejected(details) => Processed::refused(details),
             SaleOutcome::Waiting(reservations, details) => {
                 Processed::Waiting(reservations, details)
@@ -720,7 +730,7 @@ pub(crate) async fn sell_all(
 
 /// Locates the branches of parsed envelopes in one statement: those found
 /// with their branch; an unknown one's refusal goes into `processed`.
-async fn locate_all<'p, T>(
+pub(crate) async fn locate_all<'p, T>(
     conn: &mut PgConnection,
     parsed: &'p [Read<T>],
     processed: &mut [Processed],
@@ -758,7 +768,7 @@ fn one(mut processed: Vec<Processed>) -> Result<Processed, StoreError> {
 
 /// The company and branch an envelope is about: `Header.CompanyId`, and the
 /// branch named by an item (its value and JSON path) or else `Header.BranchId`.
-struct BranchNamed {
+pub(crate) struct BranchNamed {
     company: String,
     branch: String,
     path: String,

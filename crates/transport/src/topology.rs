@@ -63,10 +63,16 @@ impl Topology {
             receipts_in_queue: name("receipts.in"),
             dead_letter_exchange: name("dlx"),
             dead_queue: name("dead"),
-            work_queues: ["ItemReserve", "RetailSales", "RetailSalesCancellation"]
-                .iter()
-                .map(|transaction| (name(&transaction.to_lowercase()), (*transaction).to_owned()))
-                .collect(),
+            work_queues: [
+                "ItemReserve",
+                "RetailSales",
+                "RetailSalesCancellation",
+                "StockLevel",
+                "EAIEnvironmentTest",
+            ]
+            .iter()
+            .map(|transaction| (name(&transaction.to_lowercase()), (*transaction).to_owned()))
+            .collect(),
             queue_type,
             delays: Vec::new(),
         }

@@ -28,6 +28,10 @@ pub struct DestinationView {
     pub max_attempts: i32,
     pub blocked: bool,
     pub blocked_reason: Option<String>,
+    /// The de/para namespace our codes are translated into for it, if any.
+    pub namespace: Option<String>,
+    /// `plain` or `wrapped` lists.
+    pub list_style: String,
 }
 
 impl From<Destination> for DestinationView {
@@ -52,6 +56,8 @@ impl From<Destination> for DestinationView {
             max_attempts: destination.max_attempts,
             blocked: destination.blocked,
             blocked_reason: destination.blocked_reason,
+            namespace: destination.namespace,
+            list_style: destination.list_style,
         }
     }
 }

@@ -20,8 +20,8 @@ use crate::sender::http;
 pub async fn list(settings: &Settings) -> anyhow::Result<()> {
     let store = open_store(settings).await?;
     println!(
-        "{:<20}  {:<6}  {:<10}  {:<10}  {:<26}  {:<40}  state",
-        "name", "kind", "company", "branch", "transaction", "target"
+        "{:<20}  {:<6}  {:<10}  {:<10}  {:<26}  {:<40}  {:<12}  {:<7}  state",
+        "name", "kind", "company", "branch", "transaction", "target", "namespace", "lists"
     );
     for destination in store.destinations().await? {
         let target = match destination.kind() {
@@ -38,13 +38,15 @@ pub async fn list(settings: &Settings) -> anyhow::Result<()> {
             (false, _) => "active".to_owned(),
         };
         println!(
-            "{:<20}  {:<6}  {:<10}  {:<10}  {:<26}  {:<40}  {state}",
+            "{:<20}  {:<6}  {:<10}  {:<10}  {:<26}  {:<40}  {:<12}  {:<7}  {state}",
             destination.name,
             destination.kind,
             destination.company,
             destination.branch,
             destination.transaction,
-            target
+            target,
+            destination.namespace.as_deref().unwrap_or("-"),
+            destination.list_style
         );
     }
     Ok(())

@@ -204,7 +204,7 @@ pub async fn destinations(
                     tr {
                         td { (destination.name) } td { (destination.kind) }
                         td { (destination.company) " / " (destination.branch) } td { (destination.transaction) }
-                        td { (destination.target) }
+                        td { (destination.target) br; small { (text.namespace) ": " (destination.namespace.clone().unwrap_or_else(|| "—".to_owned())) " · " (text.lists) ": " (destination.list_style) } }
                         td class=[destination.blocked.then_some("st-blocked")] {
                             @if destination.blocked { (text.blocked) ": " (destination.blocked_reason.clone().unwrap_or_default()) } @else { (text.active) }
                         }

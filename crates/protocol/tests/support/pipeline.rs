@@ -7,7 +7,7 @@
 use chrono::DateTime;
 use eai_protocol::{
     receipt_status, Detail, Envelope, Event, InboundSummary, ItemReserve, Receipt, ReceiptOrigin,
-    RetailSale, SaleCancellation, Transaction, MAX_ENVELOPE_BYTES,
+    RetailSale, SaleCancellation, StockRequest, Transaction, MAX_ENVELOPE_BYTES,
 };
 
 /// Answers `body` with a receipt listing at most `max_details` details and
@@ -49,18 +49,14 @@ pub fn answer(body: &[u8], max_details: usize) {
 }
 
 /// Every detail the envelope gets before the database: the validation's, then
-/// the content model's for its transaction (all three when it is not one we
+/// the content model's for its transaction (every one when it is not one we
 /// process), read for its event (upsert when it is not one we know).
 fn details_of(envelope: &Envelope) -> Vec<Detail> {
     let mut details = envelope.validate().err().unwrap_or_default();
     let event = envelope.event().unwrap_or(Event::Upsert);
     let transactions = match envelope.transaction() {
         Ok(transaction) => vec![transaction],
-        Err(_) => vec![
-            Transaction::ItemReserve,
-            Transaction::RetailSales,
-            Transaction::RetailSalesCancellation,
-        ],
+        Err(_) => Transaction::ALL.to_vec(),
     };
     let content = envelope.content();
     for transaction in transactions {
@@ -68,6 +64,8 @@ fn details_of(envelope: &Envelope) -> Vec<Detail> {
             Transaction::ItemReserve => ItemReserve::from_content(&content, event).err(),
             Transaction::RetailSales => RetailSale::from_content(&content, event).err(),
             Transaction::RetailSalesCancellation => SaleCancellation::from_content(&content).err(),
+            Transaction::StockLevel => StockRequest::from_content(&content).err(),
+            Transaction::EnvironmentTest => None,
         };
         details.extend(refused.unwrap_or_default());
     }
