@@ -1157,3 +1157,70 @@ async fn an_outbound_message_is_held_released_retried_and_discarded_and_destinat
         Vec::<String>::new()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sales_intermediary_card_data_and_item_fields_are_kept_shown_and_exported() {
+    let app = spawn_app().await;
+    let read = |name: &str| -> Value {
+        let text = std::fs::read_to_string(eai_tests::example(name)).expect("example");
+        serde_json::from_str(&text).expect("JSON")
+    };
+    app.publish(
+        vec![read("seed-001/item-reserve-full-example.json")
+            .to_string()
+            .into_bytes()],
+        true,
+    )
+    .await;
+    let mut sale = read("seed-001/retail-sales-card-payment.json");
+    let item = &mut sale["Content"]["ListOfSaleItem"]["SaleItem"][0];
+    item["LotNumber"] = json!("L2029A");
+    item["SeriesItem"] = json!("SN-1");
+    let receipt = app.publish_one(sale.to_string().into_bytes()).await;
+    assert_eq!(
+        receipt["Content"]["ProcessingInformation"]["Status"], "ok",
+        "{receipt}"
+    );
+
+    let found = get(&app, "/api/v1/messages?transaction=RetailSales").await;
+    let id = found["items"][0]["id"].as_str().expect("id").to_owned();
+    let detail = get(&app, &format!("/api/v1/messages/{id}")).await;
+    let recorded = &detail["sale"];
+    assert_eq!(recorded["intermediary_code"], "000001", "{detail}");
+    assert_eq!(recorded["presencial_indicator"], "1");
+    let card = &recorded["payments"][0];
+    assert_eq!(
+        (
+            card["nsu"].as_str(),
+            card["eft_authorization"].as_str(),
+            card["eft_institute"].as_str(),
+            card["eft_document"].as_str(),
+            card["instalment"].as_str()
+        ),
+        (
+            Some("004112"),
+            Some("123456789"),
+            Some("VISA"),
+            Some("9985"),
+            Some("1")
+        )
+    );
+    assert_eq!(card["eft_date"], "2020-04-23T17:01:40Z");
+    let item = &recorded["items"][0];
+    assert_eq!(item["delivery_date"], "2020-04-25T10:00:00Z");
+    assert_eq!(item["lot_number"], "L2029A");
+    assert_eq!(item["serial"], "SN-1");
+    assert_eq!(item["delivery_type"], "1");
+
+    let export = post(
+        &app,
+        "/api/v1/exports",
+        json!({"mode": "all", "consumer": "FISCAL"}),
+    )
+    .await;
+    assert_eq!(export.status, 200, "{}", export.body);
+    let exported = &export.body["sales"][0];
+    assert_eq!(exported["intermediary_code"], "000001");
+    assert_eq!(exported["payments"][0], recorded["payments"][0]);
+    assert_eq!(exported["items"][0], recorded["items"][0]);
+}

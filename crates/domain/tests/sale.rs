@@ -10,7 +10,9 @@ use eai_domain::sale::{
     judge, DebtorKind, FinancialManager, ItemLot, ReservationInfo, ReservedLot, SaleMasterData,
     SaleProduct, SaleStatus, SaleVerdict,
 };
-use eai_protocol::{Code, RetailSale, SaleItem, SalePayment, Severity, Timestamp};
+use eai_protocol::{
+    CardPayment, Code, ItemInformation, RetailSale, SaleItem, SalePayment, Severity, Timestamp,
+};
 use proptest::prelude::*;
 use rust_decimal::Decimal;
 
@@ -58,6 +60,7 @@ fn item(index: usize, product: &str, quantity: &str, unit: &str, price: &str) ->
         operation_code: Some("01".into()),
         reserve_internal_id: None,
         delivery_type: Some("3".into()),
+        information: ItemInformation::default(),
     }
 }
 
@@ -77,6 +80,7 @@ fn payment(
         date: date.map(stamp),
         serial_number: None,
         instalment: None,
+        card: CardPayment::default(),
     }
 }
 
@@ -100,6 +104,8 @@ fn sale(total: &str, discount: &str, net: &str, gross: &str, freight: &str) -> R
         discount_value: dec(discount),
         freight_value: dec(freight),
         increase_value: Decimal::ZERO,
+        intermediary_code: None,
+        presencial_indicator: None,
         items: Vec::new(),
         payments: Vec::new(),
     }

@@ -64,6 +64,6 @@ pub use receipt::{
     InboundSummary, InternalIdEntry, Receipt, ReceiptOrigin, ReturnContent, DEFAULT_MAX_DETAILS,
 };
 pub use received::{receipt_status, ReceivedReceipt};
-pub use retail_sales::{RetailSale, SaleItem, SalePayment};
+pub use retail_sales::{CardPayment, ItemInformation, RetailSale, SaleItem, SalePayment};
 pub use stock_request::{RequestedStock, StockRequest};
 pub use timestamp::Timestamp;

@@ -67,6 +67,12 @@ pub struct RetailSale {
     pub freight_value: Decimal,
     /// `IncreaseValue` (absent: 0).
     pub increase_value: Decimal,
+    /// `IntermediaryCode`: the marketplace that intermediated the sale (NT
+    /// 2020.006, Protheus' `L1_INTERMD`), recorded as sent.
+    pub intermediary_code: Option<String>,
+    /// `PresencialIndicator`: whether the buyer was present (NT 2020.006,
+    /// `L1_INDPRES`), recorded as sent.
+    pub presencial_indicator: Option<String>,
     /// The items not cancelled, numbered 1..n in document order.
     pub items: Vec<SaleItem>,
     /// The payment lines, numbered 1..n in document order.
@@ -105,6 +111,41 @@ pub struct SaleItem {
     pub reserve_internal_id: Option<String>,
     /// `ItemDeliveryType`.
     pub delivery_type: Option<String>,
+    /// What RetailSales 2.010 adds to an item, recorded as sent.
+    pub information: ItemInformation,
+}
+
+/// The item fields of RetailSales 2.010, recorded with the sale, shown and
+/// exported as sent; no rule reads them (the lots an item takes come from its
+/// reservation).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ItemInformation {
+    /// `ItemDeliveryDate`.
+    pub delivery_date: Option<Timestamp>,
+    /// `LotNumber`.
+    pub lot: Option<String>,
+    /// `SubLotNumber`.
+    pub sublot: Option<String>,
+    /// `SeriesItem`: the product's serial number.
+    pub serial: Option<String>,
+    /// `AddressItem`: where the product is stored.
+    pub address: Option<String>,
+    /// `ItemCarrierInternalId`, else `ItemCarrierCode`.
+    pub carrier: Option<String>,
+}
+
+/// The card (EFT) data of a payment line, recorded as sent for card
+/// reconciliation; its NSU is [`SalePayment::serial_number`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CardPayment {
+    /// `EftAutorization` (sic): the authorisation code.
+    pub authorization: Option<String>,
+    /// `EftInstitute`: the card brand or acquirer.
+    pub institute: Option<String>,
+    /// `EftDocument`.
+    pub document: Option<String>,
+    /// `EftDate`.
+    pub date: Option<Timestamp>,
 }
 
 /// One payment line (a method, or one instalment of it).
@@ -126,6 +167,8 @@ pub struct SalePayment {
     pub serial_number: Option<String>,
     /// `EftParcel`.
     pub instalment: Option<String>,
+    /// The card data, when paid by card.
+    pub card: CardPayment,
 }
 
 impl RetailSale {
@@ -190,6 +233,8 @@ impl RetailSale {
             discount_value: amount(content, "DiscountValue", &mut problems),
             freight_value: amount(content, "FreightValue", &mut problems),
             increase_value: amount(content, "IncreaseValue", &mut problems),
+            intermediary_code: problems.take(content.text("IntermediaryCode")),
+            presencial_indicator: problems.take(content.text("PresencialIndicator")),
             items: read_items(content, &mut problems),
             payments: read_payments(content, &mut problems),
         };
@@ -260,6 +305,17 @@ fn read_item(node: &Node<'_>, item_no: u32, problems: &mut Problems) -> Option<S
         operation_code: problems.take(node.text("OperationCode")),
         reserve_internal_id: problems.take(node.text("ItemReserveInternalId")),
         delivery_type: problems.take(node.text("ItemDeliveryType")),
+        information: ItemInformation {
+            delivery_date: problems.take(node.timestamp("ItemDeliveryDate")),
+            lot: problems.take(node.text("LotNumber")),
+            sublot: problems.take(node.text("SubLotNumber")),
+            serial: problems.take(node.text("SeriesItem")),
+            address: problems.take(node.text("AddressItem")),
+            carrier: problems.take(first_text(
+                node,
+                &["ItemCarrierInternalId", "ItemCarrierCode"],
+            )),
+        },
     })
 }
 
@@ -310,6 +366,12 @@ fn read_payment(node: &Node<'_>, payment_no: u32, problems: &mut Problems) -> Op
         date: problems.take(node.timestamp("DateOfPayment")),
         serial_number: problems.take(node.text("UniqueSerialNumber")),
         instalment: problems.take(node.text("EftParcel")),
+        card: CardPayment {
+            authorization: problems.take(node.text("EftAutorization")),
+            institute: problems.take(node.text("EftInstitute")),
+            document: problems.take(node.text("EftDocument")),
+            date: problems.take(node.timestamp("EftDate")),
+        },
     })
 }
 
@@ -360,15 +422,20 @@ mod tests {
             "SaleType": "V",
             "TotalPrice": 20, "NetPrice": 35, "GrossPrice": 35, "CommodityPrice": 20,
             "DiscountValue": 0, "FreightValue": 15, "IncreaseValue": 0,
+            "IntermediaryCode": "000001", "PresencialIndicator": "1",
             "ListOfSaleItem": {"SaleItem": [{
                 "ItemOrder": 1, "ItemCode": "P001", "WarehouseInternalId": "01",
                 "Quantity": 2, "ItemTablePrice": 10, "UnitPrice": 10, "ItemPrice": 20,
                 "DiscountAmount": 0, "FreightValueProrated": 15, "IncreaseValueProrated": 0,
-                "OperationCode": "01", "ItemReserveInternalId": "R-1", "ItemDeliveryType": "3"
+                "OperationCode": "01", "ItemReserveInternalId": "R-1", "ItemDeliveryType": "3",
+                "ItemDeliveryDate": "2022-04-02T10:00:00", "LotNumber": "L1", "SubLotNumber": "A",
+                "SeriesItem": "SN-9", "AddressItem": "R1-P2", "ItemCarrierCode": "01"
             }]},
             "ListOfSaleCondition": {"SaleCondition": [{
                 "PaymentValue": 35, "PaymentMethodCode": "CC", "FinancialManagerCode": "CAR",
-                "DateOfPayment": "2021-06-18", "UniqueSerialNumber": "745492", "EftParcel": "1"
+                "DateOfPayment": "2021-06-18", "UniqueSerialNumber": "745492", "EftParcel": "1",
+                "EftDate": "2020-11-26T13:45:02", "EftAutorization": "123456789",
+                "EftInstitute": "VISA", "EftDocument": "9985"
             }]}
         })
     }
@@ -400,6 +467,8 @@ mod tests {
         assert_eq!(sale.discount_value, Decimal::ZERO);
         assert_eq!(sale.freight_value, dec("15"));
         assert_eq!(sale.increase_value, Decimal::ZERO);
+        assert_eq!(sale.intermediary_code.as_deref(), Some("000001"));
+        assert_eq!(sale.presencial_indicator.as_deref(), Some("1"));
         let [item] = sale.items.as_slice() else {
             panic!("one item expected, got {:?}", sale.items);
         };
@@ -420,6 +489,14 @@ mod tests {
                 operation_code: Some("01".into()),
                 reserve_internal_id: Some("R-1".into()),
                 delivery_type: Some("3".into()),
+                information: ItemInformation {
+                    delivery_date: Timestamp::parse("2022-04-02T10:00:00").ok(),
+                    lot: Some("L1".into()),
+                    sublot: Some("A".into()),
+                    serial: Some("SN-9".into()),
+                    address: Some("R1-P2".into()),
+                    carrier: Some("01".into()),
+                },
             }
         );
         let [payment] = sale.payments.as_slice() else {
@@ -436,6 +513,12 @@ mod tests {
                 date: Timestamp::parse("2021-06-18").ok(),
                 serial_number: Some("745492".into()),
                 instalment: Some("1".into()),
+                card: CardPayment {
+                    authorization: Some("123456789".into()),
+                    institute: Some("VISA".into()),
+                    document: Some("9985".into()),
+                    date: Timestamp::parse("2020-11-26T13:45:02").ok(),
+                },
             }
         );
     }

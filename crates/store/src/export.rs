@@ -97,8 +97,42 @@ pub struct ExportedSale {
     pub discount_value: String,
     pub freight_value: String,
     pub increase_value: String,
+    /// The NT 2020.006 fields, as the shop sent them.
+    #[serde(flatten)]
+    pub fiscal: SaleFiscal,
     pub items: Vec<ExportedItem>,
     pub payments: Vec<ExportedPayment>,
+}
+
+/// A sale's NT 2020.006 fields (`IntermediaryCode`, `PresencialIndicator`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema, FromRow)]
+pub struct SaleFiscal {
+    pub intermediary_code: Option<String>,
+    pub presencial_indicator: Option<String>,
+}
+
+/// An item's delivery and RetailSales 2.010 fields, as the shop sent them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema, FromRow)]
+pub struct ItemDelivery {
+    pub delivery_type: Option<String>,
+    pub delivery_date: Option<DateTime<Utc>>,
+    pub lot_number: Option<String>,
+    pub sublot_number: Option<String>,
+    pub serial: Option<String>,
+    pub address: Option<String>,
+    pub carrier: Option<String>,
+}
+
+/// A payment's card data for reconciliation: the NSU (`UniqueSerialNumber`),
+/// the instalment and the EFT fields, as the shop sent them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema, FromRow)]
+pub struct PaymentCard {
+    pub nsu: Option<String>,
+    pub instalment: Option<String>,
+    pub eft_authorization: Option<String>,
+    pub eft_institute: Option<String>,
+    pub eft_document: Option<String>,
+    pub eft_date: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -113,6 +147,8 @@ pub struct ExportedItem {
     pub discount_amount: String,
     pub operation_code: String,
     pub tes: String,
+    #[serde(flatten)]
+    pub delivery: ItemDelivery,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -122,6 +158,8 @@ pub struct ExportedPayment {
     pub financial_manager: Option<String>,
     pub value: String,
     pub paid_on: NaiveDate,
+    #[serde(flatten)]
+    pub card: PaymentCard,
 }
 
 #[derive(FromRow)]
@@ -142,6 +180,8 @@ struct SaleRow {
     discount_value: Decimal,
     freight_value: Decimal,
     increase_value: Decimal,
+    #[sqlx(flatten)]
+    fiscal: SaleFiscal,
 }
 
 #[derive(FromRow)]
@@ -156,6 +196,8 @@ struct ItemRow {
     discount_amount: Decimal,
     operation_code: String,
     tes: String,
+    #[sqlx(flatten)]
+    delivery: ItemDelivery,
 }
 
 #[derive(FromRow)]
@@ -166,6 +208,8 @@ struct PaymentRow {
     financial_manager: Option<String>,
     value: Decimal,
     paid_on: NaiveDate,
+    #[sqlx(flatten)]
+    card: PaymentCard,
 }
 
 /// A sale's version: when it last changed.
@@ -338,11 +382,14 @@ impl Store {
 }
 
 /// The sales `ids` as exported, in id order.
-async fn exported(conn: &mut PgConnection, ids: &[i64]) -> Result<Vec<ExportedSale>, StoreError> {
+pub(crate) async fn exported(
+    conn: &mut PgConnection,
+    ids: &[i64],
+) -> Result<Vec<ExportedSale>, StoreError> {
     let sales: Vec<SaleRow> = sqlx::query_as(
         "SELECT id, company, branch, number, internal_id, document_code, issue_date, customer,
                 status, cancelled_on, total_price, net_price, gross_price, discount_value,
-                freight_value, increase_value
+                freight_value, increase_value, intermediary_code, presencial_indicator
            FROM sales WHERE id = ANY($1) ORDER BY id",
     )
     .bind(ids)
@@ -350,14 +397,17 @@ async fn exported(conn: &mut PgConnection, ids: &[i64]) -> Result<Vec<ExportedSa
     .await?;
     let items: Vec<ItemRow> = sqlx::query_as(
         "SELECT sale_id, item_no, product, warehouse, quantity, unit_price, item_price,
-                discount_amount, operation_code, tes
+                discount_amount, operation_code, tes, delivery_type, delivery_date, lot_number,
+                sublot_number, serial, address, carrier
            FROM sale_items WHERE sale_id = ANY($1) ORDER BY sale_id, item_no",
     )
     .bind(ids)
     .fetch_all(&mut *conn)
     .await?;
     let payments: Vec<PaymentRow> = sqlx::query_as(
-        "SELECT sale_id, payment_no, method, financial_manager, value, paid_on
+        "SELECT sale_id, payment_no, method, financial_manager, value, paid_on,
+                serial_number AS nsu, instalment, eft_authorization, eft_institute, eft_document,
+                eft_date
            FROM sale_payments WHERE sale_id = ANY($1) ORDER BY sale_id, payment_no",
     )
     .bind(ids)
@@ -379,6 +429,7 @@ async fn exported(conn: &mut PgConnection, ids: &[i64]) -> Result<Vec<ExportedSa
                     discount_amount: two_decimals(item.discount_amount),
                     operation_code: item.operation_code.clone(),
                     tes: item.tes.clone(),
+                    delivery: item.delivery.clone(),
                 })
                 .collect(),
             payments: payments
@@ -390,6 +441,7 @@ async fn exported(conn: &mut PgConnection, ids: &[i64]) -> Result<Vec<ExportedSa
                     financial_manager: payment.financial_manager.clone(),
                     value: two_decimals(payment.value),
                     paid_on: payment.paid_on,
+                    card: payment.card.clone(),
                 })
                 .collect(),
             company: sale.company,
@@ -407,6 +459,7 @@ async fn exported(conn: &mut PgConnection, ids: &[i64]) -> Result<Vec<ExportedSa
             discount_value: two_decimals(sale.discount_value),
             freight_value: two_decimals(sale.freight_value),
             increase_value: two_decimals(sale.increase_value),
+            fiscal: sale.fiscal,
         })
         .collect())
 }

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::FromRow;
 use utoipa::ToSchema;
 
+use crate::export::{exported, ExportedSale};
 use crate::page::{Cursor, Page};
 use crate::stored_body::StoredBody;
 use crate::{Store, StoreError};
@@ -353,6 +354,10 @@ pub struct MessageDetail {
     pub attempt_history: Vec<Attempt>,
     pub tries: Option<InboundTries>,
     pub actions: Vec<OperatorAction>,
+    /// Inbound RetailSales and RetailSalesCancellation: the sale its
+    /// document is recorded as, as the export shows it (the fields kept as
+    /// sent included).
+    pub sale: Option<ExportedSale>,
 }
 
 /// What needs a person.
@@ -621,6 +626,7 @@ impl Store {
                 .fetch_one(&self.pool)
                 .await?;
                 let body = StoredBody::read(body, body_zstd)?;
+                let sale = self.recorded_sale(number).await?;
                 let tries: Option<InboundTries> = sqlx::query_as(
                     "SELECT waits, failures, redeliveries, last_error FROM inbox_retries WHERE uuid = $1",
                 )
@@ -635,6 +641,7 @@ impl Store {
                     attempt_history: Vec::new(),
                     tries: Some(tries.unwrap_or_default()),
                     actions,
+                    sale,
                 }
             }
             Direction::Out => {
@@ -657,9 +664,27 @@ impl Store {
                     attempt_history,
                     tries: None,
                     actions,
+                    sale: None,
                 }
             }
         }))
+    }
+
+    /// The sale inbound message `number` names, if its document was integrated.
+    async fn recorded_sale(&self, number: i64) -> Result<Option<ExportedSale>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let id: Option<i64> = sqlx::query_scalar(
+            "SELECT s.id FROM inbox i
+               JOIN sales s ON s.namespace = i.namespace AND s.internal_id = i.internal_id
+              WHERE i.id = $1 AND i.transaction IN ('RetailSales', 'RetailSalesCancellation')",
+        )
+        .bind(number)
+        .fetch_optional(&mut *conn)
+        .await?;
+        let Some(id) = id else {
+            return Ok(None);
+        };
+        Ok(exported(&mut conn, &[id]).await?.pop())
     }
 
     /// What operators did to `id`, oldest first.

@@ -626,23 +626,25 @@ async fn persist_all(
             (company, branch, number, namespace, internal_id, document_code, ecommerce_order,
              issue_date, customer, station, series, operator, carrier, sale_type,
              total_price, net_price, gross_price, commodity_price, discount_value,
-             freight_value, increase_value, status)
+             freight_value, increase_value, status, intermediary_code, presencial_indicator)
          SELECT n.company, n.branch, lpad(n.number::text, greatest(6, length(n.number::text)), '0'),
                 n.namespace, n.internal_id, n.document_code, n.ecommerce_order, n.issue_date,
                 n.customer, n.station, n.series, n.operator, n.carrier, n.sale_type,
                 n.total_price, n.net_price, n.gross_price, n.commodity_price, n.discount_value,
-                n.freight_value, n.increase_value, n.status
+                n.freight_value, n.increase_value, n.status, n.intermediary_code,
+                n.presencial_indicator
            FROM (SELECT u.*, nextval('sale_numbers') AS number
                    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
                                $6::text[], $7::date[], $8::text[], $9::text[], $10::text[],
                                $11::text[], $12::text[], $13::text[], $14::numeric[],
                                $15::numeric[], $16::numeric[], $17::numeric[], $18::numeric[],
-                               $19::numeric[], $20::numeric[], $21::text[]) WITH ORDINALITY
+                               $19::numeric[], $20::numeric[], $21::text[], $22::text[],
+                               $23::text[]) WITH ORDINALITY
                      AS u(company, branch, namespace, internal_id, document_code,
                           ecommerce_order, issue_date, customer, station, series, operator,
                           carrier, sale_type, total_price, net_price, gross_price,
                           commodity_price, discount_value, freight_value, increase_value,
-                          status, position)
+                          status, intermediary_code, presencial_indicator, position)
                   ORDER BY u.position OFFSET 0) AS n
           ORDER BY n.position
          RETURNING namespace, internal_id, id, number",
@@ -690,6 +692,12 @@ async fn persist_all(
         Some(request(sale).sale.increase_value)
     }))
     .bind(column(accepted, |sale| sale.plan.status.as_str()))
+    .bind(column(accepted, |sale| {
+        request(sale).sale.intermediary_code.as_deref()
+    }))
+    .bind(column(accepted, |sale| {
+        request(sale).sale.presencial_indicator.as_deref()
+    }))
     .fetch_all(&mut *conn)
     .await?;
     let mut created: HashMap<(String, String), (i64, String)> = rows
@@ -761,11 +769,13 @@ async fn insert_items(
     sqlx::query(
         "INSERT INTO sale_items
             (sale_id, item_no, product, warehouse, quantity, unit_price, table_price, item_price,
-             discount_amount, freight_prorated, increase_prorated, operation_code, tes, reservation_id)
+             discount_amount, freight_prorated, increase_prorated, operation_code, tes, reservation_id,
+             delivery_type, delivery_date, lot_number, sublot_number, serial, address, carrier)
          SELECT * FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::numeric[],
                               $6::numeric[], $7::numeric[], $8::numeric[], $9::numeric[],
                               $10::numeric[], $11::numeric[], $12::text[], $13::text[],
-                              $14::bigint[])",
+                              $14::bigint[], $15::text[], $16::timestamptz[], $17::text[],
+                              $18::text[], $19::text[], $20::text[], $21::text[])",
     )
     .bind(&sale_id)
     .bind(&item_no)
@@ -781,6 +791,15 @@ async fn insert_items(
     .bind(&operation)
     .bind(&tes)
     .bind(&reservation)
+    .bind(column(&items, |(_, item)| item.delivery_type.as_deref()))
+    .bind(column(&items, |(_, item)| {
+        item.information.delivery_date.map(|date| date.to_utc())
+    }))
+    .bind(column(&items, |(_, item)| item.information.lot.as_deref()))
+    .bind(column(&items, |(_, item)| item.information.sublot.as_deref()))
+    .bind(column(&items, |(_, item)| item.information.serial.as_deref()))
+    .bind(column(&items, |(_, item)| item.information.address.as_deref()))
+    .bind(column(&items, |(_, item)| item.information.carrier.as_deref()))
     .execute(&mut *conn)
     .await?;
     let lots: Vec<(i64, i32, i32, &ItemLot)> = items
@@ -845,9 +864,10 @@ async fn insert_payments(
         sqlx::query(
             "INSERT INTO sale_payments
                 (sale_id, payment_no, method, financial_manager, value, paid_on, serial_number,
-                 instalment)
+                 instalment, eft_authorization, eft_institute, eft_document, eft_date)
              SELECT * FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::numeric[],
-                                  $6::date[], $7::text[], $8::text[])",
+                                  $6::date[], $7::text[], $8::text[], $9::text[], $10::text[],
+                                  $11::text[], $12::timestamptz[])",
         )
         .bind(payments.iter().map(|(id, _)| *id).collect::<Vec<i64>>())
         .bind(
@@ -892,6 +912,18 @@ async fn insert_payments(
                 .map(|(_, payment)| payment.instalment.as_deref())
                 .collect::<Vec<Option<&str>>>(),
         )
+        .bind(column(&payments, |(_, payment)| {
+            payment.card.authorization.as_deref()
+        }))
+        .bind(column(&payments, |(_, payment)| {
+            payment.card.institute.as_deref()
+        }))
+        .bind(column(&payments, |(_, payment)| {
+            payment.card.document.as_deref()
+        }))
+        .bind(column(&payments, |(_, payment)| {
+            payment.card.date.map(|date| date.to_utc())
+        }))
         .execute(&mut *conn)
         .await?;
     }

@@ -56,6 +56,8 @@ impl CheckedItem<'_> {
             tes: self.tes.clone()?,
             reservation_id: taken.reservation_id,
             lots: taken.lots.clone(),
+            delivery_type: self.source.delivery_type.clone(),
+            information: self.source.information.clone(),
         })
     }
 }

@@ -40,7 +40,7 @@ mod totals;
 use std::collections::HashMap;
 
 use chrono::NaiveDate;
-use eai_protocol::{Detail, RetailSale};
+use eai_protocol::{CardPayment, Detail, ItemInformation, RetailSale};
 use rust_decimal::Decimal;
 
 use crate::mapping::Directory;
@@ -209,6 +209,10 @@ pub struct PlannedItem {
     pub reservation_id: Option<i64>,
     /// The reserved lots this item takes (empty without a reservation).
     pub lots: Vec<ItemLot>,
+    /// `ItemDeliveryType`, as sent.
+    pub delivery_type: Option<String>,
+    /// The 2.010 item fields, as sent.
+    pub information: ItemInformation,
 }
 
 /// A quantity an item takes from one reservation line.
@@ -232,6 +236,8 @@ pub struct PlannedPayment {
     pub date: NaiveDate,
     pub serial_number: Option<String>,
     pub instalment: Option<String>,
+    /// The card data, as sent.
+    pub card: CardPayment,
 }
 
 /// One receivable (title), one per payment line.

@@ -40,6 +40,7 @@ pub(super) fn plan_payments(
                 date: source.date.map_or(issue_date, |stamp| stamp.date()),
                 serial_number: informed(&source.serial_number).map(str::to_owned),
                 instalment: informed(&source.instalment).map(str::to_owned),
+                card: source.card.clone(),
             })
         })
         .collect()
@@ -109,6 +110,7 @@ mod tests {
             date: day("2021-06-18"),
             serial_number: None,
             instalment: None,
+            card: eai_protocol::CardPayment::default(),
         };
         let released = vec!["FI".to_owned(), "CC".to_owned(), "R$".to_owned()];
         assert_eq!(

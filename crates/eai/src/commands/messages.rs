@@ -136,6 +136,31 @@ pub async fn show(settings: &Settings, id: ItemId, json: bool) -> anyhow::Result
             None => {}
         }
     }
+    if let Some(sale) = &detail.sale {
+        println!(
+            "  sale         {} {}, net {}",
+            sale.number, sale.status, sale.net_price
+        );
+        if let Some(intermediary) = &sale.fiscal.intermediary_code {
+            println!(
+                "  intermediary {intermediary} (presencial indicator {})",
+                sale.fiscal.presencial_indicator.as_deref().unwrap_or("-")
+            );
+        }
+        for payment in &sale.payments {
+            let card = &payment.card;
+            println!(
+                "  payment {:>2}   {} {}  NSU {}  {} authorisation {} document {}",
+                payment.payment,
+                payment.method,
+                payment.value,
+                card.nsu.as_deref().unwrap_or("-"),
+                card.eft_institute.as_deref().unwrap_or("-"),
+                card.eft_authorization.as_deref().unwrap_or("-"),
+                card.eft_document.as_deref().unwrap_or("-")
+            );
+        }
+    }
     for attempt in &detail.attempt_history {
         println!(
             "  attempt {:>2}  {}  {:<13}  {}  ({} ms, {})",

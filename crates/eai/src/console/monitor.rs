@@ -283,6 +283,12 @@ pub async fn message(
                 pre { (serde_json::to_string_pretty(receipt).unwrap_or_default()) }
             }
         }
+        @if let Some(sale) = &detail.sale {
+            details {
+                summary { (text.recorded_sale) }
+                pre { (serde_json::to_string_pretty(sale).unwrap_or_default()) }
+            }
+        }
     };
     let shown = flash(&query);
     Html(page(&signed, Section::Messages, &id, shown.as_ref(), body).into_string()).into_response()
