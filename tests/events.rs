@@ -411,12 +411,12 @@ async fn a_stock_level_request_names_what_it_cannot_answer_and_keeps_its_list_st
         .collect();
     assert!(
         details[0].contains("PRODUCT_NOT_FOUND")
-            && details[0].contains("$.Content.ListOfRequest[0].ItemInternalId"),
+            && details[0].contains("$.Content.ListOfRequest[0].ItemCode"),
         "{details:?}"
     );
     assert!(
         details[1].contains("WAREHOUSE_NOT_FOUND")
-            && details[1].contains("$.Content.ListOfRequest[1].WarehouseInternalId"),
+            && details[1].contains("$.Content.ListOfRequest[1].WarehouseCode"),
         "{details:?}"
     );
 

@@ -1175,7 +1175,10 @@ async fn a_sales_intermediary_card_data_and_item_fields_are_kept_shown_and_expor
     let mut sale = read("seed-001/retail-sales-card-payment.json");
     let item = &mut sale["Content"]["ListOfSaleItem"]["SaleItem"][0];
     item["LotNumber"] = json!("L2029A");
+    item["SubLotNumber"] = json!("S1");
     item["SeriesItem"] = json!("SN-1");
+    item["AddressItem"] = json!("R1-P2");
+    item["ItemCarrierCode"] = json!("01");
     let receipt = app.publish_one(sale.to_string().into_bytes()).await;
     assert_eq!(
         receipt["Content"]["ProcessingInformation"]["Status"], "ok",
@@ -1205,12 +1208,28 @@ async fn a_sales_intermediary_card_data_and_item_fields_are_kept_shown_and_expor
             Some("1")
         )
     );
-    assert_eq!(card["eft_date"], "2020-04-23T17:01:40Z");
+    assert_eq!(card["eft_date"], "2020-04-23T17:01:40", "as sent");
     let item = &recorded["items"][0];
-    assert_eq!(item["delivery_date"], "2020-04-25T10:00:00Z");
-    assert_eq!(item["lot_number"], "L2029A");
-    assert_eq!(item["serial"], "SN-1");
-    assert_eq!(item["delivery_type"], "1");
+    assert_eq!(
+        (
+            item["delivery_type"].as_str(),
+            item["delivery_date"].as_str(),
+            item["lot_number"].as_str(),
+            item["sublot_number"].as_str(),
+            item["serial"].as_str(),
+            item["address"].as_str(),
+            item["carrier"].as_str()
+        ),
+        (
+            Some("1"),
+            Some("2020-04-25T10:00:00+00:00"),
+            Some("L2029A"),
+            Some("S1"),
+            Some("SN-1"),
+            Some("R1-P2"),
+            Some("01")
+        )
+    );
 
     let export = post(
         &app,

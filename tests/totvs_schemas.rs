@@ -206,6 +206,11 @@ async fn every_kind_of_envelope_the_worker_emits_is_valid() {
     // (reserved, then released by the cancellation), a traceability per sale
     // change for each of two, and the connection test.
     let posted = received(&shop, 6 + 6 + 4 + 1).await;
+    assert!(
+        posted.len() >= 17,
+        "{} messages posted: {posted:#?}",
+        posted.len()
+    );
     let written: Vec<String> = sqlx::query_scalar(
         "SELECT body FROM outbox WHERE kind = 'receipt' OR destination_id IS NOT NULL ORDER BY id",
     )

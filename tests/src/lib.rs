@@ -367,7 +367,12 @@ impl Drop for TestApp {
         if std::thread::panicking() {
             return;
         }
-        let invalid = invalid_emitted(self.db.url(), self.settings.source_application.clone());
+        let (checked, invalid) =
+            invalid_emitted(self.db.url(), self.settings.source_application.clone());
+        eprintln!(
+            "schema check: {checked} emitted envelope(s), {} rejected",
+            invalid.len()
+        );
         assert!(
             invalid.is_empty(),
             "the worker emitted envelopes its official schemas reject:\n{}",
@@ -376,12 +381,12 @@ impl Drop for TestApp {
     }
 }
 
-/// Every envelope the worker of `database_url` wrote to its outbox (its
+/// How many envelopes the worker of `database_url` wrote to its outbox (its
 /// receipts, and the messages it built, those whose `SourceApplication` is
-/// `ours`; an operator's envelope goes out as given) that its schema
+/// `ours`; an operator's envelope goes out as given), and those its schema
 /// rejects, one line each; read from a thread of its own (Drop cannot await
 /// inside the test's runtime).
-fn invalid_emitted(database_url: String, ours: String) -> Vec<String> {
+fn invalid_emitted(database_url: String, ours: String) -> (usize, Vec<String>) {
     let reading = std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -406,7 +411,7 @@ fn invalid_emitted(database_url: String, ours: String) -> Vec<String> {
         })
     });
     let bodies = reading.join().expect("the outbox was read");
-    bodies
+    let invalid = bodies
         .iter()
         .filter_map(|body| {
             let envelope: serde_json::Value = match serde_json::from_str(body) {
@@ -417,5 +422,6 @@ fn invalid_emitted(database_url: String, ours: String) -> Vec<String> {
                 .err()
                 .map(|problems| format!("{}: {body}", problems.join("; ")))
         })
-        .collect()
+        .collect();
+    (bodies.len(), invalid)
 }

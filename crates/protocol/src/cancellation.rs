@@ -6,6 +6,7 @@
 
 use crate::code::Detail;
 use crate::node::Node;
+use crate::reading::{first_text, Problems};
 use crate::timestamp::Timestamp;
 
 /// A request to cancel an integrated sale.
@@ -28,42 +29,25 @@ impl SaleCancellation {
     /// optional; a malformed one is `INVALID_FIELD`. Every problem is reported
     /// at once.
     pub fn from_content(content: &Node<'_>) -> Result<SaleCancellation, Vec<Detail>> {
-        let mut problems = Vec::new();
-        let sale_internal_id = match read_sale_id(content) {
-            Ok(id) => id,
-            Err(detail) => {
-                problems.push(detail);
-                String::new()
-            }
-        };
-        let cancel_date = content.timestamp("CancelDate").unwrap_or_else(|detail| {
-            problems.push(detail);
-            None
-        });
-        if problems.is_empty() {
-            Ok(SaleCancellation {
-                sale_internal_id,
-                cancel_date,
-            })
-        } else {
-            Err(problems)
-        }
+        let mut problems = Problems::default();
+        let sale_internal_id = problems
+            .required(
+                first_text(content, &["RetailSalesInternalId", "InternalId"]),
+                || {
+                    Detail::invalid_field(
+                        &content.child_path("RetailSalesInternalId"),
+                        "a non-empty string (RetailSalesInternalId or InternalId)",
+                        content.raw("RetailSalesInternalId"),
+                    )
+                },
+            )
+            .unwrap_or_default();
+        let cancel_date = problems.take(content.timestamp("CancelDate"));
+        problems.into_result(SaleCancellation {
+            sale_internal_id,
+            cancel_date,
+        })
     }
-}
-
-/// `RetailSalesInternalId`, else `InternalId`, required.
-fn read_sale_id(content: &Node<'_>) -> Result<String, Detail> {
-    if let Some(id) = content.text("RetailSalesInternalId")? {
-        return Ok(id);
-    }
-    if let Some(id) = content.text("InternalId")? {
-        return Ok(id);
-    }
-    Err(Detail::invalid_field(
-        &content.child_path("RetailSalesInternalId"),
-        "a non-empty string (RetailSalesInternalId or InternalId)",
-        content.raw("RetailSalesInternalId"),
-    ))
 }
 
 #[cfg(test)]

@@ -643,7 +643,8 @@ impl<'a> Envelope<'a> {
 
     /// `Header.Type` must be `BusinessMessage` (any case) when present — a
     /// ReceiptMessage or anything else is not a request — and Content must be an
-    /// object. Otherwise `INVALID_ENVELOPE` naming the path.
+    /// object (an EAIEnvironmentTest's may be anything: its schema's is a
+    /// string). Otherwise `INVALID_ENVELOPE` naming the path.
     pub fn check_shape(&self) -> Result<(), Detail> {
         let header = self.header();
         if let Some(node) = header.get("Type") {
@@ -682,9 +683,10 @@ impl<'a> Envelope<'a> {
     /// are canonicalised when recognised and echoed as received otherwise, so
     /// even a refused envelope gets a faithful receipt.
     pub fn summary(&self) -> InboundSummary {
-        let transaction = match self.transaction() {
-            Ok(transaction) => transaction.as_str().to_owned(),
-            Err(_) => self.header_text("Transaction").unwrap_or_default(),
+        let known = self.transaction().ok();
+        let transaction = match known {
+            Some(transaction) => transaction.as_str().to_owned(),
+            None => self.header_text("Transaction").unwrap_or_default(),
         };
         let event = match self.event() {
             Ok(event) => event.as_str().to_owned(),
@@ -698,9 +700,11 @@ impl<'a> Envelope<'a> {
         InboundSummary {
             uuid: self.uuid.clone(),
             transaction,
-            version: self
-                .header_text("Version")
-                .unwrap_or_else(|| DEFAULT_VERSION.to_owned()),
+            version: self.header_text("Version").unwrap_or_else(|| {
+                known.map_or(DEFAULT_VERSION.to_owned(), |transaction| {
+                    format!("{}.000", transaction.supported_major())
+                })
+            }),
             source_application: self.header_text("SourceApplication").unwrap_or_default(),
             company_id: self.header_text("CompanyId").unwrap_or_default(),
             branch_id: self.header_text("BranchId").unwrap_or_default(),

@@ -99,7 +99,8 @@ pub struct Outbound<'a> {
 }
 
 impl Outbound<'_> {
-    /// Every message we send is an asynchronous upsert event.
+    /// An asynchronous upsert event: every message we send but the
+    /// connection test, a request.
     fn header(&self, transaction: &str, version: &str) -> OutgoingHeader {
         OutgoingHeader {
             uuid: self.uuid.to_owned(),
@@ -401,14 +402,14 @@ impl Traceability {
     }
 }
 
-/// The connection test message (EAIEnvironmentTest 1.000): a header and, as
-/// the schema wants, a string Content, so a destination can be checked end to
-/// end (route, credentials, receipt) without touching business data.
+/// The connection test message (EAIEnvironmentTest 1.000, a request, as its
+/// schema defines it): a header and, as the schema wants, a string Content, so
+/// a destination can be checked end to end (route, credentials, receipt)
+/// without touching business data.
 pub fn environment_test(header: &Outbound<'_>) -> Vec<u8> {
-    to_bytes(
-        header.header(ENVIRONMENT_TEST_TRANSACTION, ENVIRONMENT_TEST_VERSION),
-        "connection test",
-    )
+    let mut outgoing = header.header(ENVIRONMENT_TEST_TRANSACTION, ENVIRONMENT_TEST_VERSION);
+    outgoing.sub_type = Some("request");
+    to_bytes(outgoing, "connection test")
 }
 
 /// An exact decimal written as a JSON number, normalised (no trailing zeros,
@@ -995,8 +996,10 @@ mod tests {
     #[test]
     fn environment_test_content_is_a_string() {
         let origin = origin();
+        let mut header = header_json("EAIEnvironmentTest", "1.000");
+        header["SubType"] = json!("request");
         let expected = json!({
-            "Header": header_json("EAIEnvironmentTest", "1.000"),
+            "Header": header,
             "Content": "connection test"
         });
         assert_json(&environment_test(&outbound(&origin)), &expected);

@@ -1,9 +1,10 @@
 //! What every content reader shares ([`crate::item_reserve`],
-//! [`crate::retail_sales`], [`crate::stock_request`]): one collector of
+//! [`crate::retail_sales`], [`crate::cancellation`], [`crate::stock_request`]): one collector of
 //! problems, so reading goes on after the first and every problem is reported
 //! at once, and the text and list readers.
 
 use crate::code::Detail;
+use crate::json::Json;
 use crate::node::Node;
 
 /// Collects details while reading, so reading goes on after the first problem.
@@ -62,6 +63,20 @@ pub(crate) fn first_text(node: &Node<'_>, keys: &[&str]) -> Result<Option<String
         }
     }
     Ok(None)
+}
+
+/// A field no rule reads, kept as sent: a string trimmed (blank is `None`),
+/// any other value as its JSON text. Never a problem: a field only recorded
+/// for people must not refuse the envelope it came with.
+pub(crate) fn kept(node: &Node<'_>, key: &str) -> Option<String> {
+    let field = node.get(key)?;
+    match field.value() {
+        Json::Null => None,
+        Json::String(text) => Some(text.trim())
+            .filter(|text| !text.is_empty())
+            .map(str::to_owned),
+        other => Some(other.to_string()),
+    }
 }
 
 /// The next 1-based number after `count` elements kept. A 30 MiB envelope

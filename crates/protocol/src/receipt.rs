@@ -31,7 +31,8 @@ use crate::events::{ListStyle, StockReturn};
 use crate::header::{format_instant, MessageType, OutgoingHeader};
 use crate::node::MAX_TEXT_CHARS;
 
-/// Version echoed when the inbound envelope states none.
+/// Version echoed when the inbound envelope states none and its transaction
+/// is not one we know (a known one echoes its supported major, `3.000`).
 pub(crate) const DEFAULT_VERSION: &str = "2.000";
 
 /// Event echoed when the inbound summary carries none.
@@ -98,7 +99,8 @@ pub struct InternalIdEntry {
 
 /// The ReceiptMessage, exactly the JSON shape of SPEC §6 in its key order.
 /// Status is `ok` when no detail is an error, else `error`; `ReturnContent` is
-/// present only when there are ids to return; `Details` is always present.
+/// present only when there is something to return (ids, or a StockLevel
+/// request's stock); `Details` is always present.
 #[derive(Debug, Clone, Serialize)]
 pub struct Receipt {
     #[serde(rename = "Header")]

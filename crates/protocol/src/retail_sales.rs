@@ -21,7 +21,7 @@ use crate::code::{Code, Detail};
 use crate::envelope::Event;
 use crate::json::Json;
 use crate::node::Node;
-use crate::reading::{first_text, read_list, Problems};
+use crate::reading::{first_text, kept, read_list, Problems};
 use crate::timestamp::Timestamp;
 
 /// The station and operator a sale gets when the sender names none: seed 001's
@@ -68,10 +68,10 @@ pub struct RetailSale {
     /// `IncreaseValue` (absent: 0).
     pub increase_value: Decimal,
     /// `IntermediaryCode`: the marketplace that intermediated the sale (NT
-    /// 2020.006, Protheus' `L1_INTERMD`), recorded as sent.
+    /// 2020.006, Protheus' `L1_INTERMD`), kept as sent.
     pub intermediary_code: Option<String>,
     /// `PresencialIndicator`: whether the buyer was present (NT 2020.006,
-    /// `L1_INDPRES`), recorded as sent.
+    /// `L1_INDPRES`), kept as sent.
     pub presencial_indicator: Option<String>,
     /// The items not cancelled, numbered 1..n in document order.
     pub items: Vec<SaleItem>,
@@ -115,13 +115,14 @@ pub struct SaleItem {
     pub information: ItemInformation,
 }
 
-/// The item fields of RetailSales 2.010, recorded with the sale, shown and
-/// exported as sent; no rule reads them (the lots an item takes come from its
-/// reservation).
+/// The item fields of RetailSales 2.010, kept with the sale, shown and
+/// exported as sent (text; a value that is not a string as its JSON text):
+/// no rule reads them (the lots an item takes come from its reservation), so
+/// none can refuse the sale.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ItemInformation {
     /// `ItemDeliveryDate`.
-    pub delivery_date: Option<Timestamp>,
+    pub delivery_date: Option<String>,
     /// `LotNumber`.
     pub lot: Option<String>,
     /// `SubLotNumber`.
@@ -134,8 +135,9 @@ pub struct ItemInformation {
     pub carrier: Option<String>,
 }
 
-/// The card (EFT) data of a payment line, recorded as sent for card
-/// reconciliation; its NSU is [`SalePayment::serial_number`].
+/// The card (EFT) data of a payment line, kept as sent (like
+/// [`ItemInformation`]) for card reconciliation; its NSU is
+/// [`SalePayment::serial_number`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CardPayment {
     /// `EftAutorization` (sic): the authorisation code.
@@ -145,7 +147,7 @@ pub struct CardPayment {
     /// `EftDocument`.
     pub document: Option<String>,
     /// `EftDate`.
-    pub date: Option<Timestamp>,
+    pub date: Option<String>,
 }
 
 /// One payment line (a method, or one instalment of it).
@@ -233,8 +235,8 @@ impl RetailSale {
             discount_value: amount(content, "DiscountValue", &mut problems),
             freight_value: amount(content, "FreightValue", &mut problems),
             increase_value: amount(content, "IncreaseValue", &mut problems),
-            intermediary_code: problems.take(content.text("IntermediaryCode")),
-            presencial_indicator: problems.take(content.text("PresencialIndicator")),
+            intermediary_code: kept(content, "IntermediaryCode"),
+            presencial_indicator: kept(content, "PresencialIndicator"),
             items: read_items(content, &mut problems),
             payments: read_payments(content, &mut problems),
         };
@@ -306,15 +308,12 @@ fn read_item(node: &Node<'_>, item_no: u32, problems: &mut Problems) -> Option<S
         reserve_internal_id: problems.take(node.text("ItemReserveInternalId")),
         delivery_type: problems.take(node.text("ItemDeliveryType")),
         information: ItemInformation {
-            delivery_date: problems.take(node.timestamp("ItemDeliveryDate")),
-            lot: problems.take(node.text("LotNumber")),
-            sublot: problems.take(node.text("SubLotNumber")),
-            serial: problems.take(node.text("SeriesItem")),
-            address: problems.take(node.text("AddressItem")),
-            carrier: problems.take(first_text(
-                node,
-                &["ItemCarrierInternalId", "ItemCarrierCode"],
-            )),
+            delivery_date: kept(node, "ItemDeliveryDate"),
+            lot: kept(node, "LotNumber"),
+            sublot: kept(node, "SubLotNumber"),
+            serial: kept(node, "SeriesItem"),
+            address: kept(node, "AddressItem"),
+            carrier: kept(node, "ItemCarrierInternalId").or_else(|| kept(node, "ItemCarrierCode")),
         },
     })
 }
@@ -367,10 +366,10 @@ fn read_payment(node: &Node<'_>, payment_no: u32, problems: &mut Problems) -> Op
         serial_number: problems.take(node.text("UniqueSerialNumber")),
         instalment: problems.take(node.text("EftParcel")),
         card: CardPayment {
-            authorization: problems.take(node.text("EftAutorization")),
-            institute: problems.take(node.text("EftInstitute")),
-            document: problems.take(node.text("EftDocument")),
-            date: problems.take(node.timestamp("EftDate")),
+            authorization: kept(node, "EftAutorization"),
+            institute: kept(node, "EftInstitute"),
+            document: kept(node, "EftDocument"),
+            date: kept(node, "EftDate"),
         },
     })
 }
@@ -490,7 +489,7 @@ mod tests {
                 reserve_internal_id: Some("R-1".into()),
                 delivery_type: Some("3".into()),
                 information: ItemInformation {
-                    delivery_date: Timestamp::parse("2022-04-02T10:00:00").ok(),
+                    delivery_date: Some("2022-04-02T10:00:00".into()),
                     lot: Some("L1".into()),
                     sublot: Some("A".into()),
                     serial: Some("SN-9".into()),
@@ -517,10 +516,28 @@ mod tests {
                     authorization: Some("123456789".into()),
                     institute: Some("VISA".into()),
                     document: Some("9985".into()),
-                    date: Timestamp::parse("2020-11-26T13:45:02").ok(),
+                    date: Some("2020-11-26T13:45:02".into()),
                 },
             }
         );
+    }
+
+    #[test]
+    fn fields_kept_as_sent_never_refuse_a_sale() {
+        let mut content = valid();
+        let long = "x".repeat(300);
+        content["IntermediaryCode"] = json!(12);
+        content["ListOfSaleItem"]["SaleItem"][0]["ItemDeliveryDate"] = json!("25/04/2020");
+        content["ListOfSaleItem"]["SaleItem"][0]["AddressItem"] = json!(long);
+        content["ListOfSaleItem"]["SaleItem"][0]["SeriesItem"] = json!({"n": 1});
+        content["ListOfSaleCondition"]["SaleCondition"][0]["EftDate"] = json!("20201126");
+        let sale = sale(content);
+        assert_eq!(sale.intermediary_code.as_deref(), Some("12"));
+        let information = &sale.items[0].information;
+        assert_eq!(information.delivery_date.as_deref(), Some("25/04/2020"));
+        assert_eq!(information.address.as_deref(), Some(long.as_str()));
+        assert_eq!(information.serial.as_deref(), Some(r#"{"n":1}"#));
+        assert_eq!(sale.payments[0].card.date.as_deref(), Some("20201126"));
     }
 
     #[test]

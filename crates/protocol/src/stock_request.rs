@@ -9,10 +9,10 @@ use crate::code::{Code, Detail};
 use crate::events::ListStyle;
 use crate::json::Json;
 use crate::node::Node;
-use crate::reading::{first_text, read_list, Problems};
+use crate::reading::{read_list, Problems};
 
-/// The most products one request may ask for: the answer lists every lot of
-/// each, and a receipt stays far below the envelope limit.
+/// The most products one request may ask for (the store bounds the lots an
+/// answer lists, so a receipt stays far below the envelope limit).
 pub const MAX_REQUESTS: usize = 1_000;
 
 /// A StockLevel request, shape-valid.
@@ -32,11 +32,15 @@ pub struct RequestedStock {
     /// `ItemInternalId`, else `ItemCode`: the product as the sender knows it
     /// (de/para), echoed in the answer.
     pub product: String,
-    /// `WarehouseInternalId`, else `WarehouseCode`; `None` asks for every
-    /// warehouse of the branch.
-    pub warehouse: Option<String>,
+    /// The JSON path of the field `product` came from.
+    pub product_path: String,
+    /// `WarehouseInternalId`, else `WarehouseCode`, with the path of the
+    /// field it came from; `None` asks for every warehouse of the branch.
+    pub warehouse: Option<(String, String)>,
     /// `LotNumber`: that lot only.
     pub lot: Option<String>,
+    /// `SubLotCode`: that sub-lot only.
+    pub sublot: Option<String>,
 }
 
 impl StockRequest {
@@ -81,21 +85,36 @@ impl StockRequest {
 
 /// One element of `ListOfRequest`.
 fn read_request(node: &Node<'_>, problems: &mut Problems) -> Option<RequestedStock> {
-    let product = problems.required(first_text(node, &["ItemInternalId", "ItemCode"]), || {
-        Detail::error(
+    let product = problems.take(named_text(node, &["ItemInternalId", "ItemCode"]));
+    let Some((product, product_path)) = product else {
+        problems.push(Detail::error(
             Code::ProductNotFound,
             format!(
                 "{}: product not informed (ItemInternalId or ItemCode)",
                 node.child_path("ItemInternalId")
             ),
-        )
-    })?;
+        ));
+        return None;
+    };
     Some(RequestedStock {
         path: node.path().to_owned(),
         product,
-        warehouse: problems.take(first_text(node, &["WarehouseInternalId", "WarehouseCode"])),
+        product_path,
+        warehouse: problems.take(named_text(node, &["WarehouseInternalId", "WarehouseCode"])),
         lot: problems.take(node.text("LotNumber")),
+        sublot: problems.take(node.text("SubLotCode")),
     })
+}
+
+/// The first of alternative text fields that is present, with its path; a
+/// malformed one is reported rather than replaced by the next.
+fn named_text(node: &Node<'_>, keys: &[&str]) -> Result<Option<(String, String)>, Detail> {
+    for key in keys {
+        if let Some(text) = node.text(key)? {
+            return Ok(Some((text, node.child_path(key))));
+        }
+    }
+    Ok(None)
 }
 
 #[cfg(test)]
@@ -121,14 +140,21 @@ mod tests {
                 RequestedStock {
                     path: "$.Content.ListOfRequest[0]".into(),
                     product: "P001".into(),
-                    warehouse: Some("01".into()),
+                    product_path: "$.Content.ListOfRequest[0].ItemInternalId".into(),
+                    warehouse: Some((
+                        "01".into(),
+                        "$.Content.ListOfRequest[0].WarehouseInternalId".into()
+                    )),
                     lot: None,
+                    sublot: None,
                 },
                 RequestedStock {
                     path: "$.Content.ListOfRequest[1]".into(),
                     product: "sku-2".into(),
+                    product_path: "$.Content.ListOfRequest[1].ItemCode".into(),
                     warehouse: None,
                     lot: Some("L1".into()),
+                    sublot: None,
                 },
             ]
         );

@@ -7,6 +7,6 @@ ALTER TABLE destinations
     ADD COLUMN list_style text NOT NULL DEFAULT 'plain' CHECK (list_style IN ('plain', 'wrapped'));
 
 -- When several external values map to one code of ours, the one written last
--- goes out.
-ALTER TABLE mappings ADD COLUMN written_at timestamptz NOT NULL DEFAULT now();
+-- goes out (the clock, not the transaction's start: an import writes many).
+ALTER TABLE mappings ADD COLUMN written_at timestamptz NOT NULL DEFAULT clock_timestamp();
 CREATE INDEX mappings_reverse ON mappings (namespace, entity, internal, written_at DESC);

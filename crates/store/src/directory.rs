@@ -9,6 +9,7 @@ use eai_domain::{document_internal_id, Directory, Entity};
 use eai_protocol::InternalIdEntry;
 use sqlx::PgConnection;
 
+use crate::mappings::ON_MAPPING_CONFLICT;
 use crate::StoreError;
 
 /// A branch and the parameters the rules read.
@@ -277,15 +278,12 @@ pub async fn record_numbered(
         .iter()
         .map(|entry| entry.destination.as_str())
         .collect();
-    sqlx::query(
+    sqlx::query(&format!(
         "INSERT INTO mappings (namespace, entity, external, internal)
          SELECT u.namespace, $1, u.external, u.internal
            FROM unnest($2::text[], $3::text[], $4::text[]) AS u(namespace, external, internal)
-         ON CONFLICT (namespace, entity, external)
-             DO UPDATE SET internal = EXCLUDED.internal,
-                 written_at = CASE WHEN mappings.internal = EXCLUDED.internal
-                                   THEN mappings.written_at ELSE now() END",
-    )
+         {ON_MAPPING_CONFLICT}"
+    ))
     .bind(entity.as_str())
     .bind(&namespaces)
     .bind(&externals)

@@ -9,7 +9,7 @@
 //! translated back into the values of the de/para namespace it names (reverse
 //! de/para; ours where it maps none) and its lists in the style it asked for.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use eai_domain::{document_internal_id, Entity, Outgoing};
@@ -21,7 +21,7 @@ use eai_protocol::ReceiptOrigin;
 use rust_decimal::Decimal;
 use sqlx::PgConnection;
 
-use crate::outbound::enqueue_one;
+use crate::outbound::enqueue_to;
 use crate::StoreError;
 
 /// A destination an event goes to, and how it wants it.
@@ -33,8 +33,27 @@ struct Audience {
 }
 
 impl Audience {
-    fn style(&self) -> ListStyle {
-        ListStyle::parse(&self.list_style).unwrap_or_default()
+    /// Enqueues for this destination the envelope `envelope` writes, given a
+    /// fresh UUID and the destination's list style.
+    async fn enqueue(
+        &self,
+        conn: &mut PgConnection,
+        transaction: &str,
+        document_key: &str,
+        envelope: impl FnOnce(&str, ListStyle) -> Vec<u8>,
+    ) -> Result<u64, StoreError> {
+        let uuid = uuid::Uuid::new_v4().to_string();
+        let style = ListStyle::parse(&self.list_style).unwrap_or_default();
+        let body = envelope(&uuid, style);
+        enqueue_to(
+            conn,
+            &[self.id],
+            transaction,
+            &uuid,
+            &String::from_utf8_lossy(&body),
+            document_key,
+        )
+        .await
     }
 }
 
@@ -129,7 +148,13 @@ pub async fn stock_levels(
         .iter()
         .map(|(_, warehouse)| warehouse.as_str())
         .collect();
-    let lots = stock_lots(conn, branch, &products).await?;
+    let mut lots: HashMap<(&str, &str), Vec<LotLevel>> = HashMap::new();
+    let read = stock_lots(conn, branch, &products).await?;
+    for lot in &read {
+        lots.entry((lot.product.as_str(), lot.warehouse.as_str()))
+            .or_default()
+            .push(lot.level());
+    }
     let closing_stock_date = closing_stock_date(conn, company, branch).await?;
     let codes: Vec<(Entity, &str)> = std::iter::once((Entity::Company, company))
         .chain(products.iter().map(|product| (Entity::Product, *product)))
@@ -156,33 +181,31 @@ pub async fn stock_levels(
                     warehouses: vec![WarehouseLevel {
                         warehouse: codes.code(Entity::Warehouse, warehouse).to_owned(),
                         lots: lots
-                            .iter()
-                            .filter(|lot| &lot.product == product && &lot.warehouse == warehouse)
-                            .map(StockLot::level)
-                            .collect(),
+                            .get(&(product.as_str(), warehouse.as_str()))
+                            .cloned()
+                            .unwrap_or_default(),
                     }],
                 }],
             };
-            let uuid = uuid::Uuid::new_v4().to_string();
-            let body = level.envelope(
-                &Outbound {
-                    origin,
-                    uuid: &uuid,
-                    company: their_company,
-                    branch,
-                    generated_on: now,
-                },
-                audience.style(),
-            );
-            created += enqueue_one(
-                conn,
-                audience.id,
-                StockReturn::TRANSACTION,
-                &uuid,
-                &String::from_utf8_lossy(&body),
-                &format!("StockLevel|{branch}|{product}|{warehouse}"),
-            )
-            .await?;
+            created += audience
+                .enqueue(
+                    conn,
+                    StockReturn::TRANSACTION,
+                    &format!("StockLevel|{branch}|{product}|{warehouse}"),
+                    |uuid, style| {
+                        level.envelope(
+                            &Outbound {
+                                origin,
+                                uuid,
+                                company: their_company,
+                                branch,
+                                generated_on: now,
+                            },
+                            style,
+                        )
+                    },
+                )
+                .await?;
         }
     }
     Ok(created)
@@ -264,89 +287,88 @@ pub async fn traceability_all(
     .bind(&wanted)
     .fetch_all(&mut *conn)
     .await?;
+    let mut lines: HashMap<i64, Vec<&ItemRow>> = HashMap::new();
+    for item in &items {
+        lines.entry(item.sale_id).or_default().push(item);
+    }
+    let mut by_branch: BTreeMap<(&str, &str), Vec<&SaleRow>> = BTreeMap::new();
+    for sale in &sales {
+        by_branch
+            .entry((sale.company.as_str(), sale.branch.as_str()))
+            .or_default()
+            .push(sale);
+    }
     let mut created = 0;
-    for sale in sales {
-        let audiences =
-            audiences(conn, &sale.company, &sale.branch, Traceability::TRANSACTION).await?;
-        let ours = document_internal_id(&sale.company, &sale.branch, &sale.number);
-        let lines: Vec<&ItemRow> = items
-            .iter()
-            .filter(|item| item.sale_id == sale.id)
-            .collect();
-        let codes: Vec<(Entity, &str)> = [
-            (Entity::Company, sale.company.as_str()),
-            (Entity::Customer, sale.customer.as_str()),
-            (Entity::RetailSales, ours.as_str()),
-        ]
-        .into_iter()
-        .chain(
-            lines
-                .iter()
-                .map(|item| (Entity::Product, item.product.as_str())),
-        )
-        .chain(
-            lines
-                .iter()
-                .filter_map(|item| Some((Entity::Warehouse, item.warehouse.as_deref()?))),
-        )
-        .collect();
-        let outgoing = outgoing_by_namespace(conn, &audiences, &codes).await?;
-        for audience in &audiences {
-            let codes = &outgoing[&audience.namespace];
-            let their_company = codes.code(Entity::Company, &sale.company);
-            // Our sale as this destination's namespace knows it; a namespace
-            // with no name for it gets the id the shop gave it.
-            let retail_sales_internal_id = match codes.code(Entity::RetailSales, &ours) {
-                mapped if mapped != ours => mapped,
-                _ => sale.internal_id.as_str(),
-            };
-            let trace = Traceability {
-                company: their_company.to_owned(),
-                branch: sale.branch.clone(),
-                internal_id: ours.clone(),
-                number: sale.number.clone(),
-                status: sale.status.clone(),
-                registered_at: sale.created_at,
-                issue_date: sale.issue_date,
-                series: sale.series.clone(),
-                customer: codes.code(Entity::Customer, &sale.customer).to_owned(),
-                value: sale.net_price,
-                retail_sales_internal_id: retail_sales_internal_id.to_owned(),
-                items: lines
+    for ((company, branch), sales) in by_branch {
+        let audiences = audiences(conn, company, branch, Traceability::TRANSACTION).await?;
+        let codes: Vec<(Entity, &str)> = std::iter::once((Entity::Company, company))
+            .chain(
+                sales
                     .iter()
-                    .map(|item| TracedItem {
-                        number: u32::try_from(item.item_no).unwrap_or_default(),
-                        product: codes.code(Entity::Product, &item.product).to_owned(),
-                        quantity: item.quantity,
-                        unit_price: item.unit_price,
-                        total_price: item.item_price,
-                        warehouse: item
-                            .warehouse
-                            .as_deref()
-                            .map(|warehouse| codes.code(Entity::Warehouse, warehouse).to_owned()),
-                    })
-                    .collect(),
-            };
-            let uuid = uuid::Uuid::new_v4().to_string();
-            let body = trace.envelope(
-                &Outbound {
-                    origin,
-                    uuid: &uuid,
-                    company: their_company,
-                    branch: &sale.branch,
-                    generated_on: Utc::now(),
-                },
-                audience.style(),
-            );
-            created += enqueue_one(
-                conn,
-                audience.id,
-                Traceability::TRANSACTION,
-                &uuid,
-                &String::from_utf8_lossy(&body),
-                &format!("RetailSales|{}", sale.internal_id),
+                    .map(|sale| (Entity::Customer, sale.customer.as_str())),
             )
-            .await?;
+            .chain(sales.iter().flat_map(|sale| {
+                lines.get(&sale.id).into_iter().flatten().flat_map(|item| {
+                    std::iter::once((Entity::Product, item.product.as_str())).chain(
+                        item.warehouse
+                            .as_deref()
+                            .map(|warehouse| (Entity::Warehouse, warehouse)),
+                    )
+                })
+            }))
+            .collect();
+        let outgoing = outgoing_by_namespace(conn, &audiences, &codes).await?;
+        for sale in sales {
+            let sale_lines = lines.get(&sale.id).map(Vec::as_slice).unwrap_or_default();
+            for audience in &audiences {
+                let codes = &outgoing[&audience.namespace];
+                let their_company = codes.code(Entity::Company, company);
+                let trace = Traceability {
+                    company: their_company.to_owned(),
+                    branch: branch.to_owned(),
+                    internal_id: document_internal_id(company, branch, &sale.number),
+                    number: sale.number.clone(),
+                    status: sale.status.clone(),
+                    registered_at: sale.created_at,
+                    issue_date: sale.issue_date,
+                    series: sale.series.clone(),
+                    customer: codes.code(Entity::Customer, &sale.customer).to_owned(),
+                    value: sale.net_price,
+                    retail_sales_internal_id: sale.internal_id.clone(),
+                    items: sale_lines
+                        .iter()
+                        .map(|item| TracedItem {
+                            number: u32::try_from(item.item_no).unwrap_or_default(),
+                            product: codes.code(Entity::Product, &item.product).to_owned(),
+                            quantity: item.quantity,
+                            unit_price: item.unit_price,
+                            total_price: item.item_price,
+                            warehouse: item.warehouse.as_deref().map(|warehouse| {
+                                codes.code(Entity::Warehouse, warehouse).to_owned()
+                            }),
+                        })
+                        .collect(),
+                };
+                created += audience
+                    .enqueue(
+                        conn,
+                        Traceability::TRANSACTION,
+                        &format!("RetailSales|{}", sale.internal_id),
+                        |uuid, style| {
+                            trace.envelope(
+                                &Outbound {
+                                    origin,
+                                    uuid,
+                                    company: their_company,
+                                    branch,
+                                    generated_on: Utc::now(),
+                                },
+                                style,
+                            )
+                        },
+                    )
+                    .await?;
+            }
         }
     }
     Ok(created)
@@ -358,7 +380,7 @@ pub(crate) struct StockLot {
     pub(crate) product: String,
     pub(crate) warehouse: String,
     pub(crate) lot: String,
-    sublot: String,
+    pub(crate) sublot: String,
     expires_on: Option<NaiveDate>,
     quantity: Decimal,
     reserved: Decimal,

@@ -115,7 +115,7 @@ pub struct SaleFiscal {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema, FromRow)]
 pub struct ItemDelivery {
     pub delivery_type: Option<String>,
-    pub delivery_date: Option<DateTime<Utc>>,
+    pub delivery_date: Option<String>,
     pub lot_number: Option<String>,
     pub sublot_number: Option<String>,
     pub serial: Option<String>,
@@ -132,7 +132,7 @@ pub struct PaymentCard {
     pub eft_authorization: Option<String>,
     pub eft_institute: Option<String>,
     pub eft_document: Option<String>,
-    pub eft_date: Option<DateTime<Utc>>,
+    pub eft_date: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]

@@ -14,6 +14,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use sqlx::{Acquire, PgConnection};
 
+use crate::mappings::upsert_mapping;
 use crate::{Store, StoreError};
 
 /// A row that could not be loaded.
@@ -600,18 +601,13 @@ impl Row for MappingRow {
             Some(entity) => entity.as_str(),
             None => &self.entity,
         };
-        sqlx::query(
-            "INSERT INTO mappings (namespace, entity, external, internal) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (namespace, entity, external)
-             DO UPDATE SET internal = EXCLUDED.internal,
-                 written_at = CASE WHEN mappings.internal = EXCLUDED.internal
-                                   THEN mappings.written_at ELSE now() END",
+        upsert_mapping(
+            conn,
+            &self.namespace,
+            entity,
+            &self.external,
+            &self.internal,
         )
-        .bind(&self.namespace)
-        .bind(entity)
-        .bind(&self.external)
-        .bind(&self.internal)
-        .execute(conn)
         .await
         .map(drop)
     }

@@ -354,9 +354,8 @@ pub struct MessageDetail {
     pub attempt_history: Vec<Attempt>,
     pub tries: Option<InboundTries>,
     pub actions: Vec<OperatorAction>,
-    /// Inbound RetailSales and RetailSalesCancellation: the sale its
-    /// document is recorded as, as the export shows it (the fields kept as
-    /// sent included).
+    /// An inbound RetailSales answered ok: the sale it integrated, as the
+    /// export shows it now (the fields kept as sent included).
     pub sale: Option<ExportedSale>,
 }
 
@@ -670,13 +669,15 @@ impl Store {
         }))
     }
 
-    /// The sale inbound message `number` names, if its document was integrated.
+    /// The sale inbound message `number` integrated, if it is a RetailSales
+    /// answered ok (a duplicate of an integrated document is answered with an
+    /// error and shows none).
     async fn recorded_sale(&self, number: i64) -> Result<Option<ExportedSale>, StoreError> {
         let mut conn = self.pool.acquire().await?;
         let id: Option<i64> = sqlx::query_scalar(
             "SELECT s.id FROM inbox i
                JOIN sales s ON s.namespace = i.namespace AND s.internal_id = i.internal_id
-              WHERE i.id = $1 AND i.transaction IN ('RetailSales', 'RetailSalesCancellation')",
+              WHERE i.id = $1 AND lower(i.transaction) = 'retailsales' AND i.status = 'ok'",
         )
         .bind(number)
         .fetch_optional(&mut *conn)

@@ -3,10 +3,39 @@
 
 use eai_domain::Entity;
 use serde::Serialize;
-use sqlx::FromRow;
+use sqlx::{FromRow, PgConnection};
 use utoipa::ToSchema;
 
 use crate::page::{Cursor, Page};
+
+/// How every write of a mapping meets an existing one: the new internal code
+/// wins, and `written_at` moves only when the code changed (of several
+/// external values of ours, reverse de/para sends the newest).
+pub(crate) const ON_MAPPING_CONFLICT: &str = "ON CONFLICT (namespace, entity, external)
+     DO UPDATE SET internal = EXCLUDED.internal,
+         written_at = CASE WHEN mappings.internal = EXCLUDED.internal
+                           THEN mappings.written_at ELSE clock_timestamp() END";
+
+/// Creates or replaces one mapping; true when it is new.
+pub(crate) async fn upsert_mapping(
+    conn: &mut PgConnection,
+    namespace: &str,
+    entity: &str,
+    external: &str,
+    internal: &str,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(&format!(
+        "INSERT INTO mappings (namespace, entity, external, internal) VALUES ($1, $2, $3, $4)
+         {ON_MAPPING_CONFLICT}
+         RETURNING (xmax = 0)"
+    ))
+    .bind(namespace)
+    .bind(entity)
+    .bind(external)
+    .bind(internal)
+    .fetch_one(conn)
+    .await
+}
 use crate::{Store, StoreError};
 
 /// `(namespace, entity, external) → internal`.
@@ -74,21 +103,8 @@ impl Store {
         external: &str,
         internal: &str,
     ) -> Result<bool, StoreError> {
-        let inserted: bool = sqlx::query_scalar(
-            "INSERT INTO mappings (namespace, entity, external, internal) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (namespace, entity, external)
-             DO UPDATE SET internal = EXCLUDED.internal,
-                 written_at = CASE WHEN mappings.internal = EXCLUDED.internal
-                                   THEN mappings.written_at ELSE now() END
-             RETURNING (xmax = 0)",
-        )
-        .bind(namespace)
-        .bind(entity.as_str())
-        .bind(external)
-        .bind(internal)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(inserted)
+        let mut conn = self.pool.acquire().await?;
+        Ok(upsert_mapping(&mut conn, namespace, entity.as_str(), external, internal).await?)
     }
 
     /// Deletes a mapping; false when there was none.

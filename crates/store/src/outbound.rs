@@ -158,28 +158,22 @@ pub async fn enqueue_routed(
     body: &str,
     document_key: &str,
 ) -> Result<u64, StoreError> {
-    let inserted = sqlx::query(
-        "INSERT INTO outbox (uuid, kind, transaction, exchange, routing_key, body, destination_id, document_key)
-         SELECT $4, 'message', $3, '', '', $5, d.id, $6
-           FROM destinations d
-          WHERE d.company = $1 AND d.branch = $2 AND d.transaction = $3
-         ON CONFLICT DO NOTHING",
+    let destinations: Vec<i64> = sqlx::query_scalar(
+        "SELECT id FROM destinations WHERE company = $1 AND branch = $2 AND transaction = $3",
     )
     .bind(company)
     .bind(branch)
     .bind(transaction)
-    .bind(uuid)
-    .bind(body)
-    .bind(document_key)
-    .execute(&mut *conn)
+    .fetch_all(&mut *conn)
     .await?;
-    Ok(inserted.rows_affected())
+    enqueue_to(conn, &destinations, transaction, uuid, body, document_key).await
 }
 
-/// Enqueues `body` for one destination; 0 when that UUID was already enqueued there.
-pub(crate) async fn enqueue_one(
+/// Enqueues `body` for each of `destinations`; returns how many messages
+/// were created (none for a destination that has that UUID already).
+pub(crate) async fn enqueue_to(
     conn: &mut PgConnection,
-    destination_id: i64,
+    destinations: &[i64],
     transaction: &str,
     uuid: &str,
     body: &str,
@@ -187,13 +181,14 @@ pub(crate) async fn enqueue_one(
 ) -> Result<u64, StoreError> {
     let inserted = sqlx::query(
         "INSERT INTO outbox (uuid, kind, transaction, exchange, routing_key, body, destination_id, document_key)
-         VALUES ($1, 'message', $2, '', '', $3, $4, $5)
+         SELECT $1, 'message', $2, '', '', $3, d.id, $5
+           FROM unnest($4::bigint[]) AS d(id)
          ON CONFLICT DO NOTHING",
     )
     .bind(uuid)
     .bind(transaction)
     .bind(body)
-    .bind(destination_id)
+    .bind(destinations)
     .bind(document_key)
     .execute(&mut *conn)
     .await?;
@@ -235,9 +230,9 @@ impl Store {
             return Ok(None);
         };
         let mut conn = self.pool.acquire().await?;
-        let inserted = enqueue_one(
+        let inserted = enqueue_to(
             &mut conn,
-            destination.id,
+            &[destination.id],
             transaction,
             uuid,
             body,

@@ -769,7 +769,7 @@ fn one(mut processed: Vec<Processed>) -> Result<Processed, StoreError> {
 /// The company and branch an envelope is about: `Header.CompanyId`, and the
 /// branch named by an item (its value and JSON path) or else `Header.BranchId`.
 pub(crate) struct BranchNamed {
-    company: String,
+    pub(crate) company: String,
     branch: String,
     path: String,
 }

@@ -774,7 +774,7 @@ async fn insert_items(
          SELECT * FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::numeric[],
                               $6::numeric[], $7::numeric[], $8::numeric[], $9::numeric[],
                               $10::numeric[], $11::numeric[], $12::text[], $13::text[],
-                              $14::bigint[], $15::text[], $16::timestamptz[], $17::text[],
+                              $14::bigint[], $15::text[], $16::text[], $17::text[],
                               $18::text[], $19::text[], $20::text[], $21::text[])",
     )
     .bind(&sale_id)
@@ -793,7 +793,7 @@ async fn insert_items(
     .bind(&reservation)
     .bind(column(&items, |(_, item)| item.delivery_type.as_deref()))
     .bind(column(&items, |(_, item)| {
-        item.information.delivery_date.map(|date| date.to_utc())
+        item.information.delivery_date.as_deref()
     }))
     .bind(column(&items, |(_, item)| item.information.lot.as_deref()))
     .bind(column(&items, |(_, item)| item.information.sublot.as_deref()))
@@ -867,7 +867,7 @@ async fn insert_payments(
                  instalment, eft_authorization, eft_institute, eft_document, eft_date)
              SELECT * FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::numeric[],
                                   $6::date[], $7::text[], $8::text[], $9::text[], $10::text[],
-                                  $11::text[], $12::timestamptz[])",
+                                  $11::text[], $12::text[])",
         )
         .bind(payments.iter().map(|(id, _)| *id).collect::<Vec<i64>>())
         .bind(
@@ -922,7 +922,7 @@ async fn insert_payments(
             payment.card.document.as_deref()
         }))
         .bind(column(&payments, |(_, payment)| {
-            payment.card.date.map(|date| date.to_utc())
+            payment.card.date.as_deref()
         }))
         .execute(&mut *conn)
         .await?;

@@ -15,6 +15,11 @@ use crate::events::{outgoing, stock_lots, StockLot};
 use crate::receive::{locate_all, read_all, Processed};
 use crate::StoreError;
 
+/// The most lots one answer lists (each ~250 bytes of JSON): a request whose
+/// products hold more is refused, to be split, so its receipt stays far
+/// below the envelope limit.
+pub const MAX_ANSWERED_LOTS: usize = 20_000;
+
 /// The answers to StockLevel request envelopes, in their order.
 pub(crate) async fn answer_all(
     conn: &mut PgConnection,
@@ -26,10 +31,11 @@ pub(crate) async fn answer_all(
     );
     let found = locate_all(conn, &parsed, &mut processed).await?;
     for (index, request, namespace, branch) in found {
-        let company = envelopes[index]
-            .header_text("CompanyId")
-            .unwrap_or_else(|| branch.company.clone());
-        processed[index] = answer(conn, namespace, &company, &branch, request).await?;
+        // The company as the sender named it, echoed in each ReturnItem.
+        let Some((.., named)) = parsed.iter().find(|(read, ..)| *read == index) else {
+            continue;
+        };
+        processed[index] = answer(conn, namespace, &named.company, &branch, request).await?;
     }
     Ok(processed)
 }
@@ -54,7 +60,7 @@ async fn answer(
                     asked
                         .warehouse
                         .clone()
-                        .map(|warehouse| (Entity::Warehouse, warehouse)),
+                        .map(|(warehouse, _)| (Entity::Warehouse, warehouse)),
                 )
             })
             .collect(),
@@ -74,6 +80,18 @@ async fn answer(
     }
     let products: Vec<&str> = resolved.iter().map(|found| found.product).collect();
     let lots = stock_lots(conn, &branch.branch, &products).await?;
+    if lots.len() > MAX_ANSWERED_LOTS {
+        return Ok(Processed::Answered(
+            vec![Detail::error(
+                Code::InvalidField,
+                format!(
+                    "$.Content.ListOfRequest: these products hold {} lots, an answer lists at most {MAX_ANSWERED_LOTS} (split the request)",
+                    lots.len()
+                ),
+            )],
+            ReturnContent::nothing(),
+        ));
+    }
     let ours: Vec<(Entity, &str)> = lots
         .iter()
         .map(|lot| (Entity::Warehouse, lot.warehouse.as_str()))
@@ -124,22 +142,19 @@ fn resolve<'a>(
         details.push(Detail::error(
             Code::ProductNotFound,
             format!(
-                "{}.ItemInternalId: product '{}' is not registered",
-                asked.path, asked.product
+                "{}: product '{}' is not registered",
+                asked.product_path, asked.product
             ),
         ));
     }
     let warehouse = match &asked.warehouse {
         None => None,
-        Some(named) => match directory.resolve(Entity::Warehouse, named) {
+        Some((named, path)) => match directory.resolve(Entity::Warehouse, named) {
             Some(warehouse) => Some(warehouse),
             None => {
                 details.push(Detail::error(
                     Code::WarehouseNotFound,
-                    format!(
-                        "{}.WarehouseInternalId: warehouse '{named}' is not registered in branch '{branch}'",
-                        asked.path
-                    ),
+                    format!("{path}: warehouse '{named}' is not registered in branch '{branch}'"),
                 ));
                 return None;
             }
@@ -155,15 +170,15 @@ fn resolve<'a>(
 impl Resolved<'_> {
     /// The product's lots by warehouse: the one asked for (listed even when
     /// it holds nothing), else every warehouse holding a lot of it, named
-    /// as the sender named it or as `theirs` says; the lot asked for only,
-    /// if one was.
+    /// as the sender named it or as `theirs` says; the lot and sub-lot
+    /// asked for only, if any was.
     fn warehouses(
         &self,
         lots: &[StockLot],
         theirs: impl Fn(&str) -> String,
     ) -> Vec<WarehouseLevel> {
         let mut levels: Vec<(&str, WarehouseLevel)> = Vec::new();
-        if let (Some(ours), Some(named)) = (self.warehouse, &self.asked.warehouse) {
+        if let (Some(ours), Some((named, _))) = (self.warehouse, &self.asked.warehouse) {
             levels.push((
                 ours,
                 WarehouseLevel {
@@ -182,6 +197,11 @@ impl Resolved<'_> {
                     .lot
                     .as_ref()
                     .is_none_or(|asked| &lot.lot == asked)
+                && self
+                    .asked
+                    .sublot
+                    .as_ref()
+                    .is_none_or(|asked| &lot.sublot == asked)
         });
         for lot in wanted {
             let level: LotLevel = lot.level();
