@@ -29,14 +29,7 @@ async fn destination_queue_with(
     for (key, value) in settings.as_object().expect("settings object") {
         destination[key] = value.clone();
     }
-    let destinations = json!({ "destinations": [destination] });
-    let report = app
-        .db
-        .store
-        .import(&destinations, &|_| {})
-        .await
-        .expect("import");
-    assert!(report.is_ok(), "{:?}", report.errors);
+    app.import(&json!({ "destinations": [destination] })).await;
     (channel, queue)
 }
 
@@ -228,13 +221,7 @@ async fn a_destination_with_a_missing_exchange_fails_alone() {
     let broken = json!({"destinations": [{
         "name": "broken", "company": "T1", "branch": "D MG 01", "transaction": "StockLevel",
         "kind": "amqp", "exchange": format!("missing-{}", uuid::Uuid::new_v4()), "timeout_ms": 60000}]});
-    assert!(app
-        .db
-        .store
-        .import(&broken, &|_| {})
-        .await
-        .expect("import")
-        .is_ok());
+    app.import(&broken).await;
     let reserve = |product: &str, id: &str| {
         json!({"Header": {"UUID": uuid::Uuid::new_v4().to_string(), "Transaction": "ItemReserve",
                           "Version": "2.000", "SourceApplication": "ECOMMERCE",

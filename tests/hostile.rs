@@ -600,13 +600,7 @@ async fn every_hostile_body_gets_its_documented_outcome_and_the_worker_keeps_ans
     let started = Instant::now();
     let cases = load_cases();
     let app = spawn_app().await;
-    let stock = app
-        .db
-        .store
-        .import(&stream::bulk_stock(), &|_| {})
-        .await
-        .expect("bulk stock imports");
-    assert!(stock.is_ok(), "bulk stock: {:?}", stock.errors);
+    app.import(&stream::bulk_stock()).await;
     let shop = Shop::connect(&app.settings).await;
     let dead = app.tap(&app.topology.dead_letter_exchange, "").await;
     // Cases with AMQP headers go through a publisher of their own (the shop

@@ -846,13 +846,7 @@ async fn usage_counts_envelopes_and_attempts_per_company_month_transaction_and_e
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sales_are_exported_in_numbered_batches_handed_out_again_until_confirmed() {
     let app = spawn_app().await;
-    let stock = app
-        .db
-        .store
-        .import(&stream::bulk_stock(), &|_| {})
-        .await
-        .expect("stock");
-    assert!(stock.is_ok());
+    app.import(&stream::bulk_stock()).await;
     let integrate = |index: usize| {
         let app = &app;
         async move {

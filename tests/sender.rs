@@ -59,13 +59,7 @@ fn amqp_destination(
 
 /// Loads destinations the way `eai import` does.
 async fn import_destinations(app: &TestApp, rows: Value) {
-    let report = app
-        .db
-        .store
-        .import(&json!({ "destinations": rows }), &|_| {})
-        .await
-        .expect("import runs");
-    assert!(report.is_ok(), "destinations import: {:?}", report.errors);
+    app.import(&json!({ "destinations": rows })).await;
 }
 
 /// Enqueues a message with `uuid` for the named destination; returns its outbox id.

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use eai_tests::destination::{HttpBehaviour, HttpDestination};
 use eai_tests::schemas::{check, Checked};
-use eai_tests::{spawn_app, TestApp};
+use eai_tests::spawn_app;
 use serde_json::{json, Value};
 
 fn envelope(text: &str) -> Value {
@@ -126,16 +126,6 @@ async fn received(destination: &HttpDestination, count: usize) -> Vec<String> {
     }
 }
 
-async fn import(app: &TestApp, document: Value) {
-    let report = app
-        .db
-        .store
-        .import(&document, &|_| {})
-        .await
-        .expect("import runs");
-    assert!(report.is_ok(), "{:?}", report.errors);
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_kind_of_envelope_the_worker_emits_is_valid() {
     let app = spawn_app().await;
@@ -148,17 +138,14 @@ async fn every_kind_of_envelope_the_worker_emits_is_valid() {
         }
         row
     };
-    import(
-        &app,
-        json!({"destinations": [
-            destination("stock", "StockLevel", "/ok/stock", json!({})),
-            destination("stock-wrapped", "StockLevel", "/ok/stock-wrapped",
-                        json!({"namespace": "ECOMMERCE", "list_style": "wrapped"})),
-            destination("trace", "DocumentTraceabilityOrder", "/ok/trace", json!({})),
-            destination("trace-wrapped", "DocumentTraceabilityOrder", "/ok/trace-wrapped",
-                        json!({"namespace": "ECOMMERCE", "list_style": "wrapped"})),
-        ]}),
-    )
+    app.import(&json!({"destinations": [
+        destination("stock", "StockLevel", "/ok/stock", json!({})),
+        destination("stock-wrapped", "StockLevel", "/ok/stock-wrapped",
+                    json!({"namespace": "ECOMMERCE", "list_style": "wrapped"})),
+        destination("trace", "DocumentTraceabilityOrder", "/ok/trace", json!({})),
+        destination("trace-wrapped", "DocumentTraceabilityOrder", "/ok/trace-wrapped",
+                    json!({"namespace": "ECOMMERCE", "list_style": "wrapped"})),
+    ]}))
     .await;
 
     for name in [

@@ -269,6 +269,18 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
 }
 
 impl TestApp {
+    /// Imports `document` the way `eai import` does; fails the test, naming
+    /// the rows, when any row is refused.
+    pub async fn import(&self, document: &serde_json::Value) {
+        let report = self
+            .db
+            .store
+            .import(document, &|_| {})
+            .await
+            .expect("the import runs");
+        assert!(report.is_ok(), "import refused rows: {:?}", report.errors);
+    }
+
     /// Publishes bodies like `eai publish`; with `wait`, returns their receipts.
     pub async fn publish(&self, bodies: Vec<Vec<u8>>, wait: bool) -> Vec<Published> {
         let labelled = bodies
