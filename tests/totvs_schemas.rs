@@ -145,8 +145,10 @@ async fn every_kind_of_envelope_the_worker_emits_is_valid() {
         destination("trace", "DocumentTraceabilityOrder", "/ok/trace", json!({})),
         destination("trace-wrapped", "DocumentTraceabilityOrder", "/ok/trace-wrapped",
                     json!({"namespace": "ECOMMERCE", "list_style": "wrapped"})),
-    ]}))
-    .await;
+    ],
+    "mappings": [{"namespace": "ECOMMERCE", "entity": "Company", "external": "LOJA-T1",
+                  "internal": "T1"}]}))
+        .await;
 
     for name in [
         "seed-001/item-reserve-full-example.json",
@@ -180,11 +182,13 @@ async fn every_kind_of_envelope_the_worker_emits_is_valid() {
     let probed = app
         .db
         .store
-        .destination("stock")
+        .destination("stock-wrapped")
         .await
         .expect("destinations read")
-        .expect("the stock destination");
-    let (settlement, _) = eai::commands::destinations::probe(&app.settings, &probed)
+        .expect("the shop's stock destination");
+    let company = app.db.store.company_for(&probed).await.expect("codes read");
+    assert_eq!(company, "LOJA-T1", "the shop's name for our company T1");
+    let (settlement, _) = eai::commands::destinations::probe(&app.settings, &probed, &company)
         .await
         .expect("the connection test runs");
     assert_eq!(settlement.status(), "done");
@@ -193,6 +197,14 @@ async fn every_kind_of_envelope_the_worker_emits_is_valid() {
     // (reserved, then released by the cancellation), a traceability per sale
     // change for each of two, and the connection test.
     let posted = received(&shop, 6 + 6 + 4 + 1).await;
+    let test_posted = posted
+        .iter()
+        .find(|body| body.contains("EAIEnvironmentTest"))
+        .expect("the connection test arrived");
+    assert!(
+        test_posted.contains(r#""CompanyId":"LOJA-T1""#),
+        "{test_posted}"
+    );
     assert!(
         posted.len() >= 17,
         "{} messages posted: {posted:#?}",

@@ -21,7 +21,7 @@ use eai_protocol::ReceiptOrigin;
 use rust_decimal::Decimal;
 use sqlx::PgConnection;
 
-use crate::outbound::enqueue_to;
+use crate::outbound::{enqueue_to, Destination};
 use crate::StoreError;
 
 /// A destination an event goes to, and how it wants it.
@@ -425,6 +425,25 @@ struct ItemRow {
 }
 
 impl crate::Store {
+    /// Our company as `destination`'s system knows it: through the reverse
+    /// de/para of its namespace, ours without one (for the connection test,
+    /// which carries no other code).
+    pub async fn company_for(&self, destination: &Destination) -> Result<String, StoreError> {
+        let Some(namespace) = &destination.namespace else {
+            return Ok(destination.company.clone());
+        };
+        let mut conn = self.pool.acquire().await?;
+        let theirs = outgoing(
+            &mut conn,
+            namespace,
+            &[(Entity::Company, destination.company.as_str())],
+        )
+        .await?;
+        Ok(theirs
+            .code(Entity::Company, &destination.company)
+            .to_owned())
+    }
+
     /// The full StockLevel load (seed 001's "carga completa de estoque"): every
     /// product and warehouse of every branch with a StockLevel destination.
     /// Runs when no worker ran it within `interval`; returns the messages

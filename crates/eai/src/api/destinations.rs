@@ -131,7 +131,8 @@ pub async fn test(
             "no destination named {name:?}"
         )));
     };
-    let (settlement, elapsed) = probe(&state.settings, &destination)
+    let company = state.store.company_for(&destination).await?;
+    let (settlement, elapsed) = probe(&state.settings, &destination, &company)
         .await
         .map_err(|error| {
             ApiError::new(

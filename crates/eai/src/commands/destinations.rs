@@ -74,7 +74,8 @@ pub async fn test(settings: &Settings, name: &str) -> anyhow::Result<bool> {
         eprintln!("no destination named {name:?}");
         return Ok(false);
     };
-    let (settlement, elapsed) = probe(settings, &destination).await?;
+    let company = store.company_for(&destination).await?;
+    let (settlement, elapsed) = probe(settings, &destination, &company).await?;
     let elapsed = elapsed.as_millis();
     match settlement {
         Settlement::Done => {
@@ -92,17 +93,20 @@ pub async fn test(settings: &Settings, name: &str) -> anyhow::Result<bool> {
     }
 }
 
-/// One EAIEnvironmentTest round trip to `destination`: how it ended and how long it took.
+/// One EAIEnvironmentTest round trip to `destination`, naming our company as
+/// its system knows it (`company`, [`eai_store::Store::company_for`]): how it ended and
+/// how long it took.
 pub async fn probe(
     settings: &Settings,
     destination: &Destination,
+    company: &str,
 ) -> anyhow::Result<(Settlement, std::time::Duration)> {
     let uuid = uuid::Uuid::new_v4().to_string();
     let origin = settings.identity();
     let body = environment_test(&Outbound {
         origin: &origin,
         uuid: &uuid,
-        company: &destination.company,
+        company,
         branch: &destination.branch,
         generated_on: Utc::now(),
     });

@@ -264,7 +264,12 @@ pub async fn destination_action(
         Err(error) => return redirect(path, false, &error.to_string()),
     };
     match verb.as_str() {
-        "test" => match probe(&state.settings, &found).await {
+        "test" => match async {
+            let company = state.store.company_for(&found).await?;
+            probe(&state.settings, &found, &company).await
+        }
+        .await
+        {
             Ok((settlement, elapsed)) => {
                 let ok = settlement.status() == "done";
                 let detail = settlement.detail();
