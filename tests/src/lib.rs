@@ -197,18 +197,19 @@ pub async fn prepared_database(extra: &[serde_json::Value]) -> TestDatabase {
     let master: serde_json::Value =
         serde_json::from_str(MASTER_DATA).expect("examples/master-data.json is JSON");
     for document in std::iter::once(&master).chain(extra) {
-        let report = db
-            .store
-            .import(document, &|_| {})
-            .await
-            .expect("import runs");
-        assert!(
-            report.is_ok(),
-            "test master data imports: {:?}",
-            report.errors
-        );
+        import(&db.store, document).await;
     }
     db
+}
+
+/// Imports `document` into `store` the way `eai import` does; fails the
+/// test, naming the rows, when any row is refused.
+async fn import(store: &eai_store::Store, document: &serde_json::Value) {
+    let report = store
+        .import(document, &|_| {})
+        .await
+        .expect("the import runs");
+    assert!(report.is_ok(), "import refused rows: {:?}", report.errors);
 }
 
 /// Deletes a test's queues and exchanges when dropped (the worker under
@@ -272,13 +273,7 @@ impl TestApp {
     /// Imports `document` the way `eai import` does; fails the test, naming
     /// the rows, when any row is refused.
     pub async fn import(&self, document: &serde_json::Value) {
-        let report = self
-            .db
-            .store
-            .import(document, &|_| {})
-            .await
-            .expect("the import runs");
-        assert!(report.is_ok(), "import refused rows: {:?}", report.errors);
+        import(&self.db.store, document).await;
     }
 
     /// Publishes bodies like `eai publish`; with `wait`, returns their receipts.

@@ -664,9 +664,9 @@ impl<'a> Envelope<'a> {
             }
         }
         let content = self.content();
-        // A connection test's Content is a string (its schema's), or anything.
-        let any_content = self.transaction() == Ok(Transaction::EnvironmentTest);
-        if !content.value().is_object() && !any_content {
+        // A connection test's Content is a string (its schema's), or anything;
+        // the transaction is only read for a Content that is not an object.
+        if !content.value().is_object() && self.transaction() != Ok(Transaction::EnvironmentTest) {
             return Err(Detail::error(
                 Code::InvalidEnvelope,
                 format!(

@@ -25,11 +25,11 @@ use crate::outbound::{enqueue_to, Destination};
 use crate::StoreError;
 
 /// A destination an event goes to, and how it wants it.
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug)]
 struct Audience {
     id: i64,
     namespace: Option<String>,
-    list_style: String,
+    style: ListStyle,
 }
 
 impl Audience {
@@ -43,8 +43,7 @@ impl Audience {
         envelope: impl FnOnce(&str, ListStyle) -> Vec<u8>,
     ) -> Result<u64, StoreError> {
         let uuid = uuid::Uuid::new_v4().to_string();
-        let style = ListStyle::parse(&self.list_style).unwrap_or_default();
-        let body = envelope(&uuid, style);
+        let body = envelope(&uuid, self.style);
         enqueue_to(
             conn,
             &[self.id],
@@ -64,7 +63,7 @@ async fn audiences(
     branch: &str,
     transaction: &str,
 ) -> Result<Vec<Audience>, StoreError> {
-    Ok(sqlx::query_as(
+    let rows: Vec<(i64, Option<String>, String)> = sqlx::query_as(
         "SELECT id, namespace, list_style FROM destinations
           WHERE company = $1 AND branch = $2 AND transaction = $3 ORDER BY id",
     )
@@ -72,7 +71,15 @@ async fn audiences(
     .bind(branch)
     .bind(transaction)
     .fetch_all(&mut *conn)
-    .await?)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, namespace, style)| Audience {
+            id,
+            namespace,
+            style: ListStyle::parse(&style).unwrap_or_default(),
+        })
+        .collect())
 }
 
 /// Our `codes` as `namespace` knows them, newest mapping first.

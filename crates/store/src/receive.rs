@@ -557,7 +557,7 @@ pub(crate) enum Processed {
 }
 
 impl Processed {
-    fn refused(details: Vec<Detail>) -> Processed {
+    pub(crate) fn refused(details: Vec<Detail>) -> Processed {
         Processed::Answered(details, ReturnContent::nothing())
     }
 

@@ -76,21 +76,18 @@ async fn answer(
         .filter_map(|asked| resolve(directory, &branch.branch, asked, &mut details))
         .collect();
     if !details.is_empty() {
-        return Ok(Processed::Answered(details, ReturnContent::nothing()));
+        return Ok(Processed::refused(details));
     }
     let products: Vec<&str> = resolved.iter().map(|found| found.product).collect();
     let lots = stock_lots(conn, &branch.branch, &products).await?;
     if lots.len() > MAX_ANSWERED_LOTS {
-        return Ok(Processed::Answered(
-            vec![Detail::error(
-                Code::InvalidField,
-                format!(
-                    "$.Content.ListOfRequest: these products hold {} lots, an answer lists at most {MAX_ANSWERED_LOTS} (split the request)",
-                    lots.len()
-                ),
-            )],
-            ReturnContent::nothing(),
-        ));
+        return Ok(Processed::refused(vec![Detail::error(
+            Code::InvalidField,
+            format!(
+                "$.Content.ListOfRequest: these products hold {} lots, an answer lists at most {MAX_ANSWERED_LOTS} (split the request)",
+                lots.len()
+            ),
+        )]));
     }
     let ours: Vec<(Entity, &str)> = lots
         .iter()
