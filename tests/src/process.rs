@@ -42,10 +42,6 @@ pub fn environment(settings: &Settings) -> Vec<(String, String)> {
             settings.relay_interval_secs.to_string(),
         ),
         (
-            "RELAY_STALE_AFTER_SECS",
-            settings.relay_stale_after_secs.to_string(),
-        ),
-        (
             "RESERVATION_SWEEP_SECS",
             settings.reservation_sweep_secs.to_string(),
         ),

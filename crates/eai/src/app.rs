@@ -33,7 +33,6 @@ use crate::health::Health;
 use crate::http;
 use crate::memory::MemoryReturn;
 use crate::metrics::{ConsumerError, Metrics};
-use crate::published::PublishedReceipts;
 use crate::receiver::{Receiver, RetryPlan};
 use crate::relay::Relay;
 use crate::sender::receipts_in::DestinationReceipts;
@@ -264,8 +263,6 @@ pub async fn start(settings: &Settings, only: Option<Role>) -> anyhow::Result<Ru
             redelivery_limit: settings.redelivery_limit,
             receipt_retry: receipt_retry.min,
         };
-        let (published, marking) = PublishedReceipts::start(store.clone());
-        work.spawn(marking);
         let lanes = settings.concurrency.div_ceil(settings.batch_size.max(1));
         let (batcher, batching) =
             Batcher::start(store.clone(), identity.clone(), settings.batch_size, lanes);
@@ -275,7 +272,6 @@ pub async fn start(settings: &Settings, only: Option<Role>) -> anyhow::Result<Ru
             store: store.clone(),
             batcher: batcher.clone(),
             publisher: publisher.clone(),
-            published: published.clone(),
             dead_letters: dead_letters.clone(),
             topology: topology.clone(),
             identity: identity.clone(),
@@ -331,7 +327,6 @@ pub async fn start(settings: &Settings, only: Option<Role>) -> anyhow::Result<Ru
             publisher: publisher.clone(),
             dead_letters: dead_letters.clone(),
             metrics: metrics.clone(),
-            stale_after: Duration::from_secs(settings.relay_stale_after_secs),
             max_attempts: settings.receipt_max_attempts.max(1),
             retry: receipt_retry,
         };
@@ -465,7 +460,7 @@ impl RunningApp {
             self.work.shutdown().await;
         }
         if let Some(relay) = &self.relay {
-            relay.pass(RelayPass::Failed).await;
+            relay.pass(RelayPass::All).await;
         }
         self.closing.cancel();
         self.broker.close().await;

@@ -47,7 +47,6 @@ pub struct Settings {
     pub source_application: String,
     pub product_name: String,
     pub relay_interval_secs: u64,
-    pub relay_stale_after_secs: u64,
     pub reservation_sweep_secs: u64,
     /// Delays before each retry of a sale whose reservation is not integrated yet;
     /// their count is the number of retries.
@@ -129,7 +128,6 @@ struct Defaults {
     source_application: &'static str,
     product_name: &'static str,
     relay_interval_secs: u64,
-    relay_stale_after_secs: u64,
     reservation_sweep_secs: u64,
     reserve_retry_delays_secs: &'static [u64],
     totals_tolerance: &'static str,
@@ -174,7 +172,6 @@ const DEFAULTS: Defaults = Defaults {
     source_application: "EAIWORKER",
     product_name: "EAIWORKER",
     relay_interval_secs: 10,
-    relay_stale_after_secs: 30,
     reservation_sweep_secs: 60,
     reserve_retry_delays_secs: &[5, 15, 30, 60, 120],
     totals_tolerance: "0.00",

@@ -19,7 +19,6 @@
 //! - [`dead_letter`]: what cannot be finished goes to the dead-letter exchange with its reason.
 //! - [`dead_letter_queue`]: drains the dead-letter queue into the database for the operators.
 //! - [`repair`]: retry an inbound error or replay a dead letter (API and CLI).
-//! - [`published`]: confirmed receipts marked published in batches.
 //! - [`relay`]: republishes receipts whose publication was interrupted or failed.
 //! - [`sender`]: drains business messages to AMQP and HTTP destinations.
 //! - [`sweep`]: releases expired reservations, the full StockLevel load, the retention purge.
@@ -39,7 +38,6 @@ pub mod http;
 pub mod memory;
 pub mod metrics;
 pub mod periodic;
-pub mod published;
 pub mod receiver;
 pub mod relay;
 pub mod repair;

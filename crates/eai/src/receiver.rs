@@ -49,7 +49,6 @@ use crate::metrics::{
     DatabaseUnavailable, EnvelopeFailed, EnvelopeWaiting, MessageHandled, Metrics,
     ReceiptPublishFailed,
 };
-use crate::published::PublishedReceipts;
 
 /// How long a delivery whose dead-lettering failed (the broker is away)
 /// waits before it goes back to its queue, so that is not a hot loop.
@@ -78,8 +77,6 @@ pub struct Receiver {
     /// Where ItemReserve and RetailSales envelopes go, to be stored several to a transaction.
     pub batcher: Batcher,
     pub publisher: Publisher,
-    /// Where confirmed receipts are marked published.
-    pub published: PublishedReceipts,
     pub dead_letters: DeadLetters,
     pub topology: Topology,
     pub identity: WorkerIdentity,
@@ -190,7 +187,7 @@ impl Receiver {
 
     /// Publishes the receipt (the outbox has it whatever happens) and acks.
     async fn answer(&self, arrival: &Arrival<'_>, answer: Answer) -> Settle {
-        self.publish_receipt(arrival.envelope.uuid(), &answer).await;
+        let settle = self.publish_receipt(arrival.envelope.uuid(), &answer).await;
         MessageHandled {
             uuid: arrival.envelope.uuid(),
             transaction: &arrival.transaction,
@@ -199,7 +196,7 @@ impl Receiver {
             elapsed: arrival.started.elapsed(),
         }
         .emit(&self.metrics);
-        Settle::Ack
+        settle
     }
 
     /// Parks a sale waiting for its reservations in the delay queue of its wait.
@@ -283,7 +280,9 @@ impl Receiver {
             .await;
         match refused {
             Some(Ok(answer)) => {
-                self.publish_receipt(uuid, &answer).await;
+                if self.publish_receipt(uuid, &answer).await == Settle::Requeue {
+                    return Settle::Requeue;
+                }
             }
             Some(Err(error)) => {
                 // Even the refusal could not be stored: answer without the
@@ -355,11 +354,16 @@ impl Receiver {
         }
     }
 
-    /// Publishes a receipt `mandatory` with a confirm and records the outcome:
-    /// a confirmed one is marked published (in a batch, [`PublishedReceipts`]);
-    /// one the broker returned or did not confirm stays in the outbox for the
-    /// relay, never counted as delivered.
-    pub(crate) async fn publish_receipt(&self, uuid: &str, answer: &Answer) {
+    /// Publishes a receipt `mandatory` with a confirm and says how to settle
+    /// its delivery.
+    ///
+    /// The receipt was stored as delivered when its envelope was answered: a
+    /// confirmed publication needs no second write. One the broker returned
+    /// or did not confirm is handed to the relay (marked `waiting`), never
+    /// counted as delivered, and the delivery is acked. When even that mark
+    /// cannot be written, the delivery goes back to its queue: it comes back
+    /// answered, and the stored receipt is published again, byte for byte.
+    pub(crate) async fn publish_receipt(&self, uuid: &str, answer: &Answer) -> Settle {
         let published = self
             .publisher
             .publish(&Outgoing {
@@ -371,23 +375,26 @@ impl Receiver {
                 ..Outgoing::default()
             })
             .await;
-        match published {
-            Ok(()) => self.published.mark(answer.receipt_id),
+        let Err(error) = published else {
+            return Settle::Ack;
+        };
+        let error_text = error.to_string();
+        ReceiptPublishFailed {
+            uuid,
+            returned: matches!(error, TransportError::Unroutable { .. }),
+            error: &error_text,
+        }
+        .emit(&self.metrics);
+        match self
+            .store
+            .mark_publish_failed(answer.receipt_id, &error_text, self.retries.receipt_retry)
+            .await
+        {
+            Ok(()) => Settle::Ack,
             Err(error) => {
-                let error_text = error.to_string();
-                ReceiptPublishFailed {
-                    uuid,
-                    returned: matches!(error, TransportError::Unroutable { .. }),
-                    error: &error_text,
-                }
-                .emit(&self.metrics);
-                if let Err(error) = self
-                    .store
-                    .mark_publish_failed(answer.receipt_id, &error_text, self.retries.receipt_retry)
-                    .await
-                {
-                    tracing::warn!(uuid, %error, "the failed publication was not recorded; the relay will send it again");
-                }
+                tracing::warn!(uuid, %error, "the failed publication was not recorded; the envelope goes back to its queue to be answered again");
+                self.pause().await;
+                Settle::Requeue
             }
         }
     }
@@ -419,11 +426,17 @@ impl Receiver {
     /// back after a pause.
     pub(crate) async fn requeue_after(&self, error: &TransportError) -> Settle {
         tracing::error!(%error, "publishing failed; the delivery goes back to its queue");
+        self.pause().await;
+        Settle::Requeue
+    }
+
+    /// Waits [`REQUEUE_PAUSE`] (less when the worker shuts down) before a
+    /// delivery goes back to its queue, so that is not a hot loop.
+    async fn pause(&self) {
         tokio::select! {
             () = self.shutdown.cancelled() => {}
             () = tokio::time::sleep(REQUEUE_PAUSE) => {}
         }
-        Settle::Requeue
     }
 
     /// `reply_to` when the sender gave one, else the receipts exchange keyed by the sender.

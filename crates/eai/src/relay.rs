@@ -1,7 +1,9 @@
-//! The receipt relay: publishes receipts that were committed but whose first
-//! publication did not happen (a crash between commit and publish) or failed
+//! The receipt relay: publishes again the receipts whose publication failed
 //! (the broker was away, did not confirm, or returned the receipt because no
-//! queue took it). It is why "ack after commit" never loses a receipt.
+//! queue took it) after their envelope was acked. A receipt whose first
+//! publication never happened (its worker died after the commit) needs no
+//! relay: its envelope was not acked, comes back, and the stored receipt is
+//! published then.
 //!
 //! A failed receipt is tried again after a growing delay; after
 //! `receipt_max_attempts` it is dead-lettered with the reason and marked
@@ -29,9 +31,6 @@ pub struct Relay {
     pub publisher: Publisher,
     pub dead_letters: DeadLetters,
     pub metrics: Metrics,
-    /// When a receipt never published counts as abandoned (younger ones are
-    /// still in their first worker's hands).
-    pub stale_after: Duration,
     /// Publication attempts before a receipt is dead-lettered.
     pub max_attempts: u32,
     /// When a failed receipt is tried again.
@@ -43,10 +42,7 @@ impl Relay {
     pub async fn run(self, interval: Duration, stop: CancellationToken) {
         let mut ticker = Ticker::new(interval, &stop);
         while ticker.tick().await {
-            self.pass(RelayPass::Due {
-                stale_after: self.stale_after,
-            })
-            .await;
+            self.pass(RelayPass::Due).await;
         }
     }
 
@@ -91,7 +87,7 @@ impl Relay {
                 .await;
             match outcome {
                 Ok(()) => {
-                    self.store.mark_published(&[receipt.id]).await?;
+                    self.store.mark_published(receipt.id).await?;
                     published += 1;
                 }
                 Err(error) => self.failed(&receipt, &error.to_string()).await?,
@@ -102,7 +98,7 @@ impl Relay {
 
     /// Records a failed attempt, or gives up on the receipt after the last one.
     async fn failed(&self, receipt: &PendingReceipt, error: &str) -> anyhow::Result<()> {
-        let attempts = receipt.attempts + 1;
+        let attempts = receipt.attempts;
         if u32::try_from(attempts).unwrap_or(u32::MAX) < self.max_attempts {
             let retry_in = self.retry.delay(attempts);
             self.store

@@ -88,10 +88,7 @@ impl Unrouted {
             })
             .await
         {
-            Some(Ok(answer)) => {
-                receiver.publish_receipt(envelope.uuid(), &answer).await;
-                Settle::Ack
-            }
+            Some(Ok(answer)) => receiver.publish_receipt(envelope.uuid(), &answer).await,
             Some(Err(error)) => {
                 let reason = format!("the database refused its answer: {error}");
                 match receiver

@@ -29,11 +29,10 @@ const EAI: &str = env!("CARGO_BIN_EXE_eai");
 /// The product a held lock makes an envelope slow or failing: `P002`.
 const LOCKED_ITEM: &str = "69dbb151-bbe6-4547-853a-0342ace00eab";
 
-/// Settings for a worker process: a fixed port of its own, a fast relay.
+/// Settings for a worker process: a fixed port of its own.
 fn process_settings(db: &TestDatabase) -> Settings {
     let mut settings = test_settings(db);
     settings.http_addr = free_addr();
-    settings.relay_stale_after_secs = 2;
     settings
 }
 

@@ -1,8 +1,11 @@
-//! Receipts in the outbox: marked done once the broker confirmed them, and
-//! picked up by the relay when their first publication did not happen (a
-//! worker died between commit and publish) or failed (the broker was away,
-//! or returned the receipt because no queue took it). A receipt that keeps
-//! failing is finally marked `failed`, once the relay has dead-lettered it.
+//! Receipts in the outbox. A receipt is stored delivered (`done`) with its
+//! envelope's answer: the envelope's delivery is acked only once the broker
+//! confirmed the receipt, so a receipt whose first publication did not happen
+//! (its worker died after the commit) comes back with its envelope and is
+//! published again from the inbox. One whose publication failed (the broker
+//! was away, or returned it because no queue took it) is marked `waiting` and
+//! published again by the relay; one that keeps failing is finally marked
+//! `failed`, once the relay has dead-lettered it.
 
 use std::time::Duration;
 
@@ -10,7 +13,7 @@ use sqlx::FromRow;
 
 use crate::{Store, StoreError};
 
-/// A receipt committed but not (known to be) published.
+/// A receipt whose publication failed, leased by a relay to publish it again.
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
 pub struct PendingReceipt {
     pub id: i64,
@@ -18,37 +21,35 @@ pub struct PendingReceipt {
     pub routing_key: String,
     pub correlation_id: Option<String>,
     pub body: String,
-    /// Publication attempts that failed so far.
+    /// Publications started, the one this lease is for included.
     pub attempts: i32,
 }
 
-/// Which waiting receipts a relay pass takes.
+/// Which receipts whose publication failed a relay pass takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RelayPass {
-    /// Those never published `stale_after` after their commit (their worker
-    /// is presumably gone) and failed ones whose retry is due.
-    Due { stale_after: Duration },
-    /// Every receipt whose publication failed, retry due or not: a worker
-    /// shutting down flushes them.
-    Failed,
+    /// Those whose retry is due.
+    Due,
+    /// Every one, retry due or not: a worker shutting down flushes them.
+    All,
 }
 
 impl Store {
-    /// Records that the broker confirmed these receipts (one statement for
-    /// all of them: the receiver marks what was confirmed meanwhile together).
-    pub async fn mark_published(&self, receipt_ids: &[i64]) -> Result<(), StoreError> {
+    /// Records that the broker confirmed a receipt the relay published again.
+    pub async fn mark_published(&self, receipt_id: i64) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE outbox SET status = 'done', sent_at = now(), attempts = attempts + 1,
-                    lease_until = NULL, last_error = NULL
-              WHERE id = ANY($1)",
+            "UPDATE outbox SET status = 'done', sent_at = now(), lease_until = NULL,
+                    last_error = NULL
+              WHERE id = $1",
         )
-        .bind(receipt_ids)
+        .bind(receipt_id)
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
-    /// Records a failed publication attempt; the relay tries again after `retry_in`.
+    /// Records a failed publication: the receipt is not delivered, and the
+    /// relay tries again after `retry_in`.
     pub async fn mark_publish_failed(
         &self,
         receipt_id: i64,
@@ -56,9 +57,9 @@ impl Store {
         retry_in: Duration,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE outbox SET attempts = attempts + 1, last_error = $2, lease_until = NULL,
-                    next_attempt_at = now() + make_interval(secs => $3)
-              WHERE id = $1 AND status = 'waiting'",
+            "UPDATE outbox SET status = 'waiting', sent_at = NULL, last_error = $2,
+                    lease_until = NULL, next_attempt_at = now() + make_interval(secs => $3)
+              WHERE id = $1 AND status IN ('done', 'waiting')",
         )
         .bind(receipt_id)
         .bind(error)
@@ -86,35 +87,29 @@ impl Store {
         Ok(())
     }
 
-    /// Leases up to `limit` waiting receipts of `pass`, so that of several
-    /// relays only one republishes each.
+    /// Leases up to `limit` receipts of `pass` whose publication failed, so
+    /// that of several relays only one publishes each again, and counts the
+    /// attempt.
     pub async fn lease_receipts(
         &self,
         pass: RelayPass,
         lease: Duration,
         limit: i64,
     ) -> Result<Vec<PendingReceipt>, StoreError> {
-        let (stale_after, failed_only) = match pass {
-            RelayPass::Due { stale_after } => (stale_after, false),
-            RelayPass::Failed => (Duration::ZERO, true),
-        };
         Ok(sqlx::query_as(
-            "UPDATE outbox SET lease_until = now() + make_interval(secs => $2)
+            "UPDATE outbox SET lease_until = now() + make_interval(secs => $1),
+                    attempts = attempts + 1
               WHERE id IN (SELECT id FROM outbox
                             WHERE status = 'waiting' AND kind = 'receipt'
                               AND (lease_until IS NULL OR lease_until < now())
-                              AND CASE WHEN $4 THEN attempts > 0
-                                       ELSE (attempts = 0 AND created_at < now() - make_interval(secs => $1))
-                                         OR (attempts > 0 AND next_attempt_at <= now())
-                                  END
-                            ORDER BY id LIMIT $3
+                              AND ($3 OR next_attempt_at <= now())
+                            ORDER BY id LIMIT $2
                               FOR UPDATE SKIP LOCKED)
           RETURNING id, exchange, routing_key, correlation_id, body, attempts",
         )
-        .bind(stale_after.as_secs_f64())
         .bind(lease.as_secs_f64())
         .bind(limit)
-        .bind(failed_only)
+        .bind(pass == RelayPass::All)
         .fetch_all(&self.pool)
         .await?)
     }

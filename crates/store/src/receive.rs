@@ -486,9 +486,10 @@ pub(crate) async fn record_answers(
     let rows = InboxRows::of(&inbounds);
     let sql = format!(
         "WITH receipt AS (
-             INSERT INTO outbox (uuid, kind, transaction, exchange, routing_key, correlation_id, body)
+             INSERT INTO outbox (uuid, kind, transaction, exchange, routing_key, correlation_id, body,
+                                 status, sent_at, attempts)
              SELECT r.uuid, 'receipt', r.transaction, r.exchange, r.routing_key, r.correlation_id,
-                    r.body
+                    r.body, 'done', now(), 1
                FROM unnest($12::text[], $2::text[], $13::text[], $14::text[], $15::text[],
                            $16::text[])
                  WITH ORDINALITY

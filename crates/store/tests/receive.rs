@@ -123,48 +123,66 @@ async fn the_outbox_holds_exactly_one_receipt_per_uuid() {
 }
 
 #[tokio::test]
-async fn stale_receipts_are_leased_until_marked_published() {
+async fn a_receipt_is_stored_delivered_and_only_a_failed_publication_goes_to_the_relay() {
     let db = seeded().await;
-    let published = send(&db.store, &reserve("D-PUB", p001(1))).await;
-    let waiting = send(&db.store, &reserve("D-WAIT", p001(1))).await;
+    let delivered = send(&db.store, &reserve("D-PUB", p001(1))).await;
+    let returned = send(&db.store, &reserve("D-RETURNED", p001(1))).await;
+    let status = |id: i64| {
+        sqlx::query_as::<_, (String, i32, bool)>(
+            "SELECT status, attempts, sent_at IS NOT NULL FROM outbox WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_one(db.store.pool())
+    };
+    assert_eq!(
+        status(delivered.answer.receipt_id).await.expect("row"),
+        ("done".to_owned(), 1, true),
+        "its envelope is acked only once the broker confirmed it"
+    );
     db.store
-        .mark_published(&[published.answer.receipt_id])
+        .mark_publish_failed(
+            returned.answer.receipt_id,
+            "returned: NO_ROUTE",
+            Duration::ZERO,
+        )
         .await
-        .expect("mark published");
+        .expect("mark failed");
+    assert_eq!(
+        status(returned.answer.receipt_id).await.expect("row"),
+        ("waiting".to_owned(), 1, false),
+        "never counted as delivered"
+    );
 
     let leased = db
         .store
-        .lease_receipts(due(Duration::ZERO), Duration::from_secs(60), 10)
+        .lease_receipts(RelayPass::Due, Duration::from_secs(60), 10)
         .await
         .expect("lease");
     let ids: Vec<i64> = leased.iter().map(|receipt| receipt.id).collect();
-    assert_eq!(ids, vec![waiting.answer.receipt_id]);
-    assert_eq!(leased[0].body, waiting.answer.body);
+    assert_eq!(ids, vec![returned.answer.receipt_id]);
+    assert_eq!(leased[0].body, returned.answer.body);
     assert_eq!(leased[0].exchange, "eai.receipts");
     assert_eq!(leased[0].routing_key, "ECOMMERCE");
+    assert_eq!(
+        leased[0].attempts, 2,
+        "the relay's publication is the second"
+    );
 
     let again = db
         .store
-        .lease_receipts(due(Duration::ZERO), Duration::from_secs(60), 10)
+        .lease_receipts(RelayPass::All, Duration::from_secs(60), 10)
         .await
         .expect("lease again");
     assert!(again.is_empty(), "a leased receipt is not handed out twice");
-}
 
-#[tokio::test]
-async fn a_receipt_younger_than_the_threshold_is_not_leased() {
-    let db = seeded().await;
-    send(&db.store, &reserve("D-FRESH", p001(1))).await;
-    let leased = db
-        .store
-        .lease_receipts(due(Duration::from_secs(3600)), Duration::from_secs(60), 10)
+    db.store
+        .mark_published(returned.answer.receipt_id)
         .await
-        .expect("lease");
-    assert!(leased.is_empty());
-}
-
-fn due(stale_after: Duration) -> RelayPass {
-    RelayPass::Due { stale_after }
+        .expect("published");
+    assert_eq!(
+        status(returned.answer.receipt_id).await.expect("row"),
+        ("done".to_owned(), 2, true)
+    );
 }
 
 #[tokio::test]
@@ -183,22 +201,22 @@ async fn a_failed_receipt_is_retried_when_due_and_flushed_on_demand() {
 
     let due_now = db
         .store
-        .lease_receipts(due(Duration::from_secs(3600)), Duration::from_secs(60), 10)
+        .lease_receipts(RelayPass::Due, Duration::from_secs(60), 10)
         .await
         .expect("lease");
     assert!(
         due_now.is_empty(),
-        "its retry is an hour away, the other is fresh"
+        "its retry is an hour away, the other was delivered"
     );
 
     let flushed = db
         .store
-        .lease_receipts(RelayPass::Failed, Duration::from_secs(60), 10)
+        .lease_receipts(RelayPass::All, Duration::from_secs(60), 10)
         .await
         .expect("flush");
     let ids: Vec<i64> = flushed.iter().map(|receipt| receipt.id).collect();
     assert_eq!(ids, vec![failed.answer.receipt_id], "only the failed one");
-    assert_eq!(flushed[0].attempts, 1);
+    assert_eq!(flushed[0].attempts, 2);
     assert_ne!(fresh.answer.receipt_id, failed.answer.receipt_id);
 
     db.store
@@ -265,9 +283,13 @@ async fn the_purge_deletes_answered_uuids_past_the_window_and_keeps_what_is_pend
     let old_unsent = send(&db.store, &reserve("D-OLD-UNSENT", p001(1))).await;
     let recent = send(&db.store, &reserve("D-RECENT", p001(1))).await;
     db.store
-        .mark_published(&[old.answer.receipt_id])
+        .mark_publish_failed(
+            old_unsent.answer.receipt_id,
+            "returned: NO_ROUTE",
+            Duration::from_secs(60),
+        )
         .await
-        .expect("published");
+        .expect("not delivered");
     db.store
         .record_failure("u-old", "x")
         .await
@@ -382,6 +404,14 @@ async fn a_retry_replaces_an_undelivered_error_answer_starts_a_fresh_budget_and_
         .to_owned();
     let first = send(&db.store, &envelope).await;
     assert!(!first.answer.ok);
+    db.store
+        .mark_publish_failed(
+            first.answer.receipt_id,
+            "returned: NO_ROUTE",
+            Duration::from_secs(60),
+        )
+        .await
+        .expect("not delivered");
     db.store
         .record_failure(&uuid, "a lock held elsewhere")
         .await

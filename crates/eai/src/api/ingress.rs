@@ -223,10 +223,6 @@ async fn process_now(
         }
         Err(error) => return Err(error.into()),
     };
-    if !answer.duplicate {
-        // Delivered in this response; the relay must not publish it too.
-        state.store.mark_published(&[answer.receipt_id]).await?;
-    }
     MessageHandled {
         uuid: envelope.uuid(),
         transaction: &envelope.header_label("Transaction"),
