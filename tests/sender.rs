@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use eai::app::{self, Role};
 use eai_store::log::{Acted, Attempt, Direction, ItemId, LogEntry, LogFilter, Status};
 use eai_tests::destination::{AmqpAnswer, AmqpDestination, HttpBehaviour, HttpDestination};
-use eai_tests::{spawn_app, TestApp};
+use eai_tests::{spawn_app, spawn_app_with, TestApp};
 use serde_json::{json, Value};
 
 const COMPANY: &str = "T1";
@@ -998,6 +998,26 @@ async fn a_message_blocked_on_its_last_allowed_attempt_goes_out_after_an_unblock
         vec![first_uuid, second_uuid],
         "the document's order is kept"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_sender_is_woken_by_a_new_message_not_by_its_poll() {
+    let app = spawn_app_with(|settings| settings.sender_poll_ms = 120_000).await;
+    let server = HttpDestination::start(HttpBehaviour::default()).await;
+    import_destinations(
+        &app,
+        json!([http_destination("http-woken", &server.url("/ok"), 5_000, 2)]),
+    )
+    .await;
+    // Long enough for the sender to find nothing and wait for a wake-up.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let (id, _) = enqueue(&app, "http-woken", "doc-woken").await;
+    // Within 10 s, where the poll alone would take 120.
+    wait_for(&app, id, Duration::from_secs(10), |row| {
+        row.status.as_str() == "done"
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,10 +15,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use backon::{ExponentialBuilder, Retryable};
-use eai_store::{RelayPass, Store};
+use eai_store::{DatabaseUrl, RelayPass, Store};
 use eai_transport::{Broker, Consumer, OnLost, Publisher, Topology, Watch};
 use secrecy::ExposeSecret;
-use sqlx::postgres::PgConnectOptions;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -72,18 +71,15 @@ pub struct RunningApp {
 /// Opens the database (creating and migrating it if needed), retrying for
 /// at most `startup_timeout_secs` while it is unreachable.
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
-    let options = PgConnectOptions::from_str(settings.database_url.expose_secret())
-        .context("EAI_DATABASE_URL is not a valid PostgreSQL URL")?;
-    let address = format!("{}:{}", options.get_host(), options.get_port());
+    let url =
+        DatabaseUrl::from_str(settings.database_url.expose_secret()).context("EAI_DATABASE_URL")?;
+    let address = url.address();
     let pool = settings.pool();
     let started = Instant::now();
     let patience = settings.startup_timeout();
     let connect = || async {
-        let creating = ensure_database(&options);
-        tokio::time::timeout(pool.acquire_timeout, creating)
-            .await
-            .unwrap_or(Err(eai_store::StoreError::TimedOut(pool.acquire_timeout)))?;
-        Store::connect(options.clone(), pool).await
+        url.ensure_database(pool.acquire_timeout).await?;
+        Store::open(&url, pool).await
     };
     let store = connect
         .retry(startup_backoff())
@@ -105,29 +101,6 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
     Ok(store
         .with_totals_tolerance(settings.totals_tolerance)
         .with_environment(settings.environment))
-}
-
-/// Creates the database named in the URL when the server lacks it, so a fresh
-/// laptop needs no manual `createdb`.
-async fn ensure_database(options: &PgConnectOptions) -> Result<(), eai_store::StoreError> {
-    use sqlx::{ConnectOptions, Connection, Executor};
-    let Some(name) = options.get_database().map(str::to_owned) else {
-        return Ok(());
-    };
-    let mut admin = options.clone().database("postgres").connect().await?;
-    let exists: Option<(i32,)> = sqlx::query_as("SELECT 1 FROM pg_database WHERE datname = $1")
-        .bind(&name)
-        .fetch_optional(&mut admin)
-        .await?;
-    if exists.is_none() {
-        let quoted = format!("\"{}\"", name.replace('"', "\"\""));
-        admin
-            .execute(format!("CREATE DATABASE {quoted}").as_str())
-            .await?;
-        tracing::info!(database = %name, "created database");
-    }
-    admin.close().await?;
-    Ok(())
 }
 
 /// Delays between start-up attempts: 200 ms doubling to 5 s, jittered; the
@@ -473,7 +446,7 @@ impl RunningApp {
                 first_error.get_or_insert(error);
             }
         }
-        self.store.pool().close().await;
+        self.store.close().await;
         tracing::info!("worker stopped");
         match first_error {
             Some(error) => Err(error),

@@ -12,6 +12,9 @@ pub enum StoreError {
     TimedOut(std::time::Duration),
     #[error("{0}")]
     Import(String),
+    /// The configuration names no database this store can open.
+    #[error("{0}")]
+    Configuration(String),
     /// The database was unavailable to a batch this operation was part of.
     #[error("{0}")]
     Unavailable(String),
@@ -46,7 +49,9 @@ impl StoreError {
             StoreError::Database(error) => classify(error),
             StoreError::TimedOut(_) | StoreError::Raced(_) => Failure::Transient,
             StoreError::Unavailable(_) => Failure::Outage,
-            StoreError::Migration(_) | StoreError::Import(_) => Failure::Permanent,
+            StoreError::Migration(_) | StoreError::Import(_) | StoreError::Configuration(_) => {
+                Failure::Permanent
+            }
         }
     }
 

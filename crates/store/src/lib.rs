@@ -10,6 +10,7 @@
 //!
 //! # Layout
 //!
+//! - [`connection`]: the database URL, creating the database, migrations, the pool's close and the outbox's wake-ups.
 //! - [`error`]: [`StoreError`] and which database errors are worth retrying.
 //! - [`import`]: `eai import`, master data and mappings from a JSON file.
 //! - [`directory`]: loads the de/para and master rows one message refers to.
@@ -22,7 +23,7 @@
 //! - [`batch`]: several ItemReserve or RetailSales envelopes in one such transaction.
 //! - [`retries`]: how often a UUID waited, failed or was redelivered.
 //! - `stored_body`: envelope bodies as the inbox keeps them, large ones compressed.
-//! - [`outbox`]: receipts waiting to be published, their publication and the relay's retries.
+//! - [`outbox`]: receipts stored delivered, the ones whose publication failed and the relay's retries.
 //! - [`retention`]: purges inbox and outbox rows older than the dedup window.
 //! - [`outbound`]: business messages for destinations: enqueue, claim, settle, retry.
 //! - [`log`]: the message log of both directions, pending items and operator actions.
@@ -37,6 +38,7 @@
 
 pub mod batch;
 pub mod cancellation;
+pub mod connection;
 pub mod dead_letters;
 pub mod directory;
 pub mod error;
@@ -67,6 +69,7 @@ use rust_decimal::Decimal;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
+pub use connection::{AppliedMigration, DatabaseUrl, OutboxWakeups};
 pub use error::{Failure, StoreError};
 pub use import::{ImportReport, RowError};
 pub use outbox::{PendingReceipt, RelayPass};

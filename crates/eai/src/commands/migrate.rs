@@ -5,12 +5,11 @@ use crate::config::Settings;
 
 pub async fn run(settings: &Settings) -> anyhow::Result<()> {
     let store = open_store(settings).await?;
-    let applied: Vec<(i64, String)> =
-        sqlx::query_as("SELECT version, description FROM _sqlx_migrations ORDER BY version")
-            .fetch_all(store.pool())
-            .await?;
-    for (version, description) in applied {
-        println!("migration {version:04} {description}: applied");
+    for migration in store.applied_migrations().await? {
+        println!(
+            "migration {:04} {}: applied",
+            migration.version, migration.description
+        );
     }
     Ok(())
 }

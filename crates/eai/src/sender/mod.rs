@@ -3,7 +3,7 @@
 //!
 //! Claims are short transactions; a message is then delivered with no row
 //! lock held, under a lease. Idle senders sleep until PostgreSQL notifies a
-//! new message (`LISTEN eai_outbox`), a retry falls due, or the poll interval
+//! new message (the store's outbox wake-ups), a retry falls due, or the poll interval
 //! passes — whichever comes first — so a lost notification costs at most one
 //! interval.
 //!
@@ -23,10 +23,8 @@ use std::time::{Duration, Instant};
 use backon::{BackoffBuilder, ExponentialBuilder};
 use chrono::Utc;
 use eai_store::outbound::{Claimed, DestinationKind, Settlement};
-use eai_store::Store;
-use eai_store::StoreError;
+use eai_store::{OutboxWakeups, Store, StoreError};
 use eai_transport::Publisher;
-use sqlx::postgres::PgListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -125,7 +123,7 @@ impl Sender {
             let wait = self.idle_wait().await;
             let notified = async {
                 match listener.as_mut() {
-                    Some(listening) => listening.recv().await.map(drop),
+                    Some(listening) => listening.next().await,
                     None => std::future::pending().await,
                 }
             };
@@ -137,7 +135,7 @@ impl Sender {
             };
             if let Some(error) = lost_listener {
                 listener = None;
-                let pause = trouble.failed("listening for new messages", &StoreError::from(error));
+                let pause = trouble.failed("listening for new messages", &error);
                 tokio::select! {
                     () = stop.cancelled() => break,
                     () = tokio::time::sleep(pause) => {}
@@ -148,16 +146,9 @@ impl Sender {
         tracing::info!(sender = %self.id, "sender drained");
     }
 
-    /// A `LISTEN eai_outbox` connection, opened within the poll interval's bound.
-    async fn listen(&self) -> Result<PgListener, StoreError> {
-        let connecting = async {
-            let mut listener = PgListener::connect_with(self.store.pool()).await?;
-            listener.listen("eai_outbox").await?;
-            Ok::<_, StoreError>(listener)
-        };
-        tokio::time::timeout(LISTEN_TIMEOUT, connecting)
-            .await
-            .unwrap_or(Err(StoreError::TimedOut(LISTEN_TIMEOUT)))
+    /// The outbox's wake-ups, listened for within the poll interval's bound.
+    async fn listen(&self) -> Result<OutboxWakeups, StoreError> {
+        self.store.outbox_wakeups(LISTEN_TIMEOUT).await
     }
 
     /// Until the next retry falls due, at most the poll interval.

@@ -1,0 +1,192 @@
+//! Reaching the database: the URL read and checked once, the database
+//! created when the server lacks it, the migrations applied and listed, the
+//! pool closed, and the outbox's wake-ups for idle senders. Nothing outside
+//! this crate names a PostgreSQL type, a channel or a system table.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgListener};
+use sqlx::{ConnectOptions, Connection, Executor};
+
+use crate::{PoolSettings, Store, StoreError};
+
+/// The URL schemes a database URL may have.
+pub const SCHEMES: [&str; 2] = ["postgres://", "postgresql://"];
+
+/// The channel the outbox's trigger (migration 0004) notifies when a message
+/// becomes ready to send.
+const OUTBOX_CHANNEL: &str = "eai_outbox";
+
+/// A database URL, checked: a PostgreSQL server and the database to use.
+#[derive(Debug, Clone)]
+pub struct DatabaseUrl {
+    options: PgConnectOptions,
+}
+
+impl FromStr for DatabaseUrl {
+    type Err = StoreError;
+
+    /// Reads a URL; one of another scheme is refused naming the schemes
+    /// understood, and the text is never repeated (it may hold a password).
+    fn from_str(text: &str) -> Result<DatabaseUrl, StoreError> {
+        if !SCHEMES.iter().any(|scheme| text.starts_with(scheme)) {
+            let scheme = text
+                .split_once(':')
+                .map(|(scheme, _)| scheme)
+                .filter(|scheme| {
+                    scheme.len() <= 20
+                        && scheme
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+                });
+            let given = match scheme {
+                Some(scheme) => format!("it starts with {:?}", format!("{scheme}:")),
+                None => "it has no scheme".to_owned(),
+            };
+            return Err(StoreError::Configuration(format!(
+                "the database URL must start with {}; {given}",
+                SCHEMES.join(" or ")
+            )));
+        }
+        let options = PgConnectOptions::from_str(text).map_err(|error| {
+            StoreError::Configuration(format!("the database URL is not valid: {error}"))
+        })?;
+        Ok(DatabaseUrl { options })
+    }
+}
+
+impl DatabaseUrl {
+    /// `host:port`, to say which server did not answer.
+    pub fn address(&self) -> String {
+        format!("{}:{}", self.options.get_host(), self.options.get_port())
+    }
+
+    /// Creates the database the URL names when the server lacks it (so a
+    /// fresh laptop needs no `createdb`), within `timeout`.
+    pub async fn ensure_database(&self, timeout: Duration) -> Result<(), StoreError> {
+        let Some(name) = self.options.get_database().map(str::to_owned) else {
+            return Ok(());
+        };
+        let creating = async {
+            let mut admin = self.options.clone().database("postgres").connect().await?;
+            let exists: Option<(i32,)> =
+                sqlx::query_as("SELECT 1 FROM pg_database WHERE datname = $1")
+                    .bind(&name)
+                    .fetch_optional(&mut admin)
+                    .await?;
+            if exists.is_none() {
+                let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+                admin
+                    .execute(format!("CREATE DATABASE {quoted}").as_str())
+                    .await?;
+                tracing::info!(database = %name, "created database");
+            }
+            admin.close().await?;
+            Ok(())
+        };
+        tokio::time::timeout(timeout, creating)
+            .await
+            .unwrap_or(Err(StoreError::TimedOut(timeout)))
+    }
+}
+
+/// A migration the database has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppliedMigration {
+    pub version: i64,
+    pub description: String,
+}
+
+/// Wakes an idle sender when a message becomes ready to send; a lost
+/// wake-up costs the sender at most its poll interval.
+pub struct OutboxWakeups {
+    listener: PgListener,
+}
+
+impl OutboxWakeups {
+    /// Waits for the next wake-up. An error means the listening connection
+    /// was lost: listen again.
+    pub async fn next(&mut self) -> Result<(), StoreError> {
+        self.listener.recv().await?;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Opens a pool on the database `url` names (see [`Store::connect`]).
+    pub async fn open(url: &DatabaseUrl, settings: PoolSettings) -> Result<Store, StoreError> {
+        Store::connect(url.options.clone(), settings).await
+    }
+
+    /// The migrations applied, in order.
+    pub async fn applied_migrations(&self) -> Result<Vec<AppliedMigration>, StoreError> {
+        let applied: Vec<(i64, String)> =
+            sqlx::query_as("SELECT version, description FROM _sqlx_migrations ORDER BY version")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(applied
+            .into_iter()
+            .map(|(version, description)| AppliedMigration {
+                version,
+                description,
+            })
+            .collect())
+    }
+
+    /// Listens for the outbox's wake-ups on a connection of its own, opened
+    /// within `timeout`.
+    pub async fn outbox_wakeups(&self, timeout: Duration) -> Result<OutboxWakeups, StoreError> {
+        let connecting = async {
+            let mut listener = PgListener::connect_with(&self.pool).await?;
+            listener.listen(OUTBOX_CHANNEL).await?;
+            Ok::<_, StoreError>(OutboxWakeups { listener })
+        };
+        tokio::time::timeout(timeout, connecting)
+            .await
+            .unwrap_or(Err(StoreError::TimedOut(timeout)))
+    }
+
+    /// Closes the pool once every connection was given back.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refusal(url: &str) -> String {
+        DatabaseUrl::from_str(url)
+            .expect_err("not a PostgreSQL URL")
+            .to_string()
+    }
+
+    #[test]
+    fn postgres_urls_are_read_with_their_address() {
+        for url in [
+            "postgres://postgres@127.0.0.1:5432/eai",
+            "postgresql://eai:secret@db.internal/eai",
+        ] {
+            DatabaseUrl::from_str(url).expect("a PostgreSQL URL");
+        }
+        let url = DatabaseUrl::from_str("postgres://eai@db.internal:6432/eai").expect("valid");
+        assert_eq!(url.address(), "db.internal:6432");
+    }
+
+    #[test]
+    fn another_scheme_is_refused_naming_the_schemes_and_never_the_password() {
+        let refused = refusal("sqlite://eai-data/eai.db");
+        assert!(
+            refused.contains("postgres:// or postgresql://") && refused.contains("\"sqlite:\""),
+            "{refused}"
+        );
+        let refused = refusal("mysql://ana:s3cret@db/eai");
+        assert!(refused.contains("\"mysql:\""), "{refused}");
+        assert!(!refused.contains("s3cret"), "{refused}");
+        assert!(refusal("eai.db").contains("it has no scheme"));
+        let refused = refusal("ana:s3cret@db/eai");
+        assert!(!refused.contains("s3cret"), "{refused}");
+    }
+}
