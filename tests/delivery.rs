@@ -336,8 +336,8 @@ async fn an_envelope_routed_to_no_work_queue_is_answered_or_dead_lettered_with_i
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_receipt_the_broker_returns_is_retried_then_dead_lettered_never_counted_delivered() {
     let app = spawn_app_with(|settings| {
-        settings.receipt_max_attempts = 2;
-        settings.send_retry_min_ms = 100;
+        settings.receipts.max_attempts = 2;
+        settings.sender.retry_min = Duration::from_millis(100);
     })
     .await;
     let (channel, dead) = app.tap(&app.topology.dead_letter_exchange, "").await;

@@ -551,7 +551,7 @@ async fn judge(
                         .fetch_optional(app.db.store.pool())
                         .await
                         .expect("inbox_retries query");
-                let expected = app.settings.reserve_retry_delays_secs.len();
+                let expected = app.settings.receiver.reserve_retry_delays.len();
                 if waits.and_then(|w| usize::try_from(w).ok()) != Some(expected) {
                     problems.push(format!("waited {waits:?} times, expected {expected}"));
                 }

@@ -545,8 +545,8 @@ async fn a_discarded_item_leaves_pending_and_the_log_keeps_who_when_and_why() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_letter_is_listed_and_its_replay_ends_in_a_receipt() {
     let app = spawn_app_with(|settings| {
-        settings.database_lock_timeout_ms = 300;
-        settings.failure_retry_delays_secs = vec![1];
+        settings.database.lock_timeout = Duration::from_millis(300);
+        settings.receiver.failure_retry_delays = vec![Duration::from_secs(1)];
     })
     .await;
     let tap = app.tap(&app.topology.receipts_exchange, "ECOMMERCE").await;
@@ -691,7 +691,7 @@ async fn envelopes_come_in_over_http_sync_async_and_in_batches_with_one_answer_p
         json!({"Items": [second.clone(), {"Header": {}}]}),
     )
     .await;
-    assert_eq!(batch.status, 202);
+    assert_eq!(batch.status, 202, "{}", batch.body);
     assert_eq!(
         batch.body["items"][0],
         json!({"index": 0, "uuid": uuid_of(&second), "status": "accepted"})
@@ -761,7 +761,7 @@ async fn usage_counts_envelopes_and_attempts_per_company_month_transaction_and_e
     // A homologation worker on the same database.
     let mut settings = app.settings.clone();
     settings.environment = Environment::Homologation;
-    settings.topology_prefix = format!("test-{}", uuid::Uuid::new_v4().simple());
+    settings.amqp.topology_prefix = format!("test-{}", uuid::Uuid::new_v4().simple());
     let _topology = eai_tests::TopologyGuard(settings.topology());
     let homologation = eai::app::start(&settings, None)
         .await

@@ -2,6 +2,7 @@
 //! and database, with the seed 001 envelopes of `examples/seed-001/`.
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use eai_tests::{example, spawn_app, spawn_app_with, TestApp};
 use eai_transport::Outgoing;
@@ -249,14 +250,19 @@ async fn the_totals_tolerance_setting_accepts_a_sale_a_cent_off() {
     let refused = send(&strict, &off_by_a_cent(&seed("case-10.4.1.json"))).await;
     assert_eq!(codes_of(&refused, "error"), set(&["PAYMENTS_MISMATCH"]));
 
-    let tolerant = spawn_app_with(|settings| settings.totals_tolerance = Decimal::new(1, 2)).await;
+    let tolerant =
+        spawn_app_with(|settings| settings.receiver.totals_tolerance = Decimal::new(1, 2)).await;
     let accepted = send(&tolerant, &off_by_a_cent(&seed("case-10.4.1.json"))).await;
     assert_eq!(status(&accepted), "ok", "{accepted:#}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sale_with_errors_of_its_own_is_answered_at_once_though_its_reservation_is_missing() {
-    let app = spawn_app_with(|settings| settings.reserve_retry_delays_secs = vec![60, 60]).await;
+    let app = spawn_app_with(|settings| {
+        settings.receiver.reserve_retry_delays =
+            vec![Duration::from_secs(60), Duration::from_secs(60)]
+    })
+    .await;
     let sale = variant(&seed("retail-sales-full-2.json"), |sale| {
         sale["Content"]["CustomerVendorInternalId"] = json!("nobody-we-know");
     });

@@ -1002,7 +1002,7 @@ async fn a_message_blocked_on_its_last_allowed_attempt_goes_out_after_an_unblock
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_sender_is_woken_by_a_new_message_not_by_its_poll() {
-    let app = spawn_app_with(|settings| settings.sender_poll_ms = 120_000).await;
+    let app = spawn_app_with(|settings| settings.sender.poll = Duration::from_millis(120000)).await;
     let server = HttpDestination::start(HttpBehaviour::default()).await;
     import_destinations(
         &app,
@@ -1269,7 +1269,7 @@ async fn two_senders_drain_10000_messages_none_lost_none_applied_twice() {
     // broker connection and sender id, sized like production (the default
     // pool of 10 connections rather than the harness's 6).
     let mut settings = app.settings.clone();
-    settings.database_max_connections = 10;
+    settings.database.max_connections = 10;
     let started = Instant::now();
     let first = app::start(&settings, Some(Role::Sender))
         .await

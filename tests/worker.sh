@@ -8,8 +8,8 @@
 
 worker_env() {
     echo "EAI_DATABASE_URL=postgres://postgres@127.0.0.1:5432/$WORKER_NAME"
-    echo "EAI_TOPOLOGY_PREFIX=$WORKER_NAME"
-    echo "EAI_QUEUE_TYPE=classic"
+    echo "EAI_AMQP_TOPOLOGY_PREFIX=$WORKER_NAME"
+    echo "EAI_AMQP_QUEUE_TYPE=classic"
     echo "EAI_HTTP_ADDR=127.0.0.1:$WORKER_PORT"
     echo "EAI_API_TOKENS=$WORKER_TOKENS"
 }

@@ -160,30 +160,29 @@ pub const VIEWER_TOKEN: &str = "viewer-token-0123456789";
 /// Settings for a private worker: the defaults with an OS-picked port, a
 /// random topology prefix, classic queues and short delays.
 pub fn test_settings(db: &TestDatabase) -> Settings {
-    Settings {
-        database_url: SecretString::from(db.url()),
-        amqp_url: SecretString::from(amqp_url()),
-        http_addr: "127.0.0.1:0".parse().expect("literal address"),
-        prefetch: 16,
-        queue_type: QueueType::Classic,
-        topology_prefix: format!("test-{}", uuid::Uuid::new_v4().simple()),
-        database_max_connections: 6,
-        relay_interval_secs: 1,
-        reservation_sweep_secs: 1,
-        reserve_retry_delays_secs: vec![1, 1, 1],
-        sender_poll_ms: 200,
-        send_retry_min_ms: 100,
-        send_retry_max_secs: 1,
-        stock_full_load_secs: 0,
-        startup_timeout_secs: 10,
-        health_interval_ms: 500,
-        failure_retry_delays_secs: vec![1, 1],
-        receipt_max_attempts: 3,
-        api_tokens: SecretString::from(format!(
-            "tester:operator:{OPERATOR_TOKEN},watcher:viewer:{VIEWER_TOKEN}"
-        )),
-        ..Settings::defaults()
-    }
+    let mut settings = Settings::defaults();
+    settings.startup_timeout = Duration::from_secs(10);
+    settings.database.url = SecretString::from(db.url());
+    settings.database.max_connections = 6;
+    settings.amqp.url = SecretString::from(amqp_url());
+    settings.amqp.queue_type = QueueType::Classic;
+    settings.amqp.topology_prefix = format!("test-{}", uuid::Uuid::new_v4().simple());
+    settings.http.addr = "127.0.0.1:0".parse().expect("literal address");
+    settings.api.tokens = SecretString::from(format!(
+        "tester:operator:{OPERATOR_TOKEN},watcher:viewer:{VIEWER_TOKEN}"
+    ));
+    settings.receiver.prefetch = 16;
+    settings.receiver.reserve_retry_delays = vec![Duration::from_secs(1); 3];
+    settings.receiver.failure_retry_delays = vec![Duration::from_secs(1); 2];
+    settings.receiver.reservation_sweep = Duration::from_secs(1);
+    settings.receipts.relay_interval = Duration::from_secs(1);
+    settings.receipts.max_attempts = 3;
+    settings.sender.poll = Duration::from_millis(200);
+    settings.sender.retry_min = Duration::from_millis(100);
+    settings.sender.retry_max = Duration::from_secs(1);
+    settings.sender.stock_full_load = Duration::ZERO;
+    settings.health.interval = Duration::from_millis(500);
+    settings
 }
 
 /// Starts a worker with the example master data loaded.
@@ -374,8 +373,10 @@ impl Drop for TestApp {
         if std::thread::panicking() {
             return;
         }
-        let (checked, invalid) =
-            invalid_emitted(self.db.url(), self.settings.source_application.clone());
+        let (checked, invalid) = invalid_emitted(
+            self.db.url(),
+            self.settings.receipts.source_application.clone(),
+        );
         eprintln!(
             "schema check: {checked} emitted envelope(s), {} rejected",
             invalid.len()

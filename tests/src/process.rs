@@ -13,118 +13,87 @@ use eai::config::Settings;
 use secrecy::ExposeSecret;
 
 /// The `EAI_*` variables that give an `eai` process these settings (all of
-/// them but `log_format`, which stays the default).
+/// them but `log.format`, which stays the default).
 pub fn environment(settings: &Settings) -> Vec<(String, String)> {
-    let list = |values: &[u64]| {
-        let items: Vec<String> = values.iter().map(u64::to_string).collect();
-        format!("[{}]", items.join(","))
+    let duration = |value: Duration| humantime::format_duration(value).to_string();
+    let list = |values: &[Duration]| {
+        let items: Vec<String> = values.iter().map(|value| duration(*value)).collect();
+        items.join(",")
     };
+    let database = &settings.database;
+    let amqp = &settings.amqp;
+    let receiver = &settings.receiver;
+    let receipts = &settings.receipts;
+    let sender = &settings.sender;
+    let health = &settings.health;
     let pairs = [
-        (
-            "DATABASE_URL",
-            settings.database_url.expose_secret().to_owned(),
-        ),
-        ("AMQP_URL", settings.amqp_url.expose_secret().to_owned()),
-        ("API_TOKENS", settings.api_tokens.expose_secret().to_owned()),
         ("ENVIRONMENT", settings.environment.as_str().to_owned()),
-        ("HTTP_ADDR", settings.http_addr.to_string()),
-        ("PREFETCH", settings.prefetch.to_string()),
-        ("CONCURRENCY", settings.concurrency.to_string()),
-        ("BATCH_SIZE", settings.batch_size.to_string()),
-        ("QUEUE_TYPE", settings.queue_type.as_str().to_owned()),
-        ("TOPOLOGY_PREFIX", settings.topology_prefix.clone()),
+        ("STARTUP_TIMEOUT", duration(settings.startup_timeout)),
+        ("SHUTDOWN_GRACE", duration(settings.shutdown_grace)),
+        ("DATABASE_URL", database.url.expose_secret().to_owned()),
         (
             "DATABASE_MAX_CONNECTIONS",
-            settings.database_max_connections.to_string(),
+            database.max_connections.to_string(),
         ),
         (
-            "RELAY_INTERVAL_SECS",
-            settings.relay_interval_secs.to_string(),
+            "DATABASE_ACQUIRE_TIMEOUT",
+            duration(database.acquire_timeout),
+        ),
+        ("DATABASE_LOCK_TIMEOUT", duration(database.lock_timeout)),
+        (
+            "DATABASE_STATEMENT_TIMEOUT",
+            duration(database.statement_timeout),
+        ),
+        ("AMQP_URL", amqp.url.expose_secret().to_owned()),
+        ("AMQP_CONNECT_TIMEOUT", duration(amqp.connect_timeout)),
+        ("AMQP_HEARTBEAT", duration(amqp.heartbeat)),
+        ("AMQP_PUBLISH_TIMEOUT", duration(amqp.publish_timeout)),
+        ("AMQP_QUEUE_TYPE", amqp.queue_type.as_str().to_owned()),
+        ("AMQP_TOPOLOGY_PREFIX", amqp.topology_prefix.clone()),
+        ("HTTP_ADDR", settings.http.addr.to_string()),
+        ("HTTP_CONSOLE", settings.http.console.to_string()),
+        ("API_TOKENS", settings.api.tokens.expose_secret().to_owned()),
+        ("RECEIVER_PREFETCH", receiver.prefetch.to_string()),
+        ("RECEIVER_CONCURRENCY", receiver.concurrency.to_string()),
+        ("RECEIVER_BATCH_SIZE", receiver.batch_size.to_string()),
+        (
+            "RECEIVER_RESERVE_RETRY_DELAYS",
+            list(&receiver.reserve_retry_delays),
         ),
         (
-            "RESERVATION_SWEEP_SECS",
-            settings.reservation_sweep_secs.to_string(),
+            "RECEIVER_FAILURE_RETRY_DELAYS",
+            list(&receiver.failure_retry_delays),
         ),
         (
-            "RESERVE_RETRY_DELAYS_SECS",
-            list(&settings.reserve_retry_delays_secs),
+            "RECEIVER_REDELIVERY_LIMIT",
+            receiver.redelivery_limit.to_string(),
         ),
         (
-            "FAILURE_RETRY_DELAYS_SECS",
-            list(&settings.failure_retry_delays_secs),
-        ),
-        ("SENDER_POLL_MS", settings.sender_poll_ms.to_string()),
-        (
-            "STOCK_FULL_LOAD_SECS",
-            settings.stock_full_load_secs.to_string(),
+            "RECEIVER_TOTALS_TOLERANCE",
+            receiver.totals_tolerance.to_string(),
         ),
         (
-            "AMQP_CONNECT_TIMEOUT_SECS",
-            settings.amqp_connect_timeout_secs.to_string(),
+            "RECEIVER_RESERVATION_SWEEP",
+            duration(receiver.reservation_sweep),
         ),
         (
-            "AMQP_HEARTBEAT_SECS",
-            settings.amqp_heartbeat_secs.to_string(),
+            "RECEIPTS_SOURCE_APPLICATION",
+            receipts.source_application.clone(),
         ),
-        (
-            "AMQP_PUBLISH_TIMEOUT_SECS",
-            settings.amqp_publish_timeout_secs.to_string(),
-        ),
-        (
-            "DATABASE_ACQUIRE_TIMEOUT_SECS",
-            settings.database_acquire_timeout_secs.to_string(),
-        ),
-        (
-            "DATABASE_LOCK_TIMEOUT_MS",
-            settings.database_lock_timeout_ms.to_string(),
-        ),
-        (
-            "STARTUP_TIMEOUT_SECS",
-            settings.startup_timeout_secs.to_string(),
-        ),
-        (
-            "HEALTH_INTERVAL_MS",
-            settings.health_interval_ms.to_string(),
-        ),
-        ("HEALTH_TIMEOUT_MS", settings.health_timeout_ms.to_string()),
-        (
-            "SHUTDOWN_GRACE_SECS",
-            settings.shutdown_grace_secs.to_string(),
-        ),
-        ("REDELIVERY_LIMIT", settings.redelivery_limit.to_string()),
-        ("SOURCE_APPLICATION", settings.source_application.clone()),
-        ("PRODUCT_NAME", settings.product_name.clone()),
-        ("TOTALS_TOLERANCE", settings.totals_tolerance.to_string()),
-        (
-            "SENDER_CONCURRENCY",
-            settings.sender_concurrency.to_string(),
-        ),
-        ("SEND_RETRY_MIN_MS", settings.send_retry_min_ms.to_string()),
-        (
-            "SEND_RETRY_MAX_SECS",
-            settings.send_retry_max_secs.to_string(),
-        ),
-        (
-            "DATABASE_STATEMENT_TIMEOUT_SECS",
-            settings.database_statement_timeout_secs.to_string(),
-        ),
-        (
-            "LIVENESS_TIMEOUT_SECS",
-            settings.liveness_timeout_secs.to_string(),
-        ),
-        (
-            "RECEIPT_MAX_DETAILS",
-            settings.receipt_max_details.to_string(),
-        ),
-        (
-            "RECEIPT_MAX_ATTEMPTS",
-            settings.receipt_max_attempts.to_string(),
-        ),
-        ("RETENTION_DAYS", settings.retention_days.to_string()),
-        (
-            "RETENTION_INTERVAL_SECS",
-            settings.retention_interval_secs.to_string(),
-        ),
+        ("RECEIPTS_PRODUCT_NAME", receipts.product_name.clone()),
+        ("RECEIPTS_MAX_DETAILS", receipts.max_details.to_string()),
+        ("RECEIPTS_MAX_ATTEMPTS", receipts.max_attempts.to_string()),
+        ("RECEIPTS_RELAY_INTERVAL", duration(receipts.relay_interval)),
+        ("SENDER_CONCURRENCY", sender.concurrency.to_string()),
+        ("SENDER_POLL", duration(sender.poll)),
+        ("SENDER_RETRY_MIN", duration(sender.retry_min)),
+        ("SENDER_RETRY_MAX", duration(sender.retry_max)),
+        ("SENDER_STOCK_FULL_LOAD", duration(sender.stock_full_load)),
+        ("HEALTH_INTERVAL", duration(health.interval)),
+        ("HEALTH_TIMEOUT", duration(health.timeout)),
+        ("HEALTH_LIVENESS_TIMEOUT", duration(health.liveness_timeout)),
+        ("RETENTION_WINDOW", duration(settings.retention.window)),
+        ("RETENTION_INTERVAL", duration(settings.retention.interval)),
     ];
     pairs
         .into_iter()
@@ -162,7 +131,7 @@ impl WorkerProcess {
             .unwrap_or_else(|error| panic!("cannot start {}: {error}", binary.display()));
         WorkerProcess {
             child,
-            http_addr: settings.http_addr,
+            http_addr: settings.http.addr,
             log,
         }
     }

@@ -71,10 +71,10 @@ struct Args {
     /// Size of the large RetailSales, MiB.
     #[arg(long, default_value_t = 30)]
     large_mib: usize,
-    /// The worker's prefetch (`EAI_PREFETCH`); its default when not given.
+    /// The worker's prefetch (`EAI_RECEIVER_PREFETCH`); its default when not given.
     #[arg(long)]
     prefetch: Option<u16>,
-    /// The worker's envelopes in flight (`EAI_CONCURRENCY`); its default when not given.
+    /// The worker's envelopes in flight (`EAI_RECEIVER_CONCURRENCY`); its default when not given.
     #[arg(long)]
     in_flight: Option<usize>,
     /// The PostgreSQL server (the bench creates its own database there).
@@ -123,9 +123,9 @@ async fn bench(args: &Args, world: &World) -> anyhow::Result<()> {
     // inherits the bench's environment), then the flags.
     let defaults = eai::config::Settings::load(None)?;
     let setting = report::Setting {
-        prefetch: args.prefetch.unwrap_or(defaults.prefetch),
-        in_flight: args.in_flight.unwrap_or(defaults.concurrency),
-        sender_in_flight: defaults.sender_concurrency,
+        prefetch: args.prefetch.unwrap_or(defaults.receiver.prefetch),
+        in_flight: args.in_flight.unwrap_or(defaults.receiver.concurrency),
+        sender_in_flight: defaults.sender.concurrency,
         envelopes: args.envelopes,
         rate: args.rate,
         messages: args.messages,
@@ -133,8 +133,14 @@ async fn bench(args: &Args, world: &World) -> anyhow::Result<()> {
         large_items: args.large_items,
     };
     let settings = [
-        ("EAI_PREFETCH".to_owned(), setting.prefetch.to_string()),
-        ("EAI_CONCURRENCY".to_owned(), setting.in_flight.to_string()),
+        (
+            "EAI_RECEIVER_PREFETCH".to_owned(),
+            setting.prefetch.to_string(),
+        ),
+        (
+            "EAI_RECEIVER_CONCURRENCY".to_owned(),
+            setting.in_flight.to_string(),
+        ),
     ];
     let worker = Worker::start(world, &settings).await?;
     let mut client = Client::connect(&world.amqp_url).await?;

@@ -68,7 +68,7 @@ impl World {
             .args(args)
             .env("EAI_DATABASE_URL", self.database_url())
             .env("EAI_AMQP_URL", &self.amqp_url)
-            .env("EAI_TOPOLOGY_PREFIX", &self.prefix)
+            .env("EAI_AMQP_TOPOLOGY_PREFIX", &self.prefix)
             .output()
             .await
             .with_context(|| format!("running {}", self.eai.display()))?;
@@ -152,10 +152,10 @@ impl Worker {
             .arg("run")
             .env("EAI_DATABASE_URL", world.database_url())
             .env("EAI_AMQP_URL", &world.amqp_url)
-            .env("EAI_TOPOLOGY_PREFIX", &world.prefix)
+            .env("EAI_AMQP_TOPOLOGY_PREFIX", &world.prefix)
             .env("EAI_HTTP_ADDR", address.to_string())
-            .env("EAI_RESERVE_RETRY_DELAYS_SECS", "[1]")
-            .env("EAI_FAILURE_RETRY_DELAYS_SECS", "[1]")
+            .env("EAI_RECEIVER_RESERVE_RETRY_DELAYS", "1s")
+            .env("EAI_RECEIVER_FAILURE_RETRY_DELAYS", "1s")
             .envs(settings.iter().map(|(key, value)| (key, value)))
             .stdout(Stdio::from(file.try_clone()?))
             .stderr(Stdio::from(file))

@@ -5,7 +5,7 @@
 //!
 //! Shutdown: readiness turns false; consumers stop taking deliveries; every
 //! envelope in flight commits, publishes its receipt and is acked; the sender
-//! settles its deliveries — all bounded by `shutdown_grace_secs`. Then the
+//! settles its deliveries — all bounded by `shutdown_grace`. Then the
 //! relay flushes the receipts whose publication failed, and last the broker
 //! connection, the HTTP listener and the database pool close.
 
@@ -69,14 +69,14 @@ pub struct RunningApp {
 }
 
 /// Opens the database (creating and migrating it if needed), retrying for
-/// at most `startup_timeout_secs` while it is unreachable.
+/// at most `startup_timeout` while it is unreachable.
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
     let url =
-        DatabaseUrl::from_str(settings.database_url.expose_secret()).context("EAI_DATABASE_URL")?;
+        DatabaseUrl::from_str(settings.database.url.expose_secret()).context("EAI_DATABASE_URL")?;
     let address = url.address();
     let pool = settings.pool();
     let started = Instant::now();
-    let patience = settings.startup_timeout();
+    let patience = settings.startup_timeout;
     let connect = || async {
         url.ensure_database(pool.acquire_timeout).await?;
         Store::open(&url, pool).await
@@ -99,7 +99,7 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
         .await
         .context("database migrations failed")?;
     Ok(store
-        .with_totals_tolerance(settings.totals_tolerance)
+        .with_totals_tolerance(settings.receiver.totals_tolerance)
         .with_environment(settings.environment))
 }
 
@@ -113,26 +113,23 @@ fn startup_backoff() -> ExponentialBuilder {
         .with_jitter()
 }
 
-/// Connects to the broker (retrying for at most `startup_timeout_secs`) and,
+/// Connects to the broker (retrying for at most `startup_timeout`) and,
 /// when given, declares `topology` on this and every later connection.
 pub async fn open_broker(
     settings: &Settings,
     topology: Option<Topology>,
 ) -> anyhow::Result<Broker> {
-    let endpoint = settings.endpoint(&format!("eai-worker@{}", settings.http_addr))?;
+    let endpoint = settings.endpoint(&format!("eai-worker@{}", settings.http.addr))?;
     let watch = Watch {
-        probe_interval: Duration::from_millis(settings.health_interval_ms.max(100)),
-        probe_timeout: Duration::from_millis(settings.health_timeout_ms.max(100)),
+        probe_interval: settings.health.interval,
+        probe_timeout: settings.health.timeout,
     };
-    Ok(Broker::connect(endpoint, topology, watch, settings.startup_timeout()).await?)
+    Ok(Broker::connect(endpoint, topology, watch, settings.startup_timeout).await?)
 }
 
 /// A publisher on `broker` with the configured timeout.
 pub fn publisher_for(settings: &Settings, broker: &Broker) -> Publisher {
-    Publisher::new(
-        broker.clone(),
-        Duration::from_secs(settings.amqp_publish_timeout_secs.max(1)),
-    )
+    Publisher::new(broker.clone(), settings.amqp.publish_timeout)
 }
 
 /// The HTTP client of the sender and of `eai destinations test`; timeouts are per request.
@@ -150,10 +147,7 @@ pub async fn start(settings: &Settings, only: Option<Role>) -> anyhow::Result<Ru
     let broker = open_broker(settings, Some(topology.clone())).await?;
     let metrics = Metrics::new();
     let identity = settings.identity();
-    let health = Health::new(
-        broker.clone(),
-        Duration::from_secs(settings.liveness_timeout_secs.max(1)),
-    );
+    let health = Health::new(broker.clone(), settings.health.liveness_timeout);
     let shutdown = CancellationToken::new();
     let closing = CancellationToken::new();
     let mut work = JoinSet::new();
@@ -170,7 +164,7 @@ pub async fn start(settings: &Settings, only: Option<Role>) -> anyhow::Result<Ru
         Arc::new(move |queue: &str, error: &str| ConsumerError { queue, error }.emit(&metrics))
     };
     let receipt_retry = RetryPolicy {
-        min: Duration::from_millis(settings.send_retry_min_ms.max(1)),
+        min: settings.sender.retry_min,
         max: Duration::from_secs(600),
     };
 
@@ -184,8 +178,8 @@ pub async fn start(settings: &Settings, only: Option<Role>) -> anyhow::Result<Ru
     infrastructure.spawn({
         let health = Arc::clone(&health);
         let probe = store.probe();
-        let interval = Duration::from_millis(settings.health_interval_ms.max(100));
-        let timeout = Duration::from_millis(settings.health_timeout_ms.max(100));
+        let interval = settings.health.interval;
+        let timeout = settings.health.timeout;
         let closing = closing.clone();
         async move {
             health
@@ -194,7 +188,7 @@ pub async fn start(settings: &Settings, only: Option<Role>) -> anyhow::Result<Ru
             Ok(())
         }
     });
-    let tokens = Tokens::parse(settings.api_tokens.expose_secret())
+    let tokens = Tokens::parse(settings.api.tokens.expose_secret())
         .map_err(|error| anyhow::anyhow!("configuration error: {error}"))?;
     let api_state = ApiState {
         store: store.clone(),
@@ -207,17 +201,17 @@ pub async fn start(settings: &Settings, only: Option<Role>) -> anyhow::Result<Ru
         health: Arc::clone(&health),
     };
     let mut api = api::router(api_state.clone());
-    if settings.console {
+    if settings.http.console {
         api = api.merge(console::router(api_state));
     }
     let server = http::bind(
-        settings.http_addr,
+        settings.http.addr,
         metrics.clone(),
         Arc::clone(&health),
         api,
     )
     .await
-    .with_context(|| format!("cannot listen on {}", settings.http_addr))?;
+    .with_context(|| format!("cannot listen on {}", settings.http.addr))?;
     let http_addr = server.addr;
     infrastructure.spawn({
         let closing = closing.clone();
@@ -231,14 +225,21 @@ pub async fn start(settings: &Settings, only: Option<Role>) -> anyhow::Result<Ru
 
     if only.is_none_or(|role| role == Role::Receiver) {
         let retries = RetryPlan {
-            reserve_delays: seconds(&settings.reserve_retry_delays_secs),
-            failure_delays: seconds(&settings.failure_retry_delays_secs),
-            redelivery_limit: settings.redelivery_limit,
+            reserve_delays: settings.receiver.reserve_retry_delays.clone(),
+            failure_delays: settings.receiver.failure_retry_delays.clone(),
+            redelivery_limit: settings.receiver.redelivery_limit,
             receipt_retry: receipt_retry.min,
         };
-        let lanes = settings.concurrency.div_ceil(settings.batch_size.max(1));
-        let (batcher, batching) =
-            Batcher::start(store.clone(), identity.clone(), settings.batch_size, lanes);
+        let lanes = settings
+            .receiver
+            .concurrency
+            .div_ceil(settings.receiver.batch_size.max(1));
+        let (batcher, batching) = Batcher::start(
+            store.clone(),
+            identity.clone(),
+            settings.receiver.batch_size,
+            lanes,
+        );
         work.spawn(batching);
         let memory = Arc::new(MemoryReturn::default());
         let receiver_for = |queue: &str| Receiver {
@@ -259,8 +260,8 @@ pub async fn start(settings: &Settings, only: Option<Role>) -> anyhow::Result<Ru
             let consumer = Consumer {
                 broker: broker.clone(),
                 queue: queue.clone(),
-                prefetch: settings.prefetch,
-                concurrency: settings.concurrency,
+                prefetch: settings.receiver.prefetch,
+                concurrency: settings.receiver.concurrency,
                 handler: Arc::new(receiver_for(queue)),
                 subscription: health.subscription(),
                 on_lost: Arc::clone(&on_lost),
@@ -270,7 +271,7 @@ pub async fn start(settings: &Settings, only: Option<Role>) -> anyhow::Result<Ru
         let unrouted = Consumer {
             broker: broker.clone(),
             queue: topology.unrouted_queue.clone(),
-            prefetch: settings.prefetch,
+            prefetch: settings.receiver.prefetch,
             concurrency: 1,
             handler: Arc::new(Unrouted {
                 receiver: Arc::new(receiver_for(&topology.unrouted_queue)),
@@ -283,7 +284,7 @@ pub async fn start(settings: &Settings, only: Option<Role>) -> anyhow::Result<Ru
     let dead_letter_log = Consumer {
         broker: broker.clone(),
         queue: topology.dead_queue.clone(),
-        prefetch: settings.prefetch,
+        prefetch: settings.receiver.prefetch,
         concurrency: 1,
         handler: Arc::new(DeadLetterLog {
             store: store.clone(),
@@ -300,35 +301,36 @@ pub async fn start(settings: &Settings, only: Option<Role>) -> anyhow::Result<Ru
             publisher: publisher.clone(),
             dead_letters: dead_letters.clone(),
             metrics: metrics.clone(),
-            max_attempts: settings.receipt_max_attempts.max(1),
+            max_attempts: settings.receipts.max_attempts.max(1),
             retry: receipt_retry,
         };
-        work.spawn(receipt_relay.clone().run(
-            Duration::from_secs(settings.relay_interval_secs.max(1)),
-            shutdown.clone(),
-        ));
+        work.spawn(
+            receipt_relay
+                .clone()
+                .run(settings.receipts.relay_interval, shutdown.clone()),
+        );
         relay = Some(receipt_relay);
         work.spawn(sweep::expired_reservations(
             store.clone(),
             identity.clone(),
             metrics.clone(),
-            Duration::from_secs(settings.reservation_sweep_secs.max(1)),
+            settings.receiver.reservation_sweep,
             shutdown.clone(),
         ));
-        if settings.stock_full_load_secs > 0 {
+        if !settings.sender.stock_full_load.is_zero() {
             work.spawn(sweep::full_stock_load(
                 store.clone(),
                 identity.clone(),
-                Duration::from_secs(settings.stock_full_load_secs),
+                settings.sender.stock_full_load,
                 shutdown.clone(),
             ));
         }
-        if settings.retention_days > 0 {
+        if !settings.retention.window.is_zero() {
             work.spawn(sweep::retention(
                 store.clone(),
                 metrics.clone(),
-                Duration::from_secs(settings.retention_days * 86_400),
-                Duration::from_secs(settings.retention_interval_secs.max(1)),
+                settings.retention.window,
+                settings.retention.interval,
                 shutdown.clone(),
             ));
         }
@@ -341,15 +343,15 @@ pub async fn start(settings: &Settings, only: Option<Role>) -> anyhow::Result<Ru
             metrics: metrics.clone(),
             id: format!(
                 "{}-{}",
-                settings.source_application,
+                settings.receipts.source_application,
                 uuid::Uuid::new_v4().simple()
             ),
             policy: RetryPolicy {
-                min: Duration::from_millis(settings.send_retry_min_ms.max(1)),
-                max: Duration::from_secs(settings.send_retry_max_secs.max(1)),
+                min: settings.sender.retry_min,
+                max: settings.sender.retry_max,
             },
-            concurrency: settings.sender_concurrency,
-            poll: Duration::from_millis(settings.sender_poll_ms.max(10)),
+            concurrency: settings.sender.concurrency,
+            poll: settings.sender.poll,
             receipts_queue: topology.receipts_in_queue.clone(),
         };
         work.spawn(sender.run(shutdown.clone()));
@@ -368,7 +370,7 @@ pub async fn start(settings: &Settings, only: Option<Role>) -> anyhow::Result<Ru
         };
         work.spawn(receipts.run(shutdown.clone()));
     }
-    tracing::info!(%http_addr, prefix = %settings.topology_prefix, broker = %broker.address(), "worker started");
+    tracing::info!(%http_addr, prefix = %settings.amqp.topology_prefix, broker = %broker.address(), "worker started");
     Ok(RunningApp {
         http_addr,
         topology,
@@ -380,15 +382,8 @@ pub async fn start(settings: &Settings, only: Option<Role>) -> anyhow::Result<Ru
         store,
         health,
         relay,
-        grace: Duration::from_secs(settings.shutdown_grace_secs),
+        grace: settings.shutdown_grace,
     })
-}
-
-fn seconds(values: &[u64]) -> Vec<Duration> {
-    values
-        .iter()
-        .map(|secs| Duration::from_secs(*secs))
-        .collect()
 }
 
 impl RunningApp {

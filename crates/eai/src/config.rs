@@ -1,7 +1,16 @@
-//! Settings, layered: built-in defaults, then an optional TOML file, then
-//! `EAI_*` environment variables, then secrets read from the files named by
+//! Settings, layered: the built-in defaults (`defaults.toml`, which lists
+//! every key), then an optional TOML file, then `EAI_*` environment
+//! variables, then secrets read from the files named by
 //! `EAI_DATABASE_URL_FILE` / `EAI_AMQP_URL_FILE` / `EAI_API_TOKENS_FILE`
 //! (Docker and Kubernetes secrets).
+//!
+//! Settings come in sections (`[database]`, `[receiver]`, …). A key the file
+//! sets that no section has is refused with its name; durations carry their
+//! unit (`"5s"`) and are checked when the settings load, so a typo or a
+//! missing unit stops the worker at start instead of being ignored. An
+//! environment variable names its section and key (`EAI_RECEIVER_PREFETCH`);
+//! variables that name no setting are left alone (other tools share the
+//! prefix).
 //!
 //! Connection URLs carry passwords, so they are [`SecretString`]s: `Debug`
 //! prints `[REDACTED]` and nothing logs them.
@@ -14,10 +23,22 @@ use eai_protocol::ReceiptOrigin;
 use eai_store::{Environment, PoolSettings};
 use eai_transport::{Endpoint, QueueType, Topology};
 use figment::providers::{Env, Format, Serialized, Toml};
+use figment::value::{Dict, Value};
 use figment::Figment;
 use rust_decimal::Decimal;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
+
+/// Every key and its default; a configuration file sets what it changes.
+pub const DEFAULTS: &str = include_str!("defaults.toml");
+
+/// The settings that may come from a file instead of the environment: the
+/// variable naming the file, and the setting's path.
+const SECRETS: [(&str, &str); 3] = [
+    ("EAI_DATABASE_URL_FILE", "database.url"),
+    ("EAI_AMQP_URL_FILE", "amqp.url"),
+    ("EAI_API_TOKENS_FILE", "api.tokens"),
+];
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -29,181 +50,182 @@ pub enum LogFormat {
     Json,
 }
 
-/// Everything `eai` can be configured with.
+/// Everything `eai` can be configured with (`defaults.toml` says what each
+/// key means).
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Settings {
-    pub database_url: SecretString,
-    pub amqp_url: SecretString,
-    pub http_addr: SocketAddr,
-    pub prefetch: u16,
-    pub concurrency: usize,
-    /// Most ItemReserve or RetailSales envelopes stored in one database transaction.
-    pub batch_size: usize,
-    #[serde(deserialize_with = "queue_type")]
-    pub queue_type: QueueType,
-    pub log_format: LogFormat,
-    pub topology_prefix: String,
-    pub database_max_connections: u32,
-    pub source_application: String,
-    pub product_name: String,
-    pub relay_interval_secs: u64,
-    pub reservation_sweep_secs: u64,
-    /// Delays before each retry of a sale whose reservation is not integrated yet;
-    /// their count is the number of retries.
-    pub reserve_retry_delays_secs: Vec<u64>,
-    /// How far a sale's totals may be off before they are a mismatch.
-    #[serde(deserialize_with = "decimal")]
-    pub totals_tolerance: Decimal,
-    /// Deliveries in flight at once per sender.
-    pub sender_concurrency: usize,
-    /// How long an idle sender waits without a notification before looking again.
-    pub sender_poll_ms: u64,
-    /// First retry delay of a failed delivery; it doubles per attempt, with jitter.
-    pub send_retry_min_ms: u64,
-    /// Longest retry delay.
-    pub send_retry_max_secs: u64,
-    /// How often the full StockLevel load runs (0 turns it off).
-    pub stock_full_load_secs: u64,
-    /// Longest one broker connection attempt (TCP, TLS and AMQP handshake) may take.
-    pub amqp_connect_timeout_secs: u64,
-    /// The AMQP heartbeat asked of the broker (0 turns it off); a silent peer
-    /// is noticed after two missed beats.
-    pub amqp_heartbeat_secs: u64,
-    /// Longest one publish may take, the broker's confirm included.
-    pub amqp_publish_timeout_secs: u64,
-    /// Longest wait for a database connection, connecting included.
-    pub database_acquire_timeout_secs: u64,
-    /// Longest a statement waits for a row lock.
-    pub database_lock_timeout_ms: u64,
-    /// Longest a statement runs.
-    pub database_statement_timeout_secs: u64,
-    /// How long a command keeps trying an unreachable broker or database at start.
-    pub startup_timeout_secs: u64,
-    /// How often readiness probes the broker and the database.
-    pub health_interval_ms: u64,
-    /// Longest a probe may take before it counts as a failure.
-    pub health_timeout_ms: u64,
-    /// `/healthz` fails once the consumers have been gone this long.
-    pub liveness_timeout_secs: u64,
-    /// Longest a shutdown waits for envelopes in flight to finish.
-    pub shutdown_grace_secs: u64,
-    /// Delays before each later try of an envelope whose processing kept
-    /// failing; their count is the number of tries, after which it is
-    /// answered `PROCESSING_FAILED` and dead-lettered.
-    pub failure_retry_delays_secs: Vec<u64>,
-    /// A redelivered envelope (its worker died holding it) started this many
-    /// times without finishing is answered `PROCESSING_FAILED` and dead-lettered.
-    pub redelivery_limit: usize,
-    /// Details listed in a receipt; the rest are counted in a last detail.
-    pub receipt_max_details: usize,
-    /// Publication attempts of a receipt (returned, unconfirmed) before the
-    /// relay dead-letters it.
-    pub receipt_max_attempts: u32,
-    /// Inbox and outbox rows older than this are purged: the dedup window.
-    pub retention_days: u64,
-    /// How often the purge runs.
-    pub retention_interval_secs: u64,
-    /// API bearer tokens, `name:role:token` separated by commas or new lines,
-    /// role `viewer` (read) or `operator` (everything). Empty: the API
-    /// answers 401 to everyone. `EAI_API_TOKENS_FILE` reads them from a file.
-    pub api_tokens: SecretString,
     /// `production` or `homologation`: counted apart in the usage report.
     pub environment: Environment,
+    /// How long a command keeps trying an unreachable broker or database at start.
+    #[serde(with = "humantime_serde")]
+    pub startup_timeout: Duration,
+    /// Longest a shutdown waits for envelopes in flight to finish.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+    pub database: DatabaseSettings,
+    pub amqp: AmqpSettings,
+    pub http: HttpSettings,
+    pub api: ApiSettings,
+    pub receiver: ReceiverSettings,
+    pub receipts: ReceiptSettings,
+    pub sender: SenderSettings,
+    pub health: HealthSettings,
+    pub retention: RetentionSettings,
+    pub log: LogSettings,
+}
+
+/// `[database]`: PostgreSQL and its pool.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    pub url: SecretString,
+    pub max_connections: u32,
+    /// Longest wait for a connection, connecting included.
+    #[serde(with = "humantime_serde")]
+    pub acquire_timeout: Duration,
+    /// Longest a statement waits for a row lock.
+    #[serde(with = "humantime_serde")]
+    pub lock_timeout: Duration,
+    /// Longest a statement runs.
+    #[serde(with = "humantime_serde")]
+    pub statement_timeout: Duration,
+}
+
+/// `[amqp]`: RabbitMQ and the topology declared on it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AmqpSettings {
+    pub url: SecretString,
+    /// Longest one connection attempt (TCP, TLS and AMQP handshake) may take.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// The heartbeat asked of the broker (zero turns it off).
+    #[serde(with = "humantime_serde")]
+    pub heartbeat: Duration,
+    /// Longest one publish may take, the broker's confirm included.
+    #[serde(with = "humantime_serde")]
+    pub publish_timeout: Duration,
+    #[serde(deserialize_with = "queue_type")]
+    pub queue_type: QueueType,
+    pub topology_prefix: String,
+}
+
+/// `[http]`: the listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSettings {
+    pub addr: SocketAddr,
     /// Serve the web console at `/`.
     pub console: bool,
 }
 
-#[derive(Serialize)]
-struct Defaults {
-    database_url: &'static str,
-    amqp_url: &'static str,
-    http_addr: &'static str,
-    prefetch: u16,
-    concurrency: usize,
-    batch_size: usize,
-    queue_type: &'static str,
-    log_format: LogFormat,
-    topology_prefix: &'static str,
-    database_max_connections: u32,
-    source_application: &'static str,
-    product_name: &'static str,
-    relay_interval_secs: u64,
-    reservation_sweep_secs: u64,
-    reserve_retry_delays_secs: &'static [u64],
-    totals_tolerance: &'static str,
-    sender_concurrency: usize,
-    sender_poll_ms: u64,
-    send_retry_min_ms: u64,
-    send_retry_max_secs: u64,
-    stock_full_load_secs: u64,
-    amqp_connect_timeout_secs: u64,
-    amqp_heartbeat_secs: u64,
-    amqp_publish_timeout_secs: u64,
-    database_acquire_timeout_secs: u64,
-    database_lock_timeout_ms: u64,
-    database_statement_timeout_secs: u64,
-    startup_timeout_secs: u64,
-    health_interval_ms: u64,
-    health_timeout_ms: u64,
-    liveness_timeout_secs: u64,
-    shutdown_grace_secs: u64,
-    failure_retry_delays_secs: &'static [u64],
-    redelivery_limit: usize,
-    receipt_max_details: usize,
-    receipt_max_attempts: u32,
-    retention_days: u64,
-    retention_interval_secs: u64,
-    api_tokens: &'static str,
-    environment: Environment,
-    console: bool,
+/// `[api]`: who may use the API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiSettings {
+    /// Bearer tokens, `name:role:token` separated by commas or new lines,
+    /// role `viewer` (read) or `operator` (everything). Empty: the API
+    /// answers 401 to everyone.
+    pub tokens: SecretString,
 }
 
-const DEFAULTS: Defaults = Defaults {
-    database_url: "postgres://postgres@127.0.0.1:5432/eai",
-    amqp_url: "amqp://guest:guest@127.0.0.1:5672/%2f",
-    http_addr: "127.0.0.1:9464",
-    prefetch: 512,
-    concurrency: 256,
-    batch_size: 128,
-    queue_type: "quorum",
-    log_format: LogFormat::Pretty,
-    topology_prefix: "eai",
-    database_max_connections: 10,
-    source_application: "EAIWORKER",
-    product_name: "EAIWORKER",
-    relay_interval_secs: 10,
-    reservation_sweep_secs: 60,
-    reserve_retry_delays_secs: &[5, 15, 30, 60, 120],
-    totals_tolerance: "0.00",
-    sender_concurrency: 16,
-    sender_poll_ms: 1000,
-    send_retry_min_ms: 2000,
-    send_retry_max_secs: 300,
-    stock_full_load_secs: 86400,
-    amqp_connect_timeout_secs: 5,
-    amqp_heartbeat_secs: 10,
-    amqp_publish_timeout_secs: 10,
-    database_acquire_timeout_secs: 5,
-    database_lock_timeout_ms: 5000,
-    database_statement_timeout_secs: 30,
-    startup_timeout_secs: 60,
-    health_interval_ms: 1000,
-    health_timeout_ms: 2000,
-    liveness_timeout_secs: 120,
-    shutdown_grace_secs: 30,
-    failure_retry_delays_secs: &[5, 30, 120],
-    redelivery_limit: 5,
-    receipt_max_details: 100,
-    receipt_max_attempts: 5,
-    retention_days: 30,
-    retention_interval_secs: 3600,
-    api_tokens: "",
-    environment: Environment::Production,
-    console: true,
-};
+/// `[receiver]`: consuming and processing envelopes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiverSettings {
+    pub prefetch: u16,
+    pub concurrency: usize,
+    /// Most ItemReserve or RetailSales envelopes stored in one database transaction.
+    pub batch_size: usize,
+    /// Delays before each retry of a sale whose reservation is not integrated
+    /// yet; their count is the number of retries.
+    #[serde(deserialize_with = "durations")]
+    pub reserve_retry_delays: Vec<Duration>,
+    /// Delays before each later try of an envelope whose processing kept
+    /// failing; their count is the number of tries, after which it is
+    /// answered `PROCESSING_FAILED` and dead-lettered.
+    #[serde(deserialize_with = "durations")]
+    pub failure_retry_delays: Vec<Duration>,
+    /// A redelivered envelope (its worker died holding it) started this many
+    /// times without finishing is answered `PROCESSING_FAILED` and dead-lettered.
+    pub redelivery_limit: usize,
+    /// How far a sale's totals may be off before they are a mismatch.
+    #[serde(deserialize_with = "decimal")]
+    pub totals_tolerance: Decimal,
+    /// How often expired reservations are released.
+    #[serde(with = "humantime_serde")]
+    pub reservation_sweep: Duration,
+}
 
-/// The settings that may come from a file instead of the environment.
-const SECRET_KEYS: [&str; 3] = ["database_url", "amqp_url", "api_tokens"];
+/// `[receipts]`: who we are in them, and their relay.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiptSettings {
+    pub source_application: String,
+    pub product_name: String,
+    /// Details listed in a receipt; the rest are counted in a last detail.
+    pub max_details: usize,
+    /// Publication attempts before the relay dead-letters a receipt.
+    pub max_attempts: u32,
+    /// How often the relay looks for receipts whose publication failed.
+    #[serde(with = "humantime_serde")]
+    pub relay_interval: Duration,
+}
+
+/// `[sender]`: deliveries to destinations.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SenderSettings {
+    /// Deliveries in flight at once per sender.
+    pub concurrency: usize,
+    /// How long an idle sender waits without a wake-up before looking again.
+    #[serde(with = "humantime_serde")]
+    pub poll: Duration,
+    /// First retry delay of a failed delivery; it doubles per attempt, with jitter.
+    #[serde(with = "humantime_serde")]
+    pub retry_min: Duration,
+    /// Longest retry delay.
+    #[serde(with = "humantime_serde")]
+    pub retry_max: Duration,
+    /// How often the full StockLevel load runs (zero turns it off).
+    #[serde(with = "humantime_serde")]
+    pub stock_full_load: Duration,
+}
+
+/// `[health]`: readiness and liveness.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthSettings {
+    /// How often readiness probes the broker and the database.
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    /// Longest a probe may take before it counts as a failure.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// `/healthz` fails once the consumers have been gone this long.
+    #[serde(with = "humantime_serde")]
+    pub liveness_timeout: Duration,
+}
+
+/// `[retention]`: the dedup window and its purge.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSettings {
+    /// Inbox and outbox rows older than this are purged (zero keeps everything).
+    #[serde(with = "humantime_serde")]
+    pub window: Duration,
+    /// How often the purge runs.
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+}
+
+/// `[log]`: how lines are written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+}
 
 fn queue_type<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<QueueType, D::Error> {
     let text = String::deserialize(deserializer)?;
@@ -211,16 +233,43 @@ fn queue_type<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Queue
         "quorum" => Ok(QueueType::Quorum),
         "classic" => Ok(QueueType::Classic),
         other => Err(serde::de::Error::custom(format!(
-            "queue_type: expected \"quorum\" or \"classic\", got {other:?}"
+            "expected \"quorum\" or \"classic\", got {other:?}"
         ))),
     }
 }
 
+/// A list of durations: an array (`["5s", "1m"]`) or, from the environment,
+/// the same without brackets and quotes (`5s,1m`; empty for none).
+fn durations<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<Duration>, D::Error> {
+    let items: Vec<Option<String>> = match <Value as Deserialize>::deserialize(deserializer)? {
+        Value::Array(_, values) => values.into_iter().map(Value::into_string).collect(),
+        Value::String(_, text) => text
+            .trim_matches(|c| c == '[' || c == ']')
+            .split(',')
+            .map(|item| item.trim().trim_matches('"'))
+            .filter(|item| !item.is_empty())
+            .map(|item| Some(item.to_owned()))
+            .collect(),
+        _ => vec![None],
+    };
+    items
+        .into_iter()
+        .map(|item| {
+            let text = item.unwrap_or_default();
+            humantime::parse_duration(&text).map_err(|error| {
+                serde::de::Error::custom(format!(
+                    "expected durations with their unit such as [\"5s\", \"1m\"], got {text:?}: {error}"
+                ))
+            })
+        })
+        .collect()
+}
+
 /// A decimal setting, written as a string or a number; read from its text.
 fn decimal<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Decimal, D::Error> {
-    let text = match <figment::value::Value as Deserialize>::deserialize(deserializer)? {
-        figment::value::Value::String(_, text) => text,
-        figment::value::Value::Num(_, number) => match number {
+    let text = match <Value as Deserialize>::deserialize(deserializer)? {
+        Value::String(_, text) => text,
+        Value::Num(_, number) => match number {
             figment::value::Num::F32(value) => value.to_string(),
             figment::value::Num::F64(value) => value.to_string(),
             other => other
@@ -242,61 +291,111 @@ impl Settings {
     /// delay a sale waits or a failed envelope is parked.
     pub fn topology(&self) -> Topology {
         let delays = self
-            .reserve_retry_delays_secs
+            .receiver
+            .reserve_retry_delays
             .iter()
-            .chain(&self.failure_retry_delays_secs)
-            .map(|secs| Duration::from_secs(*secs));
-        Topology::with_prefix(&self.topology_prefix, self.queue_type).with_delays(delays)
+            .chain(&self.receiver.failure_retry_delays)
+            .copied();
+        Topology::with_prefix(&self.amqp.topology_prefix, self.amqp.queue_type).with_delays(delays)
     }
 
     /// How the worker reaches the broker (`name` shows in its management UI).
     pub fn endpoint(&self, name: &str) -> Result<Endpoint, eai_transport::TransportError> {
         Endpoint::new(
-            self.amqp_url.expose_secret(),
+            self.amqp.url.expose_secret(),
             name,
-            Duration::from_secs(self.amqp_connect_timeout_secs.max(1)),
-            Duration::from_secs(self.amqp_heartbeat_secs),
+            self.amqp.connect_timeout,
+            self.amqp.heartbeat,
         )
     }
 
     /// How the pool talks to the database.
     pub fn pool(&self) -> PoolSettings {
         PoolSettings {
-            max_connections: self.database_max_connections.max(1),
-            acquire_timeout: Duration::from_secs(self.database_acquire_timeout_secs.max(1)),
-            lock_timeout: Duration::from_millis(self.database_lock_timeout_ms.max(1)),
-            statement_timeout: Duration::from_secs(self.database_statement_timeout_secs.max(1)),
+            max_connections: self.database.max_connections,
+            acquire_timeout: self.database.acquire_timeout,
+            lock_timeout: self.database.lock_timeout,
+            statement_timeout: self.database.statement_timeout,
         }
-    }
-
-    /// How long commands keep trying unreachable servers at start.
-    pub fn startup_timeout(&self) -> Duration {
-        Duration::from_secs(self.startup_timeout_secs)
     }
 
     /// Who we are in receipts and events.
     pub fn identity(&self) -> ReceiptOrigin {
         ReceiptOrigin {
-            source_application: self.source_application.clone(),
-            product_name: self.product_name.clone(),
-            max_details: self.receipt_max_details.max(1),
+            source_application: self.receipts.source_application.clone(),
+            product_name: self.receipts.product_name.clone(),
+            max_details: self.receipts.max_details,
         }
     }
 
     /// The built-in defaults alone, without file or environment (tests start from them).
     pub fn defaults() -> Settings {
-        Figment::from(Serialized::defaults(DEFAULTS))
-            .extract()
+        Figment::from(Toml::string(DEFAULTS))
+            .extract::<Settings>()
+            .map_err(|error| error.to_string())
+            .and_then(Settings::checked)
             .expect("the built-in defaults are valid settings")
     }
 
     /// Loads the layers; `file` is the optional TOML file (`--config` / `EAI_CONFIG`).
     pub fn load(file: Option<&Path>) -> Result<Settings, figment::Error> {
-        Self::figment(file)?.extract()
+        Self::figment(file)?
+            .extract::<Settings>()?
+            .checked()
+            .map_err(figment::Error::from)
+    }
+
+    /// Refuses values no worker can run with, naming the key.
+    fn checked(self) -> Result<Settings, String> {
+        let positive = [
+            ("database.acquire_timeout", self.database.acquire_timeout),
+            ("database.lock_timeout", self.database.lock_timeout),
+            (
+                "database.statement_timeout",
+                self.database.statement_timeout,
+            ),
+            ("amqp.connect_timeout", self.amqp.connect_timeout),
+            ("amqp.publish_timeout", self.amqp.publish_timeout),
+            (
+                "receiver.reservation_sweep",
+                self.receiver.reservation_sweep,
+            ),
+            ("receipts.relay_interval", self.receipts.relay_interval),
+            ("sender.poll", self.sender.poll),
+            ("sender.retry_min", self.sender.retry_min),
+            ("health.interval", self.health.interval),
+            ("health.timeout", self.health.timeout),
+            ("health.liveness_timeout", self.health.liveness_timeout),
+            ("retention.interval", self.retention.interval),
+        ];
+        if let Some((key, _)) = positive.iter().find(|(_, value)| value.is_zero()) {
+            return Err(format!("{key}: must be longer than zero"));
+        }
+        let counts = [
+            (
+                "database.max_connections",
+                self.database.max_connections as usize,
+            ),
+            ("receiver.prefetch", usize::from(self.receiver.prefetch)),
+            ("receiver.concurrency", self.receiver.concurrency),
+            ("receiver.batch_size", self.receiver.batch_size),
+            ("receipts.max_details", self.receipts.max_details),
+            ("receipts.max_attempts", self.receipts.max_attempts as usize),
+            ("sender.concurrency", self.sender.concurrency),
+        ];
+        if let Some((key, _)) = counts.iter().find(|(_, value)| *value == 0) {
+            return Err(format!("{key}: must be at least 1"));
+        }
+        if self.sender.retry_max < self.sender.retry_min {
+            return Err("sender.retry_max: must not be shorter than sender.retry_min".to_owned());
+        }
+        Ok(self)
     }
 
     fn figment(file: Option<&Path>) -> Result<Figment, figment::Error> {
-        let mut figment = Figment::from(Serialized::defaults(DEFAULTS));
+        let defaults = Figment::from(Toml::string(DEFAULTS));
+        let known: Dict = defaults.extract()?;
+        let mut figment = defaults;
         if let Some(file) = file {
             if !file.exists() {
                 return Err(figment::Error::from(format!(
@@ -306,13 +405,12 @@ impl Settings {
             }
             figment = figment.merge(Toml::file(file));
         }
-        figment = figment.merge(Env::prefixed("EAI_").filter(|key| {
-            let key = key.as_str().to_ascii_lowercase();
-            key != "config" && !key.ends_with("_file")
-        }));
-        for key in SECRET_KEYS {
-            let variable = format!("EAI_{}_FILE", key.to_ascii_uppercase());
-            if let Ok(path) = std::env::var(&variable) {
+        figment = figment.merge(
+            Env::prefixed("EAI_")
+                .filter_map(move |key| setting_path(&known, key.as_str()).map(Into::into)),
+        );
+        for (variable, key) in SECRETS {
+            if let Ok(path) = std::env::var(variable) {
                 let secret = std::fs::read_to_string(&path).map_err(|error| {
                     figment::Error::from(format!("{variable}: cannot read {path}: {error}"))
                 })?;
@@ -321,6 +419,25 @@ impl Settings {
         }
         Ok(figment)
     }
+}
+
+/// The setting an environment variable (its name after `EAI_`) names:
+/// `RECEIVER_PREFETCH` is `receiver.prefetch`, `ENVIRONMENT` is
+/// `environment`; `None` for a variable that names no setting.
+fn setting_path(known: &Dict, variable: &str) -> Option<String> {
+    let name = variable.to_ascii_lowercase();
+    if known
+        .get(&name)
+        .is_some_and(|value| value.as_dict().is_none())
+    {
+        return Some(name);
+    }
+    let (section, key) = name.split_once('_')?;
+    known
+        .get(section)?
+        .as_dict()?
+        .contains_key(key)
+        .then(|| format!("{section}.{key}"))
 }
 
 #[cfg(test)]
@@ -332,11 +449,16 @@ mod tests {
         figment::Jail::expect_with(|_| {
             let settings = Settings::load(None)?;
             assert_eq!(
-                settings.amqp_url.expose_secret(),
+                settings.amqp.url.expose_secret(),
                 "amqp://guest:guest@127.0.0.1:5672/%2f"
             );
-            assert_eq!(settings.queue_type, QueueType::Quorum);
-            assert_eq!(settings.topology_prefix, "eai");
+            assert_eq!(settings.amqp.queue_type, QueueType::Quorum);
+            assert_eq!(settings.amqp.topology_prefix, "eai");
+            assert_eq!(settings.retention.window, Duration::from_secs(30 * 86_400));
+            assert_eq!(
+                settings.receiver.reserve_retry_delays,
+                [5, 15, 30, 60, 120].map(Duration::from_secs)
+            );
             Ok(())
         });
     }
@@ -346,17 +468,24 @@ mod tests {
         figment::Jail::expect_with(|jail| {
             jail.create_file(
                 "eai.toml",
-                "http_addr = \"127.0.0.1:9000\"\nprefetch = 5\nqueue_type = \"classic\"",
+                "[http]\naddr = \"127.0.0.1:9000\"\n[receiver]\nprefetch = 5\n[amqp]\nqueue_type = \"classic\"",
             )?;
             jail.create_file("db-secret", "postgres://app:s3cret@db/eai\n")?;
-            jail.set_env("EAI_PREFETCH", "7");
+            jail.set_env("EAI_RECEIVER_PREFETCH", "7");
             jail.set_env("EAI_DATABASE_URL_FILE", "db-secret");
+            jail.set_env("EAI_DATABASE_LOCK_TIMEOUT", "250ms");
+            jail.set_env("EAI_ENVIRONMENT", "homologation");
+            // Other tools share the prefix: variables naming no setting are left alone.
+            jail.set_env("EAI_TEST_DATABASE_URL", "postgres://elsewhere/x");
+            jail.set_env("EAI_BIN", "/opt/eai");
             let settings = Settings::load(Some(Path::new("eai.toml")))?;
-            assert_eq!(settings.http_addr, "127.0.0.1:9000".parse().expect("addr"));
-            assert_eq!(settings.prefetch, 7);
-            assert_eq!(settings.queue_type, QueueType::Classic);
+            assert_eq!(settings.http.addr, "127.0.0.1:9000".parse().expect("addr"));
+            assert_eq!(settings.receiver.prefetch, 7);
+            assert_eq!(settings.amqp.queue_type, QueueType::Classic);
+            assert_eq!(settings.database.lock_timeout, Duration::from_millis(250));
+            assert_eq!(settings.environment, Environment::Homologation);
             assert_eq!(
-                settings.database_url.expose_secret(),
+                settings.database.url.expose_secret(),
                 "postgres://app:s3cret@db/eai"
             );
             assert!(
@@ -370,12 +499,15 @@ mod tests {
     #[test]
     fn retry_delays_and_tolerance_come_from_the_environment() {
         figment::Jail::expect_with(|jail| {
-            jail.set_env("EAI_RESERVE_RETRY_DELAYS_SECS", "[1, 2, 3]");
-            jail.set_env("EAI_TOTALS_TOLERANCE", "0,01");
+            jail.set_env("EAI_RECEIVER_RESERVE_RETRY_DELAYS", "1s,2s,3s");
+            jail.set_env("EAI_RECEIVER_TOTALS_TOLERANCE", "0,01");
             let settings = Settings::load(None)?;
-            assert_eq!(settings.reserve_retry_delays_secs, vec![1, 2, 3]);
-            assert_eq!(settings.totals_tolerance, Decimal::new(1, 2));
-            jail.set_env("EAI_FAILURE_RETRY_DELAYS_SECS", "[3, 60]");
+            assert_eq!(
+                settings.receiver.reserve_retry_delays,
+                [1, 2, 3].map(Duration::from_secs)
+            );
+            assert_eq!(settings.receiver.totals_tolerance, Decimal::new(1, 2));
+            jail.set_env("EAI_RECEIVER_FAILURE_RETRY_DELAYS", "[\"3s\", \"1m\"]");
             let settings = Settings::load(None)?;
             let delays: Vec<u64> = settings
                 .topology()
@@ -384,7 +516,13 @@ mod tests {
                 .map(Duration::as_secs)
                 .collect();
             assert_eq!(delays, [1, 2, 3, 60], "one delay queue per distinct delay");
-            jail.set_env("EAI_TOTALS_TOLERANCE", "a cent");
+            jail.set_env("EAI_RECEIVER_RESERVE_RETRY_DELAYS", "");
+            let settings = Settings::load(None)?;
+            assert!(
+                settings.receiver.reserve_retry_delays.is_empty(),
+                "answer at once"
+            );
+            jail.set_env("EAI_RECEIVER_TOTALS_TOLERANCE", "a cent");
             let error = Settings::load(None).expect_err("not a decimal");
             assert!(error.to_string().contains("a cent"), "{error}");
             Ok(())
@@ -394,9 +532,65 @@ mod tests {
     #[test]
     fn a_bad_value_names_the_setting() {
         figment::Jail::expect_with(|jail| {
-            jail.set_env("EAI_QUEUE_TYPE", "stream");
+            jail.set_env("EAI_AMQP_QUEUE_TYPE", "stream");
             let error = Settings::load(None).expect_err("stream is not a queue type");
-            assert!(error.to_string().contains("queue_type"), "{error}");
+            let text = error.to_string().to_ascii_lowercase();
+            assert!(
+                text.contains("amqp.queue_type") && text.contains("stream"),
+                "{text}"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn an_unknown_key_in_the_file_is_refused_by_its_name() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("eai.toml", "[receiver]\nprefech = 16\n")?;
+            let error = Settings::load(Some(Path::new("eai.toml"))).expect_err("a typo");
+            let text = error.to_string();
+            assert!(
+                text.contains("prefech") && text.contains("receiver"),
+                "{text}"
+            );
+            jail.create_file("eai.toml", "prefetch = 16\n")?;
+            let error =
+                Settings::load(Some(Path::new("eai.toml"))).expect_err("not a top-level key");
+            assert!(error.to_string().contains("prefetch"), "{error}");
+            jail.create_file("eai.toml", "[reciever]\nprefetch = 16\n")?;
+            let error =
+                Settings::load(Some(Path::new("eai.toml"))).expect_err("a misspelt section");
+            assert!(error.to_string().contains("reciever"), "{error}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn durations_need_their_unit_and_must_make_sense() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("eai.toml", "[sender]\npoll = 1000\n")?;
+            let error = Settings::load(Some(Path::new("eai.toml"))).expect_err("no unit");
+            assert!(error.to_string().contains("poll"), "{error}");
+            jail.create_file("eai.toml", "[sender]\npoll = \"1 fortnight\"\n")?;
+            let error = Settings::load(Some(Path::new("eai.toml"))).expect_err("no such unit");
+            assert!(error.to_string().contains("poll"), "{error}");
+            jail.create_file("eai.toml", "[receipts]\nrelay_interval = \"0s\"\n")?;
+            let error = Settings::load(Some(Path::new("eai.toml"))).expect_err("never runs");
+            assert!(
+                error.to_string().contains("receipts.relay_interval"),
+                "{error}"
+            );
+            jail.create_file("eai.toml", "[sender]\nretry_min = \"10m\"\n")?;
+            let error = Settings::load(Some(Path::new("eai.toml"))).expect_err("min over max");
+            assert!(error.to_string().contains("sender.retry_max"), "{error}");
+            jail.create_file(
+                "eai.toml",
+                "[sender]\npoll = \"250ms\"\nstock_full_load = \"0s\"\n[retention]\nwindow = \"7days\"\n",
+            )?;
+            let settings = Settings::load(Some(Path::new("eai.toml")))?;
+            assert_eq!(settings.sender.poll, Duration::from_millis(250));
+            assert!(settings.sender.stock_full_load.is_zero(), "turned off");
+            assert_eq!(settings.retention.window, Duration::from_secs(7 * 86_400));
             Ok(())
         });
     }

@@ -8,7 +8,7 @@
 //!   goes there too, correlated by the AMQP `correlation_id` or `message_id`;
 //! - envelopes answered `PROCESSING_FAILED` (refused by the database for
 //!   good, failing until their retries were spent, killing every worker);
-//! - receipts the relay could not deliver after `receipt_max_attempts`.
+//! - receipts the relay could not deliver after `receipts.max_attempts`.
 
 use chrono::Utc;
 use eai_protocol::{Detail, InboundSummary, Receipt, Rejection};

@@ -74,7 +74,7 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            "consumers gone for longer than liveness_timeout_secs\n",
+            "consumers gone for longer than health.liveness_timeout\n",
         )
     }
 }

@@ -383,7 +383,7 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    telemetry::init(settings.log_format);
+    telemetry::init(settings.log.format);
     match execute(cli.command, &settings).await {
         Ok(code) => code,
         Err(error) => {

@@ -12,19 +12,19 @@
 //!
 //! - **Waiting.** A sale whose only problem is a reservation not integrated
 //!   yet (its ItemReserve may be behind it on another queue) is parked in a
-//!   delay queue, up to `reserve_retry_delays_secs`, then answered
+//!   delay queue, up to `receiver.reserve_retry_delays`, then answered
 //!   `RESERVE_NOT_FOUND`. The count is kept in the database by UUID.
 //! - **Database unavailable** (an outage, not the envelope's fault): the
 //!   delivery waits, unacked, until the database answers again, then runs
 //!   again; never counted against it.
 //! - **Failing** (the transaction keeps failing though the database is up:
 //!   a lock held elsewhere, a statement timing out): after its immediate
-//!   retries it is parked in a delay queue (`failure_retry_delays_secs`),
+//!   retries it is parked in a delay queue (`receiver.failure_retry_delays`),
 //!   then, when those are spent, answered `PROCESSING_FAILED` and
 //!   dead-lettered.
 //! - **Refused for good** (the database cannot store its data): answered
 //!   `PROCESSING_FAILED` and dead-lettered at once. So is an envelope that
-//!   was redelivered after killing its worker `redelivery_limit` times.
+//!   was redelivered after killing its worker `receiver.redelivery_limit` times.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;

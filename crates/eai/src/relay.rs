@@ -6,7 +6,7 @@
 //! published then.
 //!
 //! A failed receipt is tried again after a growing delay; after
-//! `receipt_max_attempts` it is dead-lettered with the reason and marked
+//! `receipts.max_attempts` it is dead-lettered with the reason and marked
 //! `failed` — never counted as delivered.
 
 use std::time::Duration;

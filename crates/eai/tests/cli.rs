@@ -38,7 +38,7 @@ fn json(settings: &Settings, args: &[&str], code: i32) -> Value {
 async fn an_operator_finds_discards_and_maps_from_the_command_line() {
     let db = prepared_database(&[]).await;
     let mut settings = test_settings(&db);
-    settings.http_addr = free_addr();
+    settings.http.addr = free_addr();
     let _topology = TopologyGuard(settings.topology());
     let mut worker = WorkerProcess::spawn(std::path::Path::new(EAI), &settings);
     worker.ready(Duration::from_secs(30)).await;
@@ -256,7 +256,7 @@ fn a_database_url_of_another_scheme_is_refused_at_once_naming_the_schemes() {
         ("sqlite://eai-data/eai.db", "\"sqlite:\""),
         ("mysql://ana:s3cret@127.0.0.1/eai", "\"mysql:\""),
     ] {
-        settings.database_url = url.to_owned().into();
+        settings.database.url = url.to_owned().into();
         let started = std::time::Instant::now();
         let output = eai(&settings, &["migrate"]);
         let stderr = String::from_utf8_lossy(&output.stderr);

@@ -32,7 +32,7 @@ const LOCKED_ITEM: &str = "69dbb151-bbe6-4547-853a-0342ace00eab";
 /// Settings for a worker process: a fixed port of its own.
 fn process_settings(db: &TestDatabase) -> Settings {
     let mut settings = test_settings(db);
-    settings.http_addr = free_addr();
+    settings.http.addr = free_addr();
     settings
 }
 
@@ -227,7 +227,7 @@ async fn kill_9_at_random_moments_loses_nothing_and_applies_nothing_twice() {
                 "kill -9 #{kills} with {} of {total} answered",
                 shop.receipts().len()
             );
-            settings.http_addr = free_addr();
+            settings.http.addr = free_addr();
             worker = WorkerProcess::spawn(binary(), &settings);
             worker.ready(Duration::from_secs(30)).await;
         }
@@ -258,10 +258,10 @@ async fn a_cut_or_silent_broker_path_turns_readiness_false_within_seconds_and_th
     let broker: SocketAddr = "127.0.0.1:5672".parse().expect("address");
     let proxy = Proxy::start(broker).await;
     let mut settings = process_settings(&db);
-    settings.amqp_url = format!("amqp://guest:guest@{}/%2f", proxy.address()).into();
-    settings.amqp_connect_timeout_secs = 2;
-    settings.amqp_heartbeat_secs = 4;
-    settings.liveness_timeout_secs = 4;
+    settings.amqp.url = format!("amqp://guest:guest@{}/%2f", proxy.address()).into();
+    settings.amqp.connect_timeout = Duration::from_secs(2);
+    settings.amqp.heartbeat = Duration::from_secs(4);
+    settings.health.liveness_timeout = Duration::from_secs(4);
     let _topology = TopologyGuard(settings.topology());
     let shop = Shop::connect(&settings).await;
     let mut worker = WorkerProcess::spawn(binary(), &settings);
@@ -318,8 +318,8 @@ async fn a_database_outage_is_waited_out_and_readiness_says_so_within_a_second()
     let proxy = Proxy::start(postgres).await;
     let mut settings = process_settings(&db);
     let name = db.options().get_database().unwrap_or_default().to_owned();
-    settings.database_url = format!("postgres://postgres@{}/{name}", proxy.address()).into();
-    settings.database_acquire_timeout_secs = 2;
+    settings.database.url = format!("postgres://postgres@{}/{name}", proxy.address()).into();
+    settings.database.acquire_timeout = Duration::from_secs(2);
     let _topology = TopologyGuard(settings.topology());
     let shop = Shop::connect(&settings).await;
     let dead = dead_letter_tap(&settings).await;
@@ -365,8 +365,8 @@ async fn a_message_that_keeps_failing_is_dead_lettered_with_a_receipt_and_good_e
 ) {
     let db = prepared_database(&[stream::bulk_stock()]).await;
     let mut settings = process_settings(&db);
-    settings.database_lock_timeout_ms = 300;
-    settings.failure_retry_delays_secs = vec![1, 1];
+    settings.database.lock_timeout = Duration::from_millis(300);
+    settings.receiver.failure_retry_delays = vec![Duration::from_secs(1), Duration::from_secs(1)];
     let _topology = TopologyGuard(settings.topology());
     let shop = Shop::connect(&settings).await;
     let dead = dead_letter_tap(&settings).await;
@@ -457,8 +457,8 @@ async fn an_envelope_no_worker_survives_is_answered_once_the_redelivery_limit_is
     // Long enough to be killed while waiting; short enough that the dead
     // workers' transactions (which PostgreSQL ends when their lock wait
     // times out) do not hold its inbox claim for long.
-    settings.database_lock_timeout_ms = 8_000;
-    settings.redelivery_limit = 2;
+    settings.database.lock_timeout = Duration::from_millis(8000);
+    settings.receiver.redelivery_limit = 2;
     let _topology = TopologyGuard(settings.topology());
     let shop = Shop::connect(&settings).await;
     let dead = dead_letter_tap(&settings).await;
@@ -472,13 +472,13 @@ async fn an_envelope_no_worker_survives_is_answered_once_the_redelivery_limit_is
         .await;
     // Each worker takes it and hangs on the lock: "dies" holding it.
     for started in 1..=3 {
-        settings.http_addr = free_addr();
+        settings.http.addr = free_addr();
         let mut worker = WorkerProcess::spawn(binary(), &settings);
         worker.ready(Duration::from_secs(30)).await;
         lock_waiters(&db, started, Duration::from_secs(20)).await;
         worker.kill();
     }
-    settings.http_addr = free_addr();
+    settings.http.addr = free_addr();
     let mut worker = WorkerProcess::spawn(binary(), &settings);
     worker.ready(Duration::from_secs(30)).await;
     assert!(
@@ -505,8 +505,8 @@ async fn an_envelope_no_worker_survives_is_answered_once_the_redelivery_limit_is
 async fn sigterm_lets_a_slow_envelope_commit_publish_and_ack_before_the_worker_exits() {
     let db = prepared_database(&[]).await;
     let mut settings = process_settings(&db);
-    settings.database_lock_timeout_ms = 30_000;
-    settings.shutdown_grace_secs = 30;
+    settings.database.lock_timeout = Duration::from_millis(30000);
+    settings.shutdown_grace = Duration::from_secs(30);
     let _topology = TopologyGuard(settings.topology());
     let shop = Shop::connect(&settings).await;
     let mut worker = WorkerProcess::spawn(binary(), &settings);
@@ -569,10 +569,10 @@ async fn with_the_broker_or_the_database_unreachable_every_command_names_the_add
     let silent = Proxy::start("127.0.0.1:5672".parse().expect("address")).await;
     silent.set(Mode::Silent);
     let mut settings = process_settings(&db);
-    settings.startup_timeout_secs = 3;
-    settings.amqp_connect_timeout_secs = 1;
-    settings.database_acquire_timeout_secs = 1;
-    settings.amqp_url = format!("amqp://guest:guest@{}/%2f", silent.address()).into();
+    settings.startup_timeout = Duration::from_secs(3);
+    settings.amqp.connect_timeout = Duration::from_secs(1);
+    settings.database.acquire_timeout = Duration::from_secs(1);
+    settings.amqp.url = format!("amqp://guest:guest@{}/%2f", silent.address()).into();
 
     let envelope = std::env::temp_dir().join(format!("eai-{}.json", uuid::Uuid::new_v4().simple()));
     std::fs::write(
@@ -585,7 +585,7 @@ async fn with_the_broker_or_the_database_unreachable_every_command_names_the_add
         exits_naming(&args, &settings, &silent.address(), "a silent broker").await;
     }
     let closed = free_addr();
-    settings.database_url = format!("postgres://postgres@{closed}/eai").into();
+    settings.database.url = format!("postgres://postgres@{closed}/eai").into();
     for args in [vec!["run"], vec!["migrate"]] {
         exits_naming(&args, &settings, &closed.to_string(), "no database").await;
     }

@@ -1,7 +1,7 @@
 //! The usage report (seed 004, the TSS billing API): per company and
 //! period, per transaction, the envelopes answered and the attempts they
 //! took, split by environment. Counted from the inbox, so it covers the
-//! retention window (`retention_days`).
+//! retention window (`retention.window`).
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;

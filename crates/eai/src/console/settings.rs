@@ -1,6 +1,8 @@
 //! Cadastrar: de/para mappings (list, filter, add, delete) and destinations
 //! (list, test the connection, unblock). Credentials are never shown.
 
+use std::time::Duration;
+
 use axum::extract::{Path, Query, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::Form;
@@ -341,45 +343,43 @@ pub async fn credentials(
 pub async fn schedules(State(state): State<ApiState>, signed: Signed) -> Html<String> {
     let text = signed.text;
     let settings = &state.settings;
+    let shown = |duration: Duration| humantime::format_duration(duration).to_string();
     let jobs: [(&str, &str, String); 5] = [
         (
             text.job_relay,
-            "relay_interval_secs",
-            format!("{} s", settings.relay_interval_secs),
+            "receipts.relay_interval",
+            shown(settings.receipts.relay_interval),
         ),
         (
             text.job_sweep,
-            "reservation_sweep_secs",
-            format!("{} s", settings.reservation_sweep_secs),
+            "receiver.reservation_sweep",
+            shown(settings.receiver.reservation_sweep),
         ),
         (
             text.job_stock,
-            "stock_full_load_secs",
-            if settings.stock_full_load_secs == 0 {
+            "sender.stock_full_load",
+            if settings.sender.stock_full_load.is_zero() {
                 text.off.to_owned()
             } else {
-                format!("{} s", settings.stock_full_load_secs)
+                shown(settings.sender.stock_full_load)
             },
         ),
         (
             text.job_retention,
-            "retention_interval_secs",
+            "retention.interval",
             format!(
-                "{} s (> {} d)",
-                settings.retention_interval_secs, settings.retention_days
+                "{} (> {})",
+                shown(settings.retention.interval),
+                shown(settings.retention.window)
             ),
         ),
-        (
-            text.job_sender,
-            "sender_poll_ms",
-            format!("{} ms", settings.sender_poll_ms),
-        ),
+        (text.job_sender, "sender.poll", shown(settings.sender.poll)),
     ];
     let body = html! {
         table {
             tr { th { (text.name) } th { (text.every) } th { "EAI_…" } }
             @for (job, key, every) in &jobs {
-                tr { td { (job) } td { (every) } td { code { "EAI_" (key.to_ascii_uppercase()) } } }
+                tr { td { (job) } td { (every) } td { code { "EAI_" (key.replace('.', "_").to_ascii_uppercase()) } } }
             }
         }
     };
