@@ -45,6 +45,13 @@ enum Command {
     },
     /// Create the database if needed and apply the migrations.
     Migrate,
+    /// Check the configuration, the database, the broker, the destinations and
+    /// the worker at `http.addr`, and say what is wrong (exit 3 if anything is).
+    Doctor {
+        /// Also send each destination a connection test (EAIEnvironmentTest).
+        #[arg(long)]
+        probe: bool,
+    },
     /// Load master data and de/para mappings from a JSON file (idempotent, all or nothing).
     Import {
         /// The import file (see examples/master-data.json).
@@ -384,7 +391,7 @@ async fn main() -> ExitCode {
         }
     };
     telemetry::init(settings.log.format);
-    match execute(cli.command, &settings).await {
+    match execute(cli.command, &settings, cli.config.as_deref()).await {
         Ok(code) => code,
         Err(error) => {
             eprintln!("eai: {}", report(&error));
@@ -393,7 +400,11 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn execute(command: Command, settings: &Settings) -> anyhow::Result<ExitCode> {
+async fn execute(
+    command: Command,
+    settings: &Settings,
+    config: Option<&std::path::Path>,
+) -> anyhow::Result<ExitCode> {
     match command {
         Command::Run { only } => {
             let running = app::start(settings, only).await?;
@@ -404,6 +415,9 @@ async fn execute(command: Command, settings: &Settings) -> anyhow::Result<ExitCo
             commands::migrate::run(settings).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Doctor { probe } => Ok(success_or_3(
+            commands::doctor::run(settings, config, probe).await,
+        )),
         Command::Import { file } => Ok(if commands::import::run(settings, &file).await? {
             ExitCode::SUCCESS
         } else {

@@ -273,3 +273,113 @@ fn a_database_url_of_another_scheme_is_refused_at_once_naming_the_schemes() {
         );
     }
 }
+
+/// `eai doctor`'s line for `check`, as printed: its verdict and detail.
+fn doctor_line<'a>(stdout: &'a str, check: &str) -> &'a str {
+    stdout
+        .lines()
+        .find(|line| line.starts_with(check))
+        .unwrap_or_else(|| panic!("no {check} line in:\n{stdout}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_doctor_finds_nothing_wrong_with_a_running_worker_then_names_what_breaks() {
+    let db = prepared_database(&[serde_json::json!({"destinations": [
+        {"name": "erp-http", "company": "T1", "branch": "D MG 01", "transaction": "StockLevel",
+         "kind": "http", "url": "http://127.0.0.1:9/eai"}
+    ]})])
+    .await;
+    let mut settings = test_settings(&db);
+    settings.http.addr = free_addr();
+    let _topology = TopologyGuard(settings.topology());
+
+    let before = eai(&settings, &["doctor"]);
+    let stdout = String::from_utf8_lossy(&before.stdout).into_owned();
+    assert_eq!(before.status.code(), Some(0), "{stdout}");
+    assert!(
+        doctor_line(&stdout, "database").contains(" ok "),
+        "{stdout}"
+    );
+    assert!(
+        doctor_line(&stdout, "broker").contains("not declared yet"),
+        "no worker ran yet: {stdout}"
+    );
+    assert!(
+        doctor_line(&stdout, "worker").contains("nothing answers"),
+        "{stdout}"
+    );
+
+    let mut worker = WorkerProcess::spawn(std::path::Path::new(EAI), &settings);
+    worker.ready(Duration::from_secs(30)).await;
+    let running = eai(&settings, &["doctor"]);
+    let stdout = String::from_utf8_lossy(&running.stdout).into_owned();
+    assert_eq!(running.status.code(), Some(0), "{stdout}");
+    assert!(
+        doctor_line(&stdout, "broker").contains("queues declared"),
+        "{stdout}"
+    );
+    let itemreserve = format!(
+        "{}.itemreserve: 0 ready, 1 consumer(s)",
+        settings.amqp.topology_prefix
+    );
+    assert!(stdout.contains(&itemreserve), "{stdout}");
+    assert!(
+        doctor_line(&stdout, "destinations").contains("1 configured, 0 blocked"),
+        "{stdout}"
+    );
+    assert!(
+        doctor_line(&stdout, "worker").contains(": ready"),
+        "{stdout}"
+    );
+
+    sqlx::query("UPDATE destinations SET blocked = true, blocked_reason = 'HTTP 401' WHERE name = 'erp-http'")
+        .execute(db.store.pool())
+        .await
+        .expect("block it");
+    sqlx::query("DELETE FROM _sqlx_migrations WHERE version = 13")
+        .execute(db.store.pool())
+        .await
+        .expect("an older database");
+    let broken = eai(&settings, &["doctor"]);
+    let stdout = String::from_utf8_lossy(&broken.stdout).into_owned();
+    assert_eq!(broken.status.code(), Some(3), "{stdout}");
+    assert!(
+        doctor_line(&stdout, "database").contains("1 migration(s) not applied")
+            && stdout.contains("0013 sale fields kept"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("erp-http: blocked (HTTP 401)")
+            && stdout.contains("eai destinations unblock erp-http"),
+        "{stdout}"
+    );
+
+    worker.terminate();
+    worker.exit(Duration::from_secs(30)).await;
+}
+
+#[test]
+fn the_doctor_names_servers_it_cannot_reach() {
+    let mut settings = Settings::defaults();
+    let closed = free_addr();
+    settings.database.url = format!("postgres://postgres@{closed}/eai").into();
+    settings.database.acquire_timeout = Duration::from_secs(1);
+    settings.amqp.url = format!("amqp://guest:guest@{closed}/%2f").into();
+    settings.http.addr = closed;
+    let started = std::time::Instant::now();
+    let output = eai(&settings, &["doctor"]);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert_eq!(output.status.code(), Some(3), "{stdout}");
+    for check in ["database", "broker"] {
+        let line = doctor_line(&stdout, check);
+        assert!(
+            line.contains("FAILED") && line.contains(&closed.to_string()),
+            "{line}"
+        );
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+}

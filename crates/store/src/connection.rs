@@ -9,7 +9,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgListener};
 use sqlx::{ConnectOptions, Connection, Executor};
 
-use crate::{PoolSettings, Store, StoreError};
+use crate::{PoolSettings, Store, StoreError, MIGRATOR};
 
 /// The URL schemes a database URL may have.
 pub const SCHEMES: [&str; 2] = ["postgres://", "postgresql://"];
@@ -17,6 +17,9 @@ pub const SCHEMES: [&str; 2] = ["postgres://", "postgresql://"];
 /// The channel the outbox's trigger (migration 0004) notifies when a message
 /// becomes ready to send.
 const OUTBOX_CHANNEL: &str = "eai_outbox";
+
+/// PostgreSQL's SQLSTATE for a table that does not exist.
+const UNDEFINED_TABLE: &str = "42P01";
 
 /// A database URL, checked: a PostgreSQL server and the database to use.
 #[derive(Debug, Clone)]
@@ -131,6 +134,26 @@ impl Store {
                 version,
                 description,
             })
+            .collect())
+    }
+
+    /// The migrations this build carries that the database lacks (`eai
+    /// migrate` or `eai run` applies them), as `version description`.
+    pub async fn missing_migrations(&self) -> Result<Vec<String>, StoreError> {
+        let applied: Vec<i64> =
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                .fetch_all(&self.pool)
+                .await
+                .or_else(|error| match &error {
+                    sqlx::Error::Database(db) if db.code().as_deref() == Some(UNDEFINED_TABLE) => {
+                        Ok(Vec::new())
+                    }
+                    _ => Err(error),
+                })?;
+        Ok(MIGRATOR
+            .iter()
+            .filter(|migration| !applied.contains(&migration.version))
+            .map(|migration| format!("{:04} {}", migration.version, migration.description))
             .collect())
     }
 

@@ -55,11 +55,20 @@ impl StoreError {
         }
     }
 
+    /// The server answered, but has no database by the name asked for.
+    pub fn is_missing_database(&self) -> bool {
+        matches!(self, StoreError::Database(sqlx::Error::Database(db))
+            if db.code().as_deref() == Some(INVALID_CATALOG_NAME))
+    }
+
     /// True unless retrying cannot help.
     pub fn is_retryable(&self) -> bool {
         self.failure() != Failure::Permanent
     }
 }
+
+/// PostgreSQL's SQLSTATE for a database that does not exist.
+const INVALID_CATALOG_NAME: &str = "3D000";
 
 /// The lots' CHECK that reserved never exceeds on hand. Reservations plan
 /// on lots they read without locking them (their stock keys are locked), so

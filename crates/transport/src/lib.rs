@@ -24,7 +24,7 @@ pub use consumer::{Consumer, Handler, OnLost, Settle, Subscription};
 pub use endpoint::Endpoint;
 pub use lapin;
 pub use publisher::{Outgoing, Publisher};
-pub use topology::{QueueType, Topology};
+pub use topology::{QueueState, QueueType, Topology};
 
 /// What can go wrong on the broker side.
 #[derive(Debug, thiserror::Error)]

@@ -10,7 +10,7 @@ use lapin::options::{
     QueueDeleteOptions,
 };
 use lapin::types::{AMQPValue, FieldTable};
-use lapin::{Channel, ExchangeKind};
+use lapin::{Channel, Connection, ExchangeKind};
 
 use crate::TransportError;
 
@@ -300,6 +300,53 @@ impl Topology {
             )
             .await?;
         Ok(())
+    }
+}
+
+/// A queue the worker consumes, as the broker has it now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueState {
+    pub name: String,
+    /// Messages ready and consumers; `None` when the queue is not declared.
+    pub counts: Option<(u32, u32)>,
+}
+
+impl Topology {
+    /// The queues the worker consumes, looked up without declaring anything
+    /// (passive declares): messages ready and consumers of each.
+    pub async fn inspect(
+        &self,
+        connection: &Connection,
+    ) -> Result<Vec<QueueState>, TransportError> {
+        let consumed = self.work_queues.iter().map(|(queue, _)| queue).chain([
+            &self.unrouted_queue,
+            &self.receipts_in_queue,
+            &self.dead_queue,
+        ]);
+        let mut states = Vec::new();
+        for name in consumed {
+            // A queue that does not exist closes its channel: one channel each.
+            let channel = connection.create_channel().await?;
+            let passive = QueueDeclareOptions {
+                passive: true,
+                ..QueueDeclareOptions::default()
+            };
+            let counts = match channel
+                .queue_declare(name.as_str().into(), passive, FieldTable::default())
+                .await
+            {
+                Ok(queue) => {
+                    channel.close(200, "inspected".into()).await.ok();
+                    Some((queue.message_count(), queue.consumer_count()))
+                }
+                Err(_) => None,
+            };
+            states.push(QueueState {
+                name: name.clone(),
+                counts,
+            });
+        }
+        Ok(states)
     }
 }
 

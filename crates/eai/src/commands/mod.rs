@@ -3,6 +3,7 @@
 //! # Layout
 //!
 //! - [`migrate`]: create and migrate the database.
+//! - [`doctor`]: check the configuration, the servers, the destinations and the worker.
 //! - [`send`]: enqueue an envelope for the sender.
 //! - [`messages`]: the message log of both directions, pending items, dead letters and the actions on them.
 //! - [`mappings`]: list, set and delete de/para mappings.
@@ -12,6 +13,7 @@
 //! - [`publish`]: put envelopes on the inbound exchange and optionally wait for their receipts.
 
 pub mod destinations;
+pub mod doctor;
 pub mod import;
 pub mod mappings;
 pub mod messages;
