@@ -1210,7 +1210,7 @@ async fn a_sender_killed_mid_send_leaves_its_message_to_another_after_the_lease(
     assert!(
         attempts
             .iter()
-            .all(|attempt| attempt.sender != dead_sender || attempt.status != "done"),
+            .all(|attempt| attempt.sender != dead_sender || attempt.status != Status::Done),
         "{attempts:?}"
     );
     assert_eq!(

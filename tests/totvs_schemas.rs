@@ -191,7 +191,7 @@ async fn every_kind_of_envelope_the_worker_emits_is_valid() {
     let (settlement, _) = eai::commands::destinations::probe(&app.settings, &probed, &company)
         .await
         .expect("the connection test runs");
-    assert_eq!(settlement.status(), "done");
+    assert_eq!(settlement.status(), eai_store::log::Status::Done);
 
     // Three StockLevels per reservation change for each of two destinations
     // (reserved, then released by the cancellation), a traceability per sale

@@ -133,6 +133,44 @@ impl fmt::Display for Status {
     }
 }
 
+/// A status is stored as its text: read and written here, once.
+impl<DB: sqlx::Database> sqlx::Type<DB> for Status
+where
+    for<'a> &'a str: sqlx::Type<DB>,
+{
+    fn type_info() -> DB::TypeInfo {
+        <&str as sqlx::Type<DB>>::type_info()
+    }
+
+    fn compatible(ty: &DB::TypeInfo) -> bool {
+        <&str as sqlx::Type<DB>>::compatible(ty)
+    }
+}
+
+impl<'r, DB: sqlx::Database> sqlx::Decode<'r, DB> for Status
+where
+    &'r str: sqlx::Decode<'r, DB>,
+{
+    fn decode(value: DB::ValueRef<'r>) -> Result<Status, sqlx::error::BoxDynError> {
+        let text = <&str as sqlx::Decode<DB>>::decode(value)?;
+        Ok(text
+            .parse()
+            .map_err(|expected| format!("status {text:?}: expected {expected}"))?)
+    }
+}
+
+impl<'q, DB: sqlx::Database> sqlx::Encode<'q, DB> for Status
+where
+    &'q str: sqlx::Encode<'q, DB>,
+{
+    fn encode_by_ref(
+        &self,
+        buf: &mut DB::ArgumentBuffer<'q>,
+    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        self.as_str().encode_by_ref(buf)
+    }
+}
+
 /// What the log and the pending list name: `in-12` (an inbound envelope),
 /// `out-7` (an outbound message), `dead-3` (a dead letter).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -257,7 +295,7 @@ struct EntryRow {
     transaction: String,
     company: String,
     branch: String,
-    status: String,
+    status: Status,
     internal_id: Option<String>,
     document_code: Option<String>,
     error_codes: Vec<String>,
@@ -284,7 +322,7 @@ impl From<EntryRow> for LogEntry {
             transaction: row.transaction,
             company: row.company,
             branch: row.branch,
-            status: row.status.parse().unwrap_or(Status::Processing),
+            status: row.status,
             internal_id: row.internal_id,
             document_code: row.document_code,
             error_codes: row.error_codes,
@@ -316,7 +354,7 @@ pub struct Attempt {
     pub sender: String,
     pub started_at: DateTime<Utc>,
     pub finished_at: DateTime<Utc>,
-    pub status: String,
+    pub status: Status,
     pub detail: String,
 }
 
@@ -349,7 +387,7 @@ pub struct MessageDetail {
     /// The ReceiptMessage answering an inbound envelope, and whether it was delivered.
     #[schema(value_type = Option<Object>)]
     pub receipt: Option<serde_json::Value>,
-    pub receipt_status: Option<String>,
+    pub receipt_status: Option<Status>,
     /// Outbound: every attempt. Inbound: how often it waited, failed, was redelivered.
     pub attempt_history: Vec<Attempt>,
     pub tries: Option<InboundTries>,
@@ -616,7 +654,7 @@ impl Store {
                     Option<Vec<u8>>,
                     bool,
                     Option<String>,
-                    Option<String>,
+                    Option<Status>,
                 ) = sqlx::query_as(
                     "SELECT i.body, i.body_zstd, o.body, o.status FROM inbox i
                            LEFT JOIN outbox o ON o.id = i.receipt_id WHERE i.id = $1",

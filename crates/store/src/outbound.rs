@@ -14,6 +14,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sqlx::{FromRow, PgConnection};
 
+use crate::log::Status;
 use crate::{Store, StoreError};
 
 /// How a destination is reached.
@@ -114,13 +115,13 @@ pub enum Settlement {
 }
 
 impl Settlement {
-    pub fn status(&self) -> &'static str {
+    pub fn status(&self) -> Status {
         match self {
-            Settlement::Done => "done",
-            Settlement::Failed(_) => "failed",
-            Settlement::NotDelivered(_) => "not_delivered",
-            Settlement::Rejected(_) => "rejected",
-            Settlement::Blocked(_) => "blocked",
+            Settlement::Done => Status::Done,
+            Settlement::Failed(_) => Status::Failed,
+            Settlement::NotDelivered(_) => Status::NotDelivered,
+            Settlement::Rejected(_) => Status::Rejected,
+            Settlement::Blocked(_) => Status::Blocked,
         }
     }
 
@@ -455,7 +456,7 @@ impl Store {
     }
 
     /// The current status of a message.
-    pub async fn message_status(&self, id: i64) -> Result<Option<String>, StoreError> {
+    pub async fn message_status(&self, id: i64) -> Result<Option<Status>, StoreError> {
         Ok(
             sqlx::query_scalar("SELECT status FROM outbox WHERE id = $1")
                 .bind(id)

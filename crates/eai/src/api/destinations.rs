@@ -3,6 +3,7 @@
 
 use axum::extract::{Path, State};
 use axum::Json;
+use eai_store::log::Status;
 use eai_store::outbound::{Destination, DestinationKind};
 use serde::Serialize;
 
@@ -111,7 +112,7 @@ pub async fn unblock(
 pub struct Tested {
     pub name: String,
     /// `done`, `failed`, `blocked`, `not_delivered` or `rejected`.
-    pub status: &'static str,
+    pub status: Status,
     pub detail: String,
     pub elapsed_ms: u128,
 }

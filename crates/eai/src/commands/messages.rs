@@ -128,8 +128,8 @@ pub async fn show(settings: &Settings, id: ItemId, json: bool) -> anyhow::Result
                 line["Message"].as_str().unwrap_or("")
             );
         }
-        match detail.receipt_status.as_deref() {
-            Some("done") => println!("  receipt      published"),
+        match detail.receipt_status {
+            Some(Status::Done) => println!("  receipt      published"),
             Some(status) => {
                 println!("  receipt      not published yet ({status}; the relay retries it)")
             }

@@ -265,7 +265,7 @@ pub async fn message(
                 tr { th { "#" } th { (text.at) } th { (text.status) } th { (text.reason) } }
                 @for attempt in &detail.attempt_history {
                     tr { td { (attempt.attempt) } td { (attempt.started_at.format("%Y-%m-%d %H:%M:%S")) }
-                         td class=(status_class(&attempt.status)) { (attempt.status) } td { (attempt.detail) } }
+                         td class=(status_class(attempt.status.as_str())) { (attempt.status.as_str()) } td { (attempt.detail) } }
                 }
             }
         }

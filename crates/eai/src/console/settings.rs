@@ -8,6 +8,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::Form;
 use eai_domain::Entity;
 use eai_store::mappings::MappingFilter;
+use eai_store::outbound::Settlement;
 use maud::html;
 use serde::Deserialize;
 
@@ -273,7 +274,7 @@ pub async fn destination_action(
         .await
         {
             Ok((settlement, elapsed)) => {
-                let ok = settlement.status() == "done";
+                let ok = matches!(settlement, Settlement::Done);
                 let detail = settlement.detail();
                 redirect(
                     path,

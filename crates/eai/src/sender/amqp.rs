@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use eai_store::log::Status;
 use eai_store::outbound::{Claimed, Settlement};
 use eai_transport::{Outgoing, TransportError};
 
@@ -58,8 +59,8 @@ pub async fn deliver(sender: &Sender, message: &Claimed) -> Settlement {
     let deadline = tokio::time::Instant::now() + destination.timeout();
     loop {
         match sender.store.message_status(message.id).await {
-            Ok(Some(status)) if status == "done" => return Settlement::Done,
-            Ok(Some(status)) if status == "rejected" => {
+            Ok(Some(Status::Done)) => return Settlement::Done,
+            Ok(Some(Status::Rejected)) => {
                 return Settlement::Rejected("error receipt from the destination".to_owned());
             }
             _ => {}

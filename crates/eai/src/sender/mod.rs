@@ -182,7 +182,7 @@ impl Sender {
                     destination: &message.destination.name,
                     transaction: &message.transaction,
                     attempt: message.attempt,
-                    status: settlement.status(),
+                    status: settlement.status().as_str(),
                     detail: settlement.detail(),
                     elapsed: clock.elapsed(),
                 }
