@@ -274,6 +274,14 @@ fn a_database_url_of_another_scheme_is_refused_at_once_naming_the_schemes() {
     }
 }
 
+/// Runs `eai doctor`, expecting exit code `code`; its stdout.
+fn doctor(settings: &Settings, code: i32) -> String {
+    let output = eai(settings, &["doctor"]);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert_eq!(output.status.code(), Some(code), "{stdout}");
+    stdout
+}
+
 /// `eai doctor`'s line for `check`, as printed: its verdict and detail.
 fn doctor_line<'a>(stdout: &'a str, check: &str) -> &'a str {
     stdout
@@ -293,9 +301,7 @@ async fn the_doctor_finds_nothing_wrong_with_a_running_worker_then_names_what_br
     settings.http.addr = free_addr();
     let _topology = TopologyGuard(settings.topology());
 
-    let before = eai(&settings, &["doctor"]);
-    let stdout = String::from_utf8_lossy(&before.stdout).into_owned();
-    assert_eq!(before.status.code(), Some(0), "{stdout}");
+    let stdout = doctor(&settings, 0);
     assert!(
         doctor_line(&stdout, "database").contains(" ok "),
         "{stdout}"
@@ -311,9 +317,7 @@ async fn the_doctor_finds_nothing_wrong_with_a_running_worker_then_names_what_br
 
     let mut worker = WorkerProcess::spawn(std::path::Path::new(EAI), &settings);
     worker.ready(Duration::from_secs(30)).await;
-    let running = eai(&settings, &["doctor"]);
-    let stdout = String::from_utf8_lossy(&running.stdout).into_owned();
-    assert_eq!(running.status.code(), Some(0), "{stdout}");
+    let stdout = doctor(&settings, 0);
     assert!(
         doctor_line(&stdout, "broker").contains("queues declared"),
         "{stdout}"
@@ -340,9 +344,7 @@ async fn the_doctor_finds_nothing_wrong_with_a_running_worker_then_names_what_br
         .execute(db.store.pool())
         .await
         .expect("an older database");
-    let broken = eai(&settings, &["doctor"]);
-    let stdout = String::from_utf8_lossy(&broken.stdout).into_owned();
-    assert_eq!(broken.status.code(), Some(3), "{stdout}");
+    let stdout = doctor(&settings, 3);
     assert!(
         doctor_line(&stdout, "database").contains("1 migration(s) not applied")
             && stdout.contains("0013 sale fields kept"),
@@ -367,9 +369,7 @@ fn the_doctor_names_servers_it_cannot_reach() {
     settings.amqp.url = format!("amqp://guest:guest@{closed}/%2f").into();
     settings.http.addr = closed;
     let started = std::time::Instant::now();
-    let output = eai(&settings, &["doctor"]);
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert_eq!(output.status.code(), Some(3), "{stdout}");
+    let stdout = doctor(&settings, 3);
     for check in ["database", "broker"] {
         let line = doctor_line(&stdout, check);
         assert!(

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use common::*;
 use eai_protocol::{Code, Detail, Envelope};
+use eai_store::testing::TestDatabase;
 use eai_store::RelayPass;
 use rust_decimal::Decimal;
 use serde_json::json;
@@ -122,6 +123,15 @@ async fn the_outbox_holds_exactly_one_receipt_per_uuid() {
     }
 }
 
+/// What the receiver records when the broker returned `receipt_id`: not
+/// delivered, for the relay to publish again after `retry_in`.
+async fn undelivered(db: &TestDatabase, receipt_id: i64, retry_in: Duration) {
+    db.store
+        .mark_publish_failed(receipt_id, "returned: NO_ROUTE", retry_in)
+        .await
+        .expect("the failed publication is recorded");
+}
+
 #[tokio::test]
 async fn a_receipt_is_stored_delivered_and_only_a_failed_publication_goes_to_the_relay() {
     let db = seeded().await;
@@ -139,14 +149,7 @@ async fn a_receipt_is_stored_delivered_and_only_a_failed_publication_goes_to_the
         ("done".to_owned(), 1, true),
         "its envelope is acked only once the broker confirmed it"
     );
-    db.store
-        .mark_publish_failed(
-            returned.answer.receipt_id,
-            "returned: NO_ROUTE",
-            Duration::ZERO,
-        )
-        .await
-        .expect("mark failed");
+    undelivered(&db, returned.answer.receipt_id, Duration::ZERO).await;
     assert_eq!(
         status(returned.answer.receipt_id).await.expect("row"),
         ("waiting".to_owned(), 1, false),
@@ -190,14 +193,7 @@ async fn a_failed_receipt_is_retried_when_due_and_flushed_on_demand() {
     let db = seeded().await;
     let failed = send(&db.store, &reserve("D-FAIL", p001(1))).await;
     let fresh = send(&db.store, &reserve("D-NEW", p001(1))).await;
-    db.store
-        .mark_publish_failed(
-            failed.answer.receipt_id,
-            "returned: NO_ROUTE",
-            Duration::from_secs(3600),
-        )
-        .await
-        .expect("mark failed");
+    undelivered(&db, failed.answer.receipt_id, Duration::from_secs(3600)).await;
 
     let due_now = db
         .store
@@ -282,14 +278,7 @@ async fn the_purge_deletes_answered_uuids_past_the_window_and_keeps_what_is_pend
     let old = send(&db.store, &old_envelope).await;
     let old_unsent = send(&db.store, &reserve("D-OLD-UNSENT", p001(1))).await;
     let recent = send(&db.store, &reserve("D-RECENT", p001(1))).await;
-    db.store
-        .mark_publish_failed(
-            old_unsent.answer.receipt_id,
-            "returned: NO_ROUTE",
-            Duration::from_secs(60),
-        )
-        .await
-        .expect("not delivered");
+    undelivered(&db, old_unsent.answer.receipt_id, Duration::from_secs(60)).await;
     db.store
         .record_failure("u-old", "x")
         .await
@@ -404,14 +393,7 @@ async fn a_retry_replaces_an_undelivered_error_answer_starts_a_fresh_budget_and_
         .to_owned();
     let first = send(&db.store, &envelope).await;
     assert!(!first.answer.ok);
-    db.store
-        .mark_publish_failed(
-            first.answer.receipt_id,
-            "returned: NO_ROUTE",
-            Duration::from_secs(60),
-        )
-        .await
-        .expect("not delivered");
+    undelivered(&db, first.answer.receipt_id, Duration::from_secs(60)).await;
     db.store
         .record_failure(&uuid, "a lock held elsewhere")
         .await
