@@ -387,6 +387,58 @@ async fn a_receipt_the_broker_returns_is_retried_then_dead_lettered_never_counte
     );
 }
 
+/// The status of the receipt of `uuid`, polled until it is `expected` or 10 s pass.
+async fn receipt_status(app: &eai_tests::TestApp, uuid: &str, expected: &str) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let status: Option<String> = sqlx::query_scalar(
+            "SELECT o.status FROM outbox o JOIN inbox i ON i.receipt_id = o.id WHERE i.uuid = $1",
+        )
+        .bind(uuid)
+        .fetch_optional(app.db.store.pool())
+        .await
+        .expect("the receipt row");
+        let status = status.unwrap_or_default();
+        if status == expected || std::time::Instant::now() > deadline {
+            return status;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_returned_receipt_that_reaches_its_sender_when_the_uuid_is_sent_again_is_settled() {
+    let app = spawn_app_with(|settings| {
+        // The relay's next try is far off: only the re-sent UUID delivers it.
+        settings.sender.retry_min = Duration::from_secs(3600);
+        settings.sender.retry_max = Duration::from_secs(3600);
+    })
+    .await;
+    let source = format!("LATE-{}", uuid::Uuid::new_v4().simple());
+    let uuid = uuid::Uuid::new_v4().to_string();
+    let body = with_header(&reserve_one(&uuid, "late-1"), "SourceApplication", &source);
+    app.publish(vec![body.clone()], false).await;
+    assert_eq!(
+        receipt_status(&app, &uuid, "waiting").await,
+        "waiting",
+        "returned: no queue takes this sender's receipts yet"
+    );
+
+    let (channel, queue) = app.tap(&app.topology.receipts_exchange, &source).await;
+    app.publish(vec![body], false).await;
+    let message = app
+        .next_message(&channel, &queue)
+        .await
+        .expect("the stored receipt reaches the sender now");
+    let receipt: Value = serde_json::from_slice(&message.delivery.data).expect("a receipt");
+    assert_eq!(receipt["Content"]["ReceivedMessage"]["UUID"], uuid.as_str());
+    assert_eq!(
+        receipt_status(&app, &uuid, "done").await,
+        "done",
+        "delivered: the relay does not send it again"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_transactions_are_counted_under_one_label() {
     let app = spawn_app().await;

@@ -144,10 +144,24 @@ impl Receiver {
                 .await
             {
                 Some(Ok(starts)) if starts > self.retries.redelivery_limit => {
-                    let reason = format!(
-                        "redelivered and started {starts} times without finishing: it may be what stops the workers that take it"
-                    );
-                    return self.give_up(&arrival, &reason).await;
+                    // One already answered (its workers died after the
+                    // commit, or its receipt could not be published) is no
+                    // poison: its stored receipt goes out again below.
+                    match self
+                        .until_database(envelope.uuid(), || {
+                            self.store.stored_receipt(envelope.uuid())
+                        })
+                        .await
+                    {
+                        Some(Ok(Some(_))) => {}
+                        Some(_) => {
+                            let reason = format!(
+                                "redelivered and started {starts} times without finishing: it may be what stops the workers that take it"
+                            );
+                            return self.give_up(&arrival, &reason).await;
+                        }
+                        None => return Settle::Requeue,
+                    }
                 }
                 Some(_) => {}
                 None => return Settle::Requeue,
@@ -376,6 +390,13 @@ impl Receiver {
             })
             .await;
         let Err(error) = published else {
+            if answer.duplicate {
+                // A re-sent UUID may reach its sender where the first
+                // publication could not (a new reply_to): the relay stops.
+                if let Err(error) = self.store.mark_published(answer.receipt_id).await {
+                    tracing::warn!(uuid, %error, "the republished receipt was not marked published; the relay may send it again");
+                }
+            }
             return Settle::Ack;
         };
         let error_text = error.to_string();

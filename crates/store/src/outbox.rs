@@ -35,12 +35,14 @@ pub enum RelayPass {
 }
 
 impl Store {
-    /// Records that the broker confirmed a receipt the relay published again.
+    /// Records that the broker confirmed a receipt published again (by the
+    /// relay, or for a re-sent UUID) whose first publication had failed; a
+    /// receipt an operator's retry superseded meanwhile stays as it is.
     pub async fn mark_published(&self, receipt_id: i64) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE outbox SET status = 'done', sent_at = now(), lease_until = NULL,
                     last_error = NULL
-              WHERE id = $1",
+              WHERE id = $1 AND status IN ('waiting', 'failed')",
         )
         .bind(receipt_id)
         .execute(&self.pool)
@@ -49,7 +51,8 @@ impl Store {
     }
 
     /// Records a failed publication: the receipt is not delivered, and the
-    /// relay tries again after `retry_in`.
+    /// relay tries again after `retry_in`. Only the current answer of its
+    /// UUID: one an operator's retry is replacing is not sent again.
     pub async fn mark_publish_failed(
         &self,
         receipt_id: i64,
@@ -59,7 +62,9 @@ impl Store {
         sqlx::query(
             "UPDATE outbox SET status = 'waiting', sent_at = NULL, last_error = $2,
                     lease_until = NULL, next_attempt_at = now() + make_interval(secs => $3)
-              WHERE id = $1 AND status IN ('done', 'waiting')",
+              WHERE id = $1 AND status IN ('done', 'waiting')
+                AND EXISTS (SELECT 1 FROM inbox i
+                             WHERE i.receipt_id = outbox.id AND i.status IN ('ok', 'error'))",
         )
         .bind(receipt_id)
         .bind(error)

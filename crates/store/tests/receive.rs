@@ -464,6 +464,70 @@ async fn a_retry_replaces_an_undelivered_error_answer_starts_a_fresh_budget_and_
 }
 
 #[tokio::test]
+async fn a_receipt_a_retry_replaced_is_not_revived_by_its_failed_publication() {
+    use eai_store::log::{Acted, ItemId};
+    let db = seeded().await;
+    let envelope = reserve(
+        "D-SUPERSEDED",
+        json!([{"ItemCode": "NO-SUCH-PRODUCT", "WarehouseCode": "01", "Quantity": 1}]),
+    );
+    let first = send(&db.store, &envelope).await;
+    let id: i64 = sqlx::query_scalar("SELECT id FROM inbox WHERE receipt_id = $1")
+        .bind(first.answer.receipt_id)
+        .fetch_one(db.store.pool())
+        .await
+        .expect("inbox id");
+    // The operator retries while the first answer's publication is still in flight.
+    let acted = db
+        .store
+        .reprocess(ItemId::Inbound(id), "ana", "mapped", |_| async { Ok(()) })
+        .await
+        .expect("reprocess");
+    assert_eq!(acted, Acted::Done);
+    undelivered(&db, first.answer.receipt_id, Duration::ZERO).await;
+    let leased = db
+        .store
+        .lease_receipts(RelayPass::All, Duration::from_secs(60), 10)
+        .await
+        .expect("lease");
+    assert!(
+        leased.is_empty(),
+        "the replaced answer is not sent after the retry's: {leased:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_receipt_published_again_is_settled_unless_it_was_replaced() {
+    let db = seeded().await;
+    let returned = send(&db.store, &reserve("D-REROUTED", p001(1))).await;
+    let superseded = send(&db.store, &reserve("D-RETRIED", p001(1))).await;
+    for answer in [&returned.answer, &superseded.answer] {
+        undelivered(&db, answer.receipt_id, Duration::from_secs(3600)).await;
+    }
+    sqlx::query("UPDATE outbox SET status = 'rejected' WHERE id = $1")
+        .bind(superseded.answer.receipt_id)
+        .execute(db.store.pool())
+        .await
+        .expect("what a retry leaves");
+    for answer in [&returned.answer, &superseded.answer] {
+        db.store
+            .mark_published(answer.receipt_id)
+            .await
+            .expect("published");
+    }
+    let statuses: Vec<String> =
+        sqlx::query_scalar("SELECT status FROM outbox WHERE id = ANY($1) ORDER BY id")
+            .bind(vec![
+                returned.answer.receipt_id,
+                superseded.answer.receipt_id,
+            ])
+            .fetch_all(db.store.pool())
+            .await
+            .expect("statuses");
+    assert_eq!(statuses, ["done", "rejected"]);
+}
+
+#[tokio::test]
 async fn a_discarded_waiting_sale_shows_again_once_it_is_answered() {
     use eai_store::log::{ItemId, LogFilter};
     let db = seeded().await;
