@@ -44,10 +44,19 @@ use crate::unrouted::Unrouted;
 pub enum Role {
     /// Consume envelopes and answer them.
     Receiver,
-    /// Drain the outbox to destinations (and republish interrupted receipts),
-    /// consume destination receipts, release expired reservations and purge
-    /// old rows.
+    /// Drain the outbox to destinations (and publish again the receipts
+    /// whose publication failed), consume destination receipts, release
+    /// expired reservations and purge old rows.
     Sender,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Receiver => "receiver",
+            Role::Sender => "sender",
+        }
+    }
 }
 
 /// A started worker.
@@ -103,6 +112,29 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
         .with_environment(settings.environment))
 }
 
+/// The first line a starting worker logs: what it uses and where to look.
+fn announce(settings: &Settings, only: Option<Role>) -> anyhow::Result<()> {
+    let database =
+        DatabaseUrl::from_str(settings.database.url.expose_secret()).context("EAI_DATABASE_URL")?;
+    let broker = settings.endpoint("eai-worker")?;
+    let console = if settings.http.console {
+        format!("http://{}/", settings.http.addr)
+    } else {
+        "off".to_owned()
+    };
+    tracing::info!(
+        database = %database.shown(),
+        broker = %broker.address(),
+        topology = %settings.amqp.topology_prefix,
+        queues = settings.amqp.queue_type.as_str(),
+        api = %format!("http://{}/api/v1", settings.http.addr),
+        %console,
+        halves = only.map_or("receiver and sender", Role::as_str),
+        "EAI Worker starting"
+    );
+    Ok(())
+}
+
 /// Delays between start-up attempts: 200 ms doubling to 5 s, jittered; the
 /// caller stops at its deadline.
 fn startup_backoff() -> ExponentialBuilder {
@@ -142,6 +174,7 @@ pub fn http_client() -> anyhow::Result<reqwest::Client> {
 
 /// Starts the worker; it runs until [`RunningApp::shutdown`].
 pub async fn start(settings: &Settings, only: Option<Role>) -> anyhow::Result<RunningApp> {
+    announce(settings, only)?;
     let store = open_store(settings).await?;
     let topology = settings.topology();
     let broker = open_broker(settings, Some(topology.clone())).await?;

@@ -317,6 +317,16 @@ async fn the_doctor_finds_nothing_wrong_with_a_running_worker_then_names_what_br
 
     let mut worker = WorkerProcess::spawn(std::path::Path::new(EAI), &settings);
     worker.ready(Duration::from_secs(30)).await;
+    let log = worker.log();
+    let first = log.lines().next().unwrap_or_default();
+    for said in [
+        "EAI Worker starting".to_owned(),
+        format!("topology={}", settings.amqp.topology_prefix),
+        format!("console=http://{}/", settings.http.addr),
+        format!("api=http://{}/api/v1", settings.http.addr),
+    ] {
+        assert!(first.contains(&said), "the first line says {said}: {first}");
+    }
     let stdout = doctor(&settings, 0);
     assert!(
         doctor_line(&stdout, "broker").contains("queues declared"),

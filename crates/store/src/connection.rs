@@ -65,6 +65,15 @@ impl DatabaseUrl {
         format!("{}:{}", self.options.get_host(), self.options.get_port())
     }
 
+    /// `host:port/database`, to say what is used (never a credential).
+    pub fn shown(&self) -> String {
+        format!(
+            "{}/{}",
+            self.address(),
+            self.options.get_database().unwrap_or_default()
+        )
+    }
+
     /// Creates the database the URL names when the server lacks it (so a
     /// fresh laptop needs no `createdb`), within `timeout`.
     pub async fn ensure_database(&self, timeout: Duration) -> Result<(), StoreError> {
@@ -194,8 +203,10 @@ mod tests {
         ] {
             DatabaseUrl::from_str(url).expect("a PostgreSQL URL");
         }
-        let url = DatabaseUrl::from_str("postgres://eai@db.internal:6432/eai").expect("valid");
+        let url =
+            DatabaseUrl::from_str("postgres://eai:s3cret@db.internal:6432/eai").expect("valid");
         assert_eq!(url.address(), "db.internal:6432");
+        assert_eq!(url.shown(), "db.internal:6432/eai", "no credential");
     }
 
     #[test]
