@@ -9,13 +9,12 @@
 //! relay flushes the receipts whose publication failed, and last the broker
 //! connection, the HTTP listener and the database pool close.
 
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use backon::{ExponentialBuilder, Retryable};
-use eai_store::{DatabaseUrl, RelayPass, Store};
+use eai_store::{RelayPass, Store};
 use eai_transport::{Broker, Consumer, OnLost, Publisher, Topology, Watch};
 use secrecy::ExposeSecret;
 use tokio::task::JoinSet;
@@ -80,8 +79,7 @@ pub struct RunningApp {
 /// Opens the database (creating and migrating it if needed), retrying for
 /// at most `startup_timeout` while it is unreachable.
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
-    let url =
-        DatabaseUrl::from_str(settings.database.url.expose_secret()).context("EAI_DATABASE_URL")?;
+    let url = settings.database_url().context("EAI_DATABASE_URL")?;
     let address = url.address();
     let pool = settings.pool();
     let started = Instant::now();
@@ -114,8 +112,7 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
 
 /// The first line a starting worker logs: what it uses and where to look.
 fn announce(settings: &Settings, only: Option<Role>) -> anyhow::Result<()> {
-    let database =
-        DatabaseUrl::from_str(settings.database.url.expose_secret()).context("EAI_DATABASE_URL")?;
+    let database = settings.database_url().context("EAI_DATABASE_URL")?;
     let broker = settings.endpoint("eai-worker")?;
     let console = if settings.http.console {
         format!("http://{}/", settings.http.addr)
@@ -266,7 +263,7 @@ pub async fn start(settings: &Settings, only: Option<Role>) -> anyhow::Result<Ru
         let lanes = settings
             .receiver
             .concurrency
-            .div_ceil(settings.receiver.batch_size.max(1));
+            .div_ceil(settings.receiver.batch_size);
         let (batcher, batching) = Batcher::start(
             store.clone(),
             identity.clone(),
@@ -334,7 +331,7 @@ pub async fn start(settings: &Settings, only: Option<Role>) -> anyhow::Result<Ru
             publisher: publisher.clone(),
             dead_letters: dead_letters.clone(),
             metrics: metrics.clone(),
-            max_attempts: settings.receipts.max_attempts.max(1),
+            max_attempts: settings.receipts.max_attempts,
             retry: receipt_retry,
         };
         work.spawn(

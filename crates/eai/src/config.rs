@@ -17,10 +17,11 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::str::FromStr;
 use std::time::Duration;
 
 use eai_protocol::ReceiptOrigin;
-use eai_store::{Environment, PoolSettings};
+use eai_store::{DatabaseUrl, Environment, PoolSettings, StoreError};
 use eai_transport::{Endpoint, QueueType, Topology};
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::value::{Dict, Value};
@@ -307,6 +308,11 @@ impl Settings {
             self.amqp.connect_timeout,
             self.amqp.heartbeat,
         )
+    }
+
+    /// The database URL, read and checked (one of the schemes the store opens).
+    pub fn database_url(&self) -> Result<DatabaseUrl, StoreError> {
+        DatabaseUrl::from_str(self.database.url.expose_secret())
     }
 
     /// How the pool talks to the database.

@@ -10,12 +10,10 @@
 
 use std::fmt;
 use std::path::Path;
-use std::str::FromStr;
 use std::time::Duration;
 
 use eai_store::outbound::Settlement;
-use eai_store::{DatabaseUrl, Store};
-use secrecy::ExposeSecret;
+use eai_store::Store;
 
 use crate::app::http_client;
 use crate::commands::destinations::probe;
@@ -83,7 +81,7 @@ pub async fn run(settings: &Settings, file: Option<&Path>, probe_destinations: b
 
 /// Reachable, and every migration of this build applied.
 async fn database(settings: &Settings, report: &mut Report) -> Option<Store> {
-    let url = match DatabaseUrl::from_str(settings.database.url.expose_secret()) {
+    let url = match settings.database_url() {
         Ok(url) => url,
         Err(error) => {
             report.line("database", Verdict::Failed, error);
