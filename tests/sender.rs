@@ -205,27 +205,6 @@ fn assert_transitions(what: &str, seen: &[(String, i32)], expected: &[(&str, i32
     assert_eq!(last, expected.last().copied(), "{what}: final state");
 }
 
-/// The value of one series on the worker's `/metrics`, polled until it is
-/// `expected` (an attempt is counted just after its settlement commits) or 5 s pass.
-async fn metric(app: &TestApp, series: &str, expected: f64) -> Option<f64> {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let (status, body) = app.http_get("/metrics").await;
-        assert_eq!(status, 200, "/metrics answers");
-        let value = body.lines().find_map(|line| {
-            line.strip_prefix(series)?
-                .strip_prefix(' ')?
-                .trim()
-                .parse::<f64>()
-                .ok()
-        });
-        if value == Some(expected) || Instant::now() >= deadline {
-            return value;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 fn attempts_series(destination: &str, status: &str) -> String {
     format!(r#"eai_outbound_attempts_total{{destination="{destination}",status="{status}"}}"#)
 }
@@ -438,7 +417,7 @@ async fn http_destinations_show_each_status_transition_and_attempt_count() {
         ("http-flaky", "done", 1.0),
     ] {
         let series = attempts_series(destination, status);
-        assert_eq!(metric(&app, &series, count).await, Some(count), "{series}");
+        assert_eq!(app.metric(&series, count).await, Some(count), "{series}");
     }
 }
 
@@ -599,11 +578,13 @@ async fn amqp_destinations_acking_promptly_late_never_or_with_an_error() {
     assert_eq!(refusing.received(), vec![refused_uuid]);
 
     assert_eq!(
-        metric(&app, &attempts_series("amqp-never", "not_delivered"), 2.0).await,
+        app.metric(&attempts_series("amqp-never", "not_delivered"), 2.0)
+            .await,
         Some(2.0)
     );
     assert_eq!(
-        metric(&app, &attempts_series("amqp-prompt", "done"), 1.0).await,
+        app.metric(&attempts_series("amqp-prompt", "done"), 1.0)
+            .await,
         Some(1.0)
     );
 
@@ -834,13 +815,12 @@ async fn a_401_blocks_the_destination_once_and_new_credentials_release_its_messa
         .all(|request| request.status == 401 && request.auth.as_deref() == Some("stale-secret")));
     let blocked_series = r#"eai_destinations_blocked_total{destination="http-locked"}"#;
     assert_eq!(
-        metric(&app, blocked_series, 1.0).await,
+        app.metric(blocked_series, 1.0).await,
         Some(1.0),
         "one alert"
     );
     assert_eq!(
-        metric(
-            &app,
+        app.metric(
             &attempts_series("http-locked", "blocked"),
             attempted.len() as f64
         )
@@ -935,7 +915,7 @@ async fn a_401_blocks_the_destination_once_and_new_credentials_release_its_messa
         assert_eq!(statuses(&history(&app, id).await), vec!["done"]);
     }
     assert_eq!(
-        metric(&app, blocked_series, 1.0).await,
+        app.metric(blocked_series, 1.0).await,
         Some(1.0),
         "still one alert after the unblock"
     );

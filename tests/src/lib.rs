@@ -343,6 +343,28 @@ impl TestApp {
             .unwrap_or_else(|| panic!("GET {path}: no answer within 5 s"))
     }
 
+    /// The value of one series on the worker's `/metrics`, polled until it is
+    /// `expected` or 5 s pass: a message is counted just after its receipt goes out
+    /// and an attempt just after its settlement commits.
+    pub async fn metric(&self, series: &str, expected: f64) -> Option<f64> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let (status, body) = self.http_get("/metrics").await;
+            assert_eq!(status, 200, "/metrics answers");
+            let value = body.lines().find_map(|line| {
+                line.strip_prefix(series)?
+                    .strip_prefix(' ')?
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+            });
+            if value == Some(expected) || std::time::Instant::now() >= deadline {
+                return value;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Simulates a crash: the worker's tasks are aborted mid-flight, nothing drains.
     pub fn kill(&mut self) {
         self.app.take();
