@@ -2,25 +2,18 @@
 //! why, repairing it, paging, discarding, dead letters, the HTTP ingress and
 //! the tokens that guard all of it.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use chrono::{DateTime, Datelike, Utc};
 use eai_store::Environment;
 
+use eai_tests::api::{call_at, Answer};
 use eai_tests::{spawn_app, spawn_app_with, stream, TestApp, OPERATOR_TOKEN, VIEWER_TOKEN};
 use eai_transport::lapin::Channel;
 use serde_json::{json, Value};
 
 /// A product nobody mapped: its reservation is refused `PRODUCT_NOT_FOUND`.
 const UNMAPPED: &str = "7e57e57e-0000-4000-8000-00000000beef";
-
-/// An answer of the API: status, headers and JSON body.
-struct Answer {
-    status: u16,
-    www_authenticate: Option<String>,
-    body: Value,
-}
 
 async fn call(
     app: &TestApp,
@@ -30,48 +23,6 @@ async fn call(
     body: Option<Value>,
 ) -> Answer {
     call_at(app.http_addr, method, path, token, body).await
-}
-
-async fn call_at(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> Answer {
-    let client = reqwest::Client::new();
-    let url = format!("http://{addr}{path}");
-    let mut request = client.request(method.parse().expect("method"), url);
-    if let Some(token) = token {
-        request = request.header("Authorization", format!("Bearer {token}"));
-    }
-    if let Some(body) = body {
-        request = request
-            .header("Content-Type", "application/json")
-            .body(body.to_string());
-    }
-    let response = request
-        .timeout(Duration::from_secs(30))
-        .send()
-        .await
-        .unwrap_or_else(|error| panic!("{method} {path}: {error}"));
-    let status = response.status().as_u16();
-    let www_authenticate = response
-        .headers()
-        .get("www-authenticate")
-        .and_then(|value| value.to_str().ok())
-        .map(str::to_owned);
-    let text = response.text().await.expect("body");
-    let body = if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap_or_else(|_| panic!("{method} {path}: not JSON: {text}"))
-    };
-    Answer {
-        status,
-        www_authenticate,
-        body,
-    }
 }
 
 async fn get(app: &TestApp, path: &str) -> Value {

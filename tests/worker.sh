@@ -8,6 +8,7 @@
 
 worker_env() {
     echo "EAI_DATABASE_URL=postgres://postgres@127.0.0.1:5432/$WORKER_NAME"
+    echo "EAI_AMQP_URL=amqp://guest:guest@127.0.0.1:5672/%2f"
     echo "EAI_AMQP_TOPOLOGY_PREFIX=$WORKER_NAME"
     echo "EAI_AMQP_QUEUE_TYPE=classic"
     echo "EAI_HTTP_ADDR=127.0.0.1:$WORKER_PORT"

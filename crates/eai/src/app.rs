@@ -29,14 +29,19 @@ use crate::dead_letter::DeadLetters;
 use crate::dead_letter_queue::DeadLetterLog;
 use crate::health::Health;
 use crate::http;
+use crate::inlet::Inlet;
 use crate::memory::MemoryReturn;
 use crate::metrics::{ConsumerError, Metrics};
+use crate::queue_consumer::QueueConsumer;
 use crate::receiver::{Receiver, RetryPlan};
 use crate::relay::Relay;
 use crate::sender::receipts_in::DestinationReceipts;
 use crate::sender::{RetryPolicy, Sender};
 use crate::sweep;
 use crate::unrouted::Unrouted;
+
+/// What the receiver of the database's inbound queue calls its queue in the logs.
+const INBOUND_QUEUE: &str = "inbound_queue";
 
 /// Which halves of the worker `eai run --only` starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -69,7 +74,8 @@ pub struct RunningApp {
     closing: CancellationToken,
     work: JoinSet<()>,
     infrastructure: JoinSet<anyhow::Result<()>>,
-    broker: Broker,
+    /// `None` when envelopes queue in the database.
+    broker: Option<Broker>,
     store: Store,
     health: Arc<Health>,
     relay: Option<Relay>,
@@ -113,7 +119,15 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
 /// The first line a starting worker logs: what it uses and where to look.
 fn announce(settings: &Settings, only: Option<Role>) -> anyhow::Result<()> {
     let database = settings.database_url().context("EAI_DATABASE_URL")?;
-    let broker = settings.endpoint("eai-worker")?;
+    let broker = match settings.has_broker() {
+        true => format!(
+            "{} (topology {}, {} queues)",
+            settings.endpoint("eai-worker")?.address(),
+            settings.amqp.topology_prefix,
+            settings.amqp.queue_type.as_str()
+        ),
+        false => "none (envelopes queue in the database)".to_owned(),
+    };
     let console = if settings.http.console {
         format!("http://{}/", settings.http.addr)
     } else {
@@ -121,9 +135,7 @@ fn announce(settings: &Settings, only: Option<Role>) -> anyhow::Result<()> {
     };
     tracing::info!(
         database = %database.shown(),
-        broker = %broker.address(),
-        topology = %settings.amqp.topology_prefix,
-        queues = settings.amqp.queue_type.as_str(),
+        %broker,
         api = %format!("http://{}/api/v1", settings.http.addr),
         %console,
         halves = only.map_or("receiver and sender", Role::as_str),
@@ -156,6 +168,32 @@ pub async fn open_broker(
     Ok(Broker::connect(endpoint, topology, watch, settings.startup_timeout).await?)
 }
 
+/// Where envelopes go in: the broker when one is configured (connected
+/// within `startup_timeout`, declaring `topology` when given), else the
+/// database's inbound queue.
+pub async fn open_inlet(
+    settings: &Settings,
+    store: &Store,
+    topology: Option<Topology>,
+) -> anyhow::Result<(Inlet, Option<Broker>)> {
+    if !settings.has_broker() {
+        return Ok((
+            Inlet::Database {
+                store: store.clone(),
+            },
+            None,
+        ));
+    }
+    let broker = open_broker(settings, topology).await?;
+    let names = settings.topology();
+    let inlet = Inlet::Broker {
+        publisher: publisher_for(settings, &broker),
+        inbound_exchange: names.inbound_exchange,
+        dead_letter_exchange: names.dead_letter_exchange,
+    };
+    Ok((inlet, Some(broker)))
+}
+
 /// A publisher on `broker` with the configured timeout.
 pub fn publisher_for(settings: &Settings, broker: &Broker) -> Publisher {
     Publisher::new(broker.clone(), settings.amqp.publish_timeout)
@@ -174,7 +212,7 @@ pub async fn start(settings: &Settings, only: Option<Role>) -> anyhow::Result<Ru
     announce(settings, only)?;
     let store = open_store(settings).await?;
     let topology = settings.topology();
-    let broker = open_broker(settings, Some(topology.clone())).await?;
+    let (inlet, broker) = open_inlet(settings, &store, Some(topology.clone())).await?;
     let metrics = Metrics::new();
     let identity = settings.identity();
     let health = Health::new(broker.clone(), settings.health.liveness_timeout);
@@ -182,10 +220,8 @@ pub async fn start(settings: &Settings, only: Option<Role>) -> anyhow::Result<Ru
     let closing = CancellationToken::new();
     let mut work = JoinSet::new();
     let mut infrastructure = JoinSet::new();
-    let publisher = publisher_for(settings, &broker);
     let dead_letters = DeadLetters {
-        publisher: publisher.clone(),
-        exchange: topology.dead_letter_exchange.clone(),
+        inlet: inlet.clone(),
         identity: identity.clone(),
         metrics: metrics.clone(),
     };
@@ -198,13 +234,15 @@ pub async fn start(settings: &Settings, only: Option<Role>) -> anyhow::Result<Ru
         max: Duration::from_secs(600),
     };
 
-    infrastructure.spawn({
-        let (broker, closing) = (broker.clone(), closing.clone());
-        async move {
-            broker.supervise(closing.cancelled_owned()).await;
-            Ok(())
-        }
-    });
+    if let Some(broker) = &broker {
+        infrastructure.spawn({
+            let (broker, closing) = (broker.clone(), closing.clone());
+            async move {
+                broker.supervise(closing.cancelled_owned()).await;
+                Ok(())
+            }
+        });
+    }
     infrastructure.spawn({
         let health = Arc::clone(&health);
         let probe = store.probe();
@@ -222,7 +260,7 @@ pub async fn start(settings: &Settings, only: Option<Role>) -> anyhow::Result<Ru
         .map_err(|error| anyhow::anyhow!("configuration error: {error}"))?;
     let api_state = ApiState {
         store: store.clone(),
-        publisher: publisher.clone(),
+        inlet: inlet.clone(),
         topology: topology.clone(),
         identity: identity.clone(),
         metrics: metrics.clone(),
@@ -275,7 +313,7 @@ pub async fn start(settings: &Settings, only: Option<Role>) -> anyhow::Result<Ru
         let receiver_for = |queue: &str| Receiver {
             store: store.clone(),
             batcher: batcher.clone(),
-            publisher: publisher.clone(),
+            inlet: inlet.clone(),
             dead_letters: dead_letters.clone(),
             topology: topology.clone(),
             identity: identity.clone(),
@@ -286,60 +324,102 @@ pub async fn start(settings: &Settings, only: Option<Role>) -> anyhow::Result<Ru
             shutdown: shutdown.clone(),
             memory: Arc::clone(&memory),
         };
-        for (queue, _) in &topology.work_queues {
-            let consumer = Consumer {
-                broker: broker.clone(),
-                queue: queue.clone(),
-                prefetch: settings.receiver.prefetch,
-                concurrency: settings.receiver.concurrency,
-                handler: Arc::new(receiver_for(queue)),
-                subscription: health.subscription(),
-                on_lost: Arc::clone(&on_lost),
-            };
-            work.spawn(consumer.run(shutdown.clone()));
+        match &broker {
+            Some(broker) => {
+                for (queue, _) in &topology.work_queues {
+                    let consumer = Consumer {
+                        broker: broker.clone(),
+                        queue: queue.clone(),
+                        prefetch: settings.receiver.prefetch,
+                        concurrency: settings.receiver.concurrency,
+                        handler: Arc::new(receiver_for(queue)),
+                        subscription: health.subscription(),
+                        on_lost: Arc::clone(&on_lost),
+                    };
+                    work.spawn(consumer.run(shutdown.clone()));
+                }
+                let unrouted = Consumer {
+                    broker: broker.clone(),
+                    queue: topology.unrouted_queue.clone(),
+                    prefetch: settings.receiver.prefetch,
+                    concurrency: 1,
+                    handler: Arc::new(Unrouted {
+                        receiver: Arc::new(receiver_for(&topology.unrouted_queue)),
+                    }),
+                    subscription: health.subscription(),
+                    on_lost: Arc::clone(&on_lost),
+                };
+                work.spawn(unrouted.run(shutdown.clone()));
+            }
+            None => {
+                let receiver = Arc::new(receiver_for(INBOUND_QUEUE));
+                let consumer = QueueConsumer {
+                    store: store.clone(),
+                    unrouted: Arc::new(Unrouted {
+                        receiver: Arc::clone(&receiver),
+                    }),
+                    receiver,
+                    work: topology
+                        .work_queues
+                        .iter()
+                        .map(|(_, routing_key)| routing_key.clone())
+                        .collect(),
+                    concurrency: settings.receiver.concurrency,
+                    lease: settings.receiver.queue_lease,
+                    poll: settings.receiver.queue_poll,
+                    subscription: health.subscription(),
+                };
+                work.spawn(consumer.run(shutdown.clone()));
+            }
         }
-        let unrouted = Consumer {
+    }
+    let mut relay = None;
+    if let Some(broker) = &broker {
+        let dead_letter_log = Consumer {
             broker: broker.clone(),
-            queue: topology.unrouted_queue.clone(),
+            queue: topology.dead_queue.clone(),
             prefetch: settings.receiver.prefetch,
             concurrency: 1,
-            handler: Arc::new(Unrouted {
-                receiver: Arc::new(receiver_for(&topology.unrouted_queue)),
+            handler: Arc::new(DeadLetterLog {
+                store: store.clone(),
+                shutdown: shutdown.clone(),
             }),
             subscription: health.subscription(),
             on_lost: Arc::clone(&on_lost),
         };
-        work.spawn(unrouted.run(shutdown.clone()));
+        work.spawn(dead_letter_log.run(shutdown.clone()));
+        if only.is_none_or(|role| role == Role::Sender) {
+            let receipt_relay = Relay {
+                store: store.clone(),
+                publisher: publisher_for(settings, broker),
+                dead_letters: dead_letters.clone(),
+                metrics: metrics.clone(),
+                max_attempts: settings.receipts.max_attempts,
+                retry: receipt_retry,
+            };
+            work.spawn(
+                receipt_relay
+                    .clone()
+                    .run(settings.receipts.relay_interval, shutdown.clone()),
+            );
+            relay = Some(receipt_relay);
+            let receipts = Consumer {
+                broker: broker.clone(),
+                queue: topology.receipts_in_queue.clone(),
+                prefetch: 64,
+                concurrency: 8,
+                handler: Arc::new(DestinationReceipts {
+                    store: store.clone(),
+                    metrics: metrics.clone(),
+                    shutdown: shutdown.clone(),
+                }),
+                subscription: health.subscription(),
+                on_lost: Arc::clone(&on_lost),
+            };
+            work.spawn(receipts.run(shutdown.clone()));
+        }
     }
-    let dead_letter_log = Consumer {
-        broker: broker.clone(),
-        queue: topology.dead_queue.clone(),
-        prefetch: settings.receiver.prefetch,
-        concurrency: 1,
-        handler: Arc::new(DeadLetterLog {
-            store: store.clone(),
-            shutdown: shutdown.clone(),
-        }),
-        subscription: health.subscription(),
-        on_lost: Arc::clone(&on_lost),
-    };
-    work.spawn(dead_letter_log.run(shutdown.clone()));
-    let mut relay = None;
     if only.is_none_or(|role| role == Role::Sender) {
-        let receipt_relay = Relay {
-            store: store.clone(),
-            publisher: publisher.clone(),
-            dead_letters: dead_letters.clone(),
-            metrics: metrics.clone(),
-            max_attempts: settings.receipts.max_attempts,
-            retry: receipt_retry,
-        };
-        work.spawn(
-            receipt_relay
-                .clone()
-                .run(settings.receipts.relay_interval, shutdown.clone()),
-        );
-        relay = Some(receipt_relay);
         work.spawn(sweep::expired_reservations(
             store.clone(),
             identity.clone(),
@@ -368,7 +448,9 @@ pub async fn start(settings: &Settings, only: Option<Role>) -> anyhow::Result<Ru
             store: store.clone(),
             // A channel of its own: a destination's bad exchange must not close
             // the channel receipts go out on.
-            publisher: publisher_for(settings, &broker),
+            publisher: broker
+                .as_ref()
+                .map(|broker| publisher_for(settings, broker)),
             http: http_client()?,
             metrics: metrics.clone(),
             id: format!(
@@ -385,22 +467,8 @@ pub async fn start(settings: &Settings, only: Option<Role>) -> anyhow::Result<Ru
             receipts_queue: topology.receipts_in_queue.clone(),
         };
         work.spawn(sender.run(shutdown.clone()));
-        let receipts = Consumer {
-            broker: broker.clone(),
-            queue: topology.receipts_in_queue.clone(),
-            prefetch: 64,
-            concurrency: 8,
-            handler: Arc::new(DestinationReceipts {
-                store: store.clone(),
-                metrics: metrics.clone(),
-                shutdown: shutdown.clone(),
-            }),
-            subscription: health.subscription(),
-            on_lost: Arc::clone(&on_lost),
-        };
-        work.spawn(receipts.run(shutdown.clone()));
     }
-    tracing::info!(%http_addr, prefix = %settings.amqp.topology_prefix, broker = %broker.address(), "worker started");
+    tracing::info!(%http_addr, prefix = %settings.amqp.topology_prefix, broker = broker.as_ref().map_or("none".to_owned(), Broker::address), "worker started");
     Ok(RunningApp {
         http_addr,
         topology,
@@ -461,7 +529,9 @@ impl RunningApp {
             relay.pass(RelayPass::All).await;
         }
         self.closing.cancel();
-        self.broker.close().await;
+        if let Some(broker) = &self.broker {
+            broker.close().await;
+        }
         let mut first_error = None;
         while let Some(finished) = self.infrastructure.join_next().await {
             if let Err(error) = finished

@@ -157,6 +157,15 @@ pub struct ReceiverSettings {
     /// How often expired reservations are released.
     #[serde(with = "humantime_serde")]
     pub reservation_sweep: Duration,
+    /// Without a broker: how long an envelope claimed from the database's
+    /// queue stays hidden from other claims (a worker that dies holding it
+    /// leaves it to come back after this).
+    #[serde(with = "humantime_serde")]
+    pub queue_lease: Duration,
+    /// Without a broker: longest an idle receiver waits before it looks at
+    /// the database's queue again (a queued envelope wakes it sooner).
+    #[serde(with = "humantime_serde")]
+    pub queue_poll: Duration,
 }
 
 /// `[receipts]`: who we are in them, and their relay.
@@ -300,6 +309,12 @@ impl Settings {
         Topology::with_prefix(&self.amqp.topology_prefix, self.amqp.queue_type).with_delays(delays)
     }
 
+    /// Whether envelopes travel through a broker (`amqp.url` set) or the
+    /// database's inbound queue.
+    pub fn has_broker(&self) -> bool {
+        !self.amqp.url.expose_secret().trim().is_empty()
+    }
+
     /// How the worker reaches the broker (`name` shows in its management UI).
     pub fn endpoint(&self, name: &str) -> Result<Endpoint, eai_transport::TransportError> {
         Endpoint::new(
@@ -366,6 +381,8 @@ impl Settings {
                 "receiver.reservation_sweep",
                 self.receiver.reservation_sweep,
             ),
+            ("receiver.queue_lease", self.receiver.queue_lease),
+            ("receiver.queue_poll", self.receiver.queue_poll),
             ("receipts.relay_interval", self.receipts.relay_interval),
             ("sender.poll", self.sender.poll),
             ("sender.retry_min", self.sender.retry_min),
@@ -451,12 +468,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn defaults_point_at_the_local_services() {
+    fn defaults_use_no_broker_and_the_local_database() {
         figment::Jail::expect_with(|_| {
             let settings = Settings::load(None)?;
+            assert!(!settings.has_broker(), "envelopes queue in the database");
             assert_eq!(
-                settings.amqp.url.expose_secret(),
-                "amqp://guest:guest@127.0.0.1:5672/%2f"
+                settings.database.url.expose_secret(),
+                "postgres://postgres@127.0.0.1:5432/eai"
             );
             assert_eq!(settings.amqp.queue_type, QueueType::Quorum);
             assert_eq!(settings.amqp.topology_prefix, "eai");

@@ -1,9 +1,10 @@
 //! What `/readyz` and `/healthz` say, kept up to date in the background so
 //! that both answer at once from the last state seen.
 //!
-//! - **Ready**: the broker connection is up and every consumer subscribed
-//!   (the broker side probes its connection itself, see
-//!   [`eai_transport::Broker`]), the database answered its last probe, and
+//! - **Ready**: the broker connection is up (when there is a broker) and
+//!   every consumer subscribed (the broker side probes its connection
+//!   itself, see [`eai_transport::Broker`]; the database's queue consumer is
+//!   up while its claims succeed), the database answered its last probe, and
 //!   the worker is not shutting down.
 //! - **Live**: no consumer has been without a subscription for longer than
 //!   `liveness_timeout`. Every reconnection step is bounded, so this only
@@ -27,7 +28,9 @@ use crate::periodic::Ticker;
 /// The readiness of each side, as `/readyz` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Readiness {
-    pub broker: bool,
+    /// Absent when the worker runs without a broker.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub broker: Option<bool>,
     pub consumers: bool,
     pub database: bool,
     pub draining: bool,
@@ -35,13 +38,13 @@ pub struct Readiness {
 
 impl Readiness {
     pub fn is_ready(&self) -> bool {
-        self.broker && self.consumers && self.database && !self.draining
+        self.broker.unwrap_or(true) && self.consumers && self.database && !self.draining
     }
 }
 
 /// The shared health state of one worker.
 pub struct Health {
-    broker: Broker,
+    broker: Option<Broker>,
     subscriptions: Mutex<Vec<Subscription>>,
     database: watch::Sender<bool>,
     draining: AtomicBool,
@@ -51,7 +54,7 @@ pub struct Health {
 impl Health {
     /// A worker whose database is up (it was just opened) and whose consumers
     /// are not subscribed yet.
-    pub fn new(broker: Broker, liveness_timeout: Duration) -> Arc<Health> {
+    pub fn new(broker: Option<Broker>, liveness_timeout: Duration) -> Arc<Health> {
         Arc::new(Health {
             broker,
             subscriptions: Mutex::new(Vec::new()),
@@ -78,7 +81,7 @@ impl Health {
             .map(|all| all.iter().all(Subscription::is_up))
             .unwrap_or(false);
         Readiness {
-            broker: self.broker.is_connected(),
+            broker: self.broker.as_ref().map(Broker::is_connected),
             consumers,
             database: *self.database.borrow(),
             draining: self.draining.load(Ordering::Relaxed),

@@ -12,11 +12,13 @@
 //! - [`console`]: the web console at `/`, server-rendered on the same calls as the API.
 //! - [`api`]: the operator API (`/api/v1`) and the HTTP ingress, bearer-token protected.
 //! - [`periodic`]: the one periodic-job loop.
+//! - [`inlet`]: where envelopes come in (the broker or the database's inbound queue) and how they are parked, dead-lettered and answered.
+//! - [`queue_consumer`]: the database's inbound queue consumed when the worker runs without a broker.
 //! - [`receiver`]: a work queue's deliveries: store, publish the receipt, ack; waits, retries, poison.
 //! - [`batcher`]: the ItemReserve and RetailSales envelopes a worker holds at once, stored in one transaction.
 //! - [`memory`]: the allocator's free memory given back when the worker goes idle or after a large envelope.
 //! - [`unrouted`]: envelopes whose routing key matched no work queue.
-//! - [`dead_letter`]: what cannot be finished goes to the dead-letter exchange with its reason.
+//! - [`dead_letter`]: what cannot be finished is kept as a dead letter with its reason.
 //! - [`dead_letter_queue`]: drains the dead-letter queue into the database for the operators.
 //! - [`repair`]: retry an inbound error or replay a dead letter (API and CLI).
 //! - [`relay`]: republishes receipts whose publication was interrupted or failed.
@@ -35,9 +37,11 @@ pub mod dead_letter;
 pub mod dead_letter_queue;
 pub mod health;
 pub mod http;
+pub mod inlet;
 pub mod memory;
 pub mod metrics;
 pub mod periodic;
+pub mod queue_consumer;
 pub mod receiver;
 pub mod relay;
 pub mod repair;

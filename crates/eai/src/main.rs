@@ -25,7 +25,7 @@ use eai_store::usage::UsageFilter;
 #[command(
     name = "eai",
     version,
-    about = "TOTVS EAI standard messages between e-commerce and the ERP, over RabbitMQ and PostgreSQL"
+    about = "TOTVS EAI standard messages between e-commerce and the ERP, over PostgreSQL and (optionally) RabbitMQ"
 )]
 struct Cli {
     /// Optional TOML configuration file; EAI_* environment variables override it.
@@ -57,7 +57,8 @@ enum Command {
         /// The import file (see examples/master-data.json).
         file: PathBuf,
     },
-    /// Publish envelopes to the inbound exchange (routing key = Header.Transaction).
+    /// Put envelopes on the inbound queue (routing key = Header.Transaction): the
+    /// broker's inbound exchange, or the database's queue when there is no broker.
     Publish(PublishArgs),
     /// Enqueue an envelope for the sender: to one destination, or to every
     /// destination of its (CompanyId, BranchId, Transaction).

@@ -37,13 +37,14 @@ use eai_store::{
     Answer, Failure, Inbound, Received, ReplyRoute, Store, StoreError, WorkerIdentity,
 };
 use eai_transport::lapin::message::Delivery;
-use eai_transport::{Handler, Outgoing, Publisher, Settle, Topology, TransportError};
+use eai_transport::{Handler, Settle, Topology, TransportError};
 use futures_util::FutureExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::batcher::Batcher;
 use crate::dead_letter::DeadLetters;
 use crate::health::Health;
+use crate::inlet::{Incoming, Inlet, InletError};
 use crate::memory::MemoryReturn;
 use crate::metrics::{
     DatabaseUnavailable, EnvelopeFailed, EnvelopeWaiting, MessageHandled, Metrics,
@@ -76,14 +77,15 @@ pub struct Receiver {
     pub store: Store,
     /// Where ItemReserve and RetailSales envelopes go, to be stored several to a transaction.
     pub batcher: Batcher,
-    pub publisher: Publisher,
+    /// Where envelopes are parked and receipts delivered.
+    pub inlet: Inlet,
     pub dead_letters: DeadLetters,
     pub topology: Topology,
     pub identity: WorkerIdentity,
     pub metrics: Metrics,
     pub health: Arc<Health>,
     pub retries: RetryPlan,
-    /// The work queue consumed (delay queues lead back to it).
+    /// The work queue consumed (a broker's delay queues lead back to it).
     pub queue: String,
     /// Cancelled when the worker shuts down: a delivery waiting for the
     /// database goes back to its queue instead.
@@ -94,14 +96,13 @@ pub struct Receiver {
 
 impl Handler for Receiver {
     async fn handle(&self, delivery: &Delivery) -> Settle {
-        let _handling = self.memory.handling(delivery.data.len());
-        self.receive(delivery).await
+        self.handle_incoming(&Incoming::from(delivery)).await
     }
 }
 
 /// An envelope being answered: what every step needs to know about it.
 struct Arrival<'a> {
-    delivery: &'a Delivery,
+    incoming: &'a Incoming<'a>,
     envelope: &'a Envelope<'a>,
     inbound: Inbound<'a>,
     transaction: String,
@@ -109,34 +110,41 @@ struct Arrival<'a> {
 }
 
 impl Receiver {
+    /// Answers one envelope, from the broker or the database's queue, and
+    /// says how to settle it.
+    pub async fn handle_incoming(&self, incoming: &Incoming<'_>) -> Settle {
+        let _handling = self.memory.handling(incoming.body.len());
+        self.receive(incoming).await
+    }
+
     /// Answers one delivery and says how to settle it; never panics.
-    #[tracing::instrument(skip_all, fields(queue = %self.queue, delivery_tag = delivery.delivery_tag))]
-    async fn receive(&self, delivery: &Delivery) -> Settle {
+    #[tracing::instrument(skip_all, fields(queue = %self.queue, delivery_tag = incoming.tag))]
+    async fn receive(&self, incoming: &Incoming<'_>) -> Settle {
         let started = Instant::now();
         let received_at = Utc::now();
-        let envelope = match Envelope::parse(&delivery.data) {
+        let envelope = match Envelope::parse(incoming.body) {
             Ok(envelope) => envelope,
             Err(rejection) => {
-                return match self.dead_letters.reject(delivery, &rejection).await {
+                return match self.dead_letters.reject(incoming, &rejection).await {
                     Ok(()) => Settle::Ack,
                     Err(error) => self.requeue_after(&error).await,
                 }
             }
         };
         let arrival = Arrival {
-            delivery,
+            incoming,
             envelope: &envelope,
             inbound: Inbound {
                 envelope: &envelope,
-                body: &delivery.data,
+                body: incoming.body,
                 received_at,
-                route: self.reply_route(delivery, &envelope),
+                route: self.reply_route(incoming, &envelope),
                 max_waits: self.retries.reserve_delays.len(),
             },
             transaction: envelope.header_label("Transaction"),
             started,
         };
-        if delivery.redelivered {
+        if incoming.redelivered {
             match self
                 .until_database(envelope.uuid(), || {
                     self.store.record_redelivery(envelope.uuid())
@@ -167,7 +175,7 @@ impl Receiver {
                 None => return Settle::Requeue,
             }
         }
-        let batched = delivery.data.len() <= Batcher::MAX_BODY
+        let batched = incoming.body.len() <= Batcher::MAX_BODY
             && matches!(
                 envelope.transaction(),
                 Ok(Transaction::ItemReserve | Transaction::RetailSales)
@@ -219,7 +227,13 @@ impl Receiver {
             return Settle::Requeue;
         };
         match self
-            .park(arrival.delivery, *delay, "waiting for its reservations")
+            .inlet
+            .park(
+                arrival.incoming,
+                &self.queue,
+                *delay,
+                "waiting for its reservations",
+            )
             .await
         {
             Ok(()) => {
@@ -258,7 +272,8 @@ impl Receiver {
             return self.give_up(arrival, &reason).await;
         };
         match self
-            .park(arrival.delivery, delay, "processing failed")
+            .inlet
+            .park(arrival.incoming, &self.queue, delay, "processing failed")
             .await
         {
             Ok(()) => {
@@ -282,7 +297,12 @@ impl Receiver {
         let detail = Detail::error(Code::ProcessingFailed, reason);
         if let Err(error) = self
             .dead_letters
-            .dead_letter(arrival.delivery, Code::ProcessingFailed.as_str(), reason)
+            .dead_letter(
+                arrival.incoming,
+                Some(uuid),
+                Code::ProcessingFailed.as_str(),
+                reason,
+            )
             .await
         {
             return self.requeue_after(&error).await;
@@ -310,17 +330,9 @@ impl Receiver {
                     vec![detail],
                     Vec::new(),
                 );
-                let route = &arrival.inbound.route;
                 if let Err(error) = self
-                    .publisher
-                    .publish(&Outgoing {
-                        exchange: &route.exchange,
-                        routing_key: &route.routing_key,
-                        body: &receipt.to_bytes(),
-                        correlation_id: route.correlation_id.as_deref(),
-                        mandatory: true,
-                        ..Outgoing::default()
-                    })
+                    .inlet
+                    .deliver(&arrival.inbound.route, &receipt.to_bytes())
                     .await
                 {
                     tracing::error!(uuid, %error, "the direct answer was not delivered either");
@@ -368,8 +380,8 @@ impl Receiver {
         }
     }
 
-    /// Publishes a receipt `mandatory` with a confirm and says how to settle
-    /// its delivery.
+    /// Delivers a receipt (on a broker: publishes it `mandatory` with a
+    /// confirm) and says how to settle its delivery.
     ///
     /// The receipt was stored as delivered when its envelope was answered: a
     /// confirmed publication needs no second write. One the broker returned
@@ -379,15 +391,8 @@ impl Receiver {
     /// answered, and the stored receipt is published again, byte for byte.
     pub(crate) async fn publish_receipt(&self, uuid: &str, answer: &Answer) -> Settle {
         let published = self
-            .publisher
-            .publish(&Outgoing {
-                exchange: &answer.route.exchange,
-                routing_key: &answer.route.routing_key,
-                body: answer.body.as_bytes(),
-                correlation_id: answer.route.correlation_id.as_deref(),
-                mandatory: true,
-                ..Outgoing::default()
-            })
+            .inlet
+            .deliver(&answer.route, answer.body.as_bytes())
             .await;
         let Err(error) = published else {
             if answer.duplicate {
@@ -402,7 +407,7 @@ impl Receiver {
         let error_text = error.to_string();
         ReceiptPublishFailed {
             uuid,
-            returned: matches!(error, TransportError::Unroutable { .. }),
+            returned: matches!(error, InletError::Broker(TransportError::Unroutable { .. })),
             error: &error_text,
         }
         .emit(&self.metrics);
@@ -420,32 +425,9 @@ impl Receiver {
         }
     }
 
-    /// Parks the delivery for `delay` in its work queue's delay queue; it
-    /// comes back with the same body and properties.
-    async fn park(
-        &self,
-        delivery: &Delivery,
-        delay: Duration,
-        why: &str,
-    ) -> Result<(), TransportError> {
-        let properties = &delivery.properties;
-        self.publisher
-            .publish(&Outgoing {
-                exchange: "",
-                routing_key: &Topology::delay_queue(&self.queue, delay),
-                body: &delivery.data,
-                correlation_id: properties.correlation_id().as_ref().map(|id| id.as_str()),
-                message_id: properties.message_id().as_ref().map(|id| id.as_str()),
-                reply_to: properties.reply_to().as_ref().map(|to| to.as_str()),
-                mandatory: true,
-                headers: vec![("x-eai-parked", why.to_owned())],
-            })
-            .await
-    }
-
     /// The broker would not take what had to be published: give the delivery
     /// back after a pause.
-    pub(crate) async fn requeue_after(&self, error: &TransportError) -> Settle {
+    pub(crate) async fn requeue_after(&self, error: &InletError) -> Settle {
         tracing::error!(%error, "publishing failed; the delivery goes back to its queue");
         self.pause().await;
         Settle::Requeue
@@ -461,13 +443,12 @@ impl Receiver {
     }
 
     /// `reply_to` when the sender gave one, else the receipts exchange keyed by the sender.
-    pub(crate) fn reply_route(&self, delivery: &Delivery, envelope: &Envelope<'_>) -> ReplyRoute {
-        let reply_to = delivery
-            .properties
-            .reply_to()
-            .as_ref()
-            .map(|to| to.as_str());
-        reply_route(&self.topology, envelope, reply_to)
+    pub(crate) fn reply_route(
+        &self,
+        incoming: &Incoming<'_>,
+        envelope: &Envelope<'_>,
+    ) -> ReplyRoute {
+        reply_route(&self.topology, envelope, incoming.reply_to)
     }
 }
 

@@ -1,10 +1,11 @@
 //! The repairs operators make, one home for the API, the console and the
 //! CLI: retry, block, unblock and discard a message of the log (a retried
-//! inbound error goes back on the broker), and replay a dead letter.
+//! inbound error goes back on the inbound queue), and replay a dead letter.
 
 use eai_store::log::{Acted, ItemId};
 use eai_store::{Store, StoreError};
-use eai_transport::{Outgoing, Publisher, Topology};
+
+use crate::inlet::{Inlet, Submission};
 
 /// What an operator does to one message of the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,20 +43,19 @@ impl Action {
     }
 }
 
-/// Does `action` to `id`, recording `actor` and `note`. `publisher` is
-/// needed only to retry an inbound envelope.
+/// Does `action` to `id`, recording `actor` and `note`. `inlet` is needed
+/// only to retry an inbound envelope.
 pub async fn act(
     store: &Store,
-    publisher: Option<&Publisher>,
-    topology: &Topology,
+    inlet: Option<&Inlet>,
     action: Action,
     id: ItemId,
     actor: &str,
     note: &str,
 ) -> Result<Acted, StoreError> {
     match (action, id) {
-        (Action::Retry, ItemId::Inbound(_)) => match publisher {
-            Some(publisher) => reprocess(store, publisher, topology, id, actor, note).await,
+        (Action::Retry, ItemId::Inbound(_)) => match inlet {
+            Some(inlet) => reprocess(store, inlet, id, actor, note).await,
             None => Ok(Acted::Unavailable(
                 "no broker connection to publish it again".to_owned(),
             )),
@@ -67,11 +67,11 @@ pub async fn act(
     }
 }
 
-/// Processes an inbound envelope answered with an error again.
+/// Processes an inbound envelope answered with an error again: back on the
+/// inbound queue, answered where its first receipt went.
 async fn reprocess(
     store: &Store,
-    publisher: &Publisher,
-    topology: &Topology,
+    inlet: &Inlet,
     id: ItemId,
     actor: &str,
     note: &str,
@@ -82,15 +82,13 @@ async fn reprocess(
                 .reply_exchange
                 .is_empty()
                 .then_some(again.reply_routing_key.as_str());
-            publisher
-                .publish(&Outgoing {
-                    exchange: &topology.inbound_exchange,
+            inlet
+                .submit(&Submission {
                     routing_key: &again.transaction,
                     body: &again.body,
                     reply_to,
-                    mandatory: true,
-                    headers: vec![("x-eai-retried-by", actor.to_owned())],
-                    ..Outgoing::default()
+                    origin: Some(("x-eai-retried-by", actor.to_owned())),
+                    ..Submission::default()
                 })
                 .await
                 .map_err(|error| error.to_string())
@@ -102,26 +100,25 @@ async fn reprocess(
 /// `only_open`, not if it was replayed meanwhile: a bulk replay).
 pub async fn replay(
     store: &Store,
-    publisher: &Publisher,
+    inlet: &Inlet,
     number: i64,
     actor: &str,
     only_open: bool,
 ) -> Result<Acted, StoreError> {
     store
         .replay_dead_letter(number, actor, only_open, |replay| async move {
-            publisher
-                .publish(&Outgoing {
-                    exchange: &replay.exchange,
+            inlet
+                .submit(&Submission {
+                    exchange: Some(&replay.exchange),
                     routing_key: &replay.routing_key,
                     body: &replay.body,
                     correlation_id: replay.correlation_id.as_deref(),
                     message_id: replay.message_id.as_deref(),
                     reply_to: replay.reply_to.as_deref(),
-                    mandatory: true,
-                    headers: vec![(
+                    origin: Some((
                         "x-eai-replayed-from",
                         ItemId::DeadLetter(number).to_string(),
-                    )],
+                    )),
                 })
                 .await
                 .map_err(|error| error.to_string())

@@ -15,8 +15,12 @@ use eai_transport::lapin::message::Delivery;
 use eai_transport::{Handler, Settle};
 use futures_util::FutureExt;
 
+use crate::inlet::{Incoming, Inlet};
 use crate::metrics::EnvelopeUnrouted;
 use crate::receiver::Receiver;
+
+/// The transactions the work queues take.
+const RECEIVED: &str = "ItemReserve, RetailSales or RetailSalesCancellation";
 
 /// Answers the deliveries of the unrouted queue, with a receiver's means.
 pub struct Unrouted {
@@ -28,13 +32,21 @@ impl Handler for Unrouted {
     /// fallback for a panic (a reject) would drop the envelope: a panic is
     /// dead-lettered here instead, like every other refusal.
     async fn handle(&self, delivery: &Delivery) -> Settle {
-        match AssertUnwindSafe(self.answer(delivery)).catch_unwind().await {
+        self.handle_incoming(&Incoming::from(delivery)).await
+    }
+}
+
+impl Unrouted {
+    /// Answers one envelope whose routing key matched no work queue, from
+    /// the broker or the database's queue, and says how to settle it.
+    pub async fn handle_incoming(&self, incoming: &Incoming<'_>) -> Settle {
+        match AssertUnwindSafe(self.answer(incoming)).catch_unwind().await {
             Ok(settle) => settle,
             Err(_) => {
                 let dead_letters = &self.receiver.dead_letters;
                 let code = Code::ProcessingFailed.as_str();
                 match dead_letters
-                    .dead_letter(delivery, code, "answering it panicked")
+                    .dead_letter(incoming, None, code, "answering it panicked")
                     .await
                 {
                     Ok(()) => Settle::Ack,
@@ -43,13 +55,11 @@ impl Handler for Unrouted {
             }
         }
     }
-}
 
-impl Unrouted {
-    async fn answer(&self, delivery: &Delivery) -> Settle {
+    async fn answer(&self, incoming: &Incoming<'_>) -> Settle {
         let receiver = &self.receiver;
-        let routing_key = delivery.routing_key.as_str();
-        let envelope = match Envelope::parse(&delivery.data) {
+        let routing_key = incoming.routing_key;
+        let envelope = match Envelope::parse(incoming.body) {
             Ok(envelope) => envelope,
             Err(rejection) => {
                 EnvelopeUnrouted {
@@ -57,7 +67,7 @@ impl Unrouted {
                     uuid: None,
                 }
                 .emit(&receiver.metrics);
-                return match receiver.dead_letters.reject(delivery, &rejection).await {
+                return match receiver.dead_letters.reject(incoming, &rejection).await {
                     Ok(()) => Settle::Ack,
                     Err(error) => receiver.requeue_after(&error).await,
                 };
@@ -65,18 +75,22 @@ impl Unrouted {
         };
         let inbound = Inbound {
             envelope: &envelope,
-            body: &delivery.data,
+            body: incoming.body,
             received_at: Utc::now(),
-            route: receiver.reply_route(delivery, &envelope),
+            route: receiver.reply_route(incoming, &envelope),
             max_waits: 0,
         };
-        let detail = Detail::error(
-            Code::UnsupportedTransaction,
-            format!(
-                "routing key {routing_key:?} matches no work queue: publish to {:?} with the transaction as routing key (ItemReserve, RetailSales or RetailSalesCancellation)",
-                receiver.topology.inbound_exchange
+        let message = match &receiver.inlet {
+            Inlet::Broker {
+                inbound_exchange, ..
+            } => format!(
+                "routing key {routing_key:?} matches no work queue: publish to {inbound_exchange:?} with the transaction as routing key ({RECEIVED})"
             ),
-        );
+            Inlet::Database { .. } => format!(
+                "Header.Transaction {routing_key:?} is not one this worker receives: expected one of {RECEIVED}"
+            ),
+        };
+        let detail = Detail::error(Code::UnsupportedTransaction, message);
         EnvelopeUnrouted {
             routing_key,
             uuid: Some(envelope.uuid()),
@@ -93,7 +107,12 @@ impl Unrouted {
                 let reason = format!("the database refused its answer: {error}");
                 match receiver
                     .dead_letters
-                    .dead_letter(delivery, Code::UnsupportedTransaction.as_str(), &reason)
+                    .dead_letter(
+                        incoming,
+                        Some(envelope.uuid()),
+                        Code::UnsupportedTransaction.as_str(),
+                        &reason,
+                    )
                     .await
                 {
                     Ok(()) => Settle::Ack,

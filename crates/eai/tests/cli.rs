@@ -321,7 +321,10 @@ async fn the_doctor_finds_nothing_wrong_with_a_running_worker_then_names_what_br
     let first = log.lines().next().unwrap_or_default();
     for said in [
         "EAI Worker starting".to_owned(),
-        format!("topology={}", settings.amqp.topology_prefix),
+        format!(
+            "broker=127.0.0.1:5672 (topology {}, classic queues)",
+            settings.amqp.topology_prefix
+        ),
         format!("console=http://{}/", settings.http.addr),
         format!("api=http://{}/api/v1", settings.http.addr),
     ] {
@@ -392,4 +395,56 @@ fn the_doctor_names_servers_it_cannot_reach() {
         "{:?}",
         started.elapsed()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_broker_eai_publish_queues_in_the_database_and_eai_run_answers() {
+    let db = prepared_database(&[serde_json::json!({"destinations": [
+        {"name": "erp-amqp", "company": "T1", "branch": "D MG 01", "transaction": "StockLevel",
+         "kind": "amqp", "exchange": "erp", "routing_key": "stock"}
+    ]})])
+    .await;
+    let mut settings = test_settings(&db);
+    settings.http.addr = free_addr();
+    settings.amqp.url = "".to_owned().into();
+    let mut worker = WorkerProcess::spawn(std::path::Path::new(EAI), &settings);
+    worker.ready(Duration::from_secs(30)).await;
+    let log = worker.log();
+    let first = log.lines().next().unwrap_or_default();
+    assert!(
+        first.contains("broker=none (envelopes queue in the database)"),
+        "{first}"
+    );
+
+    let reservation = eai_tests::example("seed-001/item-reserve-full-example.json");
+    let published = eai(
+        &settings,
+        &["publish", "--wait", reservation.to_str().expect("path")],
+    );
+    let stdout = String::from_utf8_lossy(&published.stdout);
+    assert_eq!(
+        published.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&published.stderr)
+    );
+    let receipt: Value = serde_json::from_str(&stdout).expect("the receipt, as JSON");
+    assert_eq!(
+        receipt["Content"]["ProcessingInformation"]["Status"], "ok",
+        "{receipt}"
+    );
+
+    let stdout = doctor(&settings, 3);
+    assert!(
+        doctor_line(&stdout, "broker").contains("none (EAI_AMQP_URL is not set)")
+            && doctor_line(&stdout, "broker").contains("0 queued"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("erp-amqp: an AMQP destination, and this worker has no broker"),
+        "an AMQP destination cannot work: {stdout}"
+    );
+
+    worker.terminate();
+    worker.exit(Duration::from_secs(30)).await;
 }

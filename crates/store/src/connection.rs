@@ -1,6 +1,6 @@
 //! Reaching the database: the URL read and checked once, the database
 //! created when the server lacks it, the migrations applied and listed, the
-//! pool closed, and the outbox's wake-ups for idle senders. Nothing outside
+//! pool closed, and the wake-ups of idle senders and receivers. Nothing outside
 //! this crate names a PostgreSQL type, a channel or a system table.
 
 use std::str::FromStr;
@@ -17,6 +17,10 @@ pub const SCHEMES: [&str; 2] = ["postgres://", "postgresql://"];
 /// The channel the outbox's trigger (migration 0004) notifies when a message
 /// becomes ready to send.
 const OUTBOX_CHANNEL: &str = "eai_outbox";
+
+/// The channel the inbound queue's trigger (migration 0014) notifies when an
+/// envelope is queued.
+const INBOUND_QUEUE_CHANNEL: &str = "eai_inbound_queue";
 
 /// PostgreSQL's SQLSTATE for a table that does not exist.
 const UNDEFINED_TABLE: &str = "42P01";
@@ -110,13 +114,14 @@ pub struct AppliedMigration {
     pub description: String,
 }
 
-/// Wakes an idle sender when a message becomes ready to send; a lost
-/// wake-up costs the sender at most its poll interval.
-pub struct OutboxWakeups {
+/// Wakes an idle sender when a message becomes ready to send, or an idle
+/// receiver when an envelope is queued; a lost wake-up costs at most a poll
+/// interval.
+pub struct Wakeups {
     listener: PgListener,
 }
 
-impl OutboxWakeups {
+impl Wakeups {
     /// Waits for the next wake-up. An error means the listening connection
     /// was lost: listen again.
     pub async fn next(&mut self) -> Result<(), StoreError> {
@@ -168,11 +173,21 @@ impl Store {
 
     /// Listens for the outbox's wake-ups on a connection of its own, opened
     /// within `timeout`.
-    pub async fn outbox_wakeups(&self, timeout: Duration) -> Result<OutboxWakeups, StoreError> {
+    pub async fn outbox_wakeups(&self, timeout: Duration) -> Result<Wakeups, StoreError> {
+        self.wakeups(OUTBOX_CHANNEL, timeout).await
+    }
+
+    /// Listens for the inbound queue's wake-ups on a connection of its own,
+    /// opened within `timeout`.
+    pub async fn inbound_queue_wakeups(&self, timeout: Duration) -> Result<Wakeups, StoreError> {
+        self.wakeups(INBOUND_QUEUE_CHANNEL, timeout).await
+    }
+
+    async fn wakeups(&self, channel: &str, timeout: Duration) -> Result<Wakeups, StoreError> {
         let connecting = async {
             let mut listener = PgListener::connect_with(&self.pool).await?;
-            listener.listen(OUTBOX_CHANNEL).await?;
-            Ok::<_, StoreError>(OutboxWakeups { listener })
+            listener.listen(channel).await?;
+            Ok::<_, StoreError>(Wakeups { listener })
         };
         tokio::time::timeout(timeout, connecting)
             .await

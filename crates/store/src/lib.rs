@@ -19,6 +19,7 @@
 //! - [`sale`]: RetailSales judged by the domain, several at a time, and persisted with their receivables.
 //! - [`cancellation`]: RetailSalesCancellation, which cancels a sale and releases its stock.
 //! - `stock_request`: StockLevel requests, answered in the receipt with the lots as they stand.
+//! - [`inbound_queue`]: the inbound queue of a worker without a broker: queue, claim, settle.
 //! - [`receive`]: the inbox → business → outbox transaction.
 //! - [`batch`]: several ItemReserve or RetailSales envelopes in one such transaction.
 //! - [`retries`]: how often a UUID waited, failed or was redelivered.
@@ -45,6 +46,7 @@ pub mod error;
 pub mod events;
 pub mod export;
 pub mod import;
+pub mod inbound_queue;
 pub mod locks;
 pub mod log;
 pub mod mappings;
@@ -69,7 +71,7 @@ use rust_decimal::Decimal;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
-pub use connection::{AppliedMigration, DatabaseUrl, OutboxWakeups};
+pub use connection::{AppliedMigration, DatabaseUrl, Wakeups};
 pub use error::{Failure, StoreError};
 pub use import::{ImportReport, RowError};
 pub use outbox::{PendingReceipt, RelayPass};

@@ -77,7 +77,8 @@ impl Subscription {
             .map_or(None, |since| since.map(|since| since.elapsed()))
     }
 
-    fn set(&self, up: bool) {
+    /// Records whether deliveries can arrive now.
+    pub fn set(&self, up: bool) {
         if let Ok(mut since) = self.down_since.lock() {
             match (up, *since) {
                 (true, _) => *since = None,

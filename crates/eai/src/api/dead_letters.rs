@@ -91,7 +91,7 @@ pub async fn replay(
 ) -> Result<Json<Done>, ApiError> {
     let number = dead_letter_id(&id)?;
     let acted =
-        crate::repair::replay(&state.store, &state.publisher, number, &caller.name, false).await?;
+        crate::repair::replay(&state.store, &state.inlet, number, &caller.name, false).await?;
     ApiError::from_acted(acted, &id)?;
     Ok(Json(Done {
         id: ItemId::DeadLetter(number).to_string(),
@@ -173,9 +173,7 @@ pub async fn replay_all(
         let ItemId::DeadLetter(number) = dead.id else {
             continue;
         };
-        match crate::repair::replay(&state.store, &state.publisher, number, &caller.name, true)
-            .await?
-        {
+        match crate::repair::replay(&state.store, &state.inlet, number, &caller.name, true).await? {
             Acted::Done => outcome.replayed.push(dead.id.to_string()),
             Acted::NotFound => {}
             Acted::Refused(message) | Acted::Unavailable(message) => outcome.failed.push(Failed {

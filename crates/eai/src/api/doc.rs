@@ -161,6 +161,7 @@ impl Modify for Bearer {
         super::exports::export,
         super::exports::confirm,
         super::ingress::receive,
+        super::ingress::receipt,
     ),
     modifiers(&Bearer),
     security(("bearer" = [])),

@@ -4,11 +4,15 @@
 //! - `Header.DeliveryType` `sync`: processed now; 200 with the ReceiptMessage.
 //!   A sale whose reservation is not there yet is answered at once
 //!   (`RESERVE_NOT_FOUND`), since nobody would hear a later answer.
-//! - `async` (the default): put on the inbound exchange with a publisher
-//!   confirm; 202 `{"uuid": ...}`. The receipt then goes to the receipts
-//!   exchange keyed by `SourceApplication`, as for AMQP senders, and shows
-//!   in the message log.
+//! - `async` (the default): put on the inbound queue (the broker's inbound
+//!   exchange, with a publisher confirm, or the database's queue);
+//!   202 `{"uuid": ...}`. On a broker the receipt then goes to the receipts
+//!   exchange keyed by `SourceApplication`, as for AMQP senders; it shows in
+//!   the message log and is fetched by UUID either way.
 //! - A UUID already answered gets its stored receipt (200), either way.
+//! - `GET /api/eai/v1/transactions/{uuid}`: the receipt of an envelope
+//!   answered since (how an async sender gets its answer when the worker
+//!   runs without a broker), 404 until then.
 //! - `{"Items": [envelope, ...]}`: a batch, async only; 202 with one line per item.
 //!
 //! A body that is no envelope (not JSON, no usable `Header.UUID`) is a 400
@@ -18,14 +22,13 @@ use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::Utc;
 use eai_protocol::{Code, Detail, Envelope};
 use eai_store::{Failure, Inbound, Received};
-use eai_transport::Outgoing;
 use serde::Serialize;
 
 use utoipa::ToSchema;
@@ -33,6 +36,7 @@ use utoipa::ToSchema;
 use super::doc::Errors;
 use super::error::{ApiError, ErrorBody};
 use super::ApiState;
+use crate::inlet::{InletError, Submission};
 use crate::metrics::MessageHandled;
 use crate::receiver::{cut_bytes, reply_route, MAX_ROUTING_KEY_BYTES};
 
@@ -161,30 +165,58 @@ async fn accept_batch(
         .into_response())
 }
 
-/// Puts an envelope on the inbound exchange, confirmed.
+/// Puts an envelope on the inbound queue, confirmed or committed.
 async fn enqueue(state: &ApiState, envelope: &Envelope<'_>, body: &[u8]) -> Result<(), ApiError> {
     // The label is cut by characters; a routing key is at most 255 bytes.
     let transaction = envelope.header_label("Transaction");
     let routing_key = cut_bytes(&transaction, MAX_ROUTING_KEY_BYTES);
     state
-        .publisher
-        .publish(&Outgoing {
-            exchange: &state.topology.inbound_exchange,
+        .inlet
+        .submit(&Submission {
             routing_key,
             body,
             correlation_id: Some(envelope.uuid()),
             message_id: Some(envelope.uuid()),
-            mandatory: true,
-            ..Outgoing::default()
+            ..Submission::default()
         })
         .await
         .map_err(|error| {
+            let code = match error {
+                InletError::Broker(_) => "BROKER_UNAVAILABLE",
+                InletError::Database(_) => "DATABASE_UNAVAILABLE",
+            };
             ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "BROKER_UNAVAILABLE",
+                code,
                 format!("the envelope was not accepted: {error}"),
             )
         })
+}
+
+/// `GET /api/eai/v1/transactions/{uuid}`
+#[utoipa::path(get, path = "/api/eai/v1/transactions/{uuid}", tag = "ingress",
+    params(("uuid" = String, Path, description = "The envelope's Header.UUID")),
+    responses((status = 200, description = "The ReceiptMessage the envelope was answered with", body = Object),
+        (status = 404, description = "Not answered (yet): queued, waiting, or never received", body = ErrorBody), Errors))]
+pub async fn receipt(
+    State(state): State<ApiState>,
+    Path(uuid): Path<String>,
+) -> Result<Response, ApiError> {
+    // No envelope is stored under a UUID holding a NUL (the database refuses them).
+    let stored = match uuid.contains('\0') {
+        true => None,
+        false => state.store.stored_receipt(&uuid).await?,
+    };
+    match stored {
+        Some((receipt, _)) => Ok(receipt_response(receipt)),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "NOT_ANSWERED",
+            format!(
+                "no receipt for UUID {uuid:?} yet: it is queued, waiting, or was never received"
+            ),
+        )),
+    }
 }
 
 /// Processes an envelope in this request and answers its receipt.

@@ -227,8 +227,7 @@ async fn act(
 ) -> Result<(StatusCode, Json<Done>), ApiError> {
     let acted = repair::act(
         &state.store,
-        Some(&state.publisher),
-        &state.topology,
+        Some(&state.inlet),
         action,
         id,
         &caller.name,

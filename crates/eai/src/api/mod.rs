@@ -38,10 +38,11 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
 use eai_store::{Store, WorkerIdentity};
-use eai_transport::{Publisher, Topology};
+use eai_transport::Topology;
 
 use crate::config::Settings;
 use crate::health::Health;
+use crate::inlet::Inlet;
 use crate::metrics::Metrics;
 use auth::Tokens;
 use error::ApiError;
@@ -53,7 +54,8 @@ pub const MAX_BODY_BYTES: usize = 30 * 1024 * 1024;
 #[derive(Clone)]
 pub struct ApiState {
     pub store: Store,
-    pub publisher: Publisher,
+    /// Where envelopes go in: the ingress, retries and replays.
+    pub inlet: Inlet,
     pub topology: Topology,
     pub identity: WorkerIdentity,
     pub metrics: Metrics,
@@ -104,6 +106,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/exports", post(exports::export))
         .route("/api/v1/exports/{batch}/confirm", post(exports::confirm))
         .route("/api/eai/v1/transactions", post(ingress::receive))
+        .route("/api/eai/v1/transactions/{uuid}", get(ingress::receipt))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,

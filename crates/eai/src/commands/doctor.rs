@@ -2,7 +2,7 @@
 //! after another and each bounded by its own timeout — the configuration
 //! (it loaded, or `eai` stopped before this), the database (reachable, its
 //! migrations applied), the broker (reachable, the queues declared, what
-//! waits in them), the destinations (blocked ones; with `--probe`, a
+//! waits in them; without one, what waits in the database's queue), the destinations (blocked ones; with `--probe`, a
 //! connection test each) and whether a worker answers at `http.addr`.
 //!
 //! Nothing is created or changed: no database, no queue, no migration. The
@@ -12,7 +12,7 @@ use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
-use eai_store::outbound::Settlement;
+use eai_store::outbound::{DestinationKind, Settlement};
 use eai_store::Store;
 
 use crate::app::http_client;
@@ -63,7 +63,10 @@ pub async fn run(settings: &Settings, file: Option<&Path>, probe_destinations: b
     };
     report.line("configuration", Verdict::Ok, source);
     let store = database(settings, &mut report).await;
-    broker(settings, &mut report).await;
+    match settings.has_broker() {
+        true => broker(settings, &mut report).await,
+        false => inbound_queue(store.as_ref(), &mut report).await,
+    }
     match &store {
         Some(store) => destinations(settings, store, probe_destinations, &mut report).await,
         None => report.line(
@@ -125,6 +128,22 @@ async fn database(settings: &Settings, report: &mut Report) -> Option<Store> {
         Err(error) => report.line("database", Verdict::Failed, format!("{address}: {error}")),
     }
     Some(store)
+}
+
+/// No broker: envelopes queue in the database; what waits there.
+async fn inbound_queue(store: Option<&Store>, report: &mut Report) {
+    let waiting = match store {
+        Some(store) => match store.queued_count().await {
+            Ok(count) => format!("{count} queued"),
+            Err(error) => format!("the queue could not be read: {error}"),
+        },
+        None => "not checked: the database is not reachable".to_owned(),
+    };
+    report.line(
+        "broker",
+        Verdict::Note,
+        format!("none (EAI_AMQP_URL is not set): envelopes queue in the database, {waiting}"),
+    );
 }
 
 /// Reachable, and the queues the worker consumes declared: what waits in each.
@@ -206,6 +225,17 @@ async fn destinations(settings: &Settings, store: &Store, probe_each: bool, repo
         format!("{} configured, {blocked} blocked", destinations.len()),
     );
     for destination in &destinations {
+        if destination.kind() == DestinationKind::Amqp && !settings.has_broker() {
+            report.line(
+                "  destination",
+                Verdict::Failed,
+                format!(
+                    "{}: an AMQP destination, and this worker has no broker (set EAI_AMQP_URL)",
+                    destination.name
+                ),
+            );
+            continue;
+        }
         if destination.blocked {
             report.line(
                 "  destination",

@@ -7,7 +7,7 @@ use eai_store::page::Page;
 use eai_store::Store;
 use serde::Serialize;
 
-use crate::app::{open_broker, open_store, publisher_for};
+use crate::app::{open_inlet, open_store};
 use crate::config::Settings;
 use crate::repair::{self, Action};
 
@@ -244,29 +244,19 @@ pub async fn act(
     json: bool,
 ) -> anyhow::Result<bool> {
     let store = open_store(settings).await?;
-    // The broker only when an inbound error goes back on it.
+    // The inbound queue only when an inbound error goes back on it.
     let retries_inbound =
         action == Action::Retry && ids.iter().any(|id| matches!(id, ItemId::Inbound(_)));
-    let broker = match retries_inbound {
-        true => Some(open_broker(settings, Some(settings.topology())).await?),
-        false => None,
+    let (inlet, broker) = match retries_inbound {
+        true => {
+            let (inlet, broker) = open_inlet(settings, &store, Some(settings.topology())).await?;
+            (Some(inlet), broker)
+        }
+        false => (None, None),
     };
-    let publisher = broker
-        .as_ref()
-        .map(|broker| publisher_for(settings, broker));
-    let topology = settings.topology();
     let mut outcomes = Vec::with_capacity(ids.len());
     for id in ids {
-        let acted = repair::act(
-            &store,
-            publisher.as_ref(),
-            &topology,
-            action,
-            *id,
-            actor,
-            note,
-        )
-        .await?;
+        let acted = repair::act(&store, inlet.as_ref(), action, *id, actor, note).await?;
         outcomes.push(outcome(*id, action.as_str(), actor, acted));
     }
     if let Some(broker) = broker {
@@ -351,13 +341,14 @@ pub async fn replay(
     json: bool,
 ) -> anyhow::Result<bool> {
     let store: Store = open_store(settings).await?;
-    let broker = open_broker(settings, Some(settings.topology())).await?;
-    let publisher = publisher_for(settings, &broker);
+    let (inlet, broker) = open_inlet(settings, &store, Some(settings.topology())).await?;
     let mut outcomes = Vec::with_capacity(ids.len());
     for id in ids {
-        let acted = repair::replay(&store, &publisher, *id, actor, false).await?;
+        let acted = repair::replay(&store, &inlet, *id, actor, false).await?;
         outcomes.push(outcome(ItemId::DeadLetter(*id), "replay", actor, acted));
     }
-    broker.close().await;
+    if let Some(broker) = broker {
+        broker.close().await;
+    }
     report(&outcomes, json)
 }

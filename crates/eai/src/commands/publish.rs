@@ -1,5 +1,6 @@
-//! `eai publish FILE…`: puts envelopes on the inbound exchange, routed by
-//! `Header.Transaction`, and with `--wait` prints the receipt of each.
+//! `eai publish FILE…`: puts envelopes on the inbound queue (the broker's
+//! inbound exchange, or the database's queue of a worker without a broker),
+//! routed by `Header.Transaction`, and with `--wait` prints the receipt of each.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -13,8 +14,13 @@ use eai_transport::topology::declare_private_queue;
 use eai_transport::Outgoing;
 use futures_util::StreamExt;
 
-use crate::app::{open_broker, publisher_for};
+use eai_store::inbound_queue::Queued;
+
+use crate::app::{open_broker, open_store, publisher_for};
 use crate::config::Settings;
+
+/// How often `--wait` looks for the receipts a worker without a broker stored.
+const RECEIPT_POLL: Duration = Duration::from_millis(100);
 
 /// The arguments of `eai publish`.
 #[derive(Debug, Clone, clap::Args)]
@@ -93,6 +99,30 @@ pub async fn publish(
         };
         envelopes.push((file, uuid, routing_key, body));
     }
+    let receipts = match settings.has_broker() {
+        true => through_broker(settings, &envelopes, wait).await?,
+        false => through_database(settings, &envelopes, wait).await?,
+    };
+    Ok(assemble(envelopes, receipts))
+}
+
+/// An envelope to publish: the file it came from, its UUID, its routing key, its body.
+type Outbound = (PathBuf, String, String, Vec<u8>);
+
+fn published(file: &std::path::Path, uuid: &str, routing_key: &str) {
+    eprintln!(
+        "published {} as {uuid} (routing key {routing_key})",
+        file.display()
+    );
+}
+
+/// Publishes to the inbound exchange with confirms; receipts come back on a
+/// private reply queue, correlated by UUID.
+async fn through_broker(
+    settings: &Settings,
+    envelopes: &[Outbound],
+    wait: Option<Duration>,
+) -> anyhow::Result<HashMap<String, serde_json::Value>> {
     let topology = settings.topology();
     let broker = open_broker(settings, Some(topology.clone())).await?;
     let connection = broker.connection().await;
@@ -114,7 +144,7 @@ pub async fn publish(
             .await?;
         replies = Some((queue, consumer));
     }
-    for (file, uuid, routing_key, body) in &envelopes {
+    for (file, uuid, routing_key, body) in envelopes {
         publisher
             .publish(&Outgoing {
                 exchange: &topology.inbound_exchange,
@@ -128,10 +158,7 @@ pub async fn publish(
             })
             .await
             .with_context(|| format!("publishing {} failed", file.display()))?;
-        eprintln!(
-            "published {} as {uuid} (routing key {routing_key})",
-            file.display()
-        );
+        published(file, uuid, routing_key);
     }
     let mut receipts: HashMap<String, serde_json::Value> = HashMap::new();
     if let (Some((_, mut consumer)), Some(timeout)) = (replies, wait) {
@@ -143,19 +170,72 @@ pub async fn publish(
             let Some(correlation) = delivery.properties.correlation_id().as_ref() else {
                 continue;
             };
-            let receipt = serde_json::from_slice(&delivery.data).unwrap_or_else(|_| {
-                serde_json::Value::String(String::from_utf8_lossy(&delivery.data).into_owned())
-            });
-            receipts.insert(correlation.to_string(), receipt);
+            receipts.insert(correlation.to_string(), receipt_value(&delivery.data));
         }
     }
     broker.close().await;
-    Ok(envelopes
+    Ok(receipts)
+}
+
+/// Queues in the database of a worker that runs without a broker; receipts
+/// are read back by UUID as the worker stores them.
+async fn through_database(
+    settings: &Settings,
+    envelopes: &[Outbound],
+    wait: Option<Duration>,
+) -> anyhow::Result<HashMap<String, serde_json::Value>> {
+    let store = open_store(settings).await?;
+    for (file, uuid, routing_key, body) in envelopes {
+        store
+            .enqueue(&Queued {
+                routing_key,
+                body,
+                correlation_id: Some(uuid),
+                message_id: Some(uuid),
+                ..Queued::default()
+            })
+            .await
+            .with_context(|| format!("queueing {} failed", file.display()))?;
+        published(file, uuid, routing_key);
+    }
+    let mut receipts: HashMap<String, serde_json::Value> = HashMap::new();
+    if let Some(timeout) = wait {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            for (_, uuid, _, _) in envelopes {
+                if receipts.contains_key(uuid) {
+                    continue;
+                }
+                if let Some((receipt, _)) = store.stored_receipt(uuid).await? {
+                    receipts.insert(uuid.clone(), receipt_value(receipt.as_bytes()));
+                }
+            }
+            if receipts.len() == envelopes.len() || tokio::time::Instant::now() >= deadline {
+                break;
+            }
+            tokio::time::sleep(RECEIPT_POLL).await;
+        }
+    }
+    store.close().await;
+    Ok(receipts)
+}
+
+/// A receipt as JSON, or its text when it is not JSON.
+fn receipt_value(body: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(body)
+        .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(body).into_owned()))
+}
+
+fn assemble(
+    envelopes: Vec<Outbound>,
+    mut receipts: HashMap<String, serde_json::Value>,
+) -> Vec<Published> {
+    envelopes
         .into_iter()
         .map(|(file, uuid, _, _)| Published {
             receipt: receipts.remove(&uuid),
             file,
             uuid,
         })
-        .collect())
+        .collect()
 }

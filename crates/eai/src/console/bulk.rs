@@ -21,34 +21,18 @@ const ACTIONS: [&str; 3] = ["retry", "replay", "discard"];
 
 /// Does `action` to one item, as its own button would.
 async fn one(state: &ApiState, item: &PendingItem, action: &str, actor: &str, note: &str) -> Acted {
-    let publisher = Some(&state.publisher);
-    let (topology, store) = (&state.topology, &state.store);
+    let (inlet, store) = (Some(&state.inlet), &state.store);
     let outcome = match (action, item.id) {
         ("replay", ItemId::DeadLetter(number)) => {
-            repair::replay(store, &state.publisher, number, actor, true).await
+            repair::replay(store, &state.inlet, number, actor, true).await
         }
         // A dead letter is retried through the envelope it answered.
         ("retry", ItemId::DeadLetter(_)) => match item.related {
-            Some(envelope) => {
-                repair::act(
-                    store,
-                    publisher,
-                    topology,
-                    Action::Retry,
-                    envelope,
-                    actor,
-                    note,
-                )
-                .await
-            }
+            Some(envelope) => repair::act(store, inlet, Action::Retry, envelope, actor, note).await,
             None => Ok(Acted::Refused(format!("{}: nothing to retry", item.id))),
         },
-        ("retry", id) => {
-            repair::act(store, publisher, topology, Action::Retry, id, actor, note).await
-        }
-        ("discard", id) => {
-            repair::act(store, publisher, topology, Action::Discard, id, actor, note).await
-        }
+        ("retry", id) => repair::act(store, inlet, Action::Retry, id, actor, note).await,
+        ("discard", id) => repair::act(store, inlet, Action::Discard, id, actor, note).await,
         (_, id) => Ok(Acted::Refused(format!("{id}: {action} does not apply"))),
     };
     outcome.unwrap_or_else(|error| Acted::Unavailable(error.to_string()))

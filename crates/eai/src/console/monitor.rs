@@ -347,17 +347,7 @@ pub async fn act(
             Ok(Acted::Refused(format!("{}: {}", text.discard, text.note)))
         }
         Some(action) => {
-            let publisher = Some(&state.publisher);
-            repair::act(
-                &state.store,
-                publisher,
-                &state.topology,
-                action,
-                item,
-                actor,
-                note,
-            )
-            .await
+            repair::act(&state.store, Some(&state.inlet), action, item, actor, note).await
         }
         None => return Redirect::to(&back).into_response(),
     };
@@ -614,7 +604,7 @@ pub async fn replay(
     };
     let acted = repair::replay(
         &state.store,
-        &state.publisher,
+        &state.inlet,
         number,
         &signed.caller.name,
         false,

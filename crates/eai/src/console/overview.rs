@@ -45,7 +45,8 @@ fn numbers(signed: &Signed, overview: &Result<Overview, String>, readiness: Read
                         @if overview.blocked_destinations.is_empty() { (text.none) } @else { (overview.blocked_destinations.join(", ")) } }
                     div #readiness { (text.readiness)
                         b.st-ok[readiness.is_ready()].st-error[!readiness.is_ready()] { (state(readiness.is_ready())) }
-                        (text.broker) ": " (state(readiness.broker)) " · " (text.database) ": " (state(readiness.database)) }
+                        @if let Some(broker) = readiness.broker { (text.broker) ": " (state(broker)) " · " }
+                        (text.database) ": " (state(readiness.database)) }
                 }
                 table {
                     tr { th { (text.transaction) } th { (text.status) } th { (text.last_hour) } th { (text.last_day) } }

@@ -35,9 +35,14 @@ pub async fn deliver(sender: &Sender, message: &Claimed) -> Settlement {
     let Some(exchange) = destination.exchange.as_deref() else {
         return Settlement::Rejected(format!("destination {} has no exchange", destination.name));
     };
+    let Some(publisher) = &sender.publisher else {
+        return Settlement::Failed(format!(
+            "destination {} is an AMQP destination and this worker runs without a broker (set EAI_AMQP_URL)",
+            destination.name
+        ));
+    };
     let correlation = correlation(&message.uuid, &destination.name);
-    let published = sender
-        .publisher
+    let published = publisher
         .publish(&Outgoing {
             exchange,
             routing_key: &destination.routing_key,

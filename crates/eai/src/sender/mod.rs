@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use backon::{BackoffBuilder, ExponentialBuilder};
 use chrono::Utc;
 use eai_store::outbound::{Claimed, DestinationKind, Settlement};
-use eai_store::{OutboxWakeups, Store, StoreError};
+use eai_store::{Store, StoreError, Wakeups};
 use eai_transport::Publisher;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -59,7 +59,8 @@ impl RetryPolicy {
 #[derive(Clone)]
 pub struct Sender {
     pub store: Store,
-    pub publisher: Publisher,
+    /// `None` without a broker: AMQP destinations cannot be reached.
+    pub publisher: Option<Publisher>,
     pub http: reqwest::Client,
     pub metrics: Metrics,
     /// This sender's name in leases and attempt history.
@@ -147,7 +148,7 @@ impl Sender {
     }
 
     /// The outbox's wake-ups, listened for within the poll interval's bound.
-    async fn listen(&self) -> Result<OutboxWakeups, StoreError> {
+    async fn listen(&self) -> Result<Wakeups, StoreError> {
         self.store.outbox_wakeups(LISTEN_TIMEOUT).await
     }
 
