@@ -76,6 +76,8 @@ pub fn environment(settings: &Settings) -> Vec<(String, String)> {
             "RECEIVER_RESERVATION_SWEEP",
             duration(receiver.reservation_sweep),
         ),
+        ("RECEIVER_QUEUE_LEASE", duration(receiver.queue_lease)),
+        ("RECEIVER_QUEUE_POLL", duration(receiver.queue_poll)),
         (
             "RECEIPTS_SOURCE_APPLICATION",
             receipts.source_application.clone(),
@@ -282,4 +284,31 @@ pub async fn http_get(addr: SocketAddr, path: &str, within: Duration) -> Option<
         Some((status, body))
     };
     tokio::time::timeout(within, exchange).await.ok().flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_process_gets_every_setting_the_defaults_name_but_the_log_format() {
+        let given: Vec<String> = environment(&Settings::defaults())
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
+        let mut section = String::new();
+        for line in include_str!("../../crates/eai/src/defaults.toml").lines() {
+            if let Some(name) = line
+                .strip_prefix('[')
+                .and_then(|rest| rest.strip_suffix(']'))
+            {
+                section = format!("{}_", name.to_ascii_uppercase());
+            } else if let Some((key, _)) = line.split_once(" = ") {
+                let name = format!("EAI_{section}{}", key.trim().to_ascii_uppercase());
+                if name != "EAI_LOG_FORMAT" {
+                    assert!(given.contains(&name), "{name} is not passed on");
+                }
+            }
+        }
+    }
 }

@@ -1,13 +1,17 @@
 //! [`Shop`] plays the e-commerce platform of a test: it publishes envelopes
-//! to the inbound exchange with its own `reply_to` queue and keeps every
-//! receipt it gets, copies included, so a test can check that each UUID was
-//! answered and that every copy of its answer is the same.
+//! to the inbound exchange with its own `reply_to` queue (or, facing a worker
+//! without a broker, queues them in the database and reads their receipts
+//! back by UUID) and keeps every receipt it gets, copies included, so a test
+//! can check that each UUID was answered and that every copy of its answer is
+//! the same.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use eai::config::Settings;
+use eai_store::inbound_queue::Queued;
+use eai_store::Store;
 use eai_transport::lapin::options::BasicConsumeOptions;
 use eai_transport::lapin::types::FieldTable;
 use eai_transport::topology::declare_private_queue;
@@ -20,17 +24,42 @@ pub type Receipts = HashMap<String, Vec<Vec<u8>>>;
 
 /// A platform publishing envelopes and collecting their receipts.
 pub struct Shop {
-    publisher: Publisher,
-    exchange: String,
-    reply_queue: String,
+    inlet: Inlet,
     received: Arc<Mutex<Receipts>>,
     listening: JoinHandle<()>,
 }
 
+/// How a shop reaches the worker.
+enum Inlet {
+    /// The inbound exchange; receipts come back to a reply queue of its own.
+    Broker {
+        publisher: Publisher,
+        exchange: String,
+        reply_queue: String,
+    },
+    /// The database's inbound queue of a worker without a broker; receipts
+    /// are read back by UUID.
+    Database {
+        store: Store,
+        published: Arc<Mutex<Vec<String>>>,
+    },
+}
+
+/// How often a shop without a broker looks for its receipts.
+const RECEIPT_POLL: Duration = Duration::from_millis(100);
+
 impl Shop {
-    /// Connects to the test broker (declaring the worker's topology, so it
-    /// can publish before a worker runs) and starts listening for receipts.
+    /// Connects the way the worker of `settings` takes envelopes (the
+    /// broker, declaring the worker's topology so it can publish before a
+    /// worker runs, or the database's queue) and starts collecting receipts.
     pub async fn connect(settings: &Settings) -> Shop {
+        match settings.has_broker() {
+            true => Shop::through_broker(settings).await,
+            false => Shop::through_database(settings).await,
+        }
+    }
+
+    async fn through_broker(settings: &Settings) -> Shop {
         let endpoint = eai_transport::Endpoint::new(
             &crate::amqp_url(),
             "eai-tests-shop",
@@ -81,29 +110,94 @@ impl Shop {
             }
         });
         Shop {
-            publisher: Publisher::new(broker, Duration::from_secs(10)),
-            exchange: topology.inbound_exchange,
-            reply_queue,
+            inlet: Inlet::Broker {
+                publisher: Publisher::new(broker, Duration::from_secs(10)),
+                exchange: topology.inbound_exchange,
+                reply_queue,
+            },
             received,
             listening,
         }
     }
 
-    /// Publishes `body` with `routing_key`, correlated by `uuid`, and waits for the broker's confirm.
-    pub async fn publish(&self, body: &[u8], routing_key: &str, uuid: &str) {
-        self.publisher
-            .publish(&Outgoing {
-                exchange: &self.exchange,
-                routing_key,
-                body,
-                correlation_id: Some(uuid),
-                message_id: Some(uuid),
-                reply_to: Some(&self.reply_queue),
-                mandatory: false,
-                ..Outgoing::default()
-            })
+    async fn through_database(settings: &Settings) -> Shop {
+        let url = settings.database_url().expect("a database URL");
+        let store = Store::open(&url, settings.pool())
             .await
-            .unwrap_or_else(|error| panic!("publishing {uuid} failed: {error}"));
+            .unwrap_or_else(|error| panic!("the shop cannot reach the database: {error}"));
+        let published: Arc<Mutex<Vec<String>>> = Arc::default();
+        let received: Arc<Mutex<Receipts>> = Arc::default();
+        let listening = tokio::spawn({
+            let (store, published, received) =
+                (store.clone(), Arc::clone(&published), Arc::clone(&received));
+            async move {
+                loop {
+                    let waiting: Vec<String> = {
+                        let (Ok(published), Ok(received)) = (published.lock(), received.lock())
+                        else {
+                            return;
+                        };
+                        published
+                            .iter()
+                            .filter(|uuid| !received.contains_key(*uuid))
+                            .cloned()
+                            .collect()
+                    };
+                    if let Ok(answered) = store.stored_receipts(&waiting).await {
+                        if let Ok(mut received) = received.lock() {
+                            for (uuid, receipt) in answered {
+                                received.entry(uuid).or_default().push(receipt.into_bytes());
+                            }
+                        }
+                    }
+                    tokio::time::sleep(RECEIPT_POLL).await;
+                }
+            }
+        });
+        Shop {
+            inlet: Inlet::Database { store, published },
+            received,
+            listening,
+        }
+    }
+
+    /// Publishes `body` with `routing_key`, correlated by `uuid`: confirmed
+    /// by the broker, or committed to the database's queue.
+    pub async fn publish(&self, body: &[u8], routing_key: &str, uuid: &str) {
+        match &self.inlet {
+            Inlet::Broker {
+                publisher,
+                exchange,
+                reply_queue,
+            } => publisher
+                .publish(&Outgoing {
+                    exchange,
+                    routing_key,
+                    body,
+                    correlation_id: Some(uuid),
+                    message_id: Some(uuid),
+                    reply_to: Some(reply_queue),
+                    mandatory: false,
+                    ..Outgoing::default()
+                })
+                .await
+                .unwrap_or_else(|error| panic!("publishing {uuid} failed: {error}")),
+            Inlet::Database { store, published } => {
+                store
+                    .enqueue(&Queued {
+                        routing_key,
+                        body,
+                        correlation_id: Some(uuid),
+                        message_id: Some(uuid),
+                        ..Queued::default()
+                    })
+                    .await
+                    .unwrap_or_else(|error| panic!("queueing {uuid} failed: {error}"));
+                if let Ok(mut published) = published.lock() {
+                    published.push(uuid.to_owned());
+                }
+            }
+        }
     }
 
     /// Every receipt so far.

@@ -126,6 +126,20 @@ impl Store {
         Ok(row.map(|(body, status)| (body, status == "ok")))
     }
 
+    /// The stored receipts of those of `uuids` already answered, by UUID.
+    pub async fn stored_receipts(
+        &self,
+        uuids: &[String],
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT i.uuid, o.body FROM inbox i JOIN outbox o ON o.id = i.receipt_id
+              WHERE i.uuid = ANY($1) AND i.status IN ('ok', 'error')",
+        )
+        .bind(uuids)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// Answers an envelope that cannot be processed with `detail` (an error),
     /// recording its UUID like any other: a UUID already answered gets its
     /// stored receipt instead.

@@ -201,16 +201,17 @@ async fn through_database(
     let mut receipts: HashMap<String, serde_json::Value> = HashMap::new();
     if let Some(timeout) = wait {
         let deadline = tokio::time::Instant::now() + timeout;
+        let mut uuids: Vec<String> = envelopes
+            .iter()
+            .map(|(_, uuid, _, _)| uuid.clone())
+            .collect();
+        uuids.sort();
+        uuids.dedup();
         loop {
-            for (_, uuid, _, _) in envelopes {
-                if receipts.contains_key(uuid) {
-                    continue;
-                }
-                if let Some((receipt, _)) = store.stored_receipt(uuid).await? {
-                    receipts.insert(uuid.clone(), receipt_value(receipt.as_bytes()));
-                }
+            for (uuid, receipt) in store.stored_receipts(&uuids).await? {
+                receipts.insert(uuid, receipt_value(receipt.as_bytes()));
             }
-            if receipts.len() == envelopes.len() || tokio::time::Instant::now() >= deadline {
+            if receipts.len() == uuids.len() || tokio::time::Instant::now() >= deadline {
                 break;
             }
             tokio::time::sleep(RECEIPT_POLL).await;
