@@ -114,31 +114,47 @@ pub struct WorkerProcess {
     child: Child,
     pub http_addr: SocketAddr,
     log: PathBuf,
+    output: PathBuf,
 }
 
 impl WorkerProcess {
     /// Starts `binary run` with `settings` (its `http_addr` must be a fixed
     /// port, see [`free_addr`]), logging to a temporary file.
     pub fn spawn(binary: &Path, settings: &Settings) -> WorkerProcess {
-        let log =
-            std::env::temp_dir().join(format!("eai-worker-{}.log", uuid::Uuid::new_v4().simple()));
-        let file = std::fs::File::create(&log).expect("log file");
+        WorkerProcess::spawn_command(binary, "run", settings)
+    }
+
+    /// Starts `binary command` (a command that runs a worker: `run`,
+    /// `demo`), its log and its standard output each in a temporary file.
+    pub fn spawn_command(binary: &Path, command: &str, settings: &Settings) -> WorkerProcess {
+        let file = |what: &str| {
+            std::env::temp_dir().join(format!(
+                "eai-worker-{}.{what}",
+                uuid::Uuid::new_v4().simple()
+            ))
+        };
+        let (log, output) = (file("log"), file("out"));
         let child = Command::new(binary)
-            .arg("run")
+            .arg(command)
             .envs(environment(settings))
             .env("RUST_LOG", "info,sqlx=warn,lapin=off")
-            .stdout(Stdio::null())
-            .stderr(file)
+            .stdout(std::fs::File::create(&output).expect("output file"))
+            .stderr(std::fs::File::create(&log).expect("log file"))
             .spawn()
             .unwrap_or_else(|error| panic!("cannot start {}: {error}", binary.display()));
         WorkerProcess {
             child,
             http_addr: settings.http.addr,
             log,
+            output,
         }
     }
 
-    /// Waits until `/readyz` says 200 (or panics with the log after `within`).
+    /// What it printed on its standard output so far.
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.output).unwrap_or_default()
+    }
+
     pub async fn ready(&mut self, within: Duration) {
         let deadline = Instant::now() + within;
         while Instant::now() < deadline {
@@ -215,6 +231,7 @@ impl Drop for WorkerProcess {
             );
         }
         std::fs::remove_file(&self.log).ok();
+        std::fs::remove_file(&self.output).ok();
     }
 }
 

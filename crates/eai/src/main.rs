@@ -43,6 +43,11 @@ enum Command {
         #[arg(long, value_enum)]
         only: Option<Role>,
     },
+    /// Try it: a fresh demo database (the configured one's name + `_demo`),
+    /// the example master data, the walkthrough's and seed 001's envelopes
+    /// through the real pipeline and their receipts as a table; then the
+    /// worker keeps running with its console open until Ctrl-C.
+    Demo,
     /// Create the database if needed and apply the migrations.
     Migrate,
     /// Check the configuration, the database, the broker, the destinations and
@@ -410,6 +415,10 @@ async fn execute(
         Command::Run { only } => {
             let running = app::start(settings, only).await?;
             running.run_until(shutdown_signal()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo => {
+            commands::demo::run(settings, shutdown_signal()).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Migrate => {

@@ -448,3 +448,102 @@ async fn without_a_broker_eai_publish_queues_in_the_database_and_eai_run_answers
     worker.terminate();
     worker.exit(Duration::from_secs(30)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_answers_the_examples_on_a_fresh_database_and_keeps_its_console_open() {
+    let db = prepared_database(&[]).await;
+    let mut settings = test_settings(&db);
+    settings.http.addr = free_addr();
+    settings.api.tokens = String::new().into();
+    let demo_database = settings
+        .database_url()
+        .expect("a database URL")
+        .sibling("_demo");
+    for round in ["first", "second: fresh again"] {
+        let mut demo = WorkerProcess::spawn_command(std::path::Path::new(EAI), "demo", &settings);
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while !demo.output().contains("Ctrl-C stops it.") {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{round}: no table within 60 s: {}\n{}",
+                demo.output(),
+                demo.log()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let output = demo.output();
+        let row = |file: &str| {
+            output
+                .lines()
+                .find(|line| line.starts_with(file))
+                .unwrap_or_else(|| panic!("{round}: no row for {file}: {output}"))
+                .split_whitespace()
+                .skip(1)
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        assert_eq!(row("item-reserve-split.json"), "ItemReserve ok");
+        assert_eq!(
+            row("item-reserve-shortfall.json"),
+            "ItemReserve error LOT_INSUFFICIENT"
+        );
+        assert!(
+            row("seed-001/retail-sales-full-1.json")
+                .starts_with("RetailSales error TOTALS_MISMATCH"),
+            "{output}"
+        );
+        assert_eq!(
+            row("seed-001/retail-sales-full-2.json"),
+            "RetailSales ok TOTAL_PRICE_INCONSISTENT"
+        );
+        assert!(
+            row("seed-001/case-10.4.4.json").starts_with("RetailSales error PAYMENTS_MISMATCH"),
+            "{output}"
+        );
+        assert_eq!(row("seed-001/case-10.4.6.json"), "RetailSales ok");
+        assert!(
+            output.contains("14 envelopes answered: 11 ok, 3 error"),
+            "{round}: {output}"
+        );
+        let token = output
+            .lines()
+            .find_map(|line| line.trim().strip_prefix("token"))
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("a token to sign in with: {output}"))
+            .to_owned();
+        let console =
+            eai_tests::process::http_get(settings.http.addr, "/login", Duration::from_secs(5))
+                .await
+                .expect("the console answers");
+        assert_eq!(console.0, 200, "{}", console.1);
+        let listed = eai_tests::api::call_at(
+            settings.http.addr,
+            "GET",
+            "/api/v1/messages?direction=in&status=error",
+            Some(&token),
+            None,
+        )
+        .await;
+        assert_eq!(listed.status, 200, "{}", listed.body);
+        assert_eq!(
+            listed.body["items"].as_array().map(Vec::len),
+            Some(3),
+            "{round}: only this run's errors: {}",
+            listed.body
+        );
+        demo.terminate();
+        assert!(
+            demo.exit(Duration::from_secs(30))
+                .await
+                .is_some_and(|status| status.success()),
+            "Ctrl-C ends the demo cleanly: {}",
+            demo.log()
+        );
+    }
+    demo_database
+        .parse::<eai_store::DatabaseUrl>()
+        .expect("the demo database URL")
+        .drop_database(Duration::from_secs(10))
+        .await
+        .expect("the demo database is dropped");
+}

@@ -78,6 +78,40 @@ impl DatabaseUrl {
         )
     }
 
+    /// The same server and credentials, the database named after this one
+    /// with `suffix` (`eai` → `eai_demo`): as URL text, which holds the
+    /// password when this one does.
+    pub fn sibling(&self, suffix: &str) -> String {
+        let name = format!(
+            "{}{suffix}",
+            self.options.get_database().unwrap_or("postgres")
+        );
+        self.options
+            .clone()
+            .database(&name)
+            .to_url_lossy()
+            .to_string()
+    }
+
+    /// Drops the database the URL names, if the server has it, closing its
+    /// connections first, within `timeout`.
+    pub async fn drop_database(&self, timeout: Duration) -> Result<(), StoreError> {
+        let Some(name) = self.options.get_database().map(str::to_owned) else {
+            return Ok(());
+        };
+        let dropping = async {
+            let mut admin = self.options.clone().database("postgres").connect().await?;
+            admin
+                .execute(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quoted(&name)).as_str())
+                .await?;
+            admin.close().await?;
+            Ok::<(), StoreError>(())
+        };
+        tokio::time::timeout(timeout, dropping)
+            .await
+            .unwrap_or(Err(StoreError::TimedOut(timeout)))
+    }
+
     /// Creates the database the URL names when the server lacks it (so a
     /// fresh laptop needs no `createdb`), within `timeout`.
     pub async fn ensure_database(&self, timeout: Duration) -> Result<(), StoreError> {
@@ -92,9 +126,8 @@ impl DatabaseUrl {
                     .fetch_optional(&mut admin)
                     .await?;
             if exists.is_none() {
-                let quoted = format!("\"{}\"", name.replace('"', "\"\""));
                 admin
-                    .execute(format!("CREATE DATABASE {quoted}").as_str())
+                    .execute(format!("CREATE DATABASE {}", quoted(&name)).as_str())
                     .await?;
                 tracing::info!(database = %name, "created database");
             }
@@ -105,6 +138,11 @@ impl DatabaseUrl {
             .await
             .unwrap_or(Err(StoreError::TimedOut(timeout)))
     }
+}
+
+/// A database name as a quoted identifier.
+fn quoted(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 /// A migration the database has.

@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //!
+//! - [`demo`]: the whole pipeline on a fresh database with the examples, the console open.
 //! - [`migrate`]: create and migrate the database.
 //! - [`doctor`]: check the configuration, the servers, the destinations and the worker.
 //! - [`send`]: enqueue an envelope for the sender.
@@ -10,8 +11,9 @@
 //! - [`destinations`]: list, unblock and test destinations.
 //! - [`usage`]: the usage report and the export of sales with confirmation.
 //! - [`import`]: load master data and mappings from a JSON file.
-//! - [`publish`]: put envelopes on the inbound exchange and optionally wait for their receipts.
+//! - [`publish`]: put envelopes on the inbound queue and optionally wait for their receipts.
 
+pub mod demo;
 pub mod destinations;
 pub mod doctor;
 pub mod import;
