@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use eai_tests::{example, header, spawn_app, spawn_app_with};
+use eai_transport::Outgoing;
 use rust_decimal::Decimal;
 use serde_json::Value;
 
@@ -477,5 +478,77 @@ async fn unknown_transactions_are_counted_under_one_label() {
     assert!(
         !metrics.contains("Random"),
         "no series per value a sender writes"
+    );
+}
+
+/// AMQP headers a sender sets do not count as the worker's own retries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sender_cannot_skip_the_wait_with_a_retry_header() {
+    let app = spawn_app().await;
+    let sale: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(example("seed-001/retail-sales-full-2.json")).expect("sale"),
+    )
+    .expect("JSON");
+    let uuid = sale["Header"]["UUID"].as_str().expect("UUID").to_owned();
+    let broker = eai::app::open_broker(&app.settings, None)
+        .await
+        .expect("broker");
+    eai::app::publisher_for(&app.settings, &broker)
+        .publish(&Outgoing {
+            exchange: &app.topology.inbound_exchange,
+            routing_key: "RetailSales",
+            body: sale.to_string().as_bytes(),
+            correlation_id: Some(&uuid),
+            message_id: Some(&uuid),
+            headers: vec![
+                ("x-eai-attempt", "99".to_owned()),
+                ("x-delivery-count", "99".to_owned()),
+            ],
+            ..Outgoing::default()
+        })
+        .await
+        .expect("published");
+
+    let mut waits = None;
+    for _ in 0..100 {
+        waits = sqlx::query_scalar("SELECT waits FROM inbox_retries WHERE uuid = $1")
+            .bind(&uuid)
+            .fetch_optional(app.db.store.pool())
+            .await
+            .expect("waits");
+        if waits.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(waits, Some(1), "it waits, whatever its headers claim");
+    let reserved = app
+        .publish_example("seed-001/item-reserve-full-example.json")
+        .await;
+    assert_eq!(
+        reserved["Content"]["ProcessingInformation"]["Status"], "ok",
+        "{reserved}"
+    );
+    let mut sale_status: Option<String> = None;
+    for _ in 0..200 {
+        sale_status = sqlx::query_scalar("SELECT status FROM inbox WHERE uuid = $1")
+            .bind(&uuid)
+            .fetch_optional(app.db.store.pool())
+            .await
+            .expect("inbox")
+            .flatten();
+        // The log shows it `waiting` meanwhile; then it is answered.
+        if sale_status
+            .as_deref()
+            .is_some_and(|status| status != "waiting")
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        sale_status.as_deref(),
+        Some("ok"),
+        "integrated once its reservation came"
     );
 }

@@ -1,6 +1,7 @@
 //! ItemReserve end to end: envelopes published to the inbound exchange, the
-//! worker reserving lots in PostgreSQL, receipts coming back on `reply_to`.
-//! These follow the README walkthrough.
+//! worker reserving lots in PostgreSQL, receipts coming back on `reply_to`
+//! (or, with `EAI_TEST_INLET=database`, queued in the database and read back
+//! by UUID). These follow the README walkthrough.
 
 use eai_tests::{example, spawn_app};
 use rust_decimal::Decimal;

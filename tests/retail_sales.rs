@@ -1,11 +1,11 @@
-//! RetailSales and RetailSalesCancellation end to end, through the real broker
-//! and database, with the seed 001 envelopes of `examples/seed-001/`.
+//! RetailSales and RetailSalesCancellation end to end, with the seed 001
+//! envelopes of `examples/seed-001/`, through the real broker and database
+//! (or, with `EAI_TEST_INLET=database`, the database's inbound queue).
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use eai_tests::{example, spawn_app, spawn_app_with, TestApp};
-use eai_transport::Outgoing;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
@@ -286,69 +286,6 @@ async fn a_sale_with_errors_of_its_own_is_answered_at_once_though_its_reservatio
         .await
         .expect("count");
     assert_eq!(waited, 0, "it never waited");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_sender_cannot_skip_the_wait_with_a_retry_header() {
-    let app = spawn_app().await;
-    let sale = seed("retail-sales-full-2.json");
-    let uuid = sale["Header"]["UUID"].as_str().expect("UUID").to_owned();
-    let broker = eai::app::open_broker(&app.settings, None)
-        .await
-        .expect("broker");
-    eai::app::publisher_for(&app.settings, &broker)
-        .publish(&Outgoing {
-            exchange: &app.topology.inbound_exchange,
-            routing_key: "RetailSales",
-            body: sale.to_string().as_bytes(),
-            correlation_id: Some(&uuid),
-            message_id: Some(&uuid),
-            headers: vec![
-                ("x-eai-attempt", "99".to_owned()),
-                ("x-delivery-count", "99".to_owned()),
-            ],
-            ..Outgoing::default()
-        })
-        .await
-        .expect("published");
-
-    let mut waits = None;
-    for _ in 0..100 {
-        waits = sqlx::query_scalar("SELECT waits FROM inbox_retries WHERE uuid = $1")
-            .bind(&uuid)
-            .fetch_optional(app.db.store.pool())
-            .await
-            .expect("waits");
-        if waits.is_some() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert_eq!(waits, Some(1), "it waits, whatever its headers claim");
-    let reserved = send(&app, &seed("item-reserve-full-example.json")).await;
-    assert_eq!(status(&reserved), "ok");
-    let mut sale_status: Option<String> = None;
-    for _ in 0..200 {
-        sale_status = sqlx::query_scalar("SELECT status FROM inbox WHERE uuid = $1")
-            .bind(&uuid)
-            .fetch_optional(app.db.store.pool())
-            .await
-            .expect("inbox")
-            .flatten();
-        // The log shows it `waiting` meanwhile; then it is answered.
-        if sale_status
-            .as_deref()
-            .is_some_and(|status| status != "waiting")
-        {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert_eq!(
-        sale_status.as_deref(),
-        Some("ok"),
-        "integrated once its reservation came"
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

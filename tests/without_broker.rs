@@ -234,3 +234,80 @@ async fn an_envelope_whose_worker_died_holding_it_comes_back_when_its_lease_ends
             .expect("retries");
     assert_eq!(redeliveries, Some(1), "it came back redelivered");
 }
+
+/// Waits until `path` exists (20 s at most) and reads it as JSON.
+async fn appeared(path: &std::path::Path) -> Value {
+    for _ in 0..200 {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            return serde_json::from_str(&text).unwrap_or_else(|_| panic!("{text}"));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{} did not appear within 20 s", path.display());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_envelope_dropped_in_the_spool_directory_gets_its_receipt_beside_it() {
+    let spool = std::env::temp_dir().join(format!("eai-spool-{}", uuid::Uuid::new_v4().simple()));
+    let app = spawn_app_with(|settings| {
+        settings.amqp.url = SecretString::from("");
+        settings.receiver.spool_dir = spool.clone();
+        settings.receiver.spool_poll = Duration::from_millis(100);
+    })
+    .await;
+    let mut envelope: Value = serde_json::from_slice(
+        &std::fs::read(example("item-reserve-split.json")).expect("example"),
+    )
+    .expect("JSON");
+    let uuid = uuid::Uuid::new_v4().to_string();
+    envelope["Header"]["UUID"] = json!(uuid);
+    // Written under a hidden name, then moved in whole.
+    let hidden = spool.join(".order-1.json");
+    std::fs::write(&hidden, envelope.to_string()).expect("written");
+    std::fs::rename(&hidden, spool.join("order-1.json")).expect("moved in");
+    std::fs::write(spool.join("broken.json"), "{\"Header\": {\"UUID\": ").expect("written");
+    std::fs::write(spool.join("notes.txt"), "not an envelope file").expect("written");
+
+    let receipt = appeared(&spool.join("order-1.receipt.json")).await;
+    assert_eq!(status(&receipt), "ok", "{receipt}");
+    assert_eq!(receipt["Content"]["ReceivedMessage"]["UUID"], uuid.as_str());
+    let refused = appeared(&spool.join("broken.receipt.json")).await;
+    assert_eq!(status(&refused), "error");
+    assert_eq!(first_code(&refused), "INVALID_JSON", "{refused}");
+
+    // The same UUID under another name: the same receipt, no second effect.
+    std::fs::write(spool.join("order-1-again.json"), envelope.to_string()).expect("written");
+    let again = appeared(&spool.join("order-1-again.receipt.json")).await;
+    assert_eq!(again, receipt);
+    let answers: i64 = sqlx::query_scalar("SELECT count(*) FROM inbox WHERE uuid = $1")
+        .bind(&uuid)
+        .fetch_one(app.db.store.pool())
+        .await
+        .expect("count");
+    assert_eq!(answers, 1, "answered once");
+    let mut names: Vec<String> = std::fs::read_dir(&spool)
+        .expect("spool")
+        .map(|entry| {
+            entry
+                .expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "broken.json",
+            "broken.receipt.json",
+            "notes.txt",
+            "order-1-again.json",
+            "order-1-again.receipt.json",
+            "order-1.json",
+            "order-1.receipt.json"
+        ],
+        "nothing else is written there"
+    );
+    std::fs::remove_dir_all(&spool).ok();
+}

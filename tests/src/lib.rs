@@ -42,6 +42,17 @@ pub fn amqp_url() -> String {
         .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
 }
 
+/// Whether the workers of this test run use the broker (the default) or,
+/// with `EAI_TEST_INLET=database`, the database's inbound queue: the suites
+/// that do not watch the broker themselves run both ways.
+pub fn test_inlet_is_database() -> bool {
+    match std::env::var("EAI_TEST_INLET").as_deref() {
+        Ok("database") => true,
+        Ok("broker") | Err(_) => false,
+        Ok(other) => panic!("EAI_TEST_INLET={other:?}: expected broker or database"),
+    }
+}
+
 /// A connection of the test's own to the test broker; panics naming the
 /// address when RabbitMQ is not there (within seconds, never a hang).
 pub async fn broker_connection(name: &str) -> Connection {
@@ -165,7 +176,10 @@ pub fn test_settings(db: &TestDatabase) -> Settings {
     settings.startup_timeout = Duration::from_secs(10);
     settings.database.url = SecretString::from(db.url());
     settings.database.max_connections = 6;
-    settings.amqp.url = SecretString::from(amqp_url());
+    settings.amqp.url = match test_inlet_is_database() {
+        true => SecretString::default(),
+        false => SecretString::from(amqp_url()),
+    };
     settings.amqp.queue_type = QueueType::Classic;
     settings.amqp.topology_prefix = format!("test-{}", uuid::Uuid::new_v4().simple());
     settings.http.addr = "127.0.0.1:0".parse().expect("literal address");

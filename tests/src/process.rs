@@ -79,6 +79,11 @@ pub fn environment(settings: &Settings) -> Vec<(String, String)> {
         ("RECEIVER_QUEUE_LEASE", duration(receiver.queue_lease)),
         ("RECEIVER_QUEUE_POLL", duration(receiver.queue_poll)),
         (
+            "RECEIVER_SPOOL_DIR",
+            receiver.spool_dir.to_string_lossy().into_owned(),
+        ),
+        ("RECEIVER_SPOOL_POLL", duration(receiver.spool_poll)),
+        (
             "RECEIPTS_SOURCE_APPLICATION",
             receipts.source_application.clone(),
         ),

@@ -37,6 +37,7 @@ use crate::receiver::{Receiver, RetryPlan};
 use crate::relay::Relay;
 use crate::sender::receipts_in::DestinationReceipts;
 use crate::sender::{RetryPolicy, Sender};
+use crate::spool::Spool;
 use crate::sweep;
 use crate::unrouted::Unrouted;
 
@@ -324,6 +325,18 @@ pub async fn start(settings: &Settings, only: Option<Role>) -> anyhow::Result<Ru
             shutdown: shutdown.clone(),
             memory: Arc::clone(&memory),
         };
+        if !settings.receiver.spool_dir.as_os_str().is_empty() {
+            let dir = settings.receiver.spool_dir.clone();
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot use the spool directory {}", dir.display()))?;
+            let spool = Spool {
+                dir,
+                inlet: inlet.clone(),
+                store: store.clone(),
+                identity: identity.clone(),
+            };
+            work.spawn(spool.run(settings.receiver.spool_poll, shutdown.clone()));
+        }
         match &broker {
             Some(broker) => {
                 for (queue, _) in &topology.work_queues {

@@ -16,7 +16,7 @@
 //! prints `[REDACTED]` and nothing logs them.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -166,6 +166,12 @@ pub struct ReceiverSettings {
     /// the database's queue again (a queued envelope wakes it sooner).
     #[serde(with = "humantime_serde")]
     pub queue_poll: Duration,
+    /// A directory watched for envelope files (`NAME.json`), each answered
+    /// with `NAME.receipt.json` beside it; empty: none.
+    pub spool_dir: PathBuf,
+    /// How often the spool directory is looked at.
+    #[serde(with = "humantime_serde")]
+    pub spool_poll: Duration,
 }
 
 /// `[receipts]`: who we are in them, and their relay.
@@ -383,6 +389,7 @@ impl Settings {
             ),
             ("receiver.queue_lease", self.receiver.queue_lease),
             ("receiver.queue_poll", self.receiver.queue_poll),
+            ("receiver.spool_poll", self.receiver.spool_poll),
             ("receipts.relay_interval", self.receipts.relay_interval),
             ("sender.poll", self.sender.poll),
             ("sender.retry_min", self.sender.retry_min),

@@ -47,19 +47,11 @@ impl DeadLetters {
             return Ok(());
         };
         let correlation = correlation(incoming);
-        let now = Utc::now();
-        let inbound = InboundSummary {
-            uuid: correlation.unwrap_or_default().to_owned(),
-            transaction: incoming.routing_key.to_owned(),
-            ..InboundSummary::default()
-        };
-        let receipt = Receipt::new(
+        let receipt = rejection_receipt(
             &self.identity,
-            &inbound,
-            now,
-            now,
-            vec![Detail::error(rejection.code(), reason)],
-            Vec::new(),
+            correlation.unwrap_or_default(),
+            incoming.routing_key,
+            rejection,
         );
         Ok(publisher
             .publish(&Outgoing {
@@ -120,6 +112,30 @@ impl DeadLetters {
             })
             .await
     }
+}
+
+/// The error receipt of a body that cannot be answered by UUID: it answers
+/// `correlation` (what the sender matches it by) for `transaction`.
+pub fn rejection_receipt(
+    identity: &WorkerIdentity,
+    correlation: &str,
+    transaction: &str,
+    rejection: &Rejection,
+) -> Receipt {
+    let now = Utc::now();
+    let inbound = InboundSummary {
+        uuid: correlation.to_owned(),
+        transaction: transaction.to_owned(),
+        ..InboundSummary::default()
+    };
+    Receipt::new(
+        identity,
+        &inbound,
+        now,
+        now,
+        vec![Detail::error(rejection.code(), rejection.to_string())],
+        Vec::new(),
+    )
 }
 
 /// The AMQP `correlation_id`, else `message_id`: how a sender matches an answer

@@ -14,6 +14,7 @@
 
 use std::time::Duration;
 
+use eai_protocol::Envelope;
 use eai_store::dead_letters::DeadLetterIn;
 use eai_store::inbound_queue::{Queued, QueuedEnvelope};
 use eai_store::{ReplyRoute, Store, StoreError};
@@ -21,6 +22,7 @@ use eai_transport::lapin::message::Delivery;
 use eai_transport::{Outgoing, Publisher, Topology, TransportError};
 
 use crate::dead_letter_queue::DEAD_LETTER_ID;
+use crate::receiver::{cut_bytes, MAX_ROUTING_KEY_BYTES};
 
 /// One envelope as it arrived.
 #[derive(Debug, Clone, Copy)]
@@ -155,6 +157,25 @@ impl Inlet {
                 })
                 .await?),
         }
+    }
+
+    /// Puts a parsed envelope on the inbound queue, routed by its
+    /// transaction and correlated by its UUID (the ingress, the spool).
+    pub async fn submit_envelope(
+        &self,
+        envelope: &Envelope<'_>,
+        body: &[u8],
+    ) -> Result<(), InletError> {
+        // The label is cut by characters; a routing key is at most 255 bytes.
+        let transaction = envelope.header_label("Transaction");
+        self.submit(&Submission {
+            routing_key: cut_bytes(&transaction, MAX_ROUTING_KEY_BYTES),
+            body,
+            correlation_id: Some(envelope.uuid()),
+            message_id: Some(envelope.uuid()),
+            ..Submission::default()
+        })
+        .await
     }
 
     /// Brings `incoming` back after `delay`, with the same body and

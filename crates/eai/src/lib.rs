@@ -22,6 +22,7 @@
 //! - [`dead_letter_queue`]: drains the dead-letter queue into the database for the operators.
 //! - [`repair`]: retry an inbound error or replay a dead letter (API and CLI).
 //! - [`relay`]: republishes receipts whose publication was interrupted or failed.
+//! - [`spool`]: the spool directory: envelope files in, receipt files beside them.
 //! - [`sender`]: drains business messages to AMQP and HTTP destinations.
 //! - [`sweep`]: releases expired reservations, the full StockLevel load, the retention purge.
 //! - [`app`]: wires the above together, drains, then closes.
@@ -46,6 +47,7 @@ pub mod receiver;
 pub mod relay;
 pub mod repair;
 pub mod sender;
+pub mod spool;
 pub mod sweep;
 pub mod telemetry;
 pub mod unrouted;

@@ -36,9 +36,9 @@ use utoipa::ToSchema;
 use super::doc::Errors;
 use super::error::{ApiError, ErrorBody};
 use super::ApiState;
-use crate::inlet::{InletError, Submission};
+use crate::inlet::InletError;
 use crate::metrics::MessageHandled;
-use crate::receiver::{cut_bytes, reply_route, MAX_ROUTING_KEY_BYTES};
+use crate::receiver::reply_route;
 
 /// One line of a batch answer.
 #[derive(Debug, Serialize, ToSchema)]
@@ -167,18 +167,9 @@ async fn accept_batch(
 
 /// Puts an envelope on the inbound queue, confirmed or committed.
 async fn enqueue(state: &ApiState, envelope: &Envelope<'_>, body: &[u8]) -> Result<(), ApiError> {
-    // The label is cut by characters; a routing key is at most 255 bytes.
-    let transaction = envelope.header_label("Transaction");
-    let routing_key = cut_bytes(&transaction, MAX_ROUTING_KEY_BYTES);
     state
         .inlet
-        .submit(&Submission {
-            routing_key,
-            body,
-            correlation_id: Some(envelope.uuid()),
-            message_id: Some(envelope.uuid()),
-            ..Submission::default()
-        })
+        .submit_envelope(envelope, body)
         .await
         .map_err(|error| {
             let code = match error {
