@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use eai_protocol::Envelope;
 use eai_store::dead_letters::DeadLetterIn;
-use eai_store::inbound_queue::{Queued, QueuedEnvelope};
+use eai_store::inbound_queue::{Claim, Queued, QueuedEnvelope};
 use eai_store::{ReplyRoute, Store, StoreError};
 use eai_transport::lapin::message::Delivery;
 use eai_transport::{Outgoing, Publisher, Topology, TransportError};
@@ -38,6 +38,8 @@ pub struct Incoming<'a> {
     pub message_id: Option<&'a str>,
     /// The broker's delivery tag, or the queue row's id: for the logs.
     pub tag: u64,
+    /// Which claim of the database's queue it came by, if it did.
+    pub claim: Option<Claim>,
 }
 
 impl<'a> From<&'a Delivery> for Incoming<'a> {
@@ -52,6 +54,7 @@ impl<'a> From<&'a Delivery> for Incoming<'a> {
             correlation_id: properties.correlation_id().as_ref().map(|id| id.as_str()),
             message_id: properties.message_id().as_ref().map(|id| id.as_str()),
             tag: delivery.delivery_tag,
+            claim: None,
         }
     }
 }
@@ -67,6 +70,7 @@ impl<'a> From<&'a QueuedEnvelope> for Incoming<'a> {
             correlation_id: queued.correlation_id.as_deref(),
             message_id: queued.message_id.as_deref(),
             tag: u64::try_from(queued.id).unwrap_or_default(),
+            claim: Some(queued.claim()),
         }
     }
 }
@@ -179,8 +183,9 @@ impl Inlet {
     }
 
     /// Brings `incoming` back after `delay`, with the same body and
-    /// properties (on a broker, through `work_queue`'s delay queue); the
-    /// delivery itself is then acked.
+    /// properties (on a broker, through `work_queue`'s delay queue; from the
+    /// database's queue, the same row hidden until then); the delivery
+    /// itself is then acked.
     pub async fn park(
         &self,
         incoming: &Incoming<'_>,
@@ -201,16 +206,19 @@ impl Inlet {
                     headers: vec![("x-eai-parked", why.to_owned())],
                 })
                 .await?),
-            Inlet::Database { store } => Ok(store
-                .enqueue(&Queued {
-                    routing_key: incoming.routing_key,
-                    body: incoming.body,
-                    reply_to: incoming.reply_to,
-                    correlation_id: incoming.correlation_id,
-                    message_id: incoming.message_id,
-                    delay,
-                })
-                .await?),
+            Inlet::Database { store } => match incoming.claim {
+                Some(claim) => Ok(store.park_queued(claim, delay).await?),
+                None => Ok(store
+                    .enqueue(&Queued {
+                        routing_key: incoming.routing_key,
+                        body: incoming.body,
+                        reply_to: incoming.reply_to,
+                        correlation_id: incoming.correlation_id,
+                        message_id: incoming.message_id,
+                        delay,
+                    })
+                    .await?),
+            },
         }
     }
 

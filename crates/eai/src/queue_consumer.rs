@@ -7,8 +7,9 @@
 //! At most `concurrency` envelopes are handled at once, so the batcher sees
 //! as many together as over a broker. An idle consumer sleeps until an
 //! envelope is queued (a notification) or its poll interval passes. A claim
-//! is a lease: a worker that dies holding an envelope leaves it to come back,
-//! redelivered, when the lease ends, and the inbox answers it from there. On
+//! is a lease, renewed while the envelope is handled: a worker that dies
+//! holding an envelope leaves it to come back, redelivered, when the lease
+//! ends, and the inbox answers it from there. On
 //! shutdown it stops claiming and lets every envelope in flight finish and
 //! settle.
 
@@ -17,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use eai_protocol::Code;
-use eai_store::inbound_queue::QueuedEnvelope;
+use eai_store::inbound_queue::{Claim, QueuedEnvelope};
 use eai_store::{Store, Wakeups};
 use eai_transport::{Settle, Subscription};
 use futures_util::FutureExt;
@@ -107,18 +108,23 @@ impl QueueConsumer {
         while in_flight.join_next().await.is_some() {}
     }
 
-    /// Answers one envelope and settles it.
+    /// Answers one envelope, renewing its lease meanwhile, and settles it.
     async fn handle(&self, envelope: QueuedEnvelope) {
         let incoming = Incoming::from(&envelope);
-        let handled = AssertUnwindSafe(async {
+        let claim = envelope.claim();
+        let handling = AssertUnwindSafe(async {
             if self.work.iter().any(|key| key == incoming.routing_key) {
                 self.receiver.handle_incoming(&incoming).await
             } else {
                 self.unrouted.handle_incoming(&incoming).await
             }
         })
-        .catch_unwind()
-        .await;
+        .catch_unwind();
+        tokio::pin!(handling);
+        let handled = tokio::select! {
+            handled = &mut handling => handled,
+            () = self.renew(claim) => handling.await,
+        };
         let settle = match handled {
             Ok(settle) => settle,
             Err(panic) => {
@@ -127,15 +133,33 @@ impl QueueConsumer {
             }
         };
         let settled = match settle {
-            Settle::Ack => self.store.dequeue(envelope.id).await,
-            Settle::Requeue => self.store.release_queued(envelope.id).await,
+            Settle::Ack => self.store.dequeue(claim).await,
+            Settle::Requeue => self.store.release_queued(claim).await,
             Settle::Reject => match self.dead_letter(&incoming, "refused by its handler").await {
-                Settle::Ack => self.store.dequeue(envelope.id).await,
-                _ => self.store.release_queued(envelope.id).await,
+                Settle::Ack => self.store.dequeue(claim).await,
+                _ => self.store.release_queued(claim).await,
             },
         };
         if let Err(error) = settled {
-            tracing::warn!(id = envelope.id, %error, "a queued envelope was not settled; it comes back when its lease ends and is answered from the inbox");
+            tracing::warn!(id = envelope.id, %error, "a queued envelope was not settled; it comes back when its lease ends");
+        }
+    }
+
+    /// Renews `claim`'s lease every third of it; returns once the claim no
+    /// longer holds the envelope (it was parked, or another worker claimed it
+    /// after a lease that could not be renewed: both answer it, the inbox
+    /// makes sure only once).
+    async fn renew(&self, claim: Claim) {
+        let every = self.lease / 3;
+        loop {
+            tokio::time::sleep(every).await;
+            match self.store.renew_claim(claim, self.lease).await {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(error) => {
+                    tracing::warn!(id = claim.id, %error, "a queued envelope's lease could not be renewed")
+                }
+            }
         }
     }
 

@@ -318,6 +318,11 @@ impl Receiver {
                     return Settle::Requeue;
                 }
             }
+            Some(Err(error)) if matches!(self.inlet, Inlet::Database { .. }) => {
+                // Without a broker a receipt is delivered by being stored:
+                // there is no other way to answer.
+                tracing::error!(uuid, %error, "the refusal could not be stored and there is no broker to answer through; the dead letter keeps the envelope for an operator");
+            }
             Some(Err(error)) => {
                 // Even the refusal could not be stored: answer without the
                 // outbox (the dead letter keeps the envelope for an operator).

@@ -458,7 +458,8 @@ async fn the_demo_answers_the_examples_on_a_fresh_database_and_keeps_its_console
     let demo_database = settings
         .database_url()
         .expect("a database URL")
-        .sibling("_demo");
+        .sibling("_demo")
+        .expect("a demo database name");
     for round in ["first", "second: fresh again"] {
         let mut demo = WorkerProcess::spawn_command(std::path::Path::new(EAI), "demo", &settings);
         let deadline = std::time::Instant::now() + Duration::from_secs(60);

@@ -22,6 +22,9 @@ const OUTBOX_CHANNEL: &str = "eai_outbox";
 /// envelope is queued.
 const INBOUND_QUEUE_CHANNEL: &str = "eai_inbound_queue";
 
+/// The longest name PostgreSQL keeps whole (NAMEDATALEN - 1).
+const MAX_NAME_BYTES: usize = 63;
+
 /// PostgreSQL's SQLSTATE for a table that does not exist.
 const UNDEFINED_TABLE: &str = "42P01";
 
@@ -80,17 +83,31 @@ impl DatabaseUrl {
 
     /// The same server and credentials, the database named after this one
     /// with `suffix` (`eai` → `eai_demo`): as URL text, which holds the
-    /// password when this one does.
-    pub fn sibling(&self, suffix: &str) -> String {
+    /// password when this one does. Refused when PostgreSQL would not keep
+    /// the name whole (it cuts names to 63 bytes, which could name this very
+    /// database) or the URL would not read back as that name.
+    pub fn sibling(&self, suffix: &str) -> Result<String, StoreError> {
         let name = format!(
             "{}{suffix}",
             self.options.get_database().unwrap_or("postgres")
         );
-        self.options
+        if name.len() > MAX_NAME_BYTES {
+            return Err(StoreError::Configuration(format!(
+                "the database name {name:?} is longer than PostgreSQL's {MAX_NAME_BYTES} bytes"
+            )));
+        }
+        let url = self
+            .options
             .clone()
             .database(&name)
             .to_url_lossy()
-            .to_string()
+            .to_string();
+        match DatabaseUrl::from_str(&url)?.options.get_database() {
+            Some(read) if read == name => Ok(url),
+            _ => Err(StoreError::Configuration(format!(
+                "the database name {name:?} does not survive being written in a URL"
+            ))),
+        }
     }
 
     /// Drops the database the URL names, if the server has it, closing its
@@ -260,6 +277,26 @@ mod tests {
             DatabaseUrl::from_str("postgres://eai:s3cret@db.internal:6432/eai").expect("valid");
         assert_eq!(url.address(), "db.internal:6432");
         assert_eq!(url.shown(), "db.internal:6432/eai", "no credential");
+    }
+
+    #[test]
+    fn a_sibling_database_is_the_same_server_under_a_name_kept_whole() {
+        let url =
+            DatabaseUrl::from_str("postgres://eai:s3cret@db.internal:6432/eai").expect("valid");
+        let sibling =
+            DatabaseUrl::from_str(&url.sibling("_demo").expect("a sibling")).expect("valid");
+        assert_eq!(sibling.shown(), "db.internal:6432/eai_demo");
+        let long = format!("postgres://db/{}", "e".repeat(60));
+        let refused = DatabaseUrl::from_str(&long)
+            .expect("valid")
+            .sibling("_demo")
+            .expect_err("65 bytes would be cut back to 63");
+        assert!(refused.to_string().contains("63 bytes"), "{refused}");
+        let encoded = DatabaseUrl::from_str("postgres://db/eai%2541").expect("valid");
+        assert!(
+            encoded.sibling("_demo").is_err(),
+            "eai%41_demo would read back as eaiA_demo"
+        );
     }
 
     #[test]

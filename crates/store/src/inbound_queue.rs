@@ -1,8 +1,10 @@
 //! The inbound queue of a worker that runs without a broker (migration
-//! 0014). Envelopes are queued, claimed under a lease and settled exactly as
-//! the broker's deliveries are: deleted once answered (the ack, after the
-//! commit), visible again at once to be tried again (a requeue), or queued
-//! again to come back later (a delay). A worker that dies holding a claim
+//! 0014). Envelopes are queued, claimed under a lease (renewed while they
+//! are handled) and settled exactly as the broker's deliveries are: deleted
+//! once answered (the ack, after the commit), visible again at once to be
+//! tried again (a requeue), or hidden until later (a delay). Every settlement
+//! names its [`Claim`], so a worker whose lease ran out never settles what
+//! another worker holds. A worker that dies holding a claim
 //! leaves the envelope to come back, redelivered, when the lease ends; the
 //! inbox answers it from there as it answers a broker's redelivery.
 
@@ -25,6 +27,14 @@ pub struct Queued<'a> {
     pub delay: Duration,
 }
 
+/// Which claim of which queued envelope: a later claim of the same row (its
+/// lease ran out) has another count, so an earlier one can no longer settle it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Claim {
+    pub id: i64,
+    pub deliveries: i32,
+}
+
 /// An envelope claimed from the queue, hidden from other claims until its
 /// lease ends.
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
@@ -37,6 +47,16 @@ pub struct QueuedEnvelope {
     pub message_id: Option<String>,
     /// Claims so far, this one included: more than one means redelivered.
     pub deliveries: i32,
+}
+
+impl QueuedEnvelope {
+    /// This claim of it.
+    pub fn claim(&self) -> Claim {
+        Claim {
+            id: self.id,
+            deliveries: self.deliveries,
+        }
+    }
 }
 
 impl Store {
@@ -80,23 +100,62 @@ impl Store {
         .await?)
     }
 
-    /// Takes an answered (or dead-lettered) envelope off the queue.
-    pub async fn dequeue(&self, id: i64) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM inbound_queue WHERE id = $1")
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+    /// Takes an answered (or dead-lettered) envelope off the queue, if this
+    /// claim still holds it: one whose lease ran out and that another worker
+    /// claimed since is left to that worker (the inbox answers it there).
+    pub async fn dequeue(&self, claim: Claim) -> Result<(), StoreError> {
+        self.on_claim("DELETE FROM inbound_queue", claim, None)
+            .await
+            .map(drop)
     }
 
     /// Gives a claimed envelope back, to be claimed again at once (it will
-    /// count as redelivered).
-    pub async fn release_queued(&self, id: i64) -> Result<(), StoreError> {
-        sqlx::query("UPDATE inbound_queue SET visible_at = now() WHERE id = $1")
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+    /// count as redelivered), if this claim still holds it.
+    pub async fn release_queued(&self, claim: Claim) -> Result<(), StoreError> {
+        self.on_claim("UPDATE inbound_queue SET visible_at = now()", claim, None)
+            .await
+            .map(drop)
+    }
+
+    /// Keeps a claimed envelope hidden for another `lease` while it is being
+    /// handled; false when this claim no longer holds it.
+    pub async fn renew_claim(&self, claim: Claim, lease: Duration) -> Result<bool, StoreError> {
+        self.on_claim(
+            "UPDATE inbound_queue SET visible_at = now() + make_interval(secs => $3)",
+            claim,
+            Some(lease),
+        )
+        .await
+    }
+
+    /// Parks a claimed envelope: it comes back after `delay` as a fresh
+    /// delivery (not a redelivery), in the same row, so there is never a
+    /// second copy. The claim no longer holds it: settling it changes nothing.
+    pub async fn park_queued(&self, claim: Claim, delay: Duration) -> Result<(), StoreError> {
+        self.on_claim(
+            "UPDATE inbound_queue SET visible_at = now() + make_interval(secs => $3),
+                    deliveries = 0",
+            claim,
+            Some(delay),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Runs `statement` (`$3`: `seconds`) on `claim`'s row if the claim
+    /// still holds it; true when it did.
+    async fn on_claim(
+        &self,
+        statement: &str,
+        claim: Claim,
+        seconds: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        let sql = format!("{statement} WHERE id = $1 AND deliveries = $2");
+        let mut query = sqlx::query(&sql).bind(claim.id).bind(claim.deliveries);
+        if let Some(seconds) = seconds {
+            query = query.bind(seconds.as_secs_f64());
+        }
+        Ok(query.execute(&self.pool).await?.rows_affected() == 1)
     }
 
     /// Envelopes queued, claimed or not.

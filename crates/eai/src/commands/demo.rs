@@ -104,7 +104,9 @@ struct Answered {
 /// Runs the demo until `signal`, then shuts the worker down.
 pub async fn run(settings: &Settings, signal: impl Future<Output = ()>) -> anyhow::Result<()> {
     let configured = settings.database_url().context("EAI_DATABASE_URL")?;
-    let demo_url = configured.sibling(DEMO_SUFFIX);
+    let demo_url = configured
+        .sibling(DEMO_SUFFIX)
+        .context("the demo database")?;
     let demo = DatabaseUrl::from_str(&demo_url).context("the demo database URL")?;
     demo.drop_database(settings.database.acquire_timeout)
         .await
@@ -112,6 +114,9 @@ pub async fn run(settings: &Settings, signal: impl Future<Output = ()>) -> anyho
     let mut settings = settings.clone();
     settings.database.url = SecretString::from(demo_url);
     settings.amqp.url = SecretString::default();
+    // A configured spool directory belongs to the real worker: its files
+    // must not be answered from the demo database.
+    settings.receiver.spool_dir = std::path::PathBuf::new();
     settings.http.console = true;
     let token = match settings.api.tokens.expose_secret().trim().is_empty() {
         true => {

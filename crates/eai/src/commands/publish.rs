@@ -85,7 +85,12 @@ pub async fn publish(
             (Ok(envelope), forced) => {
                 let key = forced
                     .map(str::to_owned)
-                    .or_else(|| envelope.header_text("Transaction"))
+                    .or_else(|| {
+                        // Cleaned and cut the way the worker reads it.
+                        envelope
+                            .header_text("Transaction")
+                            .map(|_| envelope.header_label("Transaction"))
+                    })
                     .with_context(|| {
                         format!("{}: Header.Transaction is missing", file.display())
                     })?;
