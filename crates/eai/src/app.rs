@@ -117,6 +117,17 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
         .with_environment(settings.environment))
 }
 
+/// Refuses, before anything starts, settings this worker would silently ignore.
+fn refuse_what_cannot_work(settings: &Settings, only: Option<Role>) -> anyhow::Result<()> {
+    if only == Some(Role::Sender) && !settings.receiver.spool_dir.as_os_str().is_empty() {
+        anyhow::bail!(
+            "configuration error: receiver.spool_dir ({}) is watched by the receiver half, and this worker runs only the sender half (--only sender): unset EAI_RECEIVER_SPOOL_DIR here, or set it where the receiver runs",
+            settings.receiver.spool_dir.display()
+        );
+    }
+    Ok(())
+}
+
 /// The first line a starting worker logs: what it uses and where to look.
 fn announce(settings: &Settings, only: Option<Role>) -> anyhow::Result<()> {
     let database = settings.database_url().context("EAI_DATABASE_URL")?;
@@ -210,6 +221,7 @@ pub fn http_client() -> anyhow::Result<reqwest::Client> {
 
 /// Starts the worker; it runs until [`RunningApp::shutdown`].
 pub async fn start(settings: &Settings, only: Option<Role>) -> anyhow::Result<RunningApp> {
+    refuse_what_cannot_work(settings, only)?;
     announce(settings, only)?;
     let store = open_store(settings).await?;
     let topology = settings.topology();

@@ -548,3 +548,21 @@ async fn the_demo_answers_the_examples_on_a_fresh_database_and_keeps_its_console
         .await
         .expect("the demo database is dropped");
 }
+
+#[test]
+fn a_sender_only_worker_given_a_spool_directory_is_refused_at_once() {
+    let mut settings = Settings::defaults();
+    settings.receiver.spool_dir = std::env::temp_dir().join("eai-spool-never-watched");
+    let started = std::time::Instant::now();
+    let output = eai(&settings, &["run", "--only", "sender"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("receiver.spool_dir") && stderr.contains("--only sender"),
+        "{stderr}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "before connecting to anything"
+    );
+}
