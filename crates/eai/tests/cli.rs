@@ -455,11 +455,7 @@ async fn the_demo_answers_the_examples_on_a_fresh_database_and_keeps_its_console
     let mut settings = test_settings(&db);
     settings.http.addr = free_addr();
     settings.api.tokens = String::new().into();
-    let demo_database = settings
-        .database_url()
-        .expect("a database URL")
-        .sibling("_demo")
-        .expect("a demo database name");
+    // The demo's database goes with the test's (TestDatabase drops both).
     for round in ["first", "second: fresh again"] {
         let mut demo = WorkerProcess::spawn_command(std::path::Path::new(EAI), "demo", &settings);
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
@@ -541,12 +537,6 @@ async fn the_demo_answers_the_examples_on_a_fresh_database_and_keeps_its_console
             demo.log()
         );
     }
-    demo_database
-        .parse::<eai_store::DatabaseUrl>()
-        .expect("the demo database URL")
-        .drop_database(Duration::from_secs(10))
-        .await
-        .expect("the demo database is dropped");
 }
 
 #[test]

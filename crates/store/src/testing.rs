@@ -104,8 +104,11 @@ impl Drop for TestDatabase {
             if let Ok(runtime) = runtime {
                 runtime.block_on(async move {
                     if let Ok(mut conn) = PgConnection::connect(&server).await {
-                        let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                        conn.execute(sql.as_str()).await.ok();
+                        // With the database `eai demo` makes beside it, if a test ran one.
+                        for database in [name.clone(), format!("{name}_demo")] {
+                            let sql = format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)");
+                            conn.execute(sql.as_str()).await.ok();
+                        }
                     }
                 });
             }
