@@ -97,6 +97,10 @@ pub enum InletError {
     Broker(#[from] TransportError),
     #[error(transparent)]
     Database(#[from] StoreError),
+    #[error(
+        "without a broker a receipt is delivered only by being stored, and this one could not be"
+    )]
+    Unstored,
 }
 
 /// A dead letter: an envelope given up on, or a receipt nobody could be given.
@@ -264,6 +268,19 @@ impl Inlet {
                     body: letter.body,
                 })
                 .await?),
+        }
+    }
+
+    /// Hands a receipt that could not be stored straight to its sender:
+    /// only a broker can.
+    pub async fn deliver_unstored(
+        &self,
+        route: &ReplyRoute,
+        body: &[u8],
+    ) -> Result<(), InletError> {
+        match self {
+            Inlet::Broker { .. } => self.deliver(route, body).await,
+            Inlet::Database { .. } => Err(InletError::Unstored),
         }
     }
 

@@ -318,11 +318,6 @@ impl Receiver {
                     return Settle::Requeue;
                 }
             }
-            Some(Err(error)) if matches!(self.inlet, Inlet::Database { .. }) => {
-                // Without a broker a receipt is delivered by being stored:
-                // there is no other way to answer.
-                tracing::error!(uuid, %error, "the refusal could not be stored and there is no broker to answer through; the dead letter keeps the envelope for an operator");
-            }
             Some(Err(error)) => {
                 // Even the refusal could not be stored: answer without the
                 // outbox (the dead letter keeps the envelope for an operator).
@@ -337,7 +332,7 @@ impl Receiver {
                 );
                 if let Err(error) = self
                     .inlet
-                    .deliver(&arrival.inbound.route, &receipt.to_bytes())
+                    .deliver_unstored(&arrival.inbound.route, &receipt.to_bytes())
                     .await
                 {
                     tracing::error!(uuid, %error, "the direct answer was not delivered either");

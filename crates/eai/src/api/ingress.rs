@@ -174,7 +174,7 @@ async fn enqueue(state: &ApiState, envelope: &Envelope<'_>, body: &[u8]) -> Resu
         .map_err(|error| {
             let code = match error {
                 InletError::Broker(_) => "BROKER_UNAVAILABLE",
-                InletError::Database(_) => "DATABASE_UNAVAILABLE",
+                InletError::Database(_) | InletError::Unstored => "DATABASE_UNAVAILABLE",
             };
             ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,

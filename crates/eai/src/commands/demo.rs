@@ -13,12 +13,11 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::Context;
-use eai_protocol::Envelope;
-use eai_store::inbound_queue::Queued;
 use eai_store::{DatabaseUrl, Store};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::app::{self, open_store};
+use crate::commands::publish;
 use crate::config::Settings;
 
 /// What the demo database is called: the configured database's name and this.
@@ -26,9 +25,6 @@ const DEMO_SUFFIX: &str = "_demo";
 
 /// Longest the demo waits for one receipt.
 const RECEIPT_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// How often it looks for one.
-const RECEIPT_POLL: Duration = Duration::from_millis(50);
 
 const MASTER_DATA: &str = include_str!("../../../../examples/master-data.json");
 
@@ -160,40 +156,25 @@ pub async fn run(settings: &Settings, signal: impl Future<Output = ()>) -> anyho
 
 /// Queues one envelope and waits for its receipt.
 async fn feed(store: &Store, file: &'static str, body: &str) -> anyhow::Result<Answered> {
-    let envelope = Envelope::parse(body.as_bytes())
-        .map_err(|rejection| anyhow::anyhow!("{file}: {rejection}"))?;
-    let uuid = envelope.uuid().to_owned();
-    let transaction = envelope.header_label("Transaction");
-    store
-        .enqueue(&Queued {
-            routing_key: &transaction,
-            body: body.as_bytes(),
-            correlation_id: Some(&uuid),
-            message_id: Some(&uuid),
-            ..Queued::default()
-        })
-        .await?;
-    let deadline = tokio::time::Instant::now() + RECEIPT_TIMEOUT;
-    let receipt = loop {
-        if let Some((_, receipt)) = store
-            .stored_receipts(std::slice::from_ref(&uuid))
-            .await?
-            .pop()
-        {
-            break receipt;
-        }
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "{file}: no receipt within {} s",
-            RECEIPT_TIMEOUT.as_secs()
-        );
-        tokio::time::sleep(RECEIPT_POLL).await;
-    };
-    let receipt: serde_json::Value = serde_json::from_str(&receipt)?;
+    let published = publish::queue(
+        store,
+        vec![(file.into(), body.as_bytes().to_vec())],
+        Some(RECEIPT_TIMEOUT),
+        None,
+    )
+    .await?;
+    let receipt = published
+        .into_iter()
+        .next()
+        .and_then(|published| published.receipt)
+        .with_context(|| format!("{file}: no receipt within {} s", RECEIPT_TIMEOUT.as_secs()))?;
     let information = &receipt["Content"]["ProcessingInformation"];
     Ok(Answered {
         file,
-        transaction,
+        transaction: receipt["Header"]["Transaction"]
+            .as_str()
+            .unwrap_or("?")
+            .to_owned(),
         status: information["Status"].as_str().unwrap_or("?").to_owned(),
         codes: information["Details"]
             .as_array()

@@ -15,6 +15,7 @@ use eai_transport::Outgoing;
 use futures_util::StreamExt;
 
 use eai_store::inbound_queue::Queued;
+use eai_store::Store;
 
 use crate::app::{open_broker, open_store, publisher_for};
 use crate::config::Settings;
@@ -79,6 +80,39 @@ pub async fn publish(
     wait: Option<Duration>,
     forced_routing_key: Option<&str>,
 ) -> anyhow::Result<Vec<Published>> {
+    match settings.has_broker() {
+        true => {
+            let envelopes = outbound(bodies, forced_routing_key)?;
+            let receipts = through_broker(settings, &envelopes, wait).await?;
+            Ok(assemble(envelopes, receipts))
+        }
+        false => {
+            let store = open_store(settings).await?;
+            let queued = queue(&store, bodies, wait, forced_routing_key).await;
+            store.close().await;
+            queued
+        }
+    }
+}
+
+/// Queues `bodies` in `store`'s inbound queue, as for a worker without a
+/// broker; with `wait`, reads their receipts back by UUID until that timeout.
+pub async fn queue(
+    store: &Store,
+    bodies: Vec<(PathBuf, Vec<u8>)>,
+    wait: Option<Duration>,
+    forced_routing_key: Option<&str>,
+) -> anyhow::Result<Vec<Published>> {
+    let envelopes = outbound(bodies, forced_routing_key)?;
+    let receipts = through_database(store, &envelopes, wait).await?;
+    Ok(assemble(envelopes, receipts))
+}
+
+/// Each body with its UUID and routing key (`Header.Transaction` unless forced).
+fn outbound(
+    bodies: Vec<(PathBuf, Vec<u8>)>,
+    forced_routing_key: Option<&str>,
+) -> anyhow::Result<Vec<Outbound>> {
     let mut envelopes = Vec::with_capacity(bodies.len());
     for (file, body) in bodies {
         let (uuid, routing_key) = match (Envelope::parse(&body), forced_routing_key) {
@@ -104,11 +138,7 @@ pub async fn publish(
         };
         envelopes.push((file, uuid, routing_key, body));
     }
-    let receipts = match settings.has_broker() {
-        true => through_broker(settings, &envelopes, wait).await?,
-        false => through_database(settings, &envelopes, wait).await?,
-    };
-    Ok(assemble(envelopes, receipts))
+    Ok(envelopes)
 }
 
 /// An envelope to publish: the file it came from, its UUID, its routing key, its body.
@@ -185,11 +215,10 @@ async fn through_broker(
 /// Queues in the database of a worker that runs without a broker; receipts
 /// are read back by UUID as the worker stores them.
 async fn through_database(
-    settings: &Settings,
+    store: &Store,
     envelopes: &[Outbound],
     wait: Option<Duration>,
 ) -> anyhow::Result<HashMap<String, serde_json::Value>> {
-    let store = open_store(settings).await?;
     for (file, uuid, routing_key, body) in envelopes {
         store
             .enqueue(&Queued {
@@ -222,7 +251,6 @@ async fn through_database(
             tokio::time::sleep(RECEIPT_POLL).await;
         }
     }
-    store.close().await;
     Ok(receipts)
 }
 
