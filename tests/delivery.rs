@@ -103,7 +103,7 @@ async fn a_body_that_is_not_json_is_dead_lettered_with_its_reason_and_answered_o
         Some("INVALID_JSON")
     );
     let inbox: i64 = sqlx::query_scalar("SELECT count(*) FROM inbox")
-        .fetch_one(app.db.store.pool())
+        .fetch_one(app.db.pool())
         .await
         .expect("inbox count");
     assert_eq!(inbox, 0, "nothing without a UUID reaches the database");
@@ -122,7 +122,7 @@ async fn a_worker_killed_mid_stream_loses_nothing_and_applies_nothing_twice() {
     for _ in 0..200 {
         answered_before_kill =
             sqlx::query_scalar("SELECT count(*) FROM inbox WHERE status IS NOT NULL")
-                .fetch_one(app.db.store.pool())
+                .fetch_one(app.db.pool())
                 .await
                 .expect("inbox count");
         if answered_before_kill >= 5 {
@@ -142,7 +142,7 @@ async fn a_worker_killed_mid_stream_loses_nothing_and_applies_nothing_twice() {
     let mut answered = 0;
     for _ in 0..300 {
         answered = sqlx::query_scalar("SELECT count(*) FROM inbox WHERE status = 'ok'")
-            .fetch_one(app.db.store.pool())
+            .fetch_one(app.db.pool())
             .await
             .expect("inbox count");
         if answered == total {
@@ -155,7 +155,7 @@ async fn a_worker_killed_mid_stream_loses_nothing_and_applies_nothing_twice() {
         "SELECT (SELECT count(*) FROM reservations), (SELECT sum(reserved) FROM lots),
                 (SELECT count(*) FROM outbox WHERE kind = 'receipt')",
     )
-    .fetch_one(app.db.store.pool())
+    .fetch_one(app.db.pool())
     .await
     .expect("counts");
     assert_eq!(reservations, total);
@@ -218,7 +218,7 @@ async fn a_receipt_whose_first_publication_was_interrupted_goes_out_when_its_env
         "SELECT (SELECT count(*) FROM outbox WHERE kind = 'receipt'),
                 (SELECT sum(reserved) FROM lots)",
     )
-    .fetch_one(app.db.store.pool())
+    .fetch_one(app.db.pool())
     .await
     .expect("counts");
     assert_eq!(
@@ -235,7 +235,7 @@ async fn an_envelope_the_database_refuses_for_good_is_answered_dead_lettered_and
     let (channel, dead) = app.tap(&app.topology.dead_letter_exchange, "").await;
     // A schema fault no retry can cure, as a botched manual change would leave.
     sqlx::query("ALTER TABLE reservation_lines RENAME TO reservation_lines_moved")
-        .execute(app.db.store.pool())
+        .execute(app.db.pool())
         .await
         .expect("rename");
     let uuid = uuid::Uuid::new_v4().to_string();
@@ -264,7 +264,7 @@ async fn an_envelope_the_database_refuses_for_good_is_answered_dead_lettered_and
     assert_eq!(again, receipt, "a re-send gets the same answer");
 
     sqlx::query("ALTER TABLE reservation_lines_moved RENAME TO reservation_lines")
-        .execute(app.db.store.pool())
+        .execute(app.db.pool())
         .await
         .expect("rename back");
     let receipt = app
@@ -318,7 +318,7 @@ async fn an_envelope_routed_to_no_work_queue_is_answered_or_dead_lettered_with_i
         Some("itemreserve")
     );
     let inbox: Vec<String> = sqlx::query_scalar("SELECT uuid FROM inbox")
-        .fetch_all(app.db.store.pool())
+        .fetch_all(app.db.pool())
         .await
         .expect("inbox");
     assert_eq!(
@@ -371,7 +371,7 @@ async fn a_receipt_the_broker_returns_is_retried_then_dead_lettered_never_counte
             "SELECT o.status, o.attempts FROM outbox o JOIN inbox i ON i.receipt_id = o.id WHERE i.uuid = $1",
         )
         .bind(&uuid)
-        .fetch_one(app.db.store.pool())
+        .fetch_one(app.db.pool())
         .await
         .expect("the receipt row");
         if status == "failed" || std::time::Instant::now() > deadline {
@@ -394,7 +394,7 @@ async fn receipt_status(app: &eai_tests::TestApp, uuid: &str, expected: &str) ->
             "SELECT o.status FROM outbox o JOIN inbox i ON i.receipt_id = o.id WHERE i.uuid = $1",
         )
         .bind(uuid)
-        .fetch_optional(app.db.store.pool())
+        .fetch_optional(app.db.pool())
         .await
         .expect("the receipt row");
         let status = status.unwrap_or_default();
@@ -513,7 +513,7 @@ async fn a_sender_cannot_skip_the_wait_with_a_retry_header() {
     for _ in 0..100 {
         waits = sqlx::query_scalar("SELECT waits FROM inbox_retries WHERE uuid = $1")
             .bind(&uuid)
-            .fetch_optional(app.db.store.pool())
+            .fetch_optional(app.db.pool())
             .await
             .expect("waits");
         if waits.is_some() {
@@ -533,7 +533,7 @@ async fn a_sender_cannot_skip_the_wait_with_a_retry_header() {
     for _ in 0..200 {
         sale_status = sqlx::query_scalar("SELECT status FROM inbox WHERE uuid = $1")
             .bind(&uuid)
-            .fetch_optional(app.db.store.pool())
+            .fetch_optional(app.db.pool())
             .await
             .expect("inbox")
             .flatten();

@@ -260,7 +260,7 @@ async fn a_destination_with_a_missing_exchange_fails_alone() {
         "SELECT count(*) FROM outbox o JOIN destinations d ON d.id = o.destination_id
           WHERE d.name = 'broken' AND o.attempts > 0",
     )
-    .fetch_one(app.db.store.pool())
+    .fetch_one(app.db.pool())
     .await
     .expect("broken messages");
     assert!(tried > 0, "the broken destination was tried");
@@ -438,7 +438,7 @@ async fn a_connection_test_from_the_other_side_is_answered_ok_and_changes_nothin
     assert!(receipt["Content"].get("ReturnContent").is_none());
     assert_eq!(app.reserved("D MG 01", "P001").await, before);
     let written: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE kind = 'message'")
-        .fetch_one(app.db.store.pool())
+        .fetch_one(app.db.pool())
         .await
         .expect("outbox");
     assert_eq!(written, 0, "no event follows a connection test");

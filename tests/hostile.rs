@@ -548,7 +548,7 @@ async fn judge(
                 let waits: Option<i32> =
                     sqlx::query_scalar("SELECT waits FROM inbox_retries WHERE uuid = $1")
                         .bind(&case.correlation)
-                        .fetch_optional(app.db.store.pool())
+                        .fetch_optional(app.db.pool())
                         .await
                         .expect("inbox_retries query");
                 let expected = app.settings.receiver.reserve_retry_delays.len();

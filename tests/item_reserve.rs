@@ -44,7 +44,7 @@ async fn a_reservation_splits_across_two_lots_nearest_expiry_first() {
     let lines: Vec<(String, Decimal)> = sqlx::query_as(
         "SELECT lot, quantity FROM reservation_lines WHERE product = 'P001' ORDER BY line_no",
     )
-    .fetch_all(app.db.store.pool())
+    .fetch_all(app.db.pool())
     .await
     .expect("lines query");
     let lines: Vec<(String, Decimal)> = lines
@@ -116,7 +116,7 @@ async fn the_same_uuid_twice_is_answered_identically_with_one_effect() {
     let (reservations, reserved): (i64, Decimal) = sqlx::query_as(
         "SELECT (SELECT count(*) FROM reservations), (SELECT sum(reserved) FROM lots)",
     )
-    .fetch_one(app.db.store.pool())
+    .fetch_one(app.db.pool())
     .await
     .expect("counts");
     assert_eq!(reservations, 1);
@@ -137,7 +137,7 @@ async fn deleting_a_reservation_returns_its_quantities_to_the_lots() {
     assert_eq!(status(&receipt), "ok", "{receipt:#}");
     assert_eq!(app.reserved("D MG 01", "P001").await, before);
     let (status_text,): (String,) = sqlx::query_as("SELECT status FROM reservations")
-        .fetch_one(app.db.store.pool())
+        .fetch_one(app.db.pool())
         .await
         .expect("reservation row");
     assert_eq!(status_text, "cancelled");
@@ -196,7 +196,7 @@ async fn a_reservation_past_its_expiration_is_released_by_the_sweep() {
     let mut reservation_status = String::new();
     for _ in 0..100 {
         reservation_status = sqlx::query_scalar("SELECT status FROM reservations")
-            .fetch_one(app.db.store.pool())
+            .fetch_one(app.db.pool())
             .await
             .expect("reservation row");
         if reservation_status == "expired" {
@@ -233,7 +233,7 @@ async fn quantities_stock_cannot_hold_are_refused_not_rounded() {
         "{receipt:#}"
     );
     let reserved: Decimal = sqlx::query_scalar("SELECT sum(reserved) FROM lots")
-        .fetch_one(app.db.store.pool())
+        .fetch_one(app.db.pool())
         .await
         .expect("sum");
     assert_eq!(reserved.normalize(), dec(0));

@@ -338,7 +338,7 @@ async fn a_large_envelope_is_stored_compressed_shown_as_received_and_retried_who
     let (compressed, stored): (bool, i32) =
         sqlx::query_as("SELECT body_zstd, octet_length(body) FROM inbox WHERE uuid = $1")
             .bind(&uuid)
-            .fetch_one(app.db.store.pool())
+            .fetch_one(app.db.pool())
             .await
             .expect("inbox row");
     assert!(compressed, "a large body is stored compressed");
@@ -732,13 +732,13 @@ async fn usage_counts_envelopes_and_attempts_per_company_month_transaction_and_e
         "UPDATE inbox SET received_at = received_at - interval '1 month' WHERE uuid = $1 RETURNING received_at",
     )
     .bind(uuid_of(&earlier))
-    .fetch_one(app.db.store.pool())
+    .fetch_one(app.db.pool())
     .await
     .expect("moved");
     let current: DateTime<Utc> =
         sqlx::query_scalar("SELECT received_at FROM inbox WHERE uuid = $1")
             .bind(uuid_of(&now))
-            .fetch_one(app.db.store.pool())
+            .fetch_one(app.db.pool())
             .await
             .expect("received");
 

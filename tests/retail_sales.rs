@@ -63,7 +63,7 @@ async fn send(app: &TestApp, envelope: &Value) -> Value {
 
 async fn total_reserved(app: &TestApp) -> Decimal {
     let total: Decimal = sqlx::query_scalar("SELECT sum(reserved) FROM lots")
-        .fetch_one(app.db.store.pool())
+        .fetch_one(app.db.pool())
         .await
         .expect("sum");
     total.normalize()
@@ -104,7 +104,7 @@ async fn the_seed_worked_cases_end_as_the_spec_says() {
     ];
     assert_eq!(outcomes, expected);
     let sales: Vec<String> = sqlx::query_scalar("SELECT document_code FROM sales ORDER BY id")
-        .fetch_all(app.db.store.pool())
+        .fetch_all(app.db.pool())
         .await
         .expect("sales");
     assert_eq!(
@@ -131,7 +131,7 @@ async fn the_first_full_example_is_refused_for_its_totals_with_the_sum_spelled_o
         "{receipt:#}"
     );
     let sales: i64 = sqlx::query_scalar("SELECT count(*) FROM sales")
-        .fetch_one(app.db.store.pool())
+        .fetch_one(app.db.pool())
         .await
         .expect("count");
     assert_eq!(sales, 0, "nothing is written for a refused sale");
@@ -156,7 +156,7 @@ async fn an_integrated_sale_takes_its_reservation_lots_and_raises_receivables() 
     assert_eq!(ids["Destination"], "T1|D MG 01|000001");
     let (sale_status, customer): (String, String) =
         sqlx::query_as("SELECT status, customer FROM sales")
-            .fetch_one(app.db.store.pool())
+            .fetch_one(app.db.pool())
             .await
             .expect("sale row");
     assert_eq!(
@@ -165,7 +165,7 @@ async fn an_integrated_sale_takes_its_reservation_lots_and_raises_receivables() 
     );
     let lots: Vec<(i32, String, Decimal)> =
         sqlx::query_as("SELECT item_no, lot, quantity FROM sale_item_lots ORDER BY item_no, seq")
-            .fetch_all(app.db.store.pool())
+            .fetch_all(app.db.pool())
             .await
             .expect("lots");
     let lots: Vec<(i32, String, Decimal)> = lots
@@ -183,7 +183,7 @@ async fn an_integrated_sale_takes_its_reservation_lots_and_raises_receivables() 
     let receivables: Vec<(String, String, Decimal, String)> = sqlx::query_as(
         "SELECT debtor_kind, debtor, amount, due_date::text FROM receivables ORDER BY payment_no",
     )
-    .fetch_all(app.db.store.pool())
+    .fetch_all(app.db.pool())
     .await
     .expect("receivables");
     assert_eq!(
@@ -197,7 +197,7 @@ async fn an_integrated_sale_takes_its_reservation_lots_and_raises_receivables() 
         "one title of 203 due on the issue date + the card administrator's 30 days"
     );
     let reservation: String = sqlx::query_scalar("SELECT status FROM reservations")
-        .fetch_one(app.db.store.pool())
+        .fetch_one(app.db.pool())
         .await
         .expect("reservation");
     assert_eq!(reservation, "used");
@@ -230,7 +230,7 @@ async fn a_sale_published_before_its_item_reserve_ends_integrated() {
     assert_eq!(reserved[0].status(), Some("ok"));
     assert_eq!(sold[0].status(), Some("ok"), "{:?}", sold[0].receipt);
     let sales: i64 = sqlx::query_scalar("SELECT count(*) FROM sales")
-        .fetch_one(app.db.store.pool())
+        .fetch_one(app.db.pool())
         .await
         .expect("count");
     assert_eq!(sales, 1);
@@ -282,7 +282,7 @@ async fn a_sale_with_errors_of_its_own_is_answered_at_once_though_its_reservatio
         "{receipt:#}"
     );
     let waited: i64 = sqlx::query_scalar("SELECT count(*) FROM inbox_retries")
-        .fetch_one(app.db.store.pool())
+        .fetch_one(app.db.pool())
         .await
         .expect("count");
     assert_eq!(waited, 0, "it never waited");
@@ -298,7 +298,7 @@ async fn a_sale_whose_reservation_never_comes_is_answered_reserve_not_found_when
     assert_eq!(status(&receipt), "error");
     assert!(codes(&receipt).contains("RESERVE_NOT_FOUND"), "{receipt:#}");
     let inbox: i64 = sqlx::query_scalar("SELECT count(*) FROM inbox")
-        .fetch_one(app.db.store.pool())
+        .fetch_one(app.db.pool())
         .await
         .expect("count");
     assert_eq!(inbox, 1, "answered once, after its retries");
@@ -326,7 +326,7 @@ async fn cancelling_a_sale_voids_its_receivables_and_returns_exactly_the_reserve
     let (sale_status, receivable_status): (String, String) = sqlx::query_as(
         "SELECT s.status, r.status FROM sales s JOIN receivables r ON r.sale_id = s.id",
     )
-    .fetch_one(app.db.store.pool())
+    .fetch_one(app.db.pool())
     .await
     .expect("sale");
     assert_eq!(
@@ -335,7 +335,7 @@ async fn cancelling_a_sale_voids_its_receivables_and_returns_exactly_the_reserve
     );
     let over: i64 =
         sqlx::query_scalar("SELECT count(*) FROM lots WHERE reserved > quantity OR reserved < 0")
-            .fetch_one(app.db.store.pool())
+            .fetch_one(app.db.pool())
             .await
             .expect("count");
     assert_eq!(over, 0);
@@ -545,7 +545,7 @@ async fn every_sale_code_is_answered_for_its_failing_envelope() {
         missed.join("\n")
     );
     let sales: i64 = sqlx::query_scalar("SELECT count(*) FROM sales")
-        .fetch_one(app.db.store.pool())
+        .fetch_one(app.db.pool())
         .await
         .expect("count");
     assert_eq!(sales, 1, "only the base case was integrated");
@@ -580,7 +580,7 @@ async fn a_sale_of_more_than_a_hundred_items_is_numbered_and_integrated() {
     assert_eq!(status(&receipt), "ok", "{receipt:#}");
     assert!(codes(&receipt).is_empty(), "{receipt:#}");
     let numbers: Vec<i32> = sqlx::query_scalar("SELECT item_no FROM sale_items ORDER BY item_no")
-        .fetch_all(app.db.store.pool())
+        .fetch_all(app.db.pool())
         .await
         .expect("items");
     assert_eq!(

@@ -102,7 +102,7 @@ async fn message_id(app: &TestApp, destination: &str, uuid: &str) -> i64 {
     )
     .bind(destination)
     .bind(uuid)
-    .fetch_one(app.db.store.pool())
+    .fetch_one(app.db.pool())
     .await
     .expect("the enqueued message is in the outbox")
 }
@@ -743,7 +743,7 @@ async fn a_401_blocks_the_destination_once_and_new_credentials_release_its_messa
 
     // Three messages written in one business transaction, claimed together.
     let first: Vec<String> = (0..3).map(|_| new_uuid()).collect();
-    let mut tx = app.db.store.pool().begin().await.expect("transaction");
+    let mut tx = app.db.pool().begin().await.expect("transaction");
     for (index, uuid) in first.iter().enumerate() {
         let document = format!("doc-{index}");
         let created = eai_store::outbound::enqueue_routed(
@@ -1152,7 +1152,7 @@ async fn a_sender_killed_mid_send_leaves_its_message_to_another_after_the_lease(
     let (dead_sender, lease_until): (String, DateTime<Utc>) =
         sqlx::query_as("SELECT claimed_by, lease_until FROM outbox WHERE id = $1")
             .bind(id)
-            .fetch_one(app.db.store.pool())
+            .fetch_one(app.db.pool())
             .await
             .expect("lease query");
     app.kill();
@@ -1175,7 +1175,7 @@ async fn a_sender_killed_mid_send_leaves_its_message_to_another_after_the_lease(
     let (claimed_by, sent_at): (String, DateTime<Utc>) =
         sqlx::query_as("SELECT claimed_by, sent_at FROM outbox WHERE id = $1")
             .bind(id)
-            .fetch_one(app.db.store.pool())
+            .fetch_one(app.db.pool())
             .await
             .expect("settled query");
     assert_ne!(claimed_by, dead_sender, "another sender completed it");
@@ -1228,7 +1228,7 @@ async fn two_senders_drain_10000_messages_none_lost_none_applied_twice() {
     }
     let retried = TOTAL.div_ceil(10);
     let document_of = |index: usize| format!("doc-{}", index % DOCUMENTS);
-    let mut tx = app.db.store.pool().begin().await.expect("transaction");
+    let mut tx = app.db.pool().begin().await.expect("transaction");
     for (index, uuid) in uuids.iter().enumerate() {
         let document = document_of(index);
         eai_store::outbound::enqueue_routed(
@@ -1264,7 +1264,7 @@ async fn two_senders_drain_10000_messages_none_lost_none_applied_twice() {
         let counts: Vec<(String, i64)> = sqlx::query_as(
             "SELECT status, count(*) FROM outbox WHERE kind = 'message' GROUP BY status ORDER BY status",
         )
-        .fetch_all(app.db.store.pool())
+        .fetch_all(app.db.pool())
         .await
         .expect("status counts");
         if counts == vec![("done".to_owned(), TOTAL as i64)] {
@@ -1337,7 +1337,7 @@ async fn two_senders_drain_10000_messages_none_lost_none_applied_twice() {
                 count(DISTINCT sender), count(*)
            FROM outbox_attempts",
     )
-    .fetch_one(app.db.store.pool())
+    .fetch_one(app.db.pool())
     .await
     .expect("attempt totals");
     assert_eq!(attempts, (TOTAL + retried) as i64);

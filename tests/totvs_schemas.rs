@@ -213,7 +213,7 @@ async fn every_kind_of_envelope_the_worker_emits_is_valid() {
     let written: Vec<String> = sqlx::query_scalar(
         "SELECT body FROM outbox WHERE kind = 'receipt' OR destination_id IS NOT NULL ORDER BY id",
     )
-    .fetch_all(app.db.store.pool())
+    .fetch_all(app.db.pool())
     .await
     .expect("outbox");
 

@@ -70,7 +70,7 @@ async fn the_seed_examples_are_answered_from_the_database_queue() {
         .await;
     assert_eq!(again, sold);
     let sales: i64 = sqlx::query_scalar("SELECT count(*) FROM sales")
-        .fetch_one(app.db.store.pool())
+        .fetch_one(app.db.pool())
         .await
         .expect("count");
     assert_eq!(sales, 1);
@@ -78,7 +78,7 @@ async fn the_seed_examples_are_answered_from_the_database_queue() {
     let mut queued: i64 = -1;
     for _ in 0..50 {
         queued = sqlx::query_scalar("SELECT count(*) FROM inbound_queue")
-            .fetch_one(app.db.store.pool())
+            .fetch_one(app.db.pool())
             .await
             .expect("count");
         if queued == 0 {
@@ -215,13 +215,12 @@ async fn an_envelope_whose_worker_died_holding_it_comes_back_when_its_lease_ends
     let body = envelope.to_string().into_bytes();
     // What a worker that claimed it and died leaves behind: claimed once,
     // hidden until its lease ends, never settled.
-    let store = &app.db.store;
     sqlx::query(
         "INSERT INTO inbound_queue (routing_key, body, deliveries, visible_at)
          VALUES ('ItemReserve', $1, 1, now() + interval '1 second')",
     )
     .bind(&body)
-    .execute(store.pool())
+    .execute(app.db.pool())
     .await
     .expect("a claimed envelope");
     let receipt = fetched_receipt(&app, &uuid).await;
@@ -229,7 +228,7 @@ async fn an_envelope_whose_worker_died_holding_it_comes_back_when_its_lease_ends
     let redeliveries: Option<i32> =
         sqlx::query_scalar("SELECT redeliveries FROM inbox_retries WHERE uuid = $1")
             .bind(&uuid)
-            .fetch_optional(store.pool())
+            .fetch_optional(app.db.pool())
             .await
             .expect("retries");
     assert_eq!(redeliveries, Some(1), "it came back redelivered");
@@ -281,7 +280,7 @@ async fn an_envelope_dropped_in_the_spool_directory_gets_its_receipt_beside_it()
     assert_eq!(again, receipt);
     let answers: i64 = sqlx::query_scalar("SELECT count(*) FROM inbox WHERE uuid = $1")
         .bind(&uuid)
-        .fetch_one(app.db.store.pool())
+        .fetch_one(app.db.pool())
         .await
         .expect("count");
     assert_eq!(answers, 1, "answered once");

@@ -343,7 +343,7 @@ impl TestApp {
         )
         .bind(branch)
         .bind(product)
-        .fetch_all(self.db.store.pool())
+        .fetch_all(self.db.pool())
         .await
         .expect("lots query");
         rows.into_iter()

@@ -350,11 +350,11 @@ async fn the_doctor_finds_nothing_wrong_with_a_running_worker_then_names_what_br
     );
 
     sqlx::query("UPDATE destinations SET blocked = true, blocked_reason = 'HTTP 401' WHERE name = 'erp-http'")
-        .execute(db.store.pool())
+        .execute(db.pool())
         .await
         .expect("block it");
     sqlx::query("DELETE FROM _sqlx_migrations WHERE version = 13")
-        .execute(db.store.pool())
+        .execute(db.pool())
         .await
         .expect("an older database");
     let stdout = doctor(&settings, 3);

@@ -99,7 +99,7 @@ async fn lock_waiters(db: &TestDatabase, count: i64, within: Duration) {
             "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'",
         )
         .bind(&name)
-        .fetch_one(db.store.pool())
+        .fetch_one(db.pool())
         .await
         .expect("pg_stat_activity");
         if waiting >= count {
@@ -257,7 +257,7 @@ async fn kill_9_during_a_stream(adjust: impl FnOnce(&mut Settings)) {
         .await;
     assert!(missing.is_empty(), "unanswered: {missing:?}");
     let elapsed = started.elapsed();
-    let report = audit(db.store.pool(), &envelopes, &shop.receipts()).await;
+    let report = audit(db.pool(), &envelopes, &shop.receipts()).await;
     eprintln!(
         "{total} envelopes, {kills} kills, {elapsed:?}: {} ok, {} errors, {} receipts ({} repeated after a kill), lost 0, doubled 0",
         report.ok, report.errors, report.receipts, report.repeated
@@ -571,7 +571,7 @@ async fn sigterm_lets_a_slow_envelope_commit_publish_and_ack_before_the_worker_e
         "acked: nothing left to redeliver"
     );
     let inbox: i64 = sqlx::query_scalar("SELECT count(*) FROM inbox")
-        .fetch_one(db.store.pool())
+        .fetch_one(db.pool())
         .await
         .expect("inbox");
     assert_eq!(inbox, 1);

@@ -118,8 +118,8 @@ impl Store {
         round: &[(usize, Event)],
     ) -> Result<Together, StoreError> {
         let chosen: Vec<&Inbound<'_>> = round.iter().map(|(index, _)| &inbounds[*index]).collect();
-        let mut tx = self.pool.begin().await?;
-        let seen = look_up_all(&mut tx, &chosen).await?;
+        let mut tx = self.begin().await?;
+        let seen = look_up_all(&mut tx.conn(), &chosen).await?;
         let fresh: Vec<(usize, &Inbound<'_>, Event, i32)> = seen
             .iter()
             .zip(&chosen)
@@ -136,14 +136,14 @@ impl Store {
                     .iter()
                     .map(|(_, inbound, event, _)| (inbound.envelope, *event, inbound.received_at))
                     .collect();
-                reserve_all(&mut tx, identity, &envelopes).await?
+                reserve_all(&mut tx.conn(), identity, &envelopes).await?
             }
             _ => {
                 let envelopes: Vec<_> = fresh
                     .iter()
                     .map(|(_, inbound, event, _)| (inbound.envelope, *event))
                     .collect();
-                sell_all(&mut tx, identity, self.tolerance, &envelopes).await?
+                sell_all(&mut tx.conn(), identity, self.tolerance, &envelopes).await?
             }
         };
         let waiting: Vec<usize> = fresh
@@ -164,7 +164,7 @@ impl Store {
                 (*inbound, *attempts, details, ids)
             })
             .collect();
-        let mut answers = record_answers(&mut tx, identity, self.environment, answered)
+        let mut answers = record_answers(&mut tx.conn(), identity, self.environment, answered)
             .await?
             .into_iter();
         let received = seen

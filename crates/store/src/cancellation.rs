@@ -3,8 +3,8 @@
 
 use eai_domain::document_internal_id;
 use eai_protocol::{Code, Detail, InternalIdEntry, ReceiptOrigin, SaleCancellation};
-use sqlx::PgConnection;
 
+use crate::db::Conn;
 use crate::events;
 use crate::locks;
 use crate::reservation::release_lines;
@@ -20,7 +20,7 @@ pub enum CancelOutcome {
 /// Cancels the sale named by `cancellation` inside the caller's transaction.
 #[tracing::instrument(skip_all, fields(sale = %cancellation.sale_internal_id))]
 pub async fn cancel(
-    conn: &mut PgConnection,
+    conn: &mut Conn<'_>,
     origin: &ReceiptOrigin,
     namespace: &str,
     cancellation: &SaleCancellation,
@@ -33,7 +33,7 @@ pub async fn cancel(
     )
     .bind(namespace)
     .bind(internal_id)
-    .fetch_optional(&mut *conn)
+    .fetch_optional(conn.postgres()?)
     .await?;
     let Some((sale_id, company, branch, number, status)) = sale else {
         return Ok(CancelOutcome::Rejected(vec![Detail::error(
@@ -50,7 +50,7 @@ pub async fn cancel(
     let reservations: Vec<i64> =
         sqlx::query_scalar("SELECT id FROM reservations WHERE sale_id = $1 ORDER BY id FOR UPDATE")
             .bind(sale_id)
-            .fetch_all(&mut *conn)
+            .fetch_all(conn.postgres()?)
             .await?;
     let mut released: Vec<(String, String)> = Vec::new();
     for reservation in reservations {
@@ -62,11 +62,11 @@ pub async fn cancel(
         "UPDATE reservations SET status = 'cancelled', updated_at = now() WHERE sale_id = $1",
     )
     .bind(sale_id)
-    .execute(&mut *conn)
+    .execute(conn.postgres()?)
     .await?;
     sqlx::query("UPDATE receivables SET status = 'void' WHERE sale_id = $1")
         .bind(sale_id)
-        .execute(&mut *conn)
+        .execute(conn.postgres()?)
         .await?;
     sqlx::query(
         "UPDATE sales SET status_before_cancel = status, status = 'cancelled',
@@ -75,7 +75,7 @@ pub async fn cancel(
     )
     .bind(sale_id)
     .bind(cancellation.cancel_date.map(|date| date.date()))
-    .execute(&mut *conn)
+    .execute(conn.postgres()?)
     .await?;
     events::stock_levels(conn, origin, &company, &branch, &released).await?;
     events::traceability(conn, origin, sale_id).await?;

@@ -141,7 +141,7 @@ impl Store {
         .bind(dead.message_id.map(clean))
         .bind(dead.reply_to.map(clean))
         .bind(dead.body)
-        .execute(&self.pool)
+        .execute(self.pool.postgres()?)
         .await?;
         Ok(())
     }
@@ -169,7 +169,7 @@ impl Store {
         .bind(filter.cursor.as_ref().map(|cursor| cursor.at))
         .bind(filter.cursor.as_ref().map(|cursor| cursor.id))
         .bind(filter.limit + 1)
-        .fetch_all(&self.pool)
+        .fetch_all(self.pool.postgres()?)
         .await?;
         let items = rows.into_iter().map(DeadLetter::from).collect();
         Ok(Page::of(items, filter.limit, |dead: &DeadLetter| Cursor {
@@ -191,7 +191,7 @@ impl Store {
             "SELECT {COLUMNS}, body FROM dead_letters WHERE id = $1"
         ))
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.pool.postgres()?)
         .await?;
         Ok(found.map(|found| DeadLetter {
             body: Some(as_json(&found.body)),
@@ -213,14 +213,14 @@ impl Store {
         F: FnOnce(Replay) -> Fut,
         Fut: Future<Output = Result<(), String>>,
     {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let row: Option<Stored> = sqlx::query_as(
             "SELECT exchange, routing_key, correlation_id, message_id, reply_to, body,
                     discarded_at, replayed_at
                FROM dead_letters WHERE id = $1 FOR UPDATE",
         )
         .bind(id)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(tx.conn().postgres()?)
         .await?;
         let Some(stored) = row else {
             return Ok(Acted::NotFound);
@@ -243,9 +243,9 @@ impl Store {
         )
         .bind(id)
         .bind(actor)
-        .execute(&mut *tx)
+        .execute(tx.conn().postgres()?)
         .await?;
-        record_action(&mut tx, item, actor, "replay", "").await?;
+        record_action(&mut tx.conn(), item, actor, "replay", "").await?;
         tx.commit().await?;
         Ok(Acted::Done)
     }

@@ -7,8 +7,8 @@ use chrono::NaiveDate;
 use eai_domain::reservation::ProductInfo;
 use eai_domain::{document_internal_id, Directory, Entity};
 use eai_protocol::InternalIdEntry;
-use sqlx::PgConnection;
 
+use crate::db::Conn;
 use crate::mappings::ON_MAPPING_CONFLICT;
 use crate::StoreError;
 
@@ -35,7 +35,7 @@ pub struct DirectoryScope<'a> {
 /// Reads, in one statement, the directory of each scope, in their order:
 /// its mappings and its branch's warehouses (as internal Warehouse codes).
 pub async fn load_directories(
-    conn: &mut PgConnection,
+    conn: &mut Conn<'_>,
     scopes: &[DirectoryScope<'_>],
 ) -> Result<Vec<Directory>, StoreError> {
     let mut index: Vec<i32> = Vec::new();
@@ -67,7 +67,7 @@ pub async fn load_directories(
     .bind(&entities)
     .bind(&externals)
     .bind(&branches)
-    .fetch_all(&mut *conn)
+    .fetch_all(conn.postgres()?)
     .await?;
     let mut directories = vec![Directory::default(); scopes.len()];
     for (n, entity, external, internal) in rows {
@@ -124,7 +124,7 @@ pub fn candidate_codes(
 /// all, answered in their order: the Company mappings and the branch rows
 /// of both candidates are read, the domain's [`Directory`] picks.
 pub async fn locate_all(
-    conn: &mut PgConnection,
+    conn: &mut Conn<'_>,
     wanted: &[(&str, &str, &str)],
 ) -> Result<Vec<(String, Option<Branch>)>, StoreError> {
     let namespaces: Vec<&str> = wanted.iter().map(|(namespace, ..)| *namespace).collect();
@@ -143,7 +143,7 @@ pub async fn locate_all(
     .bind(&companies)
     .bind(&branches)
     .bind(Entity::Company.as_str())
-    .fetch_all(&mut *conn)
+    .fetch_all(conn.postgres()?)
     .await?;
     let mut located = Vec::with_capacity(wanted.len());
     for (n, (_, company, _)) in wanted.iter().enumerate() {
@@ -188,7 +188,7 @@ struct LocatedRow {
 /// Product codes that scope names: the work follows the products named,
 /// not the batch's size times its products.
 pub async fn load_products(
-    conn: &mut PgConnection,
+    conn: &mut Conn<'_>,
     scopes: &[DirectoryScope<'_>],
     directories: &mut [Directory],
 ) -> Result<HashMap<String, ProductInfo>, StoreError> {
@@ -197,7 +197,7 @@ pub async fn load_products(
         "SELECT code, blocked, default_warehouse FROM products WHERE code = ANY($1)",
     )
     .bind(&codes)
-    .fetch_all(&mut *conn)
+    .fetch_all(conn.postgres()?)
     .await?;
     let products: HashMap<String, ProductInfo> = rows
         .into_iter()
@@ -253,7 +253,7 @@ pub fn numbered_entry(
 /// integrated, in one statement (each `(namespace, origin)` at most once),
 /// and returns their entries ([`numbered_entry`]), in their order.
 pub async fn record_numbered(
-    conn: &mut PgConnection,
+    conn: &mut Conn<'_>,
     entity: Entity,
     numbered: &[Numbered<'_>],
 ) -> Result<Vec<InternalIdEntry>, StoreError> {
@@ -288,7 +288,7 @@ pub async fn record_numbered(
     .bind(&namespaces)
     .bind(&externals)
     .bind(&internals)
-    .execute(&mut *conn)
+    .execute(conn.postgres()?)
     .await?;
     Ok(entries)
 }

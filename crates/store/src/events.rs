@@ -19,8 +19,8 @@ use eai_protocol::events::{
 };
 use eai_protocol::ReceiptOrigin;
 use rust_decimal::Decimal;
-use sqlx::PgConnection;
 
+use crate::db::Conn;
 use crate::outbound::{enqueue_to, Destination};
 use crate::StoreError;
 
@@ -37,7 +37,7 @@ impl Audience {
     /// fresh UUID and the destination's list style.
     async fn enqueue(
         &self,
-        conn: &mut PgConnection,
+        conn: &mut Conn<'_>,
         transaction: &str,
         document_key: &str,
         envelope: impl FnOnce(&str, ListStyle) -> Vec<u8>,
@@ -58,7 +58,7 @@ impl Audience {
 
 /// The destinations that want `transaction` from this branch.
 async fn audiences(
-    conn: &mut PgConnection,
+    conn: &mut Conn<'_>,
     company: &str,
     branch: &str,
     transaction: &str,
@@ -70,7 +70,7 @@ async fn audiences(
     .bind(company)
     .bind(branch)
     .bind(transaction)
-    .fetch_all(&mut *conn)
+    .fetch_all(conn.postgres()?)
     .await?;
     Ok(rows
         .into_iter()
@@ -84,7 +84,7 @@ async fn audiences(
 
 /// Our `codes` as `namespace` knows them, newest mapping first.
 pub(crate) async fn outgoing(
-    conn: &mut PgConnection,
+    conn: &mut Conn<'_>,
     namespace: &str,
     codes: &[(Entity, &str)],
 ) -> Result<Outgoing, StoreError> {
@@ -101,7 +101,7 @@ pub(crate) async fn outgoing(
     .bind(namespace)
     .bind(&entities)
     .bind(&internals)
-    .fetch_all(&mut *conn)
+    .fetch_all(conn.postgres()?)
     .await?;
     let mut outgoing = Outgoing::default();
     for (entity, internal, external) in &rows {
@@ -115,7 +115,7 @@ pub(crate) async fn outgoing(
 /// [`outgoing`] once per namespace among `audiences`; a destination naming
 /// no namespace gets our codes.
 async fn outgoing_by_namespace(
-    conn: &mut PgConnection,
+    conn: &mut Conn<'_>,
     audiences: &[Audience],
     codes: &[(Entity, &str)],
 ) -> Result<HashMap<Option<String>, Outgoing>, StoreError> {
@@ -137,7 +137,7 @@ async fn outgoing_by_namespace(
 /// each destination that wants it, read from the lots as this transaction
 /// sees them. Returns how many messages were created.
 pub async fn stock_levels(
-    conn: &mut PgConnection,
+    conn: &mut Conn<'_>,
     origin: &ReceiptOrigin,
     company: &str,
     branch: &str,
@@ -221,7 +221,7 @@ pub async fn stock_levels(
 /// The lots of `products` in the branch, every warehouse, as this
 /// transaction sees them: by product and warehouse, soonest expiry first.
 pub(crate) async fn stock_lots(
-    conn: &mut PgConnection,
+    conn: &mut Conn<'_>,
     branch: &str,
     products: &[&str],
 ) -> Result<Vec<StockLot>, StoreError> {
@@ -233,13 +233,13 @@ pub(crate) async fn stock_lots(
     )
     .bind(branch)
     .bind(products)
-    .fetch_all(&mut *conn)
+    .fetch_all(conn.postgres()?)
     .await?)
 }
 
 /// The branch's last closed day: StockLevel's `ClosingStockDate`.
 pub(crate) async fn closing_stock_date(
-    conn: &mut PgConnection,
+    conn: &mut Conn<'_>,
     company: &str,
     branch: &str,
 ) -> Result<Option<NaiveDate>, StoreError> {
@@ -247,7 +247,7 @@ pub(crate) async fn closing_stock_date(
         sqlx::query_scalar("SELECT closed_until FROM branches WHERE company = $1 AND branch = $2")
             .bind(company)
             .bind(branch)
-            .fetch_optional(&mut *conn)
+            .fetch_optional(conn.postgres()?)
             .await?
             .flatten(),
     )
@@ -255,7 +255,7 @@ pub(crate) async fn closing_stock_date(
 
 /// Enqueues the `DocumentTraceabilityOrder` of a sale as it now stands.
 pub async fn traceability(
-    conn: &mut PgConnection,
+    conn: &mut Conn<'_>,
     origin: &ReceiptOrigin,
     sale_id: i64,
 ) -> Result<u64, StoreError> {
@@ -265,7 +265,7 @@ pub async fn traceability(
 /// [`traceability`] for several sales: the sales some destination wants and
 /// their items are read in one statement each.
 pub async fn traceability_all(
-    conn: &mut PgConnection,
+    conn: &mut Conn<'_>,
     origin: &ReceiptOrigin,
     sale_ids: &[i64],
 ) -> Result<u64, StoreError> {
@@ -281,7 +281,7 @@ pub async fn traceability_all(
     )
     .bind(sale_ids)
     .bind(Traceability::TRANSACTION)
-    .fetch_all(&mut *conn)
+    .fetch_all(conn.postgres()?)
     .await?;
     if sales.is_empty() {
         return Ok(0);
@@ -292,7 +292,7 @@ pub async fn traceability_all(
            FROM sale_items WHERE sale_id = ANY($1) ORDER BY sale_id, item_no",
     )
     .bind(&wanted)
-    .fetch_all(&mut *conn)
+    .fetch_all(conn.postgres()?)
     .await?;
     let mut lines: HashMap<i64, Vec<&ItemRow>> = HashMap::new();
     for item in &items {
@@ -441,7 +441,7 @@ impl crate::Store {
         };
         let mut conn = self.pool.acquire().await?;
         let theirs = outgoing(
-            &mut conn,
+            &mut conn.conn(),
             namespace,
             &[(Entity::Company, destination.company.as_str())],
         )
@@ -460,7 +460,7 @@ impl crate::Store {
         origin: &ReceiptOrigin,
         interval: std::time::Duration,
     ) -> Result<Option<u64>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let due: Option<String> = sqlx::query_scalar(
             "INSERT INTO schedules (name, last_run_at) VALUES ('stock_full_load', now())
              ON CONFLICT (name) DO UPDATE SET last_run_at = now()
@@ -468,7 +468,7 @@ impl crate::Store {
              RETURNING name",
         )
         .bind(interval.as_secs_f64())
-        .fetch_optional(&mut *tx)
+        .fetch_optional(tx.conn().postgres()?)
         .await?;
         if due.is_none() {
             return Ok(None);
@@ -477,7 +477,7 @@ impl crate::Store {
             "SELECT DISTINCT company, branch FROM destinations WHERE transaction = $1",
         )
         .bind(StockReturn::TRANSACTION)
-        .fetch_all(&mut *tx)
+        .fetch_all(tx.conn().postgres()?)
         .await?;
         let mut created = 0;
         for (company, branch) in branches {
@@ -485,9 +485,9 @@ impl crate::Store {
                 "SELECT DISTINCT product, warehouse FROM lots WHERE branch = $1 ORDER BY 1, 2",
             )
             .bind(&branch)
-            .fetch_all(&mut *tx)
+            .fetch_all(tx.conn().postgres()?)
             .await?;
-            created += stock_levels(&mut tx, origin, &company, &branch, &keys).await?;
+            created += stock_levels(&mut tx.conn(), origin, &company, &branch, &keys).await?;
         }
         tx.commit().await?;
         Ok(Some(created))

@@ -15,9 +15,10 @@ use chrono::{DateTime, NaiveDate, Utc};
 use eai_domain::money::two_decimals;
 use rust_decimal::Decimal;
 use serde::Serialize;
-use sqlx::{FromRow, PgConnection};
+use sqlx::FromRow;
 use utoipa::ToSchema;
 
+use crate::db::Conn;
 use crate::log::Acted;
 use crate::{Store, StoreError};
 
@@ -218,26 +219,26 @@ const VERSION: &str = "coalesce(s.cancelled_at, s.created_at)";
 impl Store {
     /// Hands out the consumer's open batch again, or makes the next one.
     pub async fn export(&self, request: &ExportRequest) -> Result<Batch, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         sqlx::query("SELECT pg_advisory_xact_lock(hashtext('export:' || $1))")
             .bind(&request.consumer)
-            .execute(&mut *tx)
+            .execute(tx.conn().postgres()?)
             .await?;
         let open: Option<(i64, String, bool)> = sqlx::query_as(
             "SELECT number, mode, more FROM export_batches
               WHERE consumer = $1 AND confirmed_at IS NULL",
         )
         .bind(&request.consumer)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(tx.conn().postgres()?)
         .await?;
         if let Some((number, mode, more)) = open {
             let ids: Vec<i64> = sqlx::query_scalar(
                 "SELECT sale_id FROM export_batch_sales WHERE number = $1 ORDER BY sale_id",
             )
             .bind(number)
-            .fetch_all(&mut *tx)
+            .fetch_all(tx.conn().postgres()?)
             .await?;
-            let sales = exported(&mut tx, &ids).await?;
+            let sales = exported(&mut tx.conn(), &ids).await?;
             tx.commit().await?;
             return Ok(Batch {
                 batch: Some(number),
@@ -259,7 +260,7 @@ impl Store {
                       ORDER BY b.number DESC LIMIT 1",
                 )
                 .bind(&request.consumer)
-                .fetch_optional(&mut *tx)
+                .fetch_optional(tx.conn().postgres()?)
                 .await?;
                 let after = match last {
                     Some((true, Some(id))) => id,
@@ -270,7 +271,7 @@ impl Store {
                 ))
                 .bind(after)
                 .bind(request.limit + 1)
-                .fetch_all(&mut *tx)
+                .fetch_all(tx.conn().postgres()?)
                 .await?
             }
             ExportMode::Changed => {
@@ -283,7 +284,7 @@ impl Store {
                 ))
                 .bind(&request.consumer)
                 .bind(request.limit + 1)
-                .fetch_all(&mut *tx)
+                .fetch_all(tx.conn().postgres()?)
                 .await?
             }
             ExportMode::One => {
@@ -294,7 +295,7 @@ impl Store {
                 ))
                 .bind(&request.document)
                 .bind(request.limit + 1)
-                .fetch_all(&mut *tx)
+                .fetch_all(tx.conn().postgres()?)
                 .await?
             }
         };
@@ -320,7 +321,7 @@ impl Store {
         .bind(request.mode.as_str())
         .bind(&request.document)
         .bind(more)
-        .fetch_one(&mut *tx)
+        .fetch_one(tx.conn().postgres()?)
         .await?;
         let (ids, versions): (Vec<i64>, Vec<DateTime<Utc>>) = picked.into_iter().unzip();
         sqlx::query(
@@ -330,9 +331,9 @@ impl Store {
         .bind(number)
         .bind(&ids)
         .bind(&versions)
-        .execute(&mut *tx)
+        .execute(tx.conn().postgres()?)
         .await?;
-        let sales = exported(&mut tx, &ids).await?;
+        let sales = exported(&mut tx.conn(), &ids).await?;
         tx.commit().await?;
         Ok(Batch {
             batch: Some(number),
@@ -347,12 +348,12 @@ impl Store {
     /// Confirms batch `number`: its sales count as received by its consumer
     /// in the state they were exported in.
     pub async fn confirm_export(&self, number: i64) -> Result<Acted, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let consumer: Option<(String, Option<DateTime<Utc>>)> = sqlx::query_as(
             "SELECT consumer, confirmed_at FROM export_batches WHERE number = $1 FOR UPDATE",
         )
         .bind(number)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(tx.conn().postgres()?)
         .await?;
         let Some((consumer, confirmed)) = consumer else {
             return Ok(Acted::NotFound);
@@ -364,7 +365,7 @@ impl Store {
         }
         sqlx::query("UPDATE export_batches SET confirmed_at = now() WHERE number = $1")
             .bind(number)
-            .execute(&mut *tx)
+            .execute(tx.conn().postgres()?)
             .await?;
         sqlx::query(
             "INSERT INTO export_confirmed (consumer, sale_id, version)
@@ -374,7 +375,7 @@ impl Store {
         )
         .bind(number)
         .bind(&consumer)
-        .execute(&mut *tx)
+        .execute(tx.conn().postgres()?)
         .await?;
         tx.commit().await?;
         Ok(Acted::Done)
@@ -383,7 +384,7 @@ impl Store {
 
 /// The sales `ids` as exported, in id order.
 pub(crate) async fn exported(
-    conn: &mut PgConnection,
+    conn: &mut Conn<'_>,
     ids: &[i64],
 ) -> Result<Vec<ExportedSale>, StoreError> {
     let sales: Vec<SaleRow> = sqlx::query_as(
@@ -393,7 +394,7 @@ pub(crate) async fn exported(
            FROM sales WHERE id = ANY($1) ORDER BY id",
     )
     .bind(ids)
-    .fetch_all(&mut *conn)
+    .fetch_all(conn.postgres()?)
     .await?;
     let items: Vec<ItemRow> = sqlx::query_as(
         "SELECT sale_id, item_no, product, warehouse, quantity, unit_price, item_price,
@@ -402,7 +403,7 @@ pub(crate) async fn exported(
            FROM sale_items WHERE sale_id = ANY($1) ORDER BY sale_id, item_no",
     )
     .bind(ids)
-    .fetch_all(&mut *conn)
+    .fetch_all(conn.postgres()?)
     .await?;
     let payments: Vec<PaymentRow> = sqlx::query_as(
         "SELECT sale_id, payment_no, method, financial_manager, value, paid_on,
@@ -411,7 +412,7 @@ pub(crate) async fn exported(
            FROM sale_payments WHERE sale_id = ANY($1) ORDER BY sale_id, payment_no",
     )
     .bind(ids)
-    .fetch_all(&mut *conn)
+    .fetch_all(conn.postgres()?)
     .await?;
     Ok(sales
         .into_iter()

@@ -14,6 +14,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use sqlx::{Acquire, PgConnection};
 
+use crate::db::Conn;
 use crate::mappings::upsert_mapping;
 use crate::{Store, StoreError};
 
@@ -77,13 +78,15 @@ impl Store {
         // Rows that parsed are still written (then rolled back) when others did
         // not, so what only the database can check is reported in the same pass.
         let rows = Rows::parse(root, &mut report.errors);
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let mut written = 0;
         let mut write = |count: usize| {
             written += count as u64;
             progress(written);
         };
-        report.upserted = rows.write(&mut tx, &mut report.errors, &mut write).await?;
+        report.upserted = rows
+            .write(&mut tx.conn(), &mut report.errors, &mut write)
+            .await?;
         if report.errors.is_empty() {
             tx.commit().await?;
         } else {
@@ -97,11 +100,12 @@ impl Store {
 /// Writes each row in a savepoint, so a database error on one row is reported
 /// with its path and the others are still checked.
 async fn write_all<R: Row>(
-    conn: &mut PgConnection,
+    conn: &mut Conn<'_>,
     rows: &[(String, R)],
     errors: &mut Vec<RowError>,
     progress: &mut impl FnMut(usize),
 ) -> Result<usize, StoreError> {
+    let conn = conn.postgres()?;
     for (path, row) in rows {
         let mut savepoint = conn.begin().await?;
         match row.upsert(&mut savepoint).await {
@@ -155,7 +159,7 @@ macro_rules! sections {
 
             async fn write(
                 &self,
-                conn: &mut PgConnection,
+                conn: &mut Conn<'_>,
                 errors: &mut Vec<RowError>,
                 progress: &mut impl FnMut(usize),
             ) -> Result<Vec<(&'static str, usize)>, StoreError> {

@@ -73,7 +73,7 @@ impl Store {
         .bind(envelope.correlation_id)
         .bind(envelope.message_id)
         .bind(envelope.delay.as_secs_f64())
-        .execute(&self.pool)
+        .execute(self.pool.postgres()?)
         .await?;
         Ok(())
     }
@@ -96,7 +96,7 @@ impl Store {
         )
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .bind(lease.as_secs_f64())
-        .fetch_all(&self.pool)
+        .fetch_all(self.pool.postgres()?)
         .await?)
     }
 
@@ -155,13 +155,13 @@ impl Store {
         if let Some(seconds) = seconds {
             query = query.bind(seconds.as_secs_f64());
         }
-        Ok(query.execute(&self.pool).await?.rows_affected() == 1)
+        Ok(query.execute(self.pool.postgres()?).await?.rows_affected() == 1)
     }
 
     /// Envelopes queued, claimed or not.
     pub async fn queued_count(&self) -> Result<i64, StoreError> {
         Ok(sqlx::query_scalar("SELECT count(*) FROM inbound_queue")
-            .fetch_one(&self.pool)
+            .fetch_one(self.pool.postgres()?)
             .await?)
     }
 }

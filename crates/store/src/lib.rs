@@ -1,4 +1,4 @@
-//! PostgreSQL persistence: master data, reservations, and the inbox/outbox that
+//! Persistence, on PostgreSQL (a fleet) or SQLite (the embedded default): master data, reservations, and the inbox/outbox that
 //! make message handling exactly-once in effect.
 //!
 //! Every inbound envelope is handled in one transaction ([`Store::receive`]):
@@ -11,6 +11,7 @@
 //! # Layout
 //!
 //! - [`connection`]: the database URL, creating the database, migrations, the pool's close and the outbox's wake-ups.
+//! - `db`: the two backends (PostgreSQL and SQLite): pools, transactions, savepoints, exact decimals and lists.
 //! - [`error`]: [`StoreError`] and which database errors are worth retrying.
 //! - [`import`]: `eai import`, master data and mappings from a JSON file.
 //! - [`directory`]: loads the de/para and master rows one message refers to.
@@ -40,6 +41,7 @@
 pub mod batch;
 pub mod cancellation;
 pub mod connection;
+mod db;
 pub mod dead_letters;
 pub mod directory;
 pub mod error;
@@ -67,9 +69,13 @@ pub mod usage;
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use rust_decimal::Decimal;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::PgPool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+use db::{Embedded, Pool, Tx};
 
 pub use connection::{AppliedMigration, DatabaseUrl, Wakeups};
 pub use error::{Failure, StoreError};
@@ -77,8 +83,11 @@ pub use import::{ImportReport, RowError};
 pub use outbox::{PendingReceipt, RelayPass};
 pub use receive::{Answer, Inbound, Received, ReplyRoute, WorkerIdentity};
 
-/// The embedded migrations, applied by `eai migrate` and by tests.
+/// The PostgreSQL migrations, applied by `eai migrate` and by tests.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// The SQLite migrations: the same schema in SQLite's terms.
+pub static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations_sqlite");
 
 /// How the pool talks to PostgreSQL: every wait is bounded, so a database
 /// that is down or silent makes operations fail (and be retried), never hang.
@@ -129,7 +138,9 @@ impl Environment {
 /// A handle on the worker's database; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: PgPool,
+    pool: Pool,
+    /// The SQLite backend's writer lock and wake-ups (unused on PostgreSQL).
+    embedded: Arc<Embedded>,
     /// Recorded with every inbound envelope.
     environment: Environment,
     /// How far a sale's totals may be off before they are a mismatch.
@@ -178,13 +189,57 @@ impl Store {
         })
     }
 
-    /// Wraps an existing pool (tests, embedding).
-    pub fn from_pool(pool: PgPool) -> Store {
+    /// Opens (creating it when missing) the SQLite database file at
+    /// `options`' path: WAL, every commit synced, foreign keys enforced, a
+    /// writer waiting up to the lock timeout for another process's.
+    pub(crate) async fn connect_sqlite(
+        options: SqliteConnectOptions,
+        settings: PoolSettings,
+    ) -> Result<Store, StoreError> {
+        let options = options
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(settings.lock_timeout);
+        let connecting = SqlitePoolOptions::new()
+            .max_connections(settings.max_connections)
+            .acquire_timeout(settings.acquire_timeout)
+            .connect_with(options);
+        let pool = tokio::time::timeout(settings.acquire_timeout, connecting)
+            .await
+            .map_err(|_| StoreError::TimedOut(settings.acquire_timeout))??;
+        Ok(Store {
+            transaction_timeout: settings.statement_timeout * 2,
+            ..Store::on(Pool::Sqlite(pool))
+        })
+    }
+
+    fn from_pool(pool: sqlx::PgPool) -> Store {
+        Store::on(Pool::Postgres(pool))
+    }
+
+    fn on(pool: Pool) -> Store {
         Store {
             pool,
+            embedded: Arc::default(),
             environment: Environment::default(),
             tolerance: Decimal::ZERO,
             transaction_timeout: PoolSettings::default().statement_timeout * 2,
+        }
+    }
+
+    /// Begins a transaction (on SQLite, in turn with this process's other
+    /// writers, within the transaction timeout).
+    pub(crate) async fn begin(&self) -> Result<Tx, StoreError> {
+        Tx::begin(&self.pool, &self.embedded, self.transaction_timeout).await
+    }
+
+    /// Which backend this store runs on: `postgresql` or `sqlite`.
+    pub fn backend(&self) -> &'static str {
+        match self.pool {
+            Pool::Postgres(_) => "postgresql",
+            Pool::Sqlite(_) => "sqlite",
         }
     }
 
@@ -200,14 +255,13 @@ impl Store {
         self
     }
 
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
-    }
-
     /// Applies pending migrations; safe to run from several workers at once
-    /// (sqlx serialises them with an advisory lock).
+    /// (sqlx serialises them with an advisory lock, SQLite with its file lock).
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        MIGRATOR.run(&self.pool).await?;
+        match &self.pool {
+            Pool::Postgres(pool) => MIGRATOR.run(pool).await?,
+            Pool::Sqlite(pool) => SQLITE_MIGRATOR.run(pool).await?,
+        }
         Ok(())
     }
 
@@ -215,16 +269,29 @@ impl Store {
     /// database and not how busy the pool is.
     pub fn probe(&self) -> Probe {
         Probe {
-            options: (*self.pool.connect_options()).clone(),
+            options: match &self.pool {
+                Pool::Postgres(pool) => ProbeOptions::Postgres((*pool.connect_options()).clone()),
+                Pool::Sqlite(pool) => ProbeOptions::Sqlite((*pool.connect_options()).clone()),
+            },
             connection: None,
         }
     }
 }
 
+enum ProbeOptions {
+    Postgres(PgConnectOptions),
+    Sqlite(SqliteConnectOptions),
+}
+
+enum ProbeConnection {
+    Postgres(sqlx::PgConnection),
+    Sqlite(sqlx::SqliteConnection),
+}
+
 /// Checks that the database answers, on one dedicated connection.
 pub struct Probe {
-    options: PgConnectOptions,
-    connection: Option<sqlx::PgConnection>,
+    options: ProbeOptions,
+    connection: Option<ProbeConnection>,
 }
 
 impl Probe {
@@ -235,9 +302,23 @@ impl Probe {
         let checked = tokio::time::timeout(timeout, async {
             let connection = match self.connection.as_mut() {
                 Some(connection) => connection,
-                None => self.connection.insert(self.options.connect().await?),
+                None => self.connection.insert(match &self.options {
+                    ProbeOptions::Postgres(options) => {
+                        ProbeConnection::Postgres(options.connect().await?)
+                    }
+                    ProbeOptions::Sqlite(options) => {
+                        ProbeConnection::Sqlite(options.connect().await?)
+                    }
+                }),
             };
-            sqlx::query("SELECT 1").execute(&mut *connection).await?;
+            match connection {
+                ProbeConnection::Postgres(connection) => {
+                    sqlx::query("SELECT 1").execute(connection).await?;
+                }
+                ProbeConnection::Sqlite(connection) => {
+                    sqlx::query("SELECT 1").execute(connection).await?;
+                }
+            };
             Ok::<(), StoreError>(())
         })
         .await

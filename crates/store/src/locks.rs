@@ -22,8 +22,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use sqlx::PgConnection;
-
+use crate::db::Conn;
 use crate::StoreError;
 
 /// The most (branch, product, warehouse) keys one transaction locks one by
@@ -75,14 +74,14 @@ pub fn stock_locks<'k>(keys: impl IntoIterator<Item = (&'k str, &'k str, &'k str
 
 /// Serialises the transactions about one document (a reservation, a sale, a
 /// document code).
-pub async fn lock_document(conn: &mut PgConnection, key: &str) -> Result<(), StoreError> {
+pub async fn lock_document(conn: &mut Conn<'_>, key: &str) -> Result<(), StoreError> {
     lock_keys(conn, &[Lock::document(key.to_owned())]).await
 }
 
 /// Takes `locks` in one statement, in the global order (see the module
 /// documentation); a key asked for both shared and exclusive is taken
 /// exclusive.
-pub async fn lock_keys(conn: &mut PgConnection, locks: &[Lock]) -> Result<(), StoreError> {
+pub async fn lock_keys(conn: &mut Conn<'_>, locks: &[Lock]) -> Result<(), StoreError> {
     let keys: Vec<&str> = locks.iter().map(|lock| lock.key.as_str()).collect();
     let shared: Vec<bool> = locks.iter().map(|lock| lock.shared).collect();
     sqlx::query(
@@ -95,7 +94,7 @@ pub async fn lock_keys(conn: &mut PgConnection, locks: &[Lock]) -> Result<(), St
     )
     .bind(&keys)
     .bind(&shared)
-    .execute(&mut *conn)
+    .execute(conn.postgres()?)
     .await?;
     Ok(())
 }

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::FromRow;
 use utoipa::ToSchema;
 
+use crate::db::Conn;
 use crate::export::{exported, ExportedSale};
 use crate::page::{Cursor, Page};
 use crate::stored_body::StoredBody;
@@ -617,7 +618,7 @@ impl Store {
         ));
         let rows: Vec<EntryRow> = bind_filter(sqlx::query_as(&sql), filter, None)
             .bind(filter.limit + 1)
-            .fetch_all(&self.pool)
+            .fetch_all(self.pool.postgres()?)
             .await?;
         let entries = rows.into_iter().map(LogEntry::from).collect();
         Ok(Page::of(entries, filter.limit, |entry: &LogEntry| Cursor {
@@ -641,7 +642,7 @@ impl Store {
             ..LogFilter::default()
         };
         let Some(row): Option<EntryRow> = bind_filter(sqlx::query_as(&sql), &filter, Some(number))
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.pool.postgres()?)
             .await?
         else {
             return Ok(None);
@@ -660,7 +661,7 @@ impl Store {
                            LEFT JOIN outbox o ON o.id = i.receipt_id WHERE i.id = $1",
                 )
                 .bind(number)
-                .fetch_one(&self.pool)
+                .fetch_one(self.pool.postgres()?)
                 .await?;
                 let body = StoredBody::read(body, body_zstd)?;
                 let sale = self.recorded_sale(number).await?;
@@ -668,7 +669,7 @@ impl Store {
                     "SELECT waits, failures, redeliveries, last_error FROM inbox_retries WHERE uuid = $1",
                 )
                 .bind(&entry.uuid)
-                .fetch_optional(&self.pool)
+                .fetch_optional(self.pool.postgres()?)
                 .await?;
                 MessageDetail {
                     entry,
@@ -684,14 +685,14 @@ impl Store {
             Direction::Out => {
                 let body: String = sqlx::query_scalar("SELECT body FROM outbox WHERE id = $1")
                     .bind(number)
-                    .fetch_one(&self.pool)
+                    .fetch_one(self.pool.postgres()?)
                     .await?;
                 let attempt_history = sqlx::query_as(
                     "SELECT attempt, sender, started_at, finished_at, status, detail
                        FROM outbox_attempts WHERE outbox_id = $1 ORDER BY id",
                 )
                 .bind(number)
-                .fetch_all(&self.pool)
+                .fetch_all(self.pool.postgres()?)
                 .await?;
                 MessageDetail {
                     entry,
@@ -718,12 +719,12 @@ impl Store {
               WHERE i.id = $1 AND lower(i.transaction) = 'retailsales' AND i.status = 'ok'",
         )
         .bind(number)
-        .fetch_optional(&mut *conn)
+        .fetch_optional(conn.conn().postgres()?)
         .await?;
         let Some(id) = id else {
             return Ok(None);
         };
-        Ok(exported(&mut conn, &[id]).await?.pop())
+        Ok(exported(&mut conn.conn(), &[id]).await?.pop())
     }
 
     /// What operators did to `id`, oldest first.
@@ -732,7 +733,7 @@ impl Store {
             "SELECT action, actor, note, at FROM operator_actions WHERE subject = $1 ORDER BY id",
         )
         .bind(id.to_string())
-        .fetch_all(&self.pool)
+        .fetch_all(self.pool.postgres()?)
         .await?)
     }
 
@@ -815,7 +816,7 @@ impl Store {
         );
         let rows: Vec<PendingRow> = bind_filter(sqlx::query_as(&sql), filter, None)
             .bind(filter.limit + 1)
-            .fetch_all(&self.pool)
+            .fetch_all(self.pool.postgres()?)
             .await?;
         let items = rows.into_iter().map(PendingItem::from).collect();
         Ok(Page::of(items, filter.limit, |item: &PendingItem| Cursor {
@@ -917,7 +918,7 @@ impl Store {
         let ItemId::Inbound(number) = id else {
             return Ok(Acted::Refused(format!("{id}: not an inbound envelope")));
         };
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         type Kept = (
             String,
             Option<Vec<u8>>,
@@ -932,7 +933,7 @@ impl Store {
                   WHERE i.id = $1 FOR UPDATE OF i",
         )
         .bind(number)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(tx.conn().postgres()?)
         .await?;
         let Some((status, body, body_zstd, transaction, exchange, routing_key)) = row else {
             return Ok(Acted::NotFound);
@@ -952,15 +953,15 @@ impl Store {
               WHERE i.id = $1",
         )
         .bind(number)
-        .execute(&mut *tx)
+        .execute(tx.conn().postgres()?)
         .await?;
-        record_action(&mut tx, id, actor, "retry", note).await?;
+        record_action(&mut tx.conn(), id, actor, "retry", note).await?;
         // A fresh budget of waits and failures for the new try.
         sqlx::query(
             "DELETE FROM inbox_retries r USING inbox i WHERE i.id = $1 AND r.uuid = i.uuid",
         )
         .bind(number)
-        .execute(&mut *tx)
+        .execute(tx.conn().postgres()?)
         .await?;
         // The answer being replaced is not sent any more if it was still waiting to be.
         sqlx::query(
@@ -970,7 +971,7 @@ impl Store {
               WHERE i.id = $1 AND o.id = i.receipt_id AND o.status = 'waiting'",
         )
         .bind(number)
-        .execute(&mut *tx)
+        .execute(tx.conn().postgres()?)
         .await?;
         // Its dead letters need nobody any more: the retry answers it.
         sqlx::query(
@@ -983,7 +984,7 @@ impl Store {
         .bind(number)
         .bind(actor)
         .bind(id.to_string())
-        .execute(&mut *tx)
+        .execute(tx.conn().postgres()?)
         .await?;
         let republish = Republish {
             body,
@@ -1011,25 +1012,21 @@ impl Store {
         note: &str,
         change: sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
     ) -> Result<Acted, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        if change.execute(&mut *tx).await?.rows_affected() == 0 {
-            let exists = self.exists(&mut tx, id).await?;
+        let mut tx = self.begin().await?;
+        if change.execute(tx.conn().postgres()?).await?.rows_affected() == 0 {
+            let exists = self.exists(&mut tx.conn(), id).await?;
             return Ok(if exists {
                 Acted::Refused(format!("{id}: {action} does not apply to it as it is now"))
             } else {
                 Acted::NotFound
             });
         }
-        record_action(&mut tx, id, actor, action, note).await?;
+        record_action(&mut tx.conn(), id, actor, action, note).await?;
         tx.commit().await?;
         Ok(Acted::Done)
     }
 
-    async fn exists(
-        &self,
-        tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
-        id: ItemId,
-    ) -> Result<bool, StoreError> {
+    async fn exists(&self, conn: &mut Conn<'_>, id: ItemId) -> Result<bool, StoreError> {
         let sql = match id {
             ItemId::Inbound(_) => "SELECT count(*) FROM inbox WHERE id = $1",
             ItemId::Outbound(_) => "SELECT count(*) FROM outbox WHERE id = $1 AND kind = 'message'",
@@ -1037,7 +1034,7 @@ impl Store {
         };
         let count: i64 = sqlx::query_scalar(sql)
             .bind(id.number())
-            .fetch_one(&mut **tx)
+            .fetch_one(conn.postgres()?)
             .await?;
         Ok(count > 0)
     }
@@ -1045,7 +1042,7 @@ impl Store {
 
 /// Records what an operator did, inside the transaction that did it.
 pub(crate) async fn record_action(
-    tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+    conn: &mut Conn<'_>,
     id: ItemId,
     actor: &str,
     action: &str,
@@ -1058,7 +1055,7 @@ pub(crate) async fn record_action(
     .bind(action)
     .bind(actor)
     .bind(note)
-    .execute(&mut **tx)
+    .execute(conn.postgres()?)
     .await?;
     Ok(())
 }

@@ -3,7 +3,7 @@
 
 use eai_domain::Entity;
 use serde::Serialize;
-use sqlx::{FromRow, PgConnection};
+use sqlx::FromRow;
 use utoipa::ToSchema;
 
 use crate::page::{Cursor, Page};
@@ -18,7 +18,7 @@ pub(crate) const ON_MAPPING_CONFLICT: &str = "ON CONFLICT (namespace, entity, ex
 
 /// Creates or replaces one mapping; true when it is new.
 pub(crate) async fn upsert_mapping(
-    conn: &mut PgConnection,
+    conn: &mut sqlx::PgConnection,
     namespace: &str,
     entity: &str,
     external: &str,
@@ -86,7 +86,7 @@ impl Store {
         .bind(after.as_ref().map(|key| key.1.clone()))
         .bind(after.as_ref().map(|key| key.2.clone()))
         .bind(filter.limit + 1)
-        .fetch_all(&self.pool)
+        .fetch_all(self.pool.postgres()?)
         .await?;
         Ok(Page::of(rows, filter.limit, |mapping: &Mapping| Cursor {
             at: chrono::DateTime::UNIX_EPOCH,
@@ -104,7 +104,14 @@ impl Store {
         internal: &str,
     ) -> Result<bool, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        Ok(upsert_mapping(&mut conn, namespace, entity.as_str(), external, internal).await?)
+        Ok(upsert_mapping(
+            conn.conn().postgres()?,
+            namespace,
+            entity.as_str(),
+            external,
+            internal,
+        )
+        .await?)
     }
 
     /// Deletes a mapping; false when there was none.
@@ -120,7 +127,7 @@ impl Store {
         .bind(namespace)
         .bind(entity.as_str())
         .bind(external)
-        .execute(&self.pool)
+        .execute(self.pool.postgres()?)
         .await?
         .rows_affected()
             == 1)

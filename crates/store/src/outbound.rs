@@ -12,8 +12,9 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::{FromRow, PgConnection};
+use sqlx::FromRow;
 
+use crate::db::Conn;
 use crate::log::Status;
 use crate::{Store, StoreError};
 
@@ -151,7 +152,7 @@ const LEASE_MARGIN_SECS: f64 = 30.0;
 /// Enqueues `body` for every destination of `(company, branch, transaction)`
 /// inside the caller's transaction; returns how many messages were created.
 pub async fn enqueue_routed(
-    conn: &mut PgConnection,
+    conn: &mut Conn<'_>,
     company: &str,
     branch: &str,
     transaction: &str,
@@ -165,7 +166,7 @@ pub async fn enqueue_routed(
     .bind(company)
     .bind(branch)
     .bind(transaction)
-    .fetch_all(&mut *conn)
+    .fetch_all(conn.postgres()?)
     .await?;
     enqueue_to(conn, &destinations, transaction, uuid, body, document_key).await
 }
@@ -173,7 +174,7 @@ pub async fn enqueue_routed(
 /// Enqueues `body` for each of `destinations`; returns how many messages
 /// were created (none for a destination that has that UUID already).
 pub(crate) async fn enqueue_to(
-    conn: &mut PgConnection,
+    conn: &mut Conn<'_>,
     destinations: &[i64],
     transaction: &str,
     uuid: &str,
@@ -191,7 +192,7 @@ pub(crate) async fn enqueue_to(
     .bind(body)
     .bind(destinations)
     .bind(document_key)
-    .execute(&mut *conn)
+    .execute(conn.postgres()?)
     .await?;
     Ok(inserted.rows_affected())
 }
@@ -200,7 +201,7 @@ pub(crate) async fn enqueue_to(
 /// `waiting`, each with at least one attempt left: being blocked is not a
 /// failed attempt. Returns how many go out again.
 pub async fn release_blocked(
-    conn: &mut PgConnection,
+    conn: &mut sqlx::PgConnection,
     destination_id: i64,
 ) -> Result<u64, sqlx::Error> {
     Ok(sqlx::query(
@@ -232,7 +233,7 @@ impl Store {
         };
         let mut conn = self.pool.acquire().await?;
         let inserted = enqueue_to(
-            &mut conn,
+            &mut conn.conn(),
             &[destination.id],
             transaction,
             uuid,
@@ -255,7 +256,7 @@ impl Store {
     ) -> Result<u64, StoreError> {
         let mut conn = self.pool.acquire().await?;
         enqueue_routed(
-            &mut conn,
+            &mut conn.conn(),
             company,
             branch,
             transaction,
@@ -270,7 +271,7 @@ impl Store {
         Ok(
             sqlx::query_as(&format!("{DESTINATION_COLUMNS} WHERE name = $1"))
                 .bind(name)
-                .fetch_optional(&self.pool)
+                .fetch_optional(self.pool.postgres()?)
                 .await?,
         )
     }
@@ -278,7 +279,7 @@ impl Store {
     pub async fn destinations(&self) -> Result<Vec<Destination>, StoreError> {
         Ok(
             sqlx::query_as(&format!("{DESTINATION_COLUMNS} ORDER BY name"))
-                .fetch_all(&self.pool)
+                .fetch_all(self.pool.postgres()?)
                 .await?,
         )
     }
@@ -296,7 +297,7 @@ impl Store {
         sender: &str,
         limit: i64,
     ) -> Result<Vec<Claimed>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         sqlx::query(
             "UPDATE outbox o SET status = 'not_delivered', lease_until = NULL,
                     last_error = 'the sender stopped answering during the last attempt'
@@ -304,7 +305,7 @@ impl Store {
               WHERE d.id = o.destination_id AND o.kind = 'message' AND o.status = 'running'
                 AND o.discarded_at IS NULL AND o.lease_until < now() AND o.attempts >= d.max_attempts",
         )
-        .execute(&mut *tx)
+        .execute(tx.conn().postgres()?)
         .await?;
         let ids: Vec<i64> = sqlx::query_scalar(
             "SELECT o.id
@@ -325,7 +326,7 @@ impl Store {
                 FOR UPDATE OF o SKIP LOCKED",
         )
         .bind(limit)
-        .fetch_all(&mut *tx)
+        .fetch_all(tx.conn().postgres()?)
         .await?;
         if ids.is_empty() {
             tx.commit().await?;
@@ -342,13 +343,13 @@ impl Store {
         .bind(&ids)
         .bind(sender)
         .bind(LEASE_MARGIN_SECS)
-        .fetch_all(&mut *tx)
+        .fetch_all(tx.conn().postgres()?)
         .await?;
         let destination_ids: Vec<i64> = rows.iter().map(|row| row.5).collect();
         let destinations: Vec<Destination> =
             sqlx::query_as(&format!("{DESTINATION_COLUMNS} WHERE id = ANY($1)"))
                 .bind(&destination_ids)
-                .fetch_all(&mut *tx)
+                .fetch_all(tx.conn().postgres()?)
                 .await?;
         tx.commit().await?;
         let mut claimed: Vec<Claimed> = rows
@@ -415,7 +416,7 @@ impl Store {
         .bind(started_at)
         .bind(message.destination.id)
         .bind(blocked_reason)
-        .fetch_one(&self.pool)
+        .fetch_one(self.pool.postgres()?)
         .await?;
         Ok(Settled {
             recorded,
@@ -451,7 +452,7 @@ impl Store {
         .bind(status)
         .bind(detail)
         .bind(destination)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.pool.postgres()?)
         .await?)
     }
 
@@ -460,7 +461,7 @@ impl Store {
         Ok(
             sqlx::query_scalar("SELECT status FROM outbox WHERE id = $1")
                 .bind(id)
-                .fetch_optional(&self.pool)
+                .fetch_optional(self.pool.postgres()?)
                 .await?,
         )
     }
@@ -472,7 +473,7 @@ impl Store {
               WHERE o.kind = 'message' AND NOT d.blocked AND o.attempts < d.max_attempts
                 AND o.discarded_at IS NULL AND o.status IN ('waiting', 'failed', 'not_delivered')",
         )
-        .fetch_one(&self.pool)
+        .fetch_one(self.pool.postgres()?)
         .await?)
     }
 
@@ -499,7 +500,7 @@ impl Store {
         name: &str,
         credentials: Option<(&str, &str)>,
     ) -> Result<Option<u64>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let id: Option<i64> = sqlx::query_scalar(
             "UPDATE destinations SET blocked = false, blocked_reason = NULL, blocked_at = NULL,
                     auth_header = CASE WHEN $2 THEN $3 ELSE auth_header END,
@@ -510,12 +511,12 @@ impl Store {
         .bind(credentials.is_some())
         .bind(credentials.map(|(header, _)| header))
         .bind(credentials.map(|(_, value)| value))
-        .fetch_optional(&mut *tx)
+        .fetch_optional(tx.conn().postgres()?)
         .await?;
         let Some(id) = id else {
             return Ok(None);
         };
-        let released = release_blocked(&mut tx, id).await?;
+        let released = release_blocked(tx.conn().postgres()?, id).await?;
         tx.commit().await?;
         Ok(Some(released))
     }

@@ -45,7 +45,7 @@ impl Store {
               WHERE id = $1 AND status IN ('waiting', 'failed')",
         )
         .bind(receipt_id)
-        .execute(&self.pool)
+        .execute(self.pool.postgres()?)
         .await?;
         Ok(())
     }
@@ -69,7 +69,7 @@ impl Store {
         .bind(receipt_id)
         .bind(error)
         .bind(retry_in.as_secs_f64())
-        .execute(&self.pool)
+        .execute(self.pool.postgres()?)
         .await?;
         Ok(())
     }
@@ -87,7 +87,7 @@ impl Store {
         )
         .bind(receipt_id)
         .bind(reason)
-        .execute(&self.pool)
+        .execute(self.pool.postgres()?)
         .await?;
         Ok(())
     }
@@ -115,7 +115,7 @@ impl Store {
         .bind(lease.as_secs_f64())
         .bind(limit)
         .bind(pass == RelayPass::All)
-        .fetch_all(&self.pool)
+        .fetch_all(self.pool.postgres()?)
         .await?)
     }
 }

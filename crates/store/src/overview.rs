@@ -41,18 +41,18 @@ impl Store {
                FROM inbox WHERE received_at > now() - interval '1 day'
               GROUP BY 1, 2 ORDER BY 1, 2",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(self.pool.postgres()?)
         .await?;
         let (backlog, oldest): (i64, Option<DateTime<Utc>>) = sqlx::query_as(
             "SELECT count(*), min(created_at) FROM outbox
               WHERE discarded_at IS NULL
                 AND status IN ('waiting', 'running', 'failed', 'not_delivered')",
         )
-        .fetch_one(&self.pool)
+        .fetch_one(self.pool.postgres()?)
         .await?;
         let blocked_destinations: Vec<String> =
             sqlx::query_scalar("SELECT name FROM destinations WHERE blocked ORDER BY name")
-                .fetch_all(&self.pool)
+                .fetch_all(self.pool.postgres()?)
                 .await?;
         let inbound_problems: i64 = sqlx::query_scalar(
             "SELECT (SELECT count(*) FROM inbox
@@ -60,7 +60,7 @@ impl Store {
                   + (SELECT count(*) FROM dead_letters
                       WHERE replayed_at IS NULL AND discarded_at IS NULL)",
         )
-        .fetch_one(&self.pool)
+        .fetch_one(self.pool.postgres()?)
         .await?;
         Ok(Overview {
             envelopes,

@@ -22,9 +22,10 @@ use eai_protocol::{
     ReturnContent, SaleCancellation, Transaction,
 };
 use rust_decimal::Decimal;
-use sqlx::{Connection, PgConnection, Postgres, Row};
+use sqlx::{Postgres, Row};
 
 use crate::cancellation::{self, CancelOutcome};
+use crate::db::{on_conn, Conn};
 use crate::directory::{self, Branch};
 use crate::reservation::{self, Outcome, ReserveRequest};
 use crate::sale::{self, SaleOutcome, SaleRequest};
@@ -121,7 +122,7 @@ impl Store {
               WHERE i.uuid = $1 AND i.status IN ('ok', 'error')",
         )
         .bind(uuid)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.pool.postgres()?)
         .await?;
         Ok(row.map(|(body, status)| (body, status == "ok")))
     }
@@ -136,7 +137,7 @@ impl Store {
               WHERE i.uuid = ANY($1) AND i.status IN ('ok', 'error')",
         )
         .bind(uuids)
-        .fetch_all(&self.pool)
+        .fetch_all(self.pool.postgres()?)
         .await?)
     }
 
@@ -151,8 +152,8 @@ impl Store {
         detail: &Detail,
     ) -> Result<Answer, StoreError> {
         self.with_retries(|| async {
-            let mut tx = self.pool.begin().await?;
-            let attempts = match look_up(&mut tx, inbound).await? {
+            let mut tx = self.begin().await?;
+            let attempts = match look_up(&mut tx.conn(), inbound).await? {
                 Seen::Answered(stored) => {
                     tx.commit().await?;
                     return Ok(stored);
@@ -160,7 +161,7 @@ impl Store {
                 Seen::Open(attempts) => attempts,
             };
             let answer = record_answer(
-                &mut tx,
+                &mut tx.conn(),
                 identity,
                 self.environment,
                 (
@@ -211,55 +212,56 @@ impl Store {
         inbound: &Inbound<'_>,
     ) -> Result<Received, StoreError> {
         let envelope = inbound.envelope;
-        let mut tx = self.pool.begin().await?;
-        let attempts = match look_up(&mut tx, inbound).await? {
+        let mut tx = self.begin().await?;
+        let attempts = match look_up(&mut tx.conn(), inbound).await? {
             Seen::Answered(stored) => {
                 tx.commit().await?;
                 return Ok(Received::Answered(stored));
             }
             Seen::Open(attempts) => attempts,
         };
-        let (details, ids) = {
-            let mut savepoint = tx.begin().await?;
+        let processed = {
+            let mut conn = tx.conn();
+            let mut savepoint = conn.savepoint().await?;
             let processed = process(
-                &mut savepoint,
+                &mut savepoint.conn(),
                 identity,
                 envelope,
                 inbound.received_at,
                 self.tolerance,
             )
             .await?;
-            let (details, ids) = match processed {
-                Processed::Waiting(reservations, details) => {
-                    savepoint.rollback().await?;
-                    let waited: Option<i32> =
-                        sqlx::query_scalar("SELECT waits FROM inbox_retries WHERE uuid = $1")
-                            .bind(envelope.uuid())
-                            .fetch_optional(&mut *tx)
-                            .await?;
-                    let waited = usize::try_from(waited.unwrap_or(0)).unwrap_or(0);
-                    if waited < inbound.max_waits {
-                        // Nothing is kept but the log's row saying it waits.
-                        tx.rollback().await?;
-                        self.log_waiting(inbound).await?;
-                        let wait = self.record_wait(envelope.uuid()).await?;
-                        return Ok(Received::Waiting { reservations, wait });
-                    }
-                    (details, ReturnContent::nothing())
+            let keep = matches!(&processed, Processed::Answered(details, _)
+                if !details.iter().any(Detail::is_error));
+            if keep {
+                savepoint.commit().await?;
+            } else {
+                savepoint.rollback().await?;
+            }
+            processed
+        };
+        let (details, ids) = match processed {
+            Processed::Waiting(reservations, details) => {
+                let waited: Option<i32> = on_conn!(&mut tx.conn(), conn => {
+                    sqlx::query_scalar("SELECT waits FROM inbox_retries WHERE uuid = $1")
+                        .bind(envelope.uuid())
+                        .fetch_optional(conn)
+                        .await?
+                });
+                let waited = usize::try_from(waited.unwrap_or(0)).unwrap_or(0);
+                if waited < inbound.max_waits {
+                    // Nothing is kept but the log's row saying it waits.
+                    tx.rollback().await?;
+                    self.log_waiting(inbound).await?;
+                    let wait = self.record_wait(envelope.uuid()).await?;
+                    return Ok(Received::Waiting { reservations, wait });
                 }
-                Processed::Answered(details, ids) => {
-                    if details.iter().any(Detail::is_error) {
-                        savepoint.rollback().await?;
-                    } else {
-                        savepoint.commit().await?;
-                    }
-                    (details, ids)
-                }
-            };
-            (details, ids)
+                (details, ReturnContent::nothing())
+            }
+            Processed::Answered(details, ids) => (details, ids),
         };
         let answer = record_answer(
-            &mut tx,
+            &mut tx.conn(),
             identity,
             self.environment,
             (inbound, attempts, details, ids),
@@ -357,7 +359,7 @@ impl Store {
         );
         InboxRows::of(&[inbound])
             .bind(&sql, self.environment)
-            .execute(&self.pool)
+            .execute(self.pool.postgres()?)
             .await?;
         Ok(())
     }
@@ -375,11 +377,8 @@ pub(crate) enum Seen {
 }
 
 /// What the inbox holds for the envelope's UUID.
-async fn look_up(
-    tx: &mut sqlx::Transaction<'_, Postgres>,
-    inbound: &Inbound<'_>,
-) -> Result<Seen, StoreError> {
-    Ok(look_up_all(tx, &[inbound])
+async fn look_up(conn: &mut Conn<'_>, inbound: &Inbound<'_>) -> Result<Seen, StoreError> {
+    Ok(look_up_all(conn, &[inbound])
         .await?
         .pop()
         .unwrap_or(Seen::Open(0)))
@@ -391,7 +390,7 @@ async fn look_up(
 /// retry that is marking it `retrying` (and republishing its body before it
 /// commits) is waited for and then seen.
 pub(crate) async fn look_up_all(
-    tx: &mut sqlx::Transaction<'_, Postgres>,
+    conn: &mut Conn<'_>,
     inbounds: &[&Inbound<'_>],
 ) -> Result<Vec<Seen>, StoreError> {
     let uuids: Vec<&str> = inbounds
@@ -406,7 +405,7 @@ pub(crate) async fn look_up_all(
             FOR KEY SHARE OF i",
     )
     .bind(&uuids)
-    .fetch_all(&mut **tx)
+    .fetch_all(conn.postgres()?)
     .await?;
     let mut rows: HashMap<String, Row> = rows.into_iter().map(|row| (row.0.clone(), row)).collect();
     Ok(inbounds
@@ -436,12 +435,12 @@ pub(crate) type Answering<'a> = (&'a Inbound<'a>, i32, Vec<Detail>, ReturnConten
 
 /// Writes the receipt to the outbox and the inbox row.
 async fn record_answer(
-    tx: &mut sqlx::Transaction<'_, Postgres>,
+    conn: &mut Conn<'_>,
     identity: &WorkerIdentity,
     environment: Environment,
     answering: Answering<'_>,
 ) -> Result<Answer, StoreError> {
-    record_answers(tx, identity, environment, vec![answering])
+    record_answers(conn, identity, environment, vec![answering])
         .await?
         .pop()
         .ok_or(StoreError::Database(sqlx::Error::RowNotFound))
@@ -455,7 +454,7 @@ async fn record_answer(
 /// retried meanwhile, fails it with [`StoreError::Raced`] (its retry finds
 /// that answer, or processes the envelope again).
 pub(crate) async fn record_answers(
-    tx: &mut sqlx::Transaction<'_, Postgres>,
+    conn: &mut Conn<'_>,
     identity: &WorkerIdentity,
     environment: Environment,
     answered: Vec<Answering<'_>>,
@@ -540,7 +539,7 @@ pub(crate) async fn record_answers(
         .bind(&error_codes)
         .bind(&attempts)
         .try_map(|row: sqlx::postgres::PgRow| Ok((row.try_get(0)?, row.try_get(1)?)))
-        .fetch_all(&mut **tx)
+        .fetch_all(conn.postgres()?)
         .await?;
     let written: HashMap<String, i64> = written.into_iter().collect();
     inbounds
@@ -588,7 +587,7 @@ impl Processed {
 
 /// Envelope checks, then the transaction's business rules.
 async fn process(
-    conn: &mut PgConnection,
+    conn: &mut Conn<'_>,
     origin: &ReceiptOrigin,
     envelope: &Envelope<'_>,
     received_at: DateTime<Utc>,
@@ -631,7 +630,7 @@ async fn process(
 /// located in one statement, then [`reservation::apply_all`]. What each
 /// came to, in their order.
 pub(crate) async fn reserve_all(
-    conn: &mut PgConnection,
+    conn: &mut Conn<'_>,
     origin: &ReceiptOrigin,
     envelopes: &[(&Envelope<'_>, Event, DateTime<Utc>)],
 ) -> Result<Vec<Processed>, StoreError> {
@@ -710,7 +709,7 @@ pub(crate) fn read_all<'e, T>(
 /// rules in the caller's transaction: the envelopes' branches located in
 /// one statement, then [`sale::integrate_all`]. What each came to, in their order.
 pub(crate) async fn sell_all(
-    conn: &mut PgConnection,
+    conn: &mut Conn<'_>,
     origin: &ReceiptOrigin,
     tolerance: Decimal,
     envelopes: &[(&Envelope<'_>, Event)],
@@ -746,7 +745,7 @@ pub(crate) async fn sell_all(
 /// Locates the branches of parsed envelopes in one statement: those found
 /// with their branch; an unknown one's refusal goes into `processed`.
 pub(crate) async fn locate_all<'p, T>(
-    conn: &mut PgConnection,
+    conn: &mut Conn<'_>,
     parsed: &'p [Read<T>],
     processed: &mut [Processed],
 ) -> Result<Vec<(usize, &'p T, &'p str, Branch)>, StoreError> {

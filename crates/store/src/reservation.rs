@@ -22,8 +22,8 @@ use eai_domain::reservation::{Plan, ReservationRequest};
 use eai_domain::Entity;
 use eai_protocol::{Code, Detail, Event, InternalIdEntry, ItemReserve, ReceiptOrigin};
 use rust_decimal::Decimal;
-use sqlx::PgConnection;
 
+use crate::db::Conn;
 use crate::directory::{self, numbered_entry, Branch, DirectoryScope, Numbered};
 use crate::events;
 use crate::locks::{self, stock_locks, Lock};
@@ -78,7 +78,7 @@ struct Replacement<'r> {
 /// caller puts such a pair in different transactions.
 #[tracing::instrument(skip_all, fields(requests = requests.len()))]
 pub async fn apply_all(
-    conn: &mut PgConnection,
+    conn: &mut Conn<'_>,
     origin: &ReceiptOrigin,
     requests: &[ReserveRequest<'_>],
 ) -> Result<Vec<Outcome>, StoreError> {
@@ -251,7 +251,7 @@ pub async fn apply_all(
 
 /// The reservations the requests name, locked, in the requests' order.
 async fn load_existing(
-    conn: &mut PgConnection,
+    conn: &mut Conn<'_>,
     requests: &[ReserveRequest<'_>],
 ) -> Result<Vec<Option<Existing>>, StoreError> {
     let namespaces: Vec<&str> = requests.iter().map(|request| request.namespace).collect();
@@ -269,7 +269,7 @@ async fn load_existing(
     )
     .bind(&namespaces)
     .bind(&internal_ids)
-    .fetch_all(&mut *conn)
+    .fetch_all(conn.postgres()?)
     .await?;
     let mut rows: HashMap<(String, String), Existing> = rows
         .into_iter()
@@ -289,7 +289,7 @@ async fn load_existing(
 /// De/para of every upsert's products and warehouses, in two statements;
 /// a delete's entry is never read.
 async fn resolve_all(
-    conn: &mut PgConnection,
+    conn: &mut Conn<'_>,
     requests: &[ReserveRequest<'_>],
 ) -> Result<Vec<Result<ReservationRequest, Vec<Detail>>>, StoreError> {
     let scopes: Vec<DirectoryScope<'_>> = requests
@@ -324,7 +324,7 @@ async fn resolve_all(
 
 /// The lots each existing reservation holds now, with their quantities.
 async fn load_held(
-    conn: &mut PgConnection,
+    conn: &mut Conn<'_>,
     existing: &[Option<Existing>],
 ) -> Result<HashMap<i64, Vec<(i64, Decimal)>>, StoreError> {
     let ids: Vec<i64> = existing.iter().flatten().map(|row| row.id).collect();
@@ -337,7 +337,7 @@ async fn load_held(
           WHERE reservation_id = ANY($1) AND lot_id IS NOT NULL AND released_at IS NULL",
     )
     .bind(&ids)
-    .fetch_all(&mut *conn)
+    .fetch_all(conn.postgres()?)
     .await?;
     for (reservation, lot, quantity) in rows {
         held.entry(reservation).or_default().push((lot, quantity));
@@ -378,7 +378,7 @@ fn move_reserved(
 }
 
 /// Returns released reservations' lines and marks the reservations cancelled.
-async fn release_all(conn: &mut PgConnection, released: &[i64]) -> Result<(), StoreError> {
+async fn release_all(conn: &mut Conn<'_>, released: &[i64]) -> Result<(), StoreError> {
     if released.is_empty() {
         return Ok(());
     }
@@ -388,7 +388,7 @@ async fn release_all(conn: &mut PgConnection, released: &[i64]) -> Result<(), St
          UPDATE reservations SET status = 'cancelled', updated_at = now() WHERE id = ANY($1)",
     )
     .bind(released)
-    .execute(&mut *conn)
+    .execute(conn.postgres()?)
     .await?;
     Ok(())
 }
@@ -425,7 +425,7 @@ impl<'a> ReservationRows<'a> {
 /// lines replaced, new ones inserted with the next numbers; then every
 /// line. Returns each replacement's reservation number.
 async fn write_replacements(
-    conn: &mut PgConnection,
+    conn: &mut Conn<'_>,
     requests: &[ReserveRequest<'_>],
     replacements: &[Replacement<'_>],
 ) -> Result<Vec<String>, StoreError> {
@@ -455,7 +455,7 @@ async fn write_replacements(
         .bind(&changed.reserve_type)
         .bind(&changed.document_reserve)
         .bind(&changed.requester)
-        .execute(&mut *conn)
+        .execute(conn.postgres()?)
         .await?;
     }
     let mut numbered: HashMap<(String, String), (i64, String)> = HashMap::new();
@@ -483,7 +483,7 @@ async fn write_replacements(
         .bind(&created.reserve_type)
         .bind(&created.document_reserve)
         .bind(&created.requester)
-        .fetch_all(&mut *conn)
+        .fetch_all(conn.postgres()?)
         .await?;
         numbered.extend(
             rows.into_iter()
@@ -542,7 +542,7 @@ fn planned_stock<'r>(
 /// the UPDATE adds deltas to the rows as they are then, and the
 /// `reserved_within_on_hand` CHECK stands behind the arithmetic.
 async fn read_lots(
-    conn: &mut PgConnection,
+    conn: &mut Conn<'_>,
     planned: &[(&str, String, String)],
     held: &HashMap<i64, Vec<(i64, Decimal)>>,
 ) -> Result<HashMap<i64, BranchLot>, StoreError> {
@@ -573,7 +573,7 @@ async fn read_lots(
     .bind(&products)
     .bind(&warehouses)
     .bind(&held)
-    .fetch_all(&mut *conn)
+    .fetch_all(conn.postgres()?)
     .await?;
     Ok(rows
         .into_iter()
@@ -620,7 +620,7 @@ impl From<LotRow> for LotStock {
 /// of one lot are summed), locking the lots in id order first, so
 /// transactions adjusting overlapping lots queue up instead of deadlocking.
 pub(crate) async fn adjust_reserved(
-    conn: &mut PgConnection,
+    conn: &mut Conn<'_>,
     deltas: &[(i64, Decimal)],
 ) -> Result<(), StoreError> {
     if deltas.is_empty() {
@@ -640,7 +640,7 @@ pub(crate) async fn adjust_reserved(
     )
     .bind(&ids)
     .bind(&amounts)
-    .execute(&mut *conn)
+    .execute(conn.postgres()?)
     .await?;
     Ok(())
 }
@@ -648,7 +648,7 @@ pub(crate) async fn adjust_reserved(
 /// Inserts the planned lines of every replacement, reservation `ids[n]`
 /// for `replacements[n]`, in one statement.
 async fn insert_lines(
-    conn: &mut PgConnection,
+    conn: &mut Conn<'_>,
     replacements: &[Replacement<'_>],
     ids: &[(i64, String)],
 ) -> Result<(), StoreError> {
@@ -708,7 +708,7 @@ async fn insert_lines(
     .bind(&quantity)
     .bind(&issued_on)
     .bind(&expires_at)
-    .execute(&mut *conn)
+    .execute(conn.postgres()?)
     .await?;
     Ok(())
 }
@@ -716,7 +716,7 @@ async fn insert_lines(
 /// Returns a reservation's lots to stock and marks its lines released;
 /// returns the `(product, warehouse)` pairs whose availability changed.
 pub(crate) async fn release_lines(
-    conn: &mut PgConnection,
+    conn: &mut Conn<'_>,
     reservation_id: i64,
 ) -> Result<Vec<(String, String)>, StoreError> {
     let held: Vec<(i64, Decimal, String, String)> = sqlx::query_as(
@@ -725,7 +725,7 @@ pub(crate) async fn release_lines(
           ORDER BY lot_id",
     )
     .bind(reservation_id)
-    .fetch_all(&mut *conn)
+    .fetch_all(conn.postgres()?)
     .await?;
     let deltas: Vec<(i64, Decimal)> = held
         .iter()
@@ -737,7 +737,7 @@ pub(crate) async fn release_lines(
           WHERE reservation_id = $1 AND released_at IS NULL",
     )
     .bind(reservation_id)
-    .execute(&mut *conn)
+    .execute(conn.postgres()?)
     .await?;
     let mut keys: Vec<(String, String)> = held
         .into_iter()
@@ -763,7 +763,7 @@ impl crate::Store {
         now: DateTime<Utc>,
         batch: i64,
     ) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let expired: Vec<ExpiredLine> = sqlx::query_as(
             "SELECT l.reservation_id, l.line_no, l.lot_id, l.quantity, r.company, r.branch,
                     l.product, l.warehouse
@@ -776,7 +776,7 @@ impl crate::Store {
         )
         .bind(now)
         .bind(batch)
-        .fetch_all(&mut *tx)
+        .fetch_all(tx.conn().postgres()?)
         .await?;
         if expired.is_empty() {
             return Ok(0);
@@ -785,7 +785,7 @@ impl crate::Store {
             .iter()
             .filter_map(|line| line.lot_id.map(|lot| (lot, -line.quantity)))
             .collect();
-        adjust_reserved(&mut tx, &deltas).await?;
+        adjust_reserved(&mut tx.conn(), &deltas).await?;
         let reservations: Vec<i64> = expired.iter().map(|line| line.reservation_id).collect();
         let lines: Vec<i32> = expired.iter().map(|line| line.line_no).collect();
         sqlx::query(
@@ -797,7 +797,7 @@ impl crate::Store {
         .bind(&reservations)
         .bind(&lines)
         .bind(now)
-        .execute(&mut *tx)
+        .execute(tx.conn().postgres()?)
         .await?;
         sqlx::query(
             "UPDATE reservations r SET status = 'expired', updated_at = $2
@@ -807,7 +807,7 @@ impl crate::Store {
         )
         .bind(&reservations)
         .bind(now)
-        .execute(&mut *tx)
+        .execute(tx.conn().postgres()?)
         .await?;
         let mut branches: Vec<(&str, &str)> = expired
             .iter()
@@ -825,7 +825,7 @@ impl crate::Store {
                 .collect();
             keys.sort();
             keys.dedup();
-            events::stock_levels(&mut tx, origin, company, branch, &keys).await?;
+            events::stock_levels(&mut tx.conn(), origin, company, branch, &keys).await?;
         }
         tx.commit().await?;
         Ok(expired.len() as u64)

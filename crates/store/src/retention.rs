@@ -46,7 +46,7 @@ impl Store {
         )
         .bind(age)
         .bind(batch)
-        .execute(&self.pool)
+        .execute(self.pool.postgres()?)
         .await?
         .rows_affected();
         let messages = sqlx::query(
@@ -60,7 +60,7 @@ impl Store {
         )
         .bind(age)
         .bind(batch)
-        .execute(&self.pool)
+        .execute(self.pool.postgres()?)
         .await?
         .rows_affected();
         let retries = sqlx::query(
@@ -71,7 +71,7 @@ impl Store {
         )
         .bind(age)
         .bind(batch)
-        .execute(&self.pool)
+        .execute(self.pool.postgres()?)
         .await?
         .rows_affected();
         let mut history = 0;
@@ -94,7 +94,7 @@ impl Store {
             history += sqlx::query(sql)
                 .bind(age)
                 .bind(batch)
-                .execute(&self.pool)
+                .execute(self.pool.postgres()?)
                 .await?
                 .rows_affected();
         }

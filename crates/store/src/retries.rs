@@ -60,7 +60,7 @@ impl Store {
         ))
         .bind(uuid)
         .bind(error)
-        .fetch_one(&self.pool)
+        .fetch_one(self.pool.postgres()?)
         .await?;
         Ok(usize::try_from(raised).unwrap_or(0))
     }

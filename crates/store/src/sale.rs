@@ -20,8 +20,8 @@ use eai_domain::sale::{
 use eai_domain::{Directory, Entity};
 use eai_protocol::{Code, Detail, InternalIdEntry, Json, ReceiptOrigin, RetailSale};
 use rust_decimal::Decimal;
-use sqlx::PgConnection;
 
+use crate::db::Conn;
 use crate::directory::{self, Branch, DirectoryScope, Numbered};
 use crate::events;
 use crate::locks::{self, Lock};
@@ -61,7 +61,7 @@ struct Accepted {
 /// the same InternalId: the caller puts such a pair in different transactions.
 #[tracing::instrument(skip_all, fields(sales = requests.len()))]
 pub async fn integrate_all(
-    conn: &mut PgConnection,
+    conn: &mut Conn<'_>,
     origin: &ReceiptOrigin,
     tolerance: Decimal,
     requests: &[SaleRequest<'_>],
@@ -177,7 +177,7 @@ fn document_key(branch: &Branch, document: &str) -> String {
 
 /// The numbers of the sales already integrated under the requests' InternalIds.
 async fn load_integrated(
-    conn: &mut PgConnection,
+    conn: &mut Conn<'_>,
     requests: &[SaleRequest<'_>],
 ) -> Result<HashMap<(String, String), String>, StoreError> {
     let (namespaces, internal_ids): (Vec<&str>, Vec<&str>) = requests
@@ -195,7 +195,7 @@ async fn load_integrated(
     )
     .bind(&namespaces)
     .bind(&internal_ids)
-    .fetch_all(&mut *conn)
+    .fetch_all(conn.postgres()?)
     .await?;
     Ok(rows
         .into_iter()
@@ -257,7 +257,7 @@ fn wanted_of(sale: &RetailSale) -> Vec<(Entity, String)> {
 /// statement for the de/para, one for the master rows of every kind, two
 /// for the reservations; one [`SaleMasterData`] per request.
 async fn load_all(
-    conn: &mut PgConnection,
+    conn: &mut Conn<'_>,
     tolerance: Decimal,
     requests: &[SaleRequest<'_>],
 ) -> Result<Vec<SaleMasterData>, StoreError> {
@@ -333,7 +333,7 @@ async fn load_all(
     .bind(&document_companies)
     .bind(&document_branches)
     .bind(&document_codes)
-    .fetch_all(&mut *conn)
+    .fetch_all(conn.postgres()?)
     .await?;
     let rows: Vec<(String, CodeRow)> = rows
         .into_iter()
@@ -517,7 +517,7 @@ impl MasterRows {
 /// The reservations each sale's items name, locked in id order (all of
 /// them at once), with their open lines; one map per request.
 async fn reservations_all(
-    conn: &mut PgConnection,
+    conn: &mut Conn<'_>,
     requests: &[SaleRequest<'_>],
 ) -> Result<Vec<HashMap<String, ReservationInfo>>, StoreError> {
     let named: Vec<Vec<&str>> = requests
@@ -552,7 +552,7 @@ async fn reservations_all(
     )
     .bind(&namespaces)
     .bind(&internal_ids)
-    .fetch_all(&mut *conn)
+    .fetch_all(conn.postgres()?)
     .await?;
     let ids: Vec<i64> = rows.iter().map(|(_, _, id, ..)| *id).collect();
     let lines: Vec<LineRow> = sqlx::query_as(
@@ -562,7 +562,7 @@ async fn reservations_all(
           ORDER BY reservation_id, line_no",
     )
     .bind(&ids)
-    .fetch_all(&mut *conn)
+    .fetch_all(conn.postgres()?)
     .await?;
     let info = |id: i64, number: &str, status: &str| ReservationInfo {
         id,
@@ -616,7 +616,7 @@ fn column<'r, R, T>(rows: &'r [R], value: impl Fn(&'r R) -> T) -> Vec<T> {
 /// Writes the accepted sales, one statement per table (their de/para
 /// aside); returns each one's id and number, in their order.
 async fn persist_all(
-    conn: &mut PgConnection,
+    conn: &mut Conn<'_>,
     requests: &[SaleRequest<'_>],
     accepted: &[Accepted],
 ) -> Result<Vec<(i64, String)>, StoreError> {
@@ -698,7 +698,7 @@ async fn persist_all(
     .bind(column(accepted, |sale| {
         request(sale).sale.presencial_indicator.as_deref()
     }))
-    .fetch_all(&mut *conn)
+    .fetch_all(conn.postgres()?)
     .await?;
     let mut created: HashMap<(String, String), (i64, String)> = rows
         .into_iter()
@@ -731,7 +731,7 @@ async fn persist_all(
         )
         .bind(&reservations)
         .bind(&users)
-        .execute(&mut *conn)
+        .execute(conn.postgres()?)
         .await?;
     }
     Ok(written)
@@ -740,7 +740,7 @@ async fn persist_all(
 /// Writes the sales' items and the lots they take with one statement each,
 /// so sales of hundreds of items cost two round trips, not hundreds.
 async fn insert_items(
-    conn: &mut PgConnection,
+    conn: &mut Conn<'_>,
     sales: &[(i64, &str, &SalePlan)],
 ) -> Result<(), StoreError> {
     let items: Vec<(i64, &eai_domain::sale::PlannedItem)> = sales
@@ -800,7 +800,7 @@ async fn insert_items(
     .bind(column(&items, |(_, item)| item.information.serial.as_deref()))
     .bind(column(&items, |(_, item)| item.information.address.as_deref()))
     .bind(column(&items, |(_, item)| item.information.carrier.as_deref()))
-    .execute(&mut *conn)
+    .execute(conn.postgres()?)
     .await?;
     let lots: Vec<(i64, i32, i32, &ItemLot)> = items
         .iter()
@@ -846,14 +846,14 @@ async fn insert_items(
             .map(|(.., lot)| lot.quantity)
             .collect::<Vec<Decimal>>(),
     )
-    .execute(&mut *conn)
+    .execute(conn.postgres()?)
     .await?;
     Ok(())
 }
 
 /// Writes the sales' payments and receivables, one statement each.
 async fn insert_payments(
-    conn: &mut PgConnection,
+    conn: &mut Conn<'_>,
     sales: &[(i64, &str, &SalePlan)],
 ) -> Result<(), StoreError> {
     let payments: Vec<(i64, &eai_domain::sale::PlannedPayment)> = sales
@@ -924,7 +924,7 @@ async fn insert_payments(
         .bind(column(&payments, |(_, payment)| {
             payment.card.date.as_deref()
         }))
-        .execute(&mut *conn)
+        .execute(conn.postgres()?)
         .await?;
     }
     let receivables: Vec<(i64, &str, &str, &eai_domain::sale::Receivable)> = sales
@@ -985,7 +985,7 @@ async fn insert_payments(
                 .map(|(.., receivable)| receivable.due_date)
                 .collect::<Vec<_>>(),
         )
-        .execute(&mut *conn)
+        .execute(conn.postgres()?)
         .await?;
     }
     Ok(())

@@ -8,8 +8,8 @@ use chrono::Utc;
 use eai_domain::{Directory, Entity};
 use eai_protocol::events::{LotLevel, StockLevel, StockReturn, WarehouseLevel};
 use eai_protocol::{Code, Detail, Envelope, Event, RequestedStock, ReturnContent, StockRequest};
-use sqlx::PgConnection;
 
+use crate::db::Conn;
 use crate::directory::{load_directories, load_products, Branch, DirectoryScope};
 use crate::events::{outgoing, stock_lots, StockLot};
 use crate::receive::{locate_all, read_all, Processed};
@@ -22,7 +22,7 @@ pub const MAX_ANSWERED_LOTS: usize = 20_000;
 
 /// The answers to StockLevel request envelopes, in their order.
 pub(crate) async fn answer_all(
-    conn: &mut PgConnection,
+    conn: &mut Conn<'_>,
     envelopes: &[&Envelope<'_>],
 ) -> Result<Vec<Processed>, StoreError> {
     let (mut processed, parsed) = read_all(
@@ -43,7 +43,7 @@ pub(crate) async fn answer_all(
 /// One request's answer: every product and warehouse named must resolve
 /// (else the refusal names each that does not), then their lots.
 async fn answer(
-    conn: &mut PgConnection,
+    conn: &mut Conn<'_>,
     namespace: &str,
     company: &str,
     branch: &Branch,

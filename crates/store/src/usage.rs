@@ -81,7 +81,7 @@ impl Store {
         .bind(&filter.cnpj)
         .bind(filter.cursor.as_ref().map(|cursor| cursor.key.clone()))
         .bind(COMPANIES_PER_PAGE + 1)
-        .fetch_all(&self.pool)
+        .fetch_all(self.pool.postgres()?)
         .await?;
         let mut companies: Vec<CompanyUsage> = Vec::new();
         for (company, cnpj, environment, transaction, envelopes, attempts) in rows {

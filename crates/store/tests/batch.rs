@@ -118,8 +118,8 @@ async fn a_batch_answers_and_changes_exactly_what_the_same_envelopes_one_by_one_
     let verdicts: Vec<(String, Vec<String>)> = replies.iter().map(verdict).collect();
     assert_eq!(verdicts, expected);
     assert_eq!(
-        reservation_effects(together.store.pool()).await,
-        reservation_effects(alone.store.pool()).await
+        reservation_effects(together.pool()).await,
+        reservation_effects(alone.pool()).await
     );
     assert_eq!(verdicts[2].1, ["LOT_INSUFFICIENT"]);
     assert_eq!(verdicts[3].1, ["PRODUCT_NOT_FOUND"]);
@@ -128,21 +128,18 @@ async fn a_batch_answers_and_changes_exactly_what_the_same_envelopes_one_by_one_
     assert!(replies[6].answer.duplicate);
     assert_eq!(replies[6].answer.body, replies[0].answer.body);
     // B-1 changed to 7 after the batch's first version (90) of it, beside B-2's 10.
+    assert_eq!(reserved(together.pool(), "L2029A").await, Decimal::from(17));
     assert_eq!(
-        reserved(together.store.pool(), "L2029A").await,
-        Decimal::from(17)
-    );
-    assert_eq!(
-        reservation(together.store.pool(), "B-GONE")
+        reservation(together.pool(), "B-GONE")
             .await
             .expect("row")
             .status,
         "cancelled"
     );
-    assert_stock_consistent(together.store.pool()).await;
-    assert_eq!(count(together.store.pool(), "inbox").await, 8);
+    assert_stock_consistent(together.pool()).await;
+    assert_eq!(count(together.pool(), "inbox").await, 8);
     // Six at once; then B-GONE's delete (and the repeated UUID); then B-1's change.
-    assert_eq!(transactions(together.store.pool()).await, 3);
+    assert_eq!(transactions(together.pool()).await, 3);
 }
 
 #[tokio::test]
@@ -156,7 +153,7 @@ async fn envelopes_already_answered_get_their_stored_receipt_inside_a_batch() {
     assert_eq!(again.answer.body, stored.answer.body);
     assert_eq!(again.answer.receipt_id, stored.answer.receipt_id);
     replies[0].as_ref().expect("answered").assert_ok();
-    assert_eq!(reserved(db.store.pool(), "L2029A").await, Decimal::from(7));
+    assert_eq!(reserved(db.pool(), "L2029A").await, Decimal::from(7));
 }
 
 #[tokio::test]
@@ -180,21 +177,15 @@ async fn envelopes_of_one_batch_competing_for_the_same_lots_never_over_reserve()
         verdicts,
         [&ok, &ok, &ok, &ok, &short, &short, &short, &short].map(Clone::clone)
     );
-    assert_stock_consistent(db.store.pool()).await;
-    assert_eq!(
-        reserved(db.store.pool(), "L2029A").await,
-        Decimal::from(100)
-    );
-    assert_eq!(
-        reserved(db.store.pool(), "L2029B").await,
-        Decimal::from(460)
-    );
+    assert_stock_consistent(db.pool()).await;
+    assert_eq!(reserved(db.pool(), "L2029A").await, Decimal::from(100));
+    assert_eq!(reserved(db.pool(), "L2029B").await, Decimal::from(460));
 }
 
 #[tokio::test]
 async fn an_envelope_the_database_refuses_fails_alone_and_its_neighbours_are_answered() {
     let db = seeded().await;
-    let pool = db.store.pool();
+    let pool = db.pool();
     sqlx::raw_sql(
         "CREATE FUNCTION refuse_boom() RETURNS trigger LANGUAGE plpgsql AS $$
          BEGIN
@@ -286,18 +277,15 @@ async fn sales_in_one_batch_are_judged_on_what_the_earlier_ones_left() {
     let verdicts: Vec<(String, Vec<String>)> = replies.iter().map(verdict).collect();
     assert_eq!(verdicts, expected);
     assert_eq!(
-        sale_effects(together.store.pool()).await,
-        sale_effects(alone.store.pool()).await
+        sale_effects(together.pool()).await,
+        sale_effects(alone.pool()).await
     );
     assert_eq!(verdicts[0].0, "ok");
     assert_eq!(verdicts[4].0, "ok");
     assert_eq!(verdicts[1].1, ["DOCUMENT_DUPLICATE"]);
     assert_eq!(verdicts[2].1, ["RESERVE_ALREADY_USED"]);
     assert_eq!(verdicts[3].0, "error");
-    assert_eq!(
-        transactions_of(together.store.pool(), "RetailSales").await,
-        1
-    );
+    assert_eq!(transactions_of(together.pool(), "RetailSales").await, 1);
 }
 
 #[tokio::test]
@@ -325,7 +313,7 @@ async fn a_sale_that_must_wait_waits_alone_and_its_neighbours_are_integrated_tog
         }
         other => panic!("the late sale should wait: {other:?}"),
     }
-    let pool = db.store.pool();
+    let pool = db.pool();
     assert_eq!(transactions_of(pool, "RetailSales").await, 1);
     let waiting: String = sqlx::query_scalar(
         "SELECT status FROM inbox WHERE transaction = 'RetailSales' AND processed_at IS NULL",

@@ -89,7 +89,7 @@ async fn concurrent_workers_never_over_reserve_and_each_reservation_gets_exactly
         }));
     }
 
-    let pool = db.store.pool();
+    let pool = db.pool();
     let mut accepted = 0;
     let mut refused = 0;
     let mut total_pc = Decimal::ZERO;
@@ -197,7 +197,7 @@ async fn concurrent_re_upserts_and_deletes_of_the_same_internal_ids_keep_the_sto
         }
     }
     assert!(failures.is_empty(), "unexpected outcomes: {failures:?}");
-    assert_stock_consistent(db.store.pool()).await;
+    assert_stock_consistent(db.pool()).await;
 }
 
 /// Exactly one of the answers to one UUID processed it, and all carry the
@@ -229,7 +229,7 @@ async fn the_same_uuid_delivered_to_several_workers_at_once_is_applied_once() {
         replies.push(task.await.expect("task").expect("receive"));
     }
     assert_applied_once(replies.iter().map(|reply| &reply.answer));
-    let pool = db.store.pool();
+    let pool = db.pool();
     assert_eq!(reserved(pool, "L2029A").await, Decimal::from(100));
     assert_eq!(reserved(pool, "L2029B").await, Decimal::from(2));
     assert_eq!(count(pool, "outbox").await, 1);
@@ -272,7 +272,7 @@ async fn the_same_uuid_in_batches_of_several_workers_at_once_is_applied_once_bes
         shared_answers.push(answers[1].clone());
     }
     assert_applied_once(&shared_answers);
-    let pool = db.store.pool();
+    let pool = db.pool();
     let wanted = Decimal::from(2 + WORKERS as i64);
     assert_eq!(
         reserved(pool, "L2029A").await + reserved(pool, "L2029B").await,
@@ -289,7 +289,7 @@ async fn stock_lowered_under_a_reservations_plan_is_worth_planning_again() {
     // never answered as data the database refuses.
     let db = seeded().await;
     let broken = sqlx::query("UPDATE lots SET reserved = quantity + 1 WHERE lot = 'L2029A'")
-        .execute(db.store.pool())
+        .execute(db.pool())
         .await
         .expect_err("reserved above on hand is refused");
     assert_eq!(StoreError::from(broken).failure(), Failure::Transient);
@@ -348,9 +348,9 @@ async fn a_reservation_of_a_thousand_items_is_planned_under_its_branch_lock_besi
     assert_eq!(refused, 0);
     let (reserved,): (Decimal,) =
         sqlx::query_as("SELECT sum(reserved) FROM lots WHERE product LIKE 'PM%'")
-            .fetch_one(db.store.pool())
+            .fetch_one(db.pool())
             .await
             .expect("reserved");
     assert_eq!(reserved, Decimal::from(2 * MANY_PRODUCTS + WORKERS));
-    assert_stock_consistent(db.store.pool()).await;
+    assert_stock_consistent(db.pool()).await;
 }

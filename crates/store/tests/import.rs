@@ -49,7 +49,7 @@ fn paths(errors: &[RowError]) -> Vec<&str> {
 #[tokio::test]
 async fn the_example_file_imports_every_section_with_progress() {
     let db = TestDatabase::create().await;
-    let pool = db.store.pool();
+    let pool = db.pool();
     let document = example();
     let progressed = AtomicU64::new(0);
     let report = db
@@ -94,7 +94,7 @@ async fn the_example_file_imports_every_section_with_progress() {
 #[tokio::test]
 async fn importing_the_same_file_twice_changes_nothing() {
     let db = seeded().await;
-    let pool = db.store.pool();
+    let pool = db.pool();
     let once = master_state(pool).await;
     import_ok(&db.store, &example()).await;
     assert_eq!(master_state(pool).await, once);
@@ -103,7 +103,7 @@ async fn importing_the_same_file_twice_changes_nothing() {
 #[tokio::test]
 async fn a_re_import_updates_a_lot_but_keeps_what_is_reserved_from_it() {
     let db = seeded().await;
-    let pool = db.store.pool();
+    let pool = db.pool();
     send(
         &db.store,
         &reserve(
@@ -131,7 +131,7 @@ async fn a_re_import_updates_a_lot_but_keeps_what_is_reserved_from_it() {
 #[tokio::test]
 async fn every_bad_row_is_reported_with_its_path_and_nothing_is_loaded() {
     let db = TestDatabase::create().await;
-    let pool = db.store.pool();
+    let pool = db.pool();
     let document = json!({
         "branches": [{"company": "T1", "branch": "D MG 01"}],
         "products": [
@@ -191,7 +191,7 @@ async fn every_bad_row_is_reported_with_its_path_and_nothing_is_loaded() {
 #[tokio::test]
 async fn a_lot_of_an_unregistered_product_is_reported_and_nothing_is_loaded() {
     let db = TestDatabase::create().await;
-    let pool = db.store.pool();
+    let pool = db.pool();
     let mut document = example();
     document["lots"].as_array_mut().expect("lots").push(
         json!({"branch": "D MG 01", "product": "P404", "warehouse": "01", "lot": "X",
@@ -217,7 +217,7 @@ async fn a_lot_of_an_unregistered_product_is_reported_and_nothing_is_loaded() {
 #[tokio::test]
 async fn lowering_a_lot_below_its_reserved_quantity_is_refused_naming_the_row() {
     let db = seeded().await;
-    let pool = db.store.pool();
+    let pool = db.pool();
     send(
         &db.store,
         &reserve(

@@ -11,7 +11,7 @@ const LEASE: Duration = Duration::from_secs(60);
 
 async fn queued_rows(db: &TestDatabase) -> Vec<(i64, i32)> {
     sqlx::query_as("SELECT id, deliveries FROM inbound_queue ORDER BY id")
-        .fetch_all(db.store.pool())
+        .fetch_all(db.pool())
         .await
         .expect("rows")
 }
@@ -38,7 +38,7 @@ async fn claimable(db: &TestDatabase) -> usize {
 /// What a lease running out looks like: the envelope visible again.
 async fn lease_runs_out(db: &TestDatabase) {
     sqlx::query("UPDATE inbound_queue SET visible_at = now()")
-        .execute(db.store.pool())
+        .execute(db.pool())
         .await
         .expect("lease ended");
 }

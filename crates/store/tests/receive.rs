@@ -19,7 +19,7 @@ fn p001(quantity: i64) -> serde_json::Value {
 #[tokio::test]
 async fn a_re_sent_uuid_gets_the_same_receipt_byte_for_byte_and_is_applied_once() {
     let db = seeded().await;
-    let pool = db.store.pool();
+    let pool = db.pool();
     let envelope = reserve("D-ONCE", p001(102));
     let first = send(&db.store, &envelope).await;
     first.assert_ok();
@@ -39,7 +39,7 @@ async fn a_re_sent_uuid_gets_the_same_receipt_byte_for_byte_and_is_applied_once(
 #[tokio::test]
 async fn a_re_sent_uuid_is_not_processed_again_even_with_different_content() {
     let db = seeded().await;
-    let pool = db.store.pool();
+    let pool = db.pool();
     let envelope = reserve("D-CHANGED", p001(10));
     let first = send(&db.store, &envelope).await;
     first.assert_ok();
@@ -54,7 +54,7 @@ async fn a_re_sent_uuid_is_not_processed_again_even_with_different_content() {
 #[tokio::test]
 async fn an_error_receipt_is_stored_and_replayed_identically() {
     let db = seeded().await;
-    let pool = db.store.pool();
+    let pool = db.pool();
     let envelope = reserve("D-ERROR", p001(10_000));
     let first = send(&db.store, &envelope).await;
     first.assert_only("LOT_INSUFFICIENT");
@@ -90,7 +90,7 @@ async fn the_receipt_echoes_the_inbound_message_and_is_addressed_to_its_sender()
 #[tokio::test]
 async fn the_outbox_holds_exactly_one_receipt_per_uuid() {
     let db = seeded().await;
-    let pool = db.store.pool();
+    let pool = db.pool();
     let ok = reserve("D-A", p001(1));
     let refused = reserve("D-B", p001(10_000));
     let deleted = delete("D-A");
@@ -142,7 +142,7 @@ async fn a_receipt_is_stored_delivered_and_only_a_failed_publication_goes_to_the
             "SELECT status, attempts, sent_at IS NOT NULL FROM outbox WHERE id = $1",
         )
         .bind(id)
-        .fetch_one(db.store.pool())
+        .fetch_one(db.pool())
     };
     assert_eq!(
         status(delivered.answer.receipt_id).await.expect("row"),
@@ -221,7 +221,7 @@ async fn a_failed_receipt_is_retried_when_due_and_flushed_on_demand() {
         .expect("give up");
     let status: String = sqlx::query_scalar("SELECT status FROM outbox WHERE id = $1")
         .bind(failed.answer.receipt_id)
-        .fetch_one(db.store.pool())
+        .fetch_one(db.pool())
         .await
         .expect("status");
     assert_eq!(status, "failed", "never counted as delivered");
@@ -249,7 +249,7 @@ async fn an_envelope_that_cannot_be_processed_is_refused_once_and_answered_the_s
     let again = send(&db.store, &envelope).await;
     assert!(again.answer.duplicate, "the UUID is known now");
     assert_eq!(again.answer.body, first.body, "byte for byte");
-    assert_eq!(reserved(db.store.pool(), "L2029A").await, Decimal::ZERO);
+    assert_eq!(reserved(db.pool(), "L2029A").await, Decimal::ZERO);
 }
 
 #[tokio::test]
@@ -287,11 +287,11 @@ async fn the_purge_deletes_answered_uuids_past_the_window_and_keeps_what_is_pend
         "UPDATE inbox SET received_at = now() - interval '40 days' WHERE receipt_id = ANY($1)",
     )
     .bind(vec![old.answer.receipt_id, old_unsent.answer.receipt_id])
-    .execute(db.store.pool())
+    .execute(db.pool())
     .await
     .expect("age the rows");
     sqlx::query("UPDATE inbox_retries SET updated_at = now() - interval '40 days'")
-        .execute(db.store.pool())
+        .execute(db.pool())
         .await
         .expect("age the counts");
 
@@ -303,7 +303,7 @@ async fn the_purge_deletes_answered_uuids_past_the_window_and_keeps_what_is_pend
 
     assert_eq!((purged.inbox, purged.retries), (1, 1));
     let left: Vec<i64> = sqlx::query_scalar("SELECT receipt_id FROM inbox ORDER BY receipt_id")
-        .fetch_all(db.store.pool())
+        .fetch_all(db.pool())
         .await
         .expect("inbox");
     assert_eq!(
@@ -342,7 +342,7 @@ async fn the_purge_drops_settled_dead_letters_and_old_operator_history_but_keeps
     }
     let settled: i64 =
         sqlx::query_scalar("SELECT id FROM dead_letters WHERE dead_letter_id = 'dl-settled'")
-            .fetch_one(db.store.pool())
+            .fetch_one(db.pool())
             .await
             .expect("id");
     db.store
@@ -350,11 +350,11 @@ async fn the_purge_drops_settled_dead_letters_and_old_operator_history_but_keeps
         .await
         .expect("discarded");
     sqlx::query("UPDATE dead_letters SET dead_at = now() - interval '40 days'")
-        .execute(db.store.pool())
+        .execute(db.pool())
         .await
         .expect("age");
     sqlx::query("UPDATE operator_actions SET at = now() - interval '40 days'")
-        .execute(db.store.pool())
+        .execute(db.pool())
         .await
         .expect("age");
 
@@ -369,7 +369,7 @@ async fn the_purge_drops_settled_dead_letters_and_old_operator_history_but_keeps
         "the discarded dead letter and its action"
     );
     let left: Vec<String> = sqlx::query_scalar("SELECT dead_letter_id FROM dead_letters")
-        .fetch_all(db.store.pool())
+        .fetch_all(db.pool())
         .await
         .expect("left");
     assert_eq!(
@@ -400,7 +400,7 @@ async fn a_retry_replaces_an_undelivered_error_answer_starts_a_fresh_budget_and_
         .expect("failure");
     let id: i64 = sqlx::query_scalar("SELECT id FROM inbox WHERE uuid = $1")
         .bind(&uuid)
-        .fetch_one(db.store.pool())
+        .fetch_one(db.pool())
         .await
         .expect("inbox id");
 
@@ -422,7 +422,7 @@ async fn a_retry_replaces_an_undelivered_error_answer_starts_a_fresh_budget_and_
     let (old_status, old_note): (String, Option<String>) =
         sqlx::query_as("SELECT status, last_error FROM outbox WHERE id = $1")
             .bind(first.answer.receipt_id)
-            .fetch_one(db.store.pool())
+            .fetch_one(db.pool())
             .await
             .expect("old receipt");
     assert_eq!(
@@ -431,7 +431,7 @@ async fn a_retry_replaces_an_undelivered_error_answer_starts_a_fresh_budget_and_
     );
     let budget: i64 = sqlx::query_scalar("SELECT count(*) FROM inbox_retries WHERE uuid = $1")
         .bind(&uuid)
-        .fetch_one(db.store.pool())
+        .fetch_one(db.pool())
         .await
         .expect("budget");
     assert_eq!(budget, 0, "its waits and failures start afresh");
@@ -474,7 +474,7 @@ async fn a_receipt_a_retry_replaced_is_not_revived_by_its_failed_publication() {
     let first = send(&db.store, &envelope).await;
     let id: i64 = sqlx::query_scalar("SELECT id FROM inbox WHERE receipt_id = $1")
         .bind(first.answer.receipt_id)
-        .fetch_one(db.store.pool())
+        .fetch_one(db.pool())
         .await
         .expect("inbox id");
     // The operator retries while the first answer's publication is still in flight.
@@ -506,7 +506,7 @@ async fn a_receipt_published_again_is_settled_unless_it_was_replaced() {
     }
     sqlx::query("UPDATE outbox SET status = 'rejected' WHERE id = $1")
         .bind(superseded.answer.receipt_id)
-        .execute(db.store.pool())
+        .execute(db.pool())
         .await
         .expect("what a retry leaves");
     for answer in [&returned.answer, &superseded.answer] {
@@ -521,7 +521,7 @@ async fn a_receipt_published_again_is_settled_unless_it_was_replaced() {
                 returned.answer.receipt_id,
                 superseded.answer.receipt_id,
             ])
-            .fetch_all(db.store.pool())
+            .fetch_all(db.pool())
             .await
             .expect("statuses");
     assert_eq!(statuses, ["done", "rejected"]);
@@ -539,7 +539,7 @@ async fn a_discarded_waiting_sale_shows_again_once_it_is_answered() {
     let parsed = Envelope::parse(&bytes).expect("envelope");
     let id: i64 = sqlx::query_scalar("INSERT INTO inbox (uuid, transaction, received_at, status) VALUES ($1, 'RetailSales', now(), 'waiting') RETURNING id")
         .bind(parsed.uuid())
-        .fetch_one(db.store.pool())
+        .fetch_one(db.pool())
         .await
         .expect("a waiting row");
     db.store
