@@ -257,7 +257,7 @@ CREATE TABLE destinations (
     name           TEXT    NOT NULL UNIQUE,
     company        TEXT    NOT NULL,
     branch         TEXT    NOT NULL,
-    transaction    TEXT    NOT NULL,
+    "transaction"  TEXT    NOT NULL,
     kind           TEXT    NOT NULL CHECK (kind IN ('amqp', 'http')),
     exchange       TEXT,
     routing_key    TEXT    NOT NULL DEFAULT '',
@@ -275,13 +275,13 @@ CREATE TABLE destinations (
         (kind = 'amqp' AND exchange IS NOT NULL) OR (kind = 'http' AND url IS NOT NULL))
 );
 
-CREATE INDEX destinations_route ON destinations (company, branch, transaction);
+CREATE INDEX destinations_route ON destinations (company, branch, "transaction");
 
 CREATE TABLE outbox (
     id              INTEGER PRIMARY KEY AUTOINCREMENT,
     uuid            TEXT    NOT NULL,
     kind            TEXT    NOT NULL CHECK (kind IN ('receipt', 'message')),
-    transaction     TEXT    NOT NULL,
+    "transaction"   TEXT    NOT NULL,
     exchange        TEXT    NOT NULL,
     routing_key     TEXT    NOT NULL,
     correlation_id  TEXT,
@@ -330,7 +330,7 @@ CREATE INDEX outbox_attempts_by_message ON outbox_attempts (outbox_id, id);
 CREATE TABLE inbox (
     id               INTEGER PRIMARY KEY AUTOINCREMENT,
     uuid             TEXT    NOT NULL UNIQUE,
-    transaction      TEXT    NOT NULL,
+    "transaction"    TEXT    NOT NULL,
     namespace        TEXT    NOT NULL DEFAULT '',
     company          TEXT    NOT NULL DEFAULT '',
     branch           TEXT    NOT NULL DEFAULT '',
@@ -352,7 +352,7 @@ CREATE TABLE inbox (
 
 CREATE INDEX inbox_log ON inbox (received_at DESC, id DESC);
 CREATE INDEX inbox_receipt_id ON inbox (receipt_id);
-CREATE INDEX inbox_by_document ON inbox (namespace, transaction, internal_id, received_at);
+CREATE INDEX inbox_by_document ON inbox (namespace, "transaction", internal_id, received_at);
 CREATE INDEX inbox_open ON inbox (received_at) WHERE status <> 'ok' AND discarded_at IS NULL;
 CREATE INDEX inbox_usage ON inbox (company, received_at) WHERE status IN ('ok', 'error');
 

@@ -180,6 +180,16 @@ impl TestDatabase {
         }
     }
 
+    /// A pool of its own on this database, whichever the backend, for tests
+    /// that read or change it behind the store's back with SQL both backends
+    /// speak (decimals read as text: `CAST(quantity AS TEXT)`).
+    pub async fn any(&self) -> sqlx::AnyPool {
+        sqlx::any::install_default_drivers();
+        sqlx::AnyPool::connect(&self.url())
+            .await
+            .unwrap_or_else(|error| panic!("cannot connect to {}: {error}", self.url()))
+    }
+
     /// A separate connection to this PostgreSQL database, for tests that
     /// need real concurrency; panics on SQLite.
     pub async fn connection(&self) -> PgConnection {
