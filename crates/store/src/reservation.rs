@@ -13,8 +13,14 @@
 //! `reserved_within_on_hand` CHECK stands behind the arithmetic.
 //! Rejections are decided before anything is written, so a rejected
 //! envelope leaves no trace among its neighbours' changes.
+//!
+//! On SQLite the transaction is the only writer, so nothing is locked; the
+//! statements are simple ones in loops, and the reserved quantities are
+//! added here in exact decimals, a result out of the lot's bounds refused
+//! as PostgreSQL's CHECKs refuse it ([`adjust_reserved`]).
 
 use std::collections::{BTreeMap, HashMap};
+use std::fmt;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use eai_domain::fefo::LotStock;
@@ -22,8 +28,10 @@ use eai_domain::reservation::{Plan, ReservationRequest};
 use eai_domain::Entity;
 use eai_protocol::{Code, Detail, Event, InternalIdEntry, ItemReserve, ReceiptOrigin};
 use rust_decimal::Decimal;
+use sqlx::error::{DatabaseError, ErrorKind};
+use sqlx::SqliteConnection;
 
-use crate::db::Conn;
+use crate::db::{self, on_conn, Conn, Exact};
 use crate::directory::{self, numbered_entry, Branch, DirectoryScope, Numbered};
 use crate::events;
 use crate::locks::{self, stock_locks, Lock};
@@ -259,18 +267,36 @@ async fn load_existing(
         .iter()
         .map(|request| request.reserve.internal_id.as_str())
         .collect();
-    let rows: Vec<Existing> = sqlx::query_as(
-        "SELECT r.id, r.namespace, r.internal_id, r.company, r.branch, r.number, r.status
+    let rows: Vec<Existing> =
+        match conn {
+            Conn::Postgres(c) => sqlx::query_as(
+                "SELECT r.id, r.namespace, r.internal_id, r.company, r.branch, r.number, r.status
            FROM reservations r
            JOIN unnest($1::text[], $2::text[]) AS w(namespace, internal_id)
              ON r.namespace = w.namespace AND r.internal_id = w.internal_id
           ORDER BY r.id
             FOR UPDATE OF r",
-    )
-    .bind(&namespaces)
-    .bind(&internal_ids)
-    .fetch_all(conn.postgres()?)
-    .await?;
+            )
+            .bind(&namespaces)
+            .bind(&internal_ids)
+            .fetch_all(&mut **c)
+            .await?,
+            Conn::Sqlite(c) => {
+                let mut rows = Vec::with_capacity(requests.len());
+                for (namespace, internal_id) in namespaces.iter().zip(&internal_ids) {
+                    let row: Option<Existing> = sqlx::query_as(
+                        "SELECT id, namespace, internal_id, company, branch, number, status
+                       FROM reservations WHERE namespace = $1 AND internal_id = $2",
+                    )
+                    .bind(namespace)
+                    .bind(internal_id)
+                    .fetch_optional(&mut **c)
+                    .await?;
+                    rows.extend(row);
+                }
+                rows
+            }
+        };
     let mut rows: HashMap<(String, String), Existing> = rows
         .into_iter()
         .map(|row| ((row.namespace.clone(), row.internal_id.clone()), row))
@@ -332,14 +358,28 @@ async fn load_held(
     if ids.is_empty() {
         return Ok(held);
     }
-    let rows: Vec<(i64, i64, Decimal)> = sqlx::query_as(
-        "SELECT reservation_id, lot_id, quantity FROM reservation_lines
+    let rows: Vec<(i64, i64, Exact)> = match conn {
+        Conn::Postgres(c) => {
+            sqlx::query_as(
+                "SELECT reservation_id, lot_id, quantity FROM reservation_lines
           WHERE reservation_id = ANY($1) AND lot_id IS NOT NULL AND released_at IS NULL",
-    )
-    .bind(&ids)
-    .fetch_all(conn.postgres()?)
-    .await?;
-    for (reservation, lot, quantity) in rows {
+            )
+            .bind(&ids)
+            .fetch_all(&mut **c)
+            .await?
+        }
+        Conn::Sqlite(c) => {
+            sqlx::query_as(
+                "SELECT reservation_id, lot_id, quantity FROM reservation_lines
+                  WHERE reservation_id IN (SELECT value FROM json_each($1))
+                    AND lot_id IS NOT NULL AND released_at IS NULL",
+            )
+            .bind(json_list(&ids)?)
+            .fetch_all(&mut **c)
+            .await?
+        }
+    };
+    for (reservation, lot, Exact(quantity)) in rows {
         held.entry(reservation).or_default().push((lot, quantity));
     }
     Ok(held)
@@ -382,14 +422,39 @@ async fn release_all(conn: &mut Conn<'_>, released: &[i64]) -> Result<(), StoreE
     if released.is_empty() {
         return Ok(());
     }
-    sqlx::query(
-        "WITH lines AS (UPDATE reservation_lines SET released_at = now()
+    match conn {
+        Conn::Postgres(c) => {
+            sqlx::query(
+                "WITH lines AS (UPDATE reservation_lines SET released_at = now()
                          WHERE reservation_id = ANY($1) AND released_at IS NULL)
          UPDATE reservations SET status = 'cancelled', updated_at = now() WHERE id = ANY($1)",
-    )
-    .bind(released)
-    .execute(conn.postgres()?)
-    .await?;
+            )
+            .bind(released)
+            .execute(&mut **c)
+            .await?;
+        }
+        Conn::Sqlite(c) => {
+            let now = Utc::now();
+            let ids = json_list(released)?;
+            sqlx::query(
+                "UPDATE reservation_lines SET released_at = $2
+                  WHERE reservation_id IN (SELECT value FROM json_each($1))
+                    AND released_at IS NULL",
+            )
+            .bind(&ids)
+            .bind(now)
+            .execute(&mut **c)
+            .await?;
+            sqlx::query(
+                "UPDATE reservations SET status = 'cancelled', updated_at = $2
+                  WHERE id IN (SELECT value FROM json_each($1))",
+            )
+            .bind(&ids)
+            .bind(now)
+            .execute(&mut **c)
+            .await?;
+        }
+    }
     Ok(())
 }
 
@@ -438,9 +503,11 @@ async fn write_replacements(
             None => created.push(0, request),
         }
     }
-    if !changed.id.is_empty() {
-        sqlx::query(
-            "WITH lines AS (DELETE FROM reservation_lines WHERE reservation_id = ANY($1))
+    match conn {
+        _ if changed.id.is_empty() => {}
+        Conn::Postgres(c) => {
+            sqlx::query(
+                "WITH lines AS (DELETE FROM reservation_lines WHERE reservation_id = ANY($1))
              UPDATE reservations r
                 SET status = 'active', company = u.company, branch = u.branch,
                     reserve_type = u.reserve_type, document_reserve = u.document_reserve,
@@ -448,19 +515,46 @@ async fn write_replacements(
                FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
                  AS u(id, company, branch, reserve_type, document_reserve, requester)
               WHERE r.id = u.id",
-        )
-        .bind(&changed.id)
-        .bind(&changed.company)
-        .bind(&changed.branch)
-        .bind(&changed.reserve_type)
-        .bind(&changed.document_reserve)
-        .bind(&changed.requester)
-        .execute(conn.postgres()?)
-        .await?;
+            )
+            .bind(&changed.id)
+            .bind(&changed.company)
+            .bind(&changed.branch)
+            .bind(&changed.reserve_type)
+            .bind(&changed.document_reserve)
+            .bind(&changed.requester)
+            .execute(&mut **c)
+            .await?;
+        }
+        Conn::Sqlite(c) => {
+            let now = Utc::now();
+            for (index, id) in changed.id.iter().enumerate() {
+                sqlx::query("DELETE FROM reservation_lines WHERE reservation_id = $1")
+                    .bind(id)
+                    .execute(&mut **c)
+                    .await?;
+                sqlx::query(
+                    "UPDATE reservations
+                        SET status = 'active', company = $2, branch = $3, reserve_type = $4,
+                            document_reserve = $5, requester = $6, updated_at = $7
+                      WHERE id = $1",
+                )
+                .bind(id)
+                .bind(changed.company[index])
+                .bind(changed.branch[index])
+                .bind(changed.reserve_type[index])
+                .bind(changed.document_reserve[index])
+                .bind(changed.requester[index])
+                .bind(now)
+                .execute(&mut **c)
+                .await?;
+            }
+        }
     }
     let mut numbered: HashMap<(String, String), (i64, String)> = HashMap::new();
     if !created.id.is_empty() {
-        let rows: Vec<(String, String, i64, String)> = sqlx::query_as(
+        let rows: Vec<(String, String, i64, String)> = match conn {
+        Conn::Postgres(c) => {
+        sqlx::query_as(
             "INSERT INTO reservations
                 (company, branch, number, namespace, internal_id, reserve_type,
                  document_reserve, requester, status)
@@ -483,8 +577,35 @@ async fn write_replacements(
         .bind(&created.reserve_type)
         .bind(&created.document_reserve)
         .bind(&created.requester)
-        .fetch_all(conn.postgres()?)
-        .await?;
+        .fetch_all(&mut **c)
+        .await?
+        }
+        Conn::Sqlite(c) => {
+            let mut rows = Vec::with_capacity(created.id.len());
+            for index in 0..created.id.len() {
+                let number = next_number(c, "reservation_numbers").await?;
+                let row: (String, String, i64, String) = sqlx::query_as(
+                    "INSERT INTO reservations
+                        (company, branch, number, namespace, internal_id, reserve_type,
+                         document_reserve, requester, status)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'active')
+                     RETURNING namespace, internal_id, id, number",
+                )
+                .bind(created.company[index])
+                .bind(created.branch[index])
+                .bind(number)
+                .bind(created.namespace[index])
+                .bind(created.internal_id[index])
+                .bind(created.reserve_type[index])
+                .bind(created.document_reserve[index])
+                .bind(created.requester[index])
+                .fetch_one(&mut **c)
+                .await?;
+                rows.push(row);
+            }
+            rows
+        }
+        };
         numbered.extend(
             rows.into_iter()
                 .map(|(namespace, internal_id, id, number)| {
@@ -556,8 +677,10 @@ async fn read_lots(
         .map(|(.., warehouse)| warehouse.as_str())
         .collect();
     let held: Vec<i64> = held.values().flatten().map(|(id, _)| *id).collect();
-    let rows: Vec<LotRow> = sqlx::query_as(
-        "SELECT l.id, l.branch, l.product, l.warehouse, l.lot, l.sublot, l.expires_on,
+    let rows: Vec<LotRow> = match conn {
+        Conn::Postgres(c) => {
+            sqlx::query_as(
+                "SELECT l.id, l.branch, l.product, l.warehouse, l.lot, l.sublot, l.expires_on,
                 l.received_on, l.quantity, l.reserved
            FROM (SELECT DISTINCT * FROM unnest($1::text[], $2::text[], $3::text[]))
              AS k(branch, product, warehouse)
@@ -568,13 +691,46 @@ async fn read_lots(
                 reserved
            FROM lots
           WHERE id = ANY($4)",
-    )
-    .bind(&branches)
-    .bind(&products)
-    .bind(&warehouses)
-    .bind(&held)
-    .fetch_all(conn.postgres()?)
-    .await?;
+            )
+            .bind(&branches)
+            .bind(&products)
+            .bind(&warehouses)
+            .bind(&held)
+            .fetch_all(&mut **c)
+            .await?
+        }
+        Conn::Sqlite(c) => {
+            let mut keys: Vec<&(&str, String, String)> = planned.iter().collect();
+            keys.sort();
+            keys.dedup();
+            let mut rows: Vec<LotRow> = Vec::new();
+            for (branch, product, warehouse) in keys {
+                rows.extend(
+                    sqlx::query_as::<_, LotRow>(
+                        "SELECT id, branch, product, warehouse, lot, sublot, expires_on,
+                                received_on, quantity, reserved
+                           FROM lots WHERE branch = $1 AND product = $2 AND warehouse = $3",
+                    )
+                    .bind(branch)
+                    .bind(product)
+                    .bind(warehouse)
+                    .fetch_all(&mut **c)
+                    .await?,
+                );
+            }
+            rows.extend(
+                sqlx::query_as::<_, LotRow>(
+                    "SELECT id, branch, product, warehouse, lot, sublot, expires_on, received_on,
+                            quantity, reserved
+                       FROM lots WHERE id IN (SELECT value FROM json_each($1))",
+                )
+                .bind(json_list(&held)?)
+                .fetch_all(&mut **c)
+                .await?,
+            );
+            rows
+        }
+    };
     Ok(rows
         .into_iter()
         .map(|row| {
@@ -596,8 +752,8 @@ struct LotRow {
     sublot: String,
     expires_on: Option<NaiveDate>,
     received_on: Option<NaiveDate>,
-    quantity: Decimal,
-    reserved: Decimal,
+    quantity: Exact,
+    reserved: Exact,
 }
 
 impl From<LotRow> for LotStock {
@@ -610,8 +766,8 @@ impl From<LotRow> for LotStock {
             sublot: row.sublot,
             expires_on: row.expires_on,
             received_on: row.received_on,
-            on_hand: row.quantity.normalize(),
-            reserved: row.reserved.normalize(),
+            on_hand: row.quantity.0.normalize(),
+            reserved: row.reserved.0.normalize(),
         }
     }
 }
@@ -619,6 +775,10 @@ impl From<LotRow> for LotStock {
 /// Adds each delta to its lot's reserved quantity in one statement (deltas
 /// of one lot are summed), locking the lots in id order first, so
 /// transactions adjusting overlapping lots queue up instead of deadlocking.
+///
+/// On SQLite each lot is read, its sum computed here in exact decimals and
+/// written back; a sum above the lot's quantity or below zero fails like
+/// PostgreSQL's CHECKs do ([`StockCheck`]).
 pub(crate) async fn adjust_reserved(
     conn: &mut Conn<'_>,
     deltas: &[(i64, Decimal)],
@@ -626,6 +786,10 @@ pub(crate) async fn adjust_reserved(
     if deltas.is_empty() {
         return Ok(());
     }
+    let c = match conn {
+        Conn::Postgres(c) => c,
+        Conn::Sqlite(c) => return adjust_reserved_one_by_one(c, deltas).await,
+    };
     let ids: Vec<i64> = deltas.iter().map(|(id, _)| *id).collect();
     let amounts: Vec<Decimal> = deltas.iter().map(|(_, delta)| *delta).collect();
     sqlx::query(
@@ -640,9 +804,134 @@ pub(crate) async fn adjust_reserved(
     )
     .bind(&ids)
     .bind(&amounts)
-    .execute(conn.postgres()?)
+    .execute(&mut **c)
     .await?;
     Ok(())
+}
+
+/// [`adjust_reserved`] on SQLite: each lot's deltas summed, added to what
+/// it reserves and written back, in lot id order.
+async fn adjust_reserved_one_by_one(
+    conn: &mut SqliteConnection,
+    deltas: &[(i64, Decimal)],
+) -> Result<(), StoreError> {
+    let mut summed: BTreeMap<i64, Decimal> = BTreeMap::new();
+    for (id, delta) in deltas {
+        *summed.entry(*id).or_default() += *delta;
+    }
+    for (id, delta) in summed {
+        let lot: Option<(Exact, Exact)> =
+            sqlx::query_as("SELECT quantity, reserved FROM lots WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *conn)
+                .await?;
+        let Some((Exact(on_hand), Exact(reserved))) = lot else {
+            continue;
+        };
+        let reserved = db::quantity(reserved + delta);
+        if reserved < Decimal::ZERO {
+            return Err(StockCheck::refused(RESERVED_NOT_NEGATIVE));
+        }
+        if reserved > on_hand {
+            return Err(StockCheck::refused(RESERVED_WITHIN_ON_HAND));
+        }
+        sqlx::query("UPDATE lots SET reserved = $2 WHERE id = $1")
+            .bind(id)
+            .bind(Exact(reserved))
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// PostgreSQL's name of the lots' CHECK that reserved is not negative.
+const RESERVED_NOT_NEGATIVE: &str = "lots_reserved_check";
+
+/// The lots' CHECK that reserved never exceeds on hand.
+const RESERVED_WITHIN_ON_HAND: &str = "reserved_within_on_hand";
+
+/// A lot's reserved quantity pushed out of its bounds, refused on SQLite as
+/// PostgreSQL refuses it: a check violation (SQLSTATE 23514) naming the
+/// same constraint, so [`StoreError::failure`] and every caller answer the
+/// same on both backends.
+#[derive(Debug)]
+struct StockCheck {
+    constraint: &'static str,
+    message: String,
+}
+
+impl StockCheck {
+    fn refused(constraint: &'static str) -> StoreError {
+        StoreError::Database(sqlx::Error::Database(Box::new(StockCheck {
+            constraint,
+            message: format!(
+                "new row for relation \"lots\" violates check constraint \"{constraint}\""
+            ),
+        })))
+    }
+}
+
+impl fmt::Display for StockCheck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for StockCheck {}
+
+impl DatabaseError for StockCheck {
+    fn message(&self) -> &str {
+        &self.message
+    }
+
+    fn code(&self) -> Option<std::borrow::Cow<'_, str>> {
+        Some("23514".into())
+    }
+
+    fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+        self
+    }
+
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::CheckViolation
+    }
+
+    fn constraint(&self) -> Option<&str> {
+        Some(self.constraint)
+    }
+
+    fn table(&self) -> Option<&str> {
+        Some("lots")
+    }
+}
+
+/// A list of ids as the JSON array SQLite's `json_each` reads.
+pub(crate) fn json_list(ids: &[i64]) -> Result<String, StoreError> {
+    serde_json::to_string(ids)
+        .map_err(|error| StoreError::Database(sqlx::Error::Encode(error.into())))
+}
+
+/// The next value of SQLite's `sequence` as a document number, zero-padded
+/// to six digits at least (PostgreSQL's `lpad` of `nextval`).
+pub(crate) async fn next_number(
+    conn: &mut SqliteConnection,
+    sequence: &str,
+) -> Result<String, StoreError> {
+    let value: i64 = sqlx::query_scalar(
+        "UPDATE sequences SET value = value + 1 WHERE name = $1 RETURNING value",
+    )
+    .bind(sequence)
+    .fetch_one(conn)
+    .await?;
+    Ok(format!("{value:06}"))
 }
 
 /// Inserts the planned lines of every replacement, reservation `ids[n]`
@@ -686,6 +975,33 @@ async fn insert_lines(
     if reservation_id.is_empty() {
         return Ok(());
     }
+    let c = match conn {
+        Conn::Postgres(c) => c,
+        Conn::Sqlite(c) => {
+            for index in 0..reservation_id.len() {
+                sqlx::query(
+                    "INSERT INTO reservation_lines
+                        (reservation_id, line_no, item_no, product, warehouse, lot_id, lot, sublot,
+                         quantity, backorder, issued_on, expires_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $6 IS NULL, $10, $11)",
+                )
+                .bind(reservation_id[index])
+                .bind(line_no[index])
+                .bind(item_no[index])
+                .bind(product[index])
+                .bind(warehouse[index])
+                .bind(lot_id[index])
+                .bind(lot[index])
+                .bind(sublot[index])
+                .bind(Exact(db::quantity(quantity[index])))
+                .bind(issued_on[index])
+                .bind(expires_at[index])
+                .execute(&mut **c)
+                .await?;
+            }
+            return Ok(());
+        }
+    };
     sqlx::query(
         "INSERT INTO reservation_lines
             (reservation_id, line_no, item_no, product, warehouse, lot_id, lot, sublot,
@@ -708,7 +1024,7 @@ async fn insert_lines(
     .bind(&quantity)
     .bind(&issued_on)
     .bind(&expires_at)
-    .execute(conn.postgres()?)
+    .execute(&mut **c)
     .await?;
     Ok(())
 }
@@ -719,26 +1035,42 @@ pub(crate) async fn release_lines(
     conn: &mut Conn<'_>,
     reservation_id: i64,
 ) -> Result<Vec<(String, String)>, StoreError> {
-    let held: Vec<(i64, Decimal, String, String)> = sqlx::query_as(
-        "SELECT lot_id, quantity, product, warehouse FROM reservation_lines
+    let held: Vec<(i64, Exact, String, String)> = on_conn!(conn, c => {
+        sqlx::query_as(
+            "SELECT lot_id, quantity, product, warehouse FROM reservation_lines
           WHERE reservation_id = $1 AND lot_id IS NOT NULL AND released_at IS NULL
           ORDER BY lot_id",
-    )
-    .bind(reservation_id)
-    .fetch_all(conn.postgres()?)
-    .await?;
+        )
+        .bind(reservation_id)
+        .fetch_all(c)
+        .await?
+    });
     let deltas: Vec<(i64, Decimal)> = held
         .iter()
-        .map(|(id, quantity, ..)| (*id, -*quantity))
+        .map(|(id, Exact(quantity), ..)| (*id, -*quantity))
         .collect();
     adjust_reserved(conn, &deltas).await?;
-    sqlx::query(
-        "UPDATE reservation_lines SET released_at = now()
+    match conn {
+        Conn::Postgres(c) => {
+            sqlx::query(
+                "UPDATE reservation_lines SET released_at = now()
           WHERE reservation_id = $1 AND released_at IS NULL",
-    )
-    .bind(reservation_id)
-    .execute(conn.postgres()?)
-    .await?;
+            )
+            .bind(reservation_id)
+            .execute(&mut **c)
+            .await?;
+        }
+        Conn::Sqlite(c) => {
+            sqlx::query(
+                "UPDATE reservation_lines SET released_at = $2
+                  WHERE reservation_id = $1 AND released_at IS NULL",
+            )
+            .bind(reservation_id)
+            .bind(Utc::now())
+            .execute(&mut **c)
+            .await?;
+        }
+    }
     let mut keys: Vec<(String, String)> = held
         .into_iter()
         .map(|(_, _, product, warehouse)| (product, warehouse))
@@ -755,7 +1087,8 @@ impl crate::Store {
     ///
     /// Works in batches under `SKIP LOCKED`, so several workers can sweep at
     /// once and a reservation being changed right now is simply left for the
-    /// next pass.
+    /// next pass. On SQLite the sweep's transaction is the only writer, so
+    /// it locks and skips nothing.
     #[tracing::instrument(skip(self))]
     pub async fn release_expired_reservations(
         &self,
@@ -764,8 +1097,10 @@ impl crate::Store {
         batch: i64,
     ) -> Result<u64, StoreError> {
         let mut tx = self.begin().await?;
-        let expired: Vec<ExpiredLine> = sqlx::query_as(
-            "SELECT l.reservation_id, l.line_no, l.lot_id, l.quantity, r.company, r.branch,
+        let expired: Vec<ExpiredLine> =
+            match tx.conn() {
+                Conn::Postgres(c) => sqlx::query_as(
+                    "SELECT l.reservation_id, l.line_no, l.lot_id, l.quantity, r.company, r.branch,
                     l.product, l.warehouse
                FROM reservation_lines l
                JOIN reservations r ON r.id = l.reservation_id
@@ -773,42 +1108,86 @@ impl crate::Store {
               ORDER BY l.reservation_id, l.line_no
               LIMIT $2
                 FOR UPDATE OF l, r SKIP LOCKED",
-        )
-        .bind(now)
-        .bind(batch)
-        .fetch_all(tx.conn().postgres()?)
-        .await?;
+                )
+                .bind(now)
+                .bind(batch)
+                .fetch_all(c)
+                .await?,
+                Conn::Sqlite(c) => {
+                    sqlx::query_as(
+                        "SELECT l.reservation_id, l.line_no, l.lot_id, l.quantity, r.company,
+                            r.branch, l.product, l.warehouse
+                       FROM reservation_lines l
+                       JOIN reservations r ON r.id = l.reservation_id
+                      WHERE l.released_at IS NULL AND l.expires_at < $1 AND r.status = 'active'
+                      ORDER BY l.reservation_id, l.line_no
+                      LIMIT $2",
+                    )
+                    .bind(now)
+                    .bind(batch)
+                    .fetch_all(c)
+                    .await?
+                }
+            };
         if expired.is_empty() {
             return Ok(0);
         }
         let deltas: Vec<(i64, Decimal)> = expired
             .iter()
-            .filter_map(|line| line.lot_id.map(|lot| (lot, -line.quantity)))
+            .filter_map(|line| line.lot_id.map(|lot| (lot, -line.quantity.0)))
             .collect();
         adjust_reserved(&mut tx.conn(), &deltas).await?;
         let reservations: Vec<i64> = expired.iter().map(|line| line.reservation_id).collect();
         let lines: Vec<i32> = expired.iter().map(|line| line.line_no).collect();
-        sqlx::query(
-            "UPDATE reservation_lines SET released_at = $3
+        match tx.conn() {
+            Conn::Postgres(c) => {
+                sqlx::query(
+                    "UPDATE reservation_lines SET released_at = $3
                FROM unnest($1::bigint[], $2::int[]) AS e(reservation_id, line_no)
               WHERE reservation_lines.reservation_id = e.reservation_id
                 AND reservation_lines.line_no = e.line_no",
-        )
-        .bind(&reservations)
-        .bind(&lines)
-        .bind(now)
-        .execute(tx.conn().postgres()?)
-        .await?;
-        sqlx::query(
-            "UPDATE reservations r SET status = 'expired', updated_at = $2
+                )
+                .bind(&reservations)
+                .bind(&lines)
+                .bind(now)
+                .execute(&mut *c)
+                .await?;
+                sqlx::query(
+                    "UPDATE reservations r SET status = 'expired', updated_at = $2
               WHERE r.id = ANY($1)
                 AND NOT EXISTS (SELECT 1 FROM reservation_lines l
                                  WHERE l.reservation_id = r.id AND l.released_at IS NULL)",
-        )
-        .bind(&reservations)
-        .bind(now)
-        .execute(tx.conn().postgres()?)
-        .await?;
+                )
+                .bind(&reservations)
+                .bind(now)
+                .execute(c)
+                .await?;
+            }
+            Conn::Sqlite(c) => {
+                for (reservation, line) in reservations.iter().zip(&lines) {
+                    sqlx::query(
+                        "UPDATE reservation_lines SET released_at = $3
+                          WHERE reservation_id = $1 AND line_no = $2",
+                    )
+                    .bind(reservation)
+                    .bind(line)
+                    .bind(now)
+                    .execute(&mut *c)
+                    .await?;
+                }
+                sqlx::query(
+                    "UPDATE reservations SET status = 'expired', updated_at = $2
+                      WHERE id IN (SELECT value FROM json_each($1))
+                        AND NOT EXISTS (SELECT 1 FROM reservation_lines l
+                                         WHERE l.reservation_id = reservations.id
+                                           AND l.released_at IS NULL)",
+                )
+                .bind(json_list(&reservations)?)
+                .bind(now)
+                .execute(c)
+                .await?;
+            }
+        }
         let mut branches: Vec<(&str, &str)> = expired
             .iter()
             .map(|line| (line.company.as_str(), line.branch.as_str()))
@@ -838,7 +1217,7 @@ struct ExpiredLine {
     reservation_id: i64,
     line_no: i32,
     lot_id: Option<i64>,
-    quantity: Decimal,
+    quantity: Exact,
     company: String,
     branch: String,
     product: String,
