@@ -10,9 +10,14 @@
 //! waits and then finds them used. Within a batch each sale is judged on
 //! what the earlier ones left: a reservation one used is used, a
 //! DocumentCode one took is taken.
+//!
+//! On SQLite the transaction is the only writer: nothing is locked, and the
+//! reads and writes are simple statements in loops, numbers taken from the
+//! `sequences` table.
 
 use std::collections::{HashMap, HashSet};
 
+use chrono::{NaiveDate, Utc};
 use eai_domain::sale::{
     judge, FinancialManager, ItemLot, ReservationInfo, ReservedLot, SaleMasterData, SalePlan,
     SaleProduct,
@@ -21,10 +26,11 @@ use eai_domain::{Directory, Entity};
 use eai_protocol::{Code, Detail, InternalIdEntry, Json, ReceiptOrigin, RetailSale};
 use rust_decimal::Decimal;
 
-use crate::db::Conn;
+use crate::db::{self, Conn, Exact};
 use crate::directory::{self, Branch, DirectoryScope, Numbered};
 use crate::events;
 use crate::locks::{self, Lock};
+use crate::reservation::{json_list, next_number};
 use crate::StoreError;
 
 /// One RetailSales for [`integrate_all`], its envelope's branch resolved.
@@ -187,16 +193,35 @@ async fn load_integrated(
             Some((request.namespace, internal_id))
         })
         .unzip();
-    let rows: Vec<(String, String, String)> = sqlx::query_as(
-        "SELECT s.namespace, s.internal_id, s.number
+    let rows: Vec<(String, String, String)> = match conn {
+        Conn::Postgres(c) => {
+            sqlx::query_as(
+                "SELECT s.namespace, s.internal_id, s.number
            FROM sales s
            JOIN unnest($1::text[], $2::text[]) AS w(namespace, internal_id)
              ON s.namespace = w.namespace AND s.internal_id = w.internal_id",
-    )
-    .bind(&namespaces)
-    .bind(&internal_ids)
-    .fetch_all(conn.postgres()?)
-    .await?;
+            )
+            .bind(&namespaces)
+            .bind(&internal_ids)
+            .fetch_all(&mut **c)
+            .await?
+        }
+        Conn::Sqlite(c) => {
+            let mut rows = Vec::new();
+            for (namespace, internal_id) in namespaces.iter().zip(&internal_ids) {
+                let row: Option<(String, String, String)> = sqlx::query_as(
+                    "SELECT namespace, internal_id, number FROM sales
+                      WHERE namespace = $1 AND internal_id = $2",
+                )
+                .bind(namespace)
+                .bind(internal_id)
+                .fetch_optional(&mut **c)
+                .await?;
+                rows.extend(row);
+            }
+            rows
+        }
+    };
     Ok(rows
         .into_iter()
         .map(|(namespace, internal_id, number)| ((namespace, internal_id), number))
@@ -288,8 +313,10 @@ async fn load_all(
             ))
         })
         .unzip();
-    let rows: Vec<(String, serde_json::Value)> = sqlx::query_as(
-        "SELECT 'Product', to_jsonb(r) FROM (SELECT code, blocked, tes, default_warehouse
+    let rows: Vec<(String, serde_json::Value)> = match conn {
+        Conn::Postgres(c) => {
+            sqlx::query_as(
+                "SELECT 'Product', to_jsonb(r) FROM (SELECT code, blocked, tes, default_warehouse
                                                FROM products WHERE code = ANY($1)) r
          UNION ALL
          SELECT 'Customer', to_jsonb(r) FROM (SELECT code, blocked FROM customers
@@ -320,21 +347,87 @@ async fn load_all(
                    JOIN sales s
                      ON s.company = d.company AND s.branch = d.branch
                     AND s.document_code = d.document_code) r",
-    )
-    .bind(codes(Entity::Product))
-    .bind(codes(Entity::Customer))
-    .bind(&branches)
-    .bind(codes(Entity::Station))
-    .bind(codes(Entity::Operator))
-    .bind(codes(Entity::Carrier))
-    .bind(codes(Entity::PaymentMethod))
-    .bind(codes(Entity::FinancialManager))
-    .bind(codes(Entity::Operation))
-    .bind(&document_companies)
-    .bind(&document_branches)
-    .bind(&document_codes)
-    .fetch_all(conn.postgres()?)
-    .await?;
+            )
+            .bind(codes(Entity::Product))
+            .bind(codes(Entity::Customer))
+            .bind(&branches)
+            .bind(codes(Entity::Station))
+            .bind(codes(Entity::Operator))
+            .bind(codes(Entity::Carrier))
+            .bind(codes(Entity::PaymentMethod))
+            .bind(codes(Entity::FinancialManager))
+            .bind(codes(Entity::Operation))
+            .bind(&document_companies)
+            .bind(&document_branches)
+            .bind(&document_codes)
+            .fetch_all(&mut **c)
+            .await?
+        }
+        Conn::Sqlite(c) => {
+            let documents: Vec<[&str; 3]> = document_companies
+                .iter()
+                .zip(&document_branches)
+                .zip(&document_codes)
+                .map(|((company, branch), code)| [*company, *branch, *code])
+                .collect();
+            sqlx::query_as(
+                "SELECT 'Product', json_object('code', code,
+                                               'blocked', json(CASE WHEN blocked THEN 'true' ELSE 'false' END),
+                                               'tes', tes, 'default_warehouse', default_warehouse)
+                   FROM products WHERE code IN (SELECT value FROM json_each($1))
+                 UNION ALL
+                 SELECT 'Customer', json_object('code', code,
+                                                'blocked', json(CASE WHEN blocked THEN 'true' ELSE 'false' END))
+                   FROM customers WHERE code IN (SELECT value FROM json_each($2))
+                 UNION ALL
+                 SELECT 'Station', json_object('code', code, 'series', series, 'branch', branch)
+                   FROM stations
+                  WHERE branch IN (SELECT value FROM json_each($3))
+                    AND code IN (SELECT value FROM json_each($4))
+                 UNION ALL
+                 SELECT 'Operator', json_object('code', code)
+                   FROM operators WHERE code IN (SELECT value FROM json_each($5))
+                 UNION ALL
+                 SELECT 'Carrier', json_object('code', code)
+                   FROM carriers WHERE code IN (SELECT value FROM json_each($6))
+                 UNION ALL
+                 SELECT 'PaymentMethod',
+                        json_object('code', code, 'requires_financial_manager',
+                                    json(CASE WHEN requires_financial_manager THEN 'true' ELSE 'false' END))
+                   FROM payment_methods WHERE code IN (SELECT value FROM json_each($7))
+                 UNION ALL
+                 SELECT 'FinancialManager',
+                        json_object('code', code, 'days', days, 'own_financing',
+                                    json(CASE WHEN own_financing THEN 'true' ELSE 'false' END))
+                   FROM financial_managers WHERE code IN (SELECT value FROM json_each($8))
+                 UNION ALL
+                 SELECT 'Operation', json_object('code', operation, 'tes', tes)
+                   FROM operations WHERE operation IN (SELECT value FROM json_each($9))
+                 UNION ALL
+                 SELECT 'document_used', json_object('company', company, 'branch', branch, 'code', code)
+                   FROM (SELECT DISTINCT s.company, s.branch, s.document_code AS code
+                           FROM json_each($10) AS d
+                           JOIN sales s
+                             ON s.company = json_extract(d.value, '$[0]')
+                            AND s.branch = json_extract(d.value, '$[1]')
+                            AND s.document_code = json_extract(d.value, '$[2]'))",
+            )
+            .bind(db::Texts(codes(Entity::Product)))
+            .bind(db::Texts(codes(Entity::Customer)))
+            .bind(db::Texts(branches.iter().map(|branch| (*branch).to_owned()).collect()))
+            .bind(db::Texts(codes(Entity::Station)))
+            .bind(db::Texts(codes(Entity::Operator)))
+            .bind(db::Texts(codes(Entity::Carrier)))
+            .bind(db::Texts(codes(Entity::PaymentMethod)))
+            .bind(db::Texts(codes(Entity::FinancialManager)))
+            .bind(db::Texts(codes(Entity::Operation)))
+            .bind(serde_json::to_string(&documents).map_err(|error| {
+                StoreError::Database(sqlx::Error::Encode(error.into()))
+            })?)
+            .fetch_all(&mut **c)
+            .await?
+        }
+    };
     let rows: Vec<(String, CodeRow)> = rows
         .into_iter()
         .map(|(kind, row)| {
@@ -542,28 +635,67 @@ async fn reservations_all(
     if internal_ids.is_empty() {
         return Ok(requests.iter().map(|_| HashMap::new()).collect());
     }
-    let rows: Vec<(String, String, i64, String, String)> = sqlx::query_as(
-        "SELECT r.namespace, r.internal_id, r.id, r.number, r.status
+    let (rows, lines): (Vec<(String, String, i64, String, String)>, Vec<LineRow>) = match conn {
+        Conn::Postgres(c) => {
+            let rows: Vec<(String, String, i64, String, String)> = sqlx::query_as(
+                "SELECT r.namespace, r.internal_id, r.id, r.number, r.status
            FROM reservations r
            JOIN (SELECT DISTINCT * FROM unnest($1::text[], $2::text[])) AS w(namespace, internal_id)
              ON r.namespace = w.namespace AND r.internal_id = w.internal_id
           ORDER BY r.id
             FOR UPDATE OF r",
-    )
-    .bind(&namespaces)
-    .bind(&internal_ids)
-    .fetch_all(conn.postgres()?)
-    .await?;
-    let ids: Vec<i64> = rows.iter().map(|(_, _, id, ..)| *id).collect();
-    let lines: Vec<LineRow> = sqlx::query_as(
-        "SELECT reservation_id, product, warehouse, lot_id, lot, sublot, quantity
+            )
+            .bind(&namespaces)
+            .bind(&internal_ids)
+            .fetch_all(&mut **c)
+            .await?;
+            let ids: Vec<i64> = rows.iter().map(|(_, _, id, ..)| *id).collect();
+            let lines: Vec<LineRow> = sqlx::query_as(
+                "SELECT reservation_id, product, warehouse, lot_id, lot, sublot, quantity
            FROM reservation_lines
           WHERE reservation_id = ANY($1) AND released_at IS NULL
           ORDER BY reservation_id, line_no",
-    )
-    .bind(&ids)
-    .fetch_all(conn.postgres()?)
-    .await?;
+            )
+            .bind(&ids)
+            .fetch_all(&mut **c)
+            .await?;
+            (rows, lines)
+        }
+        Conn::Sqlite(c) => {
+            let mut wanted: Vec<(&str, &str)> = namespaces
+                .iter()
+                .copied()
+                .zip(internal_ids.iter().copied())
+                .collect();
+            wanted.sort_unstable();
+            wanted.dedup();
+            let mut rows: Vec<(String, String, i64, String, String)> = Vec::new();
+            for (namespace, internal_id) in wanted {
+                let row: Option<(String, String, i64, String, String)> = sqlx::query_as(
+                    "SELECT namespace, internal_id, id, number, status FROM reservations
+                      WHERE namespace = $1 AND internal_id = $2",
+                )
+                .bind(namespace)
+                .bind(internal_id)
+                .fetch_optional(&mut **c)
+                .await?;
+                rows.extend(row);
+            }
+            rows.sort_unstable_by_key(|(_, _, id, ..)| *id);
+            let ids: Vec<i64> = rows.iter().map(|(_, _, id, ..)| *id).collect();
+            let lines: Vec<LineRow> = sqlx::query_as(
+                "SELECT reservation_id, product, warehouse, lot_id, lot, sublot, quantity
+                   FROM reservation_lines
+                  WHERE reservation_id IN (SELECT value FROM json_each($1))
+                    AND released_at IS NULL
+                  ORDER BY reservation_id, line_no",
+            )
+            .bind(json_list(&ids)?)
+            .fetch_all(&mut **c)
+            .await?;
+            (rows, lines)
+        }
+    };
     let info = |id: i64, number: &str, status: &str| ReservationInfo {
         id,
         number: number.to_owned(),
@@ -577,7 +709,7 @@ async fn reservations_all(
                 lot_id: line.lot_id,
                 lot: line.lot.clone(),
                 sublot: line.sublot.clone(),
-                quantity: line.quantity.normalize(),
+                quantity: line.quantity.0.normalize(),
             })
             .collect(),
     };
@@ -605,7 +737,7 @@ struct LineRow {
     lot_id: Option<i64>,
     lot: String,
     sublot: String,
-    quantity: Decimal,
+    quantity: Exact,
 }
 
 /// One value of each row, for a statement that binds its rows by column.
@@ -620,9 +752,14 @@ async fn persist_all(
     requests: &[SaleRequest<'_>],
     accepted: &[Accepted],
 ) -> Result<Vec<(i64, String)>, StoreError> {
-    let request = |sale: &Accepted| &requests[sale.index];
-    let rows: Vec<(String, String, i64, String)> = sqlx::query_as(
-        "INSERT INTO sales
+    let sale_rows: Vec<SaleRow<'_>> = accepted
+        .iter()
+        .map(|sale| SaleRow::of(&requests[sale.index], sale))
+        .collect();
+    let rows: Vec<(String, String, i64, String)> = match conn {
+        Conn::Postgres(c) => {
+            sqlx::query_as(
+                "INSERT INTO sales
             (company, branch, number, namespace, internal_id, document_code, ecommerce_order,
              issue_date, customer, station, series, operator, carrier, sale_type,
              total_price, net_price, gross_price, commodity_price, discount_value,
@@ -648,58 +785,84 @@ async fn persist_all(
                   ORDER BY u.position OFFSET 0) AS n
           ORDER BY n.position
          RETURNING namespace, internal_id, id, number",
-    )
-    .bind(column(accepted, |sale| {
-        request(sale).branch.company.as_str()
-    }))
-    .bind(column(accepted, |sale| {
-        request(sale).branch.branch.as_str()
-    }))
-    .bind(column(accepted, |sale| request(sale).namespace))
-    .bind(column(accepted, |sale| sale.internal_id.as_str()))
-    .bind(column(accepted, |sale| {
-        request(sale).sale.document_code.as_deref()
-    }))
-    .bind(column(accepted, |sale| {
-        request(sale).sale.ecommerce_order.as_deref()
-    }))
-    .bind(column(accepted, |sale| sale.plan.issue_date))
-    .bind(column(accepted, |sale| sale.plan.customer.as_str()))
-    .bind(column(accepted, |sale| sale.plan.station.as_str()))
-    .bind(column(accepted, |sale| sale.plan.series.as_str()))
-    .bind(column(accepted, |sale| sale.plan.operator.as_str()))
-    .bind(column(accepted, |sale| sale.plan.carrier.as_deref()))
-    .bind(column(accepted, |sale| {
-        request(sale).sale.sale_type.as_deref()
-    }))
-    .bind(column(accepted, |sale| {
-        Some(request(sale).sale.total_price.unwrap_or_default())
-    }))
-    .bind(column(accepted, |sale| {
-        Some(request(sale).sale.net_price.unwrap_or_default())
-    }))
-    .bind(column(accepted, |sale| {
-        Some(request(sale).sale.gross_price.unwrap_or_default())
-    }))
-    .bind(column(accepted, |sale| request(sale).sale.commodity_price))
-    .bind(column(accepted, |sale| {
-        Some(request(sale).sale.discount_value)
-    }))
-    .bind(column(accepted, |sale| {
-        Some(request(sale).sale.freight_value)
-    }))
-    .bind(column(accepted, |sale| {
-        Some(request(sale).sale.increase_value)
-    }))
-    .bind(column(accepted, |sale| sale.plan.status.as_str()))
-    .bind(column(accepted, |sale| {
-        request(sale).sale.intermediary_code.as_deref()
-    }))
-    .bind(column(accepted, |sale| {
-        request(sale).sale.presencial_indicator.as_deref()
-    }))
-    .fetch_all(conn.postgres()?)
-    .await?;
+            )
+            .bind(column(&sale_rows, |row| row.company))
+            .bind(column(&sale_rows, |row| row.branch))
+            .bind(column(&sale_rows, |row| row.namespace))
+            .bind(column(&sale_rows, |row| row.internal_id))
+            .bind(column(&sale_rows, |row| row.document_code))
+            .bind(column(&sale_rows, |row| row.ecommerce_order))
+            .bind(column(&sale_rows, |row| row.issue_date))
+            .bind(column(&sale_rows, |row| row.customer))
+            .bind(column(&sale_rows, |row| row.station))
+            .bind(column(&sale_rows, |row| row.series))
+            .bind(column(&sale_rows, |row| row.operator))
+            .bind(column(&sale_rows, |row| row.carrier))
+            .bind(column(&sale_rows, |row| row.sale_type))
+            .bind(column(&sale_rows, |row| row.total_price))
+            .bind(column(&sale_rows, |row| row.net_price))
+            .bind(column(&sale_rows, |row| row.gross_price))
+            .bind(column(&sale_rows, |row| row.commodity_price))
+            .bind(column(&sale_rows, |row| row.discount_value))
+            .bind(column(&sale_rows, |row| row.freight_value))
+            .bind(column(&sale_rows, |row| row.increase_value))
+            .bind(column(&sale_rows, |row| row.status))
+            .bind(column(&sale_rows, |row| row.intermediary_code))
+            .bind(column(&sale_rows, |row| row.presencial_indicator))
+            .fetch_all(&mut **c)
+            .await?
+        }
+        Conn::Sqlite(c) => {
+            let mut rows = Vec::with_capacity(sale_rows.len());
+            for row in &sale_rows {
+                let number = next_number(c, "sale_numbers").await?;
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO sales
+                        (company, branch, number, namespace, internal_id, document_code,
+                         ecommerce_order, issue_date, customer, station, series, operator, carrier,
+                         sale_type, total_price, net_price, gross_price, commodity_price,
+                         discount_value, freight_value, increase_value, status, intermediary_code,
+                         presencial_indicator)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
+                             $16, $17, $18, $19, $20, $21, $22, $23, $24)
+                     RETURNING id",
+                )
+                .bind(row.company)
+                .bind(row.branch)
+                .bind(&number)
+                .bind(row.namespace)
+                .bind(row.internal_id)
+                .bind(row.document_code)
+                .bind(row.ecommerce_order)
+                .bind(row.issue_date)
+                .bind(row.customer)
+                .bind(row.station)
+                .bind(row.series)
+                .bind(row.operator)
+                .bind(row.carrier)
+                .bind(row.sale_type)
+                .bind(row.total_price.map(Exact))
+                .bind(row.net_price.map(Exact))
+                .bind(row.gross_price.map(Exact))
+                .bind(row.commodity_price.map(Exact))
+                .bind(row.discount_value.map(Exact))
+                .bind(row.freight_value.map(Exact))
+                .bind(row.increase_value.map(Exact))
+                .bind(row.status)
+                .bind(row.intermediary_code)
+                .bind(row.presencial_indicator)
+                .fetch_one(&mut **c)
+                .await?;
+                rows.push((
+                    row.namespace.to_owned(),
+                    row.internal_id.to_owned(),
+                    id,
+                    number,
+                ));
+            }
+            rows
+        }
+    };
     let mut created: HashMap<(String, String), (i64, String)> = rows
         .into_iter()
         .map(|(namespace, internal_id, id, number)| ((namespace, internal_id), (id, number)))
@@ -708,7 +871,10 @@ async fn persist_all(
         .iter()
         .map(|sale| {
             created
-                .remove(&(request(sale).namespace.to_owned(), sale.internal_id.clone()))
+                .remove(&(
+                    requests[sale.index].namespace.to_owned(),
+                    sale.internal_id.clone(),
+                ))
                 .ok_or(StoreError::Database(sqlx::Error::RowNotFound))
         })
         .collect::<Result<_, _>>()?;
@@ -723,18 +889,95 @@ async fn persist_all(
         .iter()
         .flat_map(|(id, _, plan)| plan.reservations_used.iter().map(move |used| (*used, *id)))
         .unzip();
-    if !reservations.is_empty() {
-        sqlx::query(
-            "UPDATE reservations r SET status = 'used', sale_id = u.sale_id, updated_at = now()
+    match conn {
+        _ if reservations.is_empty() => {}
+        Conn::Postgres(c) => {
+            sqlx::query(
+                "UPDATE reservations r SET status = 'used', sale_id = u.sale_id, updated_at = now()
                FROM unnest($1::bigint[], $2::bigint[]) AS u(id, sale_id)
               WHERE r.id = u.id",
-        )
-        .bind(&reservations)
-        .bind(&users)
-        .execute(conn.postgres()?)
-        .await?;
+            )
+            .bind(&reservations)
+            .bind(&users)
+            .execute(&mut **c)
+            .await?;
+        }
+        Conn::Sqlite(c) => {
+            let now = Utc::now();
+            for (reservation, sale) in reservations.iter().zip(&users) {
+                sqlx::query(
+                    "UPDATE reservations SET status = 'used', sale_id = $2, updated_at = $3
+                      WHERE id = $1",
+                )
+                .bind(reservation)
+                .bind(sale)
+                .bind(now)
+                .execute(&mut **c)
+                .await?;
+            }
+        }
     }
     Ok(written)
+}
+
+/// One accepted sale's `sales` row, as either backend writes it.
+struct SaleRow<'a> {
+    company: &'a str,
+    branch: &'a str,
+    namespace: &'a str,
+    internal_id: &'a str,
+    document_code: Option<&'a str>,
+    ecommerce_order: Option<&'a str>,
+    issue_date: NaiveDate,
+    customer: &'a str,
+    station: &'a str,
+    series: &'a str,
+    operator: &'a str,
+    carrier: Option<&'a str>,
+    sale_type: Option<&'a str>,
+    total_price: Option<Decimal>,
+    net_price: Option<Decimal>,
+    gross_price: Option<Decimal>,
+    commodity_price: Option<Decimal>,
+    discount_value: Option<Decimal>,
+    freight_value: Option<Decimal>,
+    increase_value: Option<Decimal>,
+    status: &'a str,
+    intermediary_code: Option<&'a str>,
+    presencial_indicator: Option<&'a str>,
+}
+
+impl<'a> SaleRow<'a> {
+    /// The row of `sale`, accepted for `request`: the domain's plan, the
+    /// sale's own fields, absent totals as zero.
+    fn of(request: &SaleRequest<'a>, sale: &'a Accepted) -> SaleRow<'a> {
+        let message = request.sale;
+        SaleRow {
+            company: request.branch.company.as_str(),
+            branch: request.branch.branch.as_str(),
+            namespace: request.namespace,
+            internal_id: sale.internal_id.as_str(),
+            document_code: message.document_code.as_deref(),
+            ecommerce_order: message.ecommerce_order.as_deref(),
+            issue_date: sale.plan.issue_date,
+            customer: sale.plan.customer.as_str(),
+            station: sale.plan.station.as_str(),
+            series: sale.plan.series.as_str(),
+            operator: sale.plan.operator.as_str(),
+            carrier: sale.plan.carrier.as_deref(),
+            sale_type: message.sale_type.as_deref(),
+            total_price: Some(message.total_price.unwrap_or_default()),
+            net_price: Some(message.net_price.unwrap_or_default()),
+            gross_price: Some(message.gross_price.unwrap_or_default()),
+            commodity_price: message.commodity_price,
+            discount_value: Some(message.discount_value),
+            freight_value: Some(message.freight_value),
+            increase_value: Some(message.increase_value),
+            status: sale.plan.status.as_str(),
+            intermediary_code: message.intermediary_code.as_deref(),
+            presencial_indicator: message.presencial_indicator.as_deref(),
+        }
+    }
 }
 
 /// Writes the sales' items and the lots they take with one statement each,
@@ -766,6 +1009,10 @@ async fn insert_items(
         .collect();
     let tes: Vec<&str> = items.iter().map(|(_, item)| item.tes.as_str()).collect();
     let reservation: Vec<Option<i64>> = items.iter().map(|(_, item)| item.reservation_id).collect();
+    let c = match conn {
+        Conn::Postgres(c) => c,
+        Conn::Sqlite(c) => return insert_items_one_by_one(c, &items).await,
+    };
     sqlx::query(
         "INSERT INTO sale_items
             (sale_id, item_no, product, warehouse, quantity, unit_price, table_price, item_price,
@@ -800,7 +1047,7 @@ async fn insert_items(
     .bind(column(&items, |(_, item)| item.information.serial.as_deref()))
     .bind(column(&items, |(_, item)| item.information.address.as_deref()))
     .bind(column(&items, |(_, item)| item.information.carrier.as_deref()))
-    .execute(conn.postgres()?)
+    .execute(&mut **c)
     .await?;
     let lots: Vec<(i64, i32, i32, &ItemLot)> = items
         .iter()
@@ -846,8 +1093,65 @@ async fn insert_items(
             .map(|(.., lot)| lot.quantity)
             .collect::<Vec<Decimal>>(),
     )
-    .execute(conn.postgres()?)
+    .execute(&mut **c)
     .await?;
+    Ok(())
+}
+
+/// [`insert_items`] on SQLite: one statement per item and per lot taken.
+async fn insert_items_one_by_one(
+    conn: &mut sqlx::SqliteConnection,
+    items: &[(i64, &eai_domain::sale::PlannedItem)],
+) -> Result<(), StoreError> {
+    for (sale_id, item) in items {
+        sqlx::query(
+            "INSERT INTO sale_items
+                (sale_id, item_no, product, warehouse, quantity, unit_price, table_price,
+                 item_price, discount_amount, freight_prorated, increase_prorated, operation_code,
+                 tes, reservation_id, delivery_type, delivery_date, lot_number, sublot_number,
+                 serial, address, carrier)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+                     $18, $19, $20, $21)",
+        )
+        .bind(sale_id)
+        .bind(item.item_no as i32)
+        .bind(&item.product)
+        .bind(&item.warehouse)
+        .bind(Exact(db::quantity(item.quantity)))
+        .bind(Exact(item.unit_price))
+        .bind(Exact(item.table_price))
+        .bind(Exact(item.item_price))
+        .bind(Exact(item.discount_amount))
+        .bind(Exact(item.freight_prorated))
+        .bind(Exact(item.increase_prorated))
+        .bind(&item.operation_code)
+        .bind(&item.tes)
+        .bind(item.reservation_id)
+        .bind(&item.delivery_type)
+        .bind(&item.information.delivery_date)
+        .bind(&item.information.lot)
+        .bind(&item.information.sublot)
+        .bind(&item.information.serial)
+        .bind(&item.information.address)
+        .bind(&item.information.carrier)
+        .execute(&mut *conn)
+        .await?;
+        for (seq, lot) in item.lots.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO sale_item_lots (sale_id, item_no, seq, lot_id, lot, sublot, quantity)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(sale_id)
+            .bind(item.item_no as i32)
+            .bind(seq as i32 + 1)
+            .bind(lot.lot_id)
+            .bind(&lot.lot)
+            .bind(&lot.sublot)
+            .bind(Exact(db::quantity(lot.quantity)))
+            .execute(&mut *conn)
+            .await?;
+        }
+    }
     Ok(())
 }
 
@@ -860,6 +1164,20 @@ async fn insert_payments(
         .iter()
         .flat_map(|(id, _, plan)| plan.payments.iter().map(move |payment| (*id, payment)))
         .collect();
+    let receivables: Vec<(i64, &str, &str, &eai_domain::sale::Receivable)> = sales
+        .iter()
+        .flat_map(|(id, number, plan)| {
+            plan.receivables
+                .iter()
+                .map(move |receivable| (*id, plan.series.as_str(), *number, receivable))
+        })
+        .collect();
+    let c = match conn {
+        Conn::Postgres(c) => c,
+        Conn::Sqlite(c) => {
+            return insert_payments_one_by_one(c, &payments, &receivables).await;
+        }
+    };
     if !payments.is_empty() {
         sqlx::query(
             "INSERT INTO sale_payments
@@ -924,17 +1242,9 @@ async fn insert_payments(
         .bind(column(&payments, |(_, payment)| {
             payment.card.date.as_deref()
         }))
-        .execute(conn.postgres()?)
+        .execute(&mut **c)
         .await?;
     }
-    let receivables: Vec<(i64, &str, &str, &eai_domain::sale::Receivable)> = sales
-        .iter()
-        .flat_map(|(id, number, plan)| {
-            plan.receivables
-                .iter()
-                .map(move |receivable| (*id, plan.series.as_str(), *number, receivable))
-        })
-        .collect();
     if !receivables.is_empty() {
         sqlx::query(
             "INSERT INTO receivables
@@ -985,7 +1295,56 @@ async fn insert_payments(
                 .map(|(.., receivable)| receivable.due_date)
                 .collect::<Vec<_>>(),
         )
-        .execute(conn.postgres()?)
+        .execute(&mut **c)
+        .await?;
+    }
+    Ok(())
+}
+
+/// [`insert_payments`] on SQLite: one statement per payment and per
+/// receivable.
+async fn insert_payments_one_by_one(
+    conn: &mut sqlx::SqliteConnection,
+    payments: &[(i64, &eai_domain::sale::PlannedPayment)],
+    receivables: &[(i64, &str, &str, &eai_domain::sale::Receivable)],
+) -> Result<(), StoreError> {
+    for (sale_id, payment) in payments {
+        sqlx::query(
+            "INSERT INTO sale_payments
+                (sale_id, payment_no, method, financial_manager, value, paid_on, serial_number,
+                 instalment, eft_authorization, eft_institute, eft_document, eft_date)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(sale_id)
+        .bind(payment.payment_no as i32)
+        .bind(&payment.method)
+        .bind(&payment.financial_manager)
+        .bind(Exact(payment.value))
+        .bind(payment.date)
+        .bind(&payment.serial_number)
+        .bind(&payment.instalment)
+        .bind(&payment.card.authorization)
+        .bind(&payment.card.institute)
+        .bind(&payment.card.document)
+        .bind(&payment.card.date)
+        .execute(&mut *conn)
+        .await?;
+    }
+    for (sale_id, series, number, receivable) in receivables {
+        sqlx::query(
+            "INSERT INTO receivables
+                (sale_id, payment_no, prefix, number, debtor_kind, debtor, amount, due_date)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(sale_id)
+        .bind(receivable.payment_no as i32)
+        .bind(series)
+        .bind(number)
+        .bind(receivable.debtor_kind.as_str())
+        .bind(&receivable.debtor)
+        .bind(Exact(receivable.amount))
+        .bind(receivable.due_date)
+        .execute(&mut *conn)
         .await?;
     }
     Ok(())
