@@ -1,10 +1,13 @@
 //! RetailSalesCancellation: an integrated sale cancelled, its receivables
 //! voided and the quantities its reservations held returned to their lots.
+//! On SQLite the transaction is the only writer, so no row is locked and
+//! the times are written by the store.
 
+use chrono::Utc;
 use eai_domain::document_internal_id;
 use eai_protocol::{Code, Detail, InternalIdEntry, ReceiptOrigin, SaleCancellation};
 
-use crate::db::Conn;
+use crate::db::{on_conn, Conn};
 use crate::events;
 use crate::locks;
 use crate::reservation::release_lines;
@@ -27,14 +30,28 @@ pub async fn cancel(
 ) -> Result<CancelOutcome, StoreError> {
     let internal_id = &cancellation.sale_internal_id;
     locks::lock_document(conn, &format!("RetailSales|{namespace}|{internal_id}")).await?;
-    let sale: Option<(i64, String, String, String, String)> = sqlx::query_as(
-        "SELECT id, company, branch, number, status FROM sales
+    let sale: Option<(i64, String, String, String, String)> = match conn {
+        Conn::Postgres(c) => {
+            sqlx::query_as(
+                "SELECT id, company, branch, number, status FROM sales
           WHERE namespace = $1 AND internal_id = $2 FOR UPDATE",
-    )
-    .bind(namespace)
-    .bind(internal_id)
-    .fetch_optional(conn.postgres()?)
-    .await?;
+            )
+            .bind(namespace)
+            .bind(internal_id)
+            .fetch_optional(&mut **c)
+            .await?
+        }
+        Conn::Sqlite(c) => {
+            sqlx::query_as(
+                "SELECT id, company, branch, number, status FROM sales
+                  WHERE namespace = $1 AND internal_id = $2",
+            )
+            .bind(namespace)
+            .bind(internal_id)
+            .fetch_optional(&mut **c)
+            .await?
+        }
+    };
     let Some((sale_id, company, branch, number, status)) = sale else {
         return Ok(CancelOutcome::Rejected(vec![Detail::error(
             Code::SaleNotFound,
@@ -47,36 +64,80 @@ pub async fn cancel(
             format!("$.Content.RetailSalesInternalId: sale '{internal_id}' ({number}) is already cancelled"),
         )]));
     }
-    let reservations: Vec<i64> =
-        sqlx::query_scalar("SELECT id FROM reservations WHERE sale_id = $1 ORDER BY id FOR UPDATE")
+    let reservations: Vec<i64> = match conn {
+        Conn::Postgres(c) => {
+            sqlx::query_scalar(
+                "SELECT id FROM reservations WHERE sale_id = $1 ORDER BY id FOR UPDATE",
+            )
             .bind(sale_id)
-            .fetch_all(conn.postgres()?)
-            .await?;
+            .fetch_all(&mut **c)
+            .await?
+        }
+        Conn::Sqlite(c) => {
+            sqlx::query_scalar("SELECT id FROM reservations WHERE sale_id = $1 ORDER BY id")
+                .bind(sale_id)
+                .fetch_all(&mut **c)
+                .await?
+        }
+    };
     let mut released: Vec<(String, String)> = Vec::new();
     for reservation in reservations {
         released.extend(release_lines(conn, reservation).await?);
     }
     released.sort();
     released.dedup();
-    sqlx::query(
-        "UPDATE reservations SET status = 'cancelled', updated_at = now() WHERE sale_id = $1",
-    )
-    .bind(sale_id)
-    .execute(conn.postgres()?)
-    .await?;
-    sqlx::query("UPDATE receivables SET status = 'void' WHERE sale_id = $1")
-        .bind(sale_id)
-        .execute(conn.postgres()?)
-        .await?;
-    sqlx::query(
-        "UPDATE sales SET status_before_cancel = status, status = 'cancelled',
+    let cancelled_on = cancellation.cancel_date.map(|date| date.date());
+    match conn {
+        Conn::Postgres(c) => {
+            sqlx::query(
+                "UPDATE reservations SET status = 'cancelled', updated_at = now() WHERE sale_id = $1",
+            )
+            .bind(sale_id)
+            .execute(&mut **c)
+            .await?;
+        }
+        Conn::Sqlite(c) => {
+            sqlx::query(
+                "UPDATE reservations SET status = 'cancelled', updated_at = $2 WHERE sale_id = $1",
+            )
+            .bind(sale_id)
+            .bind(Utc::now())
+            .execute(&mut **c)
+            .await?;
+        }
+    }
+    on_conn!(conn, c => {
+        sqlx::query("UPDATE receivables SET status = 'void' WHERE sale_id = $1")
+            .bind(sale_id)
+            .execute(c)
+            .await
+            .map(drop)?
+    });
+    match conn {
+        Conn::Postgres(c) => {
+            sqlx::query(
+                "UPDATE sales SET status_before_cancel = status, status = 'cancelled',
                 cancelled_at = now(), cancelled_on = $2
           WHERE id = $1",
-    )
-    .bind(sale_id)
-    .bind(cancellation.cancel_date.map(|date| date.date()))
-    .execute(conn.postgres()?)
-    .await?;
+            )
+            .bind(sale_id)
+            .bind(cancelled_on)
+            .execute(&mut **c)
+            .await?;
+        }
+        Conn::Sqlite(c) => {
+            sqlx::query(
+                "UPDATE sales SET status_before_cancel = status, status = 'cancelled',
+                                  cancelled_at = $3, cancelled_on = $2
+                  WHERE id = $1",
+            )
+            .bind(sale_id)
+            .bind(cancelled_on)
+            .bind(Utc::now())
+            .execute(&mut **c)
+            .await?;
+        }
+    }
     events::stock_levels(conn, origin, &company, &branch, &released).await?;
     events::traceability(conn, origin, sale_id).await?;
     Ok(CancelOutcome::Cancelled(vec![InternalIdEntry {
