@@ -7,10 +7,11 @@ mod common;
 
 use common::*;
 use eai_store::testing::envelopes::{bulk_stock, sale, ITEM};
+use eai_store::testing::TestBackend;
 use eai_store::{Failure, Received, Store, StoreError};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
-use sqlx::PgPool;
+use sqlx::AnyPool;
 
 fn p001(quantity: i64) -> Value {
     json!([{"ItemCode": "P001", "WarehouseCode": "01", "Quantity": quantity}])
@@ -34,36 +35,45 @@ async fn send_batch(store: &Store, envelopes: &[Value]) -> Vec<Result<Reply, Sto
         .collect()
 }
 
+/// Every row `sql` selects (one text each), sorted.
+async fn sorted_rows(pool: &AnyPool, sql: &str) -> Vec<String> {
+    let mut rows: Vec<String> = sqlx::query_scalar(sql)
+        .fetch_all(pool)
+        .await
+        .expect("effects");
+    rows.sort();
+    rows
+}
+
 /// What the reservations did, without ids and timestamps: comparable across databases.
-async fn reservation_effects(pool: &PgPool) -> Vec<String> {
-    sqlx::query_scalar(
-        "SELECT format('reservation %s %s %s %s', r.internal_id, r.number, r.status,
-                       coalesce((SELECT string_agg(format('%s:%s:%s:%s', l.line_no, l.lot,
-                                                          l.quantity, l.released_at IS NULL),
-                                                   ',' ORDER BY l.line_no)
-                                   FROM reservation_lines l WHERE l.reservation_id = r.id), ''))
-           FROM reservations r
+async fn reservation_effects(pool: &AnyPool) -> Vec<String> {
+    sorted_rows(
+        pool,
+        "SELECT 'reservation ' || internal_id || ' ' || number || ' ' || status
+           FROM reservations
          UNION ALL
-         SELECT format('lot %s %s', lot, reserved) FROM lots
+         SELECT 'line ' || r.internal_id || ' ' || CAST(l.line_no AS TEXT) || ' ' || l.lot || ' '
+                || CAST(l.quantity AS TEXT) || ' '
+                || CASE WHEN l.released_at IS NULL THEN 'held' ELSE 'released' END
+           FROM reservation_lines l JOIN reservations r ON r.id = l.reservation_id
          UNION ALL
-         SELECT format('mapping %s %s %s', entity, external, internal) FROM mappings
-          WHERE entity = 'ItemReserve'
-         ORDER BY 1",
+         SELECT 'lot ' || lot || ' ' || CAST(reserved AS TEXT) FROM lots
+         UNION ALL
+         SELECT 'mapping ' || entity || ' ' || external || ' ' || internal FROM mappings
+          WHERE entity = 'ItemReserve'",
     )
-    .fetch_all(pool)
     .await
-    .expect("effects")
 }
 
 /// How many database transactions answered the inbox's envelopes (a
 /// transaction's `now()` is the same for all it answered).
-async fn transactions(pool: &PgPool) -> i64 {
+async fn transactions(pool: &AnyPool) -> i64 {
     transactions_of(pool, "ItemReserve").await
 }
 
 /// [`transactions`] for the envelopes of one transaction.
-async fn transactions_of(pool: &PgPool, transaction: &str) -> i64 {
-    sqlx::query_scalar("SELECT count(DISTINCT processed_at) FROM inbox WHERE transaction = $1")
+async fn transactions_of(pool: &AnyPool, transaction: &str) -> i64 {
+    sqlx::query_scalar("SELECT count(DISTINCT processed_at) FROM inbox WHERE \"transaction\" = $1")
         .bind(transaction)
         .fetch_one(pool)
         .await
@@ -118,8 +128,8 @@ async fn a_batch_answers_and_changes_exactly_what_the_same_envelopes_one_by_one_
     let verdicts: Vec<(String, Vec<String>)> = replies.iter().map(verdict).collect();
     assert_eq!(verdicts, expected);
     assert_eq!(
-        reservation_effects(together.pool()).await,
-        reservation_effects(alone.pool()).await
+        reservation_effects(&together.any().await).await,
+        reservation_effects(&alone.any().await).await
     );
     assert_eq!(verdicts[2].1, ["LOT_INSUFFICIENT"]);
     assert_eq!(verdicts[3].1, ["PRODUCT_NOT_FOUND"]);
@@ -128,18 +138,21 @@ async fn a_batch_answers_and_changes_exactly_what_the_same_envelopes_one_by_one_
     assert!(replies[6].answer.duplicate);
     assert_eq!(replies[6].answer.body, replies[0].answer.body);
     // B-1 changed to 7 after the batch's first version (90) of it, beside B-2's 10.
-    assert_eq!(reserved(together.pool(), "L2029A").await, Decimal::from(17));
     assert_eq!(
-        reservation(together.pool(), "B-GONE")
+        reserved(&together.any().await, "L2029A").await,
+        Decimal::from(17)
+    );
+    assert_eq!(
+        reservation(&together.any().await, "B-GONE")
             .await
             .expect("row")
             .status,
         "cancelled"
     );
-    assert_stock_consistent(together.pool()).await;
-    assert_eq!(count(together.pool(), "inbox").await, 8);
+    assert_stock_consistent(&together.any().await).await;
+    assert_eq!(count(&together.any().await, "inbox").await, 8);
     // Six at once; then B-GONE's delete (and the repeated UUID); then B-1's change.
-    assert_eq!(transactions(together.pool()).await, 3);
+    assert_eq!(transactions(&together.any().await).await, 3);
 }
 
 #[tokio::test]
@@ -153,7 +166,7 @@ async fn envelopes_already_answered_get_their_stored_receipt_inside_a_batch() {
     assert_eq!(again.answer.body, stored.answer.body);
     assert_eq!(again.answer.receipt_id, stored.answer.receipt_id);
     replies[0].as_ref().expect("answered").assert_ok();
-    assert_eq!(reserved(db.pool(), "L2029A").await, Decimal::from(7));
+    assert_eq!(reserved(&db.any().await, "L2029A").await, Decimal::from(7));
 }
 
 #[tokio::test]
@@ -177,27 +190,38 @@ async fn envelopes_of_one_batch_competing_for_the_same_lots_never_over_reserve()
         verdicts,
         [&ok, &ok, &ok, &ok, &short, &short, &short, &short].map(Clone::clone)
     );
-    assert_stock_consistent(db.pool()).await;
-    assert_eq!(reserved(db.pool(), "L2029A").await, Decimal::from(100));
-    assert_eq!(reserved(db.pool(), "L2029B").await, Decimal::from(460));
+    assert_stock_consistent(&db.any().await).await;
+    assert_eq!(
+        reserved(&db.any().await, "L2029A").await,
+        Decimal::from(100)
+    );
+    assert_eq!(
+        reserved(&db.any().await, "L2029B").await,
+        Decimal::from(460)
+    );
 }
 
 #[tokio::test]
 async fn an_envelope_the_database_refuses_fails_alone_and_its_neighbours_are_answered() {
     let db = seeded().await;
-    let pool = db.pool();
-    sqlx::raw_sql(
-        "CREATE FUNCTION refuse_boom() RETURNS trigger LANGUAGE plpgsql AS $$
-         BEGIN
-           IF NEW.internal_id = 'B-BOOM' THEN RAISE EXCEPTION 'refused by the test'; END IF;
-           RETURN NEW;
-         END $$;
-         CREATE TRIGGER refuse_boom BEFORE INSERT ON reservations
-            FOR EACH ROW EXECUTE FUNCTION refuse_boom();",
-    )
-    .execute(pool)
-    .await
-    .expect("trigger");
+    let pool = &db.any().await;
+    let trigger = match db.backend() {
+        TestBackend::Postgres => {
+            "CREATE FUNCTION refuse_boom() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN
+               IF NEW.internal_id = 'B-BOOM' THEN RAISE EXCEPTION 'refused by the test'; END IF;
+               RETURN NEW;
+             END $$;
+             CREATE TRIGGER refuse_boom BEFORE INSERT ON reservations
+                FOR EACH ROW EXECUTE FUNCTION refuse_boom();"
+        }
+        TestBackend::Sqlite => {
+            "CREATE TRIGGER refuse_boom BEFORE INSERT ON reservations
+                FOR EACH ROW WHEN NEW.internal_id = 'B-BOOM'
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;"
+        }
+    };
+    sqlx::raw_sql(trigger).execute(pool).await.expect("trigger");
     let replies = send_batch(
         &db.store,
         &[
@@ -235,25 +259,25 @@ async fn with_reservations(ids: &[&str]) -> eai_store::testing::TestDatabase {
 }
 
 /// What the sales did, without ids and timestamps: comparable across databases.
-async fn sale_effects(pool: &PgPool) -> Vec<String> {
-    sqlx::query_scalar(
-        "SELECT format('sale %s %s %s %s', internal_id, number, document_code, status) FROM sales
+async fn sale_effects(pool: &AnyPool) -> Vec<String> {
+    sorted_rows(
+        pool,
+        "SELECT 'sale ' || internal_id || ' ' || number || ' ' || document_code || ' ' || status
+           FROM sales
          UNION ALL
-         SELECT format('reservation %s %s', internal_id, status) FROM reservations
+         SELECT 'reservation ' || internal_id || ' ' || status FROM reservations
          UNION ALL
-         SELECT format('receivable %s %s %s %s', r.number, r.debtor, r.amount, r.due_date)
+         SELECT 'receivable ' || r.number || ' ' || r.debtor || ' ' || CAST(r.amount AS TEXT) || ' '
+                || CAST(r.due_date AS TEXT)
            FROM receivables r
          UNION ALL
-         SELECT format('item %s %s %s', s.internal_id, i.product, i.quantity)
+         SELECT 'item ' || s.internal_id || ' ' || i.product || ' ' || CAST(i.quantity AS TEXT)
            FROM sale_items i JOIN sales s ON s.id = i.sale_id
          UNION ALL
-         SELECT format('mapping %s %s', external, internal) FROM mappings
-          WHERE entity = 'RetailSales'
-         ORDER BY 1",
+         SELECT 'mapping ' || external || ' ' || internal FROM mappings
+          WHERE entity = 'RetailSales'",
     )
-    .fetch_all(pool)
     .await
-    .expect("effects")
 }
 
 #[tokio::test]
@@ -277,15 +301,18 @@ async fn sales_in_one_batch_are_judged_on_what_the_earlier_ones_left() {
     let verdicts: Vec<(String, Vec<String>)> = replies.iter().map(verdict).collect();
     assert_eq!(verdicts, expected);
     assert_eq!(
-        sale_effects(together.pool()).await,
-        sale_effects(alone.pool()).await
+        sale_effects(&together.any().await).await,
+        sale_effects(&alone.any().await).await
     );
     assert_eq!(verdicts[0].0, "ok");
     assert_eq!(verdicts[4].0, "ok");
     assert_eq!(verdicts[1].1, ["DOCUMENT_DUPLICATE"]);
     assert_eq!(verdicts[2].1, ["RESERVE_ALREADY_USED"]);
     assert_eq!(verdicts[3].0, "error");
-    assert_eq!(transactions_of(together.pool(), "RetailSales").await, 1);
+    assert_eq!(
+        transactions_of(&together.any().await, "RetailSales").await,
+        1
+    );
 }
 
 #[tokio::test]
@@ -313,10 +340,10 @@ async fn a_sale_that_must_wait_waits_alone_and_its_neighbours_are_integrated_tog
         }
         other => panic!("the late sale should wait: {other:?}"),
     }
-    let pool = db.pool();
+    let pool = &db.any().await;
     assert_eq!(transactions_of(pool, "RetailSales").await, 1);
     let waiting: String = sqlx::query_scalar(
-        "SELECT status FROM inbox WHERE transaction = 'RetailSales' AND processed_at IS NULL",
+        "SELECT status FROM inbox WHERE \"transaction\" = 'RetailSales' AND processed_at IS NULL",
     )
     .fetch_one(pool)
     .await

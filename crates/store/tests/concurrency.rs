@@ -8,6 +8,7 @@ mod common;
 use std::collections::HashMap;
 
 use common::*;
+use eai_store::testing::TestDatabase;
 use eai_store::{Answer, Failure, Received, Store, StoreError};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
@@ -44,7 +45,7 @@ impl Rng {
 }
 
 /// A worker's own store, as a separate process of the fleet would have.
-async fn worker_store(db: &eai_store::testing::TestDatabase) -> Store {
+async fn worker_store(db: &TestDatabase) -> Store {
     let settings = eai_store::PoolSettings {
         max_connections: 2,
         ..eai_store::PoolSettings::default()
@@ -56,7 +57,7 @@ async fn worker_store(db: &eai_store::testing::TestDatabase) -> Store {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_workers_never_over_reserve_and_each_reservation_gets_exactly_what_it_asked() {
-    let db = seeded().await;
+    let db = seed(TestDatabase::postgres().await).await;
     import_ok(&db.store, &contested_stock()).await;
 
     let mut tasks = Vec::new();
@@ -89,7 +90,7 @@ async fn concurrent_workers_never_over_reserve_and_each_reservation_gets_exactly
         }));
     }
 
-    let pool = db.pool();
+    let pool = &db.any().await;
     let mut accepted = 0;
     let mut refused = 0;
     let mut total_pc = Decimal::ZERO;
@@ -139,7 +140,7 @@ async fn concurrent_workers_never_over_reserve_and_each_reservation_gets_exactly
     assert_stock_consistent(pool).await;
     let (reserved_pc,): (Decimal,) =
         sqlx::query_as("SELECT sum(reserved) FROM lots WHERE product = 'PC'")
-            .fetch_one(pool)
+            .fetch_one(db.pool())
             .await
             .expect("PC stock");
     assert_eq!(reserved_pc, total_pc);
@@ -151,7 +152,7 @@ async fn concurrent_workers_never_over_reserve_and_each_reservation_gets_exactly
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_re_upserts_and_deletes_of_the_same_internal_ids_keep_the_stock_consistent() {
-    let db = seeded().await;
+    let db = seed(TestDatabase::postgres().await).await;
     import_ok(&db.store, &contested_stock()).await;
 
     let mut tasks = Vec::new();
@@ -197,7 +198,7 @@ async fn concurrent_re_upserts_and_deletes_of_the_same_internal_ids_keep_the_sto
         }
     }
     assert!(failures.is_empty(), "unexpected outcomes: {failures:?}");
-    assert_stock_consistent(db.pool()).await;
+    assert_stock_consistent(&db.any().await).await;
 }
 
 /// Exactly one of the answers to one UUID processed it, and all carry the
@@ -211,7 +212,7 @@ fn assert_applied_once<'a>(answers: impl IntoIterator<Item = &'a Answer>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_same_uuid_delivered_to_several_workers_at_once_is_applied_once() {
-    let db = seeded().await;
+    let db = seed(TestDatabase::postgres().await).await;
     let envelope = reserve(
         "U-RACE",
         json!([{"ItemCode": "P001", "WarehouseCode": "01", "Quantity": 102}]),
@@ -229,7 +230,7 @@ async fn the_same_uuid_delivered_to_several_workers_at_once_is_applied_once() {
         replies.push(task.await.expect("task").expect("receive"));
     }
     assert_applied_once(replies.iter().map(|reply| &reply.answer));
-    let pool = db.pool();
+    let pool = &db.any().await;
     assert_eq!(reserved(pool, "L2029A").await, Decimal::from(100));
     assert_eq!(reserved(pool, "L2029B").await, Decimal::from(2));
     assert_eq!(count(pool, "outbox").await, 1);
@@ -237,7 +238,7 @@ async fn the_same_uuid_delivered_to_several_workers_at_once_is_applied_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_same_uuid_in_batches_of_several_workers_at_once_is_applied_once_beside_their_own() {
-    let db = seeded().await;
+    let db = seed(TestDatabase::postgres().await).await;
     let shared = reserve(
         "U-SHARED",
         json!([{"ItemCode": "P001", "WarehouseCode": "01", "Quantity": 2}]),
@@ -272,7 +273,7 @@ async fn the_same_uuid_in_batches_of_several_workers_at_once_is_applied_once_bes
         shared_answers.push(answers[1].clone());
     }
     assert_applied_once(&shared_answers);
-    let pool = db.pool();
+    let pool = &db.any().await;
     let wanted = Decimal::from(2 + WORKERS as i64);
     assert_eq!(
         reserved(pool, "L2029A").await + reserved(pool, "L2029B").await,
@@ -287,7 +288,7 @@ async fn stock_lowered_under_a_reservations_plan_is_worth_planning_again() {
     // Reservations read the lots without locking them: an import lowering a
     // quantity meanwhile breaks the lots' CHECK, and that must be retried,
     // never answered as data the database refuses.
-    let db = seeded().await;
+    let db = seed(TestDatabase::postgres().await).await;
     let broken = sqlx::query("UPDATE lots SET reserved = quantity + 1 WHERE lot = 'L2029A'")
         .execute(db.pool())
         .await
@@ -302,7 +303,7 @@ const MANY_PRODUCTS: usize = 1_000;
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_reservation_of_a_thousand_items_is_planned_under_its_branch_lock_beside_small_ones() {
     const { assert!(MANY_PRODUCTS > eai_store::locks::MAX_STOCK_KEYS) };
-    let db = seeded().await;
+    let db = seed(TestDatabase::postgres().await).await;
     let products: Vec<Value> = (0..MANY_PRODUCTS)
         .map(|n| json!({"code": format!("PM{n:05}"), "default_warehouse": "01"}))
         .collect();
@@ -352,5 +353,5 @@ async fn a_reservation_of_a_thousand_items_is_planned_under_its_branch_lock_besi
             .await
             .expect("reserved");
     assert_eq!(reserved, Decimal::from(2 * MANY_PRODUCTS + WORKERS));
-    assert_stock_consistent(db.pool()).await;
+    assert_stock_consistent(&db.any().await).await;
 }

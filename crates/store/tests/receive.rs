@@ -19,7 +19,7 @@ fn p001(quantity: i64) -> serde_json::Value {
 #[tokio::test]
 async fn a_re_sent_uuid_gets_the_same_receipt_byte_for_byte_and_is_applied_once() {
     let db = seeded().await;
-    let pool = db.pool();
+    let pool = &db.any().await;
     let envelope = reserve("D-ONCE", p001(102));
     let first = send(&db.store, &envelope).await;
     first.assert_ok();
@@ -39,7 +39,7 @@ async fn a_re_sent_uuid_gets_the_same_receipt_byte_for_byte_and_is_applied_once(
 #[tokio::test]
 async fn a_re_sent_uuid_is_not_processed_again_even_with_different_content() {
     let db = seeded().await;
-    let pool = db.pool();
+    let pool = &db.any().await;
     let envelope = reserve("D-CHANGED", p001(10));
     let first = send(&db.store, &envelope).await;
     first.assert_ok();
@@ -54,7 +54,7 @@ async fn a_re_sent_uuid_is_not_processed_again_even_with_different_content() {
 #[tokio::test]
 async fn an_error_receipt_is_stored_and_replayed_identically() {
     let db = seeded().await;
-    let pool = db.pool();
+    let pool = &db.any().await;
     let envelope = reserve("D-ERROR", p001(10_000));
     let first = send(&db.store, &envelope).await;
     first.assert_only("LOT_INSUFFICIENT");
@@ -90,7 +90,7 @@ async fn the_receipt_echoes_the_inbound_message_and_is_addressed_to_its_sender()
 #[tokio::test]
 async fn the_outbox_holds_exactly_one_receipt_per_uuid() {
     let db = seeded().await;
-    let pool = db.pool();
+    let pool = &db.any().await;
     let ok = reserve("D-A", p001(1));
     let refused = reserve("D-B", p001(10_000));
     let deleted = delete("D-A");
@@ -249,7 +249,7 @@ async fn an_envelope_that_cannot_be_processed_is_refused_once_and_answered_the_s
     let again = send(&db.store, &envelope).await;
     assert!(again.answer.duplicate, "the UUID is known now");
     assert_eq!(again.answer.body, first.body, "byte for byte");
-    assert_eq!(reserved(db.pool(), "L2029A").await, Decimal::ZERO);
+    assert_eq!(reserved(&db.any().await, "L2029A").await, Decimal::ZERO);
 }
 
 #[tokio::test]

@@ -25,7 +25,7 @@ fn taken(pairs: &[(&str, i64)]) -> Vec<(String, Decimal)> {
 async fn seed_001_reserves_100_from_the_nearest_expiry_and_2_from_the_next_leaving_the_expired_lot()
 {
     let db = seeded().await;
-    let pool = db.pool();
+    let pool = &db.any().await;
     let reply = send(
         &db.store,
         &reserve(
@@ -57,7 +57,7 @@ async fn seed_001_reserves_100_from_the_nearest_expiry_and_2_from_the_next_leavi
 #[tokio::test]
 async fn a_reservation_answers_its_number_in_list_of_internal_id_and_records_the_de_para() {
     let db = seeded().await;
-    let pool = db.pool();
+    let pool = &db.any().await;
     let reply = send(
         &db.store,
         &reserve(
@@ -98,7 +98,7 @@ async fn an_item_without_warehouse_reserves_in_the_products_default_warehouse() 
     )
     .await;
     reply.assert_ok();
-    let lines = lines(db.pool(), "R-DEFAULT").await;
+    let lines = lines(&db.any().await, "R-DEFAULT").await;
     assert_eq!(lots_taken(&lines), taken(&[("P2-A", 5)]));
     assert_eq!(lines[0].warehouse, "01");
 }
@@ -115,7 +115,7 @@ async fn a_warehouse_code_is_resolved_through_de_para() {
     )
     .await;
     reply.assert_ok();
-    let lines = lines(db.pool(), "R-MAPPED").await;
+    let lines = lines(&db.any().await, "R-MAPPED").await;
     assert_eq!(lots_taken(&lines), taken(&[("P3-A", 4)]));
     assert_eq!(lines[0].warehouse, "01");
 }
@@ -123,7 +123,7 @@ async fn a_warehouse_code_is_resolved_through_de_para() {
 #[tokio::test]
 async fn an_explicit_lot_number_reserves_from_that_lot_only_even_if_another_expires_first() {
     let db = seeded().await;
-    let pool = db.pool();
+    let pool = &db.any().await;
     let reply = send(
         &db.store,
         &reserve(
@@ -144,7 +144,7 @@ async fn an_explicit_lot_number_reserves_from_that_lot_only_even_if_another_expi
 #[tokio::test]
 async fn re_upserting_a_known_internal_id_replaces_its_lines_and_keeps_its_number() {
     let db = seeded().await;
-    let pool = db.pool();
+    let pool = &db.any().await;
     let item =
         |quantity: i64| json!([{"ItemCode": "P001", "WarehouseCode": "01", "Quantity": quantity}]);
     let first = send(&db.store, &reserve("R-AGAIN", item(102))).await;
@@ -168,7 +168,7 @@ async fn re_upserting_a_known_internal_id_replaces_its_lines_and_keeps_its_numbe
 #[tokio::test]
 async fn a_re_upsert_may_reuse_the_stock_its_previous_version_held() {
     let db = seeded().await;
-    let pool = db.pool();
+    let pool = &db.any().await;
     // 600 is every unexpired unit of P001: only releasing the old lines first
     // leaves room for the new ones.
     let all = json!([{"ItemCode": "P001", "WarehouseCode": "01", "Quantity": 600}]);
@@ -196,7 +196,7 @@ async fn a_re_upsert_may_reuse_the_stock_its_previous_version_held() {
 #[tokio::test]
 async fn a_refused_re_upsert_leaves_the_previous_reservation_as_it_was() {
     let db = seeded().await;
-    let pool = db.pool();
+    let pool = &db.any().await;
     let item =
         |quantity: i64| json!([{"ItemCode": "P001", "WarehouseCode": "01", "Quantity": quantity}]);
     send(&db.store, &reserve("R-KEEP", item(102)))
@@ -216,7 +216,7 @@ async fn a_refused_re_upsert_leaves_the_previous_reservation_as_it_was() {
 #[tokio::test]
 async fn delete_releases_every_line_and_cancels_the_reservation() {
     let db = seeded().await;
-    let pool = db.pool();
+    let pool = &db.any().await;
     let item =
         |quantity: i64| json!([{"ItemCode": "P001", "WarehouseCode": "01", "Quantity": quantity}]);
     let created = send(&db.store, &reserve("R-GONE", item(102))).await;
@@ -254,7 +254,7 @@ async fn delete_releases_every_line_and_cancels_the_reservation() {
 #[tokio::test]
 async fn a_cancelled_reservation_can_be_upserted_again() {
     let db = seeded().await;
-    let pool = db.pool();
+    let pool = &db.any().await;
     let item = json!([{"ItemCode": "P003", "WarehouseCode": "01", "Quantity": 7}]);
     send(&db.store, &reserve("R-BACK", item.clone()))
         .await
@@ -326,7 +326,7 @@ fn lot_entry(
 #[tokio::test]
 async fn a_shortfall_rejects_the_whole_envelope_and_lists_each_candidate_lots_free_quantity() {
     let db = seeded().await;
-    let pool = db.pool();
+    let pool = &db.any().await;
     send(
         &db.store,
         &reserve(
@@ -393,13 +393,13 @@ async fn expired_lots_are_not_listed_as_available_in_a_shortfall() {
             lot_entry("P001", "L2029B", "2029-06-30", 500),
         ]
     );
-    assert_eq!(reserved(db.pool(), "L2025").await, d(0));
+    assert_eq!(reserved(&db.any().await, "L2025").await, d(0));
 }
 
 #[tokio::test]
 async fn a_branch_that_reserves_without_stock_writes_a_back_order_line_for_the_rest() {
     let db = seeded().await;
-    let pool = db.pool();
+    let pool = &db.any().await;
     let mut envelope = reserve(
         "R-BACKORDER",
         json!([{"ItemCode": P001_EXTERNAL, "WarehouseCode": "01", "Quantity": 8}]),
@@ -432,7 +432,7 @@ async fn a_branch_that_reserves_without_stock_writes_a_back_order_line_for_the_r
 #[tokio::test]
 async fn reserve_branch_of_the_items_chooses_the_branch() {
     let db = seeded().await;
-    let pool = db.pool();
+    let pool = &db.any().await;
     let reply = send(
         &db.store,
         &reserve(
@@ -459,7 +459,7 @@ async fn a_warehouse_mapped_outside_the_branch_is_warehouse_not_found_not_a_back
     // have must be refused like any unknown warehouse — not turned into stock
     // of a phantom warehouse (D MG 02 reserves without stock).
     let db = seeded().await;
-    let pool = db.pool();
+    let pool = &db.any().await;
     import_ok(
         &db.store,
         &json!({"mappings": [
@@ -484,7 +484,7 @@ async fn a_quantity_finer_than_the_stock_precision_is_answered_not_failed() {
     // Stock is numeric(18, 4): 0.00001 cannot be stored. The sender must still
     // get a receipt (SPEC §6: every inbound UUID gets one), not a database error.
     let db = seeded().await;
-    let pool = db.pool();
+    let pool = &db.any().await;
     let before = business_state(pool).await;
     let envelope = reserve(
         "R-TINY",
@@ -503,7 +503,7 @@ async fn sub_precision_quantities_never_leave_a_lot_out_of_step_with_its_lines()
     // round), the lot's reserved quantity must equal what its lines hold, and
     // the reservation must remain deletable.
     let db = seeded().await;
-    let pool = db.pool();
+    let pool = &db.any().await;
     let item = json!({"ItemCode": "P003", "WarehouseCode": "01", "Quantity": "1.00005"});
     let reply = send(
         &db.store,

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 /// details and that no stock or reservation changed; the receipt is still
 /// recorded against the UUID.
 async fn refused(db: &TestDatabase, envelope: &Value, code: &str) -> Reply {
-    let pool = db.pool();
+    let pool = &db.any().await;
     let before = business_state(pool).await;
     let reply = send(&db.store, envelope).await;
     reply.assert_only(code);
@@ -200,7 +200,7 @@ async fn deleting_an_unknown_internal_id_is_reserve_not_found() {
 #[tokio::test]
 async fn a_reservation_used_by_a_sale_refuses_upsert_and_delete() {
     let db = seeded().await;
-    let pool = db.pool();
+    let pool = &db.any().await;
     let item =
         |quantity: i64| json!([{"ItemCode": "P001", "WarehouseCode": "01", "Quantity": quantity}]);
     send(&db.store, &reserve("E-USED", item(102)))
@@ -256,7 +256,7 @@ async fn an_event_other_than_upsert_or_delete_is_event_not_supported() {
 #[tokio::test]
 async fn several_content_errors_come_back_together_in_one_receipt() {
     let db = seeded().await;
-    let pool = db.pool();
+    let pool = &db.any().await;
     let before = business_state(pool).await;
     let mut envelope = reserve("E-MANY", json!([p003(json!(0))]));
     set(&mut envelope, "/Content/ReserveType", json!("XX"));
@@ -287,7 +287,7 @@ async fn several_master_data_errors_come_back_together_in_one_receipt() {
             {"ItemCode": "P003", "WarehouseCode": "99", "Quantity": 1}
         ]),
     );
-    let pool = db.pool();
+    let pool = &db.any().await;
     let before = business_state(pool).await;
     let reply = send(&db.store, &envelope).await;
     assert_eq!(
@@ -312,7 +312,7 @@ async fn several_lot_errors_come_back_together_in_one_receipt() {
             {"ItemCode": "P004", "WarehouseCode": "01", "Quantity": 11}
         ]),
     );
-    let pool = db.pool();
+    let pool = &db.any().await;
     let before = business_state(pool).await;
     let reply = send(&db.store, &envelope).await;
     assert_eq!(

@@ -11,7 +11,8 @@ use eai_store::testing::TestDatabase;
 use eai_store::{Answer, Inbound, Received, ReplyRoute, Store, StoreError, WorkerIdentity};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
-use sqlx::PgPool;
+use sqlx::any::AnyRow;
+use sqlx::{AnyPool, Row};
 
 /// The example master data of the repository (SPEC §3).
 pub const EXAMPLE: &str = include_str!("../../../../examples/master-data.json");
@@ -21,9 +22,14 @@ pub fn example() -> Value {
     serde_json::from_str(EXAMPLE).expect("examples/master-data.json is JSON")
 }
 
-/// A fresh database loaded with the example master data.
+/// A fresh database, on the backend the environment names, loaded with
+/// the example master data.
 pub async fn seeded() -> TestDatabase {
-    let db = TestDatabase::create().await;
+    seed(TestDatabase::create().await).await
+}
+
+/// `db` loaded with the example master data.
+pub async fn seed(db: TestDatabase) -> TestDatabase {
     import_ok(&db.store, &example()).await;
     db
 }
@@ -255,19 +261,30 @@ pub async fn receive_batch(
 
 // ---------------------------------------------------------------------------
 // Rows
+//
+// Read through [`TestDatabase::any`], on either backend, with SQL both speak:
+// decimals as text, flags as 0 or 1.
+
+/// An exact decimal the database wrote as text.
+fn exact(text: &str) -> Decimal {
+    text.parse::<Decimal>()
+        .unwrap_or_else(|error| panic!("decimal {text:?}: {error}"))
+        .normalize()
+}
 
 /// What is reserved from the lot with this code (lot codes are unique in the example).
-pub async fn reserved(pool: &PgPool, lot: &str) -> Decimal {
-    let (reserved,): (Decimal,) = sqlx::query_as("SELECT reserved FROM lots WHERE lot = $1")
-        .bind(lot)
-        .fetch_one(pool)
-        .await
-        .unwrap_or_else(|error| panic!("lot {lot}: {error}"));
-    reserved.normalize()
+pub async fn reserved(pool: &AnyPool, lot: &str) -> Decimal {
+    let reserved: String =
+        sqlx::query_scalar("SELECT CAST(reserved AS TEXT) FROM lots WHERE lot = $1")
+            .bind(lot)
+            .fetch_one(pool)
+            .await
+            .unwrap_or_else(|error| panic!("lot {lot}: {error}"));
+    exact(&reserved)
 }
 
 /// One reservation line as stored.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Line {
     pub line_no: i32,
     pub item_no: i32,
@@ -282,10 +299,12 @@ pub struct Line {
 }
 
 /// The lines of reservation `internal_id` of namespace ECOMMERCE, in line order.
-pub async fn lines(pool: &PgPool, internal_id: &str) -> Vec<Line> {
-    let mut lines: Vec<Line> = sqlx::query_as(
+pub async fn lines(pool: &AnyPool, internal_id: &str) -> Vec<Line> {
+    let rows: Vec<AnyRow> = sqlx::query(
         "SELECT l.line_no, l.item_no, l.product, l.warehouse, l.lot_id, l.lot, l.sublot,
-                l.quantity, l.backorder, l.released_at IS NOT NULL AS released
+                CAST(l.quantity AS TEXT) AS quantity,
+                CASE WHEN l.backorder THEN 1 ELSE 0 END AS backorder,
+                CASE WHEN l.released_at IS NULL THEN 0 ELSE 1 END AS released
            FROM reservation_lines l JOIN reservations r ON r.id = l.reservation_id
           WHERE r.namespace = 'ECOMMERCE' AND r.internal_id = $1
           ORDER BY l.line_no",
@@ -294,10 +313,20 @@ pub async fn lines(pool: &PgPool, internal_id: &str) -> Vec<Line> {
     .fetch_all(pool)
     .await
     .expect("reservation lines");
-    for line in &mut lines {
-        line.quantity = line.quantity.normalize();
-    }
-    lines
+    rows.iter()
+        .map(|row| Line {
+            line_no: row.get("line_no"),
+            item_no: row.get("item_no"),
+            product: row.get("product"),
+            warehouse: row.get("warehouse"),
+            lot_id: row.get("lot_id"),
+            lot: row.get("lot"),
+            sublot: row.get("sublot"),
+            quantity: exact(row.get("quantity")),
+            backorder: row.get::<i32, _>("backorder") != 0,
+            released: row.get::<i32, _>("released") != 0,
+        })
+        .collect()
 }
 
 /// `(lot, quantity)` of each line, for compact assertions.
@@ -318,7 +347,7 @@ pub struct Reservation {
 }
 
 /// Reservation `internal_id` of namespace ECOMMERCE, if any.
-pub async fn reservation(pool: &PgPool, internal_id: &str) -> Option<Reservation> {
+pub async fn reservation(pool: &AnyPool, internal_id: &str) -> Option<Reservation> {
     sqlx::query_as(
         "SELECT company, branch, number, status FROM reservations
           WHERE namespace = 'ECOMMERCE' AND internal_id = $1",
@@ -330,58 +359,98 @@ pub async fn reservation(pool: &PgPool, internal_id: &str) -> Option<Reservation
 }
 
 /// A row count.
-pub async fn count(pool: &PgPool, table: &str) -> i64 {
-    let (count,): (i64,) = sqlx::query_as(&format!("SELECT count(*) FROM {table}"))
+pub async fn count(pool: &AnyPool, table: &str) -> i64 {
+    sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
         .fetch_one(pool)
         .await
-        .unwrap_or_else(|error| panic!("count {table}: {error}"));
-    count
+        .unwrap_or_else(|error| panic!("count {table}: {error}"))
 }
 
-/// Every row of `table` as text, sorted: equal snapshots mean equal contents.
-pub async fn table_text(pool: &PgPool, table: &str) -> String {
-    let (text,): (String,) = sqlx::query_as(&format!(
-        "SELECT coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '') FROM {table} t"
-    ))
-    .fetch_one(pool)
-    .await
-    .unwrap_or_else(|error| panic!("snapshot {table}: {error}"));
-    text
+/// Every row of `table` as text (its `columns`, as the backend writes them
+/// as text), sorted: equal snapshots mean equal contents.
+pub async fn table_text(pool: &AnyPool, table: &str, columns: &str) -> String {
+    let row = columns
+        .split(", ")
+        .map(|column| format!("coalesce(CAST({column} AS TEXT), '<null>')"))
+        .collect::<Vec<_>>()
+        .join(" || '|' || ");
+    let mut rows: Vec<String> = sqlx::query_scalar(&format!("SELECT {row} FROM {table}"))
+        .fetch_all(pool)
+        .await
+        .unwrap_or_else(|error| panic!("snapshot {table}: {error}"));
+    rows.sort();
+    rows.join("\n")
 }
+
+/// The stock and reservation tables, with every column, a refused message
+/// must leave untouched.
+const BUSINESS_TABLES: [(&str, &str); 4] = [
+    (
+        "lots",
+        "id, branch, product, warehouse, lot, sublot, expires_on, received_on, quantity, reserved",
+    ),
+    (
+        "reservations",
+        "id, company, branch, number, namespace, internal_id, reserve_type, document_reserve, \
+         requester, status, created_at, updated_at, sale_id",
+    ),
+    (
+        "reservation_lines",
+        "reservation_id, line_no, item_no, product, warehouse, lot_id, lot, sublot, quantity, \
+         backorder, issued_on, expires_at, released_at",
+    ),
+    (
+        "mappings",
+        "namespace, entity, external, internal, written_at",
+    ),
+];
 
 /// The stock and reservation state a refused message must leave untouched.
-pub async fn business_state(pool: &PgPool) -> String {
+pub async fn business_state(pool: &AnyPool) -> String {
     let mut state = String::new();
-    for table in ["lots", "reservations", "reservation_lines", "mappings"] {
-        state.push_str(&format!("== {table}\n{}\n", table_text(pool, table).await));
+    for (table, columns) in BUSINESS_TABLES {
+        state.push_str(&format!(
+            "== {table}\n{}\n",
+            table_text(pool, table, columns).await
+        ));
     }
     state
 }
 
 /// Checks the stock invariants that must hold whatever interleaving happened.
-pub async fn assert_stock_consistent(pool: &PgPool) {
-    let rows: Vec<(String, Decimal, Decimal, Decimal)> = sqlx::query_as(
-        "SELECT l.lot, l.quantity, l.reserved,
-                coalesce((SELECT sum(rl.quantity) FROM reservation_lines rl
-                            JOIN reservations r ON r.id = rl.reservation_id
-                           WHERE rl.lot_id = l.id AND rl.released_at IS NULL
-                             AND r.status = 'active'), 0)
-           FROM lots l ORDER BY l.id",
+pub async fn assert_stock_consistent(pool: &AnyPool) {
+    let lots: Vec<(i64, String, String, String)> = sqlx::query_as(
+        "SELECT id, lot, CAST(quantity AS TEXT), CAST(reserved AS TEXT) FROM lots ORDER BY id",
     )
     .fetch_all(pool)
     .await
-    .expect("lots with their lines");
-    for (lot, quantity, reserved, held) in rows {
+    .expect("lots");
+    let held: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT rl.lot_id, CAST(rl.quantity AS TEXT)
+           FROM reservation_lines rl JOIN reservations r ON r.id = rl.reservation_id
+          WHERE rl.lot_id IS NOT NULL AND rl.released_at IS NULL AND r.status = 'active'",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("active lines");
+    for (id, lot, quantity, reserved) in lots {
+        let (quantity, reserved) = (exact(&quantity), exact(&reserved));
+        let held: Decimal = held
+            .iter()
+            .filter(|(lot_id, _)| *lot_id == id)
+            .map(|(_, quantity)| exact(quantity))
+            .sum();
         assert!(
             reserved <= quantity,
             "lot {lot}: reserved {reserved} > on hand {quantity}"
         );
         assert_eq!(
-            reserved, held,
+            reserved,
+            held.normalize(),
             "lot {lot}: reserved {reserved} but active lines hold {held}"
         );
     }
-    let (dangling,): (i64,) = sqlx::query_as(
+    let dangling: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM reservation_lines rl JOIN reservations r ON r.id = rl.reservation_id
           WHERE r.status = 'cancelled' AND rl.released_at IS NULL",
     )
