@@ -1223,3 +1223,85 @@ struct ExpiredLine {
     product: String,
     warehouse: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use sqlx::Connection;
+
+    use super::*;
+    use crate::Failure;
+
+    /// An SQLite database in memory with the schema and one lot: 10 on
+    /// hand, 4 reserved.
+    async fn one_lot() -> SqliteConnection {
+        let mut conn = SqliteConnection::connect("sqlite::memory:")
+            .await
+            .expect("an SQLite database in memory");
+        sqlx::raw_sql(include_str!("../migrations_sqlite/0001_schema.sql"))
+            .execute(&mut conn)
+            .await
+            .expect("schema");
+        sqlx::raw_sql(
+            "INSERT INTO products (code) VALUES ('P');
+             INSERT INTO lots (id, branch, product, warehouse, lot, quantity, reserved)
+             VALUES (1, 'B', 'P', '01', 'L', '10.0000', '4.0000');",
+        )
+        .execute(&mut conn)
+        .await
+        .expect("lot");
+        conn
+    }
+
+    async fn reserved(conn: &mut SqliteConnection) -> Decimal {
+        let (Exact(reserved),): (Exact,) = sqlx::query_as("SELECT reserved FROM lots WHERE id = 1")
+            .fetch_one(conn)
+            .await
+            .expect("lot");
+        reserved
+    }
+
+    fn decimal(text: &str) -> Decimal {
+        Decimal::from_str_exact(text).expect("decimal")
+    }
+
+    #[tokio::test]
+    async fn on_sqlite_a_lot_reserves_up_to_its_quantity_exactly_and_never_beyond_or_below() {
+        let mut conn = one_lot().await;
+        adjust_reserved(
+            &mut Conn::Sqlite(&mut conn),
+            &[(1, decimal("5.99995")), (1, decimal("0.00005"))],
+        )
+        .await
+        .expect("up to what is on hand");
+        assert_eq!(reserved(&mut conn).await, decimal("10.0000"));
+
+        let above = adjust_reserved(&mut Conn::Sqlite(&mut conn), &[(1, decimal("0.0001"))])
+            .await
+            .expect_err("beyond what is on hand");
+        let StoreError::Database(sqlx::Error::Database(refusal)) = &above else {
+            panic!("{above:?}");
+        };
+        assert_eq!(refusal.constraint(), Some("reserved_within_on_hand"));
+        assert_eq!(refusal.kind(), ErrorKind::CheckViolation);
+        assert_eq!(
+            above.failure(),
+            Failure::Transient,
+            "planning again cures it"
+        );
+        assert_eq!(reserved(&mut conn).await, decimal("10.0000"));
+
+        let below = adjust_reserved(&mut Conn::Sqlite(&mut conn), &[(1, decimal("-10.0001"))])
+            .await
+            .expect_err("below zero");
+        let StoreError::Database(sqlx::Error::Database(refusal)) = &below else {
+            panic!("{below:?}");
+        };
+        assert_eq!(refusal.constraint(), Some("lots_reserved_check"));
+        assert_eq!(below.failure(), Failure::Permanent);
+
+        adjust_reserved(&mut Conn::Sqlite(&mut conn), &[(1, decimal("-10"))])
+            .await
+            .expect("everything given back");
+        assert_eq!(reserved(&mut conn).await, Decimal::ZERO);
+    }
+}
