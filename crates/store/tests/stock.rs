@@ -105,7 +105,10 @@ async fn a_sale_is_written_with_its_items_lots_payments_and_receivable_and_uses_
     .await;
     assert_eq!(payment[0].as_deref(), Some("CC"));
     assert_eq!(exact(&payment[1]), Decimal::from(700));
-    assert_eq!(payment[2], header[5], "the receivable's prefix is the series");
+    assert_eq!(
+        payment[2], header[5],
+        "the receivable's prefix is the series"
+    );
     assert_eq!(payment[3].as_deref(), Some("000001"));
     assert_eq!(payment[4].as_deref(), Some("CARTAO"));
     assert_eq!(exact(&payment[5]), Decimal::from(700));
@@ -126,7 +129,13 @@ async fn a_sale_is_written_with_its_items_lots_payments_and_receivable_and_uses_
         .await
         .assert_ok();
     assert_eq!(
-        texts(pool, "SELECT number FROM sales WHERE internal_id = $1", "S-2").await[0].as_deref(),
+        texts(
+            pool,
+            "SELECT number FROM sales WHERE internal_id = $1",
+            "S-2"
+        )
+        .await[0]
+            .as_deref(),
         Some("000002")
     );
     send(&db.store, &sale("S-3", "D-3", "R-1"))

@@ -12,7 +12,7 @@ use eai_store::{Answer, Inbound, Received, ReplyRoute, Store, StoreError, Worker
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use sqlx::any::AnyRow;
-use sqlx::{AnyPool, Row};
+use sqlx::{AnyPool, PgPool, Row};
 
 /// The example master data of the repository (SPEC §3).
 pub const EXAMPLE: &str = include_str!("../../../../examples/master-data.json");
@@ -358,17 +358,37 @@ pub async fn reservation(pool: &AnyPool, internal_id: &str) -> Option<Reservatio
     .expect("reservations")
 }
 
-/// A row count.
-pub async fn count(pool: &AnyPool, table: &str) -> i64 {
-    sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+/// A row count, through this database's [`AnyPool`] or (in the tests of
+/// PostgreSQL alone) its `PgPool`.
+pub async fn count<DB>(pool: &sqlx::Pool<DB>, table: &str) -> i64
+where
+    DB: sqlx::Database,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
+    i64: sqlx::Type<DB> + for<'r> sqlx::Decode<'r, DB>,
+    usize: sqlx::ColumnIndex<DB::Row>,
+{
+    sqlx::query_scalar::<DB, i64>(&format!("SELECT count(*) FROM {table}"))
         .fetch_one(pool)
         .await
         .unwrap_or_else(|error| panic!("count {table}: {error}"))
 }
 
+/// Every row of `table` as PostgreSQL prints it, sorted: equal snapshots
+/// mean equal contents.
+pub async fn table_text(pool: &PgPool, table: &str) -> String {
+    let (text,): (String,) = sqlx::query_as(&format!(
+        "SELECT coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '') FROM {table} t"
+    ))
+    .fetch_one(pool)
+    .await
+    .unwrap_or_else(|error| panic!("snapshot {table}: {error}"));
+    text
+}
+
 /// Every row of `table` as text (its `columns`, as the backend writes them
 /// as text), sorted: equal snapshots mean equal contents.
-pub async fn table_text(pool: &AnyPool, table: &str, columns: &str) -> String {
+pub async fn columns_text(pool: &AnyPool, table: &str, columns: &str) -> String {
     let row = columns
         .split(", ")
         .map(|column| format!("coalesce(CAST({column} AS TEXT), '<null>')"))
@@ -411,7 +431,7 @@ pub async fn business_state(pool: &AnyPool) -> String {
     for (table, columns) in BUSINESS_TABLES {
         state.push_str(&format!(
             "== {table}\n{}\n",
-            table_text(pool, table, columns).await
+            columns_text(pool, table, columns).await
         ));
     }
     state
