@@ -635,9 +635,9 @@ async fn reservations_all(
     if internal_ids.is_empty() {
         return Ok(requests.iter().map(|_| HashMap::new()).collect());
     }
-    let (rows, lines): (Vec<(String, String, i64, String, String)>, Vec<LineRow>) = match conn {
+    let (rows, lines): (Vec<ReservationRow>, Vec<LineRow>) = match conn {
         Conn::Postgres(c) => {
-            let rows: Vec<(String, String, i64, String, String)> = sqlx::query_as(
+            let rows: Vec<ReservationRow> = sqlx::query_as(
                 "SELECT r.namespace, r.internal_id, r.id, r.number, r.status
            FROM reservations r
            JOIN (SELECT DISTINCT * FROM unnest($1::text[], $2::text[])) AS w(namespace, internal_id)
@@ -669,9 +669,9 @@ async fn reservations_all(
                 .collect();
             wanted.sort_unstable();
             wanted.dedup();
-            let mut rows: Vec<(String, String, i64, String, String)> = Vec::new();
+            let mut rows: Vec<ReservationRow> = Vec::new();
             for (namespace, internal_id) in wanted {
-                let row: Option<(String, String, i64, String, String)> = sqlx::query_as(
+                let row: Option<ReservationRow> = sqlx::query_as(
                     "SELECT namespace, internal_id, id, number, status FROM reservations
                       WHERE namespace = $1 AND internal_id = $2",
                 )
@@ -728,6 +728,9 @@ async fn reservations_all(
         })
         .collect())
 }
+
+/// A reservation a sale names: namespace, InternalId, id, number, status.
+type ReservationRow = (String, String, i64, String, String);
 
 #[derive(sqlx::FromRow)]
 struct LineRow {
