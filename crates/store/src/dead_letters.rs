@@ -129,23 +129,23 @@ impl Store {
         let clean = |text: &str| text.replace(char::from(0), "\u{FFFD}");
         on_pool!(&self.pool, pool => {
             sqlx::query(
-            "INSERT INTO dead_letters (dead_letter_id, uuid, code, reason, exchange, routing_key,
-                                       correlation_id, message_id, reply_to, body)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-             ON CONFLICT (dead_letter_id) DO NOTHING",
-        )
-        .bind(dead.dead_letter_id.map(clean))
-        .bind(dead.uuid.map(clean))
-        .bind(clean(dead.code))
-        .bind(clean(dead.reason))
-        .bind(clean(dead.exchange))
-        .bind(clean(dead.routing_key))
-        .bind(dead.correlation_id.map(clean))
-        .bind(dead.message_id.map(clean))
-        .bind(dead.reply_to.map(clean))
-        .bind(dead.body)
-        .execute(pool)
-        .await?;
+                "INSERT INTO dead_letters (dead_letter_id, uuid, code, reason, exchange, routing_key,
+                                           correlation_id, message_id, reply_to, body)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                 ON CONFLICT (dead_letter_id) DO NOTHING",
+            )
+            .bind(dead.dead_letter_id.map(clean))
+            .bind(dead.uuid.map(clean))
+            .bind(clean(dead.code))
+            .bind(clean(dead.reason))
+            .bind(clean(dead.exchange))
+            .bind(clean(dead.routing_key))
+            .bind(dead.correlation_id.map(clean))
+            .bind(dead.message_id.map(clean))
+            .bind(dead.reply_to.map(clean))
+            .bind(dead.body)
+            .execute(pool)
+            .await?;
         });
         Ok(())
     }
