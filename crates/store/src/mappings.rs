@@ -16,6 +16,13 @@ pub(crate) const ON_MAPPING_CONFLICT: &str = "ON CONFLICT (namespace, entity, ex
          written_at = CASE WHEN mappings.internal = EXCLUDED.internal
                            THEN mappings.written_at ELSE clock_timestamp() END";
 
+/// [`ON_MAPPING_CONFLICT`] in SQLite, whose statements bind the time they
+/// write as `written_at`.
+pub(crate) const SQLITE_ON_MAPPING_CONFLICT: &str = "ON CONFLICT (namespace, entity, external)
+     DO UPDATE SET internal = excluded.internal,
+         written_at = CASE WHEN mappings.internal = excluded.internal
+                           THEN mappings.written_at ELSE excluded.written_at END";
+
 /// Creates or replaces one mapping; true when it is new.
 pub(crate) async fn upsert_mapping(
     conn: &mut sqlx::PgConnection,
