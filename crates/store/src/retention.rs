@@ -167,11 +167,11 @@ async fn purge_sqlite(
     .await?;
     let old = Json(&old);
     sqlx::query("DELETE FROM outbox_attempts WHERE outbox_id IN (SELECT value FROM json_each($1))")
-        .bind(&old)
+        .bind(old)
         .execute(&mut *conn)
         .await?;
     let messages = sqlx::query("DELETE FROM outbox WHERE id IN (SELECT value FROM json_each($1))")
-        .bind(&old)
+        .bind(old)
         .execute(&mut *conn)
         .await?
         .rows_affected();
