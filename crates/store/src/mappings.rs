@@ -35,17 +35,19 @@ pub(crate) async fn upsert_mapping(
     internal: &str,
 ) -> Result<bool, sqlx::Error> {
     match conn {
-        Conn::Postgres(c) => sqlx::query_scalar(&format!(
+        Conn::Postgres(c) => {
+            sqlx::query_scalar(&format!(
             "INSERT INTO mappings (namespace, entity, external, internal) VALUES ($1, $2, $3, $4)
          {ON_MAPPING_CONFLICT}
          RETURNING (xmax = 0)"
         ))
-        .bind(namespace)
-        .bind(entity)
-        .bind(external)
-        .bind(internal)
-        .fetch_one(&mut **c)
-        .await,
+            .bind(namespace)
+            .bind(entity)
+            .bind(external)
+            .bind(internal)
+            .fetch_one(&mut **c)
+            .await
+        }
         Conn::Sqlite(c) => {
             let existing: Option<i64> = sqlx::query_scalar(
                 "SELECT 1 FROM mappings WHERE namespace = $1 AND entity = $2 AND external = $3",
@@ -102,39 +104,31 @@ pub fn position(cursor: &Cursor) -> Option<(String, String, String)> {
     serde_json::from_str(&cursor.key).ok()
 }
 
-impl Store {
-    /// Mappings, one page.
-    pub async fn mappings(&self, filter: &MappingFilter) -> Result<Page<Mapping>, StoreError> {
-        let after = filter.cursor.as_ref().and_then(position);
-        let rows: Vec<Mapping> = match &self.pool {
-            Pool::Postgres(pool) => {
-                sqlx::query_as(
-                    "SELECT namespace, entity, external, internal FROM mappings
+/// One page of mappings, after the cursor's position.
+const MAPPINGS: &str = "SELECT namespace, entity, external, internal FROM mappings
               WHERE ($1::text IS NULL OR namespace = $1) AND ($2::text IS NULL OR entity = $2)
                 AND ($3::text IS NULL OR external = $3)
                 AND ($4::text IS NULL OR (namespace, entity, external) > ($4, $5, $6))
               ORDER BY namespace, entity, external
-              LIMIT $7",
-                )
-                .bind(&filter.namespace)
-                .bind(filter.entity.map(Entity::as_str))
-                .bind(&filter.external)
-                .bind(after.as_ref().map(|key| key.0.clone()))
-                .bind(after.as_ref().map(|key| key.1.clone()))
-                .bind(after.as_ref().map(|key| key.2.clone()))
-                .bind(filter.limit + 1)
-                .fetch_all(pool)
-                .await?
-            }
-            Pool::Sqlite(pool) => {
-                sqlx::query_as(
-                    "SELECT namespace, entity, external, internal FROM mappings
+              LIMIT $7";
+
+/// [`MAPPINGS`] in SQLite's terms.
+const MAPPINGS_SQLITE: &str = "SELECT namespace, entity, external, internal FROM mappings
                       WHERE ($1 IS NULL OR namespace = $1) AND ($2 IS NULL OR entity = $2)
                         AND ($3 IS NULL OR external = $3)
                         AND ($4 IS NULL OR (namespace, entity, external) > ($4, $5, $6))
                       ORDER BY namespace, entity, external
-                      LIMIT $7",
-                )
+                      LIMIT $7";
+
+impl Store {
+    /// Mappings, one page.
+    pub async fn mappings(&self, filter: &MappingFilter) -> Result<Page<Mapping>, StoreError> {
+        let after = filter.cursor.as_ref().and_then(position);
+        let statement = match &self.pool {
+            Pool::Postgres(_) => MAPPINGS,
+            Pool::Sqlite(_) => MAPPINGS_SQLITE,
+        };
+        let rows: Vec<Mapping> = on_pool!(&self.pool, pool => sqlx::query_as(statement)
                 .bind(&filter.namespace)
                 .bind(filter.entity.map(Entity::as_str))
                 .bind(&filter.external)
@@ -143,9 +137,7 @@ impl Store {
                 .bind(after.as_ref().map(|key| key.2.clone()))
                 .bind(filter.limit + 1)
                 .fetch_all(pool)
-                .await?
-            }
-        };
+                .await?);
         Ok(Page::of(rows, filter.limit, |mapping: &Mapping| Cursor {
             at: chrono::DateTime::UNIX_EPOCH,
             key: key_of(mapping),
