@@ -335,6 +335,12 @@ impl Decode<'_, Sqlite> for Texts {
     }
 }
 
+/// Rows (tuples or values) as one JSON array, for SQLite statements that
+/// read a list parameter with `json_each` (PostgreSQL binds arrays).
+pub(crate) fn json_rows<T: serde::Serialize + ?Sized>(rows: &T) -> String {
+    serde_json::to_string(rows).unwrap_or_else(|_| "[]".to_owned())
+}
+
 /// A quantity as PostgreSQL's `numeric(18, 4)` columns keep it: four
 /// decimal places, rounded half away from zero. SQLite keeps the same text.
 pub(crate) fn quantity(value: Decimal) -> Decimal {

@@ -8,8 +8,8 @@ use eai_domain::reservation::ProductInfo;
 use eai_domain::{document_internal_id, Directory, Entity};
 use eai_protocol::InternalIdEntry;
 
-use crate::db::Conn;
-use crate::mappings::ON_MAPPING_CONFLICT;
+use crate::db::{json_rows, Conn, Texts};
+use crate::mappings::{ON_MAPPING_CONFLICT, SQLITE_ON_MAPPING_CONFLICT};
 use crate::StoreError;
 
 /// A branch and the parameters the rules read.
@@ -51,24 +51,49 @@ pub async fn load_directories(
         }
     }
     let branches: Vec<&str> = scopes.iter().map(|scope| scope.branch).collect();
-    let rows: Vec<(i32, String, Option<String>, String)> = sqlx::query_as(
-        "SELECT w.n, m.entity, m.external, m.internal
-           FROM unnest($1::int[], $2::text[], $3::text[], $4::text[])
-             AS w(n, namespace, entity, external)
-           JOIN mappings m
-             ON m.namespace = w.namespace AND m.entity = w.entity AND m.external = w.external
-         UNION ALL
-         SELECT b.n::int - 1, 'Warehouse', NULL, h.code
-           FROM unnest($5::text[]) WITH ORDINALITY AS b(branch, n)
-           JOIN warehouses h ON h.branch = b.branch",
-    )
-    .bind(&index)
-    .bind(&namespaces)
-    .bind(&entities)
-    .bind(&externals)
-    .bind(&branches)
-    .fetch_all(conn.postgres()?)
-    .await?;
+    let rows: Vec<(i32, String, Option<String>, String)> = match conn {
+        Conn::Postgres(conn) => {
+            sqlx::query_as(
+                "SELECT w.n, m.entity, m.external, m.internal
+                   FROM unnest($1::int[], $2::text[], $3::text[], $4::text[])
+                     AS w(n, namespace, entity, external)
+                   JOIN mappings m
+                     ON m.namespace = w.namespace AND m.entity = w.entity AND m.external = w.external
+                 UNION ALL
+                 SELECT b.n::int - 1, 'Warehouse', NULL, h.code
+                   FROM unnest($5::text[]) WITH ORDINALITY AS b(branch, n)
+                   JOIN warehouses h ON h.branch = b.branch",
+            )
+            .bind(&index)
+            .bind(&namespaces)
+            .bind(&entities)
+            .bind(&externals)
+            .bind(&branches)
+            .fetch_all(&mut **conn)
+            .await?
+        }
+        Conn::Sqlite(conn) => {
+            let wanted: Vec<(i32, &str, &str, &str)> = (0..index.len())
+                .map(|n| (index[n], namespaces[n], entities[n], externals[n]))
+                .collect();
+            sqlx::query_as(
+                "SELECT json_extract(w.value, '$[0]'), m.entity, m.external, m.internal
+                   FROM json_each($1) w
+                   JOIN mappings m
+                     ON m.namespace = json_extract(w.value, '$[1]')
+                    AND m.entity = json_extract(w.value, '$[2]')
+                    AND m.external = json_extract(w.value, '$[3]')
+                 UNION ALL
+                 SELECT b.key, 'Warehouse', NULL, h.code
+                   FROM json_each($2) b
+                   JOIN warehouses h ON h.branch = b.value",
+            )
+            .bind(json_rows(&wanted))
+            .bind(json_rows(&branches))
+            .fetch_all(&mut **conn)
+            .await?
+        }
+    };
     let mut directories = vec![Directory::default(); scopes.len()];
     for (n, entity, external, internal) in rows {
         let Some(directory) = usize::try_from(n).ok().and_then(|n| directories.get_mut(n)) else {
@@ -130,21 +155,42 @@ pub async fn locate_all(
     let namespaces: Vec<&str> = wanted.iter().map(|(namespace, ..)| *namespace).collect();
     let companies: Vec<&str> = wanted.iter().map(|(_, company, _)| *company).collect();
     let branches: Vec<&str> = wanted.iter().map(|(.., branch)| *branch).collect();
-    let rows: Vec<LocatedRow> = sqlx::query_as(
-        "SELECT w.n, m.internal AS mapped, b.company, b.branch, b.closed_until,
-                b.released_payment_methods, b.reserve_without_stock
-           FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY
-             AS w(namespace, company, branch, n)
-           LEFT JOIN mappings m
-             ON m.namespace = w.namespace AND m.entity = $4 AND m.external = w.company
-           LEFT JOIN branches b ON b.branch = w.branch AND b.company IN (w.company, m.internal)",
-    )
-    .bind(&namespaces)
-    .bind(&companies)
-    .bind(&branches)
-    .bind(Entity::Company.as_str())
-    .fetch_all(conn.postgres()?)
-    .await?;
+    let rows: Vec<LocatedRow> = match conn {
+        Conn::Postgres(conn) => {
+            sqlx::query_as(
+                "SELECT w.n, m.internal AS mapped, b.company, b.branch, b.closed_until,
+                        b.released_payment_methods, b.reserve_without_stock
+                   FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY
+                     AS w(namespace, company, branch, n)
+                   LEFT JOIN mappings m
+                     ON m.namespace = w.namespace AND m.entity = $4 AND m.external = w.company
+                   LEFT JOIN branches b ON b.branch = w.branch AND b.company IN (w.company, m.internal)",
+            )
+            .bind(&namespaces)
+            .bind(&companies)
+            .bind(&branches)
+            .bind(Entity::Company.as_str())
+            .fetch_all(&mut **conn)
+            .await?
+        }
+        Conn::Sqlite(conn) => {
+            sqlx::query_as(
+                "SELECT w.key + 1 AS n, m.internal AS mapped, b.company, b.branch, b.closed_until,
+                        b.released_payment_methods, b.reserve_without_stock
+                   FROM json_each($1) w
+                   LEFT JOIN mappings m
+                     ON m.namespace = json_extract(w.value, '$[0]') AND m.entity = $2
+                    AND m.external = json_extract(w.value, '$[1]')
+                   LEFT JOIN branches b
+                     ON b.branch = json_extract(w.value, '$[2]')
+                    AND b.company IN (json_extract(w.value, '$[1]'), m.internal)",
+            )
+            .bind(json_rows(wanted))
+            .bind(Entity::Company.as_str())
+            .fetch_all(&mut **conn)
+            .await?
+        }
+    };
     let mut located = Vec::with_capacity(wanted.len());
     for (n, (_, company, _)) in wanted.iter().enumerate() {
         let rows: Vec<&LocatedRow> = rows.iter().filter(|row| row.n == n as i64 + 1).collect();
@@ -163,7 +209,11 @@ pub async fn locate_all(
                 company,
                 branch: row.branch.clone().unwrap_or_default(),
                 closed_until: row.closed_until,
-                released_payment_methods: row.released_payment_methods.clone().unwrap_or_default(),
+                released_payment_methods: row
+                    .released_payment_methods
+                    .clone()
+                    .map(|methods| methods.0)
+                    .unwrap_or_default(),
                 reserve_without_stock: row.reserve_without_stock.unwrap_or_default(),
             })
         });
@@ -179,7 +229,7 @@ struct LocatedRow {
     company: Option<String>,
     branch: Option<String>,
     closed_until: Option<NaiveDate>,
-    released_payment_methods: Option<Vec<String>>,
+    released_payment_methods: Option<Texts>,
     reserve_without_stock: Option<bool>,
 }
 
@@ -193,12 +243,25 @@ pub async fn load_products(
     directories: &mut [Directory],
 ) -> Result<HashMap<String, ProductInfo>, StoreError> {
     let codes = candidate_codes(scopes, directories, Entity::Product);
-    let rows: Vec<(String, bool, Option<String>)> = sqlx::query_as(
-        "SELECT code, blocked, default_warehouse FROM products WHERE code = ANY($1)",
-    )
-    .bind(&codes)
-    .fetch_all(conn.postgres()?)
-    .await?;
+    let rows: Vec<(String, bool, Option<String>)> = match conn {
+        Conn::Postgres(conn) => {
+            sqlx::query_as(
+                "SELECT code, blocked, default_warehouse FROM products WHERE code = ANY($1)",
+            )
+            .bind(&codes)
+            .fetch_all(&mut **conn)
+            .await?
+        }
+        Conn::Sqlite(conn) => {
+            sqlx::query_as(
+                "SELECT code, blocked, default_warehouse FROM products
+                  WHERE code IN (SELECT value FROM json_each($1))",
+            )
+            .bind(Texts(codes))
+            .fetch_all(&mut **conn)
+            .await?
+        }
+    };
     let products: HashMap<String, ProductInfo> = rows
         .into_iter()
         .map(|(code, blocked, default_warehouse)| {
@@ -278,17 +341,38 @@ pub async fn record_numbered(
         .iter()
         .map(|entry| entry.destination.as_str())
         .collect();
-    sqlx::query(&format!(
-        "INSERT INTO mappings (namespace, entity, external, internal)
-         SELECT u.namespace, $1, u.external, u.internal
-           FROM unnest($2::text[], $3::text[], $4::text[]) AS u(namespace, external, internal)
-         {ON_MAPPING_CONFLICT}"
-    ))
-    .bind(entity.as_str())
-    .bind(&namespaces)
-    .bind(&externals)
-    .bind(&internals)
-    .execute(conn.postgres()?)
-    .await?;
+    match conn {
+        Conn::Postgres(conn) => {
+            sqlx::query(&format!(
+                "INSERT INTO mappings (namespace, entity, external, internal)
+                 SELECT u.namespace, $1, u.external, u.internal
+                   FROM unnest($2::text[], $3::text[], $4::text[]) AS u(namespace, external, internal)
+                 {ON_MAPPING_CONFLICT}"
+            ))
+            .bind(entity.as_str())
+            .bind(&namespaces)
+            .bind(&externals)
+            .bind(&internals)
+            .execute(&mut **conn)
+            .await?;
+        }
+        Conn::Sqlite(conn) => {
+            let rows: Vec<(&str, &str, &str)> = (0..namespaces.len())
+                .map(|n| (namespaces[n], externals[n], internals[n]))
+                .collect();
+            sqlx::query(&format!(
+                "INSERT INTO mappings (namespace, entity, external, internal, written_at)
+                 SELECT json_extract(value, '$[0]'), $1, json_extract(value, '$[1]'),
+                        json_extract(value, '$[2]'), $3
+                   FROM json_each($2) WHERE true
+                 {SQLITE_ON_MAPPING_CONFLICT}"
+            ))
+            .bind(entity.as_str())
+            .bind(json_rows(&rows))
+            .bind(chrono::Utc::now())
+            .execute(&mut **conn)
+            .await?;
+        }
+    }
     Ok(entries)
 }

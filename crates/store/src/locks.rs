@@ -82,6 +82,11 @@ pub async fn lock_document(conn: &mut Conn<'_>, key: &str) -> Result<(), StoreEr
 /// documentation); a key asked for both shared and exclusive is taken
 /// exclusive.
 pub async fn lock_keys(conn: &mut Conn<'_>, locks: &[Lock]) -> Result<(), StoreError> {
+    // An SQLite transaction holds the database's only write lock from its
+    // start: nothing else can change a document or stock meanwhile.
+    let Conn::Postgres(conn) = conn else {
+        return Ok(());
+    };
     let keys: Vec<&str> = locks.iter().map(|lock| lock.key.as_str()).collect();
     let shared: Vec<bool> = locks.iter().map(|lock| lock.shared).collect();
     sqlx::query(
@@ -94,7 +99,7 @@ pub async fn lock_keys(conn: &mut Conn<'_>, locks: &[Lock]) -> Result<(), StoreE
     )
     .bind(&keys)
     .bind(&shared)
-    .execute(conn.postgres()?)
+    .execute(&mut **conn)
     .await?;
     Ok(())
 }

@@ -18,9 +18,9 @@ pub(crate) const ON_MAPPING_CONFLICT: &str = "ON CONFLICT (namespace, entity, ex
          written_at = CASE WHEN mappings.internal = EXCLUDED.internal
                            THEN mappings.written_at ELSE clock_timestamp() END";
 
-/// The same on SQLite, where the inserted row carries its `written_at`
-/// (bound: SQLite's clock writes another shape of timestamp).
-pub(crate) const ON_MAPPING_CONFLICT_SQLITE: &str = "ON CONFLICT (namespace, entity, external)
+/// [`ON_MAPPING_CONFLICT`] in SQLite, whose statements bind the time they
+/// write as `written_at`.
+pub(crate) const SQLITE_ON_MAPPING_CONFLICT: &str = "ON CONFLICT (namespace, entity, external)
      DO UPDATE SET internal = excluded.internal,
          written_at = CASE WHEN mappings.internal = excluded.internal
                            THEN mappings.written_at ELSE excluded.written_at END";
@@ -60,7 +60,7 @@ pub(crate) async fn upsert_mapping(
             sqlx::query(&format!(
                 "INSERT INTO mappings (namespace, entity, external, internal, written_at)
                  VALUES ($1, $2, $3, $4, $5)
-                 {ON_MAPPING_CONFLICT_SQLITE}"
+                 {SQLITE_ON_MAPPING_CONFLICT}"
             ))
             .bind(namespace)
             .bind(entity)

@@ -22,10 +22,10 @@ use eai_protocol::{
     ReturnContent, SaleCancellation, Transaction,
 };
 use rust_decimal::Decimal;
-use sqlx::{Postgres, Row};
+use sqlx::{Postgres, Row, Sqlite};
 
 use crate::cancellation::{self, CancelOutcome};
-use crate::db::{on_conn, Conn};
+use crate::db::{on_conn, on_pool, Conn, Pool, Texts};
 use crate::directory::{self, Branch};
 use crate::reservation::{self, Outcome, ReserveRequest};
 use crate::sale::{self, SaleOutcome, SaleRequest};
@@ -117,13 +117,15 @@ impl Store {
 
     /// The stored receipt of a UUID already answered, and whether it was ok.
     pub async fn stored_receipt(&self, uuid: &str) -> Result<Option<(String, bool)>, StoreError> {
-        let row: Option<(String, String)> = sqlx::query_as(
-            "SELECT o.body, i.status FROM inbox i JOIN outbox o ON o.id = i.receipt_id
-              WHERE i.uuid = $1 AND i.status IN ('ok', 'error')",
-        )
-        .bind(uuid)
-        .fetch_optional(self.pool.postgres()?)
-        .await?;
+        let row: Option<(String, String)> = on_pool!(&self.pool, pool => {
+            sqlx::query_as(
+                "SELECT o.body, i.status FROM inbox i JOIN outbox o ON o.id = i.receipt_id
+                  WHERE i.uuid = $1 AND i.status IN ('ok', 'error')",
+            )
+            .bind(uuid)
+            .fetch_optional(pool)
+            .await?
+        });
         Ok(row.map(|(body, status)| (body, status == "ok")))
     }
 
@@ -132,13 +134,27 @@ impl Store {
         &self,
         uuids: &[String],
     ) -> Result<Vec<(String, String)>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT i.uuid, o.body FROM inbox i JOIN outbox o ON o.id = i.receipt_id
-              WHERE i.uuid = ANY($1) AND i.status IN ('ok', 'error')",
-        )
-        .bind(uuids)
-        .fetch_all(self.pool.postgres()?)
-        .await?)
+        Ok(match &self.pool {
+            Pool::Postgres(pool) => {
+                sqlx::query_as(
+                    "SELECT i.uuid, o.body FROM inbox i JOIN outbox o ON o.id = i.receipt_id
+                      WHERE i.uuid = ANY($1) AND i.status IN ('ok', 'error')",
+                )
+                .bind(uuids)
+                .fetch_all(pool)
+                .await?
+            }
+            Pool::Sqlite(pool) => {
+                sqlx::query_as(
+                    "SELECT i.uuid, o.body FROM inbox i JOIN outbox o ON o.id = i.receipt_id
+                      WHERE i.uuid IN (SELECT value FROM json_each($1))
+                        AND i.status IN ('ok', 'error')",
+                )
+                .bind(Texts(uuids.to_vec()))
+                .fetch_all(pool)
+                .await?
+            }
+        })
     }
 
     /// Answers an envelope that cannot be processed with `detail` (an error),
@@ -283,8 +299,50 @@ const INBOX_ROWS: &str = "SELECT u.*, $11
               document_code, body_zstd)";
 
 /// The columns [`INBOX_ROWS`] fills.
-const INBOX_COLUMNS: &str = "uuid, transaction, namespace, company, branch, received_at, body,
+const INBOX_COLUMNS: &str = "uuid, \"transaction\", namespace, company, branch, received_at, body,
         internal_id, document_code, body_zstd, environment";
+
+/// The placeholders of one inbox row in SQLite, in [`INBOX_COLUMNS`]' order.
+const SQLITE_INBOX_VALUES: &str = "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11";
+
+/// One envelope's inbox row, for SQLite's one-row statements.
+struct InboxRow<'r> {
+    uuid: &'r str,
+    transaction: &'r str,
+    namespace: &'r str,
+    company: &'r str,
+    branch: &'r str,
+    received_at: DateTime<Utc>,
+    body: &'r [u8],
+    internal_id: Option<&'r str>,
+    document_code: Option<&'r str>,
+    body_zstd: bool,
+}
+
+impl<'r> InboxRow<'r> {
+    /// `query` with the row bound as `$1`…`$11` ([`SQLITE_INBOX_VALUES`]).
+    fn bind<'q>(
+        &self,
+        query: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+        environment: Environment,
+    ) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>
+    where
+        'r: 'q,
+    {
+        query
+            .bind(self.uuid)
+            .bind(self.transaction)
+            .bind(self.namespace)
+            .bind(self.company)
+            .bind(self.branch)
+            .bind(self.received_at)
+            .bind(self.body)
+            .bind(self.internal_id)
+            .bind(self.document_code)
+            .bind(self.body_zstd)
+            .bind(environment.as_str())
+    }
+}
 
 /// The columns of [`INBOX_ROWS`], one entry per envelope.
 #[derive(Default)]
@@ -322,6 +380,24 @@ impl<'a> InboxRows<'a> {
         rows
     }
 
+    /// The rows one by one, for SQLite.
+    fn rows(&self) -> Vec<InboxRow<'_>> {
+        (0..self.uuid.len())
+            .map(|n| InboxRow {
+                uuid: self.uuid[n],
+                transaction: &self.transaction[n],
+                namespace: &self.namespace[n],
+                company: &self.company[n],
+                branch: &self.branch[n],
+                received_at: self.received_at[n],
+                body: &self.body[n],
+                internal_id: self.internal_id[n].as_deref(),
+                document_code: self.document_code[n].as_deref(),
+                body_zstd: self.body_zstd[n],
+            })
+            .collect()
+    }
+
     /// `sql` (built on [`INBOX_ROWS`]) with the rows bound as `$1`…`$11`.
     /// The rows are consumed: each column is encoded into the query's
     /// arguments and dropped at once, so a large body is not held twice.
@@ -357,10 +433,25 @@ impl Store {
              ON CONFLICT (uuid) DO UPDATE SET status = 'waiting'
               WHERE inbox.status IN ('waiting', 'retrying')"
         );
-        InboxRows::of(&[inbound])
-            .bind(&sql, self.environment)
-            .execute(self.pool.postgres()?)
-            .await?;
+        let rows = InboxRows::of(&[inbound]);
+        match &self.pool {
+            Pool::Postgres(pool) => {
+                rows.bind(&sql, self.environment).execute(pool).await?;
+            }
+            Pool::Sqlite(pool) => {
+                let sql = format!(
+                    "INSERT INTO inbox ({INBOX_COLUMNS}, status)
+                     VALUES ({SQLITE_INBOX_VALUES}, 'waiting')
+                     ON CONFLICT (uuid) DO UPDATE SET status = 'waiting'
+                      WHERE inbox.status IN ('waiting', 'retrying')"
+                );
+                for row in rows.rows() {
+                    row.bind(sqlx::query(&sql), self.environment)
+                        .execute(pool)
+                        .await?;
+                }
+            }
+        }
         Ok(())
     }
 }
@@ -398,15 +489,30 @@ pub(crate) async fn look_up_all(
         .map(|inbound| inbound.envelope.uuid())
         .collect();
     type Row = (String, Option<String>, i32, Option<i64>, Option<String>);
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT i.uuid, i.status, i.earlier_attempts, o.id, o.body
-           FROM inbox i LEFT JOIN outbox o ON o.id = i.receipt_id
-          WHERE i.uuid = ANY($1)
-            FOR KEY SHARE OF i",
-    )
-    .bind(&uuids)
-    .fetch_all(conn.postgres()?)
-    .await?;
+    let rows: Vec<Row> = match conn {
+        Conn::Postgres(conn) => {
+            sqlx::query_as(
+                "SELECT i.uuid, i.status, i.earlier_attempts, o.id, o.body
+                   FROM inbox i LEFT JOIN outbox o ON o.id = i.receipt_id
+                  WHERE i.uuid = ANY($1)
+                    FOR KEY SHARE OF i",
+            )
+            .bind(&uuids)
+            .fetch_all(&mut **conn)
+            .await?
+        }
+        // The transaction holds the writer lock: no operator's retry runs meanwhile.
+        Conn::Sqlite(conn) => {
+            sqlx::query_as(
+                "SELECT i.uuid, i.status, i.earlier_attempts, o.id, o.body
+                   FROM inbox i LEFT JOIN outbox o ON o.id = i.receipt_id
+                  WHERE i.uuid IN (SELECT value FROM json_each($1))",
+            )
+            .bind(Texts(uuids.iter().map(|uuid| (*uuid).to_owned()).collect()))
+            .fetch_all(&mut **conn)
+            .await?
+        }
+    };
     let mut rows: HashMap<String, Row> = rows.into_iter().map(|row| (row.0.clone(), row)).collect();
     Ok(inbounds
         .iter()
@@ -528,19 +634,71 @@ pub(crate) async fn record_answers(
             AND inbox.earlier_attempts = EXCLUDED.earlier_attempts
          RETURNING uuid, receipt_id"
     );
-    let written: Vec<(String, i64)> = rows
-        .bind(&sql, environment)
-        .bind(&receipt_uuid)
-        .bind(&exchange)
-        .bind(&routing_key)
-        .bind(&correlation_id)
-        .bind(&body)
-        .bind(&status)
-        .bind(&error_codes)
-        .bind(&attempts)
-        .try_map(|row: sqlx::postgres::PgRow| Ok((row.try_get(0)?, row.try_get(1)?)))
-        .fetch_all(conn.postgres()?)
-        .await?;
+    let written: Vec<(String, i64)> = match conn {
+        Conn::Postgres(conn) => {
+            rows.bind(&sql, environment)
+                .bind(&receipt_uuid)
+                .bind(&exchange)
+                .bind(&routing_key)
+                .bind(&correlation_id)
+                .bind(&body)
+                .bind(&status)
+                .bind(&error_codes)
+                .bind(&attempts)
+                .try_map(|row: sqlx::postgres::PgRow| Ok((row.try_get(0)?, row.try_get(1)?)))
+                .fetch_all(&mut **conn)
+                .await?
+        }
+        Conn::Sqlite(conn) => {
+            let now = Utc::now();
+            let inbox = format!(
+                "INSERT INTO inbox ({INBOX_COLUMNS}, status, processed_at, receipt_id, error_codes,
+                                    earlier_attempts)
+                 VALUES ({SQLITE_INBOX_VALUES}, $12, $13, $14, $15, $16)
+                 ON CONFLICT (uuid) DO UPDATE
+                    SET status = excluded.status, processed_at = excluded.processed_at,
+                        receipt_id = excluded.receipt_id, error_codes = excluded.error_codes,
+                        discarded_at = NULL, discarded_by = NULL, discard_note = NULL
+                  WHERE inbox.status IN ('waiting', 'retrying')
+                    AND inbox.earlier_attempts = excluded.earlier_attempts
+                 RETURNING uuid, receipt_id"
+            );
+            let mut written = Vec::with_capacity(count);
+            for (n, row) in rows.rows().iter().enumerate() {
+                let receipt_id: i64 = sqlx::query_scalar(
+                    "INSERT INTO outbox (uuid, kind, \"transaction\", exchange, routing_key,
+                                         correlation_id, body, status, sent_at, attempts)
+                     VALUES ($1, 'receipt', $2, $3, $4, $5, $6, 'done', $7, 1)
+                     RETURNING id",
+                )
+                .bind(&receipt_uuid[n])
+                .bind(row.transaction)
+                .bind(exchange[n])
+                .bind(routing_key[n])
+                .bind(correlation_id[n])
+                .bind(&body[n])
+                .bind(now)
+                .fetch_one(&mut **conn)
+                .await?;
+                let codes: Vec<String> = error_codes[n]
+                    .split_whitespace()
+                    .map(str::to_owned)
+                    .collect();
+                let answered: Option<(String, i64)> = row
+                    .bind(sqlx::query(&inbox), environment)
+                    .bind(status[n])
+                    .bind(now)
+                    .bind(receipt_id)
+                    .bind(Texts(codes))
+                    .bind(attempts[n])
+                    .try_map(|row: sqlx::sqlite::SqliteRow| Ok((row.try_get(0)?, row.try_get(1)?)))
+                    .fetch_optional(&mut **conn)
+                    .await?;
+                written.extend(answered);
+            }
+            written
+        }
+    };
     let written: HashMap<String, i64> = written.into_iter().collect();
     inbounds
         .into_iter()
