@@ -10,7 +10,11 @@ async fn an_sqlite_database_is_created_migrated_and_lists_its_migrations() {
     let applied = db.store.applied_migrations().await.expect("migrations");
     assert_eq!(applied.len(), 1, "{applied:?}");
     assert!(
-        db.store.missing_migrations().await.expect("missing").is_empty(),
+        db.store
+            .missing_migrations()
+            .await
+            .expect("missing")
+            .is_empty(),
         "nothing left to apply"
     );
     let mut probe = db.store.probe();
