@@ -233,22 +233,33 @@ pub(crate) async fn enqueue_to(
 /// Sends the blocked messages of a destination that was unblocked back to
 /// `waiting`, each with at least one attempt left: being blocked is not a
 /// failed attempt. Returns how many go out again.
-pub async fn release_blocked(
-    conn: &mut sqlx::PgConnection,
-    destination_id: i64,
-) -> Result<u64, sqlx::Error> {
-    Ok(sqlx::query(
-        "UPDATE outbox o
+pub async fn release_blocked(conn: &mut Conn<'_>, destination_id: i64) -> Result<u64, sqlx::Error> {
+    Ok(match conn {
+        Conn::Postgres(c) => sqlx::query(
+            "UPDATE outbox o
             SET status = 'waiting', next_attempt_at = now(),
                 attempts = LEAST(o.attempts, d.max_attempts - 1)
            FROM destinations d
           WHERE d.id = o.destination_id AND o.destination_id = $1 AND o.status = 'blocked'
             AND o.held_at IS NULL",
-    )
-    .bind(destination_id)
-    .execute(conn)
-    .await?
-    .rows_affected())
+        )
+        .bind(destination_id)
+        .execute(&mut **c)
+        .await?
+        .rows_affected(),
+        Conn::Sqlite(c) => sqlx::query(
+            "UPDATE outbox
+                SET status = 'waiting', next_attempt_at = $2,
+                    attempts = min(attempts, (SELECT max_attempts - 1 FROM destinations
+                                               WHERE id = $1))
+              WHERE destination_id = $1 AND status = 'blocked' AND held_at IS NULL",
+        )
+        .bind(destination_id)
+        .bind(Utc::now())
+        .execute(&mut **c)
+        .await?
+        .rows_affected(),
+    })
 }
 
 /// A message as a claim leaves it: id, UUID, transaction, body, this
@@ -722,7 +733,7 @@ impl Store {
         let Some(id) = id else {
             return Ok(None);
         };
-        let released = release_blocked(tx.conn().postgres()?, id).await?;
+        let released = release_blocked(&mut tx.conn(), id).await?;
         tx.commit().await?;
         Ok(Some(released))
     }
