@@ -36,7 +36,7 @@ const UNDEFINED_TABLE: &str = "42P01";
 /// or an SQLite database file.
 #[derive(Debug, Clone)]
 pub enum DatabaseUrl {
-    Postgres(PgConnectOptions),
+    Postgres(Box<PgConnectOptions>),
     Sqlite(PathBuf),
 }
 
@@ -78,7 +78,7 @@ impl FromStr for DatabaseUrl {
         let options = PgConnectOptions::from_str(text).map_err(|error| {
             StoreError::Configuration(format!("the database URL is not valid: {error}"))
         })?;
-        Ok(DatabaseUrl::Postgres(options))
+        Ok(DatabaseUrl::Postgres(Box::new(options)))
     }
 }
 
@@ -292,7 +292,7 @@ impl Store {
     /// Opens a pool on the database `url` names (see [`Store::connect`]).
     pub async fn open(url: &DatabaseUrl, settings: PoolSettings) -> Result<Store, StoreError> {
         match url {
-            DatabaseUrl::Postgres(options) => Store::connect(options.clone(), settings).await,
+            DatabaseUrl::Postgres(options) => Store::connect((**options).clone(), settings).await,
             DatabaseUrl::Sqlite(path) => {
                 Store::connect_sqlite(SqliteConnectOptions::new().filename(path), settings).await
             }

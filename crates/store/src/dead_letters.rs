@@ -11,6 +11,7 @@ use sqlx::FromRow;
 use utoipa::ToSchema;
 
 use crate::db::{on_pool, Conn, Pool};
+use crate::inbound_queue::{enqueue_in, Queued};
 use crate::log::{as_json, record_action, Acted, ItemId};
 use crate::page::{Cursor, Page};
 use crate::{Store, StoreError};
@@ -108,6 +109,20 @@ pub struct Replay {
     pub message_id: Option<String>,
     pub reply_to: Option<String>,
     pub body: Vec<u8>,
+}
+
+impl Replay {
+    /// As the database's inbound queue keeps it.
+    fn queued(&self) -> Queued<'_> {
+        Queued {
+            routing_key: &self.routing_key,
+            body: &self.body,
+            reply_to: self.reply_to.as_deref(),
+            correlation_id: self.correlation_id.as_deref(),
+            message_id: self.message_id.as_deref(),
+            delay: std::time::Duration::ZERO,
+        }
+    }
 }
 
 /// A dead letter as a replay reads it.
@@ -216,7 +231,8 @@ impl Store {
     }
 
     /// Replays a dead letter: `publish` sends it again (with confirms), and
-    /// only then is the replay recorded. A discarded one is not replayed,
+    /// only then is the replay recorded (on SQLite, which has no broker, it
+    /// is queued in the database in the same transaction). A discarded one is not replayed,
     /// nor, with `only_open` (a bulk replay), one replayed meanwhile.
     pub async fn replay_dead_letter<F, Fut>(
         &self,
@@ -262,10 +278,18 @@ impl Store {
         if let (true, Some(at)) = (only_open, stored.replayed_at) {
             return Ok(Acted::Refused(format!("{item} was replayed at {at}")));
         }
-        if let Err(error) = publish(stored.replay).await {
-            return Ok(Acted::Unavailable(format!(
-                "publishing it again failed: {error}"
-            )));
+        match tx.conn() {
+            // SQLite runs without a broker (the configuration refuses one):
+            // the envelope goes back on the database's queue in this very
+            // transaction, whose write lock another connection would wait for.
+            Conn::Sqlite(_) => enqueue_in(&mut tx.conn(), &stored.replay.queued()).await?,
+            Conn::Postgres(_) => {
+                if let Err(error) = publish(stored.replay).await {
+                    return Ok(Acted::Unavailable(format!(
+                        "publishing it again failed: {error}"
+                    )));
+                }
+            }
         }
         match tx.conn() {
             Conn::Postgres(conn) => {

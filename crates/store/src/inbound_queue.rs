@@ -18,8 +18,7 @@ use std::time::Duration;
 use chrono::Utc;
 use sqlx::FromRow;
 
-use crate::db::{on_conn, on_pool, Pool};
-use crate::outbound::after;
+use crate::db::{after, on_conn, on_pool, Conn, Pool};
 use crate::{Store, StoreError};
 
 /// An envelope to queue.
@@ -70,38 +69,7 @@ impl QueuedEnvelope {
 impl Store {
     /// Queues an envelope; idle receivers are woken.
     pub async fn enqueue(&self, envelope: &Queued<'_>) -> Result<(), StoreError> {
-        match &self.pool {
-            Pool::Postgres(pool) => {
-                sqlx::query(
-                    "INSERT INTO inbound_queue (routing_key, body, reply_to, correlation_id, message_id,
-                                        visible_at)
-             VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6))",
-                )
-                .bind(envelope.routing_key)
-                .bind(envelope.body)
-                .bind(envelope.reply_to)
-                .bind(envelope.correlation_id)
-                .bind(envelope.message_id)
-                .bind(envelope.delay.as_secs_f64())
-                .execute(pool)
-                .await?;
-            }
-            Pool::Sqlite(pool) => {
-                sqlx::query(
-                    "INSERT INTO inbound_queue (routing_key, body, reply_to, correlation_id, message_id,
-                                                visible_at)
-                     VALUES ($1, $2, $3, $4, $5, $6)",
-                )
-                .bind(envelope.routing_key)
-                .bind(envelope.body)
-                .bind(envelope.reply_to)
-                .bind(envelope.correlation_id)
-                .bind(envelope.message_id)
-                .bind(after(Utc::now(), envelope.delay))
-                .execute(pool)
-                .await?;
-            }
-        }
+        enqueue_in(&mut self.pool.acquire().await?.conn(), envelope).await?;
         self.written();
         Ok(())
     }
@@ -273,4 +241,44 @@ impl Settling {
             Settling::Park(_) => "UPDATE inbound_queue SET visible_at = $3, deliveries = 0",
         }
     }
+}
+
+/// Queues an envelope on `conn` (in the caller's transaction, if any).
+pub(crate) async fn enqueue_in(
+    conn: &mut Conn<'_>,
+    envelope: &Queued<'_>,
+) -> Result<(), StoreError> {
+    match conn {
+        Conn::Postgres(conn) => {
+            sqlx::query(
+                "INSERT INTO inbound_queue (routing_key, body, reply_to, correlation_id, message_id,
+                                            visible_at)
+                 VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6))",
+            )
+            .bind(envelope.routing_key)
+            .bind(envelope.body)
+            .bind(envelope.reply_to)
+            .bind(envelope.correlation_id)
+            .bind(envelope.message_id)
+            .bind(envelope.delay.as_secs_f64())
+            .execute(&mut **conn)
+            .await?;
+        }
+        Conn::Sqlite(conn) => {
+            sqlx::query(
+                "INSERT INTO inbound_queue (routing_key, body, reply_to, correlation_id, message_id,
+                                            visible_at)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(envelope.routing_key)
+            .bind(envelope.body)
+            .bind(envelope.reply_to)
+            .bind(envelope.correlation_id)
+            .bind(envelope.message_id)
+            .bind(after(Utc::now(), envelope.delay))
+            .execute(&mut **conn)
+            .await?;
+        }
+    }
+    Ok(())
 }

@@ -28,6 +28,7 @@ use utoipa::ToSchema;
 
 use crate::db::{on_conn, on_pool, Conn, Pool, Texts};
 use crate::export::{exported, ExportedSale};
+use crate::inbound_queue::{enqueue_in, Queued};
 use crate::page::{Cursor, Page};
 use crate::stored_body::StoredBody;
 use crate::{Store, StoreError};
@@ -528,6 +529,27 @@ pub struct Republish {
     /// The receipt's route: `""` (then `routing_key` is a reply queue) or the receipts exchange.
     pub reply_exchange: String,
     pub reply_routing_key: String,
+}
+
+impl Republish {
+    /// The reply queue its receipt goes to, when it had one.
+    pub fn reply_to(&self) -> Option<&str> {
+        self.reply_exchange
+            .is_empty()
+            .then_some(self.reply_routing_key.as_str())
+    }
+
+    /// As the database's inbound queue keeps it.
+    fn queued(&self) -> Queued<'_> {
+        Queued {
+            routing_key: &self.transaction,
+            body: &self.body,
+            reply_to: self.reply_to(),
+            correlation_id: None,
+            message_id: None,
+            delay: std::time::Duration::ZERO,
+        }
+    }
 }
 
 /// The log's filters as SQL parameters `$1`..`$15`, shared by both lists.
@@ -1107,7 +1129,9 @@ impl Store {
     /// "reprocess"): the row is marked `retrying`, `publish` puts the stored
     /// body back on the inbound exchange, and only then is the mark
     /// committed, so the new delivery (which waits for this transaction)
-    /// finds it and is processed instead of answered as a duplicate.
+    /// finds it and is processed instead of answered as a duplicate. On
+    /// SQLite (no broker) the body is queued in the database in the same
+    /// transaction instead.
     pub async fn reprocess<F, Fut>(
         &self,
         id: ItemId,
@@ -1254,10 +1278,18 @@ impl Store {
             reply_exchange: exchange.unwrap_or_default(),
             reply_routing_key: routing_key.unwrap_or_default(),
         };
-        if let Err(error) = publish(republish).await {
-            return Ok(Acted::Unavailable(format!(
-                "publishing it again failed: {error}"
-            )));
+        match tx.conn() {
+            // SQLite runs without a broker (the configuration refuses one):
+            // the envelope goes back on the database's queue in this very
+            // transaction, whose write lock another connection would wait for.
+            Conn::Sqlite(_) => enqueue_in(&mut tx.conn(), &republish.queued()).await?,
+            Conn::Postgres(_) => {
+                if let Err(error) = publish(republish).await {
+                    return Ok(Acted::Unavailable(format!(
+                        "publishing it again failed: {error}"
+                    )));
+                }
+            }
         }
         tx.commit().await?;
         Ok(Acted::Done)

@@ -15,7 +15,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sqlx::{FromRow, PgConnection, SqliteConnection};
 
-use crate::db::{on_conn, on_pool, Conn, Pool};
+use crate::db::{after, on_conn, on_pool, Conn, Pool};
 use crate::log::Status;
 use crate::{Store, StoreError};
 
@@ -149,16 +149,6 @@ pub struct Settled {
 
 /// How much longer than its timeout a claimed message stays leased.
 const LEASE_MARGIN_SECS: f64 = 30.0;
-
-/// The moment `wait` after `from` (the latest representable one for a wait
-/// too long to count): what PostgreSQL writes `now() + make_interval(…)`,
-/// as SQLite's statements bind it.
-pub(crate) fn after(from: DateTime<Utc>, wait: Duration) -> DateTime<Utc> {
-    chrono::Duration::from_std(wait)
-        .ok()
-        .and_then(|wait| from.checked_add_signed(wait))
-        .unwrap_or(DateTime::<Utc>::MAX_UTC)
-}
 
 /// Enqueues `body` for every destination of `(company, branch, transaction)`
 /// inside the caller's transaction; returns how many messages were created.

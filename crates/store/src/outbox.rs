@@ -16,8 +16,8 @@ use std::time::Duration;
 use chrono::Utc;
 use sqlx::FromRow;
 
+use crate::db::after;
 use crate::db::{on_conn, on_pool, Pool};
-use crate::outbound::after;
 use crate::{Store, StoreError};
 
 /// A receipt whose publication failed, leased by a relay to publish it again.
