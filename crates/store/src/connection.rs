@@ -88,6 +88,11 @@ impl DatabaseUrl {
         DatabaseUrl::Sqlite(path.to_owned())
     }
 
+    /// Whether this is an SQLite file.
+    pub fn is_sqlite(&self) -> bool {
+        matches!(self, DatabaseUrl::Sqlite(_))
+    }
+
     /// `host:port` of a server, or the file's path: to say what did not answer.
     pub fn address(&self) -> String {
         match self {
