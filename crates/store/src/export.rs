@@ -230,20 +230,24 @@ impl Store {
                 .execute(&mut **c)
                 .await?;
         }
-        let open: Option<(i64, String, bool)> = on_conn!(&mut conn, c => sqlx::query_as(
-            "SELECT number, mode, more FROM export_batches
+        let open: Option<(i64, String, bool)> = on_conn!(&mut conn, c => {
+            sqlx::query_as(
+                "SELECT number, mode, more FROM export_batches
               WHERE consumer = $1 AND confirmed_at IS NULL",
-        )
-        .bind(&request.consumer)
-        .fetch_optional(c)
-        .await?);
-        if let Some((number, mode, more)) = open {
-            let ids: Vec<i64> = on_conn!(&mut conn, c => sqlx::query_scalar(
-                "SELECT sale_id FROM export_batch_sales WHERE number = $1 ORDER BY sale_id",
             )
-            .bind(number)
-            .fetch_all(c)
-            .await?);
+            .bind(&request.consumer)
+            .fetch_optional(c)
+            .await?
+        });
+        if let Some((number, mode, more)) = open {
+            let ids: Vec<i64> = on_conn!(&mut conn, c => {
+                sqlx::query_scalar(
+                    "SELECT sale_id FROM export_batch_sales WHERE number = $1 ORDER BY sale_id",
+                )
+                .bind(number)
+                .fetch_all(c)
+                .await?
+            });
             let sales = exported(&mut conn, &ids).await?;
             tx.commit().await?;
             return Ok(Batch {
@@ -258,51 +262,59 @@ impl Store {
         let mut picked: Vec<(i64, DateTime<Utc>)> = match request.mode {
             ExportMode::All => {
                 // Where the last `all` stopped, if it said more were pending.
-                let last: Option<(bool, Option<i64>)> = on_conn!(&mut conn, c => sqlx::query_as(
-                    "SELECT b.more, (SELECT max(sale_id) FROM export_batch_sales s
+                let last: Option<(bool, Option<i64>)> = on_conn!(&mut conn, c => {
+                    sqlx::query_as(
+                        "SELECT b.more, (SELECT max(sale_id) FROM export_batch_sales s
                                       WHERE s.number = b.number)
                        FROM export_batches b
                       WHERE b.consumer = $1 AND b.mode = 'all'
                       ORDER BY b.number DESC LIMIT 1",
-                )
-                .bind(&request.consumer)
-                .fetch_optional(c)
-                .await?);
+                    )
+                    .bind(&request.consumer)
+                    .fetch_optional(c)
+                    .await?
+                });
                 let after = match last {
                     Some((true, Some(id))) => id,
                     _ => 0,
                 };
-                on_conn!(&mut conn, c => sqlx::query_as(&format!(
-                    "SELECT s.id, {VERSION} FROM sales s WHERE s.id > $1 ORDER BY s.id LIMIT $2"
-                ))
-                .bind(after)
-                .bind(request.limit + 1)
-                .fetch_all(c)
-                .await?)
+                on_conn!(&mut conn, c => {
+                    sqlx::query_as(&format!(
+                        "SELECT s.id, {VERSION} FROM sales s WHERE s.id > $1 ORDER BY s.id LIMIT $2"
+                    ))
+                    .bind(after)
+                    .bind(request.limit + 1)
+                    .fetch_all(c)
+                    .await?
+                })
             }
             ExportMode::Changed => {
-                on_conn!(&mut conn, c => sqlx::query_as(&format!(
-                    "SELECT s.id, {VERSION} FROM sales s
+                on_conn!(&mut conn, c => {
+                    sqlx::query_as(&format!(
+                        "SELECT s.id, {VERSION} FROM sales s
                       WHERE NOT EXISTS (SELECT 1 FROM export_confirmed c
                                          WHERE c.consumer = $1 AND c.sale_id = s.id
                                            AND c.version >= {VERSION})
                       ORDER BY s.id LIMIT $2"
-                ))
-                .bind(&request.consumer)
-                .bind(request.limit + 1)
-                .fetch_all(c)
-                .await?)
+                    ))
+                    .bind(&request.consumer)
+                    .bind(request.limit + 1)
+                    .fetch_all(c)
+                    .await?
+                })
             }
             ExportMode::One => {
-                on_conn!(&mut conn, c => sqlx::query_as(&format!(
-                    "SELECT s.id, {VERSION} FROM sales s
+                on_conn!(&mut conn, c => {
+                    sqlx::query_as(&format!(
+                        "SELECT s.id, {VERSION} FROM sales s
                       WHERE s.document_code = $1 OR s.internal_id = $1
                       ORDER BY s.id LIMIT $2"
-                ))
-                .bind(&request.document)
-                .bind(request.limit + 1)
-                .fetch_all(c)
-                .await?)
+                    ))
+                    .bind(&request.document)
+                    .bind(request.limit + 1)
+                    .fetch_all(c)
+                    .await?
+                })
             }
         };
         let limit = usize::try_from(request.limit).unwrap_or(0);

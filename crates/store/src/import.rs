@@ -249,16 +249,18 @@ impl Row for CompanyRow {
     }
 
     async fn upsert(&self, conn: &mut Conn<'_>) -> Result<(), sqlx::Error> {
-        on_conn!(conn, c => sqlx::query(
-            "INSERT INTO companies (code, name, cnpj) VALUES ($1, $2, $3)
+        on_conn!(conn, c => {
+            sqlx::query(
+                "INSERT INTO companies (code, name, cnpj) VALUES ($1, $2, $3)
              ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, cnpj = EXCLUDED.cnpj",
-        )
-        .bind(&self.code)
-        .bind(&self.name)
-        .bind(&self.cnpj)
-        .execute(c)
-        .await
-        .map(drop))
+            )
+            .bind(&self.code)
+            .bind(&self.name)
+            .bind(&self.cnpj)
+            .execute(c)
+            .await
+            .map(drop)
+        })
     }
 }
 
@@ -276,21 +278,23 @@ struct BranchRow {
 
 impl Row for BranchRow {
     async fn upsert(&self, conn: &mut Conn<'_>) -> Result<(), sqlx::Error> {
-        on_conn!(conn, c => sqlx::query(
-            "INSERT INTO branches (company, branch, closed_until, released_payment_methods, reserve_without_stock)
+        on_conn!(conn, c => {
+            sqlx::query(
+                "INSERT INTO branches (company, branch, closed_until, released_payment_methods, reserve_without_stock)
              VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (company, branch) DO UPDATE SET closed_until = EXCLUDED.closed_until,
                  released_payment_methods = EXCLUDED.released_payment_methods,
                  reserve_without_stock = EXCLUDED.reserve_without_stock",
-        )
-        .bind(&self.company)
-        .bind(&self.branch)
-        .bind(self.closed_until)
-        .bind(Texts(self.released_payment_methods.clone()))
-        .bind(self.reserve_without_stock)
-        .execute(c)
-        .await
-        .map(drop))
+            )
+            .bind(&self.company)
+            .bind(&self.branch)
+            .bind(self.closed_until)
+            .bind(Texts(self.released_payment_methods.clone()))
+            .bind(self.reserve_without_stock)
+            .execute(c)
+            .await
+            .map(drop)
+        })
     }
 }
 
@@ -314,22 +318,24 @@ fn yes() -> bool {
 
 impl Row for ProductRow {
     async fn upsert(&self, conn: &mut Conn<'_>) -> Result<(), sqlx::Error> {
-        on_conn!(conn, c => sqlx::query(
-            "INSERT INTO products (code, description, blocked, default_warehouse, tes, lot_tracked)
+        on_conn!(conn, c => {
+            sqlx::query(
+                "INSERT INTO products (code, description, blocked, default_warehouse, tes, lot_tracked)
              VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (code) DO UPDATE SET description = EXCLUDED.description,
                  blocked = EXCLUDED.blocked, default_warehouse = EXCLUDED.default_warehouse,
                  tes = EXCLUDED.tes, lot_tracked = EXCLUDED.lot_tracked",
-        )
-        .bind(&self.code)
-        .bind(&self.description)
-        .bind(self.blocked)
-        .bind(&self.default_warehouse)
-        .bind(&self.tes)
-        .bind(self.lot_tracked)
-        .execute(c)
-        .await
-        .map(drop))
+            )
+            .bind(&self.code)
+            .bind(&self.description)
+            .bind(self.blocked)
+            .bind(&self.default_warehouse)
+            .bind(&self.tes)
+            .bind(self.lot_tracked)
+            .execute(c)
+            .await
+            .map(drop)
+        })
     }
 }
 
@@ -345,16 +351,18 @@ struct CustomerRow {
 
 impl Row for CustomerRow {
     async fn upsert(&self, conn: &mut Conn<'_>) -> Result<(), sqlx::Error> {
-        on_conn!(conn, c => sqlx::query(
-            "INSERT INTO customers (code, name, blocked) VALUES ($1, $2, $3)
+        on_conn!(conn, c => {
+            sqlx::query(
+                "INSERT INTO customers (code, name, blocked) VALUES ($1, $2, $3)
              ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, blocked = EXCLUDED.blocked",
-        )
-        .bind(&self.code)
-        .bind(&self.name)
-        .bind(self.blocked)
-        .execute(c)
-        .await
-        .map(drop))
+            )
+            .bind(&self.code)
+            .bind(&self.name)
+            .bind(self.blocked)
+            .execute(c)
+            .await
+            .map(drop)
+        })
     }
 }
 
@@ -367,12 +375,14 @@ struct WarehouseRow {
 
 impl Row for WarehouseRow {
     async fn upsert(&self, conn: &mut Conn<'_>) -> Result<(), sqlx::Error> {
-        on_conn!(conn, c => sqlx::query("INSERT INTO warehouses (branch, code) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-            .bind(&self.branch)
-            .bind(&self.code)
-            .execute(c)
-            .await
-            .map(drop))
+        on_conn!(conn, c => {
+            sqlx::query("INSERT INTO warehouses (branch, code) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                .bind(&self.branch)
+                .bind(&self.code)
+                .execute(c)
+                .await
+                .map(drop)
+        })
     }
 }
 
@@ -387,16 +397,18 @@ struct StationRow {
 
 impl Row for StationRow {
     async fn upsert(&self, conn: &mut Conn<'_>) -> Result<(), sqlx::Error> {
-        on_conn!(conn, c => sqlx::query(
-            "INSERT INTO stations (branch, code, series) VALUES ($1, $2, $3)
+        on_conn!(conn, c => {
+            sqlx::query(
+                "INSERT INTO stations (branch, code, series) VALUES ($1, $2, $3)
              ON CONFLICT (branch, code) DO UPDATE SET series = EXCLUDED.series",
-        )
-        .bind(&self.branch)
-        .bind(&self.code)
-        .bind(&self.series)
-        .execute(c)
-        .await
-        .map(drop))
+            )
+            .bind(&self.branch)
+            .bind(&self.code)
+            .bind(&self.series)
+            .execute(c)
+            .await
+            .map(drop)
+        })
     }
 }
 
@@ -425,11 +437,13 @@ struct CodeRow<T> {
 
 impl<T: CodeTable> Row for CodeRow<T> {
     async fn upsert(&self, conn: &mut Conn<'_>) -> Result<(), sqlx::Error> {
-        on_conn!(conn, c => sqlx::query(T::INSERT)
-            .bind(&self.code)
-            .execute(c)
-            .await
-            .map(drop))
+        on_conn!(conn, c => {
+            sqlx::query(T::INSERT)
+                .bind(&self.code)
+                .execute(c)
+                .await
+                .map(drop)
+        })
     }
 }
 
@@ -443,15 +457,17 @@ struct PaymentMethodRow {
 
 impl Row for PaymentMethodRow {
     async fn upsert(&self, conn: &mut Conn<'_>) -> Result<(), sqlx::Error> {
-        on_conn!(conn, c => sqlx::query(
-            "INSERT INTO payment_methods (code, requires_financial_manager) VALUES ($1, $2)
+        on_conn!(conn, c => {
+            sqlx::query(
+                "INSERT INTO payment_methods (code, requires_financial_manager) VALUES ($1, $2)
              ON CONFLICT (code) DO UPDATE SET requires_financial_manager = EXCLUDED.requires_financial_manager",
-        )
-        .bind(&self.code)
-        .bind(self.requires_financial_manager)
-        .execute(c)
-        .await
-        .map(drop))
+            )
+            .bind(&self.code)
+            .bind(self.requires_financial_manager)
+            .execute(c)
+            .await
+            .map(drop)
+        })
     }
 }
 
@@ -477,16 +493,18 @@ impl Row for FinancialManagerRow {
     }
 
     async fn upsert(&self, conn: &mut Conn<'_>) -> Result<(), sqlx::Error> {
-        on_conn!(conn, c => sqlx::query(
-            "INSERT INTO financial_managers (code, days, own_financing) VALUES ($1, $2, $3)
+        on_conn!(conn, c => {
+            sqlx::query(
+                "INSERT INTO financial_managers (code, days, own_financing) VALUES ($1, $2, $3)
              ON CONFLICT (code) DO UPDATE SET days = EXCLUDED.days, own_financing = EXCLUDED.own_financing",
-        )
-        .bind(&self.code)
-        .bind(self.days)
-        .bind(self.own_financing)
-        .execute(c)
-        .await
-        .map(drop))
+            )
+            .bind(&self.code)
+            .bind(self.days)
+            .bind(self.own_financing)
+            .execute(c)
+            .await
+            .map(drop)
+        })
     }
 }
 
@@ -499,15 +517,17 @@ struct OperationRow {
 
 impl Row for OperationRow {
     async fn upsert(&self, conn: &mut Conn<'_>) -> Result<(), sqlx::Error> {
-        on_conn!(conn, c => sqlx::query(
-            "INSERT INTO operations (operation, tes) VALUES ($1, $2)
+        on_conn!(conn, c => {
+            sqlx::query(
+                "INSERT INTO operations (operation, tes) VALUES ($1, $2)
              ON CONFLICT (operation) DO UPDATE SET tes = EXCLUDED.tes",
-        )
-        .bind(&self.operation)
-        .bind(&self.tes)
-        .execute(c)
-        .await
-        .map(drop))
+            )
+            .bind(&self.operation)
+            .bind(&self.tes)
+            .execute(c)
+            .await
+            .map(drop)
+        })
     }
 }
 
@@ -550,24 +570,26 @@ impl Row for LotRow {
     }
 
     async fn upsert(&self, conn: &mut Conn<'_>) -> Result<(), sqlx::Error> {
-        on_conn!(conn, c => sqlx::query(
-            "INSERT INTO lots (branch, product, warehouse, lot, sublot, expires_on, received_on, quantity)
+        on_conn!(conn, c => {
+            sqlx::query(
+                "INSERT INTO lots (branch, product, warehouse, lot, sublot, expires_on, received_on, quantity)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
              ON CONFLICT (branch, product, warehouse, lot, sublot) DO UPDATE SET
                  expires_on = EXCLUDED.expires_on, received_on = EXCLUDED.received_on,
                  quantity = EXCLUDED.quantity",
-        )
-        .bind(&self.branch)
-        .bind(&self.product)
-        .bind(&self.warehouse)
-        .bind(&self.lot)
-        .bind(&self.sublot)
-        .bind(self.expires_on)
-        .bind(self.received_on)
-        .bind(Exact(quantity(self.quantity().unwrap_or_default())))
-        .execute(c)
-        .await
-        .map(drop))
+            )
+            .bind(&self.branch)
+            .bind(&self.product)
+            .bind(&self.warehouse)
+            .bind(&self.lot)
+            .bind(&self.sublot)
+            .bind(self.expires_on)
+            .bind(self.received_on)
+            .bind(Exact(quantity(self.quantity().unwrap_or_default())))
+            .execute(c)
+            .await
+            .map(drop)
+        })
     }
 
     /// A lot's only foreign key is its product's (SQLite does not name it).
@@ -706,29 +728,31 @@ impl Row for DestinationRow {
         } else {
             "transaction"
         });
-        let unblocked: Option<i64> = on_conn!(conn, c => sqlx::query_scalar(&statement)
-        .bind(&self.name)
-        .bind(&self.company)
-        .bind(&self.branch)
-        .bind(&self.transaction)
-        .bind(&self.kind)
-        .bind(&self.exchange)
-        .bind(&self.routing_key)
-        .bind(&self.url)
-        .bind(&self.auth_header)
-        .bind(&self.auth_value)
-        .bind(self.timeout_ms)
-        .bind(self.max_attempts)
-        .bind(&self.namespace)
-        .bind(
-            self.list_style
-                .as_deref()
-                .and_then(ListStyle::parse)
-                .unwrap_or_default()
-                .as_str(),
-        )
-        .fetch_one(c)
-        .await?);
+        let unblocked: Option<i64> = on_conn!(conn, c => {
+            sqlx::query_scalar(&statement)
+            .bind(&self.name)
+            .bind(&self.company)
+            .bind(&self.branch)
+            .bind(&self.transaction)
+            .bind(&self.kind)
+            .bind(&self.exchange)
+            .bind(&self.routing_key)
+            .bind(&self.url)
+            .bind(&self.auth_header)
+            .bind(&self.auth_value)
+            .bind(self.timeout_ms)
+            .bind(self.max_attempts)
+            .bind(&self.namespace)
+            .bind(
+                self.list_style
+                    .as_deref()
+                    .and_then(ListStyle::parse)
+                    .unwrap_or_default()
+                    .as_str(),
+            )
+            .fetch_one(c)
+            .await?
+        });
         if let Some(id) = unblocked {
             crate::outbound::release_blocked(conn, id).await?;
         }

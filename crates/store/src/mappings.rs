@@ -128,16 +128,18 @@ impl Store {
             Pool::Postgres(_) => MAPPINGS,
             Pool::Sqlite(_) => MAPPINGS_SQLITE,
         };
-        let rows: Vec<Mapping> = on_pool!(&self.pool, pool => sqlx::query_as(statement)
-                .bind(&filter.namespace)
-                .bind(filter.entity.map(Entity::as_str))
-                .bind(&filter.external)
-                .bind(after.as_ref().map(|key| key.0.clone()))
-                .bind(after.as_ref().map(|key| key.1.clone()))
-                .bind(after.as_ref().map(|key| key.2.clone()))
-                .bind(filter.limit + 1)
-                .fetch_all(pool)
-                .await?);
+        let rows: Vec<Mapping> = on_pool!(&self.pool, pool => {
+            sqlx::query_as(statement)
+                    .bind(&filter.namespace)
+                    .bind(filter.entity.map(Entity::as_str))
+                    .bind(&filter.external)
+                    .bind(after.as_ref().map(|key| key.0.clone()))
+                    .bind(after.as_ref().map(|key| key.1.clone()))
+                    .bind(after.as_ref().map(|key| key.2.clone()))
+                    .bind(filter.limit + 1)
+                    .fetch_all(pool)
+                    .await?
+        });
         Ok(Page::of(rows, filter.limit, |mapping: &Mapping| Cursor {
             at: chrono::DateTime::UNIX_EPOCH,
             key: key_of(mapping),
@@ -173,15 +175,17 @@ impl Store {
         entity: Entity,
         external: &str,
     ) -> Result<bool, StoreError> {
-        let deleted = on_pool!(&self.pool, pool => sqlx::query(
-            "DELETE FROM mappings WHERE namespace = $1 AND entity = $2 AND external = $3",
-        )
-        .bind(namespace)
-        .bind(entity.as_str())
-        .bind(external)
-        .execute(pool)
-        .await?
-        .rows_affected());
+        let deleted = on_pool!(&self.pool, pool => {
+            sqlx::query(
+                "DELETE FROM mappings WHERE namespace = $1 AND entity = $2 AND external = $3",
+            )
+            .bind(namespace)
+            .bind(entity.as_str())
+            .bind(external)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
         Ok(deleted == 1)
     }
 }

@@ -98,15 +98,17 @@ impl Store {
             Pool::Postgres(_) => USAGE,
             Pool::Sqlite(_) => USAGE_SQLITE,
         };
-        let rows: Vec<(String, Option<String>, String, String, i64, i64)> = on_pool!(&self.pool, pool => sqlx::query_as(statement)
-                .bind(filter.from)
-                .bind(filter.to)
-                .bind(&filter.company)
-                .bind(&filter.cnpj)
-                .bind(filter.cursor.as_ref().map(|cursor| cursor.key.clone()))
-                .bind(COMPANIES_PER_PAGE + 1)
-                .fetch_all(pool)
-                .await?);
+        let rows: Vec<(String, Option<String>, String, String, i64, i64)> = on_pool!(&self.pool, pool => {
+            sqlx::query_as(statement)
+                    .bind(filter.from)
+                    .bind(filter.to)
+                    .bind(&filter.company)
+                    .bind(&filter.cnpj)
+                    .bind(filter.cursor.as_ref().map(|cursor| cursor.key.clone()))
+                    .bind(COMPANIES_PER_PAGE + 1)
+                    .fetch_all(pool)
+                    .await?
+        });
         let mut companies: Vec<CompanyUsage> = Vec::new();
         for (company, cnpj, environment, transaction, envelopes, attempts) in rows {
             if companies.last().is_none_or(|last| last.company != company) {

@@ -677,3 +677,91 @@ async fn usage_counts_answered_envelopes_and_their_attempts_per_company_and_envi
     assert_eq!(after_t1.items.len(), 1);
     assert_eq!(after_t1.items[0].company, "T2");
 }
+
+#[tokio::test]
+async fn sales_integrated_through_messages_are_exported_and_counted() {
+    use eai_store::testing::envelopes::{bulk_stock, cancellation, reservation, sale, ITEM};
+    let db = seeded().await;
+    import_ok(&db.store, &bulk_stock()).await;
+    let store = &db.store;
+    let from = Utc::now() - chrono::Duration::minutes(1);
+    send(store, &reservation("R-1", ITEM, 1)).await.assert_ok();
+    send(store, &sale("S-1", "NF-1", "R-1")).await.assert_ok();
+
+    let batch = store
+        .export(&request("ERP", ExportMode::Changed, 10))
+        .await
+        .expect("export");
+    assert_eq!(documents(&batch), ["NF-1"]);
+    let exported = &batch.sales[0];
+    assert_eq!(
+        (
+            exported.internal_id.as_str(),
+            exported.status.as_str(),
+            exported.total_price.as_str()
+        ),
+        ("S-1", "released", "700.00")
+    );
+    assert_eq!(exported.items.len(), 1);
+    assert_eq!(
+        (
+            exported.items[0].product.as_str(),
+            exported.items[0].quantity.as_str(),
+            exported.items[0].item_price.as_str()
+        ),
+        ("P004", "1.0000", "700.00")
+    );
+    assert_eq!(exported.payments.len(), 1);
+    assert_eq!(exported.payments[0].value, "700.00");
+    store
+        .confirm_export(batch.batch.expect("numbered"))
+        .await
+        .expect("confirm");
+    let none = store
+        .export(&request("ERP", ExportMode::Changed, 10))
+        .await
+        .expect("nothing new");
+    assert_eq!(none.batch, None);
+
+    send(store, &cancellation("S-1")).await.assert_ok();
+    let cancelled = store
+        .export(&request("ERP", ExportMode::Changed, 10))
+        .await
+        .expect("the cancellation");
+    assert_eq!(documents(&cancelled), ["NF-1"]);
+    assert_eq!(cancelled.sales[0].status, "cancelled");
+
+    let usage = store
+        .usage(&UsageFilter {
+            from,
+            to: Utc::now() + chrono::Duration::minutes(1),
+            company: None,
+            cnpj: None,
+            cursor: None,
+        })
+        .await
+        .expect("usage");
+    assert_eq!(usage.items.len(), 1);
+    let t1 = &usage.items[0];
+    assert_eq!(t1.company, "T1");
+    let transactions: Vec<_> = t1
+        .production
+        .transactions
+        .iter()
+        .map(|counts| {
+            (
+                counts.transaction.as_str(),
+                counts.envelopes,
+                counts.attempts,
+            )
+        })
+        .collect();
+    assert_eq!(
+        transactions,
+        [
+            ("ItemReserve", 1, 1),
+            ("RetailSales", 1, 1),
+            ("RetailSalesCancellation", 1, 1)
+        ]
+    );
+}
