@@ -41,12 +41,12 @@ async fn a_reservation_splits_across_two_lots_nearest_expiry_first() {
     assert_eq!(ids[0]["Name"], "ItemReserve");
     assert_eq!(ids[0]["Origin"], "15da928b-9e88-4947-a508-8cdd56beabd9");
     assert_eq!(ids[0]["Destination"], "T1|D MG 01|000001");
-    let lines: Vec<(String, Decimal)> = sqlx::query_as(
-        "SELECT lot, quantity FROM reservation_lines WHERE product = 'P001' ORDER BY line_no",
-    )
-    .fetch_all(app.db.pool())
-    .await
-    .expect("lines query");
+    let lines: Vec<(String, Decimal)> = app
+        .labelled_decimals(
+            "SELECT lot, CAST(quantity AS TEXT) FROM reservation_lines
+              WHERE product = 'P001' ORDER BY line_no",
+        )
+        .await;
     let lines: Vec<(String, Decimal)> = lines
         .into_iter()
         .map(|(lot, q)| (lot, q.normalize()))
@@ -113,12 +113,8 @@ async fn the_same_uuid_twice_is_answered_identically_with_one_effect() {
     let (first, second) = (&first[0].receipt, &second[0].receipt);
     assert!(first.is_some());
     assert_eq!(first, second, "the stored receipt is sent again");
-    let (reservations, reserved): (i64, Decimal) = sqlx::query_as(
-        "SELECT (SELECT count(*) FROM reservations), (SELECT sum(reserved) FROM lots)",
-    )
-    .fetch_one(app.db.pool())
-    .await
-    .expect("counts");
+    let reservations = app.count("SELECT count(*) FROM reservations").await;
+    let reserved = app.sum("SELECT CAST(reserved AS TEXT) FROM lots").await;
     assert_eq!(reservations, 1);
     assert_eq!(reserved.normalize(), dec(104), "102 + 1 + 1 reserved once");
 }
@@ -136,9 +132,10 @@ async fn deleting_a_reservation_returns_its_quantities_to_the_lots() {
 
     assert_eq!(status(&receipt), "ok", "{receipt:#}");
     assert_eq!(app.reserved("D MG 01", "P001").await, before);
-    let (status_text,): (String,) = sqlx::query_as("SELECT status FROM reservations")
-        .fetch_one(app.db.pool())
+    let (status_text,): (String,) = app
+        .rows("SELECT status FROM reservations")
         .await
+        .pop()
         .expect("reservation row");
     assert_eq!(status_text, "cancelled");
 }
@@ -195,9 +192,10 @@ async fn a_reservation_past_its_expiration_is_released_by_the_sweep() {
 
     let mut reservation_status = String::new();
     for _ in 0..100 {
-        reservation_status = sqlx::query_scalar("SELECT status FROM reservations")
-            .fetch_one(app.db.pool())
+        (reservation_status,) = app
+            .rows("SELECT status FROM reservations")
             .await
+            .pop()
             .expect("reservation row");
         if reservation_status == "expired" {
             break;
@@ -232,9 +230,6 @@ async fn quantities_stock_cannot_hold_are_refused_not_rounded() {
         vec!["QUANTITY_INVALID", "QUANTITY_INVALID"],
         "{receipt:#}"
     );
-    let reserved: Decimal = sqlx::query_scalar("SELECT sum(reserved) FROM lots")
-        .fetch_one(app.db.pool())
-        .await
-        .expect("sum");
+    let reserved = app.sum("SELECT CAST(reserved AS TEXT) FROM lots").await;
     assert_eq!(reserved.normalize(), dec(0));
 }

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use eai_tests::{example, spawn_app, spawn_app_with, TestApp};
+use eai_tests::{decimal, example, spawn_app, spawn_app_with, TestApp};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
@@ -62,11 +62,7 @@ async fn send(app: &TestApp, envelope: &Value) -> Value {
 }
 
 async fn total_reserved(app: &TestApp) -> Decimal {
-    let total: Decimal = sqlx::query_scalar("SELECT sum(reserved) FROM lots")
-        .fetch_one(app.db.pool())
-        .await
-        .expect("sum");
-    total.normalize()
+    app.sum("SELECT CAST(reserved AS TEXT) FROM lots").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -103,10 +99,12 @@ async fn the_seed_worked_cases_end_as_the_spec_says() {
         ("6", "ok".to_owned(), set(&[]), set(&[])),
     ];
     assert_eq!(outcomes, expected);
-    let sales: Vec<String> = sqlx::query_scalar("SELECT document_code FROM sales ORDER BY id")
-        .fetch_all(app.db.pool())
+    let sales: Vec<String> = app
+        .rows::<(String,)>("SELECT document_code FROM sales ORDER BY id")
         .await
-        .expect("sales");
+        .into_iter()
+        .map(|(code,)| code)
+        .collect();
     assert_eq!(
         sales,
         vec!["10.4.1", "10.4.2", "10.4.3", "10.4.5", "000000595"]
@@ -130,10 +128,7 @@ async fn the_first_full_example_is_refused_for_its_totals_with_the_sum_spelled_o
         messages(&receipt).contains("NetPrice 203.00 ≠ items 203.00 − discount 0.00 + freight 15.00 + increase 0.00 = 218.00"),
         "{receipt:#}"
     );
-    let sales: i64 = sqlx::query_scalar("SELECT count(*) FROM sales")
-        .fetch_one(app.db.pool())
-        .await
-        .expect("count");
+    let sales: i64 = app.count("SELECT count(*) FROM sales").await;
     assert_eq!(sales, 0, "nothing is written for a refused sale");
 }
 
@@ -154,23 +149,24 @@ async fn an_integrated_sale_takes_its_reservation_lots_and_raises_receivables() 
     assert_eq!(ids["Name"], "RetailSales");
     assert_eq!(ids["Origin"], "15da928b-9e88-4947-a508-8cdd56beabd9");
     assert_eq!(ids["Destination"], "T1|D MG 01|000001");
-    let (sale_status, customer): (String, String) =
-        sqlx::query_as("SELECT status, customer FROM sales")
-            .fetch_one(app.db.pool())
-            .await
-            .expect("sale row");
+    let (sale_status, customer): (String, String) = app
+        .rows("SELECT status, customer FROM sales")
+        .await
+        .pop()
+        .expect("sale row");
     assert_eq!(
         (sale_status.as_str(), customer.as_str()),
         ("released", "C001")
     );
-    let lots: Vec<(i32, String, Decimal)> =
-        sqlx::query_as("SELECT item_no, lot, quantity FROM sale_item_lots ORDER BY item_no, seq")
-            .fetch_all(app.db.pool())
-            .await
-            .expect("lots");
+    let lots: Vec<(i32, String, String)> = app
+        .rows(
+            "SELECT item_no, lot, CAST(quantity AS TEXT) FROM sale_item_lots
+              ORDER BY item_no, seq",
+        )
+        .await;
     let lots: Vec<(i32, String, Decimal)> = lots
         .into_iter()
-        .map(|(n, lot, q)| (n, lot, q.normalize()))
+        .map(|(n, lot, q)| (n, lot, decimal(&q)))
         .collect();
     assert_eq!(
         lots,
@@ -180,12 +176,16 @@ async fn an_integrated_sale_takes_its_reservation_lots_and_raises_receivables() 
             (3, "P3-A".to_owned(), Decimal::from(1)),
         ]
     );
-    let receivables: Vec<(String, String, Decimal, String)> = sqlx::query_as(
-        "SELECT debtor_kind, debtor, amount, due_date::text FROM receivables ORDER BY payment_no",
-    )
-    .fetch_all(app.db.pool())
-    .await
-    .expect("receivables");
+    let receivables: Vec<(String, String, String, String)> = app
+        .rows(
+            "SELECT debtor_kind, debtor, CAST(amount AS TEXT), CAST(due_date AS TEXT)
+               FROM receivables ORDER BY payment_no",
+        )
+        .await;
+    let receivables: Vec<(String, String, Decimal, String)> = receivables
+        .into_iter()
+        .map(|(kind, debtor, amount, due)| (kind, debtor, decimal(&amount), due))
+        .collect();
     assert_eq!(
         receivables,
         vec![(
@@ -196,9 +196,10 @@ async fn an_integrated_sale_takes_its_reservation_lots_and_raises_receivables() 
         )],
         "one title of 203 due on the issue date + the card administrator's 30 days"
     );
-    let reservation: String = sqlx::query_scalar("SELECT status FROM reservations")
-        .fetch_one(app.db.pool())
+    let (reservation,): (String,) = app
+        .rows("SELECT status FROM reservations")
         .await
+        .pop()
         .expect("reservation");
     assert_eq!(reservation, "used");
     assert_eq!(
@@ -229,10 +230,7 @@ async fn a_sale_published_before_its_item_reserve_ends_integrated() {
 
     assert_eq!(reserved[0].status(), Some("ok"));
     assert_eq!(sold[0].status(), Some("ok"), "{:?}", sold[0].receipt);
-    let sales: i64 = sqlx::query_scalar("SELECT count(*) FROM sales")
-        .fetch_one(app.db.pool())
-        .await
-        .expect("count");
+    let sales: i64 = app.count("SELECT count(*) FROM sales").await;
     assert_eq!(sales, 1);
 }
 
@@ -281,10 +279,7 @@ async fn a_sale_with_errors_of_its_own_is_answered_at_once_though_its_reservatio
         codes.contains("CUSTOMER_NOT_FOUND") && codes.contains("RESERVE_NOT_FOUND"),
         "{receipt:#}"
     );
-    let waited: i64 = sqlx::query_scalar("SELECT count(*) FROM inbox_retries")
-        .fetch_one(app.db.pool())
-        .await
-        .expect("count");
+    let waited: i64 = app.count("SELECT count(*) FROM inbox_retries").await;
     assert_eq!(waited, 0, "it never waited");
 }
 
@@ -297,10 +292,7 @@ async fn a_sale_whose_reservation_never_comes_is_answered_reserve_not_found_when
 
     assert_eq!(status(&receipt), "error");
     assert!(codes(&receipt).contains("RESERVE_NOT_FOUND"), "{receipt:#}");
-    let inbox: i64 = sqlx::query_scalar("SELECT count(*) FROM inbox")
-        .fetch_one(app.db.pool())
-        .await
-        .expect("count");
+    let inbox: i64 = app.count("SELECT count(*) FROM inbox").await;
     assert_eq!(inbox, 1, "answered once, after its retries");
 }
 
@@ -323,21 +315,24 @@ async fn cancelling_a_sale_voids_its_receivables_and_returns_exactly_the_reserve
         before,
         "every lot is back where it was"
     );
-    let (sale_status, receivable_status): (String, String) = sqlx::query_as(
-        "SELECT s.status, r.status FROM sales s JOIN receivables r ON r.sale_id = s.id",
-    )
-    .fetch_one(app.db.pool())
-    .await
-    .expect("sale");
+    let (sale_status, receivable_status): (String, String) = app
+        .rows("SELECT s.status, r.status FROM sales s JOIN receivables r ON r.sale_id = s.id")
+        .await
+        .pop()
+        .expect("sale");
     assert_eq!(
         (sale_status.as_str(), receivable_status.as_str()),
         ("cancelled", "void")
     );
-    let over: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM lots WHERE reserved > quantity OR reserved < 0")
-            .fetch_one(app.db.pool())
-            .await
-            .expect("count");
+    let lots: Vec<(String, String)> = app
+        .rows("SELECT CAST(reserved AS TEXT), CAST(quantity AS TEXT) FROM lots")
+        .await;
+    let over = lots
+        .iter()
+        .filter(|(reserved, quantity)| {
+            decimal(reserved) > decimal(quantity) || decimal(reserved).is_sign_negative()
+        })
+        .count();
     assert_eq!(over, 0);
 
     let again = send(
@@ -544,10 +539,7 @@ async fn every_sale_code_is_answered_for_its_failing_envelope() {
         "codes not answered as expected:\n{}",
         missed.join("\n")
     );
-    let sales: i64 = sqlx::query_scalar("SELECT count(*) FROM sales")
-        .fetch_one(app.db.pool())
-        .await
-        .expect("count");
+    let sales: i64 = app.count("SELECT count(*) FROM sales").await;
     assert_eq!(sales, 1, "only the base case was integrated");
     assert_eq!(
         total_reserved(&app).await,
@@ -579,10 +571,12 @@ async fn a_sale_of_more_than_a_hundred_items_is_numbered_and_integrated() {
 
     assert_eq!(status(&receipt), "ok", "{receipt:#}");
     assert!(codes(&receipt).is_empty(), "{receipt:#}");
-    let numbers: Vec<i32> = sqlx::query_scalar("SELECT item_no FROM sale_items ORDER BY item_no")
-        .fetch_all(app.db.pool())
+    let numbers: Vec<i32> = app
+        .rows::<(i32,)>("SELECT item_no FROM sale_items ORDER BY item_no")
         .await
-        .expect("items");
+        .into_iter()
+        .map(|(number,)| number)
+        .collect();
     assert_eq!(
         numbers,
         (1..=120).collect::<Vec<i32>>(),

@@ -747,7 +747,7 @@ async fn a_401_blocks_the_destination_once_and_new_credentials_release_its_messa
     for (index, uuid) in first.iter().enumerate() {
         let document = format!("doc-{index}");
         let created = eai_store::outbound::enqueue_routed(
-            &mut tx,
+            &mut eai_store::Conn::Postgres(&mut tx),
             COMPANY,
             BRANCH,
             TRANSACTION,
@@ -1232,7 +1232,7 @@ async fn two_senders_drain_10000_messages_none_lost_none_applied_twice() {
     for (index, uuid) in uuids.iter().enumerate() {
         let document = document_of(index);
         eai_store::outbound::enqueue_routed(
-            &mut tx,
+            &mut eai_store::Conn::Postgres(&mut tx),
             COMPANY,
             BRANCH,
             TRANSACTION,

@@ -24,7 +24,7 @@ use std::time::Duration;
 use eai::app::{self, RunningApp};
 use eai::commands::publish::{self, Published};
 use eai::config::Settings;
-use eai_store::testing::TestDatabase;
+use eai_store::testing::{TestBackend, TestDatabase};
 use eai_transport::lapin::options::{BasicGetOptions, QueueBindOptions};
 use eai_transport::lapin::types::{AMQPValue, FieldTable};
 use eai_transport::lapin::{message::BasicGetMessage, Channel, Connection};
@@ -43,14 +43,26 @@ pub fn amqp_url() -> String {
 }
 
 /// Whether the workers of this test run use the broker (the default) or,
-/// with `EAI_TEST_INLET=database`, the database's inbound queue: the suites
-/// that do not watch the broker themselves run both ways.
+/// with `EAI_TEST_INLET=database` or on SQLite (`EAI_TEST_BACKEND=sqlite`),
+/// the database's inbound queue: the suites that do not watch the broker
+/// themselves run both ways.
 pub fn test_inlet_is_database() -> bool {
+    if TestBackend::chosen() == TestBackend::Sqlite {
+        // SQLite keeps one worker's data: it takes no broker.
+        return true;
+    }
     match std::env::var("EAI_TEST_INLET").as_deref() {
         Ok("database") => true,
         Ok("broker") | Err(_) => false,
         Ok(other) => panic!("EAI_TEST_INLET={other:?}: expected broker or database"),
     }
+}
+
+/// A decimal a test read as text, normalized.
+pub fn decimal(text: &str) -> Decimal {
+    Decimal::from_str_exact(text)
+        .unwrap_or_else(|error| panic!("{text:?} is not a decimal: {error}"))
+        .normalize()
 }
 
 /// A connection of the test's own to the test broker; panics naming the
@@ -162,7 +174,8 @@ pub struct TestApp {
     pub topology: Topology,
     pub http_addr: SocketAddr,
     app: Option<RunningApp>,
-    broker: Connection,
+    /// The test's own broker connection, when the worker uses a broker.
+    broker: Option<Connection>,
 }
 
 /// The API token of the test operator (`tester`) and of a viewer (`watcher`).
@@ -269,7 +282,10 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let db = prepared_database(&[]).await;
     let mut settings = test_settings(&db);
     adjust(&mut settings);
-    let broker = broker_connection("eai-tests").await;
+    let broker = match settings.has_broker() {
+        true => Some(broker_connection("eai-tests").await),
+        false => None,
+    };
     let app = app::start(&settings, None)
         .await
         .expect("the worker starts");
@@ -321,7 +337,12 @@ impl TestApp {
 
     /// A channel on the test's own connection.
     pub async fn channel(&self) -> Channel {
-        self.broker.create_channel().await.expect("channel opens")
+        self.broker
+            .as_ref()
+            .expect("this test watches the broker: it runs with a broker (EAI_TEST_BACKEND=postgres, EAI_TEST_INLET=broker)")
+            .create_channel()
+            .await
+            .expect("channel opens")
     }
 
     /// A private queue bound to `exchange` with `routing_key`, deleted with the connection.
@@ -338,17 +359,50 @@ impl TestApp {
 
     /// Each lot's `(lot, reserved)` for a product in a branch, by lot code.
     pub async fn reserved(&self, branch: &str, product: &str) -> Vec<(String, Decimal)> {
-        let rows: Vec<(String, Decimal)> = sqlx::query_as(
-            "SELECT lot, reserved FROM lots WHERE branch = $1 AND product = $2 ORDER BY lot",
-        )
-        .bind(branch)
-        .bind(product)
-        .fetch_all(self.db.pool())
+        self.labelled_decimals(&format!(
+            "SELECT lot, CAST(reserved AS TEXT) FROM lots
+              WHERE branch = '{branch}' AND product = '{product}' ORDER BY lot"
+        ))
         .await
-        .expect("lots query");
+    }
+
+    /// The rows `sql` reads, on either backend (SQL both speak).
+    pub async fn rows<T>(&self, sql: &str) -> Vec<T>
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+    {
+        let pool = self.db.any().await;
+        let rows = sqlx::query_as(sql)
+            .fetch_all(&pool)
+            .await
+            .unwrap_or_else(|error| panic!("{sql}: {error}"));
+        pool.close().await;
+        rows
+    }
+
+    /// The one number `sql` counts, on either backend.
+    pub async fn count(&self, sql: &str) -> i64 {
+        let counted: Vec<(i64,)> = self.rows(sql).await;
+        counted.first().map_or(0, |(count,)| *count)
+    }
+
+    /// `(label, decimal)` rows from `sql`, whose second column is a decimal
+    /// cast to text (`CAST(quantity AS TEXT)`), normalized.
+    pub async fn labelled_decimals(&self, sql: &str) -> Vec<(String, Decimal)> {
+        let rows: Vec<(String, String)> = self.rows(sql).await;
         rows.into_iter()
-            .map(|(lot, reserved)| (lot, reserved.normalize()))
+            .map(|(label, value)| (label, decimal(&value)))
             .collect()
+    }
+
+    /// The sum of the decimals `sql` reads (one column, cast to text),
+    /// added exactly.
+    pub async fn sum(&self, sql: &str) -> Decimal {
+        let rows: Vec<(String,)> = self.rows(sql).await;
+        rows.iter()
+            .map(|(value,)| decimal(value))
+            .sum::<Decimal>()
+            .normalize()
     }
 
     /// A plain HTTP/1.1 GET against the worker; returns status and body.
@@ -406,7 +460,9 @@ impl TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.app.take();
-        delete_topology(self.topology.clone());
+        if self.broker.is_some() {
+            delete_topology(self.topology.clone());
+        }
         if std::thread::panicking() {
             return;
         }
@@ -439,20 +495,30 @@ fn invalid_emitted(database_url: String, ours: String) -> (usize, Vec<String>) {
             .expect("a runtime for the check");
         runtime.block_on(async move {
             use sqlx::Connection;
-            let mut conn = sqlx::PgConnection::connect(&database_url)
+            sqlx::any::install_default_drivers();
+            let mut conn = sqlx::AnyConnection::connect(&database_url)
                 .await
                 .expect("the test database is there to check");
-            let bodies: Vec<String> = sqlx::query_scalar(
-                "SELECT body FROM outbox
-                  WHERE kind = 'receipt' OR body::jsonb #>> '{Header,SourceApplication}' = $1
-                  ORDER BY id",
-            )
-            .bind(ours)
-            .fetch_all(&mut conn)
-            .await
-            .expect("the outbox reads");
+            let rows: Vec<(String, String)> =
+                sqlx::query_as("SELECT kind, body FROM outbox ORDER BY id")
+                    .fetch_all(&mut conn)
+                    .await
+                    .expect("the outbox reads");
             conn.close().await.ok();
-            bodies
+            rows.into_iter()
+                .filter(|(kind, body)| {
+                    kind == "receipt"
+                        || serde_json::from_str::<serde_json::Value>(body)
+                            .ok()
+                            .and_then(|envelope| {
+                                envelope["Header"]["SourceApplication"]
+                                    .as_str()
+                                    .map(|source| source == ours)
+                            })
+                            .unwrap_or(false)
+                })
+                .map(|(_, body)| body)
+                .collect::<Vec<String>>()
         })
     });
     let bodies = reading.join().expect("the outbox was read");

@@ -30,6 +30,7 @@ pub fn environment(settings: &Settings) -> Vec<(String, String)> {
         ("ENVIRONMENT", settings.environment.as_str().to_owned()),
         ("STARTUP_TIMEOUT", duration(settings.startup_timeout)),
         ("SHUTDOWN_GRACE", duration(settings.shutdown_grace)),
+        ("DATA_DIR", settings.data_dir.display().to_string()),
         ("DATABASE_URL", database.url.expose_secret().to_owned()),
         (
             "DATABASE_MAX_CONNECTIONS",

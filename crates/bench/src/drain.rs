@@ -113,7 +113,7 @@ pub async fn sender(pool: &PgPool, count: usize) -> anyhow::Result<f64> {
     for n in 0..count {
         let uuid = uuid::Uuid::new_v4().to_string();
         eai_store::outbound::enqueue_routed(
-            &mut tx,
+            &mut eai_store::Conn::Postgres(&mut tx),
             COMPANY,
             DRAIN_BRANCH,
             "StockLevel",

@@ -41,6 +41,9 @@ const SECRETS: [(&str, &str); 3] = [
     ("EAI_API_TOKENS_FILE", "api.tokens"),
 ];
 
+/// The embedded database's file name in the data directory.
+const EMBEDDED_DATABASE: &str = "eai.sqlite3";
+
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -61,6 +64,8 @@ pub struct Settings {
     /// How long a command keeps trying an unreachable broker or database at start.
     #[serde(with = "humantime_serde")]
     pub startup_timeout: Duration,
+    /// Where the embedded database lives when `database.url` is empty.
+    pub data_dir: PathBuf,
     /// Longest a shutdown waits for envelopes in flight to finish.
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
@@ -331,9 +336,23 @@ impl Settings {
         )
     }
 
-    /// The database URL, read and checked (one of the schemes the store opens).
+    /// The database URL, read and checked (one of the schemes the store
+    /// opens); none configured is the embedded SQLite file in `data_dir`.
+    /// SQLite with a broker is refused: a broker's queues serve a fleet,
+    /// whose workers must share one database.
     pub fn database_url(&self) -> Result<DatabaseUrl, StoreError> {
-        DatabaseUrl::from_str(self.database.url.expose_secret())
+        let configured = self.database.url.expose_secret().trim();
+        let url = match configured.is_empty() {
+            true => DatabaseUrl::sqlite(&self.data_dir.join(EMBEDDED_DATABASE)),
+            false => DatabaseUrl::from_str(configured)?,
+        };
+        if url.is_sqlite() && self.has_broker() {
+            return Err(StoreError::Configuration(format!(
+                "configuration error: the database is SQLite ({}) and a broker is configured (EAI_AMQP_URL): a broker's queues serve a fleet of workers, which must share one PostgreSQL database. Set EAI_DATABASE_URL to PostgreSQL, or unset EAI_AMQP_URL to queue envelopes in the SQLite database",
+                url.shown()
+            )));
+        }
+        Ok(url)
     }
 
     /// How the pool talks to the database.
@@ -475,13 +494,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn defaults_use_no_broker_and_the_local_database() {
+    fn defaults_use_no_broker_and_the_embedded_database() {
         figment::Jail::expect_with(|_| {
             let settings = Settings::load(None)?;
             assert!(!settings.has_broker(), "envelopes queue in the database");
             assert_eq!(
-                settings.database.url.expose_secret(),
-                "postgres://postgres@127.0.0.1:5432/eai"
+                settings.database_url().expect("a URL").shown(),
+                "sqlite:eai-data/eai.sqlite3"
             );
             assert_eq!(settings.amqp.queue_type, QueueType::Quorum);
             assert_eq!(settings.amqp.topology_prefix, "eai");
@@ -489,6 +508,33 @@ mod tests {
             assert_eq!(
                 settings.receiver.reserve_retry_delays,
                 [5, 15, 30, 60, 120].map(Duration::from_secs)
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_data_directory_moves_the_embedded_database_and_sqlite_with_a_broker_is_refused() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("EAI_DATA_DIR", "/var/lib/eai");
+            let settings = Settings::load(None)?;
+            assert_eq!(
+                settings.database_url().expect("a URL").shown(),
+                "sqlite:/var/lib/eai/eai.sqlite3"
+            );
+            jail.set_env("EAI_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f");
+            let refused = Settings::load(None)?
+                .database_url()
+                .expect_err("SQLite with a broker")
+                .to_string();
+            assert!(
+                refused.contains("EAI_DATABASE_URL") && refused.contains("unset EAI_AMQP_URL"),
+                "{refused}"
+            );
+            jail.set_env("EAI_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/eai");
+            assert!(
+                Settings::load(None)?.database_url().is_ok(),
+                "the fleet setup"
             );
             Ok(())
         });

@@ -78,15 +78,11 @@ async fn reprocess(
 ) -> Result<Acted, StoreError> {
     store
         .reprocess(id, actor, note, |again| async move {
-            let reply_to = again
-                .reply_exchange
-                .is_empty()
-                .then_some(again.reply_routing_key.as_str());
             inlet
                 .submit(&Submission {
                     routing_key: &again.transaction,
                     body: &again.body,
-                    reply_to,
+                    reply_to: again.reply_to(),
                     origin: Some(("x-eai-retried-by", actor.to_owned())),
                     ..Submission::default()
                 })

@@ -36,7 +36,7 @@ const UNDEFINED_TABLE: &str = "42P01";
 /// or an SQLite database file.
 #[derive(Debug, Clone)]
 pub enum DatabaseUrl {
-    Postgres(PgConnectOptions),
+    Postgres(Box<PgConnectOptions>),
     Sqlite(PathBuf),
 }
 
@@ -78,7 +78,7 @@ impl FromStr for DatabaseUrl {
         let options = PgConnectOptions::from_str(text).map_err(|error| {
             StoreError::Configuration(format!("the database URL is not valid: {error}"))
         })?;
-        Ok(DatabaseUrl::Postgres(options))
+        Ok(DatabaseUrl::Postgres(Box::new(options)))
     }
 }
 
@@ -86,6 +86,11 @@ impl DatabaseUrl {
     /// The URL of the SQLite file at `path`.
     pub fn sqlite(path: &Path) -> DatabaseUrl {
         DatabaseUrl::Sqlite(path.to_owned())
+    }
+
+    /// Whether this is an SQLite file.
+    pub fn is_sqlite(&self) -> bool {
+        matches!(self, DatabaseUrl::Sqlite(_))
     }
 
     /// `host:port` of a server, or the file's path: to say what did not answer.
@@ -287,7 +292,7 @@ impl Store {
     /// Opens a pool on the database `url` names (see [`Store::connect`]).
     pub async fn open(url: &DatabaseUrl, settings: PoolSettings) -> Result<Store, StoreError> {
         match url {
-            DatabaseUrl::Postgres(options) => Store::connect(options.clone(), settings).await,
+            DatabaseUrl::Postgres(options) => Store::connect((**options).clone(), settings).await,
             DatabaseUrl::Sqlite(path) => {
                 Store::connect_sqlite(SqliteConnectOptions::new().filename(path), settings).await
             }

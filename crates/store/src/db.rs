@@ -100,8 +100,8 @@ pub(crate) enum Held {
 impl Held {
     pub(crate) fn conn(&mut self) -> Conn<'_> {
         match self {
-            Held::Postgres(conn) => Conn::Postgres(&mut **conn),
-            Held::Sqlite(conn) => Conn::Sqlite(&mut **conn),
+            Held::Postgres(conn) => Conn::Postgres(conn),
+            Held::Sqlite(conn) => Conn::Sqlite(conn),
         }
     }
 }
@@ -160,8 +160,8 @@ impl Tx {
     /// The transaction's connection.
     pub(crate) fn conn(&mut self) -> Conn<'_> {
         match self {
-            Tx::Postgres(tx) => Conn::Postgres(&mut **tx),
-            Tx::Sqlite(tx, ..) => Conn::Sqlite(&mut **tx),
+            Tx::Postgres(tx) => Conn::Postgres(tx),
+            Tx::Sqlite(tx, ..) => Conn::Sqlite(tx),
         }
     }
 
@@ -195,8 +195,8 @@ pub(crate) enum Savepoint<'c> {
 impl Savepoint<'_> {
     pub(crate) fn conn(&mut self) -> Conn<'_> {
         match self {
-            Savepoint::Postgres(tx) => Conn::Postgres(&mut **tx),
-            Savepoint::Sqlite(tx) => Conn::Sqlite(&mut **tx),
+            Savepoint::Postgres(tx) => Conn::Postgres(tx),
+            Savepoint::Sqlite(tx) => Conn::Sqlite(tx),
         }
     }
 
@@ -335,6 +335,19 @@ impl Decode<'_, Sqlite> for Texts {
     }
 }
 
+/// The moment `wait` after `from` (the latest representable one for a wait
+/// too long to count): what PostgreSQL writes `now() + make_interval(…)`,
+/// as SQLite's statements bind it.
+pub(crate) fn after(
+    from: chrono::DateTime<chrono::Utc>,
+    wait: Duration,
+) -> chrono::DateTime<chrono::Utc> {
+    chrono::Duration::from_std(wait)
+        .ok()
+        .and_then(|wait| from.checked_add_signed(wait))
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC)
+}
+
 /// Rows (tuples or values) as one JSON array, for SQLite statements that
 /// read a list parameter with `json_each` (PostgreSQL binds arrays).
 pub(crate) fn json_rows<T: serde::Serialize + ?Sized>(rows: &T) -> String {
@@ -348,19 +361,6 @@ pub(crate) fn quantity(value: Decimal) -> Decimal {
         value.round_dp_with_strategy(4, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
     value.rescale(4);
     value
-}
-
-impl Pool {
-    /// The PostgreSQL pool, for the operations still written for PostgreSQL
-    /// alone: on SQLite they are refused, naming the backend.
-    pub(crate) fn postgres(&self) -> Result<&PgPool, StoreError> {
-        match self {
-            Pool::Postgres(pool) => Ok(pool),
-            Pool::Sqlite(_) => Err(StoreError::Configuration(
-                "this operation is not available on the SQLite backend yet".to_owned(),
-            )),
-        }
-    }
 }
 
 impl Conn<'_> {

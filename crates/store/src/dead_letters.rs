@@ -1,6 +1,7 @@
 //! Dead letters, as the worker recorded them from the dead-letter queue:
 //! listed with their reason, replayed to where they were first published,
-//! or discarded with a note ([`Store::discard`]).
+//! or discarded with a note ([`Store::discard`]). On SQLite a replay's
+//! transaction holds the writer lock instead of the row's lock.
 
 use std::future::Future;
 
@@ -9,6 +10,8 @@ use serde::Serialize;
 use sqlx::FromRow;
 use utoipa::ToSchema;
 
+use crate::db::{on_pool, Conn, Pool};
+use crate::inbound_queue::{enqueue_in, Queued};
 use crate::log::{as_json, record_action, Acted, ItemId};
 use crate::page::{Cursor, Page};
 use crate::{Store, StoreError};
@@ -108,6 +111,20 @@ pub struct Replay {
     pub body: Vec<u8>,
 }
 
+impl Replay {
+    /// As the database's inbound queue keeps it.
+    fn queued(&self) -> Queued<'_> {
+        Queued {
+            routing_key: &self.routing_key,
+            body: &self.body,
+            reply_to: self.reply_to.as_deref(),
+            correlation_id: self.correlation_id.as_deref(),
+            message_id: self.message_id.as_deref(),
+            delay: std::time::Duration::ZERO,
+        }
+    }
+}
+
 /// A dead letter as a replay reads it.
 #[derive(FromRow)]
 struct Stored {
@@ -125,24 +142,26 @@ impl Store {
     /// often the dead-letter queue delivers it.
     pub async fn record_dead_letter(&self, dead: &DeadLetterIn<'_>) -> Result<(), StoreError> {
         let clean = |text: &str| text.replace(char::from(0), "\u{FFFD}");
-        sqlx::query(
-            "INSERT INTO dead_letters (dead_letter_id, uuid, code, reason, exchange, routing_key,
-                                       correlation_id, message_id, reply_to, body)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-             ON CONFLICT (dead_letter_id) DO NOTHING",
-        )
-        .bind(dead.dead_letter_id.map(clean))
-        .bind(dead.uuid.map(clean))
-        .bind(clean(dead.code))
-        .bind(clean(dead.reason))
-        .bind(clean(dead.exchange))
-        .bind(clean(dead.routing_key))
-        .bind(dead.correlation_id.map(clean))
-        .bind(dead.message_id.map(clean))
-        .bind(dead.reply_to.map(clean))
-        .bind(dead.body)
-        .execute(self.pool.postgres()?)
-        .await?;
+        on_pool!(&self.pool, pool => {
+            sqlx::query(
+                "INSERT INTO dead_letters (dead_letter_id, uuid, code, reason, exchange, routing_key,
+                                           correlation_id, message_id, reply_to, body)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                 ON CONFLICT (dead_letter_id) DO NOTHING",
+            )
+            .bind(dead.dead_letter_id.map(clean))
+            .bind(dead.uuid.map(clean))
+            .bind(clean(dead.code))
+            .bind(clean(dead.reason))
+            .bind(clean(dead.exchange))
+            .bind(clean(dead.routing_key))
+            .bind(dead.correlation_id.map(clean))
+            .bind(dead.message_id.map(clean))
+            .bind(dead.reply_to.map(clean))
+            .bind(dead.body)
+            .execute(pool)
+            .await?;
+        });
         Ok(())
     }
 
@@ -151,26 +170,39 @@ impl Store {
         &self,
         filter: &DeadLetterFilter,
     ) -> Result<Page<DeadLetter>, StoreError> {
-        let rows: Vec<Row> = sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM dead_letters
-              WHERE ($1::text IS NULL OR code = $1) AND ($2::text IS NULL OR uuid = $2)
-                AND ($3::timestamptz IS NULL OR dead_at >= $3)
-                AND ($4::timestamptz IS NULL OR dead_at < $4)
-                AND (NOT $5 OR (replayed_at IS NULL AND discarded_at IS NULL))
-                AND ($6::timestamptz IS NULL OR (dead_at, id) < ($6, $7))
-              ORDER BY dead_at DESC, id DESC
-              LIMIT $8"
-        ))
-        .bind(&filter.code)
-        .bind(&filter.uuid)
-        .bind(filter.from)
-        .bind(filter.to)
-        .bind(filter.open_only)
-        .bind(filter.cursor.as_ref().map(|cursor| cursor.at))
-        .bind(filter.cursor.as_ref().map(|cursor| cursor.id))
-        .bind(filter.limit + 1)
-        .fetch_all(self.pool.postgres()?)
-        .await?;
+        let sql = match &self.pool {
+            Pool::Postgres(_) => format!(
+                "SELECT {COLUMNS} FROM dead_letters
+                  WHERE ($1::text IS NULL OR code = $1) AND ($2::text IS NULL OR uuid = $2)
+                    AND ($3::timestamptz IS NULL OR dead_at >= $3)
+                    AND ($4::timestamptz IS NULL OR dead_at < $4)
+                    AND (NOT $5 OR (replayed_at IS NULL AND discarded_at IS NULL))
+                    AND ($6::timestamptz IS NULL OR (dead_at, id) < ($6, $7))
+                  ORDER BY dead_at DESC, id DESC
+                  LIMIT $8"
+            ),
+            Pool::Sqlite(_) => format!(
+                "SELECT {COLUMNS} FROM dead_letters
+                  WHERE ($1 IS NULL OR code = $1) AND ($2 IS NULL OR uuid = $2)
+                    AND ($3 IS NULL OR dead_at >= $3)
+                    AND ($4 IS NULL OR dead_at < $4)
+                    AND (NOT $5 OR (replayed_at IS NULL AND discarded_at IS NULL))
+                    AND ($6 IS NULL OR (dead_at, id) < ($6, $7))
+                  ORDER BY dead_at DESC, id DESC
+                  LIMIT $8"
+            ),
+        };
+        let rows: Vec<Row> = on_pool!(&self.pool, pool => sqlx::query_as(&sql)
+            .bind(&filter.code)
+            .bind(&filter.uuid)
+            .bind(filter.from)
+            .bind(filter.to)
+            .bind(filter.open_only)
+            .bind(filter.cursor.as_ref().map(|cursor| cursor.at))
+            .bind(filter.cursor.as_ref().map(|cursor| cursor.id))
+            .bind(filter.limit + 1)
+            .fetch_all(pool)
+            .await?);
         let items = rows.into_iter().map(DeadLetter::from).collect();
         Ok(Page::of(items, filter.limit, |dead: &DeadLetter| Cursor {
             at: dead.dead_at,
@@ -187,12 +219,11 @@ impl Store {
             row: Row,
             body: Vec<u8>,
         }
-        let found: Option<WithBody> = sqlx::query_as(&format!(
-            "SELECT {COLUMNS}, body FROM dead_letters WHERE id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(self.pool.postgres()?)
-        .await?;
+        let sql = format!("SELECT {COLUMNS}, body FROM dead_letters WHERE id = $1");
+        let found: Option<WithBody> = on_pool!(&self.pool, pool => sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(pool)
+            .await?);
         Ok(found.map(|found| DeadLetter {
             body: Some(as_json(&found.body)),
             ..DeadLetter::from(found.row)
@@ -200,7 +231,8 @@ impl Store {
     }
 
     /// Replays a dead letter: `publish` sends it again (with confirms), and
-    /// only then is the replay recorded. A discarded one is not replayed,
+    /// only then is the replay recorded (on SQLite, which has no broker, it
+    /// is queued in the database in the same transaction). A discarded one is not replayed,
     /// nor, with `only_open` (a bulk replay), one replayed meanwhile.
     pub async fn replay_dead_letter<F, Fut>(
         &self,
@@ -214,14 +246,28 @@ impl Store {
         Fut: Future<Output = Result<(), String>>,
     {
         let mut tx = self.begin().await?;
-        let row: Option<Stored> = sqlx::query_as(
-            "SELECT exchange, routing_key, correlation_id, message_id, reply_to, body,
-                    discarded_at, replayed_at
-               FROM dead_letters WHERE id = $1 FOR UPDATE",
-        )
-        .bind(id)
-        .fetch_optional(tx.conn().postgres()?)
-        .await?;
+        let row: Option<Stored> = match tx.conn() {
+            Conn::Postgres(conn) => {
+                sqlx::query_as(
+                    "SELECT exchange, routing_key, correlation_id, message_id, reply_to, body,
+                            discarded_at, replayed_at
+                       FROM dead_letters WHERE id = $1 FOR UPDATE",
+                )
+                .bind(id)
+                .fetch_optional(conn)
+                .await?
+            }
+            Conn::Sqlite(conn) => {
+                sqlx::query_as(
+                    "SELECT exchange, routing_key, correlation_id, message_id, reply_to, body,
+                            discarded_at, replayed_at
+                       FROM dead_letters WHERE id = $1",
+                )
+                .bind(id)
+                .fetch_optional(conn)
+                .await?
+            }
+        };
         let Some(stored) = row else {
             return Ok(Acted::NotFound);
         };
@@ -232,19 +278,42 @@ impl Store {
         if let (true, Some(at)) = (only_open, stored.replayed_at) {
             return Ok(Acted::Refused(format!("{item} was replayed at {at}")));
         }
-        if let Err(error) = publish(stored.replay).await {
-            return Ok(Acted::Unavailable(format!(
-                "publishing it again failed: {error}"
-            )));
+        match tx.conn() {
+            // SQLite runs without a broker (the configuration refuses one):
+            // the envelope goes back on the database's queue in this very
+            // transaction, whose write lock another connection would wait for.
+            Conn::Sqlite(_) => enqueue_in(&mut tx.conn(), &stored.replay.queued()).await?,
+            Conn::Postgres(_) => {
+                if let Err(error) = publish(stored.replay).await {
+                    return Ok(Acted::Unavailable(format!(
+                        "publishing it again failed: {error}"
+                    )));
+                }
+            }
         }
-        sqlx::query(
-            "UPDATE dead_letters SET replayed_at = now(), replayed_by = $2, replays = replays + 1
-              WHERE id = $1",
-        )
-        .bind(id)
-        .bind(actor)
-        .execute(tx.conn().postgres()?)
-        .await?;
+        match tx.conn() {
+            Conn::Postgres(conn) => {
+                sqlx::query(
+                    "UPDATE dead_letters SET replayed_at = now(), replayed_by = $2, replays = replays + 1
+                      WHERE id = $1",
+                )
+                .bind(id)
+                .bind(actor)
+                .execute(conn)
+                .await?;
+            }
+            Conn::Sqlite(conn) => {
+                sqlx::query(
+                    "UPDATE dead_letters SET replayed_at = $3, replayed_by = $2, replays = replays + 1
+                      WHERE id = $1",
+                )
+                .bind(id)
+                .bind(actor)
+                .bind(Utc::now())
+                .execute(conn)
+                .await?;
+            }
+        }
         record_action(&mut tx.conn(), item, actor, "replay", "").await?;
         tx.commit().await?;
         Ok(Acted::Done)

@@ -8,6 +8,9 @@
 //! destination gets its own copy (its own UUID), in its own words: our codes
 //! translated back into the values of the de/para namespace it names (reverse
 //! de/para; ours where it maps none) and its lists in the style it asked for.
+//!
+//! On SQLite the lists a statement takes are JSON arrays (`json_each`) and
+//! the amounts are read as exact decimals ([`Exact`]), as everywhere else.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -18,9 +21,8 @@ use eai_protocol::events::{
     WarehouseLevel,
 };
 use eai_protocol::ReceiptOrigin;
-use rust_decimal::Decimal;
 
-use crate::db::Conn;
+use crate::db::{on_conn, Conn, Exact};
 use crate::outbound::{enqueue_to, Destination};
 use crate::StoreError;
 
@@ -63,15 +65,17 @@ async fn audiences(
     branch: &str,
     transaction: &str,
 ) -> Result<Vec<Audience>, StoreError> {
-    let rows: Vec<(i64, Option<String>, String)> = sqlx::query_as(
-        "SELECT id, namespace, list_style FROM destinations
-          WHERE company = $1 AND branch = $2 AND transaction = $3 ORDER BY id",
-    )
-    .bind(company)
-    .bind(branch)
-    .bind(transaction)
-    .fetch_all(conn.postgres()?)
-    .await?;
+    let rows: Vec<(i64, Option<String>, String)> = on_conn!(conn, c => {
+        sqlx::query_as(
+            "SELECT id, namespace, list_style FROM destinations
+              WHERE company = $1 AND branch = $2 AND \"transaction\" = $3 ORDER BY id",
+        )
+        .bind(company)
+        .bind(branch)
+        .bind(transaction)
+        .fetch_all(c)
+        .await?
+    });
     Ok(rows
         .into_iter()
         .map(|(id, namespace, style)| Audience {
@@ -90,19 +94,41 @@ pub(crate) async fn outgoing(
 ) -> Result<Outgoing, StoreError> {
     let entities: Vec<&str> = codes.iter().map(|(entity, _)| entity.as_str()).collect();
     let internals: Vec<&str> = codes.iter().map(|(_, code)| *code).collect();
-    let rows: Vec<(String, String, String)> = sqlx::query_as(
-        "SELECT m.entity, m.internal, m.external
+    let rows: Vec<(String, String, String)> = match conn {
+        Conn::Postgres(c) => {
+            sqlx::query_as(
+                "SELECT m.entity, m.internal, m.external
            FROM mappings m
            JOIN (SELECT DISTINCT * FROM unnest($2::text[], $3::text[])) AS w(entity, internal)
              ON m.entity = w.entity AND m.internal = w.internal
           WHERE m.namespace = $1
           ORDER BY m.written_at DESC, m.external",
-    )
-    .bind(namespace)
-    .bind(&entities)
-    .bind(&internals)
-    .fetch_all(conn.postgres()?)
-    .await?;
+            )
+            .bind(namespace)
+            .bind(&entities)
+            .bind(&internals)
+            .fetch_all(&mut **c)
+            .await?
+        }
+        // The wanted codes as one JSON array of `[entity, internal]` pairs.
+        Conn::Sqlite(c) => {
+            sqlx::query_as(
+                "SELECT m.entity, m.internal, m.external
+               FROM mappings m
+               JOIN (SELECT DISTINCT value ->> 0 AS entity, value ->> 1 AS internal
+                       FROM json_each($2)) AS w
+                 ON m.entity = w.entity AND m.internal = w.internal
+              WHERE m.namespace = $1
+              ORDER BY m.written_at DESC, m.external",
+            )
+            .bind(namespace)
+            .bind(sqlx::types::Json(
+                entities.iter().zip(&internals).collect::<Vec<_>>(),
+            ))
+            .fetch_all(&mut **c)
+            .await?
+        }
+    };
     let mut outgoing = Outgoing::default();
     for (entity, internal, external) in &rows {
         if let Some(entity) = Entity::parse(entity) {
@@ -225,16 +251,32 @@ pub(crate) async fn stock_lots(
     branch: &str,
     products: &[&str],
 ) -> Result<Vec<StockLot>, StoreError> {
-    Ok(sqlx::query_as(
-        "SELECT product, warehouse, lot, sublot, expires_on, quantity, reserved
+    Ok(match conn {
+        Conn::Postgres(c) => {
+            sqlx::query_as(
+                "SELECT product, warehouse, lot, sublot, expires_on, quantity, reserved
            FROM lots
           WHERE branch = $1 AND product = ANY($2)
           ORDER BY product, warehouse, expires_on NULLS LAST, lot, sublot",
-    )
-    .bind(branch)
-    .bind(products)
-    .fetch_all(conn.postgres()?)
-    .await?)
+            )
+            .bind(branch)
+            .bind(products)
+            .fetch_all(&mut **c)
+            .await?
+        }
+        Conn::Sqlite(c) => {
+            sqlx::query_as(
+                "SELECT product, warehouse, lot, sublot, expires_on, quantity, reserved
+               FROM lots
+              WHERE branch = $1 AND product IN (SELECT value FROM json_each($2))
+              ORDER BY product, warehouse, expires_on NULLS LAST, lot, sublot",
+            )
+            .bind(branch)
+            .bind(sqlx::types::Json(products))
+            .fetch_all(&mut **c)
+            .await?
+        }
+    })
 }
 
 /// The branch's last closed day: StockLevel's `ClosingStockDate`.
@@ -243,14 +285,14 @@ pub(crate) async fn closing_stock_date(
     company: &str,
     branch: &str,
 ) -> Result<Option<NaiveDate>, StoreError> {
-    Ok(
+    Ok(on_conn!(conn, c => {
         sqlx::query_scalar("SELECT closed_until FROM branches WHERE company = $1 AND branch = $2")
             .bind(company)
             .bind(branch)
-            .fetch_optional(conn.postgres()?)
+            .fetch_optional(c)
             .await?
-            .flatten(),
-    )
+            .flatten()
+    }))
 }
 
 /// Enqueues the `DocumentTraceabilityOrder` of a sale as it now stands.
@@ -269,8 +311,10 @@ pub async fn traceability_all(
     origin: &ReceiptOrigin,
     sale_ids: &[i64],
 ) -> Result<u64, StoreError> {
-    let sales: Vec<SaleRow> = sqlx::query_as(
-        "SELECT s.id, s.company, s.branch, s.internal_id, s.number, s.status, s.issue_date,
+    let sales: Vec<SaleRow> =
+        match conn {
+            Conn::Postgres(c) => sqlx::query_as(
+                "SELECT s.id, s.company, s.branch, s.internal_id, s.number, s.status, s.issue_date,
                 s.series, s.customer, s.net_price, s.created_at
            FROM sales s
           WHERE s.id = ANY($1)
@@ -278,22 +322,51 @@ pub async fn traceability_all(
                          WHERE d.company = s.company AND d.branch = s.branch
                            AND d.transaction = $2)
           ORDER BY s.id",
-    )
-    .bind(sale_ids)
-    .bind(Traceability::TRANSACTION)
-    .fetch_all(conn.postgres()?)
-    .await?;
+            )
+            .bind(sale_ids)
+            .bind(Traceability::TRANSACTION)
+            .fetch_all(&mut **c)
+            .await?,
+            Conn::Sqlite(c) => sqlx::query_as(
+                "SELECT s.id, s.company, s.branch, s.internal_id, s.number, s.status, s.issue_date,
+                    s.series, s.customer, s.net_price, s.created_at
+               FROM sales s
+              WHERE s.id IN (SELECT value FROM json_each($1))
+                AND EXISTS (SELECT 1 FROM destinations d
+                             WHERE d.company = s.company AND d.branch = s.branch
+                               AND d.\"transaction\" = $2)
+              ORDER BY s.id",
+            )
+            .bind(sqlx::types::Json(sale_ids))
+            .bind(Traceability::TRANSACTION)
+            .fetch_all(&mut **c)
+            .await?,
+        };
     if sales.is_empty() {
         return Ok(0);
     }
     let wanted: Vec<i64> = sales.iter().map(|sale| sale.id).collect();
-    let items: Vec<ItemRow> = sqlx::query_as(
-        "SELECT sale_id, item_no, product, quantity, unit_price, item_price, warehouse
+    let items: Vec<ItemRow> = match conn {
+        Conn::Postgres(c) => {
+            sqlx::query_as(
+                "SELECT sale_id, item_no, product, quantity, unit_price, item_price, warehouse
            FROM sale_items WHERE sale_id = ANY($1) ORDER BY sale_id, item_no",
-    )
-    .bind(&wanted)
-    .fetch_all(conn.postgres()?)
-    .await?;
+            )
+            .bind(&wanted)
+            .fetch_all(&mut **c)
+            .await?
+        }
+        Conn::Sqlite(c) => {
+            sqlx::query_as(
+                "SELECT sale_id, item_no, product, quantity, unit_price, item_price, warehouse
+               FROM sale_items WHERE sale_id IN (SELECT value FROM json_each($1))
+              ORDER BY sale_id, item_no",
+            )
+            .bind(sqlx::types::Json(&wanted))
+            .fetch_all(&mut **c)
+            .await?
+        }
+    };
     let mut lines: HashMap<i64, Vec<&ItemRow>> = HashMap::new();
     for item in &items {
         lines.entry(item.sale_id).or_default().push(item);
@@ -340,16 +413,16 @@ pub async fn traceability_all(
                     issue_date: sale.issue_date,
                     series: sale.series.clone(),
                     customer: codes.code(Entity::Customer, &sale.customer).to_owned(),
-                    value: sale.net_price,
+                    value: sale.net_price.0,
                     retail_sales_internal_id: sale.internal_id.clone(),
                     items: sale_lines
                         .iter()
                         .map(|item| TracedItem {
                             number: u32::try_from(item.item_no).unwrap_or_default(),
                             product: codes.code(Entity::Product, &item.product).to_owned(),
-                            quantity: item.quantity,
-                            unit_price: item.unit_price,
-                            total_price: item.item_price,
+                            quantity: item.quantity.0,
+                            unit_price: item.unit_price.0,
+                            total_price: item.item_price.0,
                             warehouse: item.warehouse.as_deref().map(|warehouse| {
                                 codes.code(Entity::Warehouse, warehouse).to_owned()
                             }),
@@ -389,8 +462,8 @@ pub(crate) struct StockLot {
     pub(crate) lot: String,
     pub(crate) sublot: String,
     expires_on: Option<NaiveDate>,
-    quantity: Decimal,
-    reserved: Decimal,
+    quantity: Exact,
+    reserved: Exact,
 }
 
 impl StockLot {
@@ -399,8 +472,8 @@ impl StockLot {
             lot: self.lot.clone(),
             sublot: self.sublot.clone(),
             expires_on: self.expires_on,
-            on_hand: self.quantity,
-            booked: self.reserved,
+            on_hand: self.quantity.0,
+            booked: self.reserved.0,
         }
     }
 }
@@ -416,7 +489,7 @@ struct SaleRow {
     issue_date: NaiveDate,
     series: String,
     customer: String,
-    net_price: Decimal,
+    net_price: Exact,
     created_at: DateTime<Utc>,
 }
 
@@ -425,9 +498,9 @@ struct ItemRow {
     sale_id: i64,
     item_no: i32,
     product: String,
-    quantity: Decimal,
-    unit_price: Decimal,
-    item_price: Decimal,
+    quantity: Exact,
+    unit_price: Exact,
+    item_price: Exact,
     warehouse: Option<String>,
 }
 
@@ -461,32 +534,57 @@ impl crate::Store {
         interval: std::time::Duration,
     ) -> Result<Option<u64>, StoreError> {
         let mut tx = self.begin().await?;
-        let due: Option<String> = sqlx::query_scalar(
-            "INSERT INTO schedules (name, last_run_at) VALUES ('stock_full_load', now())
+        let due: Option<String> =
+            match tx.conn() {
+                Conn::Postgres(c) => sqlx::query_scalar(
+                    "INSERT INTO schedules (name, last_run_at) VALUES ('stock_full_load', now())
              ON CONFLICT (name) DO UPDATE SET last_run_at = now()
               WHERE schedules.last_run_at <= now() - make_interval(secs => $1)
              RETURNING name",
-        )
-        .bind(interval.as_secs_f64())
-        .fetch_optional(tx.conn().postgres()?)
-        .await?;
+                )
+                .bind(interval.as_secs_f64())
+                .fetch_optional(c)
+                .await?,
+                Conn::Sqlite(c) => {
+                    let now = Utc::now();
+                    sqlx::query_scalar(
+                        "INSERT INTO schedules (name, last_run_at) VALUES ('stock_full_load', $1)
+                     ON CONFLICT (name) DO UPDATE SET last_run_at = $1
+                      WHERE schedules.last_run_at <= $2
+                     RETURNING name",
+                    )
+                    .bind(now)
+                    .bind(
+                        chrono::Duration::from_std(interval)
+                            .ok()
+                            .and_then(|interval| now.checked_sub_signed(interval))
+                            .unwrap_or(DateTime::<Utc>::MIN_UTC),
+                    )
+                    .fetch_optional(c)
+                    .await?
+                }
+            };
         if due.is_none() {
             return Ok(None);
         }
-        let branches: Vec<(String, String)> = sqlx::query_as(
-            "SELECT DISTINCT company, branch FROM destinations WHERE transaction = $1",
-        )
-        .bind(StockReturn::TRANSACTION)
-        .fetch_all(tx.conn().postgres()?)
-        .await?;
+        let branches: Vec<(String, String)> = on_conn!(&mut tx.conn(), c => {
+            sqlx::query_as(
+                "SELECT DISTINCT company, branch FROM destinations WHERE \"transaction\" = $1",
+            )
+            .bind(StockReturn::TRANSACTION)
+            .fetch_all(c)
+            .await?
+        });
         let mut created = 0;
         for (company, branch) in branches {
-            let keys: Vec<(String, String)> = sqlx::query_as(
-                "SELECT DISTINCT product, warehouse FROM lots WHERE branch = $1 ORDER BY 1, 2",
-            )
-            .bind(&branch)
-            .fetch_all(tx.conn().postgres()?)
-            .await?;
+            let keys: Vec<(String, String)> = on_conn!(&mut tx.conn(), c => {
+                sqlx::query_as(
+                    "SELECT DISTINCT product, warehouse FROM lots WHERE branch = $1 ORDER BY 1, 2",
+                )
+                .bind(&branch)
+                .fetch_all(c)
+                .await?
+            });
             created += stock_levels(&mut tx.conn(), origin, &company, &branch, &keys).await?;
         }
         tx.commit().await?;

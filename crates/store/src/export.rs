@@ -9,16 +9,19 @@
 //! - `one`: the sale with that `DocumentCode` (or `InternalId`).
 //!
 //! Each batch is numbered and handed out again, same number and sales,
-//! until the consumer confirms it; a consumer has one open batch at a time.
+//! until the consumer confirms it; a consumer has one open batch at a time
+//! (on PostgreSQL an advisory lock per consumer makes sure of it; SQLite's
+//! transactions run one at a time anyway).
 
 use chrono::{DateTime, NaiveDate, Utc};
 use eai_domain::money::two_decimals;
-use rust_decimal::Decimal;
 use serde::Serialize;
+use sqlx::postgres::PgRow;
+use sqlx::sqlite::SqliteRow;
 use sqlx::FromRow;
 use utoipa::ToSchema;
 
-use crate::db::Conn;
+use crate::db::{on_conn, Conn, Exact};
 use crate::log::Acted;
 use crate::{Store, StoreError};
 
@@ -175,12 +178,12 @@ struct SaleRow {
     customer: String,
     status: String,
     cancelled_on: Option<NaiveDate>,
-    total_price: Decimal,
-    net_price: Decimal,
-    gross_price: Decimal,
-    discount_value: Decimal,
-    freight_value: Decimal,
-    increase_value: Decimal,
+    total_price: Exact,
+    net_price: Exact,
+    gross_price: Exact,
+    discount_value: Exact,
+    freight_value: Exact,
+    increase_value: Exact,
     #[sqlx(flatten)]
     fiscal: SaleFiscal,
 }
@@ -191,10 +194,10 @@ struct ItemRow {
     item_no: i32,
     product: String,
     warehouse: Option<String>,
-    quantity: Decimal,
-    unit_price: Decimal,
-    item_price: Decimal,
-    discount_amount: Decimal,
+    quantity: Exact,
+    unit_price: Exact,
+    item_price: Exact,
+    discount_amount: Exact,
     operation_code: String,
     tes: String,
     #[sqlx(flatten)]
@@ -207,7 +210,7 @@ struct PaymentRow {
     payment_no: i32,
     method: String,
     financial_manager: Option<String>,
-    value: Decimal,
+    value: Exact,
     paid_on: NaiveDate,
     #[sqlx(flatten)]
     card: PaymentCard,
@@ -220,25 +223,32 @@ impl Store {
     /// Hands out the consumer's open batch again, or makes the next one.
     pub async fn export(&self, request: &ExportRequest) -> Result<Batch, StoreError> {
         let mut tx = self.begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('export:' || $1))")
-            .bind(&request.consumer)
-            .execute(tx.conn().postgres()?)
-            .await?;
-        let open: Option<(i64, String, bool)> = sqlx::query_as(
-            "SELECT number, mode, more FROM export_batches
+        let mut conn = tx.conn();
+        if let Conn::Postgres(c) = &mut conn {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext('export:' || $1))")
+                .bind(&request.consumer)
+                .execute(&mut **c)
+                .await?;
+        }
+        let open: Option<(i64, String, bool)> = on_conn!(&mut conn, c => {
+            sqlx::query_as(
+                "SELECT number, mode, more FROM export_batches
               WHERE consumer = $1 AND confirmed_at IS NULL",
-        )
-        .bind(&request.consumer)
-        .fetch_optional(tx.conn().postgres()?)
-        .await?;
-        if let Some((number, mode, more)) = open {
-            let ids: Vec<i64> = sqlx::query_scalar(
-                "SELECT sale_id FROM export_batch_sales WHERE number = $1 ORDER BY sale_id",
             )
-            .bind(number)
-            .fetch_all(tx.conn().postgres()?)
-            .await?;
-            let sales = exported(&mut tx.conn(), &ids).await?;
+            .bind(&request.consumer)
+            .fetch_optional(c)
+            .await?
+        });
+        if let Some((number, mode, more)) = open {
+            let ids: Vec<i64> = on_conn!(&mut conn, c => {
+                sqlx::query_scalar(
+                    "SELECT sale_id FROM export_batch_sales WHERE number = $1 ORDER BY sale_id",
+                )
+                .bind(number)
+                .fetch_all(c)
+                .await?
+            });
+            let sales = exported(&mut conn, &ids).await?;
             tx.commit().await?;
             return Ok(Batch {
                 batch: Some(number),
@@ -252,51 +262,59 @@ impl Store {
         let mut picked: Vec<(i64, DateTime<Utc>)> = match request.mode {
             ExportMode::All => {
                 // Where the last `all` stopped, if it said more were pending.
-                let last: Option<(bool, Option<i64>)> = sqlx::query_as(
-                    "SELECT b.more, (SELECT max(sale_id) FROM export_batch_sales s
+                let last: Option<(bool, Option<i64>)> = on_conn!(&mut conn, c => {
+                    sqlx::query_as(
+                        "SELECT b.more, (SELECT max(sale_id) FROM export_batch_sales s
                                       WHERE s.number = b.number)
                        FROM export_batches b
                       WHERE b.consumer = $1 AND b.mode = 'all'
                       ORDER BY b.number DESC LIMIT 1",
-                )
-                .bind(&request.consumer)
-                .fetch_optional(tx.conn().postgres()?)
-                .await?;
+                    )
+                    .bind(&request.consumer)
+                    .fetch_optional(c)
+                    .await?
+                });
                 let after = match last {
                     Some((true, Some(id))) => id,
                     _ => 0,
                 };
-                sqlx::query_as(&format!(
-                    "SELECT s.id, {VERSION} FROM sales s WHERE s.id > $1 ORDER BY s.id LIMIT $2"
-                ))
-                .bind(after)
-                .bind(request.limit + 1)
-                .fetch_all(tx.conn().postgres()?)
-                .await?
+                on_conn!(&mut conn, c => {
+                    sqlx::query_as(&format!(
+                        "SELECT s.id, {VERSION} FROM sales s WHERE s.id > $1 ORDER BY s.id LIMIT $2"
+                    ))
+                    .bind(after)
+                    .bind(request.limit + 1)
+                    .fetch_all(c)
+                    .await?
+                })
             }
             ExportMode::Changed => {
-                sqlx::query_as(&format!(
-                    "SELECT s.id, {VERSION} FROM sales s
+                on_conn!(&mut conn, c => {
+                    sqlx::query_as(&format!(
+                        "SELECT s.id, {VERSION} FROM sales s
                       WHERE NOT EXISTS (SELECT 1 FROM export_confirmed c
                                          WHERE c.consumer = $1 AND c.sale_id = s.id
                                            AND c.version >= {VERSION})
                       ORDER BY s.id LIMIT $2"
-                ))
-                .bind(&request.consumer)
-                .bind(request.limit + 1)
-                .fetch_all(tx.conn().postgres()?)
-                .await?
+                    ))
+                    .bind(&request.consumer)
+                    .bind(request.limit + 1)
+                    .fetch_all(c)
+                    .await?
+                })
             }
             ExportMode::One => {
-                sqlx::query_as(&format!(
-                    "SELECT s.id, {VERSION} FROM sales s
+                on_conn!(&mut conn, c => {
+                    sqlx::query_as(&format!(
+                        "SELECT s.id, {VERSION} FROM sales s
                       WHERE s.document_code = $1 OR s.internal_id = $1
                       ORDER BY s.id LIMIT $2"
-                ))
-                .bind(&request.document)
-                .bind(request.limit + 1)
-                .fetch_all(tx.conn().postgres()?)
-                .await?
+                    ))
+                    .bind(&request.document)
+                    .bind(request.limit + 1)
+                    .fetch_all(c)
+                    .await?
+                })
             }
         };
         let limit = usize::try_from(request.limit).unwrap_or(0);
@@ -313,27 +331,64 @@ impl Store {
                 sales: Vec::new(),
             });
         }
-        let number: i64 = sqlx::query_scalar(
-            "INSERT INTO export_batches (consumer, mode, document, more) VALUES ($1, $2, $3, $4)
-             RETURNING number",
-        )
-        .bind(&request.consumer)
-        .bind(request.mode.as_str())
-        .bind(&request.document)
-        .bind(more)
-        .fetch_one(tx.conn().postgres()?)
-        .await?;
         let (ids, versions): (Vec<i64>, Vec<DateTime<Utc>>) = picked.into_iter().unzip();
-        sqlx::query(
-            "INSERT INTO export_batch_sales (number, sale_id, version)
+        let number: i64 = match &mut conn {
+            Conn::Postgres(c) => {
+                let number: i64 = sqlx::query_scalar(
+                    "INSERT INTO export_batches (consumer, mode, document, more) VALUES ($1, $2, $3, $4)
+             RETURNING number",
+                )
+                .bind(&request.consumer)
+                .bind(request.mode.as_str())
+                .bind(&request.document)
+                .bind(more)
+                .fetch_one(&mut **c)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO export_batch_sales (number, sale_id, version)
              SELECT $1, id, version FROM unnest($2::bigint[], $3::timestamptz[]) AS t(id, version)",
-        )
-        .bind(number)
-        .bind(&ids)
-        .bind(&versions)
-        .execute(tx.conn().postgres()?)
-        .await?;
-        let sales = exported(&mut tx.conn(), &ids).await?;
+                )
+                .bind(number)
+                .bind(&ids)
+                .bind(&versions)
+                .execute(&mut **c)
+                .await?;
+                number
+            }
+            Conn::Sqlite(c) => {
+                let number: i64 = sqlx::query_scalar(
+                    "UPDATE sequences SET value = value + 1 WHERE name = 'export_batch_numbers'
+                     RETURNING value",
+                )
+                .fetch_one(&mut **c)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO export_batches (number, consumer, mode, document, more, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(number)
+                .bind(&request.consumer)
+                .bind(request.mode.as_str())
+                .bind(&request.document)
+                .bind(more)
+                .bind(Utc::now())
+                .execute(&mut **c)
+                .await?;
+                // The versions as the sales keep them: the text compared at
+                // the next `changed` is the text copied here.
+                sqlx::query(&format!(
+                    "INSERT INTO export_batch_sales (number, sale_id, version)
+                     SELECT $1, s.id, {VERSION} FROM sales s
+                      WHERE s.id IN (SELECT value FROM json_each($2))"
+                ))
+                .bind(number)
+                .bind(serde_json::json!(ids).to_string())
+                .execute(&mut **c)
+                .await?;
+                number
+            }
+        };
+        let sales = exported(&mut conn, &ids).await?;
         tx.commit().await?;
         Ok(Batch {
             batch: Some(number),
@@ -349,12 +404,23 @@ impl Store {
     /// in the state they were exported in.
     pub async fn confirm_export(&self, number: i64) -> Result<Acted, StoreError> {
         let mut tx = self.begin().await?;
-        let consumer: Option<(String, Option<DateTime<Utc>>)> = sqlx::query_as(
-            "SELECT consumer, confirmed_at FROM export_batches WHERE number = $1 FOR UPDATE",
-        )
-        .bind(number)
-        .fetch_optional(tx.conn().postgres()?)
-        .await?;
+        let mut conn = tx.conn();
+        let consumer: Option<(String, Option<DateTime<Utc>>)> = match &mut conn {
+            Conn::Postgres(c) => sqlx::query_as(
+                "SELECT consumer, confirmed_at FROM export_batches WHERE number = $1 FOR UPDATE",
+            )
+            .bind(number)
+            .fetch_optional(&mut **c)
+            .await?,
+            Conn::Sqlite(c) => {
+                sqlx::query_as(
+                    "SELECT consumer, confirmed_at FROM export_batches WHERE number = $1",
+                )
+                .bind(number)
+                .fetch_optional(&mut **c)
+                .await?
+            }
+        };
         let Some((consumer, confirmed)) = consumer else {
             return Ok(Acted::NotFound);
         };
@@ -363,20 +429,42 @@ impl Store {
                 "batch {number} was confirmed at {at}"
             )));
         }
-        sqlx::query("UPDATE export_batches SET confirmed_at = now() WHERE number = $1")
-            .bind(number)
-            .execute(tx.conn().postgres()?)
-            .await?;
-        sqlx::query(
-            "INSERT INTO export_confirmed (consumer, sale_id, version)
+        match &mut conn {
+            Conn::Postgres(c) => {
+                sqlx::query("UPDATE export_batches SET confirmed_at = now() WHERE number = $1")
+                    .bind(number)
+                    .execute(&mut **c)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO export_confirmed (consumer, sale_id, version)
              SELECT $2, sale_id, version FROM export_batch_sales WHERE number = $1
              ON CONFLICT (consumer, sale_id)
              DO UPDATE SET version = greatest(export_confirmed.version, EXCLUDED.version)",
-        )
-        .bind(number)
-        .bind(&consumer)
-        .execute(tx.conn().postgres()?)
-        .await?;
+                )
+                .bind(number)
+                .bind(&consumer)
+                .execute(&mut **c)
+                .await?;
+            }
+            Conn::Sqlite(c) => {
+                sqlx::query("UPDATE export_batches SET confirmed_at = $2 WHERE number = $1")
+                    .bind(number)
+                    .bind(Utc::now())
+                    .execute(&mut **c)
+                    .await?;
+                // `WHERE true` tells SQLite's parser the SELECT ends before ON CONFLICT.
+                sqlx::query(
+                    "INSERT INTO export_confirmed (consumer, sale_id, version)
+                     SELECT $2, sale_id, version FROM export_batch_sales WHERE number = $1 AND true
+                     ON CONFLICT (consumer, sale_id)
+                     DO UPDATE SET version = max(export_confirmed.version, excluded.version)",
+                )
+                .bind(number)
+                .bind(&consumer)
+                .execute(&mut **c)
+                .await?;
+            }
+        }
         tx.commit().await?;
         Ok(Acted::Done)
     }
@@ -387,32 +475,32 @@ pub(crate) async fn exported(
     conn: &mut Conn<'_>,
     ids: &[i64],
 ) -> Result<Vec<ExportedSale>, StoreError> {
-    let sales: Vec<SaleRow> = sqlx::query_as(
+    let sales: Vec<SaleRow> = of_sales(
+        conn,
         "SELECT id, company, branch, number, internal_id, document_code, issue_date, customer,
                 status, cancelled_on, total_price, net_price, gross_price, discount_value,
                 freight_value, increase_value, intermediary_code, presencial_indicator
-           FROM sales WHERE id = ANY($1) ORDER BY id",
+           FROM sales WHERE id {IN_IDS} ORDER BY id",
+        ids,
     )
-    .bind(ids)
-    .fetch_all(conn.postgres()?)
     .await?;
-    let items: Vec<ItemRow> = sqlx::query_as(
+    let items: Vec<ItemRow> = of_sales(
+        conn,
         "SELECT sale_id, item_no, product, warehouse, quantity, unit_price, item_price,
                 discount_amount, operation_code, tes, delivery_type, delivery_date, lot_number,
                 sublot_number, serial, address, carrier
-           FROM sale_items WHERE sale_id = ANY($1) ORDER BY sale_id, item_no",
+           FROM sale_items WHERE sale_id {IN_IDS} ORDER BY sale_id, item_no",
+        ids,
     )
-    .bind(ids)
-    .fetch_all(conn.postgres()?)
     .await?;
-    let payments: Vec<PaymentRow> = sqlx::query_as(
+    let payments: Vec<PaymentRow> = of_sales(
+        conn,
         "SELECT sale_id, payment_no, method, financial_manager, value, paid_on,
                 serial_number AS nsu, instalment, eft_authorization, eft_institute, eft_document,
                 eft_date
-           FROM sale_payments WHERE sale_id = ANY($1) ORDER BY sale_id, payment_no",
+           FROM sale_payments WHERE sale_id {IN_IDS} ORDER BY sale_id, payment_no",
+        ids,
     )
-    .bind(ids)
-    .fetch_all(conn.postgres()?)
     .await?;
     Ok(sales
         .into_iter()
@@ -424,10 +512,10 @@ pub(crate) async fn exported(
                     item: item.item_no,
                     product: item.product.clone(),
                     warehouse: item.warehouse.clone(),
-                    quantity: format!("{:.4}", item.quantity),
-                    unit_price: two_decimals(item.unit_price),
-                    item_price: two_decimals(item.item_price),
-                    discount_amount: two_decimals(item.discount_amount),
+                    quantity: format!("{:.4}", item.quantity.0),
+                    unit_price: two_decimals(item.unit_price.0),
+                    item_price: two_decimals(item.item_price.0),
+                    discount_amount: two_decimals(item.discount_amount.0),
                     operation_code: item.operation_code.clone(),
                     tes: item.tes.clone(),
                     delivery: item.delivery.clone(),
@@ -440,7 +528,7 @@ pub(crate) async fn exported(
                     payment: payment.payment_no,
                     method: payment.method.clone(),
                     financial_manager: payment.financial_manager.clone(),
-                    value: two_decimals(payment.value),
+                    value: two_decimals(payment.value.0),
                     paid_on: payment.paid_on,
                     card: payment.card.clone(),
                 })
@@ -454,13 +542,35 @@ pub(crate) async fn exported(
             customer: sale.customer,
             status: sale.status,
             cancelled_on: sale.cancelled_on,
-            total_price: two_decimals(sale.total_price),
-            net_price: two_decimals(sale.net_price),
-            gross_price: two_decimals(sale.gross_price),
-            discount_value: two_decimals(sale.discount_value),
-            freight_value: two_decimals(sale.freight_value),
-            increase_value: two_decimals(sale.increase_value),
+            total_price: two_decimals(sale.total_price.0),
+            net_price: two_decimals(sale.net_price.0),
+            gross_price: two_decimals(sale.gross_price.0),
+            discount_value: two_decimals(sale.discount_value.0),
+            freight_value: two_decimals(sale.freight_value.0),
+            increase_value: two_decimals(sale.increase_value.0),
             fiscal: sale.fiscal,
         })
         .collect())
+}
+
+/// The rows `select` reads for the sales `ids`: its `{IN_IDS}` is where the
+/// list goes, a bound array on PostgreSQL, a JSON array on SQLite.
+async fn of_sales<T>(conn: &mut Conn<'_>, select: &str, ids: &[i64]) -> Result<Vec<T>, StoreError>
+where
+    T: for<'r> FromRow<'r, PgRow> + for<'r> FromRow<'r, SqliteRow> + Send + Unpin,
+{
+    Ok(match conn {
+        Conn::Postgres(c) => {
+            sqlx::query_as(&select.replace("{IN_IDS}", "= ANY($1)"))
+                .bind(ids)
+                .fetch_all(&mut **c)
+                .await?
+        }
+        Conn::Sqlite(c) => {
+            sqlx::query_as(&select.replace("{IN_IDS}", "IN (SELECT value FROM json_each($1))"))
+                .bind(serde_json::json!(ids).to_string())
+                .fetch_all(&mut **c)
+                .await?
+        }
+    })
 }

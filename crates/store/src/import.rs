@@ -12,9 +12,9 @@ use rust_decimal::Decimal;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
-use sqlx::{Acquire, PgConnection};
+use sqlx::error::{DatabaseError, ErrorKind};
 
-use crate::db::Conn;
+use crate::db::{on_conn, quantity, Conn, Exact, Texts};
 use crate::mappings::upsert_mapping;
 use crate::{Store, StoreError};
 
@@ -105,10 +105,9 @@ async fn write_all<R: Row>(
     errors: &mut Vec<RowError>,
     progress: &mut impl FnMut(usize),
 ) -> Result<usize, StoreError> {
-    let conn = conn.postgres()?;
     for (path, row) in rows {
-        let mut savepoint = conn.begin().await?;
-        match row.upsert(&mut savepoint).await {
+        let mut savepoint = conn.savepoint().await?;
+        match row.upsert(&mut savepoint.conn()).await {
             Ok(()) => savepoint.commit().await?,
             Err(sqlx::Error::Database(error)) => {
                 savepoint.rollback().await?;
@@ -131,12 +130,20 @@ trait Row: DeserializeOwned {
         Ok(())
     }
 
-    async fn upsert(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error>;
+    async fn upsert(&self, conn: &mut Conn<'_>) -> Result<(), sqlx::Error>;
 
     /// A database refusal in the import file's terms.
-    fn explain(error: &dyn sqlx::error::DatabaseError) -> String {
+    fn explain(error: &dyn DatabaseError) -> String {
         error.message().to_owned()
     }
+}
+
+/// The constraint a refusal names: PostgreSQL reports it apart, SQLite at
+/// the end of its message (`CHECK constraint failed: reserved_within_on_hand`).
+fn constraint(error: &dyn DatabaseError) -> Option<&str> {
+    error
+        .constraint()
+        .or_else(|| error.message().strip_prefix("CHECK constraint failed: "))
 }
 
 /// Declares the sections of an import file once: their order (which
@@ -241,17 +248,19 @@ impl Row for CompanyRow {
         }
     }
 
-    async fn upsert(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "INSERT INTO companies (code, name, cnpj) VALUES ($1, $2, $3)
+    async fn upsert(&self, conn: &mut Conn<'_>) -> Result<(), sqlx::Error> {
+        on_conn!(conn, c => {
+            sqlx::query(
+                "INSERT INTO companies (code, name, cnpj) VALUES ($1, $2, $3)
              ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, cnpj = EXCLUDED.cnpj",
-        )
-        .bind(&self.code)
-        .bind(&self.name)
-        .bind(&self.cnpj)
-        .execute(conn)
-        .await
-        .map(drop)
+            )
+            .bind(&self.code)
+            .bind(&self.name)
+            .bind(&self.cnpj)
+            .execute(c)
+            .await
+            .map(drop)
+        })
     }
 }
 
@@ -268,22 +277,24 @@ struct BranchRow {
 }
 
 impl Row for BranchRow {
-    async fn upsert(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "INSERT INTO branches (company, branch, closed_until, released_payment_methods, reserve_without_stock)
+    async fn upsert(&self, conn: &mut Conn<'_>) -> Result<(), sqlx::Error> {
+        on_conn!(conn, c => {
+            sqlx::query(
+                "INSERT INTO branches (company, branch, closed_until, released_payment_methods, reserve_without_stock)
              VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (company, branch) DO UPDATE SET closed_until = EXCLUDED.closed_until,
                  released_payment_methods = EXCLUDED.released_payment_methods,
                  reserve_without_stock = EXCLUDED.reserve_without_stock",
-        )
-        .bind(&self.company)
-        .bind(&self.branch)
-        .bind(self.closed_until)
-        .bind(&self.released_payment_methods)
-        .bind(self.reserve_without_stock)
-        .execute(conn)
-        .await
-        .map(drop)
+            )
+            .bind(&self.company)
+            .bind(&self.branch)
+            .bind(self.closed_until)
+            .bind(Texts(self.released_payment_methods.clone()))
+            .bind(self.reserve_without_stock)
+            .execute(c)
+            .await
+            .map(drop)
+        })
     }
 }
 
@@ -306,23 +317,25 @@ fn yes() -> bool {
 }
 
 impl Row for ProductRow {
-    async fn upsert(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "INSERT INTO products (code, description, blocked, default_warehouse, tes, lot_tracked)
+    async fn upsert(&self, conn: &mut Conn<'_>) -> Result<(), sqlx::Error> {
+        on_conn!(conn, c => {
+            sqlx::query(
+                "INSERT INTO products (code, description, blocked, default_warehouse, tes, lot_tracked)
              VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (code) DO UPDATE SET description = EXCLUDED.description,
                  blocked = EXCLUDED.blocked, default_warehouse = EXCLUDED.default_warehouse,
                  tes = EXCLUDED.tes, lot_tracked = EXCLUDED.lot_tracked",
-        )
-        .bind(&self.code)
-        .bind(&self.description)
-        .bind(self.blocked)
-        .bind(&self.default_warehouse)
-        .bind(&self.tes)
-        .bind(self.lot_tracked)
-        .execute(conn)
-        .await
-        .map(drop)
+            )
+            .bind(&self.code)
+            .bind(&self.description)
+            .bind(self.blocked)
+            .bind(&self.default_warehouse)
+            .bind(&self.tes)
+            .bind(self.lot_tracked)
+            .execute(c)
+            .await
+            .map(drop)
+        })
     }
 }
 
@@ -337,17 +350,19 @@ struct CustomerRow {
 }
 
 impl Row for CustomerRow {
-    async fn upsert(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "INSERT INTO customers (code, name, blocked) VALUES ($1, $2, $3)
+    async fn upsert(&self, conn: &mut Conn<'_>) -> Result<(), sqlx::Error> {
+        on_conn!(conn, c => {
+            sqlx::query(
+                "INSERT INTO customers (code, name, blocked) VALUES ($1, $2, $3)
              ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, blocked = EXCLUDED.blocked",
-        )
-        .bind(&self.code)
-        .bind(&self.name)
-        .bind(self.blocked)
-        .execute(conn)
-        .await
-        .map(drop)
+            )
+            .bind(&self.code)
+            .bind(&self.name)
+            .bind(self.blocked)
+            .execute(c)
+            .await
+            .map(drop)
+        })
     }
 }
 
@@ -359,13 +374,15 @@ struct WarehouseRow {
 }
 
 impl Row for WarehouseRow {
-    async fn upsert(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-        sqlx::query("INSERT INTO warehouses (branch, code) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-            .bind(&self.branch)
-            .bind(&self.code)
-            .execute(conn)
-            .await
-            .map(drop)
+    async fn upsert(&self, conn: &mut Conn<'_>) -> Result<(), sqlx::Error> {
+        on_conn!(conn, c => {
+            sqlx::query("INSERT INTO warehouses (branch, code) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                .bind(&self.branch)
+                .bind(&self.code)
+                .execute(c)
+                .await
+                .map(drop)
+        })
     }
 }
 
@@ -379,17 +396,19 @@ struct StationRow {
 }
 
 impl Row for StationRow {
-    async fn upsert(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "INSERT INTO stations (branch, code, series) VALUES ($1, $2, $3)
+    async fn upsert(&self, conn: &mut Conn<'_>) -> Result<(), sqlx::Error> {
+        on_conn!(conn, c => {
+            sqlx::query(
+                "INSERT INTO stations (branch, code, series) VALUES ($1, $2, $3)
              ON CONFLICT (branch, code) DO UPDATE SET series = EXCLUDED.series",
-        )
-        .bind(&self.branch)
-        .bind(&self.code)
-        .bind(&self.series)
-        .execute(conn)
-        .await
-        .map(drop)
+            )
+            .bind(&self.branch)
+            .bind(&self.code)
+            .bind(&self.series)
+            .execute(c)
+            .await
+            .map(drop)
+        })
     }
 }
 
@@ -417,12 +436,14 @@ struct CodeRow<T> {
 }
 
 impl<T: CodeTable> Row for CodeRow<T> {
-    async fn upsert(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-        sqlx::query(T::INSERT)
-            .bind(&self.code)
-            .execute(conn)
-            .await
-            .map(drop)
+    async fn upsert(&self, conn: &mut Conn<'_>) -> Result<(), sqlx::Error> {
+        on_conn!(conn, c => {
+            sqlx::query(T::INSERT)
+                .bind(&self.code)
+                .execute(c)
+                .await
+                .map(drop)
+        })
     }
 }
 
@@ -435,16 +456,18 @@ struct PaymentMethodRow {
 }
 
 impl Row for PaymentMethodRow {
-    async fn upsert(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "INSERT INTO payment_methods (code, requires_financial_manager) VALUES ($1, $2)
+    async fn upsert(&self, conn: &mut Conn<'_>) -> Result<(), sqlx::Error> {
+        on_conn!(conn, c => {
+            sqlx::query(
+                "INSERT INTO payment_methods (code, requires_financial_manager) VALUES ($1, $2)
              ON CONFLICT (code) DO UPDATE SET requires_financial_manager = EXCLUDED.requires_financial_manager",
-        )
-        .bind(&self.code)
-        .bind(self.requires_financial_manager)
-        .execute(conn)
-        .await
-        .map(drop)
+            )
+            .bind(&self.code)
+            .bind(self.requires_financial_manager)
+            .execute(c)
+            .await
+            .map(drop)
+        })
     }
 }
 
@@ -469,17 +492,19 @@ impl Row for FinancialManagerRow {
         Ok(())
     }
 
-    async fn upsert(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "INSERT INTO financial_managers (code, days, own_financing) VALUES ($1, $2, $3)
+    async fn upsert(&self, conn: &mut Conn<'_>) -> Result<(), sqlx::Error> {
+        on_conn!(conn, c => {
+            sqlx::query(
+                "INSERT INTO financial_managers (code, days, own_financing) VALUES ($1, $2, $3)
              ON CONFLICT (code) DO UPDATE SET days = EXCLUDED.days, own_financing = EXCLUDED.own_financing",
-        )
-        .bind(&self.code)
-        .bind(self.days)
-        .bind(self.own_financing)
-        .execute(conn)
-        .await
-        .map(drop)
+            )
+            .bind(&self.code)
+            .bind(self.days)
+            .bind(self.own_financing)
+            .execute(c)
+            .await
+            .map(drop)
+        })
     }
 }
 
@@ -491,16 +516,18 @@ struct OperationRow {
 }
 
 impl Row for OperationRow {
-    async fn upsert(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "INSERT INTO operations (operation, tes) VALUES ($1, $2)
+    async fn upsert(&self, conn: &mut Conn<'_>) -> Result<(), sqlx::Error> {
+        on_conn!(conn, c => {
+            sqlx::query(
+                "INSERT INTO operations (operation, tes) VALUES ($1, $2)
              ON CONFLICT (operation) DO UPDATE SET tes = EXCLUDED.tes",
-        )
-        .bind(&self.operation)
-        .bind(&self.tes)
-        .execute(conn)
-        .await
-        .map(drop)
+            )
+            .bind(&self.operation)
+            .bind(&self.tes)
+            .execute(c)
+            .await
+            .map(drop)
+        })
     }
 }
 
@@ -542,33 +569,36 @@ impl Row for LotRow {
         }
     }
 
-    async fn upsert(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "INSERT INTO lots (branch, product, warehouse, lot, sublot, expires_on, received_on, quantity)
+    async fn upsert(&self, conn: &mut Conn<'_>) -> Result<(), sqlx::Error> {
+        on_conn!(conn, c => {
+            sqlx::query(
+                "INSERT INTO lots (branch, product, warehouse, lot, sublot, expires_on, received_on, quantity)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
              ON CONFLICT (branch, product, warehouse, lot, sublot) DO UPDATE SET
                  expires_on = EXCLUDED.expires_on, received_on = EXCLUDED.received_on,
                  quantity = EXCLUDED.quantity",
-        )
-        .bind(&self.branch)
-        .bind(&self.product)
-        .bind(&self.warehouse)
-        .bind(&self.lot)
-        .bind(&self.sublot)
-        .bind(self.expires_on)
-        .bind(self.received_on)
-        .bind(self.quantity().unwrap_or_default())
-        .execute(conn)
-        .await
-        .map(drop)
+            )
+            .bind(&self.branch)
+            .bind(&self.product)
+            .bind(&self.warehouse)
+            .bind(&self.lot)
+            .bind(&self.sublot)
+            .bind(self.expires_on)
+            .bind(self.received_on)
+            .bind(Exact(quantity(self.quantity().unwrap_or_default())))
+            .execute(c)
+            .await
+            .map(drop)
+        })
     }
 
-    fn explain(error: &dyn sqlx::error::DatabaseError) -> String {
-        match error.constraint() {
-            Some("reserved_within_on_hand") => {
+    /// A lot's only foreign key is its product's (SQLite does not name it).
+    fn explain(error: &dyn DatabaseError) -> String {
+        match (constraint(error), error.kind()) {
+            (Some("reserved_within_on_hand"), _) => {
                 "quantity is below what is already reserved from this lot".into()
             }
-            Some("lots_product_fkey") => {
+            (_, ErrorKind::ForeignKeyViolation) => {
                 "product is not registered (add it to \"products\")".into()
             }
             _ => error.message().to_owned(),
@@ -600,7 +630,7 @@ impl Row for MappingRow {
         }
     }
 
-    async fn upsert(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    async fn upsert(&self, conn: &mut Conn<'_>) -> Result<(), sqlx::Error> {
         let entity: &str = match Entity::parse(&self.entity) {
             Some(entity) => entity.as_str(),
             None => &self.entity,
@@ -692,16 +722,56 @@ impl Row for DestinationRow {
     }
 
     /// New credentials unblock a destination blocked for refusing the old ones.
-    async fn upsert(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-        let unblocked: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO destinations
-                (name, company, branch, transaction, kind, exchange, routing_key, url,
+    async fn upsert(&self, conn: &mut Conn<'_>) -> Result<(), sqlx::Error> {
+        let statement = upsert_destination(if conn.is_sqlite() {
+            "\"transaction\""
+        } else {
+            "transaction"
+        });
+        let unblocked: Option<i64> = on_conn!(conn, c => {
+            sqlx::query_scalar(&statement)
+            .bind(&self.name)
+            .bind(&self.company)
+            .bind(&self.branch)
+            .bind(&self.transaction)
+            .bind(&self.kind)
+            .bind(&self.exchange)
+            .bind(&self.routing_key)
+            .bind(&self.url)
+            .bind(&self.auth_header)
+            .bind(&self.auth_value)
+            .bind(self.timeout_ms)
+            .bind(self.max_attempts)
+            .bind(&self.namespace)
+            .bind(
+                self.list_style
+                    .as_deref()
+                    .and_then(ListStyle::parse)
+                    .unwrap_or_default()
+                    .as_str(),
+            )
+            .fetch_one(c)
+            .await?
+        });
+        if let Some(id) = unblocked {
+            crate::outbound::release_blocked(conn, id).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The upsert of a destination, its id back unless it stays blocked; the
+/// `transaction` column as the backend spells it (SQLite quotes its keyword).
+fn upsert_destination(transaction: &str) -> String {
+    format!(
+        "INSERT INTO destinations
+                (name, company, branch, {transaction}, kind, exchange, routing_key, url,
                  auth_header, auth_value, timeout_ms, max_attempts, namespace, list_style)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, coalesce($11, 30000), coalesce($12, 4),
                      $13, $14)
              ON CONFLICT (name) DO UPDATE SET
                  company = EXCLUDED.company, branch = EXCLUDED.branch,
-                 transaction = EXCLUDED.transaction, kind = EXCLUDED.kind,
+                 {transaction} = EXCLUDED.{transaction}, kind = EXCLUDED.kind,
                  exchange = EXCLUDED.exchange, routing_key = EXCLUDED.routing_key, url = EXCLUDED.url,
                  auth_header = EXCLUDED.auth_header, auth_value = EXCLUDED.auth_value,
                  timeout_ms = EXCLUDED.timeout_ms, max_attempts = EXCLUDED.max_attempts,
@@ -712,33 +782,6 @@ impl Row for DestinationRow {
                                        THEN destinations.blocked_reason END,
                  blocked_at = CASE WHEN destinations.auth_value IS NOT DISTINCT FROM EXCLUDED.auth_value
                                    THEN destinations.blocked_at END
-             RETURNING CASE WHEN blocked THEN NULL ELSE id END",
-        )
-        .bind(&self.name)
-        .bind(&self.company)
-        .bind(&self.branch)
-        .bind(&self.transaction)
-        .bind(&self.kind)
-        .bind(&self.exchange)
-        .bind(&self.routing_key)
-        .bind(&self.url)
-        .bind(&self.auth_header)
-        .bind(&self.auth_value)
-        .bind(self.timeout_ms)
-        .bind(self.max_attempts)
-        .bind(&self.namespace)
-        .bind(
-            self.list_style
-                .as_deref()
-                .and_then(ListStyle::parse)
-                .unwrap_or_default()
-                .as_str(),
-        )
-        .fetch_one(&mut *conn)
-        .await?;
-        if let Some(id) = unblocked {
-            crate::outbound::release_blocked(conn, id).await?;
-        }
-        Ok(())
-    }
+             RETURNING CASE WHEN blocked THEN NULL ELSE id END"
+    )
 }

@@ -78,6 +78,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use db::{Embedded, Pool, Tx};
 
 pub use connection::{AppliedMigration, DatabaseUrl, Wakeups};
+pub use db::Conn;
 pub use error::{Failure, StoreError};
 pub use import::{ImportReport, RowError};
 pub use outbox::{PendingReceipt, RelayPass};

@@ -9,6 +9,11 @@
 //! Each comes with its reason and the suggested action
 //! ([`eai_domain::remedy`]), and leaves the list when an operator discards
 //! it with a note; the log keeps who, when and why ([`Store::discard`]).
+//!
+//! On SQLite the same lists are read with SQLite's SQL: no `LATERAL` (each
+//! direction joins the filter row itself), an answer's error codes and the
+//! lists of codes as JSON arrays, and the times an action writes computed
+//! here and bound.
 
 use std::fmt;
 use std::future::Future;
@@ -21,8 +26,9 @@ use serde::{Deserialize, Serialize};
 use sqlx::FromRow;
 use utoipa::ToSchema;
 
-use crate::db::Conn;
+use crate::db::{on_conn, on_pool, Conn, Pool, Texts};
 use crate::export::{exported, ExportedSale};
+use crate::inbound_queue::{enqueue_in, Queued};
 use crate::page::{Cursor, Page};
 use crate::stored_body::StoredBody;
 use crate::{Store, StoreError};
@@ -299,7 +305,7 @@ struct EntryRow {
     status: Status,
     internal_id: Option<String>,
     document_code: Option<String>,
-    error_codes: Vec<String>,
+    error_codes: Texts,
     attempts: i32,
     at: DateTime<Utc>,
     destination: Option<String>,
@@ -326,7 +332,7 @@ impl From<EntryRow> for LogEntry {
             status: row.status,
             internal_id: row.internal_id,
             document_code: row.document_code,
-            error_codes: row.error_codes,
+            error_codes: row.error_codes.0,
             attempts: row.attempts,
             at: row.at,
             destination: row.destination,
@@ -438,7 +444,7 @@ struct PendingRow {
     branch: String,
     document: Option<String>,
     status: String,
-    codes: Vec<String>,
+    codes: Texts,
     reason: Option<String>,
     since: DateTime<Utc>,
 }
@@ -446,7 +452,7 @@ struct PendingRow {
 impl From<PendingRow> for PendingItem {
     fn from(row: PendingRow) -> PendingItem {
         let id = ItemId::of(&row.key, row.id);
-        let first_code = row.codes.first().map(String::as_str).unwrap_or_default();
+        let first_code = row.codes.0.first().map(String::as_str).unwrap_or_default();
         let (kind, direction, suggested_action, actions): (_, _, _, Vec<&'static str>) = match id {
             ItemId::Inbound(_) if row.status == "waiting" => {
                 ("waiting", Direction::In, remedy::WAITING, vec!["discard"])
@@ -492,7 +498,7 @@ impl From<PendingRow> for PendingItem {
             branch: row.branch,
             document: row.document,
             status: row.status,
-            codes: row.codes,
+            codes: row.codes.0,
             reason: row.reason.unwrap_or_default(),
             suggested_action: suggested_action.en,
             advice: suggested_action,
@@ -525,19 +531,49 @@ pub struct Republish {
     pub reply_routing_key: String,
 }
 
+impl Republish {
+    /// The reply queue its receipt goes to, when it had one.
+    pub fn reply_to(&self) -> Option<&str> {
+        self.reply_exchange
+            .is_empty()
+            .then_some(self.reply_routing_key.as_str())
+    }
+
+    /// As the database's inbound queue keeps it.
+    fn queued(&self) -> Queued<'_> {
+        Queued {
+            routing_key: &self.transaction,
+            body: &self.body,
+            reply_to: self.reply_to(),
+            correlation_id: None,
+            message_id: None,
+            delay: std::time::Duration::ZERO,
+        }
+    }
+}
+
 /// The log's filters as SQL parameters `$1`..`$15`, shared by both lists.
 const FILTERS: &str = "$1::text, $2::text, $3::text, $4::text, $5::text, $6::timestamptz,
     $7::timestamptz, $8::text, $9::text, $10::text, $11::text, $12::timestamptz, $13::text,
     $14::bigint, $15::bigint";
 
-type Select<'q, O> = sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>;
+/// A query of either backend.
+type Select<'q, DB, O> = sqlx::query::QueryAs<'q, DB, O, <DB as sqlx::Database>::Arguments<'q>>;
 
 /// Binds `$1`..`$15`; `only` narrows to one row id (a message's detail).
-fn bind_filter<'q, O>(
-    query: Select<'q, O>,
+fn bind_filter<'q, DB, O>(
+    query: Select<'q, DB, O>,
     filter: &'q LogFilter,
     only: Option<i64>,
-) -> Select<'q, O> {
+) -> Select<'q, DB, O>
+where
+    DB: sqlx::Database,
+    Option<&'q str>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    &'q Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<DateTime<Utc>>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
     query
         .bind(filter.direction.map(Direction::as_str))
         .bind(filter.status.map(Status::as_str))
@@ -596,6 +632,117 @@ const ENTRIES: &str = "
        AND (f.destination IS NULL OR d.name = f.destination)
        AND (f.only_id IS NULL OR o.id = f.only_id)";
 
+/// [`ENTRIES`] in SQLite's SQL: each direction joins the filter row `f`.
+const SQLITE_ENTRIES: &str = "
+    SELECT 'in' AS direction, i.id, i.uuid, i.\"transaction\", i.company, i.branch,
+           CASE WHEN i.status IS NULL THEN 'processing'
+                WHEN i.status = 'error' AND EXISTS (
+                     SELECT 1 FROM dead_letters dl
+                      WHERE dl.uuid = i.uuid AND dl.replayed_at IS NULL AND dl.discarded_at IS NULL) THEN 'dead'
+                ELSE i.status END AS status,
+           i.internal_id, i.document_code, i.error_codes,
+           i.earlier_attempts + 1 + coalesce(r.waits + r.failures + r.redeliveries, 0) AS attempts,
+           i.received_at AS at, NULL AS destination, r.last_error,
+           i.discarded_at, i.discarded_by, i.discard_note
+      FROM f, inbox i LEFT JOIN inbox_retries r ON r.uuid = i.uuid
+     WHERE f.direction IS DISTINCT FROM 'out' AND f.destination IS NULL
+       AND (f.\"transaction\" IS NULL OR i.\"transaction\" = f.\"transaction\")
+       AND (f.company IS NULL OR i.company = f.company)
+       AND (f.branch IS NULL OR i.branch = f.branch)
+       AND (f.since IS NULL OR i.received_at >= f.since)
+       AND (f.until IS NULL OR i.received_at < f.until)
+       AND (f.uuid IS NULL OR i.uuid = f.uuid)
+       AND (f.document IS NULL OR i.internal_id = f.document OR i.document_code = f.document)
+       AND (f.code IS NULL OR f.code IN (SELECT value FROM json_each(i.error_codes)))
+       AND (f.only_id IS NULL OR i.id = f.only_id)
+    UNION ALL
+    SELECT 'out', o.id, o.uuid, o.\"transaction\", coalesce(d.company, ''), coalesce(d.branch, ''),
+           o.status, o.document_key, NULL, '[]', o.attempts, o.created_at, d.name,
+           o.last_error, o.discarded_at, o.discarded_by, o.discard_note
+      FROM f, outbox o LEFT JOIN destinations d ON d.id = o.destination_id
+     WHERE o.kind = 'message' AND f.direction IS DISTINCT FROM 'in' AND f.code IS NULL
+       AND (f.\"transaction\" IS NULL OR o.\"transaction\" = f.\"transaction\")
+       AND (f.company IS NULL OR d.company = f.company)
+       AND (f.branch IS NULL OR d.branch = f.branch)
+       AND (f.since IS NULL OR o.created_at >= f.since)
+       AND (f.until IS NULL OR o.created_at < f.until)
+       AND (f.uuid IS NULL OR o.uuid = f.uuid)
+       AND (f.document IS NULL OR o.document_key = f.document)
+       AND (f.destination IS NULL OR d.name = f.destination)
+       AND (f.only_id IS NULL OR o.id = f.only_id)";
+
+/// The pending items of both directions and the dead letters as one
+/// relation in SQLite's SQL (the PostgreSQL one is in [`Store::pending`]),
+/// filtered by everything but status and cursor.
+const SQLITE_PENDING: &str = "
+    SELECT 'in' AS key, i.id, NULL AS related, i.uuid, i.\"transaction\",
+           i.company, i.branch,
+           coalesce(i.internal_id, i.document_code) AS document, i.status,
+           i.error_codes AS codes,
+           CASE WHEN i.status = 'waiting'
+                THEN 'waiting for its reservations: waited ' || coalesce(r.waits, 0) || ' time(s)'
+                ELSE json_extract(o.body, '$.Content.ProcessingInformation.Details[0].Message') END AS reason,
+           i.received_at AS since
+      FROM f, inbox i
+      LEFT JOIN inbox_retries r ON r.uuid = i.uuid
+      LEFT JOIN outbox o ON o.id = i.receipt_id
+     WHERE i.status IN ('error', 'waiting') AND i.discarded_at IS NULL
+       AND f.direction IS DISTINCT FROM 'out' AND f.destination IS NULL
+       AND NOT EXISTS (SELECT 1 FROM dead_letters dl
+                        WHERE dl.uuid = i.uuid AND dl.replayed_at IS NULL AND dl.discarded_at IS NULL)
+       AND NOT EXISTS (SELECT 1 FROM inbox later
+                        WHERE i.internal_id IS NOT NULL AND later.status = 'ok'
+                          AND later.namespace = i.namespace
+                          AND later.\"transaction\" = i.\"transaction\"
+                          AND later.internal_id = i.internal_id
+                          AND later.received_at > i.received_at)
+       AND (f.\"transaction\" IS NULL OR i.\"transaction\" = f.\"transaction\")
+       AND (f.company IS NULL OR i.company = f.company)
+       AND (f.branch IS NULL OR i.branch = f.branch)
+       AND (f.since IS NULL OR i.received_at >= f.since)
+       AND (f.until IS NULL OR i.received_at < f.until)
+       AND (f.uuid IS NULL OR i.uuid = f.uuid)
+       AND (f.document IS NULL OR i.internal_id = f.document OR i.document_code = f.document)
+       AND (f.code IS NULL OR f.code IN (SELECT value FROM json_each(i.error_codes)))
+    UNION ALL
+    SELECT 'dead', dl.id,
+           CASE WHEN i.status = 'error' AND dl.code = 'PROCESSING_FAILED' THEN i.id END, dl.uuid,
+           coalesce(i.\"transaction\", dl.routing_key),
+           coalesce(i.company, ''), coalesce(i.branch, ''),
+           coalesce(i.internal_id, i.document_code), 'dead', json_array(dl.code), dl.reason,
+           dl.dead_at
+      FROM f, dead_letters dl LEFT JOIN inbox i ON i.uuid = dl.uuid
+     WHERE dl.replayed_at IS NULL AND dl.discarded_at IS NULL AND f.destination IS NULL
+       AND (f.direction IS NULL OR f.direction =
+            CASE WHEN dl.code = 'RECEIPT_UNDELIVERABLE' THEN 'out' ELSE 'in' END)
+       AND (f.\"transaction\" IS NULL OR coalesce(i.\"transaction\", dl.routing_key) = f.\"transaction\")
+       AND (f.company IS NULL OR i.company = f.company)
+       AND (f.branch IS NULL OR i.branch = f.branch)
+       AND (f.since IS NULL OR dl.dead_at >= f.since)
+       AND (f.until IS NULL OR dl.dead_at < f.until)
+       AND (f.uuid IS NULL OR dl.uuid = f.uuid)
+       AND (f.document IS NULL OR i.internal_id = f.document OR i.document_code = f.document)
+       AND (f.code IS NULL OR f.code = dl.code)
+    UNION ALL
+    SELECT 'out', o.id, NULL, o.uuid, o.\"transaction\", coalesce(d.company, ''),
+           coalesce(d.branch, ''), o.document_key, o.status, '[]',
+           CASE WHEN o.status = 'blocked' AND o.held_at IS NULL
+                THEN coalesce(d.blocked_reason, o.last_error)
+                ELSE o.last_error END,
+           o.created_at
+      FROM f, outbox o LEFT JOIN destinations d ON d.id = o.destination_id
+     WHERE o.kind = 'message' AND o.discarded_at IS NULL
+       AND o.status IN ('failed', 'blocked', 'not_delivered', 'rejected')
+       AND f.direction IS DISTINCT FROM 'in' AND f.code IS NULL
+       AND (f.\"transaction\" IS NULL OR o.\"transaction\" = f.\"transaction\")
+       AND (f.company IS NULL OR d.company = f.company)
+       AND (f.branch IS NULL OR d.branch = f.branch)
+       AND (f.since IS NULL OR o.created_at >= f.since)
+       AND (f.until IS NULL OR o.created_at < f.until)
+       AND (f.uuid IS NULL OR o.uuid = f.uuid)
+       AND (f.document IS NULL OR o.document_key = f.document)
+       AND (f.destination IS NULL OR d.name = f.destination)";
+
 /// The filter parameters named, for [`ENTRIES`] and the pending query.
 fn with_filter(body: &str) -> String {
     format!(
@@ -606,20 +753,48 @@ fn with_filter(body: &str) -> String {
     )
 }
 
-impl Store {
-    /// The log, newest first, one page.
-    pub async fn messages(&self, filter: &LogFilter) -> Result<Page<LogEntry>, StoreError> {
-        let sql = with_filter(&format!(
-            "SELECT e.* FROM f, LATERAL ({ENTRIES}) e
+/// [`with_filter`] in SQLite's SQL.
+fn with_filter_sqlite(body: &str) -> String {
+    format!(
+        "WITH f AS (SELECT $1 AS direction, $2 AS status, $3 AS \"transaction\", $4 AS company,
+             $5 AS branch, $6 AS since, $7 AS until, $8 AS uuid, $9 AS document, $10 AS code,
+             $11 AS destination, $12 AS after_at, $13 AS after_key, $14 AS after_id,
+             $15 AS only_id)
+         {body}"
+    )
+}
+
+/// The page of the log among its entries `e`, once the filter row `f` is joined.
+const ENTRY_PAGE: &str = "
               WHERE (f.status IS NULL OR e.status = f.status)
                 AND (f.after_at IS NULL OR (e.at, e.direction, e.id) < (f.after_at, f.after_key, f.after_id))
               ORDER BY e.at DESC, e.direction DESC, e.id DESC
-              LIMIT $16"
-        ));
-        let rows: Vec<EntryRow> = bind_filter(sqlx::query_as(&sql), filter, None)
-            .bind(filter.limit + 1)
-            .fetch_all(self.pool.postgres()?)
-            .await?;
+              LIMIT $16";
+
+/// The page of the pending list among its items `p`, once the filter row `f` is joined.
+const PENDING_PAGE: &str = "
+             WHERE (f.status IS NULL OR p.status = f.status)
+               AND (f.after_at IS NULL OR (p.since, p.key, p.id) < (f.after_at, f.after_key, f.after_id))
+             ORDER BY p.since DESC, p.key DESC, p.id DESC
+             LIMIT $16";
+
+impl Store {
+    /// The log, newest first, one page.
+    pub async fn messages(&self, filter: &LogFilter) -> Result<Page<LogEntry>, StoreError> {
+        let sql = match &self.pool {
+            Pool::Postgres(_) => with_filter(&format!(
+                "SELECT e.* FROM f, LATERAL ({ENTRIES}) e{ENTRY_PAGE}"
+            )),
+            Pool::Sqlite(_) => with_filter_sqlite(&format!(
+                "SELECT e.* FROM f, ({SQLITE_ENTRIES}) e{ENTRY_PAGE}"
+            )),
+        };
+        let rows: Vec<EntryRow> = on_pool!(&self.pool, pool => {
+            bind_filter(sqlx::query_as(&sql), filter, None)
+                .bind(filter.limit + 1)
+                .fetch_all(pool)
+                .await?
+        });
         let entries = rows.into_iter().map(LogEntry::from).collect();
         Ok(Page::of(entries, filter.limit, |entry: &LogEntry| Cursor {
             at: entry.at,
@@ -636,15 +811,22 @@ impl Store {
             ItemId::Outbound(number) => (Direction::Out, number),
             ItemId::DeadLetter(_) => return Ok(None),
         };
-        let sql = with_filter(&format!("SELECT e.* FROM f, LATERAL ({ENTRIES}) e"));
+        let sql = match &self.pool {
+            Pool::Postgres(_) => with_filter(&format!("SELECT e.* FROM f, LATERAL ({ENTRIES}) e")),
+            Pool::Sqlite(_) => {
+                with_filter_sqlite(&format!("SELECT e.* FROM f, ({SQLITE_ENTRIES}) e"))
+            }
+        };
         let filter = LogFilter {
             direction: Some(direction),
             ..LogFilter::default()
         };
-        let Some(row): Option<EntryRow> = bind_filter(sqlx::query_as(&sql), &filter, Some(number))
-            .fetch_optional(self.pool.postgres()?)
-            .await?
-        else {
+        let row: Option<EntryRow> = on_pool!(&self.pool, pool => {
+            bind_filter(sqlx::query_as(&sql), &filter, Some(number))
+                .fetch_optional(pool)
+                .await?
+        });
+        let Some(row) = row else {
             return Ok(None);
         };
         let entry = LogEntry::from(row);
@@ -656,21 +838,25 @@ impl Store {
                     bool,
                     Option<String>,
                     Option<Status>,
-                ) = sqlx::query_as(
-                    "SELECT i.body, i.body_zstd, o.body, o.status FROM inbox i
-                           LEFT JOIN outbox o ON o.id = i.receipt_id WHERE i.id = $1",
-                )
-                .bind(number)
-                .fetch_one(self.pool.postgres()?)
-                .await?;
+                ) = on_pool!(&self.pool, pool => {
+                    sqlx::query_as(
+                        "SELECT i.body, i.body_zstd, o.body, o.status FROM inbox i
+                               LEFT JOIN outbox o ON o.id = i.receipt_id WHERE i.id = $1",
+                    )
+                    .bind(number)
+                    .fetch_one(pool)
+                    .await?
+                });
                 let body = StoredBody::read(body, body_zstd)?;
                 let sale = self.recorded_sale(number).await?;
-                let tries: Option<InboundTries> = sqlx::query_as(
-                    "SELECT waits, failures, redeliveries, last_error FROM inbox_retries WHERE uuid = $1",
-                )
-                .bind(&entry.uuid)
-                .fetch_optional(self.pool.postgres()?)
-                .await?;
+                let tries: Option<InboundTries> = on_pool!(&self.pool, pool => {
+                    sqlx::query_as(
+                        "SELECT waits, failures, redeliveries, last_error FROM inbox_retries WHERE uuid = $1",
+                    )
+                    .bind(&entry.uuid)
+                    .fetch_optional(pool)
+                    .await?
+                });
                 MessageDetail {
                     entry,
                     body: body.map_or(serde_json::Value::Null, |body| as_json(&body)),
@@ -683,17 +869,21 @@ impl Store {
                 }
             }
             Direction::Out => {
-                let body: String = sqlx::query_scalar("SELECT body FROM outbox WHERE id = $1")
+                let body: String = on_pool!(&self.pool, pool => {
+                    sqlx::query_scalar("SELECT body FROM outbox WHERE id = $1")
+                        .bind(number)
+                        .fetch_one(pool)
+                        .await?
+                });
+                let attempt_history = on_pool!(&self.pool, pool => {
+                    sqlx::query_as(
+                        "SELECT attempt, sender, started_at, finished_at, status, detail
+                           FROM outbox_attempts WHERE outbox_id = $1 ORDER BY id",
+                    )
                     .bind(number)
-                    .fetch_one(self.pool.postgres()?)
-                    .await?;
-                let attempt_history = sqlx::query_as(
-                    "SELECT attempt, sender, started_at, finished_at, status, detail
-                       FROM outbox_attempts WHERE outbox_id = $1 ORDER BY id",
-                )
-                .bind(number)
-                .fetch_all(self.pool.postgres()?)
-                .await?;
+                    .fetch_all(pool)
+                    .await?
+                });
                 MessageDetail {
                     entry,
                     body: as_json(body.as_bytes()),
@@ -713,14 +903,28 @@ impl Store {
     /// error and shows none).
     async fn recorded_sale(&self, number: i64) -> Result<Option<ExportedSale>, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        let id: Option<i64> = sqlx::query_scalar(
-            "SELECT s.id FROM inbox i
-               JOIN sales s ON s.namespace = i.namespace AND s.internal_id = i.internal_id
-              WHERE i.id = $1 AND lower(i.transaction) = 'retailsales' AND i.status = 'ok'",
-        )
-        .bind(number)
-        .fetch_optional(conn.conn().postgres()?)
-        .await?;
+        let id: Option<i64> = match conn.conn() {
+            Conn::Postgres(c) => {
+                sqlx::query_scalar(
+                    "SELECT s.id FROM inbox i
+                       JOIN sales s ON s.namespace = i.namespace AND s.internal_id = i.internal_id
+                      WHERE i.id = $1 AND lower(i.transaction) = 'retailsales' AND i.status = 'ok'",
+                )
+                .bind(number)
+                .fetch_optional(c)
+                .await?
+            }
+            Conn::Sqlite(c) => {
+                sqlx::query_scalar(
+                    "SELECT s.id FROM inbox i
+                       JOIN sales s ON s.namespace = i.namespace AND s.internal_id = i.internal_id
+                      WHERE i.id = $1 AND lower(i.\"transaction\") = 'retailsales' AND i.status = 'ok'",
+                )
+                .bind(number)
+                .fetch_optional(c)
+                .await?
+            }
+        };
         let Some(id) = id else {
             return Ok(None);
         };
@@ -729,17 +933,20 @@ impl Store {
 
     /// What operators did to `id`, oldest first.
     pub async fn actions(&self, id: ItemId) -> Result<Vec<OperatorAction>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT action, actor, note, at FROM operator_actions WHERE subject = $1 ORDER BY id",
-        )
-        .bind(id.to_string())
-        .fetch_all(self.pool.postgres()?)
-        .await?)
+        Ok(on_pool!(&self.pool, pool => {
+            sqlx::query_as(
+                "SELECT action, actor, note, at FROM operator_actions WHERE subject = $1 ORDER BY id",
+            )
+            .bind(id.to_string())
+            .fetch_all(pool)
+            .await?
+        }))
     }
 
     /// The pending items, newest first, one page.
     pub async fn pending(&self, filter: &LogFilter) -> Result<Page<PendingItem>, StoreError> {
-        let sql = with_filter(
+        let sql = match &self.pool {
+            Pool::Postgres(_) => with_filter(&[
             "SELECT p.* FROM f, LATERAL (
                 SELECT 'in'::text AS key, i.id, NULL::bigint AS related, i.uuid::text, i.transaction,
                        i.company, i.branch,
@@ -808,16 +1015,19 @@ impl Store {
                    AND (f.uuid IS NULL OR o.uuid = f.uuid)
                    AND (f.document IS NULL OR o.document_key = f.document)
                    AND (f.destination IS NULL OR d.name = f.destination)
-             ) p
-             WHERE (f.status IS NULL OR p.status = f.status)
-               AND (f.after_at IS NULL OR (p.since, p.key, p.id) < (f.after_at, f.after_key, f.after_id))
-             ORDER BY p.since DESC, p.key DESC, p.id DESC
-             LIMIT $16",
-        );
-        let rows: Vec<PendingRow> = bind_filter(sqlx::query_as(&sql), filter, None)
-            .bind(filter.limit + 1)
-            .fetch_all(self.pool.postgres()?)
-            .await?;
+             ) p",
+                PENDING_PAGE,
+            ].concat()),
+            Pool::Sqlite(_) => {
+                with_filter_sqlite(&format!("SELECT p.* FROM f, ({SQLITE_PENDING}) p{PENDING_PAGE}"))
+            }
+        };
+        let rows: Vec<PendingRow> = on_pool!(&self.pool, pool => {
+            bind_filter(sqlx::query_as(&sql), filter, None)
+                .bind(filter.limit + 1)
+                .fetch_all(pool)
+                .await?
+        });
         let items = rows.into_iter().map(PendingItem::from).collect();
         Ok(Page::of(items, filter.limit, |item: &PendingItem| Cursor {
             at: item.since,
@@ -840,8 +1050,12 @@ impl Store {
             "UPDATE {table} SET discarded_at = now(), discarded_by = $2, discard_note = $3
               WHERE id = $1 AND discarded_at IS NULL AND {open}"
         );
+        let sqlite = format!(
+            "UPDATE {table} SET discarded_at = $2, discarded_by = $3, discard_note = $4
+              WHERE id = $1 AND discarded_at IS NULL AND {open}"
+        );
         let change = sqlx::query(&sql).bind(id.number()).bind(actor).bind(note);
-        self.act(id, actor, "discard", note, change).await
+        self.act(id, actor, "discard", note, change, &sqlite).await
     }
 
     /// Holds an outbound message: the sender leaves it alone until it is unblocked.
@@ -856,7 +1070,9 @@ impl Store {
               WHERE id = $1 AND kind = 'message' AND status IN ('waiting', 'failed', 'not_delivered')",
         )
         .bind(number);
-        self.act(id, actor, "block", note, change).await
+        let sqlite = "UPDATE outbox SET status = 'blocked', held_at = $2, lease_until = NULL
+              WHERE id = $1 AND kind = 'message' AND status IN ('waiting', 'failed', 'not_delivered')";
+        self.act(id, actor, "block", note, change, sqlite).await
     }
 
     /// Releases a blocked outbound message whose destination is not blocked.
@@ -873,7 +1089,11 @@ impl Store {
               WHERE o.id = $1 AND d.id = o.destination_id AND o.status = 'blocked' AND NOT d.blocked",
         )
         .bind(number);
-        self.act(id, actor, "unblock", note, change).await
+        let sqlite = "UPDATE outbox AS o SET status = 'waiting', held_at = NULL, next_attempt_at = $2,
+                    attempts = min(o.attempts, d.max_attempts - 1)
+               FROM destinations d
+              WHERE o.id = $1 AND d.id = o.destination_id AND o.status = 'blocked' AND NOT d.blocked";
+        self.act(id, actor, "unblock", note, change, sqlite).await
     }
 
     /// Sends an outbound message again now with its attempts reset: any
@@ -896,14 +1116,22 @@ impl Store {
               WHERE id = $1 AND kind = 'message' AND status <> 'done'",
         )
         .bind(number);
-        self.act(id, actor, "retry", note, change).await
+        let sqlite = "UPDATE outbox
+                SET attempts = 0, next_attempt_at = $2, last_error = NULL, held_at = NULL,
+                    discarded_at = NULL, discarded_by = NULL, discard_note = NULL,
+                    status = CASE WHEN status = 'running' THEN status ELSE 'waiting' END,
+                    lease_until = CASE WHEN status = 'running' THEN lease_until END
+              WHERE id = $1 AND kind = 'message' AND status <> 'done'";
+        self.act(id, actor, "retry", note, change, sqlite).await
     }
 
     /// Processes an inbound envelope answered with an error again (the EAI's
     /// "reprocess"): the row is marked `retrying`, `publish` puts the stored
     /// body back on the inbound exchange, and only then is the mark
     /// committed, so the new delivery (which waits for this transaction)
-    /// finds it and is processed instead of answered as a duplicate.
+    /// finds it and is processed instead of answered as a duplicate. On
+    /// SQLite (no broker) the body is queued in the database in the same
+    /// transaction instead.
     pub async fn reprocess<F, Fut>(
         &self,
         id: ItemId,
@@ -927,14 +1155,26 @@ impl Store {
             Option<String>,
             Option<String>,
         );
-        let row: Option<Kept> = sqlx::query_as(
-            "SELECT i.status, i.body, i.body_zstd, i.transaction, o.exchange, o.routing_key
-                   FROM inbox i LEFT JOIN outbox o ON o.id = i.receipt_id
-                  WHERE i.id = $1 FOR UPDATE OF i",
-        )
-        .bind(number)
-        .fetch_optional(tx.conn().postgres()?)
-        .await?;
+        let row: Option<Kept> = match tx.conn() {
+            Conn::Postgres(conn) => {
+                sqlx::query_as(
+                    "SELECT i.status, i.body, i.body_zstd, i.transaction, o.exchange, o.routing_key
+                           FROM inbox i LEFT JOIN outbox o ON o.id = i.receipt_id
+                          WHERE i.id = $1 FOR UPDATE OF i",
+                )
+                .bind(number)
+                .fetch_optional(conn)
+                .await?
+            }
+            Conn::Sqlite(conn) => sqlx::query_as(
+                "SELECT i.status, i.body, i.body_zstd, i.\"transaction\", o.exchange, o.routing_key
+                           FROM inbox i LEFT JOIN outbox o ON o.id = i.receipt_id
+                          WHERE i.id = $1",
+            )
+            .bind(number)
+            .fetch_optional(conn)
+            .await?,
+        };
         let Some((status, body, body_zstd, transaction, exchange, routing_key)) = row else {
             return Ok(Acted::NotFound);
         };
@@ -944,66 +1184,122 @@ impl Store {
                 "{id} is {status}: only an envelope answered with an error (and whose body was kept) is processed again"
             )));
         };
-        sqlx::query(
-            "UPDATE inbox i SET status = 'retrying',
-                    earlier_attempts = i.earlier_attempts + 1 + coalesce(
-                        (SELECT r.waits + r.failures + r.redeliveries FROM inbox_retries r
-                          WHERE r.uuid = i.uuid), 0),
-                    discarded_at = NULL, discarded_by = NULL, discard_note = NULL
-              WHERE i.id = $1",
-        )
-        .bind(number)
-        .execute(tx.conn().postgres()?)
-        .await?;
+        match tx.conn() {
+            Conn::Postgres(conn) => {
+                sqlx::query(
+                    "UPDATE inbox i SET status = 'retrying',
+                            earlier_attempts = i.earlier_attempts + 1 + coalesce(
+                                (SELECT r.waits + r.failures + r.redeliveries FROM inbox_retries r
+                                  WHERE r.uuid = i.uuid), 0),
+                            discarded_at = NULL, discarded_by = NULL, discard_note = NULL
+                      WHERE i.id = $1",
+                )
+                .bind(number)
+                .execute(&mut *conn)
+                .await?;
+                // A fresh budget of waits and failures for the new try.
+                sqlx::query(
+                    "DELETE FROM inbox_retries r USING inbox i WHERE i.id = $1 AND r.uuid = i.uuid",
+                )
+                .bind(number)
+                .execute(&mut *conn)
+                .await?;
+                // The answer being replaced is not sent any more if it was still waiting to be.
+                sqlx::query(
+                    "UPDATE outbox o SET status = 'rejected', lease_until = NULL,
+                            last_error = 'superseded by a retry before it was delivered'
+                       FROM inbox i
+                      WHERE i.id = $1 AND o.id = i.receipt_id AND o.status = 'waiting'",
+                )
+                .bind(number)
+                .execute(&mut *conn)
+                .await?;
+                // Its dead letters need nobody any more: the retry answers it.
+                sqlx::query(
+                    "UPDATE dead_letters d SET discarded_at = now(), discarded_by = $2,
+                            discard_note = 'retried as ' || $3
+                       FROM inbox i
+                      WHERE i.id = $1 AND d.uuid = i.uuid
+                        AND d.replayed_at IS NULL AND d.discarded_at IS NULL",
+                )
+                .bind(number)
+                .bind(actor)
+                .bind(id.to_string())
+                .execute(&mut *conn)
+                .await?;
+            }
+            Conn::Sqlite(conn) => {
+                sqlx::query(
+                    "UPDATE inbox SET status = 'retrying',
+                            earlier_attempts = earlier_attempts + 1 + coalesce(
+                                (SELECT r.waits + r.failures + r.redeliveries FROM inbox_retries r
+                                  WHERE r.uuid = inbox.uuid), 0),
+                            discarded_at = NULL, discarded_by = NULL, discard_note = NULL
+                      WHERE id = $1",
+                )
+                .bind(number)
+                .execute(&mut *conn)
+                .await?;
+                // A fresh budget of waits and failures for the new try.
+                sqlx::query(
+                    "DELETE FROM inbox_retries WHERE uuid = (SELECT uuid FROM inbox WHERE id = $1)",
+                )
+                .bind(number)
+                .execute(&mut *conn)
+                .await?;
+                // The answer being replaced is not sent any more if it was still waiting to be.
+                sqlx::query(
+                    "UPDATE outbox SET status = 'rejected', lease_until = NULL,
+                            last_error = 'superseded by a retry before it was delivered'
+                      WHERE id = (SELECT receipt_id FROM inbox WHERE id = $1) AND status = 'waiting'",
+                )
+                .bind(number)
+                .execute(&mut *conn)
+                .await?;
+                // Its dead letters need nobody any more: the retry answers it.
+                sqlx::query(
+                    "UPDATE dead_letters SET discarded_at = $4, discarded_by = $2,
+                            discard_note = 'retried as ' || $3
+                      WHERE uuid = (SELECT uuid FROM inbox WHERE id = $1)
+                        AND replayed_at IS NULL AND discarded_at IS NULL",
+                )
+                .bind(number)
+                .bind(actor)
+                .bind(id.to_string())
+                .bind(Utc::now())
+                .execute(&mut *conn)
+                .await?;
+            }
+        }
         record_action(&mut tx.conn(), id, actor, "retry", note).await?;
-        // A fresh budget of waits and failures for the new try.
-        sqlx::query(
-            "DELETE FROM inbox_retries r USING inbox i WHERE i.id = $1 AND r.uuid = i.uuid",
-        )
-        .bind(number)
-        .execute(tx.conn().postgres()?)
-        .await?;
-        // The answer being replaced is not sent any more if it was still waiting to be.
-        sqlx::query(
-            "UPDATE outbox o SET status = 'rejected', lease_until = NULL,
-                    last_error = 'superseded by a retry before it was delivered'
-               FROM inbox i
-              WHERE i.id = $1 AND o.id = i.receipt_id AND o.status = 'waiting'",
-        )
-        .bind(number)
-        .execute(tx.conn().postgres()?)
-        .await?;
-        // Its dead letters need nobody any more: the retry answers it.
-        sqlx::query(
-            "UPDATE dead_letters d SET discarded_at = now(), discarded_by = $2,
-                    discard_note = 'retried as ' || $3
-               FROM inbox i
-              WHERE i.id = $1 AND d.uuid = i.uuid
-                AND d.replayed_at IS NULL AND d.discarded_at IS NULL",
-        )
-        .bind(number)
-        .bind(actor)
-        .bind(id.to_string())
-        .execute(tx.conn().postgres()?)
-        .await?;
         let republish = Republish {
             body,
             transaction,
             reply_exchange: exchange.unwrap_or_default(),
             reply_routing_key: routing_key.unwrap_or_default(),
         };
-        if let Err(error) = publish(republish).await {
-            return Ok(Acted::Unavailable(format!(
-                "publishing it again failed: {error}"
-            )));
+        match tx.conn() {
+            // SQLite runs without a broker (the configuration refuses one):
+            // the envelope goes back on the database's queue in this very
+            // transaction, whose write lock another connection would wait for.
+            Conn::Sqlite(_) => enqueue_in(&mut tx.conn(), &republish.queued()).await?,
+            Conn::Postgres(_) => {
+                if let Err(error) = publish(republish).await {
+                    return Ok(Acted::Unavailable(format!(
+                        "publishing it again failed: {error}"
+                    )));
+                }
+            }
         }
         tx.commit().await?;
         Ok(Acted::Done)
     }
 
-    /// Runs `change` (an UPDATE of the item) and records the action in one
-    /// transaction; no row changed means the action does not apply to the
-    /// item as it is now, or there is no such item.
+    /// Runs `change` (an UPDATE of the item; on SQLite the statement
+    /// `sqlite`, given `$1` the item's row id, `$2` the time, `$3` the actor
+    /// and `$4` the note) and records the action in one transaction; no row
+    /// changed means the action does not apply to the item as it is now, or
+    /// there is no such item.
     async fn act(
         &self,
         id: ItemId,
@@ -1011,9 +1307,21 @@ impl Store {
         action: &str,
         note: &str,
         change: sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
+        sqlite: &str,
     ) -> Result<Acted, StoreError> {
         let mut tx = self.begin().await?;
-        if change.execute(tx.conn().postgres()?).await?.rows_affected() == 0 {
+        let changed = match tx.conn() {
+            Conn::Postgres(conn) => change.execute(conn).await?.rows_affected(),
+            Conn::Sqlite(conn) => sqlx::query(sqlite)
+                .bind(id.number())
+                .bind(Utc::now())
+                .bind(actor)
+                .bind(note)
+                .execute(conn)
+                .await?
+                .rows_affected(),
+        };
+        if changed == 0 {
             let exists = self.exists(&mut tx.conn(), id).await?;
             return Ok(if exists {
                 Acted::Refused(format!("{id}: {action} does not apply to it as it is now"))
@@ -1032,10 +1340,9 @@ impl Store {
             ItemId::Outbound(_) => "SELECT count(*) FROM outbox WHERE id = $1 AND kind = 'message'",
             ItemId::DeadLetter(_) => "SELECT count(*) FROM dead_letters WHERE id = $1",
         };
-        let count: i64 = sqlx::query_scalar(sql)
-            .bind(id.number())
-            .fetch_one(conn.postgres()?)
-            .await?;
+        let count: i64 = on_conn!(conn, c => {
+            sqlx::query_scalar(sql).bind(id.number()).fetch_one(c).await?
+        });
         Ok(count > 0)
     }
 }
@@ -1048,15 +1355,17 @@ pub(crate) async fn record_action(
     action: &str,
     note: &str,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO operator_actions (subject, action, actor, note) VALUES ($1, $2, $3, $4)",
-    )
-    .bind(id.to_string())
-    .bind(action)
-    .bind(actor)
-    .bind(note)
-    .execute(conn.postgres()?)
-    .await?;
+    on_conn!(conn, c => {
+        sqlx::query(
+            "INSERT INTO operator_actions (subject, action, actor, note) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(id.to_string())
+        .bind(action)
+        .bind(actor)
+        .bind(note)
+        .execute(c)
+        .await?;
+    });
     Ok(())
 }
 

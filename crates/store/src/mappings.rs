@@ -1,11 +1,13 @@
 //! De/para mappings as operators list and edit them one by one (`eai import`
-//! loads them in bulk).
+//! loads them in bulk), on either backend.
 
+use chrono::Utc;
 use eai_domain::Entity;
 use serde::Serialize;
 use sqlx::FromRow;
 use utoipa::ToSchema;
 
+use crate::db::{on_pool, Conn, Pool};
 use crate::page::{Cursor, Page};
 
 /// How every write of a mapping meets an existing one: the new internal code
@@ -23,25 +25,53 @@ pub(crate) const SQLITE_ON_MAPPING_CONFLICT: &str = "ON CONFLICT (namespace, ent
          written_at = CASE WHEN mappings.internal = excluded.internal
                            THEN mappings.written_at ELSE excluded.written_at END";
 
-/// Creates or replaces one mapping; true when it is new.
+/// Creates or replaces one mapping; true when it is new (SQLite looks
+/// first: it has no `xmax` to tell an insert from an update).
 pub(crate) async fn upsert_mapping(
-    conn: &mut sqlx::PgConnection,
+    conn: &mut Conn<'_>,
     namespace: &str,
     entity: &str,
     external: &str,
     internal: &str,
 ) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(&format!(
-        "INSERT INTO mappings (namespace, entity, external, internal) VALUES ($1, $2, $3, $4)
+    match conn {
+        Conn::Postgres(c) => {
+            sqlx::query_scalar(&format!(
+            "INSERT INTO mappings (namespace, entity, external, internal) VALUES ($1, $2, $3, $4)
          {ON_MAPPING_CONFLICT}
          RETURNING (xmax = 0)"
-    ))
-    .bind(namespace)
-    .bind(entity)
-    .bind(external)
-    .bind(internal)
-    .fetch_one(conn)
-    .await
+        ))
+            .bind(namespace)
+            .bind(entity)
+            .bind(external)
+            .bind(internal)
+            .fetch_one(&mut **c)
+            .await
+        }
+        Conn::Sqlite(c) => {
+            let existing: Option<i64> = sqlx::query_scalar(
+                "SELECT 1 FROM mappings WHERE namespace = $1 AND entity = $2 AND external = $3",
+            )
+            .bind(namespace)
+            .bind(entity)
+            .bind(external)
+            .fetch_optional(&mut **c)
+            .await?;
+            sqlx::query(&format!(
+                "INSERT INTO mappings (namespace, entity, external, internal, written_at)
+                 VALUES ($1, $2, $3, $4, $5)
+                 {SQLITE_ON_MAPPING_CONFLICT}"
+            ))
+            .bind(namespace)
+            .bind(entity)
+            .bind(external)
+            .bind(internal)
+            .bind(Utc::now())
+            .execute(&mut **c)
+            .await?;
+            Ok(existing.is_none())
+        }
+    }
 }
 use crate::{Store, StoreError};
 
@@ -74,27 +104,42 @@ pub fn position(cursor: &Cursor) -> Option<(String, String, String)> {
     serde_json::from_str(&cursor.key).ok()
 }
 
-impl Store {
-    /// Mappings, one page.
-    pub async fn mappings(&self, filter: &MappingFilter) -> Result<Page<Mapping>, StoreError> {
-        let after = filter.cursor.as_ref().and_then(position);
-        let rows: Vec<Mapping> = sqlx::query_as(
-            "SELECT namespace, entity, external, internal FROM mappings
+/// One page of mappings, after the cursor's position.
+const MAPPINGS: &str = "SELECT namespace, entity, external, internal FROM mappings
               WHERE ($1::text IS NULL OR namespace = $1) AND ($2::text IS NULL OR entity = $2)
                 AND ($3::text IS NULL OR external = $3)
                 AND ($4::text IS NULL OR (namespace, entity, external) > ($4, $5, $6))
               ORDER BY namespace, entity, external
-              LIMIT $7",
-        )
-        .bind(&filter.namespace)
-        .bind(filter.entity.map(Entity::as_str))
-        .bind(&filter.external)
-        .bind(after.as_ref().map(|key| key.0.clone()))
-        .bind(after.as_ref().map(|key| key.1.clone()))
-        .bind(after.as_ref().map(|key| key.2.clone()))
-        .bind(filter.limit + 1)
-        .fetch_all(self.pool.postgres()?)
-        .await?;
+              LIMIT $7";
+
+/// [`MAPPINGS`] in SQLite's terms.
+const MAPPINGS_SQLITE: &str = "SELECT namespace, entity, external, internal FROM mappings
+                      WHERE ($1 IS NULL OR namespace = $1) AND ($2 IS NULL OR entity = $2)
+                        AND ($3 IS NULL OR external = $3)
+                        AND ($4 IS NULL OR (namespace, entity, external) > ($4, $5, $6))
+                      ORDER BY namespace, entity, external
+                      LIMIT $7";
+
+impl Store {
+    /// Mappings, one page.
+    pub async fn mappings(&self, filter: &MappingFilter) -> Result<Page<Mapping>, StoreError> {
+        let after = filter.cursor.as_ref().and_then(position);
+        let statement = match &self.pool {
+            Pool::Postgres(_) => MAPPINGS,
+            Pool::Sqlite(_) => MAPPINGS_SQLITE,
+        };
+        let rows: Vec<Mapping> = on_pool!(&self.pool, pool => {
+            sqlx::query_as(statement)
+                    .bind(&filter.namespace)
+                    .bind(filter.entity.map(Entity::as_str))
+                    .bind(&filter.external)
+                    .bind(after.as_ref().map(|key| key.0.clone()))
+                    .bind(after.as_ref().map(|key| key.1.clone()))
+                    .bind(after.as_ref().map(|key| key.2.clone()))
+                    .bind(filter.limit + 1)
+                    .fetch_all(pool)
+                    .await?
+        });
         Ok(Page::of(rows, filter.limit, |mapping: &Mapping| Cursor {
             at: chrono::DateTime::UNIX_EPOCH,
             key: key_of(mapping),
@@ -110,15 +155,17 @@ impl Store {
         external: &str,
         internal: &str,
     ) -> Result<bool, StoreError> {
-        let mut conn = self.pool.acquire().await?;
-        Ok(upsert_mapping(
-            conn.conn().postgres()?,
+        let mut tx = self.begin().await?;
+        let new = upsert_mapping(
+            &mut tx.conn(),
             namespace,
             entity.as_str(),
             external,
             internal,
         )
-        .await?)
+        .await?;
+        tx.commit().await?;
+        Ok(new)
     }
 
     /// Deletes a mapping; false when there was none.
@@ -128,15 +175,17 @@ impl Store {
         entity: Entity,
         external: &str,
     ) -> Result<bool, StoreError> {
-        Ok(sqlx::query(
-            "DELETE FROM mappings WHERE namespace = $1 AND entity = $2 AND external = $3",
-        )
-        .bind(namespace)
-        .bind(entity.as_str())
-        .bind(external)
-        .execute(self.pool.postgres()?)
-        .await?
-        .rows_affected()
-            == 1)
+        let deleted = on_pool!(&self.pool, pool => {
+            sqlx::query(
+                "DELETE FROM mappings WHERE namespace = $1 AND entity = $2 AND external = $3",
+            )
+            .bind(namespace)
+            .bind(entity.as_str())
+            .bind(external)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(deleted == 1)
     }
 }

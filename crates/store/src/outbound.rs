@@ -2,19 +2,20 @@
 //! (company, branch, transaction), claimed by senders, settled attempt by
 //! attempt with the EAI statuses.
 //!
-//! A claim is a short transaction (`FOR UPDATE SKIP LOCKED`, then a lease):
-//! no row lock is held while a sender talks to a destination, and a sender
-//! that dies leaves a lease that expires, after which another sender retries
-//! the message with the same UUID. A message waits while an earlier message
+//! A claim is a short transaction (on PostgreSQL `FOR UPDATE SKIP LOCKED`;
+//! on SQLite, whose transactions run one at a time, none is needed), then a
+//! lease: no row lock is held while a sender talks to a destination, and a
+//! sender that dies leaves a lease that expires, after which another sender
+//! retries the message with the same UUID. A message waits while an earlier message
 //! of the same document to the same destination is unsettled, so each
 //! destination sees a document's messages in order.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::FromRow;
+use sqlx::{FromRow, PgConnection, SqliteConnection};
 
-use crate::db::Conn;
+use crate::db::{after, on_conn, on_pool, Conn, Pool};
 use crate::log::Status;
 use crate::{Store, StoreError};
 
@@ -160,14 +161,16 @@ pub async fn enqueue_routed(
     body: &str,
     document_key: &str,
 ) -> Result<u64, StoreError> {
-    let destinations: Vec<i64> = sqlx::query_scalar(
-        "SELECT id FROM destinations WHERE company = $1 AND branch = $2 AND transaction = $3",
-    )
-    .bind(company)
-    .bind(branch)
-    .bind(transaction)
-    .fetch_all(conn.postgres()?)
-    .await?;
+    let destinations: Vec<i64> = on_conn!(conn, c => {
+        sqlx::query_scalar(
+            "SELECT id FROM destinations WHERE company = $1 AND branch = $2 AND \"transaction\" = $3",
+        )
+        .bind(company)
+        .bind(branch)
+        .bind(transaction)
+        .fetch_all(c)
+        .await?
+    });
     enqueue_to(conn, &destinations, transaction, uuid, body, document_key).await
 }
 
@@ -181,41 +184,210 @@ pub(crate) async fn enqueue_to(
     body: &str,
     document_key: &str,
 ) -> Result<u64, StoreError> {
-    let inserted = sqlx::query(
-        "INSERT INTO outbox (uuid, kind, transaction, exchange, routing_key, body, destination_id, document_key)
+    let inserted = match conn {
+        Conn::Postgres(c) => sqlx::query(
+            "INSERT INTO outbox (uuid, kind, transaction, exchange, routing_key, body, destination_id, document_key)
          SELECT $1, 'message', $2, '', '', $3, d.id, $5
            FROM unnest($4::bigint[]) AS d(id)
          ON CONFLICT DO NOTHING",
-    )
-    .bind(uuid)
-    .bind(transaction)
-    .bind(body)
-    .bind(destinations)
-    .bind(document_key)
-    .execute(conn.postgres()?)
-    .await?;
-    Ok(inserted.rows_affected())
+        )
+        .bind(uuid)
+        .bind(transaction)
+        .bind(body)
+        .bind(destinations)
+        .bind(document_key)
+        .execute(&mut **c)
+        .await?
+        .rows_affected(),
+        // `WHERE true` tells SQLite's parser the upsert's ON is not a join's.
+        Conn::Sqlite(c) => sqlx::query(
+            "INSERT INTO outbox (uuid, kind, \"transaction\", exchange, routing_key, body,
+                                 destination_id, document_key)
+             SELECT $1, 'message', $2, '', '', $3, d.value, $5
+               FROM json_each($4) AS d
+              WHERE true
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(uuid)
+        .bind(transaction)
+        .bind(body)
+        .bind(sqlx::types::Json(destinations))
+        .bind(document_key)
+        .execute(&mut **c)
+        .await?
+        .rows_affected(),
+    };
+    Ok(inserted)
 }
 
 /// Sends the blocked messages of a destination that was unblocked back to
 /// `waiting`, each with at least one attempt left: being blocked is not a
 /// failed attempt. Returns how many go out again.
-pub async fn release_blocked(
-    conn: &mut sqlx::PgConnection,
-    destination_id: i64,
-) -> Result<u64, sqlx::Error> {
-    Ok(sqlx::query(
-        "UPDATE outbox o
+pub async fn release_blocked(conn: &mut Conn<'_>, destination_id: i64) -> Result<u64, sqlx::Error> {
+    Ok(match conn {
+        Conn::Postgres(c) => sqlx::query(
+            "UPDATE outbox o
             SET status = 'waiting', next_attempt_at = now(),
                 attempts = LEAST(o.attempts, d.max_attempts - 1)
            FROM destinations d
           WHERE d.id = o.destination_id AND o.destination_id = $1 AND o.status = 'blocked'
             AND o.held_at IS NULL",
+        )
+        .bind(destination_id)
+        .execute(&mut **c)
+        .await?
+        .rows_affected(),
+        Conn::Sqlite(c) => sqlx::query(
+            "UPDATE outbox
+                SET status = 'waiting', next_attempt_at = $2,
+                    attempts = min(attempts, (SELECT max_attempts - 1 FROM destinations
+                                               WHERE id = $1))
+              WHERE destination_id = $1 AND status = 'blocked' AND held_at IS NULL",
+        )
+        .bind(destination_id)
+        .bind(Utc::now())
+        .execute(&mut **c)
+        .await?
+        .rows_affected(),
+    })
+}
+
+/// A message as a claim leaves it: id, UUID, transaction, body, this
+/// attempt's number and its destination's id.
+type ClaimedRow = (i64, String, String, String, i32, i64);
+
+/// [`Store::claim_messages`] on PostgreSQL: the due messages are locked,
+/// skipping those another claim holds, and leased in one statement.
+async fn claim_in_postgres(
+    conn: &mut PgConnection,
+    sender: &str,
+    limit: i64,
+) -> Result<(Vec<ClaimedRow>, Vec<Destination>), StoreError> {
+    sqlx::query(
+        "UPDATE outbox o SET status = 'not_delivered', lease_until = NULL,
+                    last_error = 'the sender stopped answering during the last attempt'
+               FROM destinations d
+              WHERE d.id = o.destination_id AND o.kind = 'message' AND o.status = 'running'
+                AND o.discarded_at IS NULL AND o.lease_until < now() AND o.attempts >= d.max_attempts",
     )
-    .bind(destination_id)
-    .execute(conn)
-    .await?
-    .rows_affected())
+    .execute(&mut *conn)
+    .await?;
+    let ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT o.id
+               FROM outbox o
+               JOIN destinations d ON d.id = o.destination_id
+              WHERE o.kind = 'message' AND NOT d.blocked AND o.attempts < d.max_attempts
+                AND o.discarded_at IS NULL
+                AND o.status IN ('waiting', 'failed', 'not_delivered', 'running')
+                AND ((o.status IN ('waiting', 'failed', 'not_delivered') AND o.next_attempt_at <= now())
+                     OR (o.status = 'running' AND o.lease_until < now()))
+                AND NOT EXISTS (SELECT 1 FROM outbox p
+                                 WHERE p.kind = 'message' AND p.destination_id = o.destination_id
+                                   AND p.document_key = o.document_key AND p.id < o.id
+                                   AND p.status NOT IN ('done', 'rejected')
+                                   AND p.discarded_at IS NULL)
+              ORDER BY o.id
+              LIMIT $1
+                FOR UPDATE OF o SKIP LOCKED",
+    )
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    if ids.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let rows: Vec<ClaimedRow> = sqlx::query_as(
+        "UPDATE outbox o
+                SET status = 'running', attempts = o.attempts + 1, claimed_by = $2,
+                    lease_until = now() + make_interval(secs => d.timeout_ms / 1000.0 + $3)
+               FROM destinations d
+              WHERE o.id = ANY($1) AND d.id = o.destination_id
+          RETURNING o.id, o.uuid, o.transaction, o.body, o.attempts, d.id",
+    )
+    .bind(&ids)
+    .bind(sender)
+    .bind(LEASE_MARGIN_SECS)
+    .fetch_all(&mut *conn)
+    .await?;
+    let destination_ids: Vec<i64> = rows.iter().map(|row| row.5).collect();
+    let destinations: Vec<Destination> =
+        sqlx::query_as(&format!("{DESTINATION_COLUMNS} WHERE id = ANY($1)"))
+            .bind(&destination_ids)
+            .fetch_all(&mut *conn)
+            .await?;
+    Ok((rows, destinations))
+}
+
+/// [`Store::claim_messages`] on SQLite, inside a transaction no other runs
+/// beside: the due messages are read, then leased one by one, each for its
+/// destination's timeout and the margin.
+async fn claim_in_sqlite(
+    conn: &mut SqliteConnection,
+    sender: &str,
+    limit: i64,
+) -> Result<(Vec<ClaimedRow>, Vec<Destination>), StoreError> {
+    let now = Utc::now();
+    sqlx::query(
+        "UPDATE outbox AS o SET status = 'not_delivered', lease_until = NULL,
+                last_error = 'the sender stopped answering during the last attempt'
+           FROM destinations d
+          WHERE d.id = o.destination_id AND o.kind = 'message' AND o.status = 'running'
+            AND o.discarded_at IS NULL AND o.lease_until < $1 AND o.attempts >= d.max_attempts",
+    )
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    let due: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT o.id, o.destination_id
+           FROM outbox o
+           JOIN destinations d ON d.id = o.destination_id
+          WHERE o.kind = 'message' AND NOT d.blocked AND o.attempts < d.max_attempts
+            AND o.discarded_at IS NULL
+            AND o.status IN ('waiting', 'failed', 'not_delivered', 'running')
+            AND ((o.status IN ('waiting', 'failed', 'not_delivered') AND o.next_attempt_at <= $2)
+                 OR (o.status = 'running' AND o.lease_until < $2))
+            AND NOT EXISTS (SELECT 1 FROM outbox p
+                             WHERE p.kind = 'message' AND p.destination_id = o.destination_id
+                               AND p.document_key = o.document_key AND p.id < o.id
+                               AND p.status NOT IN ('done', 'rejected')
+                               AND p.discarded_at IS NULL)
+          ORDER BY o.id
+          LIMIT $1",
+    )
+    .bind(limit)
+    .bind(now)
+    .fetch_all(&mut *conn)
+    .await?;
+    if due.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let destination_ids: Vec<i64> = due.iter().map(|(_, destination)| *destination).collect();
+    let destinations: Vec<Destination> = sqlx::query_as(&format!(
+        "{DESTINATION_COLUMNS} WHERE id IN (SELECT value FROM json_each($1))"
+    ))
+    .bind(sqlx::types::Json(&destination_ids))
+    .fetch_all(&mut *conn)
+    .await?;
+    let margin = Duration::from_secs_f64(LEASE_MARGIN_SECS);
+    let mut rows = Vec::with_capacity(due.len());
+    for (id, destination_id) in due {
+        let Some(destination) = destinations.iter().find(|d| d.id == destination_id) else {
+            continue;
+        };
+        let row: ClaimedRow = sqlx::query_as(
+            "UPDATE outbox SET status = 'running', attempts = attempts + 1, claimed_by = $2,
+                    lease_until = $3
+              WHERE id = $1
+          RETURNING id, uuid, \"transaction\", body, attempts, destination_id",
+        )
+        .bind(id)
+        .bind(sender)
+        .bind(after(now, destination.timeout() + margin))
+        .fetch_one(&mut *conn)
+        .await?;
+        rows.push(row);
+    }
+    Ok((rows, destinations))
 }
 
 impl Store {
@@ -241,6 +413,7 @@ impl Store {
             document_key,
         )
         .await?;
+        self.written();
         Ok(Some(inserted == 1))
     }
 
@@ -255,7 +428,7 @@ impl Store {
         document_key: &str,
     ) -> Result<u64, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        enqueue_routed(
+        let inserted = enqueue_routed(
             &mut conn.conn(),
             company,
             branch,
@@ -264,24 +437,26 @@ impl Store {
             body,
             document_key,
         )
-        .await
+        .await?;
+        self.written();
+        Ok(inserted)
     }
 
     pub async fn destination(&self, name: &str) -> Result<Option<Destination>, StoreError> {
-        Ok(
+        Ok(on_pool!(&self.pool, pool => {
             sqlx::query_as(&format!("{DESTINATION_COLUMNS} WHERE name = $1"))
                 .bind(name)
-                .fetch_optional(self.pool.postgres()?)
-                .await?,
-        )
+                .fetch_optional(pool)
+                .await?
+        }))
     }
 
     pub async fn destinations(&self) -> Result<Vec<Destination>, StoreError> {
-        Ok(
+        Ok(on_pool!(&self.pool, pool => {
             sqlx::query_as(&format!("{DESTINATION_COLUMNS} ORDER BY name"))
-                .fetch_all(self.pool.postgres()?)
-                .await?,
-        )
+                .fetch_all(pool)
+                .await?
+        }))
     }
 
     /// Claims up to `limit` messages that are due, for `sender`.
@@ -298,59 +473,10 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<Claimed>, StoreError> {
         let mut tx = self.begin().await?;
-        sqlx::query(
-            "UPDATE outbox o SET status = 'not_delivered', lease_until = NULL,
-                    last_error = 'the sender stopped answering during the last attempt'
-               FROM destinations d
-              WHERE d.id = o.destination_id AND o.kind = 'message' AND o.status = 'running'
-                AND o.discarded_at IS NULL AND o.lease_until < now() AND o.attempts >= d.max_attempts",
-        )
-        .execute(tx.conn().postgres()?)
-        .await?;
-        let ids: Vec<i64> = sqlx::query_scalar(
-            "SELECT o.id
-               FROM outbox o
-               JOIN destinations d ON d.id = o.destination_id
-              WHERE o.kind = 'message' AND NOT d.blocked AND o.attempts < d.max_attempts
-                AND o.discarded_at IS NULL
-                AND o.status IN ('waiting', 'failed', 'not_delivered', 'running')
-                AND ((o.status IN ('waiting', 'failed', 'not_delivered') AND o.next_attempt_at <= now())
-                     OR (o.status = 'running' AND o.lease_until < now()))
-                AND NOT EXISTS (SELECT 1 FROM outbox p
-                                 WHERE p.kind = 'message' AND p.destination_id = o.destination_id
-                                   AND p.document_key = o.document_key AND p.id < o.id
-                                   AND p.status NOT IN ('done', 'rejected')
-                                   AND p.discarded_at IS NULL)
-              ORDER BY o.id
-              LIMIT $1
-                FOR UPDATE OF o SKIP LOCKED",
-        )
-        .bind(limit)
-        .fetch_all(tx.conn().postgres()?)
-        .await?;
-        if ids.is_empty() {
-            tx.commit().await?;
-            return Ok(Vec::new());
-        }
-        let rows: Vec<(i64, String, String, String, i32, i64)> = sqlx::query_as(
-            "UPDATE outbox o
-                SET status = 'running', attempts = o.attempts + 1, claimed_by = $2,
-                    lease_until = now() + make_interval(secs => d.timeout_ms / 1000.0 + $3)
-               FROM destinations d
-              WHERE o.id = ANY($1) AND d.id = o.destination_id
-          RETURNING o.id, o.uuid, o.transaction, o.body, o.attempts, d.id",
-        )
-        .bind(&ids)
-        .bind(sender)
-        .bind(LEASE_MARGIN_SECS)
-        .fetch_all(tx.conn().postgres()?)
-        .await?;
-        let destination_ids: Vec<i64> = rows.iter().map(|row| row.5).collect();
-        let destinations: Vec<Destination> =
-            sqlx::query_as(&format!("{DESTINATION_COLUMNS} WHERE id = ANY($1)"))
-                .bind(&destination_ids)
-                .fetch_all(tx.conn().postgres()?)
-                .await?;
+        let (rows, destinations) = match tx.conn() {
+            Conn::Postgres(conn) => claim_in_postgres(conn, sender, limit).await?,
+            Conn::Sqlite(conn) => claim_in_sqlite(conn, sender, limit).await?,
+        };
         tx.commit().await?;
         let mut claimed: Vec<Claimed> = rows
             .into_iter()
@@ -375,8 +501,9 @@ impl Store {
 
     /// Records how an attempt ended, if this sender still holds the message.
     /// `retry_in` is when a failed or undelivered message may be tried again.
-    /// One statement: the attempt, the message and (for `Blocked`) its
-    /// destination, atomically, in one round trip.
+    /// The attempt, the message and (for `Blocked`) its destination change
+    /// atomically: on PostgreSQL in one statement (one round trip), on SQLite
+    /// in one transaction.
     pub async fn settle(
         &self,
         message: &Claimed,
@@ -389,8 +516,10 @@ impl Store {
             Settlement::Blocked(reason) => Some(reason.as_str()),
             _ => None,
         };
-        let (recorded, blocked_destination): (bool, bool) = sqlx::query_as(
-            "WITH attempt AS (
+        let (recorded, blocked_destination): (bool, bool) = match &self.pool {
+            Pool::Postgres(pool) => {
+                sqlx::query_as(
+                    "WITH attempt AS (
                  INSERT INTO outbox_attempts (outbox_id, attempt, sender, started_at, status, detail)
                  VALUES ($1, $6, $2, $7, $3, $4)),
              settled AS (
@@ -406,18 +535,68 @@ impl Store {
                   WHERE id = $8 AND $9::text IS NOT NULL AND NOT blocked
               RETURNING id)
              SELECT EXISTS (SELECT 1 FROM settled), EXISTS (SELECT 1 FROM blocked)",
-        )
-        .bind(message.id)
-        .bind(sender)
-        .bind(settlement.status())
-        .bind(settlement.detail())
-        .bind(retry_in.as_secs_f64())
-        .bind(message.attempt)
-        .bind(started_at)
-        .bind(message.destination.id)
-        .bind(blocked_reason)
-        .fetch_one(self.pool.postgres()?)
-        .await?;
+                )
+                .bind(message.id)
+                .bind(sender)
+                .bind(settlement.status())
+                .bind(settlement.detail())
+                .bind(retry_in.as_secs_f64())
+                .bind(message.attempt)
+                .bind(started_at)
+                .bind(message.destination.id)
+                .bind(blocked_reason)
+                .fetch_one(pool)
+                .await?
+            }
+            // Three statements in a transaction: SQLite has no data-modifying
+            // WITH (PostgreSQL would take them too, but in three round trips).
+            Pool::Sqlite(_) => {
+                let now = Utc::now();
+                let mut tx = self.begin().await?;
+                let (recorded, blocked_destination) = on_conn!(&mut tx.conn(), c => {
+                    sqlx::query(
+                        "INSERT INTO outbox_attempts (outbox_id, attempt, sender, started_at, status, detail)
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(message.id)
+                    .bind(message.attempt)
+                    .bind(sender)
+                    .bind(started_at)
+                    .bind(settlement.status())
+                    .bind(settlement.detail())
+                    .execute(&mut *c)
+                    .await?;
+                    let settled = sqlx::query(
+                        "UPDATE outbox
+                            SET status = $3, last_error = NULLIF($4, ''), lease_until = NULL,
+                                attempts = CASE WHEN $3 = 'blocked' THEN attempts - 1 ELSE attempts END,
+                                sent_at = CASE WHEN $3 = 'done' THEN $5 ELSE sent_at END,
+                                next_attempt_at = $6
+                          WHERE id = $1 AND claimed_by = $2 AND status = 'running'",
+                    )
+                    .bind(message.id)
+                    .bind(sender)
+                    .bind(settlement.status())
+                    .bind(settlement.detail())
+                    .bind(now)
+                    .bind(after(now, retry_in))
+                    .execute(&mut *c)
+                    .await?;
+                    let blocked = sqlx::query(
+                        "UPDATE destinations SET blocked = true, blocked_reason = $2, blocked_at = $3
+                          WHERE id = $1 AND $2 IS NOT NULL AND NOT blocked",
+                    )
+                    .bind(message.destination.id)
+                    .bind(blocked_reason)
+                    .bind(now)
+                    .execute(&mut *c)
+                    .await?;
+                    (settled.rows_affected() == 1, blocked.rows_affected() == 1)
+                });
+                tx.commit().await?;
+                (recorded, blocked_destination)
+            }
+        };
         Ok(Settled {
             recorded,
             blocked_destination,
@@ -437,8 +616,10 @@ impl Store {
         detail: &str,
     ) -> Result<Option<String>, StoreError> {
         let status = if ok { "done" } else { "rejected" };
-        Ok(sqlx::query_scalar(
-            "UPDATE outbox o
+        Ok(match &self.pool {
+            Pool::Postgres(pool) => {
+                sqlx::query_scalar(
+                    "UPDATE outbox o
                 SET status = $2, last_error = NULLIF($3, ''), lease_until = NULL,
                     sent_at = CASE WHEN $2 = 'done' THEN now() ELSE o.sent_at END
                FROM destinations d
@@ -447,34 +628,58 @@ impl Store {
                 AND o.uuid = $1 AND o.kind = 'message'
                 AND o.status IN ('running', 'not_delivered', 'failed')
           RETURNING o.status",
-        )
-        .bind(uuid)
-        .bind(status)
-        .bind(detail)
-        .bind(destination)
-        .fetch_optional(self.pool.postgres()?)
-        .await?)
+                )
+                .bind(uuid)
+                .bind(status)
+                .bind(detail)
+                .bind(destination)
+                .fetch_optional(pool)
+                .await?
+            }
+            Pool::Sqlite(pool) => {
+                sqlx::query_scalar(
+                    "UPDATE outbox AS o
+                    SET status = $2, last_error = NULLIF($3, ''), lease_until = NULL,
+                        sent_at = CASE WHEN $2 = 'done' THEN $5 ELSE o.sent_at END
+                   FROM destinations d
+                  WHERE d.id = o.destination_id AND d.kind = 'amqp'
+                    AND ($4 IS NULL OR d.name = $4)
+                    AND o.uuid = $1 AND o.kind = 'message'
+                    AND o.status IN ('running', 'not_delivered', 'failed')
+              RETURNING status",
+                )
+                .bind(uuid)
+                .bind(status)
+                .bind(detail)
+                .bind(destination)
+                .bind(Utc::now())
+                .fetch_optional(pool)
+                .await?
+            }
+        })
     }
 
     /// The current status of a message.
     pub async fn message_status(&self, id: i64) -> Result<Option<Status>, StoreError> {
-        Ok(
+        Ok(on_pool!(&self.pool, pool => {
             sqlx::query_scalar("SELECT status FROM outbox WHERE id = $1")
                 .bind(id)
-                .fetch_optional(self.pool.postgres()?)
-                .await?,
-        )
+                .fetch_optional(pool)
+                .await?
+        }))
     }
 
     /// When the next retry is due, to sleep until then.
     pub async fn next_retry_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        Ok(sqlx::query_scalar(
+        Ok(on_pool!(&self.pool, pool => {
+            sqlx::query_scalar(
             "SELECT min(o.next_attempt_at) FROM outbox o JOIN destinations d ON d.id = o.destination_id
               WHERE o.kind = 'message' AND NOT d.blocked AND o.attempts < d.max_attempts
                 AND o.discarded_at IS NULL AND o.status IN ('waiting', 'failed', 'not_delivered')",
-        )
-        .fetch_one(self.pool.postgres()?)
-        .await?)
+            )
+            .fetch_one(pool)
+            .await?
+        }))
     }
 
     /// Unblocks a destination (its credentials were fixed) and releases its
@@ -501,28 +706,30 @@ impl Store {
         credentials: Option<(&str, &str)>,
     ) -> Result<Option<u64>, StoreError> {
         let mut tx = self.begin().await?;
-        let id: Option<i64> = sqlx::query_scalar(
+        let id: Option<i64> = on_conn!(&mut tx.conn(), conn => {
+            sqlx::query_scalar(
             "UPDATE destinations SET blocked = false, blocked_reason = NULL, blocked_at = NULL,
                     auth_header = CASE WHEN $2 THEN $3 ELSE auth_header END,
                     auth_value = CASE WHEN $2 THEN $4 ELSE auth_value END
               WHERE name = $1 RETURNING id",
-        )
-        .bind(name)
-        .bind(credentials.is_some())
-        .bind(credentials.map(|(header, _)| header))
-        .bind(credentials.map(|(_, value)| value))
-        .fetch_optional(tx.conn().postgres()?)
-        .await?;
+            )
+            .bind(name)
+            .bind(credentials.is_some())
+            .bind(credentials.map(|(header, _)| header))
+            .bind(credentials.map(|(_, value)| value))
+            .fetch_optional(conn)
+            .await?
+        });
         let Some(id) = id else {
             return Ok(None);
         };
-        let released = release_blocked(tx.conn().postgres()?, id).await?;
+        let released = release_blocked(&mut tx.conn(), id).await?;
         tx.commit().await?;
         Ok(Some(released))
     }
 }
 
 const DESTINATION_COLUMNS: &str =
-    "SELECT id, name, company, branch, transaction, kind, exchange, routing_key, url, auth_header,
+    "SELECT id, name, company, branch, \"transaction\", kind, exchange, routing_key, url, auth_header,
             auth_value, timeout_ms, max_attempts, blocked, blocked_reason, namespace, list_style
        FROM destinations";

@@ -6,11 +6,18 @@
 //! was away, or returned it because no queue took it) is marked `waiting` and
 //! published again by the relay; one that keeps failing is finally marked
 //! `failed`, once the relay has dead-lettered it.
+//!
+//! Relays lease the receipts they publish again: on PostgreSQL skipping the
+//! rows another relay is leasing (`SKIP LOCKED`), on SQLite in a transaction
+//! no other runs beside.
 
 use std::time::Duration;
 
+use chrono::Utc;
 use sqlx::FromRow;
 
+use crate::db::after;
+use crate::db::{on_conn, on_pool, Pool};
 use crate::{Store, StoreError};
 
 /// A receipt whose publication failed, leased by a relay to publish it again.
@@ -39,14 +46,29 @@ impl Store {
     /// relay, or for a re-sent UUID) whose first publication had failed; a
     /// receipt an operator's retry superseded meanwhile stays as it is.
     pub async fn mark_published(&self, receipt_id: i64) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE outbox SET status = 'done', sent_at = now(), lease_until = NULL,
+        match &self.pool {
+            Pool::Postgres(pool) => {
+                sqlx::query(
+                    "UPDATE outbox SET status = 'done', sent_at = now(), lease_until = NULL,
                     last_error = NULL
               WHERE id = $1 AND status IN ('waiting', 'failed')",
-        )
-        .bind(receipt_id)
-        .execute(self.pool.postgres()?)
-        .await?;
+                )
+                .bind(receipt_id)
+                .execute(pool)
+                .await?;
+            }
+            Pool::Sqlite(pool) => {
+                sqlx::query(
+                    "UPDATE outbox SET status = 'done', sent_at = $2, lease_until = NULL,
+                        last_error = NULL
+                  WHERE id = $1 AND status IN ('waiting', 'failed')",
+                )
+                .bind(receipt_id)
+                .bind(Utc::now())
+                .execute(pool)
+                .await?;
+            }
+        };
         Ok(())
     }
 
@@ -59,18 +81,36 @@ impl Store {
         error: &str,
         retry_in: Duration,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE outbox SET status = 'waiting', sent_at = NULL, last_error = $2,
+        match &self.pool {
+            Pool::Postgres(pool) => {
+                sqlx::query(
+                    "UPDATE outbox SET status = 'waiting', sent_at = NULL, last_error = $2,
                     lease_until = NULL, next_attempt_at = now() + make_interval(secs => $3)
               WHERE id = $1 AND status IN ('done', 'waiting')
                 AND EXISTS (SELECT 1 FROM inbox i
                              WHERE i.receipt_id = outbox.id AND i.status IN ('ok', 'error'))",
-        )
-        .bind(receipt_id)
-        .bind(error)
-        .bind(retry_in.as_secs_f64())
-        .execute(self.pool.postgres()?)
-        .await?;
+                )
+                .bind(receipt_id)
+                .bind(error)
+                .bind(retry_in.as_secs_f64())
+                .execute(pool)
+                .await?;
+            }
+            Pool::Sqlite(pool) => {
+                sqlx::query(
+                    "UPDATE outbox SET status = 'waiting', sent_at = NULL, last_error = $2,
+                        lease_until = NULL, next_attempt_at = $3
+                  WHERE id = $1 AND status IN ('done', 'waiting')
+                    AND EXISTS (SELECT 1 FROM inbox i
+                                 WHERE i.receipt_id = outbox.id AND i.status IN ('ok', 'error'))",
+                )
+                .bind(receipt_id)
+                .bind(error)
+                .bind(after(Utc::now(), retry_in))
+                .execute(pool)
+                .await?;
+            }
+        };
         Ok(())
     }
 
@@ -81,14 +121,16 @@ impl Store {
         receipt_id: i64,
         reason: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE outbox SET status = 'failed', last_error = $2, lease_until = NULL
-              WHERE id = $1 AND status = 'waiting'",
-        )
-        .bind(receipt_id)
-        .bind(reason)
-        .execute(self.pool.postgres()?)
-        .await?;
+        on_pool!(&self.pool, pool => {
+            sqlx::query(
+                "UPDATE outbox SET status = 'failed', last_error = $2, lease_until = NULL
+                  WHERE id = $1 AND status = 'waiting'",
+            )
+            .bind(receipt_id)
+            .bind(reason)
+            .execute(pool)
+            .await?;
+        });
         Ok(())
     }
 
@@ -101,6 +143,10 @@ impl Store {
         lease: Duration,
         limit: i64,
     ) -> Result<Vec<PendingReceipt>, StoreError> {
+        let pool = match &self.pool {
+            Pool::Postgres(pool) => pool,
+            Pool::Sqlite(_) => return self.lease_receipts_in_sqlite(pass, lease, limit).await,
+        };
         Ok(sqlx::query_as(
             "UPDATE outbox SET lease_until = now() + make_interval(secs => $1),
                     attempts = attempts + 1
@@ -115,7 +161,38 @@ impl Store {
         .bind(lease.as_secs_f64())
         .bind(limit)
         .bind(pass == RelayPass::All)
-        .fetch_all(self.pool.postgres()?)
+        .fetch_all(pool)
         .await?)
+    }
+
+    /// [`Store::lease_receipts`] on SQLite: in a transaction, which no other
+    /// relay's runs beside, so nothing is locked or skipped.
+    async fn lease_receipts_in_sqlite(
+        &self,
+        pass: RelayPass,
+        lease: Duration,
+        limit: i64,
+    ) -> Result<Vec<PendingReceipt>, StoreError> {
+        let now = Utc::now();
+        let mut tx = self.begin().await?;
+        let leased = on_conn!(&mut tx.conn(), conn => {
+            sqlx::query_as(
+                "UPDATE outbox SET lease_until = $1, attempts = attempts + 1
+                  WHERE id IN (SELECT id FROM outbox
+                                WHERE status = 'waiting' AND kind = 'receipt'
+                                  AND (lease_until IS NULL OR lease_until < $4)
+                                  AND ($3 OR next_attempt_at <= $4)
+                                ORDER BY id LIMIT $2)
+              RETURNING id, exchange, routing_key, correlation_id, body, attempts",
+            )
+            .bind(after(now, lease))
+            .bind(limit)
+            .bind(pass == RelayPass::All)
+            .bind(now)
+            .fetch_all(conn)
+            .await?
+        });
+        tx.commit().await?;
+        Ok(leased)
     }
 }

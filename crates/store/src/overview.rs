@@ -1,12 +1,14 @@
 //! The numbers an operator checks first: envelopes per transaction and
 //! status over the last hour and day, the outbound backlog and its oldest
-//! message, the blocked destinations, what is pending.
+//! message, the blocked destinations, what is pending. On SQLite the last
+//! hour and day start at times computed here and bound.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 use sqlx::FromRow;
 use utoipa::ToSchema;
 
+use crate::db::{on_pool, Pool};
 use crate::{Store, StoreError};
 
 /// Envelopes of one transaction and status.
@@ -34,34 +36,57 @@ pub struct Overview {
 impl Store {
     /// The overview, now.
     pub async fn overview(&self) -> Result<Overview, StoreError> {
-        let envelopes: Vec<EnvelopeCount> = sqlx::query_as(
-            "SELECT transaction, coalesce(status, 'processing') AS status,
-                    count(*) FILTER (WHERE received_at > now() - interval '1 hour') AS last_hour,
-                    count(*) AS last_day
-               FROM inbox WHERE received_at > now() - interval '1 day'
-              GROUP BY 1, 2 ORDER BY 1, 2",
-        )
-        .fetch_all(self.pool.postgres()?)
-        .await?;
-        let (backlog, oldest): (i64, Option<DateTime<Utc>>) = sqlx::query_as(
-            "SELECT count(*), min(created_at) FROM outbox
-              WHERE discarded_at IS NULL
-                AND status IN ('waiting', 'running', 'failed', 'not_delivered')",
-        )
-        .fetch_one(self.pool.postgres()?)
-        .await?;
-        let blocked_destinations: Vec<String> =
+        let envelopes: Vec<EnvelopeCount> = match &self.pool {
+            Pool::Postgres(pool) => {
+                sqlx::query_as(
+                    "SELECT transaction, coalesce(status, 'processing') AS status,
+                            count(*) FILTER (WHERE received_at > now() - interval '1 hour') AS last_hour,
+                            count(*) AS last_day
+                       FROM inbox WHERE received_at > now() - interval '1 day'
+                      GROUP BY 1, 2 ORDER BY 1, 2",
+                )
+                .fetch_all(pool)
+                .await?
+            }
+            Pool::Sqlite(pool) => {
+                let now = Utc::now();
+                sqlx::query_as(
+                    "SELECT \"transaction\", coalesce(status, 'processing') AS status,
+                            count(*) FILTER (WHERE received_at > $1) AS last_hour,
+                            count(*) AS last_day
+                       FROM inbox WHERE received_at > $2
+                      GROUP BY 1, 2 ORDER BY 1, 2",
+                )
+                .bind(now - TimeDelta::hours(1))
+                .bind(now - TimeDelta::days(1))
+                .fetch_all(pool)
+                .await?
+            }
+        };
+        let (backlog, oldest): (i64, Option<DateTime<Utc>>) = on_pool!(&self.pool, pool => {
+            sqlx::query_as(
+                "SELECT count(*), min(created_at) FROM outbox
+                  WHERE discarded_at IS NULL
+                    AND status IN ('waiting', 'running', 'failed', 'not_delivered')",
+            )
+            .fetch_one(pool)
+            .await?
+        });
+        let blocked_destinations: Vec<String> = on_pool!(&self.pool, pool => {
             sqlx::query_scalar("SELECT name FROM destinations WHERE blocked ORDER BY name")
-                .fetch_all(self.pool.postgres()?)
-                .await?;
-        let inbound_problems: i64 = sqlx::query_scalar(
-            "SELECT (SELECT count(*) FROM inbox
-                      WHERE status IN ('error', 'waiting') AND discarded_at IS NULL)
-                  + (SELECT count(*) FROM dead_letters
-                      WHERE replayed_at IS NULL AND discarded_at IS NULL)",
-        )
-        .fetch_one(self.pool.postgres()?)
-        .await?;
+                .fetch_all(pool)
+                .await?
+        });
+        let inbound_problems: i64 = on_pool!(&self.pool, pool => {
+            sqlx::query_scalar(
+                "SELECT (SELECT count(*) FROM inbox
+                          WHERE status IN ('error', 'waiting') AND discarded_at IS NULL)
+                      + (SELECT count(*) FROM dead_letters
+                          WHERE replayed_at IS NULL AND discarded_at IS NULL)",
+            )
+            .fetch_one(pool)
+            .await?
+        });
         Ok(Overview {
             envelopes,
             backlog,

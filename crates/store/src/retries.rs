@@ -1,7 +1,11 @@
 //! How often an inbound UUID waited, failed or was redelivered, counted in
 //! the database so that the worker — not a header a sender can set — decides
-//! when an envelope has waited or failed enough.
+//! when an envelope has waited or failed enough. On SQLite the time of the
+//! change is bound rather than read from the database's clock.
 
+use chrono::Utc;
+
+use crate::db::Pool;
 use crate::{Store, StoreError};
 
 /// Which count to raise.
@@ -50,18 +54,38 @@ impl Store {
         error: Option<&str>,
     ) -> Result<usize, StoreError> {
         let column = count.column();
-        let raised: i32 = sqlx::query_scalar(&format!(
-            "INSERT INTO inbox_retries (uuid, {column}, last_error) VALUES ($1, 1, $2)
-             ON CONFLICT (uuid) DO UPDATE
-                SET {column} = inbox_retries.{column} + 1,
-                    last_error = coalesce(EXCLUDED.last_error, inbox_retries.last_error),
-                    updated_at = now()
-             RETURNING {column}"
-        ))
-        .bind(uuid)
-        .bind(error)
-        .fetch_one(self.pool.postgres()?)
-        .await?;
+        let raised: i32 = match &self.pool {
+            Pool::Postgres(pool) => {
+                sqlx::query_scalar(&format!(
+                    "INSERT INTO inbox_retries (uuid, {column}, last_error) VALUES ($1, 1, $2)
+                     ON CONFLICT (uuid) DO UPDATE
+                        SET {column} = inbox_retries.{column} + 1,
+                            last_error = coalesce(EXCLUDED.last_error, inbox_retries.last_error),
+                            updated_at = now()
+                     RETURNING {column}"
+                ))
+                .bind(uuid)
+                .bind(error)
+                .fetch_one(pool)
+                .await?
+            }
+            Pool::Sqlite(pool) => {
+                sqlx::query_scalar(&format!(
+                    "INSERT INTO inbox_retries (uuid, {column}, last_error, updated_at)
+                     VALUES ($1, 1, $2, $3)
+                     ON CONFLICT (uuid) DO UPDATE
+                        SET {column} = inbox_retries.{column} + 1,
+                            last_error = coalesce(excluded.last_error, inbox_retries.last_error),
+                            updated_at = excluded.updated_at
+                     RETURNING {column}"
+                ))
+                .bind(uuid)
+                .bind(error)
+                .bind(Utc::now())
+                .fetch_one(pool)
+                .await?
+            }
+        };
         Ok(usize::try_from(raised).unwrap_or(0))
     }
 }

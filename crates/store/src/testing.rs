@@ -55,7 +55,7 @@ pub struct TestDatabase {
 enum Place {
     Postgres {
         name: String,
-        options: PgConnectOptions,
+        options: Box<PgConnectOptions>,
         pool: PgPool,
     },
     Sqlite {
@@ -125,7 +125,7 @@ impl TestDatabase {
             store,
             place: Place::Postgres {
                 name,
-                options,
+                options: Box::new(options),
                 pool,
             },
         }
