@@ -12,7 +12,7 @@ use eai_store::{Answer, Inbound, Received, ReplyRoute, Store, StoreError, Worker
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use sqlx::any::AnyRow;
-use sqlx::{AnyPool, PgPool, Row};
+use sqlx::{AnyPool, Row};
 
 /// The example master data of the repository (SPEC §3).
 pub const EXAMPLE: &str = include_str!("../../../../examples/master-data.json");
@@ -372,18 +372,6 @@ where
         .fetch_one(pool)
         .await
         .unwrap_or_else(|error| panic!("count {table}: {error}"))
-}
-
-/// Every row of `table` as PostgreSQL prints it, sorted: equal snapshots
-/// mean equal contents.
-pub async fn table_text(pool: &PgPool, table: &str) -> String {
-    let (text,): (String,) = sqlx::query_as(&format!(
-        "SELECT coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '') FROM {table} t"
-    ))
-    .fetch_one(pool)
-    .await
-    .unwrap_or_else(|error| panic!("snapshot {table}: {error}"));
-    text
 }
 
 /// Every row of `table` as text (its `columns`, as the backend writes them
