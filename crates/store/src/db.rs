@@ -362,16 +362,3 @@ pub(crate) fn quantity(value: Decimal) -> Decimal {
     value.rescale(4);
     value
 }
-
-impl Conn<'_> {
-    /// The PostgreSQL connection, for the statements still written for
-    /// PostgreSQL alone: on SQLite they are refused, naming the backend.
-    pub(crate) fn postgres(&mut self) -> Result<&mut PgConnection, StoreError> {
-        match self {
-            Conn::Postgres(conn) => Ok(conn),
-            Conn::Sqlite(_) => Err(StoreError::Configuration(
-                "this operation is not available on the SQLite backend yet".to_owned(),
-            )),
-        }
-    }
-}

@@ -16,6 +16,9 @@ fn p001(quantity: i64) -> serde_json::Value {
     json!([{"ItemCode": "P001", "WarehouseCode": "01", "Quantity": quantity}])
 }
 
+/// A moment past any retention window, as a literal both backends read.
+const LONG_AGO: &str = "'2000-01-01T00:00:00+00:00'";
+
 #[tokio::test]
 async fn a_re_sent_uuid_gets_the_same_receipt_byte_for_byte_and_is_applied_once() {
     let db = seeded().await;
@@ -137,22 +140,25 @@ async fn a_receipt_is_stored_delivered_and_only_a_failed_publication_goes_to_the
     let db = seeded().await;
     let delivered = send(&db.store, &reserve("D-PUB", p001(1))).await;
     let returned = send(&db.store, &reserve("D-RETURNED", p001(1))).await;
+    let any = db.any().await;
     let status = |id: i64| {
-        sqlx::query_as::<_, (String, i32, bool)>(
-            "SELECT status, attempts, sent_at IS NOT NULL FROM outbox WHERE id = $1",
+        sqlx::query_as::<_, (String, i64, i64)>(
+            "SELECT status, CAST(attempts AS BIGINT),
+                    CAST(CASE WHEN sent_at IS NULL THEN 0 ELSE 1 END AS BIGINT)
+               FROM outbox WHERE id = $1",
         )
         .bind(id)
-        .fetch_one(db.pool())
+        .fetch_one(&any)
     };
     assert_eq!(
         status(delivered.answer.receipt_id).await.expect("row"),
-        ("done".to_owned(), 1, true),
+        ("done".to_owned(), 1, 1),
         "its envelope is acked only once the broker confirmed it"
     );
     undelivered(&db, returned.answer.receipt_id, Duration::ZERO).await;
     assert_eq!(
         status(returned.answer.receipt_id).await.expect("row"),
-        ("waiting".to_owned(), 1, false),
+        ("waiting".to_owned(), 1, 0),
         "never counted as delivered"
     );
 
@@ -184,7 +190,7 @@ async fn a_receipt_is_stored_delivered_and_only_a_failed_publication_goes_to_the
         .expect("published");
     assert_eq!(
         status(returned.answer.receipt_id).await.expect("row"),
-        ("done".to_owned(), 2, true)
+        ("done".to_owned(), 2, 1)
     );
 }
 
@@ -221,7 +227,7 @@ async fn a_failed_receipt_is_retried_when_due_and_flushed_on_demand() {
         .expect("give up");
     let status: String = sqlx::query_scalar("SELECT status FROM outbox WHERE id = $1")
         .bind(failed.answer.receipt_id)
-        .fetch_one(db.pool())
+        .fetch_one(&db.any().await)
         .await
         .expect("status");
     assert_eq!(status, "failed", "never counted as delivered");
@@ -283,15 +289,17 @@ async fn the_purge_deletes_answered_uuids_past_the_window_and_keeps_what_is_pend
         .record_failure("u-old", "x")
         .await
         .expect("failure");
-    sqlx::query(
-        "UPDATE inbox SET received_at = now() - interval '40 days' WHERE receipt_id = ANY($1)",
-    )
-    .bind(vec![old.answer.receipt_id, old_unsent.answer.receipt_id])
-    .execute(db.pool())
+    let any = db.any().await;
+    sqlx::query(&format!(
+        "UPDATE inbox SET received_at = {LONG_AGO} WHERE receipt_id IN ($1, $2)"
+    ))
+    .bind(old.answer.receipt_id)
+    .bind(old_unsent.answer.receipt_id)
+    .execute(&any)
     .await
     .expect("age the rows");
-    sqlx::query("UPDATE inbox_retries SET updated_at = now() - interval '40 days'")
-        .execute(db.pool())
+    sqlx::query(&format!("UPDATE inbox_retries SET updated_at = {LONG_AGO}"))
+        .execute(&any)
         .await
         .expect("age the counts");
 
@@ -303,7 +311,7 @@ async fn the_purge_deletes_answered_uuids_past_the_window_and_keeps_what_is_pend
 
     assert_eq!((purged.inbox, purged.retries), (1, 1));
     let left: Vec<i64> = sqlx::query_scalar("SELECT receipt_id FROM inbox ORDER BY receipt_id")
-        .fetch_all(db.pool())
+        .fetch_all(&any)
         .await
         .expect("inbox");
     assert_eq!(
@@ -340,21 +348,22 @@ async fn the_purge_drops_settled_dead_letters_and_old_operator_history_but_keeps
             .await
             .expect("recorded");
     }
+    let any = db.any().await;
     let settled: i64 =
         sqlx::query_scalar("SELECT id FROM dead_letters WHERE dead_letter_id = 'dl-settled'")
-            .fetch_one(db.pool())
+            .fetch_one(&any)
             .await
             .expect("id");
     db.store
         .discard(ItemId::DeadLetter(settled), "ana", "a test body")
         .await
         .expect("discarded");
-    sqlx::query("UPDATE dead_letters SET dead_at = now() - interval '40 days'")
-        .execute(db.pool())
+    sqlx::query(&format!("UPDATE dead_letters SET dead_at = {LONG_AGO}"))
+        .execute(&any)
         .await
         .expect("age");
-    sqlx::query("UPDATE operator_actions SET at = now() - interval '40 days'")
-        .execute(db.pool())
+    sqlx::query(&format!("UPDATE operator_actions SET at = {LONG_AGO}"))
+        .execute(&any)
         .await
         .expect("age");
 
@@ -369,7 +378,7 @@ async fn the_purge_drops_settled_dead_letters_and_old_operator_history_but_keeps
         "the discarded dead letter and its action"
     );
     let left: Vec<String> = sqlx::query_scalar("SELECT dead_letter_id FROM dead_letters")
-        .fetch_all(db.pool())
+        .fetch_all(&any)
         .await
         .expect("left");
     assert_eq!(
@@ -398,9 +407,10 @@ async fn a_retry_replaces_an_undelivered_error_answer_starts_a_fresh_budget_and_
         .record_failure(&uuid, "a lock held elsewhere")
         .await
         .expect("failure");
+    let any = db.any().await;
     let id: i64 = sqlx::query_scalar("SELECT id FROM inbox WHERE uuid = $1")
         .bind(&uuid)
-        .fetch_one(db.pool())
+        .fetch_one(&any)
         .await
         .expect("inbox id");
 
@@ -422,7 +432,7 @@ async fn a_retry_replaces_an_undelivered_error_answer_starts_a_fresh_budget_and_
     let (old_status, old_note): (String, Option<String>) =
         sqlx::query_as("SELECT status, last_error FROM outbox WHERE id = $1")
             .bind(first.answer.receipt_id)
-            .fetch_one(db.pool())
+            .fetch_one(&any)
             .await
             .expect("old receipt");
     assert_eq!(
@@ -431,7 +441,7 @@ async fn a_retry_replaces_an_undelivered_error_answer_starts_a_fresh_budget_and_
     );
     let budget: i64 = sqlx::query_scalar("SELECT count(*) FROM inbox_retries WHERE uuid = $1")
         .bind(&uuid)
-        .fetch_one(db.pool())
+        .fetch_one(&any)
         .await
         .expect("budget");
     assert_eq!(budget, 0, "its waits and failures start afresh");
@@ -474,7 +484,7 @@ async fn a_receipt_a_retry_replaced_is_not_revived_by_its_failed_publication() {
     let first = send(&db.store, &envelope).await;
     let id: i64 = sqlx::query_scalar("SELECT id FROM inbox WHERE receipt_id = $1")
         .bind(first.answer.receipt_id)
-        .fetch_one(db.pool())
+        .fetch_one(&db.any().await)
         .await
         .expect("inbox id");
     // The operator retries while the first answer's publication is still in flight.
@@ -504,9 +514,10 @@ async fn a_receipt_published_again_is_settled_unless_it_was_replaced() {
     for answer in [&returned.answer, &superseded.answer] {
         undelivered(&db, answer.receipt_id, Duration::from_secs(3600)).await;
     }
+    let any = db.any().await;
     sqlx::query("UPDATE outbox SET status = 'rejected' WHERE id = $1")
         .bind(superseded.answer.receipt_id)
-        .execute(db.pool())
+        .execute(&any)
         .await
         .expect("what a retry leaves");
     for answer in [&returned.answer, &superseded.answer] {
@@ -516,12 +527,10 @@ async fn a_receipt_published_again_is_settled_unless_it_was_replaced() {
             .expect("published");
     }
     let statuses: Vec<String> =
-        sqlx::query_scalar("SELECT status FROM outbox WHERE id = ANY($1) ORDER BY id")
-            .bind(vec![
-                returned.answer.receipt_id,
-                superseded.answer.receipt_id,
-            ])
-            .fetch_all(db.pool())
+        sqlx::query_scalar("SELECT status FROM outbox WHERE id IN ($1, $2) ORDER BY id")
+            .bind(returned.answer.receipt_id)
+            .bind(superseded.answer.receipt_id)
+            .fetch_all(&any)
             .await
             .expect("statuses");
     assert_eq!(statuses, ["done", "rejected"]);
@@ -537,11 +546,16 @@ async fn a_discarded_waiting_sale_shows_again_once_it_is_answered() {
         "Content": {"InternalId": "S-WAIT", "DocumentCode": "D-WAIT"}});
     let bytes = serde_json::to_vec(&sale).expect("JSON");
     let parsed = Envelope::parse(&bytes).expect("envelope");
-    let id: i64 = sqlx::query_scalar("INSERT INTO inbox (uuid, transaction, received_at, status) VALUES ($1, 'RetailSales', now(), 'waiting') RETURNING id")
-        .bind(parsed.uuid())
-        .fetch_one(db.pool())
-        .await
-        .expect("a waiting row");
+    let any = db.any().await;
+    let id: i64 = sqlx::query_scalar(&format!(
+        "INSERT INTO inbox (uuid, \"transaction\", received_at, status)
+         VALUES ($1, 'RetailSales', '{}', 'waiting') RETURNING id",
+        chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, false)
+    ))
+    .bind(parsed.uuid())
+    .fetch_one(&any)
+    .await
+    .expect("a waiting row");
     db.store
         .discard(ItemId::Inbound(id), "ana", "will come back")
         .await
