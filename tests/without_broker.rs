@@ -69,18 +69,12 @@ async fn the_seed_examples_are_answered_from_the_database_queue() {
         .publish_example("seed-001/retail-sales-full-2.json")
         .await;
     assert_eq!(again, sold);
-    let sales: i64 = sqlx::query_scalar("SELECT count(*) FROM sales")
-        .fetch_one(app.db.pool())
-        .await
-        .expect("count");
+    let sales = app.count("SELECT count(*) FROM sales").await;
     assert_eq!(sales, 1);
     // Taken off the queue just after the receipt is stored, like an ack.
     let mut queued: i64 = -1;
     for _ in 0..50 {
-        queued = sqlx::query_scalar("SELECT count(*) FROM inbound_queue")
-            .fetch_one(app.db.pool())
-            .await
-            .expect("count");
+        queued = app.count("SELECT count(*) FROM inbound_queue").await;
         if queued == 0 {
             break;
         }
@@ -215,23 +209,24 @@ async fn an_envelope_whose_worker_died_holding_it_comes_back_when_its_lease_ends
     let body = envelope.to_string().into_bytes();
     // What a worker that claimed it and died leaves behind: claimed once,
     // hidden until its lease ends, never settled.
-    sqlx::query(
+    let lease_ends = chrono::Utc::now() + chrono::Duration::seconds(1);
+    sqlx::query(&format!(
         "INSERT INTO inbound_queue (routing_key, body, deliveries, visible_at)
-         VALUES ('ItemReserve', $1, 1, now() + interval '1 second')",
-    )
+         VALUES ('ItemReserve', $1, 1, '{}')",
+        lease_ends.to_rfc3339_opts(chrono::SecondsFormat::Micros, false)
+    ))
     .bind(&body)
-    .execute(app.db.pool())
+    .execute(&app.db.any().await)
     .await
     .expect("a claimed envelope");
     let receipt = fetched_receipt(&app, &uuid).await;
     assert_eq!(status(&receipt), "ok", "{receipt}");
-    let redeliveries: Option<i32> =
-        sqlx::query_scalar("SELECT redeliveries FROM inbox_retries WHERE uuid = $1")
-            .bind(&uuid)
-            .fetch_optional(app.db.pool())
-            .await
-            .expect("retries");
-    assert_eq!(redeliveries, Some(1), "it came back redelivered");
+    let redeliveries = app
+        .count(&format!(
+            "SELECT CAST(redeliveries AS BIGINT) FROM inbox_retries WHERE uuid = '{uuid}'"
+        ))
+        .await;
+    assert_eq!(redeliveries, 1, "it came back redelivered");
 }
 
 /// Waits until `path` exists (20 s at most) and reads it as JSON.
@@ -278,11 +273,9 @@ async fn an_envelope_dropped_in_the_spool_directory_gets_its_receipt_beside_it()
     std::fs::write(spool.join("order-1-again.json"), envelope.to_string()).expect("written");
     let again = appeared(&spool.join("order-1-again.receipt.json")).await;
     assert_eq!(again, receipt);
-    let answers: i64 = sqlx::query_scalar("SELECT count(*) FROM inbox WHERE uuid = $1")
-        .bind(&uuid)
-        .fetch_one(app.db.pool())
-        .await
-        .expect("count");
+    let answers = app
+        .count(&format!("SELECT count(*) FROM inbox WHERE uuid = '{uuid}'"))
+        .await;
     assert_eq!(answers, 1, "answered once");
     let mut names: Vec<String> = std::fs::read_dir(&spool)
         .expect("spool")

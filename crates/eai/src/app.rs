@@ -145,8 +145,15 @@ fn announce(settings: &Settings, only: Option<Role>) -> anyhow::Result<()> {
     } else {
         "off".to_owned()
     };
+    let database = match settings.database.url.expose_secret().trim().is_empty() {
+        true => format!(
+            "{} (embedded; EAI_DATABASE_URL selects PostgreSQL)",
+            database.shown()
+        ),
+        false => database.shown(),
+    };
     tracing::info!(
-        database = %database.shown(),
+        %database,
         %broker,
         api = %format!("http://{}/api/v1", settings.http.addr),
         %console,
