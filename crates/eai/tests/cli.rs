@@ -456,8 +456,32 @@ async fn the_demo_answers_the_examples_on_a_fresh_database_and_keeps_its_console
     settings.http.addr = free_addr();
     settings.api.tokens = String::new().into();
     // The demo's database goes with the test's (TestDatabase drops both).
+    demo_twice(&settings).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_needs_nothing_installed_its_database_is_a_file_in_the_data_directory() {
+    let data = std::env::temp_dir().join(format!("eai-demo-{}", uuid::Uuid::new_v4().simple()));
+    let mut settings = Settings::defaults();
+    settings.data_dir = data.clone();
+    settings.http.addr = free_addr();
+    // No database URL, no broker: the embedded default, whatever servers run here.
+    settings.database.url = String::new().into();
+    settings.amqp.url = String::new().into();
+    demo_twice(&settings).await;
+    assert!(data.join("eai_demo.sqlite3").is_file(), "the demo's file");
+    assert!(
+        !data.join("eai.sqlite3").exists(),
+        "the configured database is never touched"
+    );
+    std::fs::remove_dir_all(&data).ok();
+}
+
+/// Runs `eai demo` twice with `settings`, each time checking the table, the
+/// console, that the API lists that run's errors only, and a clean Ctrl-C.
+async fn demo_twice(settings: &Settings) {
     for round in ["first", "second: fresh again"] {
-        let mut demo = WorkerProcess::spawn_command(std::path::Path::new(EAI), "demo", &settings);
+        let mut demo = WorkerProcess::spawn_command(std::path::Path::new(EAI), "demo", settings);
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         while !demo.output().contains("Ctrl-C stops it.") {
             assert!(
