@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use rust_decimal::Decimal;
 use serde_json::Value;
-use sqlx::PgPool;
+use sqlx::AnyPool;
 
 use crate::shop::Receipts;
 use crate::stream::StreamEnvelope;
@@ -23,7 +23,7 @@ pub struct Audit {
 }
 
 /// Checks everything (panicking with the first discrepancy) and counts.
-pub async fn audit(pool: &PgPool, stream: &[StreamEnvelope], receipts: &Receipts) -> Audit {
+pub async fn audit(pool: &AnyPool, stream: &[StreamEnvelope], receipts: &Receipts) -> Audit {
     let mut audit = Audit {
         envelopes: stream.len(),
         ..Audit::default()
@@ -97,19 +97,27 @@ pub async fn audit(pool: &PgPool, stream: &[StreamEnvelope], receipts: &Receipts
         "one receivable per sale (one payment each)"
     );
 
-    let lots: Vec<(String, Decimal, Decimal, Decimal)> = sqlx::query_as(
-        "SELECT l.lot, l.quantity, l.reserved,
-                coalesce((SELECT sum(r.quantity) FROM reservation_lines r
-                           WHERE r.lot_id = l.id AND r.released_at IS NULL), 0)
-           FROM lots l",
+    let lots: Vec<(i64, String, String, String)> =
+        sqlx::query_as("SELECT id, lot, CAST(quantity AS TEXT), CAST(reserved AS TEXT) FROM lots")
+            .fetch_all(pool)
+            .await
+            .expect("lots");
+    let lines: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT lot_id, CAST(quantity AS TEXT) FROM reservation_lines
+          WHERE lot_id IS NOT NULL AND released_at IS NULL",
     )
     .fetch_all(pool)
     .await
-    .expect("lots");
-    for (lot, quantity, reserved, held) in lots {
+    .expect("reservation lines");
+    let mut held: HashMap<i64, Decimal> = HashMap::new();
+    for (lot, quantity) in &lines {
+        *held.entry(*lot).or_default() += crate::decimal(quantity);
+    }
+    for (id, lot, quantity, reserved) in lots {
+        let (quantity, reserved) = (crate::decimal(&quantity), crate::decimal(&reserved));
         assert_eq!(
-            reserved.normalize(),
-            held.normalize(),
+            reserved,
+            held.get(&id).copied().unwrap_or_default().normalize(),
             "lot {lot}: reserved is what its active lines hold"
         );
         assert!(reserved <= quantity, "lot {lot}: reserved within on hand");

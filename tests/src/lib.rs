@@ -220,7 +220,11 @@ pub async fn spawn_app() -> TestApp {
 
 /// A fresh database with the example master data and then `extra` imported.
 pub async fn prepared_database(extra: &[serde_json::Value]) -> TestDatabase {
-    let db = TestDatabase::create().await;
+    prepare(TestDatabase::create().await, extra).await
+}
+
+/// `db` with the example master data and then `extra` imported.
+pub async fn prepare(db: TestDatabase, extra: &[serde_json::Value]) -> TestDatabase {
     let master: serde_json::Value =
         serde_json::from_str(MASTER_DATA).expect("examples/master-data.json is JSON");
     for document in std::iter::once(&master).chain(extra) {

@@ -18,7 +18,9 @@ use eai_tests::process::{free_addr, run_command, WorkerProcess};
 use eai_tests::proxy::{Mode, Proxy};
 use eai_tests::shop::Shop;
 use eai_tests::stream::{self, StreamEnvelope};
-use eai_tests::{broker_connection, header, prepared_database, test_settings, Tap, TopologyGuard};
+use eai_tests::{
+    broker_connection, header, prepare, prepared_database, test_settings, Tap, TopologyGuard,
+};
 use eai_transport::lapin::options::QueueDeclareOptions;
 use eai_transport::lapin::types::FieldTable;
 use serde_json::Value;
@@ -196,24 +198,33 @@ fn uuids(envelopes: &[StreamEnvelope]) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_at_random_moments_loses_nothing_and_applies_nothing_twice() {
-    kill_9_during_a_stream(|_| {}).await;
+    kill_9_during_a_stream(TestDatabase::create().await, |_| {}).await;
 }
 
 /// The same without a broker: the envelopes a killed worker held come back
 /// from the database's queue when their lease ends.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_without_a_broker_loses_nothing_and_applies_nothing_twice() {
-    kill_9_during_a_stream(|settings| {
-        settings.amqp.url = String::new().into();
-        settings.receiver.queue_lease = Duration::from_secs(2);
-    })
-    .await;
+    kill_9_during_a_stream(TestDatabase::create().await, without_broker).await;
 }
 
-/// Kills the worker of `adjust`ed settings three times at random moments
-/// of a stream of mixed envelopes, then audits every answer and effect.
-async fn kill_9_during_a_stream(adjust: impl FnOnce(&mut Settings)) {
-    let db = prepared_database(&[stream::bulk_stock()]).await;
+/// The same on SQLite, the embedded default: one file, every commit synced,
+/// the test's shop writing to it from another process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_on_sqlite_loses_nothing_and_applies_nothing_twice() {
+    kill_9_during_a_stream(TestDatabase::sqlite().await, without_broker).await;
+}
+
+/// No broker; a killed worker's envelopes come back after a 2 s lease.
+fn without_broker(settings: &mut Settings) {
+    settings.amqp.url = String::new().into();
+    settings.receiver.queue_lease = Duration::from_secs(2);
+}
+
+/// Kills the worker of `adjust`ed settings on `db` three times at random
+/// moments of a stream of mixed envelopes, then audits every answer and effect.
+async fn kill_9_during_a_stream(db: TestDatabase, adjust: impl FnOnce(&mut Settings)) {
+    let db = prepare(db, &[stream::bulk_stock()]).await;
     let mut settings = process_settings(&db);
     adjust(&mut settings);
     let _topology = TopologyGuard(settings.topology());
@@ -257,7 +268,7 @@ async fn kill_9_during_a_stream(adjust: impl FnOnce(&mut Settings)) {
         .await;
     assert!(missing.is_empty(), "unanswered: {missing:?}");
     let elapsed = started.elapsed();
-    let report = audit(db.pool(), &envelopes, &shop.receipts()).await;
+    let report = audit(&db.any().await, &envelopes, &shop.receipts()).await;
     eprintln!(
         "{total} envelopes, {kills} kills, {elapsed:?}: {} ok, {} errors, {} receipts ({} repeated after a kill), lost 0, doubled 0",
         report.ok, report.errors, report.receipts, report.repeated
