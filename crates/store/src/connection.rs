@@ -93,6 +93,12 @@ impl DatabaseUrl {
         matches!(self, DatabaseUrl::Sqlite(_))
     }
 
+    /// An SQLite URL whose file is not there yet (`eai run` and `eai
+    /// migrate` create it).
+    pub fn is_missing_file(&self) -> bool {
+        matches!(self, DatabaseUrl::Sqlite(path) if !path.is_file())
+    }
+
     /// `host:port` of a server, or the file's path: to say what did not answer.
     pub fn address(&self) -> String {
         match self {

@@ -92,6 +92,14 @@ async fn database(settings: &Settings, report: &mut Report) -> Option<Store> {
         }
     };
     let address = url.address();
+    if url.is_missing_file() {
+        report.line(
+            "database",
+            Verdict::Note,
+            format!("{address} does not exist yet (`eai run` or `eai migrate` creates it)"),
+        );
+        return None;
+    }
     let store = match Store::open(&url, settings.pool()).await {
         Ok(store) => store,
         Err(error) => {
