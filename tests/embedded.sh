@@ -13,4 +13,5 @@ cargo test -p eai-store --lib \
     --test mappings_export_usage --test operator_log --test receive \
     --test reservation --test reservation_errors --test sender --test stock
 cargo test -p eai-tests --lib \
-    --test item_reserve --test retail_sales --test without_broker
+    --test item_reserve --test retail_sales --test without_broker \
+    --test sender --test events

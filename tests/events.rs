@@ -1,83 +1,71 @@
 //! The events the worker emits in its business transactions, delivered by the
-//! sender: StockLevel when reservations change availability,
-//! DocumentTraceabilityOrder when a sale is integrated or cancelled.
+//! sender to an HTTP destination: StockLevel when reservations change
+//! availability, DocumentTraceabilityOrder when a sale is integrated or
+//! cancelled; and what the worker answers in a receipt without an event (a
+//! StockLevel request, a connection test). These run on either backend
+//! (`EAI_TEST_BACKEND`); the same events delivered to AMQP destinations, and
+//! an AMQP destination whose exchange is missing, are in `events_amqp.rs`.
 
-use eai_protocol::{InboundSummary, Receipt, ReceiptOrigin};
+use std::time::{Duration, Instant};
+
+use eai_protocol::ReceiptOrigin;
+use eai_tests::destination::{HttpBehaviour, HttpDestination};
 use eai_tests::{example, spawn_app, TestApp};
-use eai_transport::lapin::options::BasicPublishOptions;
-use eai_transport::lapin::{BasicProperties, Channel};
-use eai_transport::topology::declare_private_queue;
 use serde_json::{json, Value};
 
-/// A private queue and an AMQP destination (default exchange) delivering `transaction` into it.
-async fn destination_queue(app: &TestApp, name: &str, transaction: &str) -> (Channel, String) {
-    destination_queue_with(app, name, transaction, json!({})).await
+/// An HTTP destination of D MG 01 for `transaction`, answering ok at
+/// `/ok/{name}` on `server`; returns that path.
+async fn destination(
+    app: &TestApp,
+    server: &HttpDestination,
+    name: &str,
+    transaction: &str,
+) -> String {
+    destination_with(app, server, name, transaction, json!({})).await
 }
 
-/// [`destination_queue`] with more destination settings (`namespace`, `list_style`).
-async fn destination_queue_with(
+/// [`destination`] with more destination settings (`namespace`, `list_style`).
+async fn destination_with(
     app: &TestApp,
+    server: &HttpDestination,
     name: &str,
     transaction: &str,
     settings: Value,
-) -> (Channel, String) {
-    let channel = app.channel().await;
-    let queue = declare_private_queue(&channel).await.expect("queue");
+) -> String {
+    let path = format!("/ok/{name}");
     let mut destination = json!({
         "name": name, "company": "T1", "branch": "D MG 01", "transaction": transaction,
-        "kind": "amqp", "exchange": "", "routing_key": queue, "timeout_ms": 60000});
+        "kind": "http", "url": server.url(&path), "timeout_ms": 60000});
     for (key, value) in settings.as_object().expect("settings object") {
         destination[key] = value.clone();
     }
     app.import(&json!({ "destinations": [destination] })).await;
-    (channel, queue)
+    path
 }
 
-/// Takes the next event from `queue` and answers it with an ok receipt on its
-/// `reply_to`, as a destination does (the sender holds a document's next
-/// message until the previous one is settled).
-async fn next_envelope(app: &TestApp, channel: &Channel, queue: &str) -> Value {
-    let message = app
-        .next_message(channel, queue)
-        .await
-        .expect("an event arrives");
-    let envelope: Value = serde_json::from_slice(&message.delivery.data).expect("event JSON");
-    let reply_to = message
-        .delivery
-        .properties
-        .reply_to()
-        .as_ref()
-        .expect("events ask for a receipt")
-        .to_string();
-    let inbound = InboundSummary {
-        uuid: envelope["Header"]["UUID"]
-            .as_str()
-            .expect("uuid")
-            .to_owned(),
-        transaction: envelope["Header"]["Transaction"]
-            .as_str()
-            .expect("transaction")
-            .to_owned(),
-        ..InboundSummary::default()
-    };
-    let origin = ReceiptOrigin {
-        max_details: eai_protocol::receipt::DEFAULT_MAX_DETAILS,
-        source_application: "DESTINATION".into(),
-        product_name: "DESTINATION".into(),
-    };
-    let now = chrono::Utc::now();
-    let receipt = Receipt::new(&origin, &inbound, now, now, Vec::new(), Vec::new());
-    channel
-        .basic_publish(
-            "".into(),
-            reply_to.as_str().into(),
-            BasicPublishOptions::default(),
-            &receipt.to_bytes(),
-            BasicProperties::default(),
-        )
-        .await
-        .expect("receipt published");
-    envelope
+/// The first `count` events `server` accepted at `path`, in arrival order,
+/// polled for at most 20 s (the destination answers each with an ok receipt:
+/// the sender holds a document's next message until the previous one is
+/// settled).
+async fn delivered(server: &HttpDestination, path: &str, count: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let accepted: Vec<Value> = server
+            .received()
+            .into_iter()
+            .filter(|request| request.path == path && request.status == 200)
+            .map(|request| serde_json::from_str(&request.body).expect("event JSON"))
+            .collect();
+        if accepted.len() >= count {
+            return accepted.into_iter().take(count).collect();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{count} event(s) expected at {path} within 20 s, {} arrived: {accepted:?}",
+            accepted.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// The one ReturnItem of a pushed StockLevel (plain lists).
@@ -93,15 +81,12 @@ async fn publish(app: &TestApp, name: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reservations_sales_and_cancellations_emit_their_events() {
     let app = spawn_app().await;
-    let (stock_channel, stock) = destination_queue(&app, "stock", "StockLevel").await;
-    let (trace_channel, trace) =
-        destination_queue(&app, "trace", "DocumentTraceabilityOrder").await;
+    let server = HttpDestination::start(HttpBehaviour::default()).await;
+    let stock = destination(&app, &server, "stock", "StockLevel").await;
+    let trace = destination(&app, &server, "trace", "DocumentTraceabilityOrder").await;
 
     publish(&app, "seed-001/item-reserve-full-example.json").await;
-    let mut levels = Vec::new();
-    for _ in 0..3 {
-        levels.push(next_envelope(&app, &stock_channel, &stock).await);
-    }
+    let mut levels = delivered(&server, &stock, 3).await;
     levels.sort_by_key(|level| return_item(level)["ItemInternalId"].to_string());
     assert_eq!(levels[0]["Header"]["Transaction"], "StockLevel");
     assert_eq!(levels[0]["Content"]["ClosingStockDate"], "2020-01-31");
@@ -125,7 +110,7 @@ async fn reservations_sales_and_cancellations_emit_their_events() {
     assert_eq!(lots[1]["AvailableStockAmount"], json!(95));
 
     publish(&app, "seed-001/retail-sales-full-2.json").await;
-    let integrated = next_envelope(&app, &trace_channel, &trace).await;
+    let integrated = delivered(&server, &trace, 1).await.remove(0);
     assert_eq!(
         integrated["Header"]["Transaction"],
         "DocumentTraceabilityOrder"
@@ -153,12 +138,9 @@ async fn reservations_sales_and_cancellations_emit_their_events() {
     assert_eq!(traced["InternalId"], "T1|D MG 01|000001");
 
     publish(&app, "seed-001/retail-sales-cancellation.json").await;
-    let cancelled = next_envelope(&app, &trace_channel, &trace).await;
+    let cancelled = delivered(&server, &trace, 2).await.remove(1);
     assert_eq!(cancelled["Content"]["Status"], "cancelled");
-    let mut released = Vec::new();
-    for _ in 0..3 {
-        released.push(next_envelope(&app, &stock_channel, &stock).await);
-    }
+    let released = delivered(&server, &stock, 6).await.split_off(3);
     assert!(
         released
             .iter()
@@ -170,7 +152,8 @@ async fn reservations_sales_and_cancellations_emit_their_events() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_full_stock_load_sends_every_product_of_the_branch_once_per_interval() {
     let app = spawn_app().await;
-    let (channel, queue) = destination_queue(&app, "stock", "StockLevel").await;
+    let server = HttpDestination::start(HttpBehaviour::default()).await;
+    let stock = destination(&app, &server, "stock", "StockLevel").await;
     let origin = ReceiptOrigin {
         max_details: eai_protocol::receipt::DEFAULT_MAX_DETAILS,
         source_application: "EAIWORKER".into(),
@@ -201,8 +184,7 @@ async fn the_full_stock_load_sends_every_product_of_the_branch_once_per_interval
         "another worker (or this one) already ran it today"
     );
     let mut products = Vec::new();
-    for _ in 0..5 {
-        let level = next_envelope(&app, &channel, &queue).await;
+    for level in delivered(&server, &stock, 5).await {
         products.push(
             return_item(&level)["ItemInternalId"]
                 .as_str()
@@ -215,69 +197,25 @@ async fn the_full_stock_load_sends_every_product_of_the_branch_once_per_interval
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_destination_with_a_missing_exchange_fails_alone() {
-    let app = spawn_app().await;
-    let (channel, queue) = destination_queue(&app, "good", "StockLevel").await;
-    let broken = json!({"destinations": [{
-        "name": "broken", "company": "T1", "branch": "D MG 01", "transaction": "StockLevel",
-        "kind": "amqp", "exchange": format!("missing-{}", uuid::Uuid::new_v4()), "timeout_ms": 60000}]});
-    app.import(&broken).await;
-    let reserve = |product: &str, id: &str| {
-        json!({"Header": {"UUID": uuid::Uuid::new_v4().to_string(), "Transaction": "ItemReserve",
-                          "Version": "2.000", "SourceApplication": "ECOMMERCE",
-                          "CompanyId": "T1", "BranchId": "D MG 01"},
-               "Content": {"InternalId": id, "ReserveType": "VD", "DocumentReserve": id,
-                           "ReserveItemType": {"Item": [{"ItemCode": product, "Quantity": 1}]}}})
-        .to_string()
-        .into_bytes()
-    };
-
-    let mut delivered = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    for (product, id) in [("P002", "broken-1"), ("P003", "broken-2")] {
-        let receipt = app.publish_one(reserve(product, id)).await;
-        assert_eq!(receipt["Content"]["ProcessingInformation"]["Status"], "ok");
-        // Delivery is at least once: a message whose confirm was lost with
-        // the channel the broken exchange closed may arrive again, same UUID.
-        let mut level = next_envelope(&app, &channel, &queue).await;
-        while !seen.insert(level["Header"]["UUID"].to_string()) {
-            level = next_envelope(&app, &channel, &queue).await;
-        }
-        delivered.push(
-            return_item(&level)["ItemInternalId"]
-                .as_str()
-                .expect("product")
-                .to_owned(),
-        );
-    }
-
-    assert_eq!(
-        delivered,
-        vec!["P002", "P003"],
-        "the good destination keeps receiving"
-    );
-    let tried: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM outbox o JOIN destinations d ON d.id = o.destination_id
-          WHERE d.name = 'broken' AND o.attempts > 0",
-    )
-    .fetch_one(app.db.pool())
-    .await
-    .expect("broken messages");
-    assert!(tried > 0, "the broken destination was tried");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_destination_gets_our_codes_in_its_own_words_and_list_style() {
     let app = spawn_app().await;
-    let (shop_channel, shop) = destination_queue_with(
+    let server = HttpDestination::start(HttpBehaviour::default()).await;
+    let shop = destination_with(
         &app,
+        &server,
         "shop",
         "StockLevel",
         json!({"namespace": "ECOMMERCE"}),
     )
     .await;
-    let (erp_channel, erp) =
-        destination_queue_with(&app, "erp", "StockLevel", json!({"list_style": "wrapped"})).await;
+    let erp = destination_with(
+        &app,
+        &server,
+        "erp",
+        "StockLevel",
+        json!({"list_style": "wrapped"}),
+    )
+    .await;
     let reserve = json!({"Header": {"UUID": uuid::Uuid::new_v4().to_string(),
                                     "Transaction": "ItemReserve", "Version": "2.000",
                                     "SourceApplication": "ECOMMERCE", "ProductName": "ECOMMERCE",
@@ -288,7 +226,7 @@ async fn each_destination_gets_our_codes_in_its_own_words_and_list_style() {
     let receipt = app.publish_one(reserve.to_string().into_bytes()).await;
     assert_eq!(receipt["Content"]["ProcessingInformation"]["Status"], "ok");
 
-    let to_shop = next_envelope(&app, &shop_channel, &shop).await;
+    let to_shop = delivered(&server, &shop, 1).await.remove(0);
     assert_eq!(
         return_item(&to_shop)["ItemInternalId"],
         "d077bf8a-bbbb-4549-9b00-1a203cfe4428",
@@ -304,7 +242,7 @@ async fn each_destination_gets_our_codes_in_its_own_words_and_list_style() {
         "T1",
         "an unmapped code goes out as ours"
     );
-    let to_erp = next_envelope(&app, &erp_channel, &erp).await;
+    let to_erp = delivered(&server, &erp, 1).await.remove(0);
     let item = &to_erp["Content"]["ListOfReturnItem"]["ReturnItem"][0];
     assert_eq!(item["ItemInternalId"], "P001", "no namespace: our codes");
     assert_eq!(
@@ -437,9 +375,8 @@ async fn a_connection_test_from_the_other_side_is_answered_ok_and_changes_nothin
     assert_eq!(receipt["Content"]["ProcessingInformation"]["Status"], "ok");
     assert!(receipt["Content"].get("ReturnContent").is_none());
     assert_eq!(app.reserved("D MG 01", "P001").await, before);
-    let written: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE kind = 'message'")
-        .fetch_one(app.db.pool())
-        .await
-        .expect("outbox");
+    let written = app
+        .count("SELECT count(*) FROM outbox WHERE kind = 'message'")
+        .await;
     assert_eq!(written, 0, "no event follows a connection test");
 }

@@ -14,6 +14,7 @@ pub mod destination;
 pub mod process;
 pub mod proxy;
 pub mod schemas;
+pub mod sending;
 pub mod shop;
 pub mod stream;
 
