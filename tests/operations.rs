@@ -1,10 +1,14 @@
 //! The operator API against a running worker: finding a rejected order and
 //! why, repairing it, paging, discarding, dead letters, the HTTP ingress and
-//! the tokens that guard all of it.
+//! the tokens that guard all of it. On either backend (`EAI_TEST_BACKEND`):
+//! with a broker the receipts are read from a tap on the receipts exchange,
+//! without one (SQLite) as stored for their UUID.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{DateTime, Datelike, Months, Utc};
+use eai_store::inbound_queue::Queued;
+use eai_store::testing::TestBackend;
 use eai_store::Environment;
 
 use eai_tests::api::{call_at, Answer};
@@ -51,12 +55,33 @@ fn uuid_of(envelope: &Value) -> String {
         .to_owned()
 }
 
+/// Where a test reads the receipts of envelopes sent as a platform sends
+/// them (no reply_to): a tap on the receipts exchange when the worker has a
+/// broker; without one (SQLite), the receipt stored for the UUID once the
+/// database's inbound queue has nothing left to answer.
+enum Receipts {
+    Tap(Channel, String),
+    Stored,
+}
+
+impl Receipts {
+    async fn open(app: &TestApp) -> Receipts {
+        match app.settings.has_broker() {
+            true => {
+                let (channel, queue) = app.tap(&app.topology.receipts_exchange, "ECOMMERCE").await;
+                Receipts::Tap(channel, queue)
+            }
+            false => Receipts::Stored,
+        }
+    }
+}
+
 /// Publishes `envelope` as a platform does (no reply_to: its receipt goes to
-/// the receipts exchange) and returns the next receipt for it on the tap.
-async fn answered(app: &TestApp, tap: &(Channel, String), envelope: &Value) -> Value {
+/// the receipts exchange) and returns the next receipt for it.
+async fn answered(app: &TestApp, receipts: &Receipts, envelope: &Value) -> Value {
     app.publish(vec![envelope.to_string().into_bytes()], false)
         .await;
-    next_receipt(app, tap, &uuid_of(envelope)).await
+    next_receipt(app, receipts, &uuid_of(envelope)).await
 }
 
 /// The operator maps [`UNMAPPED`] to P001 through the API.
@@ -73,16 +98,125 @@ async fn map_unmapped_product(app: &TestApp) {
     assert_eq!(mapped.status, 201, "{}", mapped.body);
 }
 
-/// The next receipt on the tap answering `uuid`.
-async fn next_receipt(app: &TestApp, tap: &(Channel, String), uuid: &str) -> Value {
+/// The next receipt answering `uuid`: on the tap, or, without a broker,
+/// the one stored for it once every envelope queued so far (it, published
+/// again, retried or replayed, included) has left the database's inbound
+/// queue, answered.
+async fn next_receipt(app: &TestApp, receipts: &Receipts, uuid: &str) -> Value {
+    let (channel, queue) = match receipts {
+        Receipts::Tap(channel, queue) => (channel, queue),
+        Receipts::Stored => return stored_receipt(app, uuid).await,
+    };
     loop {
         let message = app
-            .next_message(&tap.0, &tap.1)
+            .next_message(channel, queue)
             .await
             .unwrap_or_else(|| panic!("no receipt for {uuid}"));
         let receipt: Value = serde_json::from_slice(&message.delivery.data).expect("receipt");
         if receipt["Content"]["ReceivedMessage"]["UUID"] == uuid {
             return receipt;
+        }
+    }
+}
+
+/// The receipt stored for `uuid`, fetched by `GET /api/eai/v1/transactions/{uuid}`
+/// once the database's inbound queue is empty (20 s at most).
+async fn stored_receipt(app: &TestApp, uuid: &str) -> Value {
+    let path = format!("/api/eai/v1/transactions/{uuid}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let queued = app.count("SELECT count(*) FROM inbound_queue").await;
+        if queued == 0 {
+            let answer = call(app, "GET", &path, Some(OPERATOR_TOKEN), None).await;
+            match answer.status {
+                200 => return answer.body,
+                404 => assert_eq!(answer.body["code"], "NOT_ANSWERED", "{}", answer.body),
+                other => panic!("GET {path}: {other} {}", answer.body),
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no receipt for {uuid} within 20 s ({queued} envelope(s) still queued)"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Puts `body` on the worker's inbound queue as a publisher that is no
+/// platform would (no reply_to, no ids): on the inbound exchange, or the
+/// database's queue of a worker without a broker.
+async fn inject(app: &TestApp, routing_key: &str, body: &[u8]) {
+    if !app.settings.has_broker() {
+        app.db
+            .store
+            .enqueue(&Queued {
+                routing_key,
+                body,
+                ..Queued::default()
+            })
+            .await
+            .expect("queued");
+        return;
+    }
+    let channel = app.channel().await;
+    channel
+        .basic_publish(
+            app.topology.inbound_exchange.as_str().into(),
+            routing_key.into(),
+            eai_transport::lapin::options::BasicPublishOptions::default(),
+            body,
+            eai_transport::lapin::BasicProperties::default(),
+        )
+        .await
+        .expect("published");
+}
+
+/// What makes reserving P001 fail until [`Hold::release`]: on PostgreSQL a
+/// lock held elsewhere on its lots (the reservation fails, transiently, until
+/// its tries are spent); on SQLite, whose one writer at a time leaves no row
+/// to lock, a trigger refusing any change to them (refused for good at once).
+enum Hold {
+    Locks(sqlx::PgConnection),
+    Trigger,
+}
+
+impl Hold {
+    async fn take(app: &TestApp) -> Hold {
+        match app.db.backend() {
+            TestBackend::Postgres => {
+                let mut locks = app.db.connection().await;
+                sqlx::query("BEGIN")
+                    .execute(&mut locks)
+                    .await
+                    .expect("begin");
+                sqlx::query("SELECT * FROM lots WHERE product = 'P001' FOR UPDATE")
+                    .execute(&mut locks)
+                    .await
+                    .expect("locks held");
+                Hold::Locks(locks)
+            }
+            TestBackend::Sqlite => {
+                sqlx::query(
+                    "CREATE TRIGGER held_p001 BEFORE UPDATE ON lots WHEN OLD.product = 'P001'
+                     BEGIN SELECT RAISE(ABORT, 'P001 is held by the test'); END",
+                )
+                .execute(&app.db.any().await)
+                .await
+                .expect("trigger created");
+                Hold::Trigger
+            }
+        }
+    }
+
+    async fn release(self, app: &TestApp) {
+        match self {
+            Hold::Locks(locks) => drop(locks),
+            Hold::Trigger => {
+                sqlx::query("DROP TRIGGER held_p001")
+                    .execute(&app.db.any().await)
+                    .await
+                    .expect("trigger dropped");
+            }
         }
     }
 }
@@ -201,10 +335,10 @@ async fn the_api_needs_a_token_a_viewer_only_reads_and_bad_parameters_are_named(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rejected_order_is_found_with_its_reason_and_retried_once_its_product_is_mapped() {
     let app = spawn_app().await;
-    let tap = app.tap(&app.topology.receipts_exchange, "ECOMMERCE").await;
+    let receipts = Receipts::open(&app).await;
     let refused = stream::reservation("ORDER-77", UNMAPPED, 1);
     let uuid = uuid_of(&refused);
-    let receipt = answered(&app, &tap, &refused).await;
+    let receipt = answered(&app, &receipts, &refused).await;
     assert_eq!(
         receipt["Content"]["ProcessingInformation"]["Status"],
         "error"
@@ -287,7 +421,7 @@ async fn a_rejected_order_is_found_with_its_reason_and_retried_once_its_product_
         retried.body,
         json!({"id": id, "action": "retry", "by": "tester"})
     );
-    let receipt = next_receipt(&app, &tap, &uuid).await;
+    let receipt = next_receipt(&app, &receipts, &uuid).await;
     assert_eq!(
         receipt["Content"]["ProcessingInformation"]["Status"], "ok",
         "{receipt}"
@@ -323,25 +457,29 @@ async fn a_rejected_order_is_found_with_its_reason_and_retried_once_its_product_
 #[tokio::test]
 async fn a_large_envelope_is_stored_compressed_shown_as_received_and_retried_whole() {
     let app = spawn_app().await;
-    let tap = app.tap(&app.topology.receipts_exchange, "ECOMMERCE").await;
+    let receipts = Receipts::open(&app).await;
     let mut refused = stream::reservation("ORDER-LARGE", UNMAPPED, 1);
     refused["Content"]["Observation"] = json!("a long note ".repeat(20_000));
     let uuid = uuid_of(&refused);
     let sent = refused.to_string().len();
     assert!(sent > 200_000, "{sent} bytes");
-    let receipt = answered(&app, &tap, &refused).await;
+    let receipt = answered(&app, &receipts, &refused).await;
     assert_eq!(
         receipt["Content"]["ProcessingInformation"]["Details"][0]["Code"],
         "PRODUCT_NOT_FOUND"
     );
 
-    let (compressed, stored): (bool, i32) =
-        sqlx::query_as("SELECT body_zstd, octet_length(body) FROM inbox WHERE uuid = $1")
-            .bind(&uuid)
-            .fetch_one(app.db.pool())
-            .await
-            .expect("inbox row");
-    assert!(compressed, "a large body is stored compressed");
+    let rows: Vec<(i64, i64)> = app
+        .rows(&format!(
+            "SELECT CAST(CASE WHEN body_zstd THEN 1 ELSE 0 END AS BIGINT),
+                    CAST(length(body) AS BIGINT)
+               FROM inbox WHERE uuid = '{uuid}'"
+        ))
+        .await;
+    let [(compressed, stored)] = rows[..] else {
+        panic!("one inbox row for {uuid}: {rows:?}");
+    };
+    assert_eq!(compressed, 1, "a large body is stored compressed");
     assert!(
         usize::try_from(stored).expect("a length") * 20 < sent,
         "{stored} bytes stored for {sent}"
@@ -354,7 +492,7 @@ async fn a_large_envelope_is_stored_compressed_shown_as_received_and_retried_who
     map_unmapped_product(&app).await;
     let retried = post(&app, &format!("/api/v1/messages/{id}/retry"), json!({})).await;
     assert_eq!(retried.status, 200, "{}", retried.body);
-    let receipt = next_receipt(&app, &tap, &uuid).await;
+    let receipt = next_receipt(&app, &receipts, &uuid).await;
     assert_eq!(
         receipt["Content"]["ProcessingInformation"]["Status"], "ok",
         "the retried body is the whole envelope: {receipt}"
@@ -441,17 +579,7 @@ async fn a_discarded_item_leaves_pending_and_the_log_keeps_who_when_and_why() {
     assert_eq!(detail["discarded"]["note"], "test order, never real");
     assert!(detail["discarded"]["at"].is_string());
     // A body that is no envelope is dead-lettered; its dead letter is discarded the same way.
-    let channel = app.channel().await;
-    channel
-        .basic_publish(
-            app.topology.inbound_exchange.as_str().into(),
-            "ItemReserve".into(),
-            eai_transport::lapin::options::BasicPublishOptions::default(),
-            b"not an envelope",
-            eai_transport::lapin::BasicProperties::default(),
-        )
-        .await
-        .expect("published");
+    inject(&app, "ItemReserve", b"not an envelope").await;
     let mut dead = json!(null);
     for _ in 0..100 {
         dead = get(&app, "/api/v1/dead-letters?open=true").await;
@@ -500,25 +628,17 @@ async fn a_dead_letter_is_listed_and_its_replay_ends_in_a_receipt() {
         settings.receiver.failure_retry_delays = vec![Duration::from_secs(1)];
     })
     .await;
-    let tap = app.tap(&app.topology.receipts_exchange, "ECOMMERCE").await;
-    // A lock held elsewhere makes the reservation fail until its tries are spent.
-    let mut locks = app.db.connection().await;
-    sqlx::query("BEGIN")
-        .execute(&mut locks)
-        .await
-        .expect("begin");
-    sqlx::query("SELECT * FROM lots WHERE product = 'P001' FOR UPDATE")
-        .execute(&mut locks)
-        .await
-        .expect("locks held");
+    let receipts = Receipts::open(&app).await;
+    // A lock held elsewhere (a trigger on SQLite) makes the reservation fail.
+    let hold = Hold::take(&app).await;
     let poison = stream::reservation("ORDER-POISON", "P001", 1);
     let uuid = uuid_of(&poison);
-    let receipt = answered(&app, &tap, &poison).await;
+    let receipt = answered(&app, &receipts, &poison).await;
     assert_eq!(
         receipt["Content"]["ProcessingInformation"]["Details"][0]["Code"],
         "PROCESSING_FAILED"
     );
-    drop(locks);
+    hold.release(&app).await;
 
     let mut dead = json!(null);
     for _ in 0..100 {
@@ -558,7 +678,7 @@ async fn a_dead_letter_is_listed_and_its_replay_ends_in_a_receipt() {
     )
     .await;
     assert_eq!(replayed.status, 200, "{}", replayed.body);
-    let again = next_receipt(&app, &tap, &uuid).await;
+    let again = next_receipt(&app, &receipts, &uuid).await;
     assert_eq!(again, receipt, "its stored receipt, as any duplicate");
     let pending = get(&app, "/api/v1/pending").await;
     assert_eq!(
@@ -574,7 +694,7 @@ async fn a_dead_letter_is_listed_and_its_replay_ends_in_a_receipt() {
     )
     .await;
     assert_eq!(retried.status, 200, "{}", retried.body);
-    let answered = next_receipt(&app, &tap, &uuid).await;
+    let answered = next_receipt(&app, &receipts, &uuid).await;
     assert_eq!(
         answered["Content"]["ProcessingInformation"]["Status"], "ok",
         "{answered}"
@@ -691,6 +811,23 @@ async fn envelopes_come_in_over_http_sync_async_and_in_batches_with_one_answer_p
     assert_eq!(too_large.status().as_u16(), 413);
 }
 
+/// When the envelope of `uuid` was received, read as text on either backend
+/// (PostgreSQL's `2026-01-02 03:04:05.678+00`, SQLite's RFC 3339).
+async fn received_at(app: &TestApp, uuid: &str) -> DateTime<Utc> {
+    let rows: Vec<(String,)> = app
+        .rows(&format!(
+            "SELECT CAST(received_at AS TEXT) FROM inbox WHERE uuid = '{uuid}'"
+        ))
+        .await;
+    let [(text,)] = &rows[..] else {
+        panic!("one inbox row for {uuid}: {rows:?}");
+    };
+    DateTime::parse_from_rfc3339(text)
+        .or_else(|_| DateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f%#z"))
+        .unwrap_or_else(|error| panic!("{text:?} is not a timestamp: {error}"))
+        .with_timezone(&Utc)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn usage_counts_envelopes_and_attempts_per_company_month_transaction_and_environment() {
     let app = spawn_app().await;
@@ -713,7 +850,9 @@ async fn usage_counts_envelopes_and_attempts_per_company_month_transaction_and_e
     let mut settings = app.settings.clone();
     settings.environment = Environment::Homologation;
     settings.amqp.topology_prefix = format!("test-{}", uuid::Uuid::new_v4().simple());
-    let _topology = eai_tests::TopologyGuard(settings.topology());
+    let _topology = settings
+        .has_broker()
+        .then(|| eai_tests::TopologyGuard(settings.topology()));
     let homologation = eai::app::start(&settings, None)
         .await
         .expect("second worker");
@@ -728,19 +867,19 @@ async fn usage_counts_envelopes_and_attempts_per_company_month_transaction_and_e
     assert_eq!(tried.status, 200);
     homologation.shutdown().await.expect("stops");
     // One envelope arrived a month earlier.
-    let received: DateTime<Utc> = sqlx::query_scalar(
-        "UPDATE inbox SET received_at = received_at - interval '1 month' WHERE uuid = $1 RETURNING received_at",
-    )
-    .bind(uuid_of(&earlier))
-    .fetch_one(app.db.pool())
+    let received = received_at(&app, &uuid_of(&earlier))
+        .await
+        .checked_sub_months(Months::new(1))
+        .expect("a month earlier");
+    sqlx::query(&format!(
+        "UPDATE inbox SET received_at = '{}' WHERE uuid = '{}'",
+        received.to_rfc3339_opts(chrono::SecondsFormat::Micros, false),
+        uuid_of(&earlier)
+    ))
+    .execute(&app.db.any().await)
     .await
     .expect("moved");
-    let current: DateTime<Utc> =
-        sqlx::query_scalar("SELECT received_at FROM inbox WHERE uuid = $1")
-            .bind(uuid_of(&now))
-            .fetch_one(app.db.pool())
-            .await
-            .expect("received");
+    let current = received_at(&app, &uuid_of(&now)).await;
 
     let month =
         |at: DateTime<Utc>| format!("/api/v1/usage?year={}&month={}", at.year(), at.month());

@@ -2,7 +2,8 @@
 //! TOTVS schema (`tests/schemas/`): the StockLevel and
 //! DocumentTraceabilityOrder events in both list styles, the connection test,
 //! and the receipts of every transaction. Every other end-to-end test checks
-//! what its worker wrote too, when its [`TestApp`] is dropped.
+//! what its worker wrote too, when its [`TestApp`] is dropped. On either
+//! backend (`EAI_TEST_BACKEND`).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -210,12 +211,14 @@ async fn every_kind_of_envelope_the_worker_emits_is_valid() {
         "{} messages posted: {posted:#?}",
         posted.len()
     );
-    let written: Vec<String> = sqlx::query_scalar(
-        "SELECT body FROM outbox WHERE kind = 'receipt' OR destination_id IS NOT NULL ORDER BY id",
-    )
-    .fetch_all(app.db.pool())
-    .await
-    .expect("outbox");
+    let written: Vec<String> = app
+        .rows::<(String,)>(
+            "SELECT body FROM outbox WHERE kind = 'receipt' OR destination_id IS NOT NULL ORDER BY id",
+        )
+        .await
+        .into_iter()
+        .map(|(body,)| body)
+        .collect();
 
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     let mut invalid = Vec::new();
