@@ -1202,13 +1202,22 @@ async fn an_outbound_message_is_held_released_retried_and_discarded_and_destinat
     );
     let released = post(&app, &format!("/api/v1/messages/{id}/unblock"), json!({})).await;
     assert_eq!(released.status, 200, "{}", released.body);
+    let retried_at = chrono::Utc::now();
     let retried = post(&app, &format!("/api/v1/messages/{id}/retry"), json!({})).await;
     assert_eq!(retried.status, 200, "{}", retried.body);
+    // Settled again after the retry: failed, by an attempt started since.
+    let attempted_since = |detail: &Value| {
+        detail["attempt_history"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|attempt| attempt["started_at"].as_str())
+            .filter_map(|at| chrono::DateTime::parse_from_rfc3339(at).ok())
+            .any(|at| at >= retried_at)
+    };
     for _ in 0..100 {
         let detail = get(&app, &format!("/api/v1/messages/{id}")).await;
-        if detail["status"] == "failed"
-            && detail["attempt_history"].as_array().map_or(0, Vec::len) >= 2
-        {
+        if detail["status"] == "failed" && attempted_since(&detail) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

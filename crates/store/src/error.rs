@@ -1,5 +1,7 @@
 //! Store errors, and the line between "the database is down", "try again"
-//! and "give up".
+//! and "give up", on either backend.
+
+use sqlx::sqlite::SqliteError;
 
 /// What can go wrong talking to the database.
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +90,10 @@ fn classify(error: &sqlx::Error) -> Failure {
         sqlx::Error::Database(db) if db.constraint() == Some(STOCK_CHANGED_UNDER_PLAN) => {
             Failure::Transient
         }
+        sqlx::Error::Database(db) if db.try_downcast_ref::<SqliteError>().is_some() => {
+            let code = db.code().and_then(|code| code.parse().ok()).unwrap_or(0);
+            classify_sqlite(code, db.message())
+        }
         sqlx::Error::Database(db) => match db.code() {
             Some(code) => classify_sqlstate(&code),
             None => Failure::Permanent,
@@ -95,6 +101,40 @@ fn classify(error: &sqlx::Error) -> Failure {
         _ => Failure::Permanent,
     }
 }
+
+/// By SQLite's extended result code (its primary code in the low byte) and,
+/// for a CHECK, the constraint its message names.
+fn classify_sqlite(code: i32, message: &str) -> Failure {
+    match code & 0xff {
+        // Another process holds the file's write lock past the busy timeout.
+        SQLITE_BUSY | SQLITE_LOCKED => Failure::Transient,
+        // Read-only file, I/O error, disk full, cannot open, not a database:
+        // nothing is wrong with the message.
+        SQLITE_READONLY | SQLITE_IOERR | SQLITE_FULL | SQLITE_CANTOPEN | SQLITE_NOTADB => {
+            Failure::Outage
+        }
+        SQLITE_CONSTRAINT
+            if code == SQLITE_CONSTRAINT_UNIQUE
+                || code == SQLITE_CONSTRAINT_PRIMARYKEY
+                || message.ends_with(STOCK_CHANGED_UNDER_PLAN) =>
+        {
+            Failure::Transient
+        }
+        _ => Failure::Permanent,
+    }
+}
+
+// SQLite's result codes (https://sqlite.org/rescode.html).
+const SQLITE_BUSY: i32 = 5;
+const SQLITE_LOCKED: i32 = 6;
+const SQLITE_READONLY: i32 = 8;
+const SQLITE_IOERR: i32 = 10;
+const SQLITE_FULL: i32 = 13;
+const SQLITE_CANTOPEN: i32 = 14;
+const SQLITE_CONSTRAINT: i32 = 19;
+const SQLITE_NOTADB: i32 = 26;
+const SQLITE_CONSTRAINT_PRIMARYKEY: i32 = 1555;
+const SQLITE_CONSTRAINT_UNIQUE: i32 = 2067;
 
 /// By SQLSTATE (PostgreSQL appendix A).
 fn classify_sqlstate(code: &str) -> Failure {
@@ -136,6 +176,33 @@ mod tests {
         for code in ["40001", "40P01", "55P03", "57014", "23505"] {
             assert_eq!(classify_sqlstate(code), Failure::Transient, "{code}");
         }
+    }
+
+    #[test]
+    fn sqlite_says_busy_full_or_refused_in_its_own_codes() {
+        assert_eq!(classify_sqlite(5, "database is locked"), Failure::Transient);
+        assert_eq!(
+            classify_sqlite(517, "database is locked"),
+            Failure::Transient
+        );
+        assert_eq!(
+            classify_sqlite(13, "database or disk is full"),
+            Failure::Outage
+        );
+        assert_eq!(classify_sqlite(3338, "disk I/O error"), Failure::Outage);
+        assert_eq!(
+            classify_sqlite(2067, "UNIQUE constraint failed: inbox.uuid"),
+            Failure::Transient
+        );
+        assert_eq!(
+            classify_sqlite(275, "CHECK constraint failed: reserved_within_on_hand"),
+            Failure::Transient
+        );
+        assert_eq!(
+            classify_sqlite(787, "FOREIGN KEY constraint failed"),
+            Failure::Permanent
+        );
+        assert_eq!(classify_sqlite(1, "no such column: x"), Failure::Permanent);
     }
 
     #[test]
