@@ -5,7 +5,9 @@
 --   store as decimals; SQL never does arithmetic on them. The CHECKs compare
 --   them as REAL: a last line of defence, not a calculation.
 -- - Timestamps are TEXT in RFC 3339 UTC ("2026-12-05T05:12:33.123+00:00"),
---   written by the store, so they sort and compare as text.
+--   written by the store, so they sort and compare as text. The defaults write
+--   them as the store does (no ".000" on a whole second), so a value read and
+--   bound again (a page's cursor) is the same text.
 -- - Lists (a branch's released payment methods, an answer's error codes) are
 --   JSON arrays.
 -- - Sequences are rows of `sequences`.
@@ -106,7 +108,7 @@ CREATE TABLE mappings (
     entity     TEXT NOT NULL,
     external   TEXT NOT NULL,
     internal   TEXT NOT NULL,
-    written_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')),
+    written_at TEXT NOT NULL DEFAULT (replace(strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now'), '.000+', '+')),
     PRIMARY KEY (namespace, entity, external)
 );
 
@@ -123,8 +125,8 @@ CREATE TABLE reservations (
     document_reserve TEXT,
     requester        TEXT,
     status           TEXT NOT NULL CHECK (status IN ('active', 'cancelled', 'used', 'expired')),
-    created_at       TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')),
-    updated_at       TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')),
+    created_at       TEXT NOT NULL DEFAULT (replace(strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now'), '.000+', '+')),
+    updated_at       TEXT NOT NULL DEFAULT (replace(strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now'), '.000+', '+')),
     sale_id          INTEGER REFERENCES sales (id),
     UNIQUE (company, branch, number),
     UNIQUE (namespace, internal_id)
@@ -176,7 +178,7 @@ CREATE TABLE sales (
     status               TEXT NOT NULL CHECK (status IN ('released', 'credit_blocked', 'cancelled')),
     status_before_cancel TEXT,
     cancelled_on         TEXT,
-    created_at           TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')),
+    created_at           TEXT NOT NULL DEFAULT (replace(strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now'), '.000+', '+')),
     cancelled_at         TEXT,
     intermediary_code    TEXT,
     presencial_indicator TEXT,
@@ -289,13 +291,13 @@ CREATE TABLE outbox (
     status          TEXT    NOT NULL DEFAULT 'waiting'
                             CHECK (status IN ('waiting', 'running', 'done', 'failed', 'blocked', 'not_delivered', 'rejected')),
     attempts        INTEGER NOT NULL DEFAULT 0,
-    created_at      TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')),
+    created_at      TEXT    NOT NULL DEFAULT (replace(strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now'), '.000+', '+')),
     sent_at         TEXT,
     lease_until     TEXT,
     last_error      TEXT,
     destination_id  INTEGER REFERENCES destinations (id),
     document_key    TEXT,
-    next_attempt_at TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')),
+    next_attempt_at TEXT    NOT NULL DEFAULT (replace(strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now'), '.000+', '+')),
     claimed_by      TEXT,
     held_at         TEXT,
     discarded_at    TEXT,
@@ -319,7 +321,7 @@ CREATE TABLE outbox_attempts (
     attempt     INTEGER NOT NULL,
     sender      TEXT    NOT NULL,
     started_at  TEXT    NOT NULL,
-    finished_at TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')),
+    finished_at TEXT    NOT NULL DEFAULT (replace(strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now'), '.000+', '+')),
     status      TEXT    NOT NULL,
     detail      TEXT    NOT NULL DEFAULT ''
 );
@@ -362,7 +364,7 @@ CREATE TABLE inbox_retries (
     failures     INTEGER NOT NULL DEFAULT 0,
     redeliveries INTEGER NOT NULL DEFAULT 0,
     last_error   TEXT,
-    updated_at   TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now'))
+    updated_at   TEXT    NOT NULL DEFAULT (replace(strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now'), '.000+', '+'))
 );
 
 CREATE INDEX inbox_retries_updated ON inbox_retries (updated_at);
@@ -384,7 +386,7 @@ CREATE TABLE dead_letters (
     message_id     TEXT,
     reply_to       TEXT,
     body           BLOB    NOT NULL,
-    dead_at        TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')),
+    dead_at        TEXT    NOT NULL DEFAULT (replace(strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now'), '.000+', '+')),
     replayed_at    TEXT,
     replayed_by    TEXT,
     replays        INTEGER NOT NULL DEFAULT 0,
@@ -402,7 +404,7 @@ CREATE TABLE operator_actions (
     action  TEXT NOT NULL,
     actor   TEXT NOT NULL,
     note    TEXT NOT NULL DEFAULT '',
-    at      TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now'))
+    at      TEXT NOT NULL DEFAULT (replace(strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now'), '.000+', '+'))
 );
 
 CREATE INDEX operator_actions_subject ON operator_actions (subject, id);
@@ -413,7 +415,7 @@ CREATE TABLE export_batches (
     mode         TEXT    NOT NULL CHECK (mode IN ('all', 'changed', 'one')),
     document     TEXT,
     more         BOOLEAN NOT NULL,
-    created_at   TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')),
+    created_at   TEXT    NOT NULL DEFAULT (replace(strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now'), '.000+', '+')),
     confirmed_at TEXT
 );
 
@@ -442,8 +444,8 @@ CREATE TABLE inbound_queue (
     correlation_id TEXT,
     message_id     TEXT,
     deliveries     INTEGER NOT NULL DEFAULT 0,
-    visible_at     TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')),
-    enqueued_at    TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now'))
+    visible_at     TEXT    NOT NULL DEFAULT (replace(strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now'), '.000+', '+')),
+    enqueued_at    TEXT    NOT NULL DEFAULT (replace(strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now'), '.000+', '+'))
 );
 
 CREATE INDEX inbound_queue_visible ON inbound_queue (visible_at, id);

@@ -108,8 +108,8 @@ impl Store {
         limit: i64,
         lease: Duration,
     ) -> Result<Vec<QueuedEnvelope>, StoreError> {
-        let now = Utc::now();
         let mut tx = self.begin().await?;
+        let now = Utc::now();
         let claimed = on_conn!(&mut tx.conn(), conn => {
             sqlx::query_as(
                 "UPDATE inbound_queue SET deliveries = deliveries + 1, visible_at = $2

@@ -192,7 +192,10 @@ impl Store {
 
     /// Opens (creating it when missing) the SQLite database file at
     /// `options`' path: WAL, every commit synced, foreign keys enforced, a
-    /// writer waiting up to the lock timeout for another process's.
+    /// writer waiting up to the lock timeout for another process's. One
+    /// connection: this process's statements queue for it in order, so a
+    /// single write never waits on SQLite's busy handler behind this
+    /// process's own transactions (another process's still do).
     pub(crate) async fn connect_sqlite(
         options: SqliteConnectOptions,
         settings: PoolSettings,
@@ -204,7 +207,7 @@ impl Store {
             .foreign_keys(true)
             .busy_timeout(settings.lock_timeout);
         let connecting = SqlitePoolOptions::new()
-            .max_connections(settings.max_connections)
+            .max_connections(1)
             .acquire_timeout(settings.acquire_timeout)
             .connect_with(options);
         let pool = tokio::time::timeout(settings.acquire_timeout, connecting)
@@ -257,11 +260,20 @@ impl Store {
     }
 
     /// Applies pending migrations; safe to run from several workers at once
-    /// (sqlx serialises them with an advisory lock, SQLite with its file lock).
+    /// (sqlx serialises them with an advisory lock on PostgreSQL).
     pub async fn migrate(&self) -> Result<(), StoreError> {
         match &self.pool {
             Pool::Postgres(pool) => MIGRATOR.run(pool).await?,
-            Pool::Sqlite(pool) => SQLITE_MIGRATOR.run(pool).await?,
+            // sqlx takes no lock for SQLite: a process starting beside this
+            // one on a fresh file may apply a migration first, and this run
+            // then fails on what it created. Applied by either is done.
+            Pool::Sqlite(pool) => {
+                if let Err(error) = SQLITE_MIGRATOR.run(pool).await {
+                    if !self.missing_migrations().await?.is_empty() {
+                        SQLITE_MIGRATOR.run(pool).await.map_err(|_| error)?;
+                    }
+                }
+            }
         }
         Ok(())
     }

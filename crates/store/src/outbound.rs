@@ -551,8 +551,8 @@ impl Store {
             // Three statements in a transaction: SQLite has no data-modifying
             // WITH (PostgreSQL would take them too, but in three round trips).
             Pool::Sqlite(_) => {
-                let now = Utc::now();
                 let mut tx = self.begin().await?;
+                let now = Utc::now();
                 let (recorded, blocked_destination) = on_conn!(&mut tx.conn(), c => {
                     sqlx::query(
                         "INSERT INTO outbox_attempts (outbox_id, attempt, sender, started_at, status, detail)

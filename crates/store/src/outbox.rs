@@ -173,8 +173,8 @@ impl Store {
         lease: Duration,
         limit: i64,
     ) -> Result<Vec<PendingReceipt>, StoreError> {
-        let now = Utc::now();
         let mut tx = self.begin().await?;
+        let now = Utc::now();
         let leased = on_conn!(&mut tx.conn(), conn => {
             sqlx::query_as(
                 "UPDATE outbox SET lease_until = $1, attempts = attempts + 1
