@@ -517,6 +517,12 @@ pub async fn start(settings: &Settings, only: Option<Role>) -> anyhow::Result<Ru
 }
 
 impl RunningApp {
+    /// The worker's database handle: what is written through it wakes this
+    /// worker's receivers and senders at once, on either backend.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
     /// Runs until `signal` completes or a task stops unexpectedly, then shuts down.
     pub async fn run_until(
         mut self,

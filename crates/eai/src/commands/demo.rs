@@ -16,7 +16,7 @@ use anyhow::Context;
 use eai_store::{DatabaseUrl, Store};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::app::{self, open_store};
+use crate::app;
 use crate::commands::publish;
 use crate::config::Settings;
 
@@ -123,7 +123,7 @@ pub async fn run(settings: &Settings, signal: impl Future<Output = ()>) -> anyho
         false => None,
     };
     let running = app::start(&settings, None).await?;
-    let store = open_store(&settings).await?;
+    let store = running.store().clone();
     let master: serde_json::Value =
         serde_json::from_str(MASTER_DATA).context("the example master data")?;
     let report = store.import(&master, &|_| {}).await?;
@@ -136,7 +136,6 @@ pub async fn run(settings: &Settings, signal: impl Future<Output = ()>) -> anyho
     for (file, body) in ENVELOPES {
         answered.push(feed(&store, file, body).await?);
     }
-    store.close().await;
     print_table(&answered);
     let address = settings.http.addr;
     println!();
