@@ -920,18 +920,18 @@ pub(crate) fn json_list(ids: &[i64]) -> Result<String, StoreError> {
 }
 
 /// The next value of SQLite's `sequence` as a document number, zero-padded
-/// to six digits at least (PostgreSQL's `lpad` of `nextval`).
+/// to six digits at least: the same statement as PostgreSQL's `lpad` of
+/// `nextval`, in SQLite's SQL.
 pub(crate) async fn next_number(
     conn: &mut SqliteConnection,
     sequence: &str,
 ) -> Result<String, StoreError> {
-    let value: i64 = sqlx::query_scalar(
-        "UPDATE sequences SET value = value + 1 WHERE name = $1 RETURNING value",
+    Ok(sqlx::query_scalar(
+        "UPDATE sequences SET value = value + 1 WHERE name = $1 RETURNING printf('%06d', value)",
     )
     .bind(sequence)
     .fetch_one(conn)
-    .await?;
-    Ok(format!("{value:06}"))
+    .await?)
 }
 
 /// Inserts the planned lines of every replacement, reservation `ids[n]`
