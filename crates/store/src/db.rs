@@ -350,8 +350,9 @@ pub(crate) fn after(
 
 /// Rows (tuples or values) as one JSON array, for SQLite statements that
 /// read a list parameter with `json_each` (PostgreSQL binds arrays).
-pub(crate) fn json_rows<T: serde::Serialize + ?Sized>(rows: &T) -> String {
-    serde_json::to_string(rows).unwrap_or_else(|_| "[]".to_owned())
+pub(crate) fn json_rows<T: serde::Serialize + ?Sized>(rows: &T) -> Result<String, StoreError> {
+    serde_json::to_string(rows)
+        .map_err(|error| StoreError::Database(sqlx::Error::Encode(error.into())))
 }
 
 /// A quantity as PostgreSQL's `numeric(18, 4)` columns keep it: four

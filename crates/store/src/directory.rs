@@ -88,8 +88,8 @@ pub async fn load_directories(
                    FROM json_each($2) b
                    JOIN warehouses h ON h.branch = b.value",
             )
-            .bind(json_rows(&wanted))
-            .bind(json_rows(&branches))
+            .bind(json_rows(&wanted)?)
+            .bind(json_rows(&branches)?)
             .fetch_all(&mut **conn)
             .await?
         }
@@ -185,7 +185,7 @@ pub async fn locate_all(
                      ON b.branch = json_extract(w.value, '$[2]')
                     AND b.company IN (json_extract(w.value, '$[1]'), m.internal)",
             )
-            .bind(json_rows(wanted))
+            .bind(json_rows(wanted)?)
             .bind(Entity::Company.as_str())
             .fetch_all(&mut **conn)
             .await?
@@ -368,7 +368,7 @@ pub async fn record_numbered(
                  {SQLITE_ON_MAPPING_CONFLICT}"
             ))
             .bind(entity.as_str())
-            .bind(json_rows(&rows))
+            .bind(json_rows(&rows)?)
             .bind(chrono::Utc::now())
             .execute(&mut **conn)
             .await?;

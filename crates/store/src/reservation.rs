@@ -31,7 +31,7 @@ use rust_decimal::Decimal;
 use sqlx::error::{DatabaseError, ErrorKind};
 use sqlx::SqliteConnection;
 
-use crate::db::{self, on_conn, Conn, Exact};
+use crate::db::{self, json_rows, on_conn, Conn, Exact};
 use crate::directory::{self, numbered_entry, Branch, DirectoryScope, Numbered};
 use crate::events;
 use crate::locks::{self, stock_locks, Lock};
@@ -374,7 +374,7 @@ async fn load_held(
                   WHERE reservation_id IN (SELECT value FROM json_each($1))
                     AND lot_id IS NOT NULL AND released_at IS NULL",
             )
-            .bind(json_list(&ids)?)
+            .bind(json_rows(&ids)?)
             .fetch_all(&mut **c)
             .await?
         }
@@ -435,7 +435,7 @@ async fn release_all(conn: &mut Conn<'_>, released: &[i64]) -> Result<(), StoreE
         }
         Conn::Sqlite(c) => {
             let now = Utc::now();
-            let ids = json_list(released)?;
+            let ids = json_rows(released)?;
             sqlx::query(
                 "UPDATE reservation_lines SET released_at = $2
                   WHERE reservation_id IN (SELECT value FROM json_each($1))
@@ -724,7 +724,7 @@ async fn read_lots(
                             quantity, reserved
                        FROM lots WHERE id IN (SELECT value FROM json_each($1))",
                 )
-                .bind(json_list(&held)?)
+                .bind(json_rows(&held)?)
                 .fetch_all(&mut **c)
                 .await?,
             );
@@ -911,12 +911,6 @@ impl DatabaseError for StockCheck {
     fn table(&self) -> Option<&str> {
         Some("lots")
     }
-}
-
-/// A list of ids as the JSON array SQLite's `json_each` reads.
-pub(crate) fn json_list(ids: &[i64]) -> Result<String, StoreError> {
-    serde_json::to_string(ids)
-        .map_err(|error| StoreError::Database(sqlx::Error::Encode(error.into())))
 }
 
 /// The next value of SQLite's `sequence` as a document number, zero-padded
@@ -1182,7 +1176,7 @@ impl crate::Store {
                                          WHERE l.reservation_id = reservations.id
                                            AND l.released_at IS NULL)",
                 )
-                .bind(json_list(&reservations)?)
+                .bind(json_rows(&reservations)?)
                 .bind(now)
                 .execute(c)
                 .await?;

@@ -26,11 +26,11 @@ use eai_domain::{Directory, Entity};
 use eai_protocol::{Code, Detail, InternalIdEntry, Json, ReceiptOrigin, RetailSale};
 use rust_decimal::Decimal;
 
-use crate::db::{self, Conn, Exact};
+use crate::db::{self, json_rows, Conn, Exact};
 use crate::directory::{self, Branch, DirectoryScope, Numbered};
 use crate::events;
 use crate::locks::{self, Lock};
-use crate::reservation::{json_list, next_number};
+use crate::reservation::next_number;
 use crate::StoreError;
 
 /// One RetailSales for [`integrate_all`], its envelope's branch resolved.
@@ -421,9 +421,7 @@ async fn load_all(
             .bind(db::Texts(codes(Entity::PaymentMethod)))
             .bind(db::Texts(codes(Entity::FinancialManager)))
             .bind(db::Texts(codes(Entity::Operation)))
-            .bind(serde_json::to_string(&documents).map_err(|error| {
-                StoreError::Database(sqlx::Error::Encode(error.into()))
-            })?)
+            .bind(json_rows(&documents)?)
             .fetch_all(&mut **c)
             .await?
         }
@@ -690,7 +688,7 @@ async fn reservations_all(
                     AND released_at IS NULL
                   ORDER BY reservation_id, line_no",
             )
-            .bind(json_list(&ids)?)
+            .bind(json_rows(&ids)?)
             .fetch_all(&mut **c)
             .await?;
             (rows, lines)
