@@ -181,13 +181,7 @@ impl Store {
                 })
             })
             .connect_with(options);
-        let pool = tokio::time::timeout(settings.acquire_timeout, connecting)
-            .await
-            .map_err(|_| StoreError::TimedOut(settings.acquire_timeout))??;
-        Ok(Store {
-            transaction_timeout: settings.statement_timeout * 2,
-            ..Store::from_pool(pool)
-        })
+        Store::opened(connecting, Pool::Postgres, settings).await
     }
 
     /// Opens (creating it when missing) the SQLite database file at
@@ -210,27 +204,26 @@ impl Store {
             .max_connections(1)
             .acquire_timeout(settings.acquire_timeout)
             .connect_with(options);
+        Store::opened(connecting, Pool::Sqlite, settings).await
+    }
+
+    /// The store on the pool `connecting` makes (as `backend`), its first
+    /// connection made within the acquire timeout.
+    async fn opened<P>(
+        connecting: impl std::future::Future<Output = Result<P, sqlx::Error>>,
+        backend: fn(P) -> Pool,
+        settings: PoolSettings,
+    ) -> Result<Store, StoreError> {
         let pool = tokio::time::timeout(settings.acquire_timeout, connecting)
             .await
             .map_err(|_| StoreError::TimedOut(settings.acquire_timeout))??;
         Ok(Store {
-            transaction_timeout: settings.statement_timeout * 2,
-            ..Store::on(Pool::Sqlite(pool))
-        })
-    }
-
-    fn from_pool(pool: sqlx::PgPool) -> Store {
-        Store::on(Pool::Postgres(pool))
-    }
-
-    fn on(pool: Pool) -> Store {
-        Store {
-            pool,
+            pool: backend(pool),
             embedded: Arc::default(),
             environment: Environment::default(),
             tolerance: Decimal::ZERO,
-            transaction_timeout: PoolSettings::default().statement_timeout * 2,
-        }
+            transaction_timeout: settings.statement_timeout * 2,
+        })
     }
 
     /// Begins a transaction (on SQLite, in turn with this process's other

@@ -40,42 +40,18 @@ const MASTER_TABLES: [(&str, &str); 12] = [
     ),
 ];
 
-/// Every row of `table` as text (the `columns`, as the backend writes them
-/// as text), sorted: equal snapshots mean equal contents.
-async fn snapshot(pool: &AnyPool, table: &str, columns: &str) -> String {
-    let row = columns
-        .split(", ")
-        .map(|column| format!("coalesce(CAST({column} AS TEXT), '<null>')"))
-        .collect::<Vec<_>>()
-        .join(" || '|' || ");
-    let mut rows: Vec<String> = sqlx::query_scalar(&format!("SELECT {row} FROM {table}"))
-        .fetch_all(pool)
-        .await
-        .unwrap_or_else(|error| panic!("snapshot {table}: {error}"));
-    rows.sort();
-    rows.join("\n")
-}
-
-/// A row count.
-async fn rows_in(pool: &AnyPool, table: &str) -> i64 {
-    sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
-        .fetch_one(pool)
-        .await
-        .unwrap_or_else(|error| panic!("count {table}: {error}"))
-}
-
 /// Every master table's contents.
 async fn master_state(pool: &AnyPool) -> Vec<(&'static str, String)> {
     let mut state = Vec::new();
     for (table, columns) in MASTER_TABLES {
-        state.push((table, snapshot(pool, table, columns).await));
+        state.push((table, columns_text(pool, table, columns).await));
     }
     state
 }
 
 async fn assert_all_empty(pool: &AnyPool) {
     for (table, _) in MASTER_TABLES {
-        assert_eq!(rows_in(pool, table).await, 0, "{table} must stay empty");
+        assert_eq!(count(pool, table).await, 0, "{table} must stay empty");
     }
 }
 
@@ -105,7 +81,7 @@ async fn the_example_file_imports_every_section_with_progress() {
     );
     for (table, _) in MASTER_TABLES {
         let expected = document[table].as_array().map_or(0, Vec::len);
-        assert_eq!(rows_in(pool, table).await, expected as i64, "{table}");
+        assert_eq!(count(pool, table).await, expected as i64, "{table}");
         assert!(
             report.upserted.contains(&(table, expected)),
             "{table} in {:?}",
