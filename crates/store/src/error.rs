@@ -20,6 +20,9 @@ pub enum StoreError {
     /// The database was unavailable to a batch this operation was part of.
     #[error("{0}")]
     Unavailable(String),
+    /// What an operator asked to store is not valid; says what is wrong.
+    #[error("{0}")]
+    Refused(String),
     /// Another delivery of this UUID was answered while this one was being
     /// processed; running again gives its stored answer.
     #[error("envelope {0} was answered by another delivery meanwhile")]
@@ -51,9 +54,10 @@ impl StoreError {
             StoreError::Database(error) => classify(error),
             StoreError::TimedOut(_) | StoreError::Raced(_) => Failure::Transient,
             StoreError::Unavailable(_) => Failure::Outage,
-            StoreError::Migration(_) | StoreError::Import(_) | StoreError::Configuration(_) => {
-                Failure::Permanent
-            }
+            StoreError::Migration(_)
+            | StoreError::Import(_)
+            | StoreError::Configuration(_)
+            | StoreError::Refused(_) => Failure::Permanent,
         }
     }
 

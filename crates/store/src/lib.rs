@@ -34,10 +34,12 @@
 //! - [`usage`]: the usage report per company, transaction and environment.
 //! - [`export`]: integrated sales exported in numbered batches, handed out until confirmed.
 //! - [`overview`]: the first numbers an operator checks.
+//! - [`alerts`]: e-mail and webhook alerts of failed, blocked and dead messages: targets, events, the alerts outbox.
 //! - [`page`]: keyset paging with opaque cursors.
 //! - [`events`]: the StockLevel and DocumentTraceabilityOrder events, enqueued in the business transaction.
 //! - `testing` (feature `testing`): a throwaway database per test.
 
+pub mod alerts;
 pub mod batch;
 pub mod cancellation;
 pub mod connection;
