@@ -499,6 +499,13 @@ pub async fn start(settings: &Settings, only: Option<Role>) -> anyhow::Result<Ru
             receipts_queue: topology.receipts_in_queue.clone(),
         };
         work.spawn(sender.run(shutdown.clone()));
+        let alerting = crate::alerts::Alerting {
+            store: store.clone(),
+            metrics: metrics.clone(),
+            http: http_client()?,
+            settings: settings.alerts.clone(),
+        };
+        work.spawn(alerting.run(shutdown.clone()));
     }
     tracing::info!(%http_addr, prefix = %settings.amqp.topology_prefix, broker = broker.as_ref().map_or("none".to_owned(), Broker::address), "worker started");
     Ok(RunningApp {

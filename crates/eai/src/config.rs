@@ -76,6 +76,7 @@ pub struct Settings {
     pub receiver: ReceiverSettings,
     pub receipts: ReceiptSettings,
     pub sender: SenderSettings,
+    pub alerts: AlertSettings,
     pub health: HealthSettings,
     pub retention: RetentionSettings,
     pub log: LogSettings,
@@ -212,6 +213,29 @@ pub struct SenderSettings {
     /// How often the full StockLevel load runs (zero turns it off).
     #[serde(with = "humantime_serde")]
     pub stock_full_load: Duration,
+}
+
+/// `[alerts]`: e-mail and webhook alerts of failed, blocked and dead messages.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertSettings {
+    /// One alert per target, reason, company and branch per interval.
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    /// How often events are grouped and due alerts sent.
+    #[serde(with = "humantime_serde")]
+    pub check_every: Duration,
+    /// Attempts of one alert before it stays `failed`.
+    pub max_attempts: i32,
+    /// First retry delay of an alert; it doubles per attempt, with jitter.
+    #[serde(with = "humantime_serde")]
+    pub retry_min: Duration,
+    /// Longest retry delay.
+    #[serde(with = "humantime_serde")]
+    pub retry_max: Duration,
+    /// Longest one SMTP conversation or webhook POST.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
 }
 
 /// `[health]`: readiness and liveness.
@@ -416,6 +440,10 @@ impl Settings {
             ("health.timeout", self.health.timeout),
             ("health.liveness_timeout", self.health.liveness_timeout),
             ("retention.interval", self.retention.interval),
+            ("alerts.interval", self.alerts.interval),
+            ("alerts.check_every", self.alerts.check_every),
+            ("alerts.retry_min", self.alerts.retry_min),
+            ("alerts.timeout", self.alerts.timeout),
         ];
         if let Some((key, _)) = positive.iter().find(|(_, value)| value.is_zero()) {
             return Err(format!("{key}: must be longer than zero"));
@@ -431,12 +459,19 @@ impl Settings {
             ("receipts.max_details", self.receipts.max_details),
             ("receipts.max_attempts", self.receipts.max_attempts as usize),
             ("sender.concurrency", self.sender.concurrency),
+            (
+                "alerts.max_attempts",
+                usize::try_from(self.alerts.max_attempts).unwrap_or(0),
+            ),
         ];
         if let Some((key, _)) = counts.iter().find(|(_, value)| *value == 0) {
             return Err(format!("{key}: must be at least 1"));
         }
         if self.sender.retry_max < self.sender.retry_min {
             return Err("sender.retry_max: must not be shorter than sender.retry_min".to_owned());
+        }
+        if self.alerts.retry_max < self.alerts.retry_min {
+            return Err("alerts.retry_max: must not be shorter than alerts.retry_min".to_owned());
         }
         Ok(self)
     }

@@ -25,9 +25,11 @@
 //! - [`spool`]: the spool directory: envelope files in, receipt files beside them.
 //! - [`sender`]: drains business messages to AMQP and HTTP destinations.
 //! - [`sweep`]: releases expired reservations, the full StockLevel load, the retention purge.
+//! - [`alerts`]: e-mail and webhook alerts of failed, blocked and dead messages.
 //! - [`app`]: wires the above together, drains, then closes.
 //! - [`commands`]: the operator commands.
 
+pub mod alerts;
 pub mod api;
 pub mod app;
 pub mod batcher;

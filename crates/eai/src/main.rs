@@ -93,6 +93,9 @@ enum Command {
     /// The destinations the sender delivers to (loaded with `eai import`).
     #[command(subcommand)]
     Destinations(DestinationsCommand),
+    /// E-mail and webhook alerts of failed, blocked and dead messages.
+    #[command(subcommand)]
+    Alerts(AlertsCommand),
     /// Envelopes answered and attempts, per company, transaction and environment.
     Usage {
         #[arg(long, required_unless_present = "from", value_parser = clap::value_parser!(i32).range(2000..=9999))]
@@ -381,6 +384,39 @@ enum DestinationsCommand {
     Test { name: String },
 }
 
+#[derive(Subcommand)]
+enum AlertsCommand {
+    /// Who is told: e-mail (SMTP) and webhook targets per company and branch.
+    #[command(subcommand)]
+    Targets(AlertTargetsCommand),
+    /// Send a test alert to a target now, through the alerts outbox, and say
+    /// how it went (exit 3 when it was not sent).
+    Test { name: String },
+    /// The alerts, newest first.
+    List {
+        /// waiting, sent or failed.
+        #[arg(long, value_parser = ["waiting", "sent", "failed"])]
+        status: Option<String>,
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(i64).range(1..=1000))]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum AlertTargetsCommand {
+    /// Every target.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create or replace a target (exit 3 when it is not valid).
+    Set(commands::alerts::TargetArgs),
+    /// Delete a target and its alerts.
+    Delete { name: String },
+}
+
 /// Exit codes: 0 success; 1 failure (a server unreachable, say); 2 a usage
 /// error (an unknown option, an invalid filter value); 3 an envelope got an
 /// error receipt, an import had bad rows, or a send, show, action or test
@@ -609,6 +645,27 @@ async fn execute(
         Command::Destinations(DestinationsCommand::Test { name }) => Ok(success_or_3(
             commands::destinations::test(settings, &name).await?,
         )),
+        Command::Alerts(AlertsCommand::Targets(AlertTargetsCommand::List { json })) => {
+            commands::alerts::list_targets(settings, json).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Alerts(AlertsCommand::Targets(AlertTargetsCommand::Set(target))) => Ok(
+            success_or_3(commands::alerts::set_target(settings, target).await?),
+        ),
+        Command::Alerts(AlertsCommand::Targets(AlertTargetsCommand::Delete { name })) => Ok(
+            success_or_3(commands::alerts::delete_target(settings, &name).await?),
+        ),
+        Command::Alerts(AlertsCommand::Test { name }) => {
+            Ok(success_or_3(commands::alerts::test(settings, &name).await?))
+        }
+        Command::Alerts(AlertsCommand::List {
+            status,
+            limit,
+            json,
+        }) => {
+            commands::alerts::list(settings, status, limit, json).await?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

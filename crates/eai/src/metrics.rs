@@ -30,6 +30,7 @@ pub struct Metrics {
     outbound_attempts: IntCounterVec,
     outbound_duration: HistogramVec,
     destinations_blocked: IntCounterVec,
+    alerts: IntCounterVec,
 }
 
 impl Metrics {
@@ -164,6 +165,15 @@ impl Metrics {
             &["destination"],
         )
         .expect("static metric definition");
+        let alerts = IntCounterVec::new(
+            Opts::new(
+                "eai_alerts_total",
+                "E-mail and webhook alert delivery attempts, by channel (email, webhook), \
+                 reason (failed, blocked, dead, test) and outcome (sent, failed).",
+            ),
+            &["channel", "reason", "outcome"],
+        )
+        .expect("static metric definition");
         for collector in [
             Box::new(messages.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(duration.clone()),
@@ -182,6 +192,7 @@ impl Metrics {
             Box::new(outbound_attempts.clone()),
             Box::new(outbound_duration.clone()),
             Box::new(destinations_blocked.clone()),
+            Box::new(alerts.clone()),
         ] {
             registry
                 .register(collector)
@@ -206,6 +217,7 @@ impl Metrics {
             outbound_attempts,
             outbound_duration,
             destinations_blocked,
+            alerts,
         }
     }
 
@@ -580,6 +592,56 @@ impl DestinationBlocked<'_> {
         metrics
             .destinations_blocked
             .with_label_values(&[self.destination])
+            .inc();
+    }
+}
+
+/// One delivery attempt of an e-mail or webhook alert ended.
+pub struct AlertDelivered<'a> {
+    pub alert: i64,
+    pub target: &'a str,
+    /// `email` or `webhook`.
+    pub channel: &'a str,
+    /// `failed`, `blocked`, `dead` or `test`.
+    pub reason: &'a str,
+    pub events: i32,
+    pub attempt: i32,
+    /// `None` when it was sent; what went wrong otherwise (never a secret).
+    pub error: Option<&'a str>,
+}
+
+impl AlertDelivered<'_> {
+    pub fn emit(&self, metrics: &Metrics) {
+        let outcome = match self.error {
+            None => {
+                tracing::info!(
+                    alert = self.alert,
+                    target = self.target,
+                    channel = self.channel,
+                    reason = self.reason,
+                    events = self.events,
+                    attempt = self.attempt,
+                    "alert sent"
+                );
+                "sent"
+            }
+            Some(error) => {
+                tracing::warn!(
+                    alert = self.alert,
+                    target = self.target,
+                    channel = self.channel,
+                    reason = self.reason,
+                    events = self.events,
+                    attempt = self.attempt,
+                    error,
+                    "alert not sent"
+                );
+                "failed"
+            }
+        };
+        metrics
+            .alerts
+            .with_label_values(&[self.channel, self.reason, outcome])
             .inc();
     }
 }

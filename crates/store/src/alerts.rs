@@ -23,8 +23,8 @@
 //! - [`AlertTarget`] and [`Store::set_alert_target`], [`Store::alert_targets`],
 //!   [`Store::delete_alert_target`]: the targets.
 //! - [`Store::fold_alert_events`]: events into alerts, grouped and rate-limited.
-//! - [`Store::enqueue_test_alert`], [`Store::claim_alerts`], [`Store::settle_alert`]:
-//!   the outbox's life.
+//! - [`Store::enqueue_test_alert`] ("Validar E-mails"), [`Store::claim_alerts`],
+//!   [`Store::settle_alert`]: the outbox's life.
 //! - [`Store::alerts`]: the alerts as operators list them.
 
 use std::collections::BTreeMap;
@@ -46,6 +46,8 @@ pub const MAX_SAMPLES: usize = 10;
 /// Secrets are references (`env:NAME`, `file:/path`), resolved at send time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct AlertTarget {
+    /// Unique; in the API it is the path's.
+    #[serde(default)]
     pub name: String,
     /// The company whose messages it hears of; empty: every company.
     #[serde(default)]
@@ -613,9 +615,14 @@ impl Store {
         Ok(events.len())
     }
 
-    /// Puts a test alert for the named target in the outbox, due at once;
-    /// its id, or None for an unknown target.
-    pub async fn enqueue_test_alert(&self, name: &str) -> Result<Option<i64>, StoreError> {
+    /// Puts a test alert for the named target in the outbox, already
+    /// claimed under a lease of `lease` by whoever asked (so that it is sent
+    /// at once and by them); None for an unknown target.
+    pub async fn enqueue_test_alert(
+        &self,
+        name: &str,
+        lease: Duration,
+    ) -> Result<Option<ClaimedAlert>, StoreError> {
         let now = Utc::now();
         let sample = AlertSample {
             uuid: None,
@@ -623,31 +630,60 @@ impl Store {
             detail: Some("test alert".to_owned()),
             at: now,
         };
-        let id: Option<i64> = on_pool!(&self.pool, pool => {
-            sqlx::query_scalar(
+        let created: Option<(i64, i64)> = on_pool!(&self.pool, pool => {
+            sqlx::query_as(
                 "INSERT INTO alerts (target_id, reason, company, branch, window_start, events,
-                                     samples, next_attempt_at, created_at)
-                 SELECT id, 'test', company, branch, $2, 1, $3, $2, $2
+                                     samples, next_attempt_at, created_at, attempts, lease_until)
+                 SELECT id, 'test', company, branch, $2, 1, $3, $2, $2, 1, $4
                    FROM alert_targets WHERE name = $1
-                 RETURNING id",
+                 RETURNING id, target_id",
             )
             .bind(name)
             .bind(now)
             .bind(Json(vec![sample]))
+            .bind(after(now, lease))
             .fetch_optional(pool)
             .await?
         });
-        Ok(id)
+        match created {
+            Some((id, target_id)) => self.claimed_alert(id, target_id).await,
+            None => Ok(None),
+        }
     }
 
-    /// Claims up to `limit` due alerts (or only alert `only`) under a lease
-    /// of `lease`, counting the attempt.
+    /// An alert and its target, as a claim hands them out.
+    async fn claimed_alert(
+        &self,
+        id: i64,
+        target_id: i64,
+    ) -> Result<Option<ClaimedAlert>, StoreError> {
+        let (alert, target): (Option<AlertRow>, Option<TargetRow>) = on_pool!(&self.pool, pool => {
+            let alert = sqlx::query_as(&format!(
+                "SELECT {ALERT_COLUMNS} FROM alerts a JOIN alert_targets t ON t.id = a.target_id
+                  WHERE a.id = $1"
+            ))
+            .bind(id)
+            .fetch_optional(pool)
+            .await?;
+            let target = sqlx::query_as(&format!("{TARGET_COLUMNS} WHERE id = $1"))
+                .bind(target_id)
+                .fetch_optional(pool)
+                .await?;
+            (alert, target)
+        });
+        Ok(alert.zip(target).map(|(alert, target)| ClaimedAlert {
+            alert: alert.into(),
+            target: target.into(),
+        }))
+    }
+
+    /// Claims up to `limit` due alerts under a lease of `lease`, counting
+    /// the attempt.
     #[tracing::instrument(skip(self), err)]
     pub async fn claim_alerts(
         &self,
         limit: i64,
         lease: Duration,
-        only: Option<i64>,
     ) -> Result<Vec<ClaimedAlert>, StoreError> {
         let now = Utc::now();
         let skip_locked = match &self.pool {
@@ -661,14 +697,12 @@ impl Store {
                   WHERE id IN (SELECT id FROM alerts
                                 WHERE status = 'waiting' AND next_attempt_at <= $1
                                   AND (lease_until IS NULL OR lease_until < $1)
-                                  AND ($3 = 0 OR id = $3)
                                 ORDER BY next_attempt_at, id
-                                LIMIT $4{skip_locked})
+                                LIMIT $3{skip_locked})
                   RETURNING id, target_id"
             ))
             .bind(now)
             .bind(after(now, lease))
-            .bind(only.unwrap_or(0))
             .bind(limit)
             .fetch_all(&mut *c)
             .await?
@@ -676,26 +710,7 @@ impl Store {
         tx.commit().await?;
         let mut alerts = Vec::with_capacity(claimed.len());
         for (id, target_id) in claimed {
-            let (alert, target): (Option<AlertRow>, Option<TargetRow>) = on_pool!(&self.pool, pool => {
-                let alert = sqlx::query_as(&format!(
-                    "SELECT {ALERT_COLUMNS} FROM alerts a JOIN alert_targets t ON t.id = a.target_id
-                      WHERE a.id = $1"
-                ))
-                .bind(id)
-                .fetch_optional(pool)
-                .await?;
-                let target = sqlx::query_as(&format!("{TARGET_COLUMNS} WHERE id = $1"))
-                    .bind(target_id)
-                    .fetch_optional(pool)
-                    .await?;
-                (alert, target)
-            });
-            if let (Some(alert), Some(target)) = (alert, target) {
-                alerts.push(ClaimedAlert {
-                    alert: alert.into(),
-                    target: target.into(),
-                });
-            }
+            alerts.extend(self.claimed_alert(id, target_id).await?);
         }
         Ok(alerts)
     }

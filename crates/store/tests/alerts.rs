@@ -270,10 +270,10 @@ async fn events_fold_into_one_alert_per_key_and_the_next_waits_a_window() {
 
     // Both are due now; claimed, they are being sent: what comes meanwhile
     // waits for the next window.
-    let claimed = store.claim_alerts(10, LEASE, None).await.expect("claim");
+    let claimed = store.claim_alerts(10, LEASE).await.expect("claim");
     assert_eq!(claimed.len(), 2);
     assert!(store
-        .claim_alerts(10, LEASE, None)
+        .claim_alerts(10, LEASE)
         .await
         .expect("claim")
         .is_empty());
@@ -315,7 +315,7 @@ async fn events_fold_into_one_alert_per_key_and_the_next_waits_a_window() {
     }
     assert!(
         store
-            .claim_alerts(10, LEASE, None)
+            .claim_alerts(10, LEASE)
             .await
             .expect("claim")
             .is_empty(),
@@ -360,24 +360,28 @@ async fn a_claimed_alert_is_retried_after_a_failure_and_given_up_on_when_told() 
     let db = TestDatabase::create().await;
     let store = &db.store;
     store.set_alert_target(&email("ops")).await.expect("set");
-    assert_eq!(
-        store.enqueue_test_alert("nobody").await.expect("test"),
-        None
-    );
-    let id = store
-        .enqueue_test_alert("ops")
+    assert!(store
+        .enqueue_test_alert("nobody", LEASE)
+        .await
+        .expect("test")
+        .is_none());
+    let claimed = store
+        .enqueue_test_alert("ops", LEASE)
         .await
         .expect("test")
         .expect("known target");
-
-    let claimed = store
-        .claim_alerts(10, LEASE, Some(id))
-        .await
-        .expect("claim");
-    assert_eq!(claimed.len(), 1);
-    assert_eq!(claimed[0].target, email("ops"));
-    assert_eq!(claimed[0].alert.reason, "test");
-    assert_eq!(claimed[0].alert.attempts, 1);
+    let id = claimed.alert.id;
+    assert_eq!(claimed.target, email("ops"));
+    assert_eq!(claimed.alert.reason, "test");
+    assert_eq!(claimed.alert.attempts, 1, "claimed by whoever asked");
+    assert!(
+        store
+            .claim_alerts(10, LEASE)
+            .await
+            .expect("claim")
+            .is_empty(),
+        "no one else takes it"
+    );
     assert!(
         !store
             .settle_alert(id, 2, &AlertOutcome::Sent)
@@ -394,7 +398,7 @@ async fn a_claimed_alert_is_retried_after_a_failure_and_given_up_on_when_told() 
         .await
         .expect("settle"));
 
-    let again = store.claim_alerts(10, LEASE, None).await.expect("claim");
+    let again = store.claim_alerts(10, LEASE).await.expect("claim");
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].alert.attempts, 2);
     assert_eq!(
@@ -406,7 +410,7 @@ async fn a_claimed_alert_is_retried_after_a_failure_and_given_up_on_when_told() 
         .await
         .expect("settle"));
     assert!(store
-        .claim_alerts(10, LEASE, None)
+        .claim_alerts(10, LEASE)
         .await
         .expect("claim")
         .is_empty());
@@ -427,27 +431,21 @@ async fn an_alert_whose_sender_died_is_claimed_again_when_its_lease_expires() {
     let db = TestDatabase::create().await;
     let store = &db.store;
     store.set_alert_target(&email("ops")).await.expect("set");
+    let short = Duration::from_millis(200);
     let id = store
-        .enqueue_test_alert("ops")
+        .enqueue_test_alert("ops", short)
         .await
         .expect("test")
-        .expect("known target");
-    let short = Duration::from_millis(200);
-    assert_eq!(
-        store
-            .claim_alerts(1, short, None)
-            .await
-            .expect("claim")
-            .len(),
-        1
-    );
+        .expect("known target")
+        .alert
+        .id;
     assert!(store
-        .claim_alerts(1, short, None)
+        .claim_alerts(1, short)
         .await
         .expect("claim")
         .is_empty());
     tokio::time::sleep(short * 2).await;
-    let again = store.claim_alerts(1, short, None).await.expect("claim");
+    let again = store.claim_alerts(1, short).await.expect("claim");
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].alert.id, id);
     assert_eq!(again[0].alert.attempts, 2);

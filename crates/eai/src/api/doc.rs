@@ -42,6 +42,18 @@ pub struct LogQuery {
     cursor: Option<String>,
 }
 
+/// The filters of `GET /api/v1/alerts`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct AlertQuery {
+    /// waiting, sent or failed.
+    #[param(pattern = "^(waiting|sent|failed)$")]
+    status: Option<String>,
+    #[param(minimum = 1, maximum = 500)]
+    limit: Option<i64>,
+}
+
 /// The filters of `GET /api/v1/dead-letters`.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -156,6 +168,12 @@ impl Modify for Bearer {
         super::destinations::list,
         super::destinations::unblock,
         super::destinations::test,
+        super::alerts::list_targets,
+        super::alerts::show_target,
+        super::alerts::set_target,
+        super::alerts::delete_target,
+        super::alerts::test,
+        super::alerts::list,
         super::overview::overview,
         super::usage::report,
         super::exports::export,
@@ -194,6 +212,7 @@ mod tests {
         );
         assert_eq!(names::<MappingQuery>(), crate::api::mappings::FILTERS);
         assert_eq!(names::<UsageQuery>(), crate::api::usage::FILTERS);
+        assert_eq!(names::<AlertQuery>(), crate::api::alerts::FILTERS);
         let document = serde_json::to_value(ApiDoc::openapi()).expect("JSON");
         assert!(document["paths"]["/api/v1/messages"]["get"].is_object());
         assert_eq!(

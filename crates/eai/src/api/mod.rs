@@ -12,12 +12,14 @@
 //! - [`dead_letters`]: dead letters listed and replayed, one or in bulk.
 //! - [`mappings`]: de/para mappings listed, set and deleted.
 //! - [`destinations`]: destinations listed, unblocked and tested.
+//! - [`alerts`]: e-mail and webhook alert targets, the test alert and the alerts sent.
 //! - [`overview`]: the first numbers an operator checks, with readiness.
 //! - [`usage`]: the usage report per company, month and environment.
 //! - [`exports`]: integrated sales exported in numbered batches until confirmed.
 //! - [`doc`]: the OpenAPI document, generated from the handlers, at `/api/v1/openapi.json`.
 //! - [`ingress`]: envelopes received over HTTP, sync or async.
 
+pub mod alerts;
 pub mod auth;
 pub mod body;
 pub mod dead_letters;
@@ -101,6 +103,15 @@ pub fn router(state: ApiState) -> Router {
             post(destinations::unblock),
         )
         .route("/api/v1/destinations/{name}/test", post(destinations::test))
+        .route("/api/v1/alert-targets", get(alerts::list_targets))
+        .route(
+            "/api/v1/alert-targets/{name}",
+            get(alerts::show_target)
+                .put(alerts::set_target)
+                .delete(alerts::delete_target),
+        )
+        .route("/api/v1/alert-targets/{name}/test", post(alerts::test))
+        .route("/api/v1/alerts", get(alerts::list))
         .route("/api/v1/overview", get(overview::overview))
         .route("/api/v1/usage", get(usage::report))
         .route("/api/v1/exports", post(exports::export))

@@ -1,0 +1,132 @@
+//! The e-mail: plain text in the target's language (Portuguese or English,
+//! as the console speaks), to the recipients with the copy list in Cc, over
+//! SMTP with STARTTLS, implicit TLS or neither (lettre on tokio, rustls).
+
+use std::time::Duration;
+
+use eai_store::alerts::Alert;
+use lettre::message::header::ContentType;
+use lettre::message::Mailbox;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use secrecy::ExposeSecret;
+
+use super::secret;
+
+/// Where and how an e-mail goes: a target's e-mail settings.
+pub struct Smtp<'a> {
+    pub host: &'a str,
+    pub port: u16,
+    /// `starttls`, `tls` or `none`.
+    pub security: &'a str,
+    pub sender: &'a str,
+    pub username: Option<&'a str>,
+    pub password_ref: Option<&'a str>,
+    pub recipients: &'a [String],
+    pub copies: &'a [String],
+    /// `pt` or `en`.
+    pub language: &'a str,
+}
+
+/// The subject and body of `alert` in `language`.
+pub fn compose(alert: &Alert, language: &str) -> (String, String) {
+    let english = language == "en";
+    let what = match (alert.reason.as_str(), english) {
+        ("failed", false) => "mensagens não entregues (falha ou rejeição)",
+        ("failed", true) => "messages not delivered (failed or rejected)",
+        ("blocked", false) => "destinos bloqueados (credenciais recusadas)",
+        ("blocked", true) => "destinations blocked (credentials refused)",
+        ("dead", false) => "mensagens em dead letter",
+        ("dead", true) => "dead letters",
+        (_, false) => "alerta de teste",
+        (_, true) => "test alert",
+    };
+    let place = |company: &str, branch: &str| match (company.is_empty(), english) {
+        (true, false) => "todas as empresas".to_owned(),
+        (true, true) => "every company".to_owned(),
+        (false, false) => format!("empresa {company}, filial {branch}"),
+        (false, true) => format!("company {company}, branch {branch}"),
+    };
+    let place = place(&alert.company, &alert.branch);
+    let subject = format!("[EAI] {}: {what} ({place})", alert.events);
+    let (count, since, samples, end) = if english {
+        ("Count", "Since", "Examples", "EAI Worker")
+    } else {
+        ("Quantidade", "Desde", "Exemplos", "EAI Worker")
+    };
+    let mut body = format!(
+        "{what}\n{place}\n{count}: {}\n{since}: {}\n\n{samples}:\n",
+        alert.events,
+        alert.window_start.format("%Y-%m-%d %H:%M:%S UTC"),
+    );
+    for sample in &alert.samples {
+        let parts: Vec<&str> = [
+            sample.uuid.as_deref(),
+            sample.destination.as_deref(),
+            sample.detail.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        body.push_str(&format!(
+            "- {} {}\n",
+            sample.at.format("%H:%M:%S"),
+            parts.join(" | ")
+        ));
+    }
+    body.push_str(&format!("\n-- \n{end} ({})\n", alert.target));
+    (subject, body)
+}
+
+fn mailbox(what: &str, address: &str) -> Result<Mailbox, String> {
+    address
+        .parse()
+        .map_err(|error| format!("{what} {address:?} is not an e-mail address: {error}"))
+}
+
+/// Sends `alert` through `smtp` within `timeout`.
+pub async fn send(alert: &Alert, smtp: &Smtp<'_>, timeout: Duration) -> Result<(), String> {
+    let (subject, body) = compose(alert, smtp.language);
+    let mut message = Message::builder()
+        .from(mailbox("sender", smtp.sender)?)
+        .subject(subject)
+        .header(ContentType::TEXT_PLAIN);
+    for recipient in smtp.recipients {
+        message = message.to(mailbox("recipient", recipient)?);
+    }
+    for copy in smtp.copies {
+        message = message.cc(mailbox("copy", copy)?);
+    }
+    let message = message
+        .body(body)
+        .map_err(|error| format!("composing the e-mail failed: {error}"))?;
+    let where_to = format!("SMTP {}:{}", smtp.host, smtp.port);
+    let builder = match smtp.security {
+        "tls" => AsyncSmtpTransport::<Tokio1Executor>::relay(smtp.host),
+        "starttls" => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(smtp.host),
+        _ => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(
+            smtp.host,
+        )),
+    }
+    .map_err(|error| format!("{where_to}: {error}"))?;
+    let mut builder = builder.port(smtp.port).timeout(Some(timeout));
+    if let Some(username) = smtp.username {
+        let reference = smtp
+            .password_ref
+            .ok_or_else(|| format!("{where_to}: the username {username:?} has no password_ref"))?;
+        let password = secret::resolve(reference).map_err(|error| error.to_string())?;
+        builder = builder.credentials(Credentials::new(
+            username.to_owned(),
+            password.expose_secret().to_owned(),
+        ));
+    }
+    let transport = builder.build();
+    match tokio::time::timeout(timeout, transport.send(message)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(error)) => Err(format!("{where_to}: {error}")),
+        Err(_) => Err(format!(
+            "{where_to}: no answer within {} ms",
+            timeout.as_millis()
+        )),
+    }
+}
