@@ -8,6 +8,7 @@
 //! [`TestDatabase`]. A missing broker or database fails the test with the
 //! reason — never a skip.
 
+pub mod alert_sinks;
 pub mod api;
 pub mod audit;
 pub mod destination;

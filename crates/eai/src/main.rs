@@ -412,7 +412,7 @@ enum AlertTargetsCommand {
         json: bool,
     },
     /// Create or replace a target (exit 3 when it is not valid).
-    Set(commands::alerts::TargetArgs),
+    Set(Box<commands::alerts::TargetArgs>),
     /// Delete a target and its alerts.
     Delete { name: String },
 }
@@ -650,7 +650,7 @@ async fn execute(
             Ok(ExitCode::SUCCESS)
         }
         Command::Alerts(AlertsCommand::Targets(AlertTargetsCommand::Set(target))) => Ok(
-            success_or_3(commands::alerts::set_target(settings, target).await?),
+            success_or_3(commands::alerts::set_target(settings, *target).await?),
         ),
         Command::Alerts(AlertsCommand::Targets(AlertTargetsCommand::Delete { name })) => Ok(
             success_or_3(commands::alerts::delete_target(settings, &name).await?),
