@@ -11,7 +11,8 @@ cargo test -p eai --test cli the_demo_needs_nothing_installed
 cargo test -p eai-store --lib \
     --test backends --test batch --test import --test inbound_queue \
     --test mappings_export_usage --test operator_log --test receive \
-    --test reservation --test reservation_errors --test sender --test stock
+    --test reservation --test reservation_errors --test sender --test stock --test alerts
 cargo test -p eai-tests --lib \
     --test item_reserve --test retail_sales --test without_broker \
-    --test sender --test events --test operations --test http --test totvs_schemas
+    --test sender --test events --test operations --test http --test totvs_schemas \
+    --test alerts
