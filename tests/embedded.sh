@@ -7,7 +7,8 @@ set -euo pipefail
 export EAI_TEST_BACKEND=sqlite
 cargo test -p eai-protocol -p eai-domain
 cargo test -p eai --lib
-cargo test -p eai --test cli the_demo_needs_nothing_installed
+cargo test -p eai --test cli -- the_demo_needs_nothing_installed \
+    an_operator_sets_tests_and_lists_alert_targets
 cargo test -p eai-store --lib \
     --test backends --test batch --test import --test inbound_queue \
     --test mappings_export_usage --test operator_log --test receive \

@@ -5,6 +5,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use eai::config::Settings;
+use eai_tests::alert_sinks::{closed_addr, SmtpSink};
 use eai_tests::process::{environment, free_addr, WorkerProcess};
 use eai_tests::{prepared_database, stream, test_settings, TopologyGuard};
 use serde_json::Value;
@@ -578,5 +579,103 @@ fn a_sender_only_worker_given_a_spool_directory_is_refused_at_once() {
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "before connecting to anything"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_sets_tests_and_lists_alert_targets_from_the_command_line() {
+    let db = eai_store::testing::TestDatabase::create().await;
+    let settings = test_settings(&db);
+    let sink = SmtpSink::start().await;
+    let closed = closed_addr().await;
+    let set = |name: &str, port: u16, extra: &[&str]| {
+        let port = port.to_string();
+        let args = [
+            &[
+                "alerts",
+                "targets",
+                "set",
+                name,
+                "--smtp-host",
+                "127.0.0.1",
+                "--smtp-port",
+                &port,
+                "--smtp-security",
+                "none",
+                "--sender",
+                "eai@example.com",
+                "--to",
+                "ops@example.com,duty@example.com",
+                "--cc",
+                "boss@example.com",
+            ],
+            extra,
+        ]
+        .concat();
+        eai(&settings, &args)
+    };
+    assert_eq!(set("ops", sink.addr.port(), &[]).status.code(), Some(0));
+    assert_eq!(set("down", closed.port(), &[]).status.code(), Some(0));
+    let refused = set(
+        "bad",
+        sink.addr.port(),
+        &["--username", "eai", "--password-ref", "hunter2"],
+    );
+    assert_eq!(refused.status.code(), Some(3));
+    assert_eq!(
+        String::from_utf8_lossy(&refused.stderr).trim(),
+        "bad: password_ref must be env:NAME or file:/path"
+    );
+    let targets = json(&settings, &["alerts", "targets", "list"], 0);
+    assert_eq!(targets[1]["name"], "ops");
+    assert_eq!(targets[1]["copies"][0], "boss@example.com");
+
+    let sent = eai(&settings, &["alerts", "test", "ops"]);
+    let stdout = String::from_utf8_lossy(&sent.stdout);
+    assert_eq!(sent.status.code(), Some(0), "{stdout}");
+    assert!(stdout.starts_with("ops: test alert sent in "), "{stdout}");
+    let mails = sink.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(
+        mails[0].recipients,
+        ["ops@example.com", "duty@example.com", "boss@example.com"]
+    );
+    let failed = eai(&settings, &["alerts", "test", "down"]);
+    let stdout = String::from_utf8_lossy(&failed.stdout);
+    assert_eq!(failed.status.code(), Some(3), "{stdout}");
+    assert!(
+        stdout.starts_with("down: test alert NOT sent after ")
+            && stdout.contains(&format!(
+                "SMTP 127.0.0.1:{}: Connection error",
+                closed.port()
+            )),
+        "{stdout}"
+    );
+    let unknown = eai(&settings, &["alerts", "test", "nobody"]);
+    assert_eq!(unknown.status.code(), Some(3));
+
+    let listed = json(&settings, &["alerts", "list", "--status", "failed"], 0);
+    assert_eq!(listed.as_array().map(Vec::len), Some(1));
+    assert_eq!(listed[0]["target"], "down");
+    assert_eq!(
+        json(&settings, &["alerts", "list", "--status", "sent"], 0)[0]["target"],
+        "ops"
+    );
+    assert_eq!(
+        eai(&settings, &["alerts", "list", "--status", "bogus"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        eai(&settings, &["alerts", "targets", "delete", "ops"])
+            .status
+            .code(),
+        Some(0)
+    );
+    assert_eq!(
+        eai(&settings, &["alerts", "targets", "delete", "ops"])
+            .status
+            .code(),
+        Some(3)
     );
 }

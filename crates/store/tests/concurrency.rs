@@ -355,3 +355,84 @@ async fn a_reservation_of_a_thousand_items_is_planned_under_its_branch_lock_besi
     assert_eq!(reserved, Decimal::from(2 * MANY_PRODUCTS + WORKERS));
     assert_stock_consistent(&db.any().await).await;
 }
+
+/// Alerts of a fleet: one worker groups events at a time (another finds the
+/// lock taken and leaves them), and workers claiming at once take each due
+/// alert once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_fleet_groups_alert_events_one_worker_at_a_time_and_sends_each_alert_once() {
+    use eai_store::alerts::{AlertChannel, AlertTarget};
+    use std::time::Duration;
+
+    let db = TestDatabase::create().await;
+    for index in 0..20 {
+        db.store
+            .set_alert_target(&AlertTarget {
+                name: format!("hook-{index}"),
+                company: String::new(),
+                branch: String::new(),
+                channel: AlertChannel::Webhook {
+                    url: "http://127.0.0.1:9/alerts".to_owned(),
+                    signing_secret_ref: None,
+                },
+                language: "pt".to_owned(),
+                enabled: true,
+            })
+            .await
+            .expect("target set");
+    }
+    sqlx::query(
+        "INSERT INTO alert_events (reason, company, branch, destination, detail)
+         VALUES ('blocked', 'C1', 'B1', 'shop', 'HTTP 401')",
+    )
+    .execute(db.pool())
+    .await
+    .expect("event");
+
+    let mut folding = db.connection().await;
+    sqlx::query("BEGIN")
+        .execute(&mut folding)
+        .await
+        .expect("begin");
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('eai.alerts.fold'))")
+        .execute(&mut folding)
+        .await
+        .expect("another worker folds");
+    let window = Duration::from_secs(60);
+    assert_eq!(
+        db.store.fold_alert_events(window, 100).await.expect("fold"),
+        0,
+        "the events are left to the worker folding"
+    );
+    sqlx::query("ROLLBACK")
+        .execute(&mut folding)
+        .await
+        .expect("rollback");
+    assert_eq!(
+        db.store.fold_alert_events(window, 100).await.expect("fold"),
+        1
+    );
+
+    let mut claims = tokio::task::JoinSet::new();
+    for _ in 0..4 {
+        let store = worker_store(&db).await;
+        claims.spawn(async move {
+            let mut ids = Vec::new();
+            loop {
+                let claimed = store
+                    .claim_alerts(3, Duration::from_secs(60))
+                    .await
+                    .expect("claim");
+                if claimed.is_empty() {
+                    return ids;
+                }
+                ids.extend(claimed.into_iter().map(|alert| alert.alert.id));
+            }
+        });
+    }
+    let mut ids: Vec<i64> = claims.join_all().await.into_iter().flatten().collect();
+    let claimed = ids.len();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!((claimed, ids.len()), (20, 20), "each alert claimed once");
+}
