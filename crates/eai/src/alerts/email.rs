@@ -130,3 +130,60 @@ pub async fn send(alert: &Alert, smtp: &Smtp<'_>, timeout: Duration) -> Result<(
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+    use eai_store::alerts::AlertSample;
+
+    use super::*;
+
+    fn alert(reason: &str, company: &str) -> Alert {
+        let at = Utc
+            .with_ymd_and_hms(2026, 12, 5, 8, 17, 0)
+            .single()
+            .expect("a time");
+        Alert {
+            id: 5,
+            target: "ops".to_owned(),
+            reason: reason.to_owned(),
+            company: company.to_owned(),
+            branch: "01".to_owned(),
+            window_start: at,
+            events: 12,
+            samples: vec![AlertSample {
+                uuid: Some("U-1".to_owned()),
+                destination: Some("shop".to_owned()),
+                detail: Some("HTTP 401".to_owned()),
+                at,
+            }],
+            status: "waiting".to_owned(),
+            attempts: 0,
+            next_attempt_at: at,
+            last_error: None,
+            created_at: at,
+            sent_at: None,
+        }
+    }
+
+    #[test]
+    fn the_email_names_the_count_the_place_and_the_samples_in_the_targets_language() {
+        let (subject, body) = compose(&alert("blocked", "T1"), "pt");
+        assert_eq!(
+            subject,
+            "[EAI] 12: destinos bloqueados (credenciais recusadas) (empresa T1, filial 01)"
+        );
+        assert_eq!(
+            body,
+            "destinos bloqueados (credenciais recusadas)\nempresa T1, filial 01\n\
+             Quantidade: 12\nDesde: 2026-12-05 08:17:00 UTC\n\nExemplos:\n\
+             - 08:17:00 U-1 | shop | HTTP 401\n\n-- \nEAI Worker (ops)\n"
+        );
+        let (subject, body) = compose(&alert("dead", ""), "en");
+        assert_eq!(subject, "[EAI] 12: dead letters (every company)");
+        assert!(
+            body.contains("\nCount: 12\nSince: 2026-12-05 08:17:00 UTC\n"),
+            "{body}"
+        );
+    }
+}

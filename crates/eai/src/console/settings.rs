@@ -345,7 +345,7 @@ pub async fn schedules(State(state): State<ApiState>, signed: Signed) -> Html<St
     let text = signed.text;
     let settings = &state.settings;
     let shown = |duration: Duration| humantime::format_duration(duration).to_string();
-    let jobs: [(&str, &str, String); 5] = [
+    let jobs: [(&str, &str, String); 6] = [
         (
             text.job_relay,
             "receipts.relay_interval",
@@ -375,6 +375,15 @@ pub async fn schedules(State(state): State<ApiState>, signed: Signed) -> Html<St
             ),
         ),
         (text.job_sender, "sender.poll", shown(settings.sender.poll)),
+        (
+            text.job_alerts,
+            "alerts.check_every",
+            format!(
+                "{} (1 / {})",
+                shown(settings.alerts.check_every),
+                shown(settings.alerts.interval)
+            ),
+        ),
     ];
     let body = html! {
         table {

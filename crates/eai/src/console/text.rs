@@ -114,6 +114,7 @@ pub struct Text {
     pub job_stock: &'static str,
     pub job_retention: &'static str,
     pub job_sender: &'static str,
+    pub job_alerts: &'static str,
 }
 
 pub const PT: Text = Text {
@@ -225,6 +226,7 @@ pub const PT: Text = Text {
     job_stock: "Carga completa de estoque (StockLevel)",
     job_retention: "Limpeza de histórico",
     job_sender: "Verificação da fila de saída",
+    job_alerts: "Alertas por e-mail e webhook",
 };
 
 pub const EN: Text = Text {
@@ -336,6 +338,7 @@ pub const EN: Text = Text {
     job_stock: "Full StockLevel load",
     job_retention: "Retention purge",
     job_sender: "Sender poll",
+    job_alerts: "E-mail and webhook alerts",
 };
 
 impl Text {
