@@ -4,7 +4,7 @@
 //! re-send a sender may make, since a UUID purged from the inbox would be
 //! processed again. What still needs someone is kept whatever its age: a
 //! receipt not yet delivered, an outbound message not settled for good, a
-//! dead letter neither replayed nor discarded.
+//! dead letter neither replayed nor discarded, an alert not sent yet.
 //!
 //! On SQLite a pass is one transaction of simple statements (SQLite has no
 //! `DELETE` in a `WITH`): the rows to go are chosen first, then deleted, and
@@ -29,7 +29,7 @@ pub struct Purged {
     /// Retry counts of UUIDs no longer seen.
     pub retries: u64,
     /// Operator history: dead letters replayed or discarded, operator
-    /// actions, receipts an inbound retry superseded.
+    /// actions, receipts an inbound retry superseded, alerts sent or given up on.
     pub history: u64,
 }
 
@@ -111,6 +111,10 @@ impl Store {
                     AND o.created_at < now() - make_interval(secs => $1)
                     AND NOT EXISTS (SELECT 1 FROM inbox i WHERE i.receipt_id = o.id)
                   ORDER BY o.created_at LIMIT $2)",
+            "DELETE FROM alerts WHERE id IN (
+                 SELECT id FROM alerts
+                  WHERE status <> 'waiting' AND created_at < now() - make_interval(secs => $1)
+                  ORDER BY created_at LIMIT $2)",
         ] {
             history += sqlx::query(sql)
                 .bind(age)
@@ -197,6 +201,9 @@ async fn purge_sqlite(
               WHERE o.kind = 'receipt' AND o.status <> 'waiting' AND o.created_at < $1
                 AND NOT EXISTS (SELECT 1 FROM inbox i WHERE i.receipt_id = o.id)
               ORDER BY o.created_at LIMIT $2)",
+        "DELETE FROM alerts WHERE id IN (
+             SELECT id FROM alerts WHERE status <> 'waiting' AND created_at < $1
+              ORDER BY created_at LIMIT $2)",
     ] {
         history += sqlx::query(sql)
             .bind(before)

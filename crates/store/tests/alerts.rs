@@ -353,6 +353,23 @@ async fn events_fold_into_one_alert_per_key_and_the_next_waits_a_window() {
             .len(),
         2
     );
+
+    // Past the retention window, the alerts sent go; those waiting stay.
+    let purged = store.purge(Duration::ZERO, 100).await.expect("purge");
+    assert!(purged.history >= 2, "{purged:?}");
+    let left = store
+        .alerts(&AlertFilter {
+            status: None,
+            limit: 10,
+        })
+        .await
+        .expect("alerts");
+    assert_eq!(
+        left.iter()
+            .map(|alert| alert.status.as_str())
+            .collect::<Vec<_>>(),
+        ["waiting", "waiting"]
+    );
 }
 
 #[tokio::test]
