@@ -6,7 +6,7 @@
 //! CLI and the API reaches the sink, and against a closed port fails saying
 //! why; an alert that could not be sent before a crash is sent after the
 //! restart; a password reference that resolves to nothing is named, a
-//! resolved password is used and never shown.
+//! resolved password (a mounted file) is used and never shown.
 
 use std::time::Duration;
 
@@ -80,6 +80,13 @@ async fn rejected_messages(app: &TestApp, server: &HttpDestination, count: usize
         );
     }
     uuids
+}
+
+/// A file holding `secret`, as a mounted secret; its path.
+fn secret_file(secret: &str) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("eai-secret-{}", uuid::Uuid::new_v4()));
+    std::fs::write(&path, secret).expect("the secret is written");
+    path
 }
 
 /// The alerts as `GET /api/v1/alerts` lists them.
@@ -177,9 +184,8 @@ async fn a_burst_of_failures_is_one_email_and_the_next_burst_waits_for_the_next_
 
 #[tokio::test]
 async fn a_blocked_destination_reaches_the_webhook_with_a_signature_that_verifies() {
-    let key_name = format!("EAI_TEST_ALERT_KEY_{}", uuid::Uuid::new_v4().simple());
     let key = "webhook-signing-key-0123456789";
-    std::env::set_var(&key_name, key);
+    let key_file = secret_file(&format!("{key}\n"));
     let app = spawn_app_with(quick_alerts).await;
     let receiver = WebhookReceiver::start().await;
     app.db
@@ -190,7 +196,7 @@ async fn a_blocked_destination_reaches_the_webhook_with_a_signature_that_verifie
             branch: String::new(),
             channel: AlertChannel::Webhook {
                 url: receiver.url(),
-                signing_secret_ref: Some(format!("env:{key_name}")),
+                signing_secret_ref: Some(format!("file:{}", key_file.display())),
             },
             language: "pt".to_owned(),
             enabled: true,
@@ -234,6 +240,7 @@ async fn a_blocked_destination_reaches_the_webhook_with_a_signature_that_verifie
     assert_eq!(body["target"], "hook");
     assert_eq!(body["samples"][0]["destination"], "locked");
     assert!(body["alert"].is_i64());
+    std::fs::remove_file(&key_file).ok();
 }
 
 /// `PUT /api/v1/alert-targets/{name}` with `token`.
@@ -437,7 +444,26 @@ async fn a_password_reference_is_resolved_when_sending_and_named_when_it_cannot_
         "nothing is sent without the password"
     );
 
-    std::env::set_var(&variable, "s3cret");
+    // Now from a file, as a mounted secret: missing, then there.
+    let password_file = std::env::temp_dir().join(format!("eai-smtp-{}", uuid::Uuid::new_v4()));
+    let reference = format!("file:{}", password_file.display());
+    app.db
+        .store
+        .set_alert_target(&with_password(&reference))
+        .await
+        .expect("target set");
+    assert!(!eai::commands::alerts::test(&app.settings, "ops")
+        .await
+        .expect("runs"));
+    let failed = alerts(&app, "?status=failed").await;
+    let error = failed[0]["last_error"].as_str().expect("why");
+    assert!(
+        error.starts_with(&format!(
+            "the secret reference {reference} cannot be resolved: reading "
+        )),
+        "{error}"
+    );
+    std::fs::write(&password_file, "s3cret\n").expect("the secret is mounted");
     assert!(eai::commands::alerts::test(&app.settings, "ops")
         .await
         .expect("runs"));
@@ -460,4 +486,5 @@ async fn a_password_reference_is_resolved_when_sending_and_named_when_it_cannot_
     for alert in alerts(&app, "").await {
         assert!(!alert.to_string().contains("s3cret"));
     }
+    std::fs::remove_file(&password_file).ok();
 }

@@ -131,10 +131,10 @@ impl AlertTarget {
                 smtp_port,
                 smtp_security,
                 sender,
+                username,
                 password_ref,
                 recipients,
                 copies,
-                ..
             } => {
                 if smtp_host.trim().is_empty() || *smtp_port == 0 {
                     return Some("smtp_host and smtp_port are required".to_owned());
@@ -144,6 +144,9 @@ impl AlertTarget {
                 }
                 if recipients.is_empty() {
                     return Some("an e-mail target needs at least one recipient".to_owned());
+                }
+                if username.is_some() != password_ref.is_some() {
+                    return Some("username and password_ref go together".to_owned());
                 }
                 std::iter::once(sender)
                     .chain(recipients)

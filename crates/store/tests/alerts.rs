@@ -115,7 +115,7 @@ async fn targets_are_set_replaced_listed_refused_and_deleted() {
         smtp_port: 25,
         smtp_security: "none".to_owned(),
         sender: "eai@example.com".to_owned(),
-        username: None,
+        username: Some("eai".to_owned()),
         password_ref: Some("hunter2".to_owned()),
         recipients: vec!["ops@example.com".to_owned()],
         copies: Vec::new(),
@@ -125,6 +125,16 @@ async fn targets_are_set_replaced_listed_refused_and_deleted() {
             assert_eq!(problem, "password_ref must be env:NAME or file:/path")
         }
         other => panic!("a secret given as a password is refused, got {other:?}"),
+    }
+    let mut anonymous = email("anonymous");
+    if let AlertChannel::Email { username, .. } = &mut anonymous.channel {
+        *username = None;
+    }
+    match store.set_alert_target(&anonymous).await {
+        Err(StoreError::Refused(problem)) => {
+            assert_eq!(problem, "username and password_ref go together")
+        }
+        other => panic!("a password without a user is refused, got {other:?}"),
     }
     let mut nobody = email("nobody");
     if let AlertChannel::Email { recipients, .. } = &mut nobody.channel {
