@@ -14,4 +14,5 @@ cargo test -p eai-store --lib \
     --test reservation --test reservation_errors --test sender --test stock
 cargo test -p eai-tests --lib \
     --test item_reserve --test retail_sales --test without_broker \
-    --test sender --test events --test operations --test http --test totvs_schemas
+    --test sender --test events --test operations --test http --test totvs_schemas \
+    --test metrics
