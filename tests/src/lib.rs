@@ -454,13 +454,7 @@ impl TestApp {
         loop {
             let (status, body) = self.http_get("/metrics").await;
             assert_eq!(status, 200, "/metrics answers");
-            let value = body.lines().find_map(|line| {
-                line.strip_prefix(series)?
-                    .strip_prefix(' ')?
-                    .trim()
-                    .parse::<f64>()
-                    .ok()
-            });
+            let value = process::series_value(&body, series);
             if value == Some(expected) || std::time::Instant::now() >= deadline {
                 return value;
             }
