@@ -16,4 +16,4 @@ cargo test -p eai-store --lib \
 cargo test -p eai-tests --lib \
     --test item_reserve --test retail_sales --test without_broker \
     --test sender --test events --test operations --test http --test totvs_schemas \
-    --test alerts
+    --test metrics --test alerts

@@ -7,7 +7,6 @@
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Datelike, Months, Utc};
-use eai_store::inbound_queue::Queued;
 use eai_store::testing::TestBackend;
 use eai_store::Environment;
 
@@ -140,35 +139,6 @@ async fn stored_receipt(app: &TestApp, uuid: &str) -> Value {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-/// Puts `body` on the worker's inbound queue as a publisher that is no
-/// platform would (no reply_to, no ids): on the inbound exchange, or the
-/// database's queue of a worker without a broker.
-async fn inject(app: &TestApp, routing_key: &str, body: &[u8]) {
-    if !app.settings.has_broker() {
-        app.db
-            .store
-            .enqueue(&Queued {
-                routing_key,
-                body,
-                ..Queued::default()
-            })
-            .await
-            .expect("queued");
-        return;
-    }
-    let channel = app.channel().await;
-    channel
-        .basic_publish(
-            app.topology.inbound_exchange.as_str().into(),
-            routing_key.into(),
-            eai_transport::lapin::options::BasicPublishOptions::default(),
-            body,
-            eai_transport::lapin::BasicProperties::default(),
-        )
-        .await
-        .expect("published");
 }
 
 /// What makes reserving P001 fail until [`Hold::release`]: on PostgreSQL a
@@ -579,7 +549,7 @@ async fn a_discarded_item_leaves_pending_and_the_log_keeps_who_when_and_why() {
     assert_eq!(detail["discarded"]["note"], "test order, never real");
     assert!(detail["discarded"]["at"].is_string());
     // A body that is no envelope is dead-lettered; its dead letter is discarded the same way.
-    inject(&app, "ItemReserve", b"not an envelope").await;
+    app.inject("ItemReserve", b"not an envelope").await;
     let mut dead = json!(null);
     for _ in 0..100 {
         dead = get(&app, "/api/v1/dead-letters?open=true").await;

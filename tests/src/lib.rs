@@ -341,6 +341,35 @@ impl TestApp {
         self.publish_one(body).await
     }
 
+    /// Puts `body` on the worker's inbound queue as a publisher that is no
+    /// platform would (no reply_to, no ids): on the inbound exchange, or the
+    /// database's queue of a worker without a broker.
+    pub async fn inject(&self, routing_key: &str, body: &[u8]) {
+        if !self.settings.has_broker() {
+            self.db
+                .store
+                .enqueue(&eai_store::inbound_queue::Queued {
+                    routing_key,
+                    body,
+                    ..eai_store::inbound_queue::Queued::default()
+                })
+                .await
+                .expect("queued");
+            return;
+        }
+        self.channel()
+            .await
+            .basic_publish(
+                self.topology.inbound_exchange.as_str().into(),
+                routing_key.into(),
+                eai_transport::lapin::options::BasicPublishOptions::default(),
+                body,
+                eai_transport::lapin::BasicProperties::default(),
+            )
+            .await
+            .expect("published");
+    }
+
     /// A channel on the test's own connection.
     pub async fn channel(&self) -> Channel {
         self.broker
@@ -426,13 +455,7 @@ impl TestApp {
         loop {
             let (status, body) = self.http_get("/metrics").await;
             assert_eq!(status, 200, "/metrics answers");
-            let value = body.lines().find_map(|line| {
-                line.strip_prefix(series)?
-                    .strip_prefix(' ')?
-                    .trim()
-                    .parse::<f64>()
-                    .ok()
-            });
+            let value = process::series_value(&body, series);
             if value == Some(expected) || std::time::Instant::now() >= deadline {
                 return value;
             }

@@ -191,6 +191,13 @@ impl WorkerProcess {
         http_get(self.http_addr, "/healthz", Duration::from_secs(1)).await
     }
 
+    /// The value `/metrics` gives the series `series` (name and labels as
+    /// printed), if the worker answers and serves it.
+    pub async fn metric(&self, series: &str) -> Option<f64> {
+        let (_, body) = http_get(self.http_addr, "/metrics", Duration::from_secs(1)).await?;
+        series_value(&body, series)
+    }
+
     /// `kill -9`: no drain, no goodbye.
     pub fn kill(&mut self) {
         self.child.kill().ok();
@@ -287,6 +294,17 @@ pub async fn run_command(
         elapsed,
         stderr,
     }
+}
+
+/// The value of `series` (name and labels as printed) in a `/metrics` exposition.
+pub fn series_value(exposition: &str, series: &str) -> Option<f64> {
+    exposition.lines().find_map(|line| {
+        line.strip_prefix(series)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
 }
 
 /// A plain HTTP/1.1 GET with a deadline; `None` when nothing answers in time.

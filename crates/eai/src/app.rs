@@ -31,18 +31,20 @@ use crate::health::Health;
 use crate::http;
 use crate::inlet::Inlet;
 use crate::memory::MemoryReturn;
-use crate::metrics::{ConsumerError, Metrics};
+use crate::metrics::{BrokerReconnected, ConsumerError, Metrics};
 use crate::queue_consumer::QueueConsumer;
 use crate::receiver::{Receiver, RetryPlan};
 use crate::relay::Relay;
+use crate::sampler::Sampler;
 use crate::sender::receipts_in::DestinationReceipts;
 use crate::sender::{RetryPolicy, Sender};
 use crate::spool::Spool;
 use crate::sweep;
 use crate::unrouted::Unrouted;
 
-/// What the receiver of the database's inbound queue calls its queue in the logs.
-const INBOUND_QUEUE: &str = "inbound_queue";
+/// What the receiver of the database's inbound queue calls its queue in the
+/// logs and in the queue gauges.
+pub(crate) const INBOUND_QUEUE: &str = "inbound_queue";
 
 /// Which halves of the worker `eai run --only` starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -234,6 +236,7 @@ pub async fn start(settings: &Settings, only: Option<Role>) -> anyhow::Result<Ru
     let topology = settings.topology();
     let (inlet, broker) = open_inlet(settings, &store, Some(topology.clone())).await?;
     let metrics = Metrics::new();
+    metrics.describe_build(store.backend(), broker.is_some());
     let identity = settings.identity();
     let health = Health::new(broker.clone(), settings.health.liveness_timeout);
     let shutdown = CancellationToken::new();
@@ -256,9 +259,14 @@ pub async fn start(settings: &Settings, only: Option<Role>) -> anyhow::Result<Ru
 
     if let Some(broker) = &broker {
         infrastructure.spawn({
-            let (broker, closing) = (broker.clone(), closing.clone());
+            let (broker, closing, metrics) = (broker.clone(), closing.clone(), metrics.clone());
             async move {
-                broker.supervise(closing.cancelled_owned()).await;
+                let address = broker.address();
+                broker
+                    .supervise(closing.cancelled_owned(), || {
+                        BrokerReconnected { address: &address }.emit(&metrics)
+                    })
+                    .await;
                 Ok(())
             }
         });
@@ -296,6 +304,7 @@ pub async fn start(settings: &Settings, only: Option<Role>) -> anyhow::Result<Ru
         settings.http.addr,
         metrics.clone(),
         Arc::clone(&health),
+        store.clone(),
         api,
     )
     .await
@@ -308,6 +317,20 @@ pub async fn start(settings: &Settings, only: Option<Role>) -> anyhow::Result<Ru
                 .run(closing.cancelled_owned())
                 .await
                 .context("HTTP server failed")
+        }
+    });
+
+    infrastructure.spawn({
+        let sampler = Sampler {
+            store: store.clone(),
+            broker: broker.clone(),
+            topology: topology.clone(),
+            metrics: metrics.clone(),
+        };
+        let (interval, closing) = (settings.metrics.sample_interval, closing.clone());
+        async move {
+            sampler.run(interval, closing).await;
+            Ok(())
         }
     });
 

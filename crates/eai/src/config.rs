@@ -79,6 +79,7 @@ pub struct Settings {
     pub alerts: AlertSettings,
     pub health: HealthSettings,
     pub retention: RetentionSettings,
+    pub metrics: MetricsSettings,
     pub log: LogSettings,
 }
 
@@ -263,6 +264,15 @@ pub struct RetentionSettings {
     /// How often the purge runs.
     #[serde(with = "humantime_serde")]
     pub interval: Duration,
+}
+
+/// `[metrics]`: the gauges sampled outside the scrape.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// How often the queue and backlog gauges are read.
+    #[serde(with = "humantime_serde")]
+    pub sample_interval: Duration,
 }
 
 /// `[log]`: how lines are written.

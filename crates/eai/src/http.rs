@@ -17,6 +17,8 @@ use axum::routing::get;
 use axum::Router;
 use tokio::net::TcpListener;
 
+use eai_store::Store;
+
 use crate::health::Health;
 use crate::metrics::Metrics;
 
@@ -24,6 +26,8 @@ use crate::metrics::Metrics;
 struct AppState {
     metrics: Metrics,
     health: Arc<Health>,
+    /// Its pool's occupation is read on every scrape.
+    store: Store,
 }
 
 /// A bound listener, ready to serve.
@@ -39,6 +43,7 @@ pub async fn bind(
     addr: SocketAddr,
     metrics: Metrics,
     health: Arc<Health>,
+    store: Store,
     api: Router,
 ) -> std::io::Result<HttpServer> {
     let listener = TcpListener::bind(addr).await?;
@@ -47,7 +52,11 @@ pub async fn bind(
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
-        .with_state(AppState { metrics, health })
+        .with_state(AppState {
+            metrics,
+            health,
+            store,
+        })
         .merge(api);
     Ok(HttpServer {
         addr,
@@ -94,6 +103,8 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
+        state
+            .metrics
+            .render(state.health.readiness(), state.store.pool_usage()),
     )
 }

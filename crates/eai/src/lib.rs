@@ -7,6 +7,7 @@
 //! - [`config`]: layered settings (defaults < TOML file < `EAI_*` env < `*_FILE` secrets).
 //! - [`telemetry`]: tracing subscriber, pretty or JSON.
 //! - [`metrics`]: the Prometheus registry and the internal events that both log and count.
+//! - [`sampler`]: the gauges of the queues and the outbound backlog, read periodically.
 //! - [`health`]: readiness and liveness, kept by probes, read without I/O.
 //! - [`http`]: `/healthz`, `/readyz`, `/metrics`, and the [`api`].
 //! - [`console`]: the web console at `/`, server-rendered on the same calls as the API.
@@ -48,6 +49,7 @@ pub mod queue_consumer;
 pub mod receiver;
 pub mod relay;
 pub mod repair;
+pub mod sampler;
 pub mod sender;
 pub mod spool;
 pub mod sweep;

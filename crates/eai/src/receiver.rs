@@ -215,6 +215,7 @@ impl Receiver {
             transaction: &arrival.transaction,
             ok: answer.ok,
             duplicate: answer.duplicate,
+            receipt: &answer.body,
             elapsed: arrival.started.elapsed(),
         }
         .emit(&self.metrics);

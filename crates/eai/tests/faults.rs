@@ -338,6 +338,12 @@ async fn a_cut_or_silent_broker_path_turns_readiness_false_within_seconds_and_th
             "{mode:?}: not ready after {noticed:?}, not live {unlive:?} later; ready again {back:?} after the path came back"
         );
     }
+    assert_eq!(
+        worker.metric("eai_broker_reconnects_total").await,
+        Some(2.0),
+        "one reconnection per outage"
+    );
+    assert_eq!(worker.metric("eai_ready").await, Some(1.0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -275,6 +275,34 @@ impl Receipt {
     }
 }
 
+/// The distinct codes of the error details of one of our own receipts, in
+/// the order listed — what the metrics count an error receipt by. A body
+/// that is not one of our receipts gives none.
+pub fn error_codes(body: &[u8]) -> Vec<Code> {
+    let Ok(receipt) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return Vec::new();
+    };
+    let details = receipt
+        .pointer("/Content/ProcessingInformation/Details")
+        .and_then(serde_json::Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let mut codes = Vec::new();
+    for detail in details {
+        let is_error = detail.get("Type").and_then(serde_json::Value::as_str) == Some("error");
+        let code = detail
+            .get("Code")
+            .and_then(serde_json::Value::as_str)
+            .and_then(Code::from_wire);
+        if let (true, Some(code)) = (is_error, code) {
+            if !codes.contains(&code) {
+                codes.push(code);
+            }
+        }
+    }
+    codes
+}
+
 /// The first `listed` of `details`, each bounded, then a `DETAILS_TRUNCATED`
 /// warning counting the problems the others stand for by severity, if any.
 fn listing(details: &[Detail], listed: usize) -> Vec<Detail> {
@@ -732,5 +760,23 @@ mod tests {
         assert_eq!(one.clone().to_bytes(), one.to_bytes());
         let other = receipt(vec![Detail::error(Code::LotInsufficient, "x")], Vec::new());
         assert_ne!(one.uuid(), other.uuid());
+    }
+
+    #[test]
+    fn error_codes_lists_each_error_code_once_and_no_warning() {
+        let receipt = receipt(
+            vec![
+                Detail::warning(Code::TotalPriceInconsistent, "w"),
+                Detail::error(Code::LotInsufficient, "a"),
+                Detail::error(Code::ProductNotFound, "b"),
+                Detail::error(Code::LotInsufficient, "c"),
+            ],
+            Vec::new(),
+        );
+        assert_eq!(
+            error_codes(&receipt.to_bytes()),
+            vec![Code::LotInsufficient, Code::ProductNotFound]
+        );
+        assert!(error_codes(b"not json").is_empty());
     }
 }

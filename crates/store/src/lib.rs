@@ -34,12 +34,14 @@
 //! - [`usage`]: the usage report per company, transaction and environment.
 //! - [`export`]: integrated sales exported in numbered batches, handed out until confirmed.
 //! - [`overview`]: the first numbers an operator checks.
+//! - [`backlog`]: the outbound backlog by kind and status and its oldest row, for the gauges.
 //! - [`alerts`]: e-mail and webhook alerts of failed, blocked and dead messages: targets, events, the alerts outbox.
 //! - [`page`]: keyset paging with opaque cursors.
 //! - [`events`]: the StockLevel and DocumentTraceabilityOrder events, enqueued in the business transaction.
 //! - `testing` (feature `testing`): a throwaway database per test.
 
 pub mod alerts;
+pub mod backlog;
 pub mod batch;
 pub mod cancellation;
 pub mod connection;
@@ -117,6 +119,14 @@ impl Default for PoolSettings {
             statement_timeout: Duration::from_secs(30),
         }
     }
+}
+
+/// The connection pool's occupation at one instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolUsage {
+    pub in_use: u32,
+    pub idle: u32,
+    pub max: u32,
 }
 
 /// Which deployment a worker is: its envelopes are counted apart in the
@@ -271,6 +281,29 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    /// How many of the pool's connections are lent out and idle now, and
+    /// its limit: no I/O, so it can be read on every scrape.
+    pub fn pool_usage(&self) -> PoolUsage {
+        let (size, idle, max) = match &self.pool {
+            Pool::Postgres(pool) => (
+                pool.size(),
+                pool.num_idle(),
+                pool.options().get_max_connections(),
+            ),
+            Pool::Sqlite(pool) => (
+                pool.size(),
+                pool.num_idle(),
+                pool.options().get_max_connections(),
+            ),
+        };
+        let idle = u32::try_from(idle).unwrap_or(u32::MAX).min(size);
+        PoolUsage {
+            in_use: size - idle,
+            idle,
+            max,
+        }
     }
 
     /// A probe on a connection of its own, so that it measures the

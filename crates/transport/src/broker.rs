@@ -158,8 +158,9 @@ impl Broker {
     }
 
     /// Keeps a connection up until `shutdown` completes: watches the current
-    /// one and replaces it when it fails. Call once, in a task of its own.
-    pub async fn supervise(&self, shutdown: impl Future<Output = ()>) {
+    /// one and replaces it when it fails, calling `reconnected` once the new
+    /// one is up. Call once, in a task of its own.
+    pub async fn supervise(&self, shutdown: impl Future<Output = ()>, reconnected: impl Fn()) {
         tokio::pin!(shutdown);
         loop {
             let current = self.shared.link.borrow().clone();
@@ -174,12 +175,12 @@ impl Broker {
             };
             tracing::warn!(address = %self.address(), %reason, "broker connection lost; reconnecting");
             self.replace(None);
-            let reconnected = tokio::select! {
+            let connection = tokio::select! {
                 () = &mut shutdown => return,
                 connection = self.reconnect() => connection,
             };
-            self.replace(Some(reconnected));
-            tracing::info!(address = %self.address(), "broker connection re-established");
+            self.replace(Some(connection));
+            reconnected();
         }
     }
 

@@ -251,6 +251,7 @@ async fn process_now(
         transaction: &envelope.header_label("Transaction"),
         ok: answer.ok,
         duplicate: answer.duplicate,
+        receipt: &answer.body,
         elapsed: started.elapsed(),
     }
     .emit(&state.metrics);
