@@ -1,11 +1,13 @@
 // The web console against a real `eai run`, in Debian's Chromium: sign in,
 // find an envelope rejected PRODUCT_NOT_FOUND by filtering, read its code and
 // suggested action, add the missing mapping, retry it and see it turn ok; a
-// viewer sees no retry button; a POST without the CSRF token is refused.
+// viewer sees no retry button; a POST without the CSRF token is refused; an
+// e-mail alert target is saved and validated against a local SMTP sink.
 // Screenshots of each page go to $EAI_SCREENSHOTS.
 import { chromium } from 'playwright-core';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
+import net from 'node:net';
 
 const base = process.env.EAI_CONSOLE_URL;
 const operator = process.env.EAI_OPERATOR_TOKEN;
@@ -21,6 +23,48 @@ const browser = await chromium.launch({
   args: ['--no-sandbox'],
 });
 const shoot = (page, name) => page.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
+
+// A local SMTP server that takes every message and keeps it (envelope and data).
+function smtpSink() {
+  const received = [];
+  const server = net.createServer((socket) => {
+    let buffer = '';
+    let data = null;
+    const mail = { rcpt: [], data: '' };
+    socket.write('220 sink ESMTP\r\n');
+    socket.on('data', (chunk) => {
+      buffer += chunk.toString('utf8');
+      let end;
+      while ((end = buffer.indexOf('\r\n')) >= 0) {
+        const line = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        if (data !== null) {
+          if (line === '.') {
+            mail.data = data;
+            received.push({ ...mail });
+            data = null;
+            socket.write('250 queued\r\n');
+          } else {
+            data += `${line}\n`;
+          }
+        } else if (/^(EHLO|HELO)/i.test(line)) {
+          socket.write('250 sink\r\n');
+        } else if (/^RCPT TO:/i.test(line)) {
+          mail.rcpt.push(line.slice(8).trim());
+          socket.write('250 ok\r\n');
+        } else if (/^DATA/i.test(line)) {
+          data = '';
+          socket.write('354 go ahead\r\n');
+        } else if (/^QUIT/i.test(line)) {
+          socket.end('221 bye\r\n');
+        } else {
+          socket.write('250 ok\r\n');
+        }
+      }
+    });
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, received, port: server.address().port })));
+}
 
 // Opens a console page; none weighs over 200 KiB (there are no other assets).
 async function visit(page, path) {
@@ -108,6 +152,40 @@ try {
   await shoot(page, 'destinations');
   await visit(page, '/settings/schedules');
   await shoot(page, 'schedules');
+
+  // Cadastrar → E-mail: a target for a branch, with a copy list, then "Validar E-mails".
+  const sink = await smtpSink();
+  await visit(page, '/settings/alerts');
+  const email = page.locator('#add-email');
+  const addEmailTarget = async (name, port) => {
+    await email.locator('input[name=name]').fill(name);
+    await email.locator('input[name=company]').fill('T1');
+    await email.locator('input[name=branch]').fill('D MG 01');
+    await email.locator('input[name=smtp_host]').fill('127.0.0.1');
+    await email.locator('input[name=smtp_port]').fill(String(port));
+    await email.locator('select[name=smtp_security]').selectOption('none');
+    await email.locator('input[name=sender]').fill('eai@example.com');
+    await email.locator('input[name=recipients]').fill('ops@example.com');
+    await email.locator('input[name=copies]').fill('boss@example.com, audit@example.com');
+    await email.locator('button[type=submit]').click();
+    await page.waitForURL(new RegExp(`done=${name}`));
+  };
+  await addEmailTarget('console-ops', sink.port);
+  const saved = page.locator('#alert-targets tr', { hasText: 'console-ops' });
+  assert.match(await saved.textContent(), /boss@example\.com, audit@example\.com/, 'the copy list is listed');
+  await saved.locator('form[action$="/test"] button').click();
+  await page.waitForURL(/done=console-ops.*test\+alert\+sent/);
+  assert.equal(sink.received.length, 1, 'the test alert reached the SMTP server');
+  assert.deepEqual(sink.received[0].rcpt.sort(), ['<audit@example.com>', '<boss@example.com>', '<ops@example.com>']);
+  assert.match(sink.received[0].data, /^Cc: .*boss@example\.com/m, 'the copies are in Cc');
+  assert.match(await page.locator('#recent-alerts').textContent(), /test/, 'the test alert is listed');
+  await shoot(page, 'alerts');
+  // A target on a closed port: the test says it was not sent, and why.
+  await addEmailTarget('console-down', 9);
+  await page.locator('#alert-targets tr', { hasText: 'console-down' }).locator('form[action$="/test"] button').click();
+  await page.waitForURL(/failed=console-down/);
+  assert.match(await page.locator('p.flash.bad').textContent(), /console-down: .*NOT sent.*127\.0\.0\.1:9/);
+  sink.server.close();
 
   // Retry it and see it turn ok.
   await page.goto(detail);

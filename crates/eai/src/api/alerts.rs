@@ -103,6 +103,16 @@ pub async fn delete_target(
     }
 }
 
+/// This worker's alerting, for a test alert asked through the API or the console.
+pub fn alerting(state: &ApiState) -> anyhow::Result<Alerting> {
+    Ok(Alerting {
+        store: state.store.clone(),
+        metrics: state.metrics.clone(),
+        http: http_client()?,
+        settings: state.settings.alerts.clone(),
+    })
+}
+
 /// How a test alert went.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AlertTested {
@@ -124,18 +134,13 @@ pub async fn test(
     Path(name): Path<String>,
 ) -> Result<Json<AlertTested>, ApiError> {
     let name = name_of(name)?;
-    let alerting = Alerting {
-        store: state.store.clone(),
-        metrics: state.metrics.clone(),
-        http: http_client().map_err(|error| {
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "UNAVAILABLE",
-                error.to_string(),
-            )
-        })?,
-        settings: state.settings.alerts.clone(),
-    };
+    let alerting = alerting(&state).map_err(|error| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "UNAVAILABLE",
+            error.to_string(),
+        )
+    })?;
     let started = std::time::Instant::now();
     let Some(tested) = alerting.test(&name).await? else {
         return Err(no_target(&name));

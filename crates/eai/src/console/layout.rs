@@ -41,6 +41,7 @@ pub enum Section {
     DeadLetters,
     Mappings,
     Destinations,
+    Alerts,
     Schedules,
 }
 
@@ -76,6 +77,7 @@ pub fn page(
                     span { (text.settings) ":" }
                     (link("/settings/mappings", text.mappings, Section::Mappings))
                     (link("/settings/destinations", text.destinations, Section::Destinations))
+                    (link("/settings/alerts", text.email, Section::Alerts))
                     (link("/settings/schedules", text.schedules, Section::Schedules))
                     span.who {
                         (signed.caller.name) " (" (if signed.is_operator() { text.operator } else { text.viewer }) ") "

@@ -12,7 +12,9 @@
 //! - [`bulk`]: bulk repairs by filter, after a confirmation.
 //! - [`monitor`]: logs, one message and its repairs, pending items, dead letters.
 //! - [`settings`]: mappings and destinations.
+//! - [`alerts`]: e-mail and webhook alert targets, their test alert, the alerts sent.
 
+pub mod alerts;
 pub mod bulk;
 pub mod layout;
 pub mod monitor;
@@ -59,6 +61,14 @@ pub fn router(state: ApiState) -> Router {
         .route("/settings/mappings/delete", post(settings::delete_mapping))
         .route("/settings/destinations", get(settings::destinations))
         .route("/settings/schedules", get(settings::schedules))
+        .route(
+            "/settings/alerts",
+            get(alerts::alerts).post(alerts::set_target),
+        )
+        .route(
+            "/settings/alerts/{name}/{action}",
+            post(alerts::target_action),
+        )
         .route(
             "/settings/destinations/{name}/credentials",
             post(settings::credentials),
