@@ -626,6 +626,41 @@ async fn an_operator_sets_tests_and_lists_alert_targets_from_the_command_line() 
         String::from_utf8_lossy(&refused.stderr).trim(),
         "bad: password_ref must be env:NAME or file:/path"
     );
+    // The doctor says which references do not resolve, never what they hold.
+    let password = std::env::temp_dir().join(format!("eai-smtp-{}", uuid::Uuid::new_v4()));
+    let reference = format!("file:{}", password.display());
+    let authed = set(
+        "authed",
+        sink.addr.port(),
+        &["--username", "eai", "--password-ref", &reference],
+    );
+    assert_eq!(authed.status.code(), Some(0));
+    let stdout = doctor(&settings, 3);
+    let line = stdout
+        .lines()
+        .find(|line| line.contains("authed (email)"))
+        .unwrap_or_else(|| panic!("no line for the target: {stdout}"));
+    assert!(
+        line.starts_with("  alert target FAILED")
+            && line.contains(&format!(
+                "the secret reference {reference} cannot be resolved"
+            )),
+        "{stdout}"
+    );
+    std::fs::write(&password, "s3cret-of-the-smtp\n").expect("the secret file");
+    let stdout = doctor(&settings, 0);
+    assert!(
+        stdout.contains("authed (email): its secret reference resolves")
+            && !stdout.contains("s3cret-of-the-smtp"),
+        "{stdout}"
+    );
+    std::fs::remove_file(&password).expect("removed");
+    assert_eq!(
+        eai(&settings, &["alerts", "targets", "delete", "authed"])
+            .status
+            .code(),
+        Some(0)
+    );
     let targets = json(&settings, &["alerts", "targets", "list"], 0);
     assert_eq!(targets[1]["name"], "ops");
     assert_eq!(targets[1]["copies"][0], "boss@example.com");

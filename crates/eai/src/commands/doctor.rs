@@ -12,9 +12,11 @@ use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
+use eai_store::alerts::AlertChannel;
 use eai_store::outbound::{DestinationKind, Settlement};
 use eai_store::Store;
 
+use crate::alerts::secret;
 use crate::app::http_client;
 use crate::commands::destinations::probe;
 use crate::config::Settings;
@@ -68,7 +70,10 @@ pub async fn run(settings: &Settings, file: Option<&Path>, probe_destinations: b
         false => inbound_queue(store.as_ref(), &mut report).await,
     }
     match &store {
-        Some(store) => destinations(settings, store, probe_destinations, &mut report).await,
+        Some(store) => {
+            destinations(settings, store, probe_destinations, &mut report).await;
+            alert_targets(store, &mut report).await;
+        }
         None => report.line(
             "destinations",
             Verdict::Note,
@@ -211,6 +216,42 @@ async fn broker(settings: &Settings, report: &mut Report) {
 }
 
 /// Blocked destinations; with `probe`, a connection test of each.
+/// Every alert target's secret references resolve here (this process's
+/// environment and files; the worker resolves them in its own, so run the
+/// doctor where the worker runs). The secret itself is never printed.
+async fn alert_targets(store: &Store, report: &mut Report) {
+    let targets = match store.alert_targets().await {
+        Ok(targets) => targets,
+        Err(error) => {
+            report.line("alert targets", Verdict::Failed, error);
+            return;
+        }
+    };
+    report.line(
+        "alert targets",
+        Verdict::Ok,
+        format!("{} configured", targets.len()),
+    );
+    for target in &targets {
+        let references = match &target.channel {
+            AlertChannel::Email { password_ref, .. } => password_ref,
+            AlertChannel::Webhook {
+                signing_secret_ref, ..
+            } => signing_secret_ref,
+        };
+        let (verdict, detail) = match references.as_deref().map(secret::resolve) {
+            Some(Err(unresolved)) => (Verdict::Failed, unresolved.to_string()),
+            Some(Ok(_)) => (Verdict::Ok, "its secret reference resolves".to_owned()),
+            None => (Verdict::Ok, "no secret".to_owned()),
+        };
+        report.line(
+            "  alert target",
+            verdict,
+            format!("{} ({}): {detail}", target.name, target.channel.name()),
+        );
+    }
+}
+
 async fn destinations(settings: &Settings, store: &Store, probe_each: bool, report: &mut Report) {
     let destinations = match store.destinations().await {
         Ok(destinations) => destinations,
