@@ -26,6 +26,7 @@ pub fn environment(settings: &Settings) -> Vec<(String, String)> {
     let receipts = &settings.receipts;
     let sender = &settings.sender;
     let health = &settings.health;
+    let alerts = &settings.alerts;
     let pairs = [
         ("ENVIRONMENT", settings.environment.as_str().to_owned()),
         ("STARTUP_TIMEOUT", duration(settings.startup_timeout)),
@@ -102,6 +103,16 @@ pub fn environment(settings: &Settings) -> Vec<(String, String)> {
         ("HEALTH_LIVENESS_TIMEOUT", duration(health.liveness_timeout)),
         ("RETENTION_WINDOW", duration(settings.retention.window)),
         ("RETENTION_INTERVAL", duration(settings.retention.interval)),
+        ("ALERTS_INTERVAL", duration(alerts.interval)),
+        ("ALERTS_CHECK_EVERY", duration(alerts.check_every)),
+        ("ALERTS_MAX_ATTEMPTS", alerts.max_attempts.to_string()),
+        ("ALERTS_RETRY_MIN", duration(alerts.retry_min)),
+        ("ALERTS_RETRY_MAX", duration(alerts.retry_max)),
+        ("ALERTS_TIMEOUT", duration(alerts.timeout)),
+        (
+            "METRICS_SAMPLE_INTERVAL",
+            duration(settings.metrics.sample_interval),
+        ),
     ];
     pairs
         .into_iter()
