@@ -26,6 +26,7 @@ use std::time::Duration;
 
 use eai_store::alerts::{AlertChannel, AlertOutcome, ClaimedAlert};
 use eai_store::{Store, StoreError};
+use futures_util::future::join_all;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::AlertSettings;
@@ -74,18 +75,20 @@ impl Alerting {
             }
         }
         match self.store.claim_alerts(SEND_BATCH, self.lease()).await {
+            // All at once: each send is bounded by the timeout, so the whole
+            // batch settles well within the lease.
             Ok(claimed) => {
-                for alert in claimed {
-                    self.deliver(&alert).await.ok();
-                }
+                join_all(claimed.iter().map(|alert| self.deliver(alert))).await;
             }
             Err(error) => tracing::warn!(%error, "claiming alerts failed; retrying next pass"),
         }
     }
 
-    /// How long a claimed alert is ours: its send's timeout, twice, and a margin.
+    /// How long a claimed alert is ours: its send's timeout, twice, and a
+    /// margin for settling. A worker that dies holding a claim leaves the
+    /// alert to whoever passes after the lease.
     fn lease(&self) -> Duration {
-        self.settings.timeout * 2 + Duration::from_secs(30)
+        self.settings.timeout * 2 + Duration::from_secs(5)
     }
 
     /// Sends one claimed alert and settles it: sent, retried later, or

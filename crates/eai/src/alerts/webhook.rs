@@ -69,20 +69,44 @@ pub async fn send(
             signature(key.expose_secret().as_bytes(), &body),
         );
     }
+    let shown = shown(url);
     let response = request
         .body(body)
         .send()
         .await
-        .map_err(|error| format!("POST {url}: {}", error.without_url()))?;
+        .map_err(|error| format!("POST {shown}: {}", error.without_url()))?;
     match response.status() {
         status if status.is_success() => Ok(()),
-        status => Err(format!("POST {url}: HTTP {status}")),
+        status => Err(format!("POST {shown}: HTTP {status}")),
+    }
+}
+
+/// `url` as errors and logs name it: its scheme and host only, since many
+/// webhook services carry their token in the path or the query.
+fn shown(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(parsed) => match (parsed.host_str(), parsed.port()) {
+            (Some(host), Some(port)) => format!("{}://{host}:{port}/…", parsed.scheme()),
+            (Some(host), None) => format!("{}://{host}/…", parsed.scheme()),
+            (None, _) => "the webhook URL".to_owned(),
+        },
+        Err(_) => "the webhook URL".to_owned(),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn errors_name_the_webhook_s_host_never_its_path_or_query() {
+        assert_eq!(
+            shown("https://hooks.example.com/services/T0/B0/s3cret?token=x"),
+            "https://hooks.example.com/…"
+        );
+        assert_eq!(shown("http://127.0.0.1:9/hook"), "http://127.0.0.1:9/…");
+        assert_eq!(shown("not a url"), "the webhook URL");
+    }
 
     #[test]
     fn the_signature_is_rfc_4231s_hmac_sha256() {
