@@ -39,6 +39,25 @@ pub struct Backlog {
     pub blocked_destinations: i64,
 }
 
+impl Backlog {
+    /// Rows of `kind` (any kind when `None`) still to be delivered.
+    fn pending<'a>(&'a self, kind: Option<&'a str>) -> impl Iterator<Item = &'a BacklogCount> {
+        self.counts
+            .iter()
+            .filter(move |row| row.is_pending() && kind.is_none_or(|kind| row.kind == kind))
+    }
+
+    /// How many rows of `kind` (any when `None`) are still to be delivered.
+    pub fn pending_count(&self, kind: Option<&str>) -> i64 {
+        self.pending(kind).map(|row| row.count).sum()
+    }
+
+    /// When the oldest row of `kind` (any when `None`) still to be delivered was created.
+    pub fn oldest_pending(&self, kind: Option<&str>) -> Option<DateTime<Utc>> {
+        self.pending(kind).filter_map(|row| row.oldest).min()
+    }
+}
+
 impl Store {
     /// The outbound backlog, by kind and status, and the blocked destinations.
     pub async fn backlog(&self) -> Result<Backlog, StoreError> {

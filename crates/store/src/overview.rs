@@ -63,15 +63,7 @@ impl Store {
                 .await?
             }
         };
-        let (backlog, oldest): (i64, Option<DateTime<Utc>>) = on_pool!(&self.pool, pool => {
-            sqlx::query_as(
-                "SELECT count(*), min(created_at) FROM outbox
-                  WHERE discarded_at IS NULL
-                    AND status IN ('waiting', 'running', 'failed', 'not_delivered')",
-            )
-            .fetch_one(pool)
-            .await?
-        });
+        let outbound = self.backlog().await?;
         let blocked_destinations: Vec<String> = on_pool!(&self.pool, pool => {
             sqlx::query_scalar("SELECT name FROM destinations WHERE blocked ORDER BY name")
                 .fetch_all(pool)
@@ -89,8 +81,8 @@ impl Store {
         });
         Ok(Overview {
             envelopes,
-            backlog,
-            oldest,
+            backlog: outbound.pending_count(None),
+            oldest: outbound.oldest_pending(None),
             blocked_destinations,
             inbound_problems,
         })

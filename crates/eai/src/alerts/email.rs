@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use eai_store::alerts::Alert;
+use eai_store::alerts::{Alert, AlertChannel, AlertTarget};
 use lettre::message::header::ContentType;
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
@@ -12,21 +12,6 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::ExposeSecret;
 
 use super::secret;
-
-/// Where and how an e-mail goes: a target's e-mail settings.
-pub struct Smtp<'a> {
-    pub host: &'a str,
-    pub port: u16,
-    /// `starttls`, `tls` or `none`.
-    pub security: &'a str,
-    pub sender: &'a str,
-    pub username: Option<&'a str>,
-    pub password_ref: Option<&'a str>,
-    pub recipients: &'a [String],
-    pub copies: &'a [String],
-    /// `pt` or `en`.
-    pub language: &'a str,
-}
 
 /// The subject and body of `alert` in `language`.
 pub fn compose(alert: &Alert, language: &str) -> (String, String) {
@@ -84,35 +69,49 @@ fn mailbox(what: &str, address: &str) -> Result<Mailbox, String> {
         .map_err(|error| format!("{what} {address:?} is not an e-mail address: {error}"))
 }
 
-/// Sends `alert` through `smtp` within `timeout`.
-pub async fn send(alert: &Alert, smtp: &Smtp<'_>, timeout: Duration) -> Result<(), String> {
-    let (subject, body) = compose(alert, smtp.language);
+/// Sends `alert` to the e-mail target `target` within `timeout`.
+pub async fn send(alert: &Alert, target: &AlertTarget, timeout: Duration) -> Result<(), String> {
+    let AlertChannel::Email {
+        smtp_host: host,
+        smtp_port: port,
+        smtp_security: security,
+        sender,
+        username,
+        password_ref,
+        recipients,
+        copies,
+    } = &target.channel
+    else {
+        return Err(format!("{} is not an e-mail target", target.name));
+    };
+    let (host, port) = (host.as_str(), *port);
+    let (subject, body) = compose(alert, &target.language);
     let mut message = Message::builder()
-        .from(mailbox("sender", smtp.sender)?)
+        .from(mailbox("sender", sender)?)
         .subject(subject)
         .header(ContentType::TEXT_PLAIN);
-    for recipient in smtp.recipients {
+    for recipient in recipients {
         message = message.to(mailbox("recipient", recipient)?);
     }
-    for copy in smtp.copies {
+    for copy in copies {
         message = message.cc(mailbox("copy", copy)?);
     }
     let message = message
         .body(body)
         .map_err(|error| format!("composing the e-mail failed: {error}"))?;
-    let where_to = format!("SMTP {}:{}", smtp.host, smtp.port);
-    let builder = match smtp.security {
-        "tls" => AsyncSmtpTransport::<Tokio1Executor>::relay(smtp.host),
-        "starttls" => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(smtp.host),
+    let where_to = format!("SMTP {host}:{port}");
+    let builder = match security.as_str() {
+        "tls" => AsyncSmtpTransport::<Tokio1Executor>::relay(host),
+        "starttls" => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host),
         _ => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(
-            smtp.host,
+            host,
         )),
     }
     .map_err(|error| format!("{where_to}: {error}"))?;
-    let mut builder = builder.port(smtp.port).timeout(Some(timeout));
-    if let Some(username) = smtp.username {
-        let reference = smtp
-            .password_ref
+    let mut builder = builder.port(port).timeout(Some(timeout));
+    if let Some(username) = username {
+        let reference = password_ref
+            .as_deref()
             .ok_or_else(|| format!("{where_to}: the username {username:?} has no password_ref"))?;
         let password = secret::resolve(reference).map_err(|error| error.to_string())?;
         builder = builder.credentials(Credentials::new(

@@ -99,29 +99,7 @@ impl Alerting {
         let (alert, target) = (&claimed.alert, &claimed.target);
         let timeout = self.settings.timeout;
         let sent = match &target.channel {
-            AlertChannel::Email {
-                smtp_host,
-                smtp_port,
-                smtp_security,
-                sender,
-                username,
-                password_ref,
-                recipients,
-                copies,
-            } => {
-                let smtp = email::Smtp {
-                    host: smtp_host,
-                    port: *smtp_port,
-                    security: smtp_security,
-                    sender,
-                    username: username.as_deref(),
-                    password_ref: password_ref.as_deref(),
-                    recipients,
-                    copies,
-                    language: &target.language,
-                };
-                email::send(alert, &smtp, timeout).await
-            }
+            AlertChannel::Email { .. } => email::send(alert, target, timeout).await,
             AlertChannel::Webhook {
                 url,
                 signing_secret_ref,

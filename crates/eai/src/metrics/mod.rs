@@ -402,12 +402,7 @@ impl Metrics {
                     .with_label_values(&[kind, status.as_str()])
                     .set(row.map_or(0, |row| row.count));
             }
-            let oldest = backlog
-                .counts
-                .iter()
-                .filter(|row| row.kind == kind && row.is_pending())
-                .filter_map(|row| row.oldest)
-                .min();
+            let oldest = backlog.oldest_pending(Some(kind));
             let age = oldest.map_or(0.0, |oldest| {
                 (now - oldest).to_std().unwrap_or_default().as_secs_f64()
             });
