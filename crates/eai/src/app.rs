@@ -341,15 +341,10 @@ pub async fn start(settings: &Settings, only: Option<Role>) -> anyhow::Result<Ru
             redelivery_limit: settings.receiver.redelivery_limit,
             receipt_retry: receipt_retry.min,
         };
-        let lanes = settings
-            .receiver
-            .concurrency
-            .div_ceil(settings.receiver.batch_size);
         let (batcher, batching) = Batcher::start(
             store.clone(),
             identity.clone(),
             settings.receiver.batch_size,
-            lanes,
         );
         work.spawn(batching);
         let memory = Arc::new(MemoryReturn::default());

@@ -30,7 +30,7 @@ use crate::directory::{self, Branch};
 use crate::reservation::{self, Outcome, ReserveRequest};
 use crate::sale::{self, SaleOutcome, SaleRequest};
 use crate::stock_request;
-use crate::stored_body::StoredBody;
+use crate::stored_body::{self, StoredBody};
 use crate::{Environment, Failure, Store, StoreError};
 
 /// Who we are in the receipts we write.
@@ -316,11 +316,11 @@ struct InboxRow<'r> {
     body: &'r [u8],
     internal_id: Option<&'r str>,
     document_code: Option<&'r str>,
-    body_zstd: bool,
 }
 
 impl<'r> InboxRow<'r> {
-    /// `query` with the row bound as `$1`…`$11` ([`SQLITE_INBOX_VALUES`]).
+    /// `query` with the row bound as `$1`…`$11` ([`SQLITE_INBOX_VALUES`]),
+    /// its body as [`StoredBody`] stores it.
     fn bind<'q>(
         &self,
         query: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
@@ -329,6 +329,7 @@ impl<'r> InboxRow<'r> {
     where
         'r: 'q,
     {
+        let body = StoredBody::of(self.body);
         query
             .bind(self.uuid)
             .bind(self.transaction)
@@ -336,10 +337,10 @@ impl<'r> InboxRow<'r> {
             .bind(self.company)
             .bind(self.branch)
             .bind(self.received_at)
-            .bind(self.body)
+            .bind(body.bytes)
             .bind(self.internal_id)
             .bind(self.document_code)
-            .bind(self.body_zstd)
+            .bind(body.zstd)
             .bind(environment.as_str())
     }
 }
@@ -353,10 +354,10 @@ struct InboxRows<'a> {
     company: Vec<String>,
     branch: Vec<String>,
     received_at: Vec<DateTime<Utc>>,
-    body: Vec<Vec<u8>>,
+    /// As received: [`InboxRows::bind`] and [`InboxRow::bind`] store them.
+    body: Vec<&'a [u8]>,
     internal_id: Vec<Option<String>>,
     document_code: Vec<Option<String>>,
-    body_zstd: Vec<bool>,
 }
 
 impl<'a> InboxRows<'a> {
@@ -370,9 +371,7 @@ impl<'a> InboxRows<'a> {
             rows.company.push(envelope.header_label("CompanyId"));
             rows.branch.push(envelope.header_label("BranchId"));
             rows.received_at.push(inbound.received_at);
-            let body = StoredBody::of(inbound.body);
-            rows.body.push(body.bytes);
-            rows.body_zstd.push(body.zstd);
+            rows.body.push(inbound.body);
             rows.internal_id.push(envelope.internal_id());
             rows.document_code
                 .push(envelope.content_label("DocumentCode"));
@@ -390,37 +389,56 @@ impl<'a> InboxRows<'a> {
                 company: &self.company[n],
                 branch: &self.branch[n],
                 received_at: self.received_at[n],
-                body: &self.body[n],
+                body: self.body[n],
                 internal_id: self.internal_id[n].as_deref(),
                 document_code: self.document_code[n].as_deref(),
-                body_zstd: self.body_zstd[n],
             })
             .collect()
     }
 
-    /// `sql` (built on [`INBOX_ROWS`]) with the rows bound as `$1`…`$11`.
-    /// The rows are consumed: each column is encoded into the query's
-    /// arguments and dropped at once, so a large body is not held twice.
+    /// `sql` (built on [`INBOX_ROWS`]) with the rows bound as `$1`…`$11`:
+    /// the bodies stored as they are, and none of those stored compressed,
+    /// which [`InboxRows::stream_bodies`] writes after the statement.
     fn bind<'q>(
-        self,
+        &'q self,
         sql: &'q str,
         environment: Environment,
-    ) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>
-    where
-        'a: 'q,
-    {
+    ) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
+        let bodies: Vec<Option<&[u8]>> = self
+            .body
+            .iter()
+            .map(|body| (!stored_body::compressed(body)).then_some(*body))
+            .collect();
+        let zstd: Vec<bool> = self
+            .body
+            .iter()
+            .map(|body| stored_body::compressed(body))
+            .collect();
         sqlx::query(sql)
-            .bind(self.uuid)
-            .bind(self.transaction)
-            .bind(self.namespace)
-            .bind(self.company)
-            .bind(self.branch)
-            .bind(self.received_at)
-            .bind(self.body)
-            .bind(self.internal_id)
-            .bind(self.document_code)
-            .bind(self.body_zstd)
+            .bind(&self.uuid)
+            .bind(&self.transaction)
+            .bind(&self.namespace)
+            .bind(&self.company)
+            .bind(&self.branch)
+            .bind(&self.received_at)
+            .bind(bodies)
+            .bind(&self.internal_id)
+            .bind(&self.document_code)
+            .bind(zstd)
             .bind(environment.as_str())
+    }
+
+    /// Writes the compressed bodies [`InboxRows::bind`] left out into the
+    /// rows its statement wrote, in the same transaction.
+    async fn stream_bodies(&self, conn: &mut sqlx::PgConnection) -> Result<(), StoreError> {
+        let large: Vec<(&str, &[u8])> = self
+            .uuid
+            .iter()
+            .zip(&self.body)
+            .filter(|(_, body)| stored_body::compressed(body))
+            .map(|(uuid, body)| (*uuid, *body))
+            .collect();
+        stored_body::stream(conn, &large).await
     }
 }
 
@@ -436,7 +454,10 @@ impl Store {
         let rows = InboxRows::of(&[inbound]);
         match &self.pool {
             Pool::Postgres(pool) => {
-                rows.bind(&sql, self.environment).execute(pool).await?;
+                let mut tx = pool.begin().await?;
+                rows.bind(&sql, self.environment).execute(&mut *tx).await?;
+                rows.stream_bodies(&mut tx).await?;
+                tx.commit().await?;
             }
             Pool::Sqlite(pool) => {
                 let sql = format!(
@@ -636,7 +657,8 @@ pub(crate) async fn record_answers(
     );
     let written: Vec<(String, i64)> = match conn {
         Conn::Postgres(conn) => {
-            rows.bind(&sql, environment)
+            let written = rows
+                .bind(&sql, environment)
                 .bind(&receipt_uuid)
                 .bind(&exchange)
                 .bind(&routing_key)
@@ -647,7 +669,9 @@ pub(crate) async fn record_answers(
                 .bind(&attempts)
                 .try_map(|row: sqlx::postgres::PgRow| Ok((row.try_get(0)?, row.try_get(1)?)))
                 .fetch_all(&mut **conn)
-                .await?
+                .await?;
+            rows.stream_bodies(conn).await?;
+            written
         }
         Conn::Sqlite(conn) => {
             let now = Utc::now();

@@ -2,13 +2,29 @@
 //! processing an envelope again: as received, or compressed with zstd from
 //! [`COMPRESSED_FROM`] bytes on.
 //!
-//! A body is sent to PostgreSQL as a bind parameter, which the driver copies
-//! into its buffers: a 30 MiB RetailSales cost the worker twice its size
-//! again in memory while it was written. Compressed, it costs a fraction of
-//! that (JSON compresses several times over) and the database stores and
-//! logs fewer bytes. Smaller bodies, the stream of ordinary envelopes, are
-//! stored as they are: compressing them would cost the worker more than it
-//! saves (PostgreSQL compresses the larger of them itself).
+//! Smaller bodies, the stream of ordinary envelopes, are stored as they are:
+//! compressing them would cost the worker more than it saves (PostgreSQL
+//! compresses the larger of them itself). They are bound to the statement
+//! that writes their inbox rows.
+//!
+//! A larger body (a sale of thousands of items) is not bound: a bind
+//! parameter is copied into the driver's arguments and again into the
+//! message it writes, and a 30 MiB RetailSales cost the worker its
+//! compressed size twice over while it was written. On PostgreSQL the row is
+//! written without it and the body follows with `COPY` ([`stream`]),
+//! compressed as it is sent, part by part, into a temporary table, from
+//! which one UPDATE puts the parts together into the row: the worker holds
+//! one part at a time. SQLite, in-process, binds it compressed ([`StoredBody`]).
+//!
+//! # Layout
+//!
+//! - [`COMPRESSED_FROM`], [`compressed`]: which bodies.
+//! - [`StoredBody`]: a body compressed whole (SQLite) and read back (both).
+//! - [`stream`]: the bodies of rows just written, through `COPY` (PostgreSQL).
+
+use std::io::Write;
+
+use sqlx::PgConnection;
 
 use crate::StoreError;
 
@@ -20,6 +36,14 @@ pub(crate) const COMPRESSED_FROM: usize = 64 << 10;
 /// envelope waits for its answer.
 const LEVEL: i32 = 1;
 
+/// The most of a body compressed before its output is sent as one part.
+const PART: usize = 1 << 20;
+
+/// Whether `body` is stored compressed.
+pub(crate) fn compressed(body: &[u8]) -> bool {
+    body.len() >= COMPRESSED_FROM
+}
+
 /// A body ready for the inbox's `body` and `body_zstd` columns.
 pub(crate) struct StoredBody {
     pub(crate) bytes: Vec<u8>,
@@ -30,7 +54,7 @@ impl StoredBody {
     /// `body` as it is stored: compressed from [`COMPRESSED_FROM`] bytes on
     /// (as it is should the compressor fail, which it does not on any input).
     pub(crate) fn of(body: &[u8]) -> StoredBody {
-        if body.len() >= COMPRESSED_FROM {
+        if compressed(body) {
             if let Ok(bytes) = zstd::bulk::compress(body, LEVEL) {
                 return StoredBody { bytes, zstd: true };
             }
@@ -51,6 +75,88 @@ impl StoredBody {
             bytes => Ok(bytes),
         }
     }
+}
+
+/// The binary `COPY` header: signature, no flags, no extension.
+const COPY_HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
+
+/// The binary `COPY` trailer.
+const COPY_TRAILER: &[u8] = &(-1_i16).to_be_bytes();
+
+/// Writes each `(uuid, body)` into the inbox row of that UUID just written
+/// without it, compressed ([`COMPRESSED_FROM`] bytes or more), within the
+/// caller's transaction. A row not written (another delivery answered its
+/// UUID) is left as it is: its writer's statement reported that.
+pub(crate) async fn stream(
+    conn: &mut PgConnection,
+    bodies: &[(&str, &[u8])],
+) -> Result<(), StoreError> {
+    if bodies.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "CREATE TEMPORARY TABLE IF NOT EXISTS inbox_body_parts
+             (seq integer NOT NULL, part bytea NOT NULL) ON COMMIT DROP",
+    )
+    .execute(&mut *conn)
+    .await?;
+    for (uuid, body) in bodies {
+        sqlx::query("DELETE FROM inbox_body_parts")
+            .execute(&mut *conn)
+            .await?;
+        copy_parts(conn, body).await?;
+        sqlx::query(
+            "UPDATE inbox
+                SET body = (SELECT string_agg(part, ''::bytea ORDER BY seq) FROM inbox_body_parts)
+              WHERE uuid = $1",
+        )
+        .bind(uuid)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Sends `body` compressed into `inbox_body_parts`, one row per part as
+/// the compressor yields it (a third of a megabyte or so for each
+/// megabyte of text).
+async fn copy_parts(conn: &mut PgConnection, body: &[u8]) -> Result<(), StoreError> {
+    let mut copy = conn
+        .copy_in_raw("COPY inbox_body_parts (seq, part) FROM STDIN (FORMAT binary)")
+        .await?;
+    copy.send(COPY_HEADER).await?;
+    let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), LEVEL).map_err(io)?;
+    let mut seq: i32 = 0;
+    for piece in body.chunks(PART) {
+        encoder.write_all(piece).map_err(io)?;
+        let part = std::mem::take(encoder.get_mut());
+        if !part.is_empty() {
+            copy.send(row(seq, &part)).await?;
+            seq += 1;
+        }
+    }
+    let last = encoder.finish().map_err(io)?;
+    copy.send(row(seq, &last)).await?;
+    copy.send(COPY_TRAILER).await?;
+    copy.finish().await?;
+    Ok(())
+}
+
+/// One `(seq, part)` row of binary `COPY`: the field count, then each
+/// field's length and bytes. A part is what the compressor made of at most
+/// [`PART`] bytes, far below a field's limit.
+fn row(seq: i32, part: &[u8]) -> Vec<u8> {
+    let mut row = Vec::with_capacity(14 + part.len());
+    row.extend_from_slice(&2_i16.to_be_bytes());
+    row.extend_from_slice(&4_i32.to_be_bytes());
+    row.extend_from_slice(&seq.to_be_bytes());
+    row.extend_from_slice(&(part.len() as i32).to_be_bytes());
+    row.extend_from_slice(part);
+    row
+}
+
+fn io(error: std::io::Error) -> StoreError {
+    StoreError::Database(sqlx::Error::Io(error))
 }
 
 #[cfg(test)]
