@@ -397,17 +397,18 @@ impl<'a> InboxRows<'a> {
     }
 
     /// `sql` (built on [`INBOX_ROWS`]) with the rows bound as `$1`…`$11`:
-    /// the bodies stored as they are, and none of those stored compressed,
-    /// which [`InboxRows::stream_bodies`] writes after the statement.
+    /// the bodies as [`StoredBody`] stores them, except those
+    /// [`stored_body::streamed`], which [`InboxRows::stream_bodies`] writes
+    /// after the statement.
     fn bind<'q>(
         &'q self,
         sql: &'q str,
         environment: Environment,
     ) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
-        let bodies: Vec<Option<&[u8]>> = self
+        let bodies: Vec<Option<Vec<u8>>> = self
             .body
             .iter()
-            .map(|body| (!stored_body::compressed(body)).then_some(*body))
+            .map(|body| (!stored_body::streamed(body)).then(|| StoredBody::of(body).bytes))
             .collect();
         let zstd: Vec<bool> = self
             .body
@@ -428,14 +429,14 @@ impl<'a> InboxRows<'a> {
             .bind(environment.as_str())
     }
 
-    /// Writes the compressed bodies [`InboxRows::bind`] left out into the
-    /// rows its statement wrote, in the same transaction.
+    /// Writes the bodies [`InboxRows::bind`] left out into the rows its
+    /// statement inserted, in the same transaction ([`stored_body::stream`]).
     async fn stream_bodies(&self, conn: &mut sqlx::PgConnection) -> Result<(), StoreError> {
         let large: Vec<(&str, &[u8])> = self
             .uuid
             .iter()
             .zip(&self.body)
-            .filter(|(_, body)| stored_body::compressed(body))
+            .filter(|(_, body)| stored_body::streamed(body))
             .map(|(uuid, body)| (*uuid, *body))
             .collect();
         stored_body::stream(conn, &large).await

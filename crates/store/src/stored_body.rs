@@ -4,22 +4,24 @@
 //!
 //! Smaller bodies, the stream of ordinary envelopes, are stored as they are:
 //! compressing them would cost the worker more than it saves (PostgreSQL
-//! compresses the larger of them itself). They are bound to the statement
-//! that writes their inbox rows.
+//! compresses the larger of them itself). Up to [`STREAMED_FROM`], a body
+//! is bound to the statement that writes its inbox row ([`StoredBody`]).
 //!
-//! A larger body (a sale of thousands of items) is not bound: a bind
-//! parameter is copied into the driver's arguments and again into the
-//! message it writes, and a 30 MiB RetailSales cost the worker its
-//! compressed size twice over while it was written. On PostgreSQL the row is
+//! A larger body (a sale of thousands of items) is not bound on
+//! PostgreSQL: a bind parameter is copied into the driver's arguments and
+//! again into the message it writes, and a 30 MiB RetailSales cost the
+//! worker its compressed size twice over while it was written. The row is
 //! written without it and the body follows with `COPY` ([`stream`]),
 //! compressed as it is sent, part by part, into a temporary table, from
 //! which one UPDATE puts the parts together into the row: the worker holds
-//! one part at a time. SQLite, in-process, binds it compressed ([`StoredBody`]).
+//! one part at a time. Such bodies never share a batch (the receiver stores
+//! envelopes over 256 KiB alone), so the few statements this takes are never
+//! spent under a batch's locks. SQLite, in-process, binds every body.
 //!
 //! # Layout
 //!
-//! - [`COMPRESSED_FROM`], [`compressed`]: which bodies.
-//! - [`StoredBody`]: a body compressed whole (SQLite) and read back (both).
+//! - [`COMPRESSED_FROM`], [`compressed`], [`STREAMED_FROM`], [`streamed`]: which bodies.
+//! - [`StoredBody`]: a body compressed whole, and read back.
 //! - [`stream`]: the bodies of rows just written, through `COPY` (PostgreSQL).
 
 use std::io::Write;
@@ -42,6 +44,16 @@ const PART: usize = 1 << 20;
 /// Whether `body` is stored compressed.
 pub(crate) fn compressed(body: &[u8]) -> bool {
     body.len() >= COMPRESSED_FROM
+}
+
+/// The size from which PostgreSQL is sent a body through `COPY` rather
+/// than as a bind parameter: the driver's two copies of a smaller one's
+/// compressed bytes are a few hundred kilobytes at most.
+pub(crate) const STREAMED_FROM: usize = 1 << 20;
+
+/// Whether `body` is written to PostgreSQL through [`stream`].
+pub(crate) fn streamed(body: &[u8]) -> bool {
+    body.len() >= STREAMED_FROM
 }
 
 /// A body ready for the inbox's `body` and `body_zstd` columns.
@@ -83,15 +95,27 @@ const COPY_HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
 /// The binary `COPY` trailer.
 const COPY_TRAILER: &[u8] = &(-1_i16).to_be_bytes();
 
-/// Writes each `(uuid, body)` into the inbox row of that UUID just written
-/// without it, compressed ([`COMPRESSED_FROM`] bytes or more), within the
-/// caller's transaction. A row not written (another delivery answered its
-/// UUID) is left as it is: its writer's statement reported that.
+/// Writes each `(uuid, body)` ([`streamed`] bodies), compressed, into the
+/// inbox row of that UUID the caller's statement has just inserted without
+/// a body, within the caller's transaction. A row it did not insert keeps
+/// the body it has: one an earlier delivery left `waiting` (its body is
+/// this UUID's, written then), or one another delivery answered meanwhile
+/// (the caller's statement reports that race).
 pub(crate) async fn stream(
     conn: &mut PgConnection,
     bodies: &[(&str, &[u8])],
 ) -> Result<(), StoreError> {
     if bodies.is_empty() {
+        return Ok(());
+    }
+    let uuids: Vec<&str> = bodies.iter().map(|(uuid, _)| *uuid).collect();
+    let waiting: Vec<String> = sqlx::query_scalar(
+        "SELECT uuid FROM inbox WHERE uuid = ANY($1) AND body IS NULL AND body_zstd",
+    )
+    .bind(&uuids)
+    .fetch_all(&mut *conn)
+    .await?;
+    if waiting.is_empty() {
         return Ok(());
     }
     sqlx::query(
@@ -100,7 +124,10 @@ pub(crate) async fn stream(
     )
     .execute(&mut *conn)
     .await?;
-    for (uuid, body) in bodies {
+    for (uuid, body) in bodies
+        .iter()
+        .filter(|(uuid, _)| waiting.iter().any(|w| w == uuid))
+    {
         sqlx::query("DELETE FROM inbox_body_parts")
             .execute(&mut *conn)
             .await?;
@@ -108,7 +135,7 @@ pub(crate) async fn stream(
         sqlx::query(
             "UPDATE inbox
                 SET body = (SELECT string_agg(part, ''::bytea ORDER BY seq) FROM inbox_body_parts)
-              WHERE uuid = $1",
+              WHERE uuid = $1 AND body IS NULL AND body_zstd",
         )
         .bind(uuid)
         .execute(&mut *conn)

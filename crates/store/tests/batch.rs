@@ -351,3 +351,51 @@ async fn a_sale_that_must_wait_waits_alone_and_its_neighbours_are_integrated_tog
     assert_eq!(waiting, "waiting");
     assert_eq!(count(pool, "sales").await, 2);
 }
+
+#[tokio::test]
+async fn a_large_sale_keeps_its_body_while_it_waits_and_once_answered() {
+    let db = with_reservations(&[]).await;
+    let mut late = sale("S-LARGE", "D-LARGE", "R-LATER");
+    set(
+        &mut late,
+        "/Content/ListOfSaleItem/SaleItem/0/ItemDescription",
+        json!(words(2 << 20, 7)),
+    );
+    match &receive_batch(&db.store, std::slice::from_ref(&late), 1).await[0] {
+        Ok(Received::Waiting { .. }) => {}
+        other => panic!("the sale should wait for its reservation: {other:?}"),
+    }
+    assert_body_kept(&db, &late).await;
+    // As a worker before migration 0011 kept it: raw, whatever its size.
+    let uuid = uuid_of(&late);
+    sqlx::query(&format!(
+        "UPDATE inbox SET body = $1, body_zstd = {} WHERE uuid = '{uuid}'",
+        if TestBackend::chosen() == TestBackend::Sqlite {
+            "0"
+        } else {
+            "false"
+        }
+    ))
+    .bind(serde_json::to_vec(&late).expect("JSON"))
+    .execute(&db.any().await)
+    .await
+    .expect("an older worker's row");
+    send(
+        &db.store,
+        &reserve(
+            "R-LATER",
+            json!([{"ItemCode": ITEM, "WarehouseCode": "01", "Quantity": 1}]),
+        ),
+    )
+    .await
+    .assert_ok();
+    match &receive_batch(&db.store, std::slice::from_ref(&late), 1).await[0] {
+        Ok(Received::Answered(answer)) => assert!(answer.ok, "{}", answer.body),
+        other => panic!("the sale should be integrated: {other:?}"),
+    }
+    assert_eq!(
+        logged_body(&db, &uuid).await,
+        late,
+        "the answer keeps the body the row had"
+    );
+}

@@ -467,3 +467,70 @@ pub async fn assert_stock_consistent(pool: &AnyPool) {
     .expect("cancelled lines");
     assert_eq!(dangling, 0, "a cancelled reservation still holds stock");
 }
+
+/// `bytes` of words in no repeating order: text that compresses like an
+/// order's descriptions (to about a third), not like a run of one letter.
+pub fn words(bytes: usize, seed: u64) -> String {
+    const WORDS: [&str; 8] = [
+        "caixa ",
+        "frasco ",
+        "lote ",
+        "validade ",
+        "embalagem ",
+        "unidade ",
+        "pacote ",
+        "refil ",
+    ];
+    let mut state = seed;
+    let mut text = String::with_capacity(bytes + 16);
+    while text.len() < bytes {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        text.push_str(WORDS[(state >> 61) as usize]);
+        text.push_str(&(state >> 40).to_string());
+    }
+    text
+}
+
+/// Asserts the inbox keeps `envelope`'s body (64 KiB or more) compressed,
+/// and that the message log gives it back as sent.
+pub async fn assert_body_kept(db: &TestDatabase, envelope: &Value) {
+    let uuid = uuid_of(envelope);
+    let sent = serde_json::to_vec(envelope).expect("JSON").len();
+    let stored = columns_text(
+        &db.any().await,
+        &format!("inbox WHERE uuid = '{uuid}'"),
+        "CASE WHEN body_zstd THEN 1 ELSE 0 END, length(body)",
+    )
+    .await;
+    let (zstd, length) = stored.split_once('|').expect("two columns");
+    assert_eq!(zstd, "1", "{uuid} is stored compressed");
+    let length: usize = length.parse().expect("a length");
+    assert!(length * 2 < sent, "{length} bytes stored for {sent}");
+    assert_eq!(
+        &logged_body(db, &uuid).await,
+        envelope,
+        "{uuid} read back as sent"
+    );
+}
+
+/// The body the message log shows for the envelope of `uuid`.
+pub async fn logged_body(db: &TestDatabase, uuid: &str) -> Value {
+    let page = db
+        .store
+        .messages(&eai_store::log::LogFilter {
+            uuid: Some(uuid.to_owned()),
+            limit: 1,
+            ..Default::default()
+        })
+        .await
+        .expect("found in the log");
+    let detail = db
+        .store
+        .message_detail(page.items[0].id)
+        .await
+        .expect("detail")
+        .expect("found");
+    detail.body
+}
