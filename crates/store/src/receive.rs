@@ -405,16 +405,18 @@ impl<'a> InboxRows<'a> {
         sql: &'q str,
         environment: Environment,
     ) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
-        let bodies: Vec<Option<Vec<u8>>> = self
+        let (bodies, zstd): (Vec<Option<Vec<u8>>>, Vec<bool>) = self
             .body
             .iter()
-            .map(|body| (!stored_body::streamed(body)).then(|| StoredBody::of(body).bytes))
-            .collect();
-        let zstd: Vec<bool> = self
-            .body
-            .iter()
-            .map(|body| stored_body::compressed(body))
-            .collect();
+            .map(|body| {
+                if stored_body::streamed(body) {
+                    (None, true)
+                } else {
+                    let stored = StoredBody::of(body);
+                    (Some(stored.bytes), stored.zstd)
+                }
+            })
+            .unzip();
         sqlx::query(sql)
             .bind(&self.uuid)
             .bind(&self.transaction)
