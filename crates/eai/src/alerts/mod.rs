@@ -114,16 +114,6 @@ impl Alerting {
                 .await
             }
         };
-        AlertDelivered {
-            alert: alert.id,
-            target: &target.name,
-            channel: target.channel.name(),
-            reason: &alert.reason,
-            events: alert.events,
-            attempt: alert.attempts,
-            error: sent.as_ref().err().map(String::as_str),
-        }
-        .emit(&self.metrics);
         let outcome = match &sent {
             Ok(()) => AlertOutcome::Sent,
             Err(error)
@@ -146,6 +136,17 @@ impl Alerting {
         {
             tracing::warn!(%error, "recording the alert's attempt failed; it is tried again when its lease ends");
         }
+        // Counted once recorded: whoever reads the count finds the alert settled.
+        AlertDelivered {
+            alert: alert.id,
+            target: &target.name,
+            channel: target.channel.name(),
+            reason: &alert.reason,
+            events: alert.events,
+            attempt: alert.attempts,
+            error: sent.as_ref().err().map(String::as_str),
+        }
+        .emit(&self.metrics);
         sent
     }
 
