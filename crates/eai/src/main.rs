@@ -449,12 +449,18 @@ async fn execute(
 ) -> anyhow::Result<ExitCode> {
     match command {
         Command::Run { only } => {
+            let signal =
+                anyhow::Context::context(shutdown_signal(), "cannot install the signal handlers")?;
             let running = app::start(settings, only).await?;
-            running.run_until(shutdown_signal()).await?;
+            running.run_until(signal).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo => {
-            commands::demo::run(settings, shutdown_signal()).await?;
+            commands::demo::run(
+                settings,
+                anyhow::Context::context(shutdown_signal(), "cannot install the signal handlers")?,
+            )
+            .await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Migrate => {
@@ -713,25 +719,29 @@ fn success_or_3(ok: bool) -> ExitCode {
     }
 }
 
-/// Ctrl-C or SIGTERM (what `docker stop` sends).
-async fn shutdown_signal() {
-    let interrupt = async {
-        tokio::signal::ctrl_c().await.ok();
-    };
+/// Ctrl-C or SIGTERM (what `docker stop` sends). The handlers are installed
+/// when this is called, before the worker starts: the worker may already be
+/// consuming while it finishes starting, and a SIGTERM then must drain it, not
+/// kill it with the signal's default action.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+    let requested = {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut terminate = signal(SignalKind::terminate())?;
+        async move {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
             }
-            Err(_) => std::future::pending::<()>().await,
         }
     };
     #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => {}
-        () = terminate => {}
-    }
-    tracing::info!("shutdown requested; draining in-flight envelopes");
+    let requested = async {
+        tokio::signal::ctrl_c().await.ok();
+    };
+    Ok(async move {
+        requested.await;
+        tracing::info!("shutdown requested; draining in-flight envelopes");
+    })
 }

@@ -598,6 +598,35 @@ async fn sigterm_lets_a_slow_envelope_commit_publish_and_ack_before_the_worker_e
     );
 }
 
+/// Readiness may already say 200 and envelopes be consumed while the worker
+/// finishes starting; a SIGTERM in that window (a rolling update, `docker
+/// stop` right after `up`) must drain the worker, not kill it outright.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sigterm_while_the_worker_is_starting_drains_it_instead_of_killing_it() {
+    let db = prepared_database(&[]).await;
+    let settings = process_settings(&db);
+    let _topology = TopologyGuard(settings.topology());
+    let mut worker = WorkerProcess::spawn(binary(), &settings);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !worker.log().contains("EAI Worker starting") {
+        assert!(
+            Instant::now() < deadline,
+            "never started:\n{}",
+            worker.log()
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    worker.terminate();
+    let exit = worker
+        .exit(Duration::from_secs(30))
+        .await
+        .expect("the worker exits once it drained");
+    let log = worker.log();
+    assert!(exit.success(), "{exit}:\n{log}");
+    assert!(log.contains("shutdown requested"), "{log}");
+    assert!(log.contains("worker stopped"), "{log}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_the_broker_or_the_database_unreachable_every_command_names_the_address_and_exits() {
     let db = prepared_database(&[]).await;
