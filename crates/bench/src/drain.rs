@@ -131,9 +131,7 @@ pub async fn sender(pool: &PgPool, count: usize) -> anyhow::Result<f64> {
     // outbox is claimed with plans that scan every message per message.
     sqlx::raw_sql("ANALYZE outbox").execute(pool).await?;
     let deadline = started + Duration::from_secs(120 + count as u64 / 10);
-    // Polled through the sender's own index of claimable messages, so the
-    // polling costs the database next to nothing while the sender works.
-    while unsettled_messages(pool).await? > 0 {
+    while any_unsettled(pool).await? {
         if Instant::now() > deadline {
             bail!("the sender did not settle {count} messages in time");
         }
@@ -147,14 +145,23 @@ pub async fn sender(pool: &PgPool, count: usize) -> anyhow::Result<f64> {
     Ok(rate)
 }
 
-async fn unsettled_messages(pool: &PgPool) -> anyhow::Result<i64> {
-    Ok(sqlx::query_scalar(
-        "SELECT count(*) FROM outbox
+/// Whether any message is still to settle, read from the end of the
+/// sender's own index of claimable messages: messages are claimed in id
+/// order, so the last ones settle last, and the entries the settled ones
+/// left at the start are never walked while the sender works (counting
+/// them every 10 ms took a third of the database's time from the sender it
+/// measures).
+async fn any_unsettled(pool: &PgPool) -> anyhow::Result<bool> {
+    let last: Option<i64> = sqlx::query_scalar(
+        "SELECT id FROM outbox
           WHERE kind = 'message' AND discarded_at IS NULL
-            AND status IN ('waiting', 'failed', 'not_delivered', 'running')",
+            AND status IN ('waiting', 'failed', 'not_delivered', 'running')
+          ORDER BY id DESC
+          LIMIT 1",
     )
-    .fetch_one(pool)
-    .await?)
+    .fetch_optional(pool)
+    .await?;
+    Ok(last.is_some())
 }
 
 async fn done_messages(pool: &PgPool) -> anyhow::Result<i64> {

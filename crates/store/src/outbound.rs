@@ -138,6 +138,16 @@ impl Settlement {
     }
 }
 
+/// One finished attempt to settle ([`Store::settle`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Attempt<'a> {
+    pub message: &'a Claimed,
+    pub started_at: DateTime<Utc>,
+    pub settlement: &'a Settlement,
+    /// When a failed or undelivered message may be tried again.
+    pub retry_in: Duration,
+}
+
 /// What settling an attempt changed beyond the message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Settled {
@@ -499,108 +509,159 @@ impl Store {
         Ok(claimed)
     }
 
-    /// Records how an attempt ended, if this sender still holds the message.
-    /// `retry_in` is when a failed or undelivered message may be tried again.
-    /// The attempt, the message and (for `Blocked`) its destination change
-    /// atomically: on PostgreSQL in one statement (one round trip), on SQLite
-    /// in one transaction.
+    /// Records how each attempt ended, for the messages this sender still
+    /// holds; one result per attempt, in their order. All of them change in
+    /// one transaction: on PostgreSQL one statement (one round trip and one
+    /// commit for the batch), on SQLite three statements per attempt. A
+    /// destination blocked by several of them is blocked by the first, the
+    /// only one whose result says so.
     pub async fn settle(
         &self,
-        message: &Claimed,
         sender: &str,
-        started_at: DateTime<Utc>,
-        settlement: &Settlement,
-        retry_in: Duration,
-    ) -> Result<Settled, StoreError> {
-        let blocked_reason = match settlement {
-            Settlement::Blocked(reason) => Some(reason.as_str()),
-            _ => None,
-        };
-        let (recorded, blocked_destination): (bool, bool) = match &self.pool {
+        attempts: &[Attempt<'_>],
+    ) -> Result<Vec<Settled>, StoreError> {
+        if attempts.is_empty() {
+            return Ok(Vec::new());
+        }
+        match &self.pool {
             Pool::Postgres(pool) => {
-                sqlx::query_as(
-                    "WITH attempt AS (
+                let ids: Vec<i64> = attempts.iter().map(|a| a.message.id).collect();
+                let numbers: Vec<i32> = attempts.iter().map(|a| a.message.attempt).collect();
+                let started: Vec<DateTime<Utc>> = attempts.iter().map(|a| a.started_at).collect();
+                let statuses: Vec<&str> = attempts
+                    .iter()
+                    .map(|a| a.settlement.status().as_str())
+                    .collect();
+                let details: Vec<&str> = attempts.iter().map(|a| a.settlement.detail()).collect();
+                let retries: Vec<f64> = attempts.iter().map(|a| a.retry_in.as_secs_f64()).collect();
+                let destinations: Vec<i64> =
+                    attempts.iter().map(|a| a.message.destination.id).collect();
+                let blocked: Vec<Option<&str>> = attempts
+                    .iter()
+                    .map(|a| match a.settlement {
+                        Settlement::Blocked(reason) => Some(reason.as_str()),
+                        _ => None,
+                    })
+                    .collect();
+                let rows: Vec<(bool, bool)> = sqlx::query_as(
+                    "WITH given AS (
+                 SELECT * FROM unnest($2::bigint[], $3::int[], $4::timestamptz[], $5::text[],
+                                      $6::text[], $7::float8[], $8::bigint[], $9::text[])
+                        WITH ORDINALITY
+                        AS g(id, attempt, started_at, status, detail, retry_secs,
+                             destination_id, blocked_reason, n)),
+             attempt AS (
                  INSERT INTO outbox_attempts (outbox_id, attempt, sender, started_at, status, detail)
-                 VALUES ($1, $6, $2, $7, $3, $4)),
+                 SELECT id, attempt, $1, started_at, status, detail FROM given ORDER BY n),
              settled AS (
-                 UPDATE outbox
-                    SET status = $3, last_error = NULLIF($4, ''), lease_until = NULL,
-                        attempts = CASE WHEN $3 = 'blocked' THEN attempts - 1 ELSE attempts END,
-                        sent_at = CASE WHEN $3 = 'done' THEN now() ELSE sent_at END,
-                        next_attempt_at = now() + make_interval(secs => $5)
-                  WHERE id = $1 AND claimed_by = $2 AND status = 'running'
-              RETURNING id),
+                 UPDATE outbox o
+                    SET status = g.status, last_error = NULLIF(g.detail, ''), lease_until = NULL,
+                        attempts = CASE WHEN g.status = 'blocked' THEN o.attempts - 1 ELSE o.attempts END,
+                        sent_at = CASE WHEN g.status = 'done' THEN now() ELSE o.sent_at END,
+                        next_attempt_at = now() + make_interval(secs => g.retry_secs)
+                   FROM given g
+                  WHERE o.id = g.id AND o.claimed_by = $1 AND o.status = 'running'
+              RETURNING o.id),
+             first_block AS (
+                 SELECT DISTINCT ON (destination_id) destination_id, blocked_reason, n
+                   FROM given WHERE blocked_reason IS NOT NULL
+                  ORDER BY destination_id, n),
              blocked AS (
-                 UPDATE destinations SET blocked = true, blocked_reason = $9, blocked_at = now()
-                  WHERE id = $8 AND $9::text IS NOT NULL AND NOT blocked
-              RETURNING id)
-             SELECT EXISTS (SELECT 1 FROM settled), EXISTS (SELECT 1 FROM blocked)",
+                 UPDATE destinations d
+                    SET blocked = true, blocked_reason = f.blocked_reason, blocked_at = now()
+                   FROM first_block f
+                  WHERE d.id = f.destination_id AND NOT d.blocked
+              RETURNING d.id)
+             SELECT g.id IN (SELECT id FROM settled),
+                    EXISTS (SELECT 1 FROM blocked b JOIN first_block f ON f.destination_id = b.id
+                             WHERE f.n = g.n)
+               FROM given g
+              ORDER BY g.n",
                 )
-                .bind(message.id)
                 .bind(sender)
-                .bind(settlement.status())
-                .bind(settlement.detail())
-                .bind(retry_in.as_secs_f64())
-                .bind(message.attempt)
-                .bind(started_at)
-                .bind(message.destination.id)
-                .bind(blocked_reason)
-                .fetch_one(pool)
-                .await?
+                .bind(&ids)
+                .bind(&numbers)
+                .bind(&started)
+                .bind(&statuses)
+                .bind(&details)
+                .bind(&retries)
+                .bind(&destinations)
+                .bind(&blocked)
+                .fetch_all(pool)
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(recorded, blocked_destination)| Settled {
+                        recorded,
+                        blocked_destination,
+                    })
+                    .collect())
             }
-            // Three statements in a transaction: SQLite has no data-modifying
-            // WITH (PostgreSQL would take them too, but in three round trips).
+            // Three statements per attempt in one transaction: SQLite has no
+            // data-modifying WITH.
             Pool::Sqlite(_) => {
                 let mut tx = self.begin().await?;
                 let now = Utc::now();
-                let (recorded, blocked_destination) = on_conn!(&mut tx.conn(), c => {
-                    sqlx::query(
-                        "INSERT INTO outbox_attempts (outbox_id, attempt, sender, started_at, status, detail)
-                         VALUES ($1, $2, $3, $4, $5, $6)",
-                    )
-                    .bind(message.id)
-                    .bind(message.attempt)
-                    .bind(sender)
-                    .bind(started_at)
-                    .bind(settlement.status())
-                    .bind(settlement.detail())
-                    .execute(&mut *c)
-                    .await?;
-                    let settled = sqlx::query(
-                        "UPDATE outbox
-                            SET status = $3, last_error = NULLIF($4, ''), lease_until = NULL,
-                                attempts = CASE WHEN $3 = 'blocked' THEN attempts - 1 ELSE attempts END,
-                                sent_at = CASE WHEN $3 = 'done' THEN $5 ELSE sent_at END,
-                                next_attempt_at = $6
-                          WHERE id = $1 AND claimed_by = $2 AND status = 'running'",
-                    )
-                    .bind(message.id)
-                    .bind(sender)
-                    .bind(settlement.status())
-                    .bind(settlement.detail())
-                    .bind(now)
-                    .bind(after(now, retry_in))
-                    .execute(&mut *c)
-                    .await?;
-                    let blocked = sqlx::query(
-                        "UPDATE destinations SET blocked = true, blocked_reason = $2, blocked_at = $3
-                          WHERE id = $1 AND $2 IS NOT NULL AND NOT blocked",
-                    )
-                    .bind(message.destination.id)
-                    .bind(blocked_reason)
-                    .bind(now)
-                    .execute(&mut *c)
-                    .await?;
-                    (settled.rows_affected() == 1, blocked.rows_affected() == 1)
-                });
+                let mut settled = Vec::with_capacity(attempts.len());
+                for attempt in attempts {
+                    let Attempt {
+                        message,
+                        started_at,
+                        settlement,
+                        retry_in,
+                    } = attempt;
+                    let blocked_reason = match settlement {
+                        Settlement::Blocked(reason) => Some(reason.as_str()),
+                        _ => None,
+                    };
+                    settled.push(on_conn!(&mut tx.conn(), c => {
+                        sqlx::query(
+                            "INSERT INTO outbox_attempts (outbox_id, attempt, sender, started_at, status, detail)
+                             VALUES ($1, $2, $3, $4, $5, $6)",
+                        )
+                        .bind(message.id)
+                        .bind(message.attempt)
+                        .bind(sender)
+                        .bind(started_at)
+                        .bind(settlement.status())
+                        .bind(settlement.detail())
+                        .execute(&mut *c)
+                        .await?;
+                        let recorded = sqlx::query(
+                            "UPDATE outbox
+                                SET status = $3, last_error = NULLIF($4, ''), lease_until = NULL,
+                                    attempts = CASE WHEN $3 = 'blocked' THEN attempts - 1 ELSE attempts END,
+                                    sent_at = CASE WHEN $3 = 'done' THEN $5 ELSE sent_at END,
+                                    next_attempt_at = $6
+                              WHERE id = $1 AND claimed_by = $2 AND status = 'running'",
+                        )
+                        .bind(message.id)
+                        .bind(sender)
+                        .bind(settlement.status())
+                        .bind(settlement.detail())
+                        .bind(now)
+                        .bind(after(now, *retry_in))
+                        .execute(&mut *c)
+                        .await?;
+                        let blocked = sqlx::query(
+                            "UPDATE destinations SET blocked = true, blocked_reason = $2, blocked_at = $3
+                              WHERE id = $1 AND $2 IS NOT NULL AND NOT blocked",
+                        )
+                        .bind(message.destination.id)
+                        .bind(blocked_reason)
+                        .bind(now)
+                        .execute(&mut *c)
+                        .await?;
+                        Settled {
+                            recorded: recorded.rows_affected() == 1,
+                            blocked_destination: blocked.rows_affected() == 1,
+                        }
+                    }));
+                }
                 tx.commit().await?;
-                (recorded, blocked_destination)
+                Ok(settled)
             }
-        };
-        Ok(Settled {
-            recorded,
-            blocked_destination,
-        })
+        }
     }
 
     /// Settles the message a destination's ReceiptMessage names (it may come
@@ -672,12 +733,15 @@ impl Store {
     /// When the next retry is due, to sleep until then.
     pub async fn next_retry_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
         Ok(on_pool!(&self.pool, pool => {
+            // Read from the start of `outbox_retry_due`, not over every waiting message.
             sqlx::query_scalar(
-            "SELECT min(o.next_attempt_at) FROM outbox o JOIN destinations d ON d.id = o.destination_id
+            "SELECT o.next_attempt_at FROM outbox o JOIN destinations d ON d.id = o.destination_id
               WHERE o.kind = 'message' AND NOT d.blocked AND o.attempts < d.max_attempts
-                AND o.discarded_at IS NULL AND o.status IN ('waiting', 'failed', 'not_delivered')",
+                AND o.discarded_at IS NULL AND o.status IN ('waiting', 'failed', 'not_delivered')
+              ORDER BY o.next_attempt_at
+              LIMIT 1",
             )
-            .fetch_one(pool)
+            .fetch_optional(pool)
             .await?
         }))
     }

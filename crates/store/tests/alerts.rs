@@ -10,7 +10,7 @@ use std::time::Duration;
 use chrono::Utc;
 use eai_store::alerts::{AlertChannel, AlertFilter, AlertOutcome, AlertTarget, MAX_SAMPLES};
 use eai_store::dead_letters::DeadLetterIn;
-use eai_store::outbound::Settlement;
+use eai_store::outbound::{Attempt, Settlement};
 use eai_store::testing::TestDatabase;
 use eai_store::StoreError;
 
@@ -84,10 +84,13 @@ async fn attempt(db: &TestDatabase, name: &str, uuid: &str, settlement: Settleme
         .iter()
         .find(|message| message.uuid == uuid)
         .expect("claimed");
-    db.store
-        .settle(message, SENDER, Utc::now(), &settlement, Duration::ZERO)
-        .await
-        .expect("settle");
+    let attempt = Attempt {
+        message,
+        started_at: Utc::now(),
+        settlement: &settlement,
+        retry_in: Duration::ZERO,
+    };
+    db.store.settle(SENDER, &[attempt]).await.expect("settle");
 }
 
 #[tokio::test]

@@ -10,7 +10,7 @@ use std::time::Duration;
 use chrono::Utc;
 use eai_protocol::ReceiptOrigin;
 use eai_store::log::Status;
-use eai_store::outbound::{Claimed, Settlement};
+use eai_store::outbound::{Attempt, Claimed, Settlement};
 use eai_store::testing::TestDatabase;
 use eai_store::RelayPass;
 
@@ -67,13 +67,23 @@ async fn claim(db: &TestDatabase) -> Vec<Claimed> {
     db.store.claim_messages(SENDER, 10).await.expect("claim")
 }
 
+/// Settles one attempt of `claimed`, an hour before it may be retried.
+fn attempt<'a>(claimed: &'a Claimed, settlement: &'a Settlement) -> Attempt<'a> {
+    Attempt {
+        message: claimed,
+        started_at: Utc::now(),
+        settlement,
+        retry_in: HOUR,
+    }
+}
+
 async fn settle(db: &TestDatabase, claimed: &Claimed, settlement: Settlement) -> (bool, bool) {
     let settled = db
         .store
-        .settle(claimed, SENDER, Utc::now(), &settlement, HOUR)
+        .settle(SENDER, &[attempt(claimed, &settlement)])
         .await
         .expect("settle");
-    (settled.recorded, settled.blocked_destination)
+    (settled[0].recorded, settled[0].blocked_destination)
 }
 
 fn uuids(claimed: &[Claimed]) -> Vec<(&str, &str)> {
@@ -136,11 +146,11 @@ async fn a_message_goes_once_to_each_destination_of_its_route_and_is_claimed_onc
     );
 
     let other_sender = store
-        .settle(&claimed[0], "sender-2", Utc::now(), &Settlement::Done, HOUR)
+        .settle("sender-2", &[attempt(&claimed[0], &Settlement::Done)])
         .await
         .expect("settle");
     assert!(
-        !other_sender.recorded,
+        !other_sender[0].recorded,
         "only the sender holding it settles it"
     );
     assert_eq!(
@@ -274,6 +284,120 @@ async fn a_document_s_messages_reach_a_destination_in_order() {
         uuids(&claim(&db).await),
         [("U-2", "shop")],
         "after the first settled"
+    );
+}
+
+/// The sender settles the attempts that finish together in one call: each
+/// keeps its own outcome, a message another sender holds is left alone, and a
+/// destination two refusals block raises one alert.
+#[tokio::test]
+async fn attempts_settled_together_each_keep_their_own_outcome() {
+    let db = TestDatabase::create().await;
+    destination(&db, "erp", "http", "ItemStock", 4, None).await;
+    destination(&db, "shop", "http", "RetailSales", 4, None).await;
+    let store = &db.store;
+    for n in 1..=3 {
+        store
+            .enqueue_for(
+                "erp",
+                &format!("E-{n}"),
+                "ItemStock",
+                "{}",
+                &format!("Doc|E{n}"),
+            )
+            .await
+            .expect("enqueue");
+        store
+            .enqueue_for(
+                "shop",
+                &format!("S-{n}"),
+                "RetailSales",
+                "{}",
+                &format!("Doc|S{n}"),
+            )
+            .await
+            .expect("enqueue");
+    }
+    let claimed = claim(&db).await;
+    assert_eq!(claimed.len(), 6);
+    let by_uuid = |uuid: &str| {
+        claimed
+            .iter()
+            .find(|message| message.uuid == uuid)
+            .expect("claimed")
+    };
+    execute(
+        &db,
+        &format!(
+            "UPDATE outbox SET claimed_by = 'sender-2' WHERE id = {}",
+            by_uuid("E-3").id
+        ),
+    )
+    .await;
+    let refused = Settlement::Blocked("401".to_owned());
+    let failed = Settlement::Failed("HTTP 503".to_owned());
+    let rejected = Settlement::Rejected("error receipt: no such product".to_owned());
+    let outcomes = [
+        (by_uuid("S-1"), &refused),
+        (by_uuid("E-1"), &Settlement::Done),
+        (by_uuid("S-2"), &refused),
+        (by_uuid("E-2"), &failed),
+        (by_uuid("E-3"), &Settlement::Done),
+        (by_uuid("S-3"), &rejected),
+    ];
+    let attempts: Vec<Attempt<'_>> = outcomes
+        .iter()
+        .map(|(message, settlement)| attempt(message, settlement))
+        .collect();
+    let settled = store.settle(SENDER, &attempts).await.expect("settle");
+    let results: Vec<(bool, bool)> = settled
+        .iter()
+        .map(|settled| (settled.recorded, settled.blocked_destination))
+        .collect();
+    assert_eq!(
+        results,
+        [
+            (true, true),
+            (true, false),
+            (true, false),
+            (true, false),
+            (false, false),
+            (true, false)
+        ],
+        "in the attempts' order; the first refusal blocks, the other sender's message stays"
+    );
+    let states = [
+        ("S-1", ("blocked", 0, Some("401"))),
+        ("E-1", ("done", 1, None)),
+        ("S-2", ("blocked", 0, Some("401"))),
+        ("E-2", ("failed", 1, Some("HTTP 503"))),
+        ("E-3", ("running", 1, None)),
+        (
+            "S-3",
+            ("rejected", 1, Some("error receipt: no such product")),
+        ),
+    ];
+    for (uuid, (status, attempts, error)) in states {
+        assert_eq!(
+            message(&db, by_uuid(uuid).id).await,
+            (status.to_owned(), attempts, error.map(str::to_owned)),
+            "{uuid}"
+        );
+    }
+    let shop = store
+        .destination("shop")
+        .await
+        .expect("read")
+        .expect("shop");
+    assert_eq!(
+        (shop.blocked, shop.blocked_reason.as_deref()),
+        (true, Some("401"))
+    );
+    let erp = store.destination("erp").await.expect("read").expect("erp");
+    assert!(!erp.blocked);
+    assert_eq!(
+        store.settle(SENDER, &[]).await.expect("nothing to settle"),
+        []
     );
 }
 

@@ -12,11 +12,13 @@
 //! - `mod.rs` (this file): the claim loop, the retry policy and settling.
 //! - [`http`]: POST to an HTTP destination and read its answer.
 //! - [`amqp`]: publish to an AMQP destination and wait for its receipt.
+//! - [`settling`]: recording the attempts that finished, several at a time.
 //! - [`receipts_in`]: the consumer of the receipts destinations send back.
 
 pub mod amqp;
 pub mod http;
 pub mod receipts_in;
+pub mod settling;
 
 use std::time::{Duration, Instant};
 
@@ -25,10 +27,12 @@ use chrono::Utc;
 use eai_store::outbound::{Claimed, DestinationKind, Settlement};
 use eai_store::{Store, StoreError, Wakeups};
 use eai_transport::Publisher;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::metrics::{DestinationBlocked, MessageAttempted, Metrics};
+use crate::metrics::Metrics;
+use settling::{Finished, Settler};
 
 /// When a failed or undelivered message is tried again: exponential from
 /// `min` (doubling per attempt) up to `max`, with jitter so a destination
@@ -81,6 +85,17 @@ impl Sender {
     /// the bottleneck.
     pub async fn run(self, stop: CancellationToken) {
         let slots = self.concurrency.max(1);
+        let (settling, finished) = mpsc::channel(slots);
+        let settler = tokio::spawn(
+            Settler {
+                store: self.store.clone(),
+                metrics: self.metrics.clone(),
+                sender: self.id.clone(),
+                finished,
+                batch: slots,
+            }
+            .run(),
+        );
         let mut in_flight = JoinSet::new();
         let mut listener = None;
         let mut trouble = Trouble::default();
@@ -115,8 +130,8 @@ impl Sender {
             };
             let saturated = claimed.len() == free;
             for message in claimed {
-                let sender = self.clone();
-                in_flight.spawn(async move { sender.deliver(message).await });
+                let (sender, settling) = (self.clone(), settling.clone());
+                in_flight.spawn(async move { sender.deliver(message, settling).await });
             }
             if saturated {
                 continue;
@@ -144,6 +159,8 @@ impl Sender {
             }
         }
         while in_flight.join_next().await.is_some() {}
+        drop(settling);
+        settler.await.ok();
         tracing::info!(sender = %self.id, "sender drained");
     }
 
@@ -163,42 +180,26 @@ impl Sender {
         }
     }
 
-    /// One attempt: deliver, then settle with the EAI status it earned.
-    async fn deliver(&self, message: Claimed) {
+    /// One attempt: deliver, then wait until the settler has recorded the
+    /// EAI status it earned.
+    async fn deliver(&self, message: Claimed, settling: mpsc::Sender<Finished>) {
         let started_at = Utc::now();
         let clock = Instant::now();
         let settlement = match message.destination.kind() {
             DestinationKind::Http => http::deliver(&self.http, &message).await,
             DestinationKind::Amqp => amqp::deliver(self, &message).await,
         };
-        let retry_in = self.policy.delay(message.attempt);
-        let settled = self
-            .store
-            .settle(&message, &self.id, started_at, &settlement, retry_in)
-            .await;
-        match settled {
-            Ok(settled) => {
-                MessageAttempted {
-                    uuid: &message.uuid,
-                    destination: &message.destination.name,
-                    transaction: &message.transaction,
-                    attempt: message.attempt,
-                    status: settlement.status().as_str(),
-                    detail: settlement.detail(),
-                    elapsed: clock.elapsed(),
-                }
-                .emit(&self.metrics);
-                if settled.blocked_destination {
-                    DestinationBlocked {
-                        destination: &message.destination.name,
-                        reason: settlement.detail(),
-                    }
-                    .emit(&self.metrics);
-                }
-            }
-            Err(error) => {
-                tracing::warn!(uuid = %message.uuid, %error, "settling failed; the lease will expire and another attempt follows");
-            }
+        let (recorded, settled) = oneshot::channel();
+        let finished = Finished {
+            retry_in: self.policy.delay(message.attempt),
+            message,
+            started_at,
+            settlement,
+            elapsed: clock.elapsed(),
+            recorded,
+        };
+        if settling.send(finished).await.is_ok() {
+            settled.await.ok();
         }
     }
 }

@@ -1,0 +1,13 @@
+-- Every claim first settles the messages whose lease ran out on their last
+-- attempt. Without an index on leases that statement read every row of the
+-- outbox, done messages included, so a sender's drain slowed as the outbox
+-- grew (605 messages/s with 30,000 in the outbox against 2,400 with 6,000).
+-- Only running messages are in `outbox_leased`: a handful per sender.
+CREATE INDEX outbox_leased ON outbox (lease_until)
+    WHERE kind = 'message' AND status = 'running' AND discarded_at IS NULL;
+-- An idle sender sleeps until the earliest retry falls due; that minimum is
+-- read from the start of `outbox_retry_due` instead of from every message
+-- waiting for one.
+CREATE INDEX outbox_retry_due ON outbox (next_attempt_at)
+    WHERE kind = 'message' AND discarded_at IS NULL
+      AND status IN ('waiting', 'failed', 'not_delivered');
