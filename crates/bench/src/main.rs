@@ -15,7 +15,8 @@
 //! - the latency publish → receipt at a fixed offered rate;
 //! - one **30 MiB RetailSales** of 10,000 items, its time and the worker's
 //!   peak resident memory;
-//! - the **sender's drain** to a local HTTP destination against its baseline;
+//! - the **sender's drain** to a local HTTP destination against its baseline,
+//!   and a drain of ten times as many messages against it;
 //!
 //! then prints the runs, their medians and the targets.
 //!
@@ -288,6 +289,7 @@ async fn one_run(
     let baseline =
         drain::baseline(pool, destination, args.messages, setting.sender_in_flight).await?;
     let sender = drain::sender(pool, args.messages).await?;
+    let backlog = drain::sender(pool, args.messages * BACKLOG).await?;
     Ok(Run {
         ceiling: ceiling.rate,
         naive: naive.rate,
@@ -303,6 +305,7 @@ async fn one_run(
         cpu,
         drain_baseline: baseline,
         drain: sender,
+        drain_backlog: backlog,
     })
 }
 
@@ -324,6 +327,10 @@ async fn stream(
     let cpu = before.per_envelope(&CpuUse::read(worker, pool).await?, envelopes);
     Ok((measured, cpu))
 }
+
+/// The second drain of a run: this many times `--messages` at once, which
+/// must go as fast as the first (a claim must not cost more with the backlog).
+const BACKLOG: usize = 10;
 
 /// Envelopes of each kind sent before the first run, not measured.
 const WARM_UP: usize = 500;

@@ -47,6 +47,8 @@ pub struct Run {
     pub drain_baseline: f64,
     /// The sender's drain, messages/s.
     pub drain: f64,
+    /// The drain of [`crate::BACKLOG`] times as many messages, messages/s.
+    pub drain_backlog: f64,
 }
 
 /// A row: its label, one value per run, how to print it, and its target.
@@ -170,6 +172,18 @@ fn rows(setting: &Setting, runs: &[Run]) -> Vec<Row> {
         row("  / baseline", 2, Some(Target::AtLeast(0.30)), &|run| {
             run.drain / run.drain_baseline
         }),
+        row(
+            &format!("drain of {}, msg/s", setting.messages * crate::BACKLOG),
+            0,
+            None,
+            &|run| run.drain_backlog,
+        ),
+        row(
+            &format!("  / drain of {}", setting.messages),
+            2,
+            Some(Target::AtLeast(0.90)),
+            &|run| run.drain_backlog / run.drain,
+        ),
         row(
             &format!("{} MiB RetailSales, s", setting.large_mib),
             2,
