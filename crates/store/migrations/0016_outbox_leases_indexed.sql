@@ -6,9 +6,9 @@
 -- are in `outbox_leased`: a handful per sender.
 CREATE INDEX outbox_leased ON outbox (lease_until)
     WHERE kind = 'message' AND status = 'running' AND discarded_at IS NULL;
--- An idle sender sleeps until the earliest retry falls due; that minimum is
--- read from the start of `outbox_retry_due` instead of from every message
--- waiting for one.
+-- An idle sender sleeps until the earliest retry falls due; it is read in
+-- `outbox_retry_due`'s order, stopping at the first message with attempts
+-- left, instead of taking the minimum over every message waiting for one.
 CREATE INDEX outbox_retry_due ON outbox (next_attempt_at)
     WHERE kind = 'message' AND discarded_at IS NULL
       AND status IN ('waiting', 'failed', 'not_delivered');

@@ -348,6 +348,12 @@ pub(crate) fn after(
         .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC)
 }
 
+/// `text` as a text column can keep it: PostgreSQL refuses NUL, which a
+/// destination's answer or a broker's header may carry; it becomes U+FFFD.
+pub(crate) fn storable(text: &str) -> String {
+    text.replace(char::from(0), "\u{FFFD}")
+}
+
 /// Rows (tuples or values) as one JSON array, for SQLite statements that
 /// read a list parameter with `json_each` (PostgreSQL binds arrays).
 pub(crate) fn json_rows<T: serde::Serialize + ?Sized>(rows: &T) -> Result<String, StoreError> {

@@ -10,7 +10,7 @@ use serde::Serialize;
 use sqlx::FromRow;
 use utoipa::ToSchema;
 
-use crate::db::{on_pool, Conn, Pool};
+use crate::db::{on_pool, storable, Conn, Pool};
 use crate::inbound_queue::{enqueue_in, Queued};
 use crate::log::{as_json, record_action, Acted, ItemId};
 use crate::page::{Cursor, Page};
@@ -141,7 +141,6 @@ impl Store {
     /// Records a dead letter; one the worker named is recorded once however
     /// often the dead-letter queue delivers it.
     pub async fn record_dead_letter(&self, dead: &DeadLetterIn<'_>) -> Result<(), StoreError> {
-        let clean = |text: &str| text.replace(char::from(0), "\u{FFFD}");
         on_pool!(&self.pool, pool => {
             sqlx::query(
                 "INSERT INTO dead_letters (dead_letter_id, uuid, code, reason, exchange, routing_key,
@@ -149,15 +148,15 @@ impl Store {
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
                  ON CONFLICT (dead_letter_id) DO NOTHING",
             )
-            .bind(dead.dead_letter_id.map(clean))
-            .bind(dead.uuid.map(clean))
-            .bind(clean(dead.code))
-            .bind(clean(dead.reason))
-            .bind(clean(dead.exchange))
-            .bind(clean(dead.routing_key))
-            .bind(dead.correlation_id.map(clean))
-            .bind(dead.message_id.map(clean))
-            .bind(dead.reply_to.map(clean))
+            .bind(dead.dead_letter_id.map(storable))
+            .bind(dead.uuid.map(storable))
+            .bind(storable(dead.code))
+            .bind(storable(dead.reason))
+            .bind(storable(dead.exchange))
+            .bind(storable(dead.routing_key))
+            .bind(dead.correlation_id.map(storable))
+            .bind(dead.message_id.map(storable))
+            .bind(dead.reply_to.map(storable))
             .bind(dead.body)
             .execute(pool)
             .await?;

@@ -15,7 +15,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sqlx::{FromRow, PgConnection, SqliteConnection};
 
-use crate::db::{after, on_conn, on_pool, Conn, Pool};
+use crate::db::{after, on_conn, on_pool, storable, Conn, Pool};
 use crate::log::Status;
 use crate::{Store, StoreError};
 
@@ -510,7 +510,8 @@ impl Store {
     }
 
     /// Records how each attempt ended, for the messages this sender still
-    /// holds; one result per attempt, in their order. All of them change in
+    /// holds under that attempt's claim (a message claimed again since is
+    /// left to its newer attempt); one result per attempt, in their order. All of them change in
     /// one transaction: on PostgreSQL one statement (one round trip and one
     /// commit for the batch), on SQLite three statements per attempt. A
     /// destination blocked by several of them is blocked by the first, the
@@ -532,14 +533,17 @@ impl Store {
                     .iter()
                     .map(|a| a.settlement.status().as_str())
                     .collect();
-                let details: Vec<&str> = attempts.iter().map(|a| a.settlement.detail()).collect();
+                let details: Vec<String> = attempts
+                    .iter()
+                    .map(|a| storable(a.settlement.detail()))
+                    .collect();
                 let retries: Vec<f64> = attempts.iter().map(|a| a.retry_in.as_secs_f64()).collect();
                 let destinations: Vec<i64> =
                     attempts.iter().map(|a| a.message.destination.id).collect();
-                let blocked: Vec<Option<&str>> = attempts
+                let blocked: Vec<Option<String>> = attempts
                     .iter()
                     .map(|a| match a.settlement {
-                        Settlement::Blocked(reason) => Some(reason.as_str()),
+                        Settlement::Blocked(reason) => Some(storable(reason)),
                         _ => None,
                     })
                     .collect();
@@ -560,7 +564,8 @@ impl Store {
                         sent_at = CASE WHEN g.status = 'done' THEN now() ELSE o.sent_at END,
                         next_attempt_at = now() + make_interval(secs => g.retry_secs)
                    FROM given g
-                  WHERE o.id = g.id AND o.claimed_by = $1 AND o.status = 'running'
+                  WHERE o.id = g.id AND o.attempts = g.attempt AND o.claimed_by = $1
+                    AND o.status = 'running'
               RETURNING o.id),
              first_block AS (
                  SELECT DISTINCT ON (destination_id) destination_id, blocked_reason, n
@@ -610,8 +615,9 @@ impl Store {
                         settlement,
                         retry_in,
                     } = attempt;
+                    let detail = storable(settlement.detail());
                     let blocked_reason = match settlement {
-                        Settlement::Blocked(reason) => Some(reason.as_str()),
+                        Settlement::Blocked(_) => Some(detail.as_str()),
                         _ => None,
                     };
                     settled.push(on_conn!(&mut tx.conn(), c => {
@@ -624,7 +630,7 @@ impl Store {
                         .bind(sender)
                         .bind(started_at)
                         .bind(settlement.status())
-                        .bind(settlement.detail())
+                        .bind(&detail)
                         .execute(&mut *c)
                         .await?;
                         let recorded = sqlx::query(
@@ -633,14 +639,15 @@ impl Store {
                                     attempts = CASE WHEN $3 = 'blocked' THEN attempts - 1 ELSE attempts END,
                                     sent_at = CASE WHEN $3 = 'done' THEN $5 ELSE sent_at END,
                                     next_attempt_at = $6
-                              WHERE id = $1 AND claimed_by = $2 AND status = 'running'",
+                              WHERE id = $1 AND claimed_by = $2 AND status = 'running' AND attempts = $7",
                         )
                         .bind(message.id)
                         .bind(sender)
                         .bind(settlement.status())
-                        .bind(settlement.detail())
+                        .bind(&detail)
                         .bind(now)
                         .bind(after(now, *retry_in))
+                        .bind(message.attempt)
                         .execute(&mut *c)
                         .await?;
                         let blocked = sqlx::query(
@@ -733,7 +740,7 @@ impl Store {
     /// When the next retry is due, to sleep until then.
     pub async fn next_retry_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
         Ok(on_pool!(&self.pool, pool => {
-            // Read from the start of `outbox_retry_due`, not over every waiting message.
+            // Read in `outbox_retry_due`'s order, not as a minimum over every waiting message.
             sqlx::query_scalar(
             "SELECT o.next_attempt_at FROM outbox o JOIN destinations d ON d.id = o.destination_id
               WHERE o.kind = 'message' AND NOT d.blocked AND o.attempts < d.max_attempts

@@ -5,7 +5,7 @@
 
 use chrono::Utc;
 
-use crate::db::Pool;
+use crate::db::{storable, Pool};
 use crate::{Store, StoreError};
 
 /// Which count to raise.
@@ -36,7 +36,7 @@ impl Store {
     /// Processing failed after its immediate retries; returns how many times
     /// it has failed now.
     pub async fn record_failure(&self, uuid: &str, error: &str) -> Result<usize, StoreError> {
-        let error = error.replace(char::from(0), "\u{FFFD}");
+        let error = storable(error);
         self.raise(uuid, Count::Failures, Some(&error)).await
     }
 

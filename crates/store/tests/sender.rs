@@ -248,6 +248,12 @@ async fn a_lease_that_ran_out_with_attempts_left_hands_the_message_to_the_next_c
     assert_eq!(second[0].attempt, 2);
     assert_eq!(first[0].id, second[0].id, "the same message");
     assert_eq!(
+        settle(&db, &first[0], Settlement::Done).await,
+        (false, false),
+        "the attempt whose lease ran out no longer settles the message, though its sender claimed it again"
+    );
+    assert_eq!(message(&db, first[0].id).await.0, "running");
+    assert_eq!(
         settle(
             &db,
             &second[0],
@@ -288,8 +294,9 @@ async fn a_document_s_messages_reach_a_destination_in_order() {
 }
 
 /// The sender settles the attempts that finish together in one call: each
-/// keeps its own outcome, a message another sender holds is left alone, and a
-/// destination two refusals block raises one alert.
+/// keeps its own outcome, a message another sender holds is left alone, a
+/// destination two refusals block raises one alert, and a destination's
+/// answer holding a NUL byte (which PostgreSQL's text refuses) is kept.
 #[tokio::test]
 async fn attempts_settled_together_each_keep_their_own_outcome() {
     let db = TestDatabase::create().await;
@@ -335,7 +342,7 @@ async fn attempts_settled_together_each_keep_their_own_outcome() {
     )
     .await;
     let refused = Settlement::Blocked("401".to_owned());
-    let failed = Settlement::Failed("HTTP 503".to_owned());
+    let failed = Settlement::Failed("HTTP 503: \0busy".to_owned());
     let rejected = Settlement::Rejected("error receipt: no such product".to_owned());
     let outcomes = [
         (by_uuid("S-1"), &refused),
@@ -370,7 +377,7 @@ async fn attempts_settled_together_each_keep_their_own_outcome() {
         ("S-1", ("blocked", 0, Some("401"))),
         ("E-1", ("done", 1, None)),
         ("S-2", ("blocked", 0, Some("401"))),
-        ("E-2", ("failed", 1, Some("HTTP 503"))),
+        ("E-2", ("failed", 1, Some("HTTP 503: \u{FFFD}busy"))),
         ("E-3", ("running", 1, None)),
         (
             "S-3",

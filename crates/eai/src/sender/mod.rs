@@ -101,6 +101,10 @@ impl Sender {
         let mut trouble = Trouble::default();
         tracing::info!(sender = %self.id, "sender started");
         'claiming: loop {
+            if settler.is_finished() {
+                tracing::error!(sender = %self.id, "the sender's settler stopped: no attempt could be recorded; the sender stops");
+                break;
+            }
             while in_flight.len() > slots / 2 {
                 tokio::select! {
                     () = stop.cancelled() => break 'claiming,
@@ -160,7 +164,9 @@ impl Sender {
         }
         while in_flight.join_next().await.is_some() {}
         drop(settling);
-        settler.await.ok();
+        if let Err(error) = settler.await {
+            tracing::error!(sender = %self.id, %error, "the sender's settler failed");
+        }
         tracing::info!(sender = %self.id, "sender drained");
     }
 
@@ -198,9 +204,11 @@ impl Sender {
             elapsed: clock.elapsed(),
             recorded,
         };
-        if settling.send(finished).await.is_ok() {
-            settled.await.ok();
+        if let Err(unsent) = settling.send(finished).await {
+            tracing::error!(uuid = %unsent.0.message.uuid, "the sender's settler stopped; the lease will expire and another attempt follows");
+            return;
         }
+        settled.await.ok();
     }
 }
 

@@ -4,14 +4,15 @@
 //!
 //! A delivery keeps its slot until its attempt is recorded, so the sender's
 //! concurrency bounds what waits here, and a drain ends only once every
-//! attempt in flight is settled. When settling fails, the messages' leases
-//! expire and other attempts follow, as when a sender dies.
+//! attempt in flight is settled. When settling them together fails, each is
+//! settled alone; an attempt that cannot be settled leaves its message's
+//! lease to expire, and another attempt follows, as when a sender dies.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use eai_store::outbound::{Attempt, Claimed, Settlement};
-use eai_store::Store;
+use eai_store::{Store, StoreError};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::metrics::{DestinationBlocked, MessageAttempted, Metrics};
@@ -49,7 +50,26 @@ impl Settler {
         }
     }
 
+    /// Records `batch` in one call; when that fails, each attempt alone, so
+    /// one attempt the database refuses never costs its neighbours theirs.
     async fn settle(&self, batch: &[Finished]) {
+        let Err(error) = self.record(batch).await else {
+            return;
+        };
+        if batch.len() > 1 {
+            tracing::debug!(%error, attempts = batch.len(), "settling together failed; settling each attempt alone");
+            for finished in batch {
+                if let Err(error) = self.record(std::slice::from_ref(finished)).await {
+                    warn_unsettled(finished, &error);
+                }
+            }
+        } else {
+            warn_unsettled(&batch[0], &error);
+        }
+    }
+
+    /// Settles `batch` in one call, then counts and logs each attempt.
+    async fn record(&self, batch: &[Finished]) -> Result<(), StoreError> {
         let attempts: Vec<Attempt<'_>> = batch
             .iter()
             .map(|finished| Attempt {
@@ -59,36 +79,31 @@ impl Settler {
                 retry_in: finished.retry_in,
             })
             .collect();
-        match self.store.settle(&self.sender, &attempts).await {
-            Ok(settled) => {
-                for (finished, settled) in batch.iter().zip(settled) {
-                    let (message, settlement) = (&finished.message, &finished.settlement);
-                    MessageAttempted {
-                        uuid: &message.uuid,
-                        destination: &message.destination.name,
-                        transaction: &message.transaction,
-                        attempt: message.attempt,
-                        status: settlement.status().as_str(),
-                        detail: settlement.detail(),
-                        elapsed: finished.elapsed,
-                    }
-                    .emit(&self.metrics);
-                    if settled.blocked_destination {
-                        DestinationBlocked {
-                            destination: &message.destination.name,
-                            reason: settlement.detail(),
-                        }
-                        .emit(&self.metrics);
-                    }
-                }
+        let settled = self.store.settle(&self.sender, &attempts).await?;
+        for (finished, settled) in batch.iter().zip(settled) {
+            let (message, settlement) = (&finished.message, &finished.settlement);
+            MessageAttempted {
+                uuid: &message.uuid,
+                destination: &message.destination.name,
+                transaction: &message.transaction,
+                attempt: message.attempt,
+                status: settlement.status().as_str(),
+                detail: settlement.detail(),
+                elapsed: finished.elapsed,
             }
-            Err(error) => {
-                let uuids: Vec<&str> = batch
-                    .iter()
-                    .map(|finished| finished.message.uuid.as_str())
-                    .collect();
-                tracing::warn!(?uuids, %error, "settling failed; the leases will expire and other attempts follow");
+            .emit(&self.metrics);
+            if settled.blocked_destination {
+                DestinationBlocked {
+                    destination: &message.destination.name,
+                    reason: settlement.detail(),
+                }
+                .emit(&self.metrics);
             }
         }
+        Ok(())
     }
+}
+
+fn warn_unsettled(finished: &Finished, error: &StoreError) {
+    tracing::warn!(uuid = %finished.message.uuid, %error, "settling failed; the lease will expire and another attempt follows");
 }
