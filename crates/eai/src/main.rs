@@ -449,18 +449,13 @@ async fn execute(
 ) -> anyhow::Result<ExitCode> {
     match command {
         Command::Run { only } => {
-            let signal =
-                anyhow::Context::context(shutdown_signal(), "cannot install the signal handlers")?;
+            let signal = shutdown_signal()?;
             let running = app::start(settings, only).await?;
             running.run_until(signal).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo => {
-            commands::demo::run(
-                settings,
-                anyhow::Context::context(shutdown_signal(), "cannot install the signal handlers")?,
-            )
-            .await?;
+            commands::demo::run(settings, shutdown_signal()?).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Migrate => {
@@ -723,12 +718,14 @@ fn success_or_3(ok: bool) -> ExitCode {
 /// when this is called, before the worker starts: the worker may already be
 /// consuming while it finishes starting, and a SIGTERM then must drain it, not
 /// kill it with the signal's default action.
-fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
     let requested = {
+        use anyhow::Context;
         use tokio::signal::unix::{signal, SignalKind};
-        let mut interrupt = signal(SignalKind::interrupt())?;
-        let mut terminate = signal(SignalKind::terminate())?;
+        let installing = "cannot install the signal handlers";
+        let mut interrupt = signal(SignalKind::interrupt()).context(installing)?;
+        let mut terminate = signal(SignalKind::terminate()).context(installing)?;
         async move {
             tokio::select! {
                 _ = interrupt.recv() => {}

@@ -511,11 +511,12 @@ impl Store {
 
     /// Records how each attempt ended, for the messages this sender still
     /// holds under that attempt's claim (a message claimed again since is
-    /// left to its newer attempt); one result per attempt, in their order. All of them change in
-    /// one transaction: on PostgreSQL one statement (one round trip and one
-    /// commit for the batch), on SQLite three statements per attempt. A
-    /// destination blocked by several of them is blocked by the first, the
-    /// only one whose result says so.
+    /// left to its newer attempt); one result per attempt, in their order.
+    /// All of them change in one transaction: on PostgreSQL one statement
+    /// (one round trip and one commit for the batch), on SQLite three
+    /// statements per attempt. A destination blocked (401/403) by several of
+    /// them is blocked by the first, the only one whose result says so; the
+    /// block's reason is that attempt's detail.
     pub async fn settle(
         &self,
         sender: &str,
@@ -540,20 +541,13 @@ impl Store {
                 let retries: Vec<f64> = attempts.iter().map(|a| a.retry_in.as_secs_f64()).collect();
                 let destinations: Vec<i64> =
                     attempts.iter().map(|a| a.message.destination.id).collect();
-                let blocked: Vec<Option<String>> = attempts
-                    .iter()
-                    .map(|a| match a.settlement {
-                        Settlement::Blocked(reason) => Some(storable(reason)),
-                        _ => None,
-                    })
-                    .collect();
                 let rows: Vec<(bool, bool)> = sqlx::query_as(
                     "WITH given AS (
                  SELECT * FROM unnest($2::bigint[], $3::int[], $4::timestamptz[], $5::text[],
-                                      $6::text[], $7::float8[], $8::bigint[], $9::text[])
+                                      $6::text[], $7::float8[], $8::bigint[])
                         WITH ORDINALITY
                         AS g(id, attempt, started_at, status, detail, retry_secs,
-                             destination_id, blocked_reason, n)),
+                             destination_id, n)),
              attempt AS (
                  INSERT INTO outbox_attempts (outbox_id, attempt, sender, started_at, status, detail)
                  SELECT id, attempt, $1, started_at, status, detail FROM given ORDER BY n),
@@ -568,12 +562,12 @@ impl Store {
                     AND o.status = 'running'
               RETURNING o.id),
              first_block AS (
-                 SELECT DISTINCT ON (destination_id) destination_id, blocked_reason, n
-                   FROM given WHERE blocked_reason IS NOT NULL
+                 SELECT DISTINCT ON (destination_id) destination_id, detail, n
+                   FROM given WHERE status = 'blocked'
                   ORDER BY destination_id, n),
              blocked AS (
                  UPDATE destinations d
-                    SET blocked = true, blocked_reason = f.blocked_reason, blocked_at = now()
+                    SET blocked = true, blocked_reason = f.detail, blocked_at = now()
                    FROM first_block f
                   WHERE d.id = f.destination_id AND NOT d.blocked
               RETURNING d.id)
@@ -591,7 +585,6 @@ impl Store {
                 .bind(&details)
                 .bind(&retries)
                 .bind(&destinations)
-                .bind(&blocked)
                 .fetch_all(pool)
                 .await?;
                 Ok(rows
