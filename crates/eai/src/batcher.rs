@@ -8,16 +8,24 @@
 //! one batch; with nothing else waiting a batch is one envelope, so no
 //! envelope ever waits for company.
 //!
-//! There are [`LANES`] lanes, whatever the number of envelopes in flight.
-//! Batches of the same stock queue up on its locks (a batch of 128
-//! reservations of 3 items locks about a third of a thousand products), so
-//! a third batch would only wait: two keep the database busy, one holding
-//! the stock locks while the next reads what it needs (BENCHMARKS.md: four
-//! lanes at 512 in flight answered 2,844 ItemReserves/s where two answered
-//! 3,368). Envelopes in flight beyond the two batches gather meanwhile: at
-//! the default 256 (two batches of 128) a committing lane finds a handful
-//! waiting and the batches go 23, 106 and 127 envelopes in turn; at 512
-//! every batch held 128.
+//! There are [`LANES`] lanes, whatever the number of envelopes in flight,
+//! and a lane's batch leaves out the envelopes that touch what the other
+//! lane's running batch touches ([`Envelope::touches`]: the documents and
+//! products they name), so the two batches' stock locks do not overlap and
+//! both run at once. An envelope left out keeps its place: it comes first
+//! in the next batch formed, and the envelopes after it that touch what it
+//! touches are left out with it, so no envelope overtakes an earlier one
+//! about the same document or product. A batch names at most
+//! [`MAX_STOCK_KEYS`] products, so the store locks them one by one, not
+//! their branch whole (which would make the other lane wait again). When
+//! everything waiting touches the running batch, the lane waits for it to
+//! finish or for an envelope that does not. Names are compared as sent: two
+//! codes that de/para maps to one product still meet on the store's locks,
+//! which keep them apart as always.
+//!
+//! Two lanes, not more: a third batch would find most of what is waiting
+//! touching one of the two running (a batch of 85 reservations of 3 items
+//! names about a quarter of a thousand products).
 //!
 //! A batch that panics is run again one envelope at a time; the envelope
 //! that panics alone has its panic raised in its delivery's task, where the
@@ -26,14 +34,18 @@
 //! The lanes end after the last handle is dropped and every envelope handed
 //! over was answered, so a worker shutting down drains them like its consumers.
 
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{HashSet, VecDeque};
+use std::hash::{Hash, Hasher};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use eai_protocol::Envelope;
+use eai_store::locks::MAX_STOCK_KEYS;
 use eai_store::{Inbound, Received, ReplyRoute, Store, StoreError, WorkerIdentity};
 use futures_util::FutureExt;
-use tokio::sync::{mpsc, oneshot, Mutex};
+use tokio::sync::{mpsc, oneshot, Mutex, Notify};
 
 /// Batches in the database at once (see the module documentation).
 pub const LANES: usize = 2;
@@ -52,12 +64,40 @@ struct Request {
     received_at: DateTime<Utc>,
     route: ReplyRoute,
     max_waits: usize,
+    touched: Touched,
     reply: oneshot::Sender<Result<Result<Received, StoreError>, Panicked>>,
+}
+
+/// What an envelope touches, hashed: its documents and products alike (a
+/// collision only keeps two envelopes apart that could have run at once).
+#[derive(Debug, Default)]
+struct Touched {
+    documents: Vec<u64>,
+    products: Vec<u64>,
 }
 
 /// A panic while processing one envelope, with its message.
 #[derive(Debug)]
 struct Panicked(String);
+
+/// What the lanes share: the envelopes handed over and what each lane's
+/// running batch touches.
+#[derive(Debug)]
+struct Lanes {
+    intake: Mutex<Intake>,
+    running: std::sync::Mutex<[HashSet<u64>; LANES]>,
+    finished: Notify,
+}
+
+/// The envelopes handed over and not yet in a batch.
+#[derive(Debug)]
+struct Intake {
+    handed: mpsc::Receiver<Request>,
+    /// Taken off the channel and left out of a batch so far, in arrival order.
+    waiting: VecDeque<Request>,
+    /// The last handle was dropped: nothing more will be handed over.
+    closed: bool,
+}
 
 impl Batcher {
     /// The largest envelope handed over, in bytes: a larger one is stored
@@ -73,11 +113,24 @@ impl Batcher {
     ) -> (Batcher, impl std::future::Future<Output = ()>) {
         let size = size.max(1);
         let (requests, handed) = mpsc::channel(size * LANES);
-        let handed = Arc::new(Mutex::new(handed));
-        let running = futures_util::future::join_all(
-            (0..LANES)
-                .map(move |_| lane(store.clone(), identity.clone(), Arc::clone(&handed), size)),
-        );
+        let lanes = Arc::new(Lanes {
+            intake: Mutex::new(Intake {
+                handed,
+                waiting: VecDeque::new(),
+                closed: false,
+            }),
+            running: std::sync::Mutex::new(Default::default()),
+            finished: Notify::new(),
+        });
+        let running = futures_util::future::join_all((0..LANES).map(move |lane_index| {
+            lane(
+                store.clone(),
+                identity.clone(),
+                Arc::clone(&lanes),
+                lane_index,
+                size,
+            )
+        }));
         (Batcher { requests }, async move {
             running.await;
         })
@@ -93,6 +146,7 @@ impl Batcher {
             received_at: inbound.received_at,
             route: inbound.route.clone(),
             max_waits: inbound.max_waits,
+            touched: Touched::of(inbound.envelope),
             reply,
         };
         let stopped = || StoreError::Unavailable("the receiver's batches have stopped".to_owned());
@@ -107,14 +161,11 @@ impl Batcher {
 async fn lane(
     store: Store,
     identity: WorkerIdentity,
-    handed: Arc<Mutex<mpsc::Receiver<Request>>>,
+    lanes: Arc<Lanes>,
+    index: usize,
     size: usize,
 ) {
-    let mut batch = Vec::with_capacity(size);
-    loop {
-        if handed.lock().await.recv_many(&mut batch, size).await == 0 {
-            return;
-        }
+    while let Some(batch) = lanes.next_batch(index, size).await {
         let inbounds: Vec<Inbound<'_>> = batch.iter().map(Request::inbound).collect();
         let together = AssertUnwindSafe(store.receive_batch(&identity, &inbounds))
             .catch_unwind()
@@ -135,9 +186,129 @@ async fn lane(
             }
         };
         drop(inbounds);
-        for (request, result) in batch.drain(..).zip(results) {
+        lanes.finish(index);
+        for (request, result) in batch.into_iter().zip(results) {
             // A delivery that stopped waiting (its worker shutting down) needs no answer.
             let _ = request.reply.send(result);
+        }
+    }
+}
+
+impl Lanes {
+    /// Lane `lane`'s next batch: at most `size` envelopes, none touching
+    /// what another lane's running batch touches; `None` once nothing more
+    /// will come.
+    async fn next_batch(&self, lane: usize, size: usize) -> Option<Vec<Request>> {
+        let mut intake = self.intake.lock().await;
+        loop {
+            if intake.waiting.is_empty() && !intake.closed {
+                match intake.handed.recv().await {
+                    Some(request) => intake.waiting.push_back(request),
+                    None => intake.closed = true,
+                }
+            }
+            while let Ok(request) = intake.handed.try_recv() {
+                intake.waiting.push_back(request);
+            }
+            if intake.waiting.is_empty() {
+                return None;
+            }
+            let busy: HashSet<u64> = {
+                let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+                running
+                    .iter()
+                    .enumerate()
+                    .filter(|(other, _)| *other != lane)
+                    .flat_map(|(_, touched)| touched.iter().copied())
+                    .collect()
+            };
+            let (batch, touched) = choose(&mut intake.waiting, busy, size);
+            if !batch.is_empty() {
+                self.running.lock().unwrap_or_else(|e| e.into_inner())[lane] = touched;
+                return Some(batch);
+            }
+            // Everything waiting touches a running batch: wait for it to
+            // finish, or for an envelope that may not touch it.
+            let open = !intake.closed;
+            tokio::select! {
+                () = self.finished.notified() => {}
+                handed = intake.handed.recv(), if open => match handed {
+                    Some(request) => intake.waiting.push_back(request),
+                    None => intake.closed = true,
+                },
+            }
+        }
+    }
+
+    /// Lane `lane`'s batch was committed or rolled back: what it touched is free.
+    fn finish(&self, lane: usize) {
+        self.running.lock().unwrap_or_else(|e| e.into_inner())[lane].clear();
+        self.finished.notify_one();
+    }
+}
+
+/// Takes a batch out of `waiting`, in order: at most `size` envelopes and
+/// [`MAX_STOCK_KEYS`] products, none touching `busy` or an envelope left
+/// out before it. The first envelope that touches nothing busy is always
+/// taken, however many products it names. Returns the batch and what it touches.
+fn choose(
+    waiting: &mut VecDeque<Request>,
+    mut busy: HashSet<u64>,
+    size: usize,
+) -> (Vec<Request>, HashSet<u64>) {
+    let mut batch = Vec::new();
+    let mut touched: HashSet<u64> = HashSet::new();
+    let mut products: HashSet<u64> = HashSet::new();
+    let mut left = VecDeque::with_capacity(waiting.len());
+    while let Some(request) = waiting.pop_front() {
+        if batch.len() == size {
+            left.push_back(request);
+            left.append(waiting);
+            break;
+        }
+        let keys = || {
+            request
+                .touched
+                .documents
+                .iter()
+                .chain(&request.touched.products)
+        };
+        let free = keys().all(|key| !busy.contains(key));
+        let added = request
+            .touched
+            .products
+            .iter()
+            .filter(|product| !products.contains(*product))
+            .count();
+        if free && (batch.is_empty() || products.len() + added <= MAX_STOCK_KEYS) {
+            touched.extend(keys());
+            products.extend(&request.touched.products);
+            batch.push(request);
+        } else {
+            busy.extend(keys());
+            left.push_back(request);
+        }
+    }
+    *waiting = left;
+    (batch, touched)
+}
+
+impl Touched {
+    fn of(envelope: &Envelope<'_>) -> Touched {
+        let touches = envelope.touches();
+        let hashed = |names: Vec<String>| {
+            names
+                .into_iter()
+                .map(|name| {
+                    let mut hasher = DefaultHasher::new();
+                    name.hash(&mut hasher);
+                    hasher.finish()
+                })
+                .collect()
+        };
+        Touched {
+            documents: hashed(touches.documents),
+            products: hashed(touches.products),
         }
     }
 }
@@ -151,5 +322,136 @@ impl Request {
             route: self.route.clone(),
             max_waits: self.max_waits,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// A waiting ItemReserve `id` of `products`.
+    fn reservation(id: &str, products: &[&str]) -> Request {
+        let items: Vec<_> = products
+            .iter()
+            .map(|code| json!({"ItemCode": code, "Quantity": 1}))
+            .collect();
+        let body = json!({
+            "Header": {"UUID": id, "Transaction": "ItemReserve", "ProductName": "SHOP"},
+            "Content": {"InternalId": id, "ReserveItemType": {"Item": items}}
+        })
+        .to_string();
+        let envelope = Envelope::parse(body.as_bytes())
+            .expect("an envelope")
+            .detach();
+        Request {
+            touched: Touched::of(&envelope),
+            envelope,
+            body: body.into_bytes(),
+            received_at: Utc::now(),
+            route: ReplyRoute {
+                exchange: String::new(),
+                routing_key: String::new(),
+                correlation_id: None,
+            },
+            max_waits: 0,
+            reply: oneshot::channel().0,
+        }
+    }
+
+    fn refs(codes: &[String]) -> Vec<&str> {
+        codes.iter().map(String::as_str).collect()
+    }
+
+    fn ids(requests: &[Request]) -> Vec<&str> {
+        requests
+            .iter()
+            .map(|request| request.envelope.uuid())
+            .collect()
+    }
+
+    fn busy(requests: &[Request]) -> HashSet<u64> {
+        requests
+            .iter()
+            .flat_map(|request| {
+                request
+                    .touched
+                    .documents
+                    .iter()
+                    .chain(&request.touched.products)
+            })
+            .copied()
+            .collect()
+    }
+
+    #[test]
+    fn a_batch_leaves_out_what_the_running_batch_touches_and_what_follows_it() {
+        let running = [reservation("R0", &["P2"])];
+        let mut waiting: VecDeque<Request> = [
+            reservation("A", &["P1"]),
+            reservation("B", &["P2", "P4"]),
+            reservation("C", &["P1"]),
+            reservation("D", &["P4"]),
+            reservation("E", &["P3"]),
+        ]
+        .into();
+        let (batch, touched) = choose(&mut waiting, busy(&running), 10);
+        assert_eq!(ids(&batch), ["A", "C", "E"], "D follows B on P4");
+        assert_eq!(touched, busy(&batch));
+        let left: Vec<Request> = waiting.into();
+        assert_eq!(ids(&left), ["B", "D"], "left out in their order");
+    }
+
+    #[test]
+    fn a_later_message_about_a_document_left_out_is_left_out_too() {
+        let running = [reservation("R0", &["P1"])];
+        let mut waiting: VecDeque<Request> =
+            [reservation("A", &["P1"]), reservation("A", &["P2"])].into();
+        let (batch, _) = choose(&mut waiting, busy(&running), 10);
+        assert!(batch.is_empty(), "the second A must not overtake the first");
+        assert_eq!(waiting.len(), 2);
+    }
+
+    #[test]
+    fn a_batch_names_at_most_the_stock_keys_locked_one_by_one() {
+        let named = |from: usize| -> Vec<String> {
+            (from..from + MAX_STOCK_KEYS / 2)
+                .map(|n| format!("P{n}"))
+                .collect()
+        };
+        let (first, second, third) = (named(0), named(MAX_STOCK_KEYS / 2), named(MAX_STOCK_KEYS));
+        let mut waiting: VecDeque<Request> = [
+            reservation("A", &refs(&first)),
+            reservation("B", &refs(&second)),
+            reservation("C", &refs(&third)),
+            reservation("D", &["P0"]),
+        ]
+        .into();
+        let (batch, _) = choose(&mut waiting, HashSet::new(), 10);
+        assert_eq!(ids(&batch), ["A", "B", "D"], "D names a product already in");
+        let left: Vec<Request> = waiting.into();
+        assert_eq!(ids(&left), ["C"]);
+
+        let whole: Vec<String> = (0..MAX_STOCK_KEYS + 1).map(|n| format!("P{n}")).collect();
+        let mut waiting: VecDeque<Request> = [reservation("big", &refs(&whole))].into();
+        let (batch, _) = choose(&mut waiting, HashSet::new(), 10);
+        assert_eq!(
+            ids(&batch),
+            ["big"],
+            "an envelope alone is taken whatever it names"
+        );
+    }
+
+    #[test]
+    fn a_batch_holds_at_most_its_size() {
+        let mut waiting: VecDeque<Request> = ["A", "B", "C"]
+            .into_iter()
+            .map(|id| reservation(id, &[id]))
+            .collect();
+        let (batch, _) = choose(&mut waiting, HashSet::new(), 2);
+        assert_eq!(ids(&batch), ["A", "B"]);
+        let left: Vec<Request> = waiting.into();
+        assert_eq!(ids(&left), ["C"]);
     }
 }

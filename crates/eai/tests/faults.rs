@@ -536,6 +536,65 @@ async fn an_envelope_no_worker_survives_is_answered_once_the_redelivery_limit_is
     );
 }
 
+/// A reservation waiting for stock another transaction holds keeps its
+/// lane; a later one for the same stock waits behind it, and one for other
+/// stock that arrives together with that one is answered meanwhile instead
+/// of joining its batch and waiting too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reservation_for_other_stock_is_answered_while_the_held_stock_waits() {
+    let db = prepared_database(&[]).await;
+    let mut settings = process_settings(&db);
+    settings.database.lock_timeout = Duration::from_millis(30000);
+    let _topology = TopologyGuard(settings.topology());
+    let shop = Shop::connect(&settings).await;
+    let mut worker = WorkerProcess::spawn(binary(), &settings);
+    worker.ready(Duration::from_secs(30)).await;
+    let uuid = |envelope: &Value| {
+        envelope["Header"]["UUID"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let locks = hold_locks(&db).await;
+    let first = stream::reservation("held-first", LOCKED_ITEM, 1);
+    shop.publish(first.to_string().as_bytes(), "ItemReserve", &uuid(&first))
+        .await;
+    lock_waiters(&db, 1, Duration::from_secs(20)).await;
+
+    let second = stream::reservation("held-second", LOCKED_ITEM, 1);
+    let other = stream::reservation("other-stock", stream::ITEM, 1);
+    let sent = Instant::now();
+    for envelope in [&second, &other] {
+        shop.publish(
+            envelope.to_string().as_bytes(),
+            "ItemReserve",
+            &uuid(envelope),
+        )
+        .await;
+    }
+    let answered = shop
+        .latency(&uuid(&other), sent, Duration::from_secs(5))
+        .await
+        .expect("the reservation for other stock is answered while the held stock waits");
+    let receipt = shop.receipt(&uuid(&other)).expect("its receipt");
+    assert_eq!(status(&receipt), "ok", "{receipt}");
+    assert!(
+        shop.receipt(&uuid(&first)).is_none() && shop.receipt(&uuid(&second)).is_none(),
+        "the reservations for the held stock wait for it"
+    );
+
+    drop(locks);
+    let missing = shop
+        .answered(&[uuid(&first), uuid(&second)], Duration::from_secs(20))
+        .await;
+    assert!(missing.is_empty(), "unanswered once released: {missing:?}");
+    for envelope in [&first, &second] {
+        let receipt = shop.receipt(&uuid(envelope)).expect("its receipt");
+        assert_eq!(status(&receipt), "ok", "{receipt}");
+    }
+    eprintln!("the reservation for other stock was answered {answered:?} after it was sent, while the held stock waited");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_a_slow_envelope_commit_publish_and_ack_before_the_worker_exits() {
     let db = prepared_database(&[]).await;

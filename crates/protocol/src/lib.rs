@@ -32,6 +32,8 @@
 //!   and the EAIEnvironmentTest connection test, lists in a destination's
 //!   [`ListStyle`].
 //! - [`received`]: the ReceiptMessage a destination sends back for one of ours.
+//! - [`touches`]: the documents and products an envelope names, so envelopes
+//!   naming none in common can be processed at once.
 
 pub mod cancellation;
 pub mod code;
@@ -49,6 +51,7 @@ pub mod received;
 pub mod retail_sales;
 pub mod stock_request;
 pub mod timestamp;
+pub mod touches;
 
 pub use cancellation::SaleCancellation;
 pub use code::{Code, Detail, Severity};
@@ -67,3 +70,4 @@ pub use received::{receipt_status, ReceivedReceipt};
 pub use retail_sales::{CardPayment, ItemInformation, RetailSale, SaleItem, SalePayment};
 pub use stock_request::{RequestedStock, StockRequest};
 pub use timestamp::Timestamp;
+pub use touches::Touches;
