@@ -10,22 +10,25 @@
 //!
 //! There are [`LANES`] lanes, whatever the number of envelopes in flight,
 //! and a lane's batch leaves out the envelopes that touch what the other
-//! lane's running batch touches ([`Envelope::touches`]: the documents and
-//! products they name), so the two batches' stock locks do not overlap and
-//! both run at once. An envelope left out keeps its place: it comes first
-//! in the next batch formed, and the envelopes after it that touch what it
-//! touches are left out with it, so no envelope overtakes an earlier one
-//! about the same document or product. A batch names at most
-//! [`MAX_STOCK_KEYS`] products, so the store locks them one by one, not
+//! lane's running batch touches ([`Envelope::touches`]: the documents they
+//! are about and the stock a reservation's items name), so the two batches'
+//! locks do not overlap and both run at once. The envelopes after one left
+//! out that touch what it touches are left out with it, so no later
+//! envelope touching what an earlier one touches is taken before it; a
+//! reservation that follows a sale taken into the batch and names a
+//! document of that sale is left out too (the store runs a batch's
+//! reservations before its sales). A batch names at most
+//! [`MAX_STOCK_KEYS`] stock keys, so the store locks them one by one, not
 //! their branch whole (which would make the other lane wait again). When
 //! everything waiting touches the running batch, the lane waits for it to
 //! finish or for an envelope that does not. Names are compared as sent: two
 //! codes that de/para maps to one product still meet on the store's locks,
-//! which keep them apart as always.
+//! which keep them apart as always. Envelopes that run alone (larger than
+//! [`Batcher::MAX_BODY`], cancellations) do not come through the lanes.
 //!
 //! Two lanes, not more: a third batch finds most of what is waiting
 //! touching one of the two running (a batch of 85 reservations of 3 items
-//! names about a quarter of a thousand products), and each lane holds up to
+//! names about a quarter of a thousand products' stock), and each lane holds up to
 //! [`MAX_STOCK_KEYS`] locks of PostgreSQL's shared lock table
 //! (BENCHMARKS.md: three lanes answered as many ItemReserves as two).
 //!
@@ -43,7 +46,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use eai_protocol::Envelope;
+use eai_protocol::{Envelope, Transaction};
 use eai_store::locks::MAX_STOCK_KEYS;
 use eai_store::{Inbound, Received, ReplyRoute, Store, StoreError, WorkerIdentity};
 use futures_util::FutureExt;
@@ -70,12 +73,14 @@ struct Request {
     reply: oneshot::Sender<Result<Result<Received, StoreError>, Panicked>>,
 }
 
-/// What an envelope touches, hashed: its documents and products alike (a
+/// What an envelope touches, hashed: its documents and stock alike (a
 /// collision only keeps two envelopes apart that could have run at once).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Touched {
     documents: Vec<u64>,
-    products: Vec<u64>,
+    stock: Vec<u64>,
+    /// A RetailSales envelope (the store runs a batch's sales after its reservations).
+    sale: bool,
 }
 
 /// A panic while processing one envelope, with its message.
@@ -250,9 +255,10 @@ impl Lanes {
 }
 
 /// Takes a batch out of `waiting`, in order: at most `size` envelopes and
-/// [`MAX_STOCK_KEYS`] products, none touching `busy` or an envelope left
-/// out before it. The first envelope that touches nothing busy is always
-/// taken, however many products it names. Returns the batch and what it touches.
+/// [`MAX_STOCK_KEYS`] stock keys, none touching `busy` or an envelope left
+/// out before it, and no reservation naming a document of a sale taken
+/// before it. The first envelope that touches nothing busy is always taken,
+/// however much stock it names. Returns the batch and what it touches.
 fn choose(
     waiting: &mut VecDeque<Request>,
     mut busy: HashSet<u64>,
@@ -260,7 +266,8 @@ fn choose(
 ) -> (Vec<Request>, HashSet<u64>) {
     let mut batch = Vec::new();
     let mut touched: HashSet<u64> = HashSet::new();
-    let mut products: HashSet<u64> = HashSet::new();
+    let mut stock: HashSet<u64> = HashSet::new();
+    let mut sold: HashSet<u64> = HashSet::new();
     let mut left = VecDeque::with_capacity(waiting.len());
     while let Some(request) = waiting.pop_front() {
         if batch.len() == size {
@@ -268,23 +275,21 @@ fn choose(
             left.append(waiting);
             break;
         }
-        let keys = || {
-            request
-                .touched
-                .documents
-                .iter()
-                .chain(&request.touched.products)
-        };
-        let free = keys().all(|key| !busy.contains(key));
-        let added = request
-            .touched
-            .products
+        let named = &request.touched;
+        let keys = || named.documents.iter().chain(&named.stock);
+        let free = keys().all(|key| !busy.contains(key))
+            && (named.sale || named.documents.iter().all(|key| !sold.contains(key)));
+        let added = named
+            .stock
             .iter()
-            .filter(|product| !products.contains(*product))
+            .filter(|key| !stock.contains(*key))
             .count();
-        if free && (batch.is_empty() || products.len() + added <= MAX_STOCK_KEYS) {
+        if free && (batch.is_empty() || stock.len() + added <= MAX_STOCK_KEYS) {
             touched.extend(keys());
-            products.extend(&request.touched.products);
+            stock.extend(&named.stock);
+            if named.sale {
+                sold.extend(&named.documents);
+            }
             batch.push(request);
         } else {
             busy.extend(keys());
@@ -310,7 +315,8 @@ impl Touched {
         };
         Touched {
             documents: hashed(touches.documents),
-            products: hashed(touches.products),
+            stock: hashed(touches.stock),
+            sale: matches!(envelope.transaction(), Ok(Transaction::RetailSales)),
         }
     }
 }
@@ -339,11 +345,24 @@ mod tests {
             .iter()
             .map(|code| json!({"ItemCode": code, "Quantity": 1}))
             .collect();
-        let body = json!({
+        request(json!({
             "Header": {"UUID": id, "Transaction": "ItemReserve", "ProductName": "SHOP"},
             "Content": {"InternalId": id, "ReserveItemType": {"Item": items}}
-        })
-        .to_string();
+        }))
+    }
+
+    /// A waiting RetailSales `id` of `product`, consuming reservation `reserved`.
+    fn sale(id: &str, product: &str, reserved: &str) -> Request {
+        request(json!({
+            "Header": {"UUID": id, "Transaction": "RetailSales", "ProductName": "SHOP"},
+            "Content": {"InternalId": id, "ListOfSaleItem": [
+                {"ItemCode": product, "ItemReserveInternalId": reserved}
+            ]}
+        }))
+    }
+
+    fn request(envelope: serde_json::Value) -> Request {
+        let body = envelope.to_string();
         let envelope = Envelope::parse(body.as_bytes())
             .expect("an envelope")
             .detach();
@@ -381,7 +400,7 @@ mod tests {
                     .touched
                     .documents
                     .iter()
-                    .chain(&request.touched.products)
+                    .chain(&request.touched.stock)
             })
             .copied()
             .collect()
@@ -442,6 +461,37 @@ mod tests {
             ids(&batch),
             ["big"],
             "an envelope alone is taken whatever it names"
+        );
+    }
+
+    #[test]
+    fn a_reservation_after_a_sale_of_its_document_waits_for_the_next_batch() {
+        let mut waiting: VecDeque<Request> = [
+            sale("S1", "P1", "R1"),
+            reservation("R1", &["P2"]),
+            reservation("R2", &["P3"]),
+        ]
+        .into();
+        let (batch, _) = choose(&mut waiting, HashSet::new(), 10);
+        assert_eq!(
+            ids(&batch),
+            ["S1", "R2"],
+            "the store would run R1 before S1 in one batch"
+        );
+        let left: Vec<Request> = waiting.into();
+        assert_eq!(ids(&left), ["R1"]);
+    }
+
+    #[test]
+    fn a_sale_shares_no_stock_with_a_running_reservation() {
+        let running = [reservation("R0", &["P1"])];
+        let mut waiting: VecDeque<Request> =
+            [sale("S1", "P1", "R1"), sale("S0", "P2", "R0")].into();
+        let (batch, _) = choose(&mut waiting, busy(&running), 10);
+        assert_eq!(
+            ids(&batch),
+            ["S1"],
+            "a sale consuming the running reservation waits for it; one of its product does not"
         );
     }
 
