@@ -75,6 +75,14 @@ fn first_code(receipt: &Value) -> &str {
         .unwrap_or_default()
 }
 
+/// The `Header.UUID` of an envelope built for a test.
+fn uuid_of(envelope: &Value) -> String {
+    envelope["Header"]["UUID"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
 /// A tap on the dead-letter exchange, to see what was dead-lettered (the
 /// topology must exist: connect the [`Shop`] first).
 async fn dead_letter_tap(settings: &Settings) -> Tap {
@@ -297,10 +305,7 @@ async fn a_cut_or_silent_broker_path_turns_readiness_false_within_seconds_and_th
     worker.ready(Duration::from_secs(30)).await;
     let reserve = |id: &str| {
         let envelope = stream::reservation(id, stream::ITEM, 1);
-        let uuid = envelope["Header"]["UUID"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
+        let uuid = uuid_of(&envelope);
         (uuid, envelope.to_string().into_bytes())
     };
     let (uuid, body) = reserve("before-cut");
@@ -410,10 +415,7 @@ async fn a_message_that_keeps_failing_is_dead_lettered_with_a_receipt_and_good_e
 
     let good = |index: usize, phase: &str| {
         let envelope = stream::reservation(&format!("{phase}-{index}"), stream::ITEM, 1);
-        let uuid = envelope["Header"]["UUID"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
+        let uuid = uuid_of(&envelope);
         (uuid, envelope.to_string().into_bytes())
     };
     let measure = |phase: &'static str, count: usize| {
@@ -438,10 +440,7 @@ async fn a_message_that_keeps_failing_is_dead_lettered_with_a_receipt_and_good_e
 
     let locks = hold_locks(&db).await;
     let poison = stream::reservation("poison", LOCKED_ITEM, 1);
-    let poison_uuid = poison["Header"]["UUID"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let poison_uuid = uuid_of(&poison);
     let poisoned_at = Instant::now();
     shop.publish(poison.to_string().as_bytes(), "ItemReserve", &poison_uuid)
         .await;
@@ -499,10 +498,7 @@ async fn an_envelope_no_worker_survives_is_answered_once_the_redelivery_limit_is
     let dead = dead_letter_tap(&settings).await;
     let locks = hold_locks(&db).await;
     let poison = stream::reservation("killer", LOCKED_ITEM, 1);
-    let uuid = poison["Header"]["UUID"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let uuid = uuid_of(&poison);
     shop.publish(poison.to_string().as_bytes(), "ItemReserve", &uuid)
         .await;
     // Each worker takes it and hangs on the lock: "dies" holding it.
@@ -549,16 +545,14 @@ async fn a_reservation_for_other_stock_is_answered_while_the_held_stock_waits() 
     let shop = Shop::connect(&settings).await;
     let mut worker = WorkerProcess::spawn(binary(), &settings);
     worker.ready(Duration::from_secs(30)).await;
-    let uuid = |envelope: &Value| {
-        envelope["Header"]["UUID"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
-    };
     let locks = hold_locks(&db).await;
     let first = stream::reservation("held-first", LOCKED_ITEM, 1);
-    shop.publish(first.to_string().as_bytes(), "ItemReserve", &uuid(&first))
-        .await;
+    shop.publish(
+        first.to_string().as_bytes(),
+        "ItemReserve",
+        &uuid_of(&first),
+    )
+    .await;
     lock_waiters(&db, 1, Duration::from_secs(20)).await;
 
     let second = stream::reservation("held-second", LOCKED_ITEM, 1);
@@ -568,28 +562,31 @@ async fn a_reservation_for_other_stock_is_answered_while_the_held_stock_waits() 
         shop.publish(
             envelope.to_string().as_bytes(),
             "ItemReserve",
-            &uuid(envelope),
+            &uuid_of(envelope),
         )
         .await;
     }
     let answered = shop
-        .latency(&uuid(&other), sent, Duration::from_secs(5))
+        .latency(&uuid_of(&other), sent, Duration::from_secs(5))
         .await
         .expect("the reservation for other stock is answered while the held stock waits");
-    let receipt = shop.receipt(&uuid(&other)).expect("its receipt");
+    let receipt = shop.receipt(&uuid_of(&other)).expect("its receipt");
     assert_eq!(status(&receipt), "ok", "{receipt}");
     assert!(
-        shop.receipt(&uuid(&first)).is_none() && shop.receipt(&uuid(&second)).is_none(),
+        shop.receipt(&uuid_of(&first)).is_none() && shop.receipt(&uuid_of(&second)).is_none(),
         "the reservations for the held stock wait for it"
     );
 
     drop(locks);
     let missing = shop
-        .answered(&[uuid(&first), uuid(&second)], Duration::from_secs(20))
+        .answered(
+            &[uuid_of(&first), uuid_of(&second)],
+            Duration::from_secs(20),
+        )
         .await;
     assert!(missing.is_empty(), "unanswered once released: {missing:?}");
     for envelope in [&first, &second] {
-        let receipt = shop.receipt(&uuid(envelope)).expect("its receipt");
+        let receipt = shop.receipt(&uuid_of(envelope)).expect("its receipt");
         assert_eq!(status(&receipt), "ok", "{receipt}");
     }
     eprintln!("the reservation for other stock was answered {answered:?} after it was sent, while the held stock waited");
@@ -607,10 +604,7 @@ async fn sigterm_lets_a_slow_envelope_commit_publish_and_ack_before_the_worker_e
     worker.ready(Duration::from_secs(30)).await;
     let locks = hold_locks(&db).await;
     let slow = stream::reservation("slow", LOCKED_ITEM, 1);
-    let uuid = slow["Header"]["UUID"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let uuid = uuid_of(&slow);
     shop.publish(slow.to_string().as_bytes(), "ItemReserve", &uuid)
         .await;
     lock_waiters(&db, 1, Duration::from_secs(20)).await;
