@@ -279,12 +279,11 @@ fn choose(
         let keys = || named.documents.iter().chain(&named.stock);
         let free = keys().all(|key| !busy.contains(key))
             && (named.sale || named.documents.iter().all(|key| !sold.contains(key)));
-        let added = named
-            .stock
-            .iter()
-            .filter(|key| !stock.contains(*key))
-            .count();
-        if free && (batch.is_empty() || stock.len() + added <= MAX_STOCK_KEYS) {
+        let within_cap = || {
+            let added = named.stock.iter().filter(|key| !stock.contains(*key));
+            stock.len() + added.count() <= MAX_STOCK_KEYS
+        };
+        if free && (batch.is_empty() || within_cap()) {
             touched.extend(keys());
             stock.extend(&named.stock);
             if named.sale {
