@@ -341,11 +341,9 @@ pub async fn start(settings: &Settings, only: Option<Role>) -> anyhow::Result<Ru
             redelivery_limit: settings.receiver.redelivery_limit,
             receipt_retry: receipt_retry.min,
         };
-        let (batcher, batching) = Batcher::start(
-            store.clone(),
-            identity.clone(),
-            settings.receiver.batch_size,
-        );
+        let (batcher, batching) =
+            Batcher::start(&store, identity.clone(), settings.receiver.batch_size)
+                .context("starting the receiver's batch lanes failed")?;
         work.spawn(batching);
         let memory = Arc::new(MemoryReturn::default());
         let receiver_for = |queue: &str| Receiver {

@@ -32,6 +32,14 @@
 //! [`MAX_STOCK_KEYS`] locks of PostgreSQL's shared lock table
 //! (BENCHMARKS.md: three lanes answered as many ItemReserves as two).
 //!
+//! The lanes run on a thread of their own (`eai-lanes`, a single-threaded
+//! runtime) with a PostgreSQL pool of their own, one connection per lane,
+//! whose sockets that runtime watches. A batch is a chain of statements,
+//! each waiting for the last one's answer; on the worker's main runtime
+//! that answer waited behind hundreds of deliveries' tasks (and for a
+//! thread to look at its I/O), and the chain with it. On SQLite the lanes
+//! share the process's one connection, whose I/O has its own thread.
+//!
 //! A batch that panics is run again one envelope at a time; the envelope
 //! that panics alone has its panic raised in its delivery's task, where the
 //! receiver answers it like any other panic.
@@ -111,13 +119,14 @@ impl Batcher {
     /// alone, so it is never copied and a batch stays small in memory.
     pub const MAX_BODY: usize = 256 << 10;
 
-    /// The handle and the task running [`LANES`] lanes of at most `size`
-    /// envelopes per batch (spawn it).
+    /// The handle and the lanes, [`LANES`] of at most `size` envelopes per
+    /// batch, running on a thread of their own; the future ends when they
+    /// have (await it, or spawn it).
     pub fn start(
-        store: Store,
+        store: &Store,
         identity: WorkerIdentity,
         size: usize,
-    ) -> (Batcher, impl std::future::Future<Output = ()>) {
+    ) -> std::io::Result<(Batcher, impl std::future::Future<Output = ()>)> {
         let size = size.max(1);
         let (requests, handed) = mpsc::channel(size * LANES);
         let lanes = Arc::new(Lanes {
@@ -129,18 +138,37 @@ impl Batcher {
             running: std::sync::Mutex::new(Default::default()),
             finished: Notify::new(),
         });
-        let running = futures_util::future::join_all((0..LANES).map(move |lane_index| {
-            lane(
-                store.clone(),
-                identity.clone(),
-                Arc::clone(&lanes),
-                lane_index,
-                size,
-            )
-        }));
-        (Batcher { requests }, async move {
-            running.await;
-        })
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let store = store.clone();
+        let (ended, done) = oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name("eai-lanes".to_owned())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let own = store.on_a_pool_of_its_own(LANES as u32);
+                    let store = own.clone().unwrap_or(store);
+                    futures_util::future::join_all((0..LANES).map(|lane_index| {
+                        lane(
+                            store.clone(),
+                            identity.clone(),
+                            Arc::clone(&lanes),
+                            lane_index,
+                            size,
+                        )
+                    }))
+                    .await;
+                    if let Some(own) = own {
+                        own.close().await;
+                    }
+                });
+                // Dropped unsent if the thread panicked: the future ends all the same.
+                let _ = ended.send(());
+            })?;
+        Ok((Batcher { requests }, async move {
+            let _ = done.await;
+        }))
     }
 
     /// Handles `inbound` with the envelopes handed over with it, as

@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgListener};
@@ -380,6 +381,28 @@ impl Store {
         tokio::time::timeout(timeout, connecting)
             .await
             .unwrap_or(Err(StoreError::TimedOut(timeout)))
+    }
+
+    /// The same store on a PostgreSQL pool of its own of at most
+    /// `connections`, opened as they are first needed by the runtime that
+    /// uses them: a runtime whose tasks must not wait for another runtime's
+    /// I/O driver to learn that their statements were answered. `None` on
+    /// SQLite, whose one connection every part of the process shares (its
+    /// I/O runs on a thread of its own anyway). Close it when done.
+    pub fn on_a_pool_of_its_own(&self, connections: u32) -> Option<Store> {
+        let Pool::Postgres(pool) = &self.pool else {
+            return None;
+        };
+        let own = pool
+            .options()
+            .clone()
+            .max_connections(connections)
+            .connect_lazy_with((*pool.connect_options()).clone());
+        Some(Store {
+            pool: Pool::Postgres(own),
+            embedded: Arc::default(),
+            ..self.clone()
+        })
     }
 
     /// Closes the pool once every connection was given back.
