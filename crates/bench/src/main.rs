@@ -333,7 +333,7 @@ async fn stream(
 const BACKLOG: usize = 10;
 
 /// Envelopes of each kind sent before the first run, not measured.
-const WARM_UP: usize = 500;
+const WARM_UP: usize = 5_000;
 
 /// Brings the database to the state of a worker that has been running: the
 /// tables the phases write hold rows and their statistics say so (plans

@@ -34,78 +34,108 @@ pub struct DirectoryScope<'a> {
 
 /// Reads, in one statement, the directory of each scope, in their order:
 /// its mappings and its branch's warehouses (as internal Warehouse codes).
+/// Each distinct code and branch is looked up once, however many scopes
+/// name it (a batch's envelopes name the same company, branch and
+/// products again and again).
 pub async fn load_directories(
     conn: &mut Conn<'_>,
     scopes: &[DirectoryScope<'_>],
 ) -> Result<Vec<Directory>, StoreError> {
-    let mut index: Vec<i32> = Vec::new();
-    let mut namespaces: Vec<&str> = Vec::new();
-    let mut entities: Vec<&str> = Vec::new();
-    let mut externals: Vec<&str> = Vec::new();
-    for (n, scope) in scopes.iter().enumerate() {
+    let mut codes: HashMap<(&str, Entity, &str), usize> = HashMap::new();
+    let mut wanted: Vec<(i32, &str, &str, &str)> = Vec::new();
+    let mut branches: HashMap<&str, usize> = HashMap::new();
+    for scope in scopes {
         for (entity, external) in &scope.wanted {
-            index.push(n as i32);
-            namespaces.push(scope.namespace);
-            entities.push(entity.as_str());
-            externals.push(external);
+            let next = wanted.len();
+            codes
+                .entry((scope.namespace, *entity, external.as_str()))
+                .or_insert_with(|| {
+                    wanted.push((next as i32, scope.namespace, entity.as_str(), external));
+                    next
+                });
         }
+        let next = branches.len();
+        branches.entry(scope.branch).or_insert(next);
     }
-    let branches: Vec<&str> = scopes.iter().map(|scope| scope.branch).collect();
-    let rows: Vec<(i32, String, Option<String>, String)> = match conn {
+    let mut distinct_branches = vec![""; branches.len()];
+    for (branch, n) in &branches {
+        distinct_branches[*n] = branch;
+    }
+    let rows: Vec<(i32, String)> = match conn {
         Conn::Postgres(conn) => {
             sqlx::query_as(
-                "SELECT w.n, m.entity, m.external, m.internal
+                "SELECT w.n, m.internal
                    FROM unnest($1::int[], $2::text[], $3::text[], $4::text[])
                      AS w(n, namespace, entity, external)
                    JOIN mappings m
                      ON m.namespace = w.namespace AND m.entity = w.entity AND m.external = w.external
                  UNION ALL
-                 SELECT b.n::int - 1, 'Warehouse', NULL, h.code
+                 SELECT -b.n::int, h.code
                    FROM unnest($5::text[]) WITH ORDINALITY AS b(branch, n)
                    JOIN warehouses h ON h.branch = b.branch",
             )
-            .bind(&index)
-            .bind(&namespaces)
-            .bind(&entities)
-            .bind(&externals)
-            .bind(&branches)
+            .bind(wanted.iter().map(|row| row.0).collect::<Vec<i32>>())
+            .bind(wanted.iter().map(|row| row.1).collect::<Vec<&str>>())
+            .bind(wanted.iter().map(|row| row.2).collect::<Vec<&str>>())
+            .bind(wanted.iter().map(|row| row.3).collect::<Vec<&str>>())
+            .bind(&distinct_branches)
             .fetch_all(&mut **conn)
             .await?
         }
         Conn::Sqlite(conn) => {
-            let wanted: Vec<(i32, &str, &str, &str)> = (0..index.len())
-                .map(|n| (index[n], namespaces[n], entities[n], externals[n]))
-                .collect();
             sqlx::query_as(
-                "SELECT json_extract(w.value, '$[0]'), m.entity, m.external, m.internal
+                "SELECT json_extract(w.value, '$[0]'), m.internal
                    FROM json_each($1) w
                    JOIN mappings m
                      ON m.namespace = json_extract(w.value, '$[1]')
                     AND m.entity = json_extract(w.value, '$[2]')
                     AND m.external = json_extract(w.value, '$[3]')
                  UNION ALL
-                 SELECT b.key, 'Warehouse', NULL, h.code
+                 SELECT -(b.key + 1), h.code
                    FROM json_each($2) b
                    JOIN warehouses h ON h.branch = b.value",
             )
             .bind(json_rows(&wanted)?)
-            .bind(json_rows(&branches)?)
+            .bind(json_rows(&distinct_branches)?)
             .fetch_all(&mut **conn)
             .await?
         }
     };
-    let mut directories = vec![Directory::default(); scopes.len()];
-    for (n, entity, external, internal) in rows {
-        let Some(directory) = usize::try_from(n).ok().and_then(|n| directories.get_mut(n)) else {
-            continue;
-        };
-        match (Entity::parse(&entity), external) {
-            (Some(entity), Some(external)) => directory.add_mapping(entity, &external, &internal),
-            (Some(entity), None) => directory.add_internal(entity, &internal),
-            (None, _) => {}
+    // Non-negative: the internal code of wanted code `n`; negative: a
+    // warehouse of branch `-n - 1`.
+    let mut mapped: Vec<Option<String>> = vec![None; wanted.len()];
+    let mut warehouses: Vec<Vec<String>> = vec![Vec::new(); distinct_branches.len()];
+    for (n, internal) in rows {
+        match usize::try_from(n) {
+            Ok(code) => {
+                if let Some(slot) = mapped.get_mut(code) {
+                    *slot = Some(internal);
+                }
+            }
+            Err(_) => {
+                let branch = usize::try_from(-n - 1).ok();
+                if let Some(codes) = branch.and_then(|branch| warehouses.get_mut(branch)) {
+                    codes.push(internal);
+                }
+            }
         }
     }
-    Ok(directories)
+    Ok(scopes
+        .iter()
+        .map(|scope| {
+            let mut directory = Directory::default();
+            for (entity, external) in &scope.wanted {
+                let code = codes[&(scope.namespace, *entity, external.as_str())];
+                if let Some(internal) = &mapped[code] {
+                    directory.add_mapping(*entity, external, internal);
+                }
+            }
+            for code in &warehouses[branches[scope.branch]] {
+                directory.add_internal(Entity::Warehouse, code);
+            }
+            directory
+        })
+        .collect())
 }
 
 impl DirectoryScope<'_> {
@@ -147,14 +177,23 @@ pub fn candidate_codes(
 /// The internal company each `(namespace, company, branch)` names (de/para,
 /// else itself) and its branch, if it has one — in one statement for them
 /// all, answered in their order: the Company mappings and the branch rows
-/// of both candidates are read, the domain's [`Directory`] picks.
+/// of both candidates are read, the domain's [`Directory`] picks. Each
+/// distinct triple is read once.
 pub async fn locate_all(
     conn: &mut Conn<'_>,
     wanted: &[(&str, &str, &str)],
 ) -> Result<Vec<(String, Option<Branch>)>, StoreError> {
-    let namespaces: Vec<&str> = wanted.iter().map(|(namespace, ..)| *namespace).collect();
-    let companies: Vec<&str> = wanted.iter().map(|(_, company, _)| *company).collect();
-    let branches: Vec<&str> = wanted.iter().map(|(.., branch)| *branch).collect();
+    let mut keys: HashMap<(&str, &str, &str), usize> = HashMap::new();
+    let mut distinct: Vec<(&str, &str, &str)> = Vec::new();
+    for triple in wanted {
+        keys.entry(*triple).or_insert_with(|| {
+            distinct.push(*triple);
+            distinct.len() - 1
+        });
+    }
+    let namespaces: Vec<&str> = distinct.iter().map(|(namespace, ..)| *namespace).collect();
+    let companies: Vec<&str> = distinct.iter().map(|(_, company, _)| *company).collect();
+    let branches: Vec<&str> = distinct.iter().map(|(.., branch)| *branch).collect();
     let rows: Vec<LocatedRow> = match conn {
         Conn::Postgres(conn) => {
             sqlx::query_as(
@@ -185,41 +224,52 @@ pub async fn locate_all(
                      ON b.branch = json_extract(w.value, '$[2]')
                     AND b.company IN (json_extract(w.value, '$[1]'), m.internal)",
             )
-            .bind(json_rows(wanted)?)
+            .bind(json_rows(&distinct)?)
             .bind(Entity::Company.as_str())
             .fetch_all(&mut **conn)
             .await?
         }
     };
-    let mut located = Vec::with_capacity(wanted.len());
-    for (n, (_, company, _)) in wanted.iter().enumerate() {
-        let rows: Vec<&LocatedRow> = rows.iter().filter(|row| row.n == n as i64 + 1).collect();
-        let mut directory = Directory::default();
-        directory.add_internal(Entity::Company, company);
-        if let Some(mapped) = rows.first().and_then(|row| row.mapped.as_deref()) {
-            directory.add_mapping(Entity::Company, company, mapped);
+    let mut by_triple: Vec<Vec<LocatedRow>> = distinct.iter().map(|_| Vec::new()).collect();
+    for row in rows {
+        let n = usize::try_from(row.n - 1).ok();
+        if let Some(found) = n.and_then(|n| by_triple.get_mut(n)) {
+            found.push(row);
         }
-        let resolved = directory
-            .resolve(Entity::Company, company)
-            .unwrap_or(company)
-            .to_owned();
-        let found = rows.into_iter().find_map(|row| {
-            let company = row.company.clone()?;
-            (company == resolved).then(|| Branch {
-                company,
-                branch: row.branch.clone().unwrap_or_default(),
-                closed_until: row.closed_until,
-                released_payment_methods: row
-                    .released_payment_methods
-                    .clone()
-                    .map(|methods| methods.0)
-                    .unwrap_or_default(),
-                reserve_without_stock: row.reserve_without_stock.unwrap_or_default(),
-            })
-        });
-        located.push((resolved, found));
     }
-    Ok(located)
+    let located: Vec<(String, Option<Branch>)> = distinct
+        .iter()
+        .zip(by_triple)
+        .map(|((_, company, _), rows)| {
+            let mut directory = Directory::default();
+            directory.add_internal(Entity::Company, company);
+            if let Some(mapped) = rows.first().and_then(|row| row.mapped.as_deref()) {
+                directory.add_mapping(Entity::Company, company, mapped);
+            }
+            let resolved = directory
+                .resolve(Entity::Company, company)
+                .unwrap_or(company)
+                .to_owned();
+            let found = rows.into_iter().find_map(|row| {
+                let company = row.company?;
+                (company == resolved).then(|| Branch {
+                    company,
+                    branch: row.branch.unwrap_or_default(),
+                    closed_until: row.closed_until,
+                    released_payment_methods: row
+                        .released_payment_methods
+                        .map(|methods| methods.0)
+                        .unwrap_or_default(),
+                    reserve_without_stock: row.reserve_without_stock.unwrap_or_default(),
+                })
+            });
+            (resolved, found)
+        })
+        .collect();
+    Ok(wanted
+        .iter()
+        .map(|triple| located[keys[triple]].clone())
+        .collect())
 }
 
 #[derive(sqlx::FromRow)]
