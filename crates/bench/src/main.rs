@@ -332,7 +332,12 @@ async fn stream(
 /// must go as fast as the first (a claim must not cost more with the backlog).
 const BACKLOG: usize = 10;
 
-/// Envelopes of each kind sent before the first run, not measured.
+/// Envelopes of each kind sent before the first run, not measured: enough
+/// that the tables looked up by key (reservations, mappings, the inbox) hold
+/// thousands of rows when their statistics are taken, so PostgreSQL plans
+/// those look-ups with their indexes, as on a database that has been
+/// running. With 500, run 1 looked up a batch's reservations by scanning the
+/// whole table as it grew through the phase, and runs 2 and 3 did not.
 const WARM_UP: usize = 5_000;
 
 /// Brings the database to the state of a worker that has been running: the
