@@ -2,6 +2,7 @@
 //! set-based queries, into the pure [`Directory`] the domain resolves with.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 
 use chrono::NaiveDate;
 use eai_domain::reservation::ProductInfo;
@@ -32,6 +33,34 @@ pub struct DirectoryScope<'a> {
     pub wanted: Vec<(Entity, String)>,
 }
 
+/// Keys in the order first given, each once, with the position of each:
+/// what a batch's statements send instead of one row per envelope.
+struct Distinct<K> {
+    keys: Vec<K>,
+    positions: HashMap<K, usize>,
+}
+
+impl<K: Copy + Eq + Hash> Distinct<K> {
+    fn of(keys: impl IntoIterator<Item = K>) -> Distinct<K> {
+        let mut distinct = Distinct {
+            keys: Vec::new(),
+            positions: HashMap::new(),
+        };
+        for key in keys {
+            distinct.positions.entry(key).or_insert_with(|| {
+                distinct.keys.push(key);
+                distinct.keys.len() - 1
+            });
+        }
+        distinct
+    }
+
+    /// The position of a key given to [`Distinct::of`].
+    fn position(&self, key: &K) -> usize {
+        self.positions[key]
+    }
+}
+
 /// Reads, in one statement, the directory of each scope, in their order:
 /// its mappings and its branch's warehouses (as internal Warehouse codes).
 /// Each distinct code and branch is looked up once, however many scopes
@@ -41,26 +70,19 @@ pub async fn load_directories(
     conn: &mut Conn<'_>,
     scopes: &[DirectoryScope<'_>],
 ) -> Result<Vec<Directory>, StoreError> {
-    let mut codes: HashMap<(&str, Entity, &str), usize> = HashMap::new();
-    let mut wanted: Vec<(i32, &str, &str, &str)> = Vec::new();
-    let mut branches: HashMap<&str, usize> = HashMap::new();
-    for scope in scopes {
-        for (entity, external) in &scope.wanted {
-            let next = wanted.len();
-            codes
-                .entry((scope.namespace, *entity, external.as_str()))
-                .or_insert_with(|| {
-                    wanted.push((next as i32, scope.namespace, entity.as_str(), external));
-                    next
-                });
-        }
-        let next = branches.len();
-        branches.entry(scope.branch).or_insert(next);
-    }
-    let mut distinct_branches = vec![""; branches.len()];
-    for (branch, n) in &branches {
-        distinct_branches[*n] = branch;
-    }
+    let codes = Distinct::of(scopes.iter().flat_map(|scope| {
+        scope
+            .wanted
+            .iter()
+            .map(|(entity, external)| (scope.namespace, *entity, external.as_str()))
+    }));
+    let branches = Distinct::of(scopes.iter().map(|scope| scope.branch));
+    let wanted: Vec<(i32, &str, &str, &str)> = codes
+        .keys
+        .iter()
+        .zip(0..)
+        .map(|((namespace, entity, external), n)| (n, *namespace, entity.as_str(), *external))
+        .collect();
     let rows: Vec<(i32, String)> = match conn {
         Conn::Postgres(conn) => {
             sqlx::query_as(
@@ -78,7 +100,7 @@ pub async fn load_directories(
             .bind(wanted.iter().map(|row| row.1).collect::<Vec<&str>>())
             .bind(wanted.iter().map(|row| row.2).collect::<Vec<&str>>())
             .bind(wanted.iter().map(|row| row.3).collect::<Vec<&str>>())
-            .bind(&distinct_branches)
+            .bind(&branches.keys)
             .fetch_all(&mut **conn)
             .await?
         }
@@ -96,7 +118,7 @@ pub async fn load_directories(
                    JOIN warehouses h ON h.branch = b.value",
             )
             .bind(json_rows(&wanted)?)
-            .bind(json_rows(&distinct_branches)?)
+            .bind(json_rows(&branches.keys)?)
             .fetch_all(&mut **conn)
             .await?
         }
@@ -104,7 +126,7 @@ pub async fn load_directories(
     // Non-negative: the internal code of wanted code `n`; negative: a
     // warehouse of branch `-n - 1`.
     let mut mapped: Vec<Option<String>> = vec![None; wanted.len()];
-    let mut warehouses: Vec<Vec<String>> = vec![Vec::new(); distinct_branches.len()];
+    let mut warehouses: Vec<Vec<String>> = vec![Vec::new(); branches.keys.len()];
     for (n, internal) in rows {
         match usize::try_from(n) {
             Ok(code) => {
@@ -125,12 +147,12 @@ pub async fn load_directories(
         .map(|scope| {
             let mut directory = Directory::default();
             for (entity, external) in &scope.wanted {
-                let code = codes[&(scope.namespace, *entity, external.as_str())];
+                let code = codes.position(&(scope.namespace, *entity, external.as_str()));
                 if let Some(internal) = &mapped[code] {
                     directory.add_mapping(*entity, external, internal);
                 }
             }
-            for code in &warehouses[branches[scope.branch]] {
+            for code in &warehouses[branches.position(&scope.branch)] {
                 directory.add_internal(Entity::Warehouse, code);
             }
             directory
@@ -183,17 +205,18 @@ pub async fn locate_all(
     conn: &mut Conn<'_>,
     wanted: &[(&str, &str, &str)],
 ) -> Result<Vec<(String, Option<Branch>)>, StoreError> {
-    let mut keys: HashMap<(&str, &str, &str), usize> = HashMap::new();
-    let mut distinct: Vec<(&str, &str, &str)> = Vec::new();
-    for triple in wanted {
-        keys.entry(*triple).or_insert_with(|| {
-            distinct.push(*triple);
-            distinct.len() - 1
-        });
-    }
-    let namespaces: Vec<&str> = distinct.iter().map(|(namespace, ..)| *namespace).collect();
-    let companies: Vec<&str> = distinct.iter().map(|(_, company, _)| *company).collect();
-    let branches: Vec<&str> = distinct.iter().map(|(.., branch)| *branch).collect();
+    let distinct = Distinct::of(wanted.iter().copied());
+    let namespaces: Vec<&str> = distinct
+        .keys
+        .iter()
+        .map(|(namespace, ..)| *namespace)
+        .collect();
+    let companies: Vec<&str> = distinct
+        .keys
+        .iter()
+        .map(|(_, company, _)| *company)
+        .collect();
+    let branches: Vec<&str> = distinct.keys.iter().map(|(.., branch)| *branch).collect();
     let rows: Vec<LocatedRow> = match conn {
         Conn::Postgres(conn) => {
             sqlx::query_as(
@@ -224,13 +247,13 @@ pub async fn locate_all(
                      ON b.branch = json_extract(w.value, '$[2]')
                     AND b.company IN (json_extract(w.value, '$[1]'), m.internal)",
             )
-            .bind(json_rows(&distinct)?)
+            .bind(json_rows(&distinct.keys)?)
             .bind(Entity::Company.as_str())
             .fetch_all(&mut **conn)
             .await?
         }
     };
-    let mut by_triple: Vec<Vec<LocatedRow>> = distinct.iter().map(|_| Vec::new()).collect();
+    let mut by_triple: Vec<Vec<LocatedRow>> = distinct.keys.iter().map(|_| Vec::new()).collect();
     for row in rows {
         let n = usize::try_from(row.n - 1).ok();
         if let Some(found) = n.and_then(|n| by_triple.get_mut(n)) {
@@ -238,6 +261,7 @@ pub async fn locate_all(
         }
     }
     let located: Vec<(String, Option<Branch>)> = distinct
+        .keys
         .iter()
         .zip(by_triple)
         .map(|((_, company, _), rows)| {
@@ -268,7 +292,7 @@ pub async fn locate_all(
         .collect();
     Ok(wanted
         .iter()
-        .map(|triple| located[keys[triple]].clone())
+        .map(|triple| located[distinct.position(triple)].clone())
         .collect())
 }
 
