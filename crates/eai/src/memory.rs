@@ -1,32 +1,35 @@
-//! Giving the allocator's free memory back to the system.
+//! The worker's allocator, and giving its free memory back to the system.
 //!
-//! glibc keeps memory freed by the process in its arenas for the life of the
-//! process: after a burst of envelopes, or one sale of thousands of items,
-//! the worker's resident memory stays where the burst left it. The receivers
-//! give it back when the worker goes idle (no envelope in flight, at most
-//! once a second), and before and after every envelope of 1 MiB or more:
-//! before, so that a large sale's peak adds to the memory in use rather than
-//! to what the traffic before it left behind.
+//! The worker allocates with jemalloc. Under load, glibc's allocator spent
+//! about a quarter of the worker's CPU in `malloc`, `free` and their
+//! bookkeeping (perf, ItemReserves at saturation): the deliveries' threads
+//! and the batch lanes' thread free each other's blocks, which glibc handles
+//! through locked arenas and coalescing. jemalloc caches blocks per thread
+//! and size class and hands freed ones back to the thread that made them in
+//! bulk (BENCHMARKS.md: 10–15 % more envelopes per second). Elsewhere than
+//! on MSVC (where jemalloc does not build), the system's allocator is used
+//! and nothing is given back.
 //!
-//! Allocations of [`SEPARATE_FROM`] or more are mapped on their own and
-//! unmapped when freed. glibc would otherwise raise that threshold to the
-//! size of the largest block freed: after one 30 MiB sale, the next one's
-//! body would grow inside the arenas, copied at each doubling instead of
-//! remapped, and stay there (measured: 3.3 × the body for the first large
-//! sale, 4.2 × for the next ones).
+//! jemalloc keeps memory freed by the process for ten seconds before giving
+//! it back, so after a burst of envelopes, or one sale of thousands of
+//! items, the worker's resident memory stays where the burst left it. The
+//! receivers give it back when the worker goes idle (no envelope in flight,
+//! at most once a second), and before and after every envelope of 1 MiB or
+//! more: before, so that a large sale's peak adds to the memory in use
+//! rather than to what the traffic before it left behind.
 //!
-//! glibc's fast bins are turned off. With them, every allocation of 1 KiB or
-//! more (a batch's vectors, a receipt, a row's buffer) first merged all the
-//! small blocks freed since the last one: a sixth of the worker's CPU under
-//! load went to `malloc_consolidate` and its `unlink_chunk`. Small blocks
-//! are still cached per thread (glibc's tcache); measured under load, the
-//! worker spent about 15 % less CPU per ItemReserve.
+//! Allocations of 1 MiB or more (a large envelope's body and the buffers
+//! that carry it, never the ordinary envelopes' allocations) come from an
+//! arena of their own, which jemalloc gives back to the system as soon as
+//! they are freed, so a large sale's buffers grown and dropped on the way
+//! never add up ([`ALLOCATOR_OPTIONS`]). jemalloc reads further options
+//! from the environment variable `_RJEM_MALLOC_CONF`.
 //!
 //! # Layout
 //!
 //! - [`MemoryReturn`]: counts the envelopes in flight and decides when.
-//! - `give_back`: the call itself (`malloc_trim`, glibc only).
-//! - `tune_allocator`: the fixed threshold and no fast bins (`mallopt`, glibc only).
+//! - `give_back`: the call itself (jemalloc's purge of every arena).
+//! - `ALLOCATOR` and [`ALLOCATOR_OPTIONS`]: jemalloc as the global allocator, and its options.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -39,10 +42,25 @@ const LARGE_ENVELOPE: usize = 1 << 20;
 /// Going idle gives memory back at most this often.
 const IDLE_INTERVAL: Duration = Duration::from_secs(1);
 
-/// The size from which an allocation is mapped on its own: a large
-/// envelope's body and the buffers that carry it, never the ordinary
-/// envelopes' allocations.
-const SEPARATE_FROM: usize = 1 << 20;
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// jemalloc's options, read before its first allocation: allocations of
+/// 1 MiB ([`LARGE_ENVELOPE`]) or more from an arena of their own, given back
+/// to the system as soon as freed.
+#[cfg(not(target_env = "msvc"))]
+#[export_name = "_rjem_malloc_conf"]
+pub static ALLOCATOR_OPTIONS: AllocatorOptions =
+    AllocatorOptions(c"oversize_threshold:1048576".as_ptr());
+
+/// A C string jemalloc reads as its options (a `const char *`).
+#[derive(Debug)]
+#[repr(transparent)]
+pub struct AllocatorOptions(*const std::ffi::c_char);
+
+// SAFETY: the pointer is to a string constant, never written.
+unsafe impl Sync for AllocatorOptions {}
 
 /// The envelopes in flight in every receiver of the worker, and when memory
 /// was last given back.
@@ -53,10 +71,7 @@ pub struct MemoryReturn {
 }
 
 impl Default for MemoryReturn {
-    /// Also tunes the process's allocator: allocations mapped on their own
-    /// from [`SEPARATE_FROM`], no fast bins (see the module documentation).
     fn default() -> Self {
-        tune_allocator();
         MemoryReturn {
             in_flight: AtomicUsize::new(0),
             last: Mutex::new(Instant::now()),
@@ -106,27 +121,20 @@ impl Drop for Handling<'_> {
     }
 }
 
-/// Makes glibc map every allocation of [`SEPARATE_FROM`] or more on its own,
-/// whatever sizes were freed before, and keep no fast bins.
-fn tune_allocator() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        let threshold = libc::c_int::try_from(SEPARATE_FROM).unwrap_or(libc::c_int::MAX);
-        // SAFETY: `mallopt` only changes tuning parameters of glibc's
-        // allocator; allocations already made are untouched.
-        unsafe {
-            libc::mallopt(libc::M_MMAP_THRESHOLD, threshold);
-            libc::mallopt(libc::M_MXFAST, 0);
-        }
-    }
-}
-
-/// Returns the allocator's free memory to the system.
+/// Returns the allocator's free memory to the system: jemalloc's purge of
+/// every arena (`arena.<MALLCTL_ARENAS_ALL>.purge`).
 fn give_back() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: `malloc_trim` only releases memory glibc's allocator holds free;
-    // it touches no allocation in use.
+    #[cfg(not(target_env = "msvc"))]
+    // SAFETY: the purge reads and writes nothing through the null pointers
+    // (it takes no value and returns none); it only releases pages jemalloc
+    // holds free, touching no allocation in use.
     unsafe {
-        libc::malloc_trim(0);
+        tikv_jemalloc_sys::mallctl(
+            c"arena.4096.purge".as_ptr(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            0,
+        );
     }
 }
