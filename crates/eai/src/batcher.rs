@@ -83,7 +83,7 @@ struct Request {
 
 /// A request's result, with the copies it was handed over with: they go
 /// back to be freed on the delivery's thread, which made them, instead of
-/// costing the lane (glibc frees another thread's blocks at a price).
+/// costing the lane (freeing another thread's blocks costs the freeing thread more).
 #[derive(Debug)]
 struct Answered {
     result: Result<Result<Received, StoreError>, Panicked>,
