@@ -1,8 +1,9 @@
 //! RetailSales against the database, several sales in one transaction: read
 //! what the sales name (one statement per kind of row for them all), let
-//! the domain judge each in turn, and write the accepted sales, items with
-//! their lots, payments, receivables, the reservations they used and their
-//! de/para — one statement per table — or nothing for a refused one.
+//! the domain judge each in turn, and write the accepted sales (one
+//! statement), then their items with their lots, payments, receivables and
+//! the reservations they used (one more), and their de/para — or nothing
+//! for a refused one.
 //!
 //! Advisory locks on each sale's InternalId and DocumentCode serialise two
 //! messages about the same sale; the reservations the sales use are locked
@@ -19,8 +20,8 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{NaiveDate, Utc};
 use eai_domain::sale::{
-    judge, FinancialManager, ItemLot, ReservationInfo, ReservedLot, SaleMasterData, SalePlan,
-    SaleProduct,
+    judge, FinancialManager, ItemLot, PlannedItem, PlannedPayment, Receivable, ReservationInfo,
+    ReservedLot, SaleMasterData, SalePlan, SaleProduct,
 };
 use eai_domain::{Directory, Entity};
 use eai_protocol::{Code, Detail, InternalIdEntry, Json, ReceiptOrigin, RetailSale};
@@ -746,8 +747,9 @@ fn column<'r, R, T>(rows: &'r [R], value: impl Fn(&'r R) -> T) -> Vec<T> {
     rows.iter().map(value).collect()
 }
 
-/// Writes the accepted sales, one statement per table (their de/para
-/// aside); returns each one's id and number, in their order.
+/// Writes the accepted sales and then everything they own ([`SaleChildren`]),
+/// two statements (their de/para aside); returns each one's id and number,
+/// in their order.
 async fn persist_all(
     conn: &mut Conn<'_>,
     requests: &[SaleRequest<'_>],
@@ -884,39 +886,10 @@ async fn persist_all(
         .zip(&written)
         .map(|(sale, (id, number))| (*id, number.as_str(), &sale.plan))
         .collect();
-    insert_items(conn, &sales).await?;
-    insert_payments(conn, &sales).await?;
-    let (reservations, users): (Vec<i64>, Vec<i64>) = sales
-        .iter()
-        .flat_map(|(id, _, plan)| plan.reservations_used.iter().map(move |used| (*used, *id)))
-        .unzip();
+    let rows = SaleChildren::of(&sales);
     match conn {
-        _ if reservations.is_empty() => {}
-        Conn::Postgres(c) => {
-            sqlx::query(
-                "UPDATE reservations r SET status = 'used', sale_id = u.sale_id, updated_at = now()
-               FROM unnest($1::bigint[], $2::bigint[]) AS u(id, sale_id)
-              WHERE r.id = u.id",
-            )
-            .bind(&reservations)
-            .bind(&users)
-            .execute(&mut **c)
-            .await?;
-        }
-        Conn::Sqlite(c) => {
-            let now = Utc::now();
-            for (reservation, sale) in reservations.iter().zip(&users) {
-                sqlx::query(
-                    "UPDATE reservations SET status = 'used', sale_id = $2, updated_at = $3
-                      WHERE id = $1",
-                )
-                .bind(reservation)
-                .bind(sale)
-                .bind(now)
-                .execute(&mut **c)
-                .await?;
-            }
-        }
+        Conn::Postgres(c) => rows.write(c).await?,
+        Conn::Sqlite(c) => rows.write_one_by_one(c).await?,
     }
     Ok(written)
 }
@@ -981,170 +954,227 @@ impl<'a> SaleRow<'a> {
     }
 }
 
-/// Writes the sales' items and the lots they take with one statement each,
-/// so sales of hundreds of items cost two round trips, not hundreds.
-async fn insert_items(
-    conn: &mut Conn<'_>,
-    sales: &[(i64, &str, &SalePlan)],
-) -> Result<(), StoreError> {
-    let items: Vec<(i64, &eai_domain::sale::PlannedItem)> = sales
-        .iter()
-        .flat_map(|(id, _, plan)| plan.items.iter().map(move |item| (*id, item)))
-        .collect();
-    let sale_id: Vec<i64> = items.iter().map(|(id, _)| *id).collect();
-    let item_no: Vec<i32> = items.iter().map(|(_, item)| item.item_no as i32).collect();
-    let product: Vec<&str> = items
-        .iter()
-        .map(|(_, item)| item.product.as_str())
-        .collect();
-    let warehouse: Vec<Option<&str>> = items
-        .iter()
-        .map(|(_, item)| item.warehouse.as_deref())
-        .collect();
-    let decimal = |value: fn(&eai_domain::sale::PlannedItem) -> Decimal| -> Vec<Decimal> {
-        items.iter().map(|(_, item)| value(item)).collect()
-    };
-    let operation: Vec<&str> = items
-        .iter()
-        .map(|(_, item)| item.operation_code.as_str())
-        .collect();
-    let tes: Vec<&str> = items.iter().map(|(_, item)| item.tes.as_str()).collect();
-    let reservation: Vec<Option<i64>> = items.iter().map(|(_, item)| item.reservation_id).collect();
-    let c = match conn {
-        Conn::Postgres(c) => c,
-        Conn::Sqlite(c) => return insert_items_one_by_one(c, &items).await,
-    };
-    sqlx::query(
-        "INSERT INTO sale_items
-            (sale_id, item_no, product, warehouse, quantity, unit_price, table_price, item_price,
-             discount_amount, freight_prorated, increase_prorated, operation_code, tes, reservation_id,
-             delivery_type, delivery_date, lot_number, sublot_number, serial, address, carrier)
-         SELECT * FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::numeric[],
-                              $6::numeric[], $7::numeric[], $8::numeric[], $9::numeric[],
-                              $10::numeric[], $11::numeric[], $12::text[], $13::text[],
-                              $14::bigint[], $15::text[], $16::text[], $17::text[],
-                              $18::text[], $19::text[], $20::text[], $21::text[])",
-    )
-    .bind(&sale_id)
-    .bind(&item_no)
-    .bind(&product)
-    .bind(&warehouse)
-    .bind(decimal(|item| item.quantity))
-    .bind(decimal(|item| item.unit_price))
-    .bind(decimal(|item| item.table_price))
-    .bind(decimal(|item| item.item_price))
-    .bind(decimal(|item| item.discount_amount))
-    .bind(decimal(|item| item.freight_prorated))
-    .bind(decimal(|item| item.increase_prorated))
-    .bind(&operation)
-    .bind(&tes)
-    .bind(&reservation)
-    .bind(column(&items, |(_, item)| item.delivery_type.as_deref()))
-    .bind(column(&items, |(_, item)| {
-        item.information.delivery_date.as_deref()
-    }))
-    .bind(column(&items, |(_, item)| item.information.lot.as_deref()))
-    .bind(column(&items, |(_, item)| item.information.sublot.as_deref()))
-    .bind(column(&items, |(_, item)| item.information.serial.as_deref()))
-    .bind(column(&items, |(_, item)| item.information.address.as_deref()))
-    .bind(column(&items, |(_, item)| item.information.carrier.as_deref()))
-    .execute(&mut **c)
-    .await?;
-    let lots: Vec<(i64, i32, i32, &ItemLot)> = items
-        .iter()
-        .flat_map(|(id, item)| {
-            item.lots
-                .iter()
-                .enumerate()
-                .map(|(seq, lot)| (*id, item.item_no as i32, seq as i32 + 1, lot))
-        })
-        .collect();
-    if lots.is_empty() {
-        return Ok(());
-    }
-    sqlx::query(
-        "INSERT INTO sale_item_lots (sale_id, item_no, seq, lot_id, lot, sublot, quantity)
-         SELECT * FROM unnest($1::bigint[], $2::int[], $3::int[], $4::bigint[], $5::text[],
-                              $6::text[], $7::numeric[])",
-    )
-    .bind(lots.iter().map(|(id, ..)| *id).collect::<Vec<i64>>())
-    .bind(
-        lots.iter()
-            .map(|(_, item_no, ..)| *item_no)
-            .collect::<Vec<i32>>(),
-    )
-    .bind(lots.iter().map(|(_, _, seq, _)| *seq).collect::<Vec<i32>>())
-    .bind(
-        lots.iter()
-            .map(|(.., lot)| lot.lot_id)
-            .collect::<Vec<Option<i64>>>(),
-    )
-    .bind(
-        lots.iter()
-            .map(|(.., lot)| lot.lot.as_str())
-            .collect::<Vec<&str>>(),
-    )
-    .bind(
-        lots.iter()
-            .map(|(.., lot)| lot.sublot.as_str())
-            .collect::<Vec<&str>>(),
-    )
-    .bind(
-        lots.iter()
-            .map(|(.., lot)| lot.quantity)
-            .collect::<Vec<Decimal>>(),
-    )
-    .execute(&mut **c)
-    .await?;
-    Ok(())
+/// What accepted sales write besides their `sales` rows, each row with its
+/// sale's id: items, the lots they take, payments, receivables, and the
+/// reservations the sales use.
+struct SaleChildren<'a> {
+    items: Vec<(i64, &'a PlannedItem)>,
+    /// Each item's lots: sale, item number, sequence and lot.
+    lots: Vec<(i64, i32, i32, &'a ItemLot)>,
+    payments: Vec<(i64, &'a PlannedPayment)>,
+    /// Each receivable with its sale's series and number.
+    receivables: Vec<(i64, &'a str, &'a str, &'a Receivable)>,
+    /// Each reservation used, with the sale that used it.
+    used: Vec<(i64, i64)>,
 }
 
-/// [`insert_items`] on SQLite: one statement per item and per lot taken.
-async fn insert_items_one_by_one(
-    conn: &mut sqlx::SqliteConnection,
-    items: &[(i64, &eai_domain::sale::PlannedItem)],
-) -> Result<(), StoreError> {
-    for (sale_id, item) in items {
+impl<'a> SaleChildren<'a> {
+    /// The rows of `sales`: each one's id, number and plan.
+    fn of(sales: &[(i64, &'a str, &'a SalePlan)]) -> SaleChildren<'a> {
+        let mut rows = SaleChildren {
+            items: Vec::new(),
+            lots: Vec::new(),
+            payments: Vec::new(),
+            receivables: Vec::new(),
+            used: Vec::new(),
+        };
+        for (id, number, plan) in sales {
+            for item in &plan.items {
+                rows.items.push((*id, item));
+                rows.lots.extend(
+                    item.lots
+                        .iter()
+                        .enumerate()
+                        .map(|(seq, lot)| (*id, item.item_no as i32, seq as i32 + 1, lot)),
+                );
+            }
+            rows.payments
+                .extend(plan.payments.iter().map(|payment| (*id, payment)));
+            rows.receivables.extend(
+                plan.receivables
+                    .iter()
+                    .map(|receivable| (*id, plan.series.as_str(), *number, receivable)),
+            );
+            rows.used
+                .extend(plan.reservations_used.iter().map(|used| (*used, *id)));
+        }
+        rows
+    }
+
+    /// Writes every row in one statement, each table's rows bound as
+    /// arrays, so a batch of sales of hundreds of items costs one round
+    /// trip. The foreign keys between them (an item's lots to their item)
+    /// are checked at the statement's end, when all its rows are in.
+    async fn write(&self, c: &mut sqlx::PgConnection) -> Result<(), StoreError> {
+        let items = &self.items;
+        let decimal = |value: fn(&PlannedItem) -> Decimal| -> Vec<Decimal> {
+            items.iter().map(|(_, item)| value(item)).collect()
+        };
+        let payments = &self.payments;
+        let receivables = &self.receivables;
         sqlx::query(
-            "INSERT INTO sale_items
-                (sale_id, item_no, product, warehouse, quantity, unit_price, table_price,
-                 item_price, discount_amount, freight_prorated, increase_prorated, operation_code,
-                 tes, reservation_id, delivery_type, delivery_date, lot_number, sublot_number,
-                 serial, address, carrier)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-                     $18, $19, $20, $21)",
+            "WITH items AS (
+                 INSERT INTO sale_items
+                     (sale_id, item_no, product, warehouse, quantity, unit_price, table_price,
+                      item_price, discount_amount, freight_prorated, increase_prorated,
+                      operation_code, tes, reservation_id, delivery_type, delivery_date,
+                      lot_number, sublot_number, serial, address, carrier)
+                 SELECT * FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[],
+                                      $5::numeric[], $6::numeric[], $7::numeric[], $8::numeric[],
+                                      $9::numeric[], $10::numeric[], $11::numeric[], $12::text[],
+                                      $13::text[], $14::bigint[], $15::text[], $16::text[],
+                                      $17::text[], $18::text[], $19::text[], $20::text[],
+                                      $21::text[])),
+             item_lots AS (
+                 INSERT INTO sale_item_lots (sale_id, item_no, seq, lot_id, lot, sublot, quantity)
+                 SELECT * FROM unnest($22::bigint[], $23::int[], $24::int[], $25::bigint[],
+                                      $26::text[], $27::text[], $28::numeric[])),
+             payments AS (
+                 INSERT INTO sale_payments
+                     (sale_id, payment_no, method, financial_manager, value, paid_on,
+                      serial_number, instalment, eft_authorization, eft_institute, eft_document,
+                      eft_date)
+                 SELECT * FROM unnest($29::bigint[], $30::int[], $31::text[], $32::text[],
+                                      $33::numeric[], $34::date[], $35::text[], $36::text[],
+                                      $37::text[], $38::text[], $39::text[], $40::text[])),
+             receivables AS (
+                 INSERT INTO receivables
+                     (sale_id, payment_no, prefix, number, debtor_kind, debtor, amount, due_date)
+                 SELECT * FROM unnest($41::bigint[], $42::int[], $43::text[], $44::text[],
+                                      $45::text[], $46::text[], $47::numeric[], $48::date[]))
+             UPDATE reservations r SET status = 'used', sale_id = u.sale_id, updated_at = now()
+               FROM unnest($49::bigint[], $50::bigint[]) AS u(id, sale_id)
+              WHERE r.id = u.id",
         )
-        .bind(sale_id)
-        .bind(item.item_no as i32)
-        .bind(&item.product)
-        .bind(&item.warehouse)
-        .bind(Exact(db::quantity(item.quantity)))
-        .bind(Exact(item.unit_price))
-        .bind(Exact(item.table_price))
-        .bind(Exact(item.item_price))
-        .bind(Exact(item.discount_amount))
-        .bind(Exact(item.freight_prorated))
-        .bind(Exact(item.increase_prorated))
-        .bind(&item.operation_code)
-        .bind(&item.tes)
-        .bind(item.reservation_id)
-        .bind(&item.delivery_type)
-        .bind(&item.information.delivery_date)
-        .bind(&item.information.lot)
-        .bind(&item.information.sublot)
-        .bind(&item.information.serial)
-        .bind(&item.information.address)
-        .bind(&item.information.carrier)
-        .execute(&mut *conn)
+        .bind(column(items, |(id, _)| *id))
+        .bind(column(items, |(_, item)| item.item_no as i32))
+        .bind(column(items, |(_, item)| item.product.as_str()))
+        .bind(column(items, |(_, item)| item.warehouse.as_deref()))
+        .bind(decimal(|item| item.quantity))
+        .bind(decimal(|item| item.unit_price))
+        .bind(decimal(|item| item.table_price))
+        .bind(decimal(|item| item.item_price))
+        .bind(decimal(|item| item.discount_amount))
+        .bind(decimal(|item| item.freight_prorated))
+        .bind(decimal(|item| item.increase_prorated))
+        .bind(column(items, |(_, item)| item.operation_code.as_str()))
+        .bind(column(items, |(_, item)| item.tes.as_str()))
+        .bind(column(items, |(_, item)| item.reservation_id))
+        .bind(column(items, |(_, item)| item.delivery_type.as_deref()))
+        .bind(column(items, |(_, item)| {
+            item.information.delivery_date.as_deref()
+        }))
+        .bind(column(items, |(_, item)| item.information.lot.as_deref()))
+        .bind(column(items, |(_, item)| {
+            item.information.sublot.as_deref()
+        }))
+        .bind(column(items, |(_, item)| {
+            item.information.serial.as_deref()
+        }))
+        .bind(column(items, |(_, item)| {
+            item.information.address.as_deref()
+        }))
+        .bind(column(items, |(_, item)| {
+            item.information.carrier.as_deref()
+        }))
+        .bind(column(&self.lots, |(id, ..)| *id))
+        .bind(column(&self.lots, |(_, item_no, ..)| *item_no))
+        .bind(column(&self.lots, |(_, _, seq, _)| *seq))
+        .bind(column(&self.lots, |(.., lot)| lot.lot_id))
+        .bind(column(&self.lots, |(.., lot)| lot.lot.as_str()))
+        .bind(column(&self.lots, |(.., lot)| lot.sublot.as_str()))
+        .bind(column(&self.lots, |(.., lot)| lot.quantity))
+        .bind(column(payments, |(id, _)| *id))
+        .bind(column(payments, |(_, payment)| payment.payment_no as i32))
+        .bind(column(payments, |(_, payment)| payment.method.as_str()))
+        .bind(column(payments, |(_, payment)| {
+            payment.financial_manager.as_deref()
+        }))
+        .bind(column(payments, |(_, payment)| payment.value))
+        .bind(column(payments, |(_, payment)| payment.date))
+        .bind(column(payments, |(_, payment)| {
+            payment.serial_number.as_deref()
+        }))
+        .bind(column(payments, |(_, payment)| {
+            payment.instalment.as_deref()
+        }))
+        .bind(column(payments, |(_, payment)| {
+            payment.card.authorization.as_deref()
+        }))
+        .bind(column(payments, |(_, payment)| {
+            payment.card.institute.as_deref()
+        }))
+        .bind(column(payments, |(_, payment)| {
+            payment.card.document.as_deref()
+        }))
+        .bind(column(payments, |(_, payment)| {
+            payment.card.date.as_deref()
+        }))
+        .bind(column(receivables, |(id, ..)| *id))
+        .bind(column(receivables, |(.., receivable)| {
+            receivable.payment_no as i32
+        }))
+        .bind(column(receivables, |(_, series, ..)| *series))
+        .bind(column(receivables, |(_, _, number, _)| *number))
+        .bind(column(receivables, |(.., receivable)| {
+            receivable.debtor_kind.as_str()
+        }))
+        .bind(column(receivables, |(.., receivable)| {
+            receivable.debtor.as_str()
+        }))
+        .bind(column(receivables, |(.., receivable)| receivable.amount))
+        .bind(column(receivables, |(.., receivable)| receivable.due_date))
+        .bind(column(&self.used, |(reservation, _)| *reservation))
+        .bind(column(&self.used, |(_, sale)| *sale))
+        .execute(&mut *c)
         .await?;
-        for (seq, lot) in item.lots.iter().enumerate() {
+        Ok(())
+    }
+
+    /// [`SaleChildren::write`] on SQLite: one statement per row.
+    async fn write_one_by_one(&self, conn: &mut sqlx::SqliteConnection) -> Result<(), StoreError> {
+        for (sale_id, item) in &self.items {
+            sqlx::query(
+                "INSERT INTO sale_items
+                    (sale_id, item_no, product, warehouse, quantity, unit_price, table_price,
+                     item_price, discount_amount, freight_prorated, increase_prorated,
+                     operation_code, tes, reservation_id, delivery_type, delivery_date, lot_number,
+                     sublot_number, serial, address, carrier)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+                         $17, $18, $19, $20, $21)",
+            )
+            .bind(sale_id)
+            .bind(item.item_no as i32)
+            .bind(&item.product)
+            .bind(&item.warehouse)
+            .bind(Exact(db::quantity(item.quantity)))
+            .bind(Exact(item.unit_price))
+            .bind(Exact(item.table_price))
+            .bind(Exact(item.item_price))
+            .bind(Exact(item.discount_amount))
+            .bind(Exact(item.freight_prorated))
+            .bind(Exact(item.increase_prorated))
+            .bind(&item.operation_code)
+            .bind(&item.tes)
+            .bind(item.reservation_id)
+            .bind(&item.delivery_type)
+            .bind(&item.information.delivery_date)
+            .bind(&item.information.lot)
+            .bind(&item.information.sublot)
+            .bind(&item.information.serial)
+            .bind(&item.information.address)
+            .bind(&item.information.carrier)
+            .execute(&mut *conn)
+            .await?;
+        }
+        for (sale_id, item_no, seq, lot) in &self.lots {
             sqlx::query(
                 "INSERT INTO sale_item_lots (sale_id, item_no, seq, lot_id, lot, sublot, quantity)
                  VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
             .bind(sale_id)
-            .bind(item.item_no as i32)
-            .bind(seq as i32 + 1)
+            .bind(item_no)
+            .bind(seq)
             .bind(lot.lot_id)
             .bind(&lot.lot)
             .bind(&lot.sublot)
@@ -1152,201 +1182,57 @@ async fn insert_items_one_by_one(
             .execute(&mut *conn)
             .await?;
         }
-    }
-    Ok(())
-}
-
-/// Writes the sales' payments and receivables, one statement each.
-async fn insert_payments(
-    conn: &mut Conn<'_>,
-    sales: &[(i64, &str, &SalePlan)],
-) -> Result<(), StoreError> {
-    let payments: Vec<(i64, &eai_domain::sale::PlannedPayment)> = sales
-        .iter()
-        .flat_map(|(id, _, plan)| plan.payments.iter().map(move |payment| (*id, payment)))
-        .collect();
-    let receivables: Vec<(i64, &str, &str, &eai_domain::sale::Receivable)> = sales
-        .iter()
-        .flat_map(|(id, number, plan)| {
-            plan.receivables
-                .iter()
-                .map(move |receivable| (*id, plan.series.as_str(), *number, receivable))
-        })
-        .collect();
-    let c = match conn {
-        Conn::Postgres(c) => c,
-        Conn::Sqlite(c) => {
-            return insert_payments_one_by_one(c, &payments, &receivables).await;
+        for (sale_id, payment) in &self.payments {
+            sqlx::query(
+                "INSERT INTO sale_payments
+                    (sale_id, payment_no, method, financial_manager, value, paid_on, serial_number,
+                     instalment, eft_authorization, eft_institute, eft_document, eft_date)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            )
+            .bind(sale_id)
+            .bind(payment.payment_no as i32)
+            .bind(&payment.method)
+            .bind(&payment.financial_manager)
+            .bind(Exact(payment.value))
+            .bind(payment.date)
+            .bind(&payment.serial_number)
+            .bind(&payment.instalment)
+            .bind(&payment.card.authorization)
+            .bind(&payment.card.institute)
+            .bind(&payment.card.document)
+            .bind(&payment.card.date)
+            .execute(&mut *conn)
+            .await?;
         }
-    };
-    if !payments.is_empty() {
-        sqlx::query(
-            "INSERT INTO sale_payments
-                (sale_id, payment_no, method, financial_manager, value, paid_on, serial_number,
-                 instalment, eft_authorization, eft_institute, eft_document, eft_date)
-             SELECT * FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::numeric[],
-                                  $6::date[], $7::text[], $8::text[], $9::text[], $10::text[],
-                                  $11::text[], $12::text[])",
-        )
-        .bind(payments.iter().map(|(id, _)| *id).collect::<Vec<i64>>())
-        .bind(
-            payments
-                .iter()
-                .map(|(_, payment)| payment.payment_no as i32)
-                .collect::<Vec<i32>>(),
-        )
-        .bind(
-            payments
-                .iter()
-                .map(|(_, payment)| payment.method.as_str())
-                .collect::<Vec<&str>>(),
-        )
-        .bind(
-            payments
-                .iter()
-                .map(|(_, payment)| payment.financial_manager.as_deref())
-                .collect::<Vec<Option<&str>>>(),
-        )
-        .bind(
-            payments
-                .iter()
-                .map(|(_, payment)| payment.value)
-                .collect::<Vec<Decimal>>(),
-        )
-        .bind(
-            payments
-                .iter()
-                .map(|(_, payment)| payment.date)
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            payments
-                .iter()
-                .map(|(_, payment)| payment.serial_number.as_deref())
-                .collect::<Vec<Option<&str>>>(),
-        )
-        .bind(
-            payments
-                .iter()
-                .map(|(_, payment)| payment.instalment.as_deref())
-                .collect::<Vec<Option<&str>>>(),
-        )
-        .bind(column(&payments, |(_, payment)| {
-            payment.card.authorization.as_deref()
-        }))
-        .bind(column(&payments, |(_, payment)| {
-            payment.card.institute.as_deref()
-        }))
-        .bind(column(&payments, |(_, payment)| {
-            payment.card.document.as_deref()
-        }))
-        .bind(column(&payments, |(_, payment)| {
-            payment.card.date.as_deref()
-        }))
-        .execute(&mut **c)
-        .await?;
+        for (sale_id, series, number, receivable) in &self.receivables {
+            sqlx::query(
+                "INSERT INTO receivables
+                    (sale_id, payment_no, prefix, number, debtor_kind, debtor, amount, due_date)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(sale_id)
+            .bind(receivable.payment_no as i32)
+            .bind(series)
+            .bind(number)
+            .bind(receivable.debtor_kind.as_str())
+            .bind(&receivable.debtor)
+            .bind(Exact(receivable.amount))
+            .bind(receivable.due_date)
+            .execute(&mut *conn)
+            .await?;
+        }
+        let now = Utc::now();
+        for (reservation, sale) in &self.used {
+            sqlx::query(
+                "UPDATE reservations SET status = 'used', sale_id = $2, updated_at = $3
+                  WHERE id = $1",
+            )
+            .bind(reservation)
+            .bind(sale)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+        }
+        Ok(())
     }
-    if !receivables.is_empty() {
-        sqlx::query(
-            "INSERT INTO receivables
-                (sale_id, payment_no, prefix, number, debtor_kind, debtor, amount, due_date)
-             SELECT * FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::text[],
-                                  $6::text[], $7::numeric[], $8::date[])",
-        )
-        .bind(receivables.iter().map(|(id, ..)| *id).collect::<Vec<i64>>())
-        .bind(
-            receivables
-                .iter()
-                .map(|(.., receivable)| receivable.payment_no as i32)
-                .collect::<Vec<i32>>(),
-        )
-        .bind(
-            receivables
-                .iter()
-                .map(|(_, series, ..)| *series)
-                .collect::<Vec<&str>>(),
-        )
-        .bind(
-            receivables
-                .iter()
-                .map(|(_, _, number, _)| *number)
-                .collect::<Vec<&str>>(),
-        )
-        .bind(
-            receivables
-                .iter()
-                .map(|(.., receivable)| receivable.debtor_kind.as_str())
-                .collect::<Vec<&str>>(),
-        )
-        .bind(
-            receivables
-                .iter()
-                .map(|(.., receivable)| receivable.debtor.as_str())
-                .collect::<Vec<&str>>(),
-        )
-        .bind(
-            receivables
-                .iter()
-                .map(|(.., receivable)| receivable.amount)
-                .collect::<Vec<Decimal>>(),
-        )
-        .bind(
-            receivables
-                .iter()
-                .map(|(.., receivable)| receivable.due_date)
-                .collect::<Vec<_>>(),
-        )
-        .execute(&mut **c)
-        .await?;
-    }
-    Ok(())
-}
-
-/// [`insert_payments`] on SQLite: one statement per payment and per
-/// receivable.
-async fn insert_payments_one_by_one(
-    conn: &mut sqlx::SqliteConnection,
-    payments: &[(i64, &eai_domain::sale::PlannedPayment)],
-    receivables: &[(i64, &str, &str, &eai_domain::sale::Receivable)],
-) -> Result<(), StoreError> {
-    for (sale_id, payment) in payments {
-        sqlx::query(
-            "INSERT INTO sale_payments
-                (sale_id, payment_no, method, financial_manager, value, paid_on, serial_number,
-                 instalment, eft_authorization, eft_institute, eft_document, eft_date)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        )
-        .bind(sale_id)
-        .bind(payment.payment_no as i32)
-        .bind(&payment.method)
-        .bind(&payment.financial_manager)
-        .bind(Exact(payment.value))
-        .bind(payment.date)
-        .bind(&payment.serial_number)
-        .bind(&payment.instalment)
-        .bind(&payment.card.authorization)
-        .bind(&payment.card.institute)
-        .bind(&payment.card.document)
-        .bind(&payment.card.date)
-        .execute(&mut *conn)
-        .await?;
-    }
-    for (sale_id, series, number, receivable) in receivables {
-        sqlx::query(
-            "INSERT INTO receivables
-                (sale_id, payment_no, prefix, number, debtor_kind, debtor, amount, due_date)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(sale_id)
-        .bind(receivable.payment_no as i32)
-        .bind(series)
-        .bind(number)
-        .bind(receivable.debtor_kind.as_str())
-        .bind(&receivable.debtor)
-        .bind(Exact(receivable.amount))
-        .bind(receivable.due_date)
-        .execute(&mut *conn)
-        .await?;
-    }
-    Ok(())
 }
