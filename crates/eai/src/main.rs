@@ -21,6 +21,12 @@ use eai_store::mappings::MappingFilter;
 use eai_store::page::Cursor;
 use eai_store::usage::UsageFilter;
 
+/// The worker's allocator: jemalloc, its options and its give-back in
+/// [`eai::memory`] (which says why).
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 #[command(
     name = "eai",

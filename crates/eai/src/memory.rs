@@ -1,14 +1,16 @@
 //! The worker's allocator, and giving its free memory back to the system.
 //!
-//! The worker allocates with jemalloc. Under load, glibc's allocator spent
+//! The `eai` binary allocates with jemalloc (its `main.rs` declares it;
+//! the other binaries linking this library, the bench and the tests, keep
+//! the system's allocator). Under load, glibc's allocator spent
 //! about a quarter of the worker's CPU in `malloc`, `free` and their
 //! bookkeeping (perf, ItemReserves at saturation): the deliveries' threads
 //! and the batch lanes' thread free each other's blocks, which glibc handles
 //! through locked arenas and coalescing. jemalloc caches blocks per thread
 //! and size class and hands freed ones back to the thread that made them in
-//! bulk (BENCHMARKS.md: 10–15 % more envelopes per second). Elsewhere than
-//! on MSVC (where jemalloc does not build), the system's allocator is used
-//! and nothing is given back.
+//! bulk (BENCHMARKS.md: 10–15 % more envelopes per second). On MSVC (where
+//! jemalloc does not build) the binary uses the system's allocator and
+//! nothing is given back.
 //!
 //! jemalloc keeps memory freed by the process for ten seconds before giving
 //! it back, so after a burst of envelopes, or one sale of thousands of
@@ -22,14 +24,14 @@
 //! that carry it, never the ordinary envelopes' allocations) come from an
 //! arena of their own, which jemalloc gives back to the system as soon as
 //! they are freed, so a large sale's buffers grown and dropped on the way
-//! never add up ([`ALLOCATOR_OPTIONS`]). jemalloc reads further options
+//! never add up (`ALLOCATOR_OPTIONS`). jemalloc reads further options
 //! from the environment variable `_RJEM_MALLOC_CONF`.
 //!
 //! # Layout
 //!
 //! - [`MemoryReturn`]: counts the envelopes in flight and decides when.
 //! - `give_back`: the call itself (jemalloc's purge of every arena).
-//! - `ALLOCATOR` and [`ALLOCATOR_OPTIONS`]: jemalloc as the global allocator, and its options.
+//! - `ALLOCATOR_OPTIONS`: jemalloc's options, read before its first allocation.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -42,10 +44,6 @@ const LARGE_ENVELOPE: usize = 1 << 20;
 /// Going idle gives memory back at most this often.
 const IDLE_INTERVAL: Duration = Duration::from_secs(1);
 
-#[cfg(not(target_env = "msvc"))]
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
 /// jemalloc's options, read before its first allocation: allocations of
 /// 1 MiB ([`LARGE_ENVELOPE`]) or more from an arena of their own, given back
 /// to the system as soon as freed.
@@ -55,11 +53,13 @@ pub static ALLOCATOR_OPTIONS: AllocatorOptions =
     AllocatorOptions(c"oversize_threshold:1048576".as_ptr());
 
 /// A C string jemalloc reads as its options (a `const char *`).
+#[cfg(not(target_env = "msvc"))]
 #[derive(Debug)]
 #[repr(transparent)]
 pub struct AllocatorOptions(*const std::ffi::c_char);
 
 // SAFETY: the pointer is to a string constant, never written.
+#[cfg(not(target_env = "msvc"))]
 unsafe impl Sync for AllocatorOptions {}
 
 /// The envelopes in flight in every receiver of the worker, and when memory
@@ -122,7 +122,9 @@ impl Drop for Handling<'_> {
 }
 
 /// Returns the allocator's free memory to the system: jemalloc's purge of
-/// every arena (`arena.<MALLCTL_ARENAS_ALL>.purge`).
+/// every arena (`arena.<MALLCTL_ARENAS_ALL>.purge`, that index being 4096).
+/// Its result is not looked at: a purge that fails leaves the memory where
+/// it was, as if nothing had been asked.
 fn give_back() {
     #[cfg(not(target_env = "msvc"))]
     // SAFETY: the purge reads and writes nothing through the null pointers
@@ -135,6 +137,21 @@ fn give_back() {
             std::ptr::null_mut(),
             std::ptr::null_mut(),
             0,
+        );
+    }
+}
+
+#[cfg(all(test, not(target_env = "msvc")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jemalloc_gives_allocations_the_size_of_a_large_envelope_an_arena_of_their_own() {
+        // SAFETY: the options are a NUL-terminated string constant.
+        let options = unsafe { std::ffi::CStr::from_ptr(ALLOCATOR_OPTIONS.0) };
+        assert_eq!(
+            options.to_str(),
+            Ok(format!("oversize_threshold:{LARGE_ENVELOPE}").as_str())
         );
     }
 }
