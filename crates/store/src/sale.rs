@@ -1007,9 +1007,6 @@ impl<'a> SaleChildren<'a> {
     /// are checked at the statement's end, when all its rows are in.
     async fn write(&self, c: &mut sqlx::PgConnection) -> Result<(), StoreError> {
         let items = &self.items;
-        let decimal = |value: fn(&PlannedItem) -> Decimal| -> Vec<Decimal> {
-            items.iter().map(|(_, item)| value(item)).collect()
-        };
         let payments = &self.payments;
         let receivables = &self.receivables;
         sqlx::query(
@@ -1050,13 +1047,13 @@ impl<'a> SaleChildren<'a> {
         .bind(column(items, |(_, item)| item.item_no as i32))
         .bind(column(items, |(_, item)| item.product.as_str()))
         .bind(column(items, |(_, item)| item.warehouse.as_deref()))
-        .bind(decimal(|item| item.quantity))
-        .bind(decimal(|item| item.unit_price))
-        .bind(decimal(|item| item.table_price))
-        .bind(decimal(|item| item.item_price))
-        .bind(decimal(|item| item.discount_amount))
-        .bind(decimal(|item| item.freight_prorated))
-        .bind(decimal(|item| item.increase_prorated))
+        .bind(column(items, |(_, item)| item.quantity))
+        .bind(column(items, |(_, item)| item.unit_price))
+        .bind(column(items, |(_, item)| item.table_price))
+        .bind(column(items, |(_, item)| item.item_price))
+        .bind(column(items, |(_, item)| item.discount_amount))
+        .bind(column(items, |(_, item)| item.freight_prorated))
+        .bind(column(items, |(_, item)| item.increase_prorated))
         .bind(column(items, |(_, item)| item.operation_code.as_str()))
         .bind(column(items, |(_, item)| item.tes.as_str()))
         .bind(column(items, |(_, item)| item.reservation_id))
