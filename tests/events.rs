@@ -150,6 +150,42 @@ async fn reservations_sales_and_cancellations_emit_their_events() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destination_added_while_the_worker_runs_hears_the_next_reservation() {
+    let app = spawn_app().await;
+    let server = HttpDestination::start(HttpBehaviour::default()).await;
+    let body = std::fs::read(example("seed-001/item-reserve-full-example.json")).expect("example");
+    let unheard = app.publish_one(body.clone()).await;
+    assert_eq!(
+        unheard["Content"]["ProcessingInformation"]["Status"], "ok",
+        "{unheard}"
+    );
+
+    let stock = destination(&app, &server, "stock", "StockLevel").await;
+    let mut next: Value = serde_json::from_slice(&body).expect("example JSON");
+    next["Header"]["UUID"] = json!(uuid::Uuid::new_v4().to_string());
+    next["Content"]["InternalId"] = json!("a second reservation");
+    let heard = app
+        .publish_one(serde_json::to_vec(&next).expect("JSON"))
+        .await;
+    assert_eq!(
+        heard["Content"]["ProcessingInformation"]["Status"], "ok",
+        "{heard}"
+    );
+
+    let levels = delivered(&server, &stock, 3).await;
+    let p001 = levels
+        .iter()
+        .map(return_item)
+        .find(|item| item["ItemInternalId"] == "P001")
+        .expect("a StockLevel of P001");
+    assert_eq!(
+        p001["BookedStockAmount"],
+        json!(10),
+        "the level after both reservations, sent for the second one: {levels:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_full_stock_load_sends_every_product_of_the_branch_once_per_interval() {
     let app = spawn_app().await;
     let server = HttpDestination::start(HttpBehaviour::default()).await;

@@ -21,6 +21,17 @@ pub struct Branch {
     pub closed_until: Option<NaiveDate>,
     pub released_payment_methods: Vec<String>,
     pub reserve_without_stock: bool,
+    /// The transactions of the business events ([`crate::events`]) this
+    /// branch has destinations for, read with it: a batch does not look for
+    /// the destinations of an event its branch has none for.
+    pub listened: Vec<String>,
+}
+
+impl Branch {
+    /// Whether a destination of this branch takes events of `transaction`.
+    pub fn listens_to(&self, transaction: &str) -> bool {
+        self.listened.iter().any(|listened| listened == transaction)
+    }
 }
 
 /// What one message's directory is read for: the mappings of its
@@ -199,8 +210,9 @@ pub fn candidate_codes(
 /// The internal company each `(namespace, company, branch)` names (de/para,
 /// else itself) and its branch, if it has one — in one statement for them
 /// all, answered in their order: the Company mappings and the branch rows
-/// of both candidates are read, the domain's [`Directory`] picks. Each
-/// distinct triple is read once.
+/// of both candidates are read, the domain's [`Directory`] picks; each
+/// branch comes with the events it has destinations for
+/// ([`Branch::listened`]). Each distinct triple is read once.
 pub async fn locate_all(
     conn: &mut Conn<'_>,
     wanted: &[(&str, &str, &str)],
@@ -221,7 +233,9 @@ pub async fn locate_all(
         Conn::Postgres(conn) => {
             sqlx::query_as(
                 "SELECT w.n, m.internal AS mapped, b.company, b.branch, b.closed_until,
-                        b.released_payment_methods, b.reserve_without_stock
+                        b.released_payment_methods, b.reserve_without_stock,
+                        ARRAY(SELECT DISTINCT d.\"transaction\" FROM destinations d
+                               WHERE d.company = b.company AND d.branch = b.branch) AS listened
                    FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY
                      AS w(namespace, company, branch, n)
                    LEFT JOIN mappings m
@@ -238,7 +252,9 @@ pub async fn locate_all(
         Conn::Sqlite(conn) => {
             sqlx::query_as(
                 "SELECT w.key + 1 AS n, m.internal AS mapped, b.company, b.branch, b.closed_until,
-                        b.released_payment_methods, b.reserve_without_stock
+                        b.released_payment_methods, b.reserve_without_stock,
+                        (SELECT json_group_array(DISTINCT d.\"transaction\") FROM destinations d
+                          WHERE d.company = b.company AND d.branch = b.branch) AS listened
                    FROM json_each($1) w
                    LEFT JOIN mappings m
                      ON m.namespace = json_extract(w.value, '$[0]') AND m.entity = $2
@@ -285,6 +301,7 @@ pub async fn locate_all(
                         .map(|methods| methods.0)
                         .unwrap_or_default(),
                     reserve_without_stock: row.reserve_without_stock.unwrap_or_default(),
+                    listened: row.listened.0,
                 })
             });
             (resolved, found)
@@ -305,6 +322,7 @@ struct LocatedRow {
     closed_until: Option<NaiveDate>,
     released_payment_methods: Option<Texts>,
     reserve_without_stock: Option<bool>,
+    listened: Texts,
 }
 
 /// Loads the products the scopes can name (their candidate codes), for all

@@ -311,6 +311,9 @@ pub async fn traceability_all(
     origin: &ReceiptOrigin,
     sale_ids: &[i64],
 ) -> Result<u64, StoreError> {
+    if sale_ids.is_empty() {
+        return Ok(0);
+    }
     let sales: Vec<SaleRow> =
         match conn {
             Conn::Postgres(c) => sqlx::query_as(

@@ -1,7 +1,9 @@
 //! ItemReserve against the database, several envelopes in one transaction:
 //! de/para, the documents and stock keys locked, the FEFO plans made one
 //! after another on the lots as the earlier envelopes of the batch left
-//! them, then every change written in one statement per table.
+//! them, then every change written in one statement per table or fewer (the
+//! new reservations and every line in one), the StockLevel events enqueued
+//! only for branches with destinations for them ([`Branch::listened`]).
 //!
 //! One statement takes the transaction's advisory locks ([`crate::locks`]),
 //! in one fixed order: each sender's InternalId (serialising two messages
@@ -26,6 +28,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use eai_domain::fefo::LotStock;
 use eai_domain::reservation::{Plan, ReservationRequest};
 use eai_domain::Entity;
+use eai_protocol::events::StockReturn;
 use eai_protocol::{Code, Detail, Event, InternalIdEntry, ItemReserve, ReceiptOrigin};
 use rust_decimal::Decimal;
 use sqlx::error::{DatabaseError, ErrorKind};
@@ -230,6 +233,14 @@ pub async fn apply_all(
     }
     adjust_reserved(conn, &deltas).await?;
     for ((company, branch), mut keys) in touched {
+        let unheard = requests.iter().any(|request| {
+            request.branch.company == company
+                && request.branch.branch == branch
+                && !request.branch.listens_to(StockReturn::TRANSACTION)
+        });
+        if unheard {
+            continue;
+        }
         keys.sort();
         keys.dedup();
         events::stock_levels(conn, origin, &company, &branch, &keys).await?;
@@ -487,8 +498,10 @@ impl<'a> ReservationRows<'a> {
 }
 
 /// Writes the accepted upserts: existing reservations updated and their
-/// lines replaced, new ones inserted with the next numbers; then every
-/// line. Returns each replacement's reservation number.
+/// lines replaced, new ones inserted with the next numbers, and every line.
+/// On PostgreSQL the new reservations and all the lines are one statement,
+/// a new reservation's lines naming it by (namespace, InternalId) until it
+/// has its id. Returns each replacement's reservation number.
 async fn write_replacements(
     conn: &mut Conn<'_>,
     requests: &[ReserveRequest<'_>],
@@ -550,35 +563,67 @@ async fn write_replacements(
             }
         }
     }
-    let mut numbered: HashMap<(String, String), (i64, String)> = HashMap::new();
-    if !created.id.is_empty() {
-        let rows: Vec<(String, String, i64, String)> = match conn {
+    let mut lines = LineRows::of(requests, replacements);
+    let rows: Vec<(String, String, i64, String)> = match conn {
         Conn::Postgres(c) => {
-        sqlx::query_as(
-            "INSERT INTO reservations
-                (company, branch, number, namespace, internal_id, reserve_type,
-                 document_reserve, requester, status)
-             SELECT n.company, n.branch, lpad(n.number::text, greatest(6, length(n.number::text)), '0'),
-                    n.namespace, n.internal_id, n.reserve_type, n.document_reserve, n.requester,
-                    'active'
-               FROM (SELECT u.*, nextval('reservation_numbers') AS number
-                       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                                   $6::text[], $7::text[]) WITH ORDINALITY
-                         AS u(company, branch, namespace, internal_id, reserve_type,
-                              document_reserve, requester, position)
-                      ORDER BY u.position OFFSET 0) AS n
-              ORDER BY n.position
-             RETURNING namespace, internal_id, id, number",
-        )
-        .bind(&created.company)
-        .bind(&created.branch)
-        .bind(&created.namespace)
-        .bind(&created.internal_id)
-        .bind(&created.reserve_type)
-        .bind(&created.document_reserve)
-        .bind(&created.requester)
-        .fetch_all(&mut **c)
-        .await?
+            sqlx::query_as(
+                "WITH created AS (
+                     INSERT INTO reservations
+                         (company, branch, number, namespace, internal_id, reserve_type,
+                          document_reserve, requester, status)
+                     SELECT n.company, n.branch,
+                            lpad(n.number::text, greatest(6, length(n.number::text)), '0'),
+                            n.namespace, n.internal_id, n.reserve_type, n.document_reserve,
+                            n.requester, 'active'
+                       FROM (SELECT u.*, nextval('reservation_numbers') AS number
+                               FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
+                                           $5::text[], $6::text[], $7::text[]) WITH ORDINALITY
+                                 AS u(company, branch, namespace, internal_id, reserve_type,
+                                      document_reserve, requester, position)
+                              ORDER BY u.position OFFSET 0) AS n
+                      ORDER BY n.position
+                     RETURNING namespace, internal_id, id, number),
+                 lines AS (
+                     INSERT INTO reservation_lines
+                         (reservation_id, line_no, item_no, product, warehouse, lot_id, lot,
+                          sublot, quantity, backorder, issued_on, expires_at)
+                     SELECT coalesce(l.reservation_id, created.id), l.line_no, l.item_no,
+                            l.product, l.warehouse, l.lot_id, l.lot, l.sublot, l.quantity,
+                            l.lot_id IS NULL, l.issued_on, l.expires_at
+                       FROM unnest($8::bigint[], $9::text[], $10::text[], $11::int[],
+                                   $12::int[], $13::text[], $14::text[], $15::bigint[],
+                                   $16::text[], $17::text[], $18::numeric[], $19::date[],
+                                   $20::timestamptz[])
+                         AS l(reservation_id, namespace, internal_id, line_no, item_no,
+                              product, warehouse, lot_id, lot, sublot, quantity, issued_on,
+                              expires_at)
+                       LEFT JOIN created
+                         ON l.reservation_id IS NULL AND created.namespace = l.namespace
+                        AND created.internal_id = l.internal_id)
+                 SELECT namespace, internal_id, id, number FROM created",
+            )
+            .bind(&created.company)
+            .bind(&created.branch)
+            .bind(&created.namespace)
+            .bind(&created.internal_id)
+            .bind(&created.reserve_type)
+            .bind(&created.document_reserve)
+            .bind(&created.requester)
+            .bind(&lines.reservation_id)
+            .bind(&lines.namespace)
+            .bind(&lines.internal_id)
+            .bind(&lines.line_no)
+            .bind(&lines.item_no)
+            .bind(&lines.product)
+            .bind(&lines.warehouse)
+            .bind(&lines.lot_id)
+            .bind(&lines.lot)
+            .bind(&lines.sublot)
+            .bind(&lines.quantity)
+            .bind(&lines.issued_on)
+            .bind(&lines.expires_at)
+            .fetch_all(&mut **c)
+            .await?
         }
         Conn::Sqlite(c) => {
             let mut rows = Vec::with_capacity(created.id.len());
@@ -603,20 +648,19 @@ async fn write_replacements(
                 .await?;
                 rows.push(row);
             }
+            lines.name_created(&rows)?;
+            lines.write_one_by_one(c).await?;
             rows
         }
-        };
-        numbered.extend(
-            rows.into_iter()
-                .map(|(namespace, internal_id, id, number)| {
-                    ((namespace, internal_id), (id, number))
-                }),
-        );
-    }
-    let ids: Vec<(i64, String)> = replacements
+    };
+    let mut numbered: HashMap<(String, String), String> = rows
+        .into_iter()
+        .map(|(namespace, internal_id, _, number)| ((namespace, internal_id), number))
+        .collect();
+    replacements
         .iter()
         .map(|replacement| match replacement.existing {
-            Some(existing) => Ok((existing.id, existing.number.clone())),
+            Some(existing) => Ok(existing.number.clone()),
             None => {
                 let request = &requests[replacement.index];
                 numbered
@@ -627,9 +671,7 @@ async fn write_replacements(
                     .ok_or(StoreError::Database(sqlx::Error::RowNotFound))
             }
         })
-        .collect::<Result<_, _>>()?;
-    insert_lines(conn, replacements, &ids).await?;
-    Ok(ids.into_iter().map(|(_, number)| number).collect())
+        .collect()
 }
 
 /// The stock the upserts plan on: each (branch, product, warehouse) of
@@ -931,99 +973,100 @@ pub(crate) async fn next_number(
     .await?)
 }
 
-/// Inserts the planned lines of every replacement, reservation `ids[n]`
-/// for `replacements[n]`, in one statement.
-async fn insert_lines(
-    conn: &mut Conn<'_>,
-    replacements: &[Replacement<'_>],
-    ids: &[(i64, String)],
-) -> Result<(), StoreError> {
-    let count: usize = replacements
-        .iter()
-        .map(|replacement| replacement.plan.lines.len())
-        .sum();
-    let mut reservation_id: Vec<i64> = Vec::with_capacity(count);
-    let mut line_no: Vec<i32> = Vec::with_capacity(count);
-    let mut item_no: Vec<i32> = Vec::with_capacity(count);
-    let mut product: Vec<&str> = Vec::with_capacity(count);
-    let mut warehouse: Vec<&str> = Vec::with_capacity(count);
-    let mut lot_id: Vec<Option<i64>> = Vec::with_capacity(count);
-    let mut lot: Vec<&str> = Vec::with_capacity(count);
-    let mut sublot: Vec<&str> = Vec::with_capacity(count);
-    let mut quantity: Vec<Decimal> = Vec::with_capacity(count);
-    let mut issued_on: Vec<NaiveDate> = Vec::with_capacity(count);
-    let mut expires_at: Vec<Option<DateTime<Utc>>> = Vec::with_capacity(count);
-    for (replacement, (id, _)) in replacements.iter().zip(ids) {
-        for (index, line) in replacement.plan.lines.iter().enumerate() {
-            let item = &replacement.request.items[line.item];
-            reservation_id.push(*id);
-            line_no.push(index as i32 + 1);
-            item_no.push(item.item_no as i32);
-            product.push(&line.product);
-            warehouse.push(&line.warehouse);
-            lot_id.push(line.lot_id);
-            lot.push(&line.lot);
-            sublot.push(&line.sublot);
-            quantity.push(line.quantity);
-            issued_on.push(item.issue_date);
-            expires_at.push(item.expires_at);
-        }
-    }
-    if reservation_id.is_empty() {
-        return Ok(());
-    }
-    let c = match conn {
-        Conn::Postgres(c) => c,
-        Conn::Sqlite(c) => {
-            for index in 0..reservation_id.len() {
-                sqlx::query(
-                    "INSERT INTO reservation_lines
-                        (reservation_id, line_no, item_no, product, warehouse, lot_id, lot, sublot,
-                         quantity, backorder, issued_on, expires_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $6 IS NULL, $10, $11)",
-                )
-                .bind(reservation_id[index])
-                .bind(line_no[index])
-                .bind(item_no[index])
-                .bind(product[index])
-                .bind(warehouse[index])
-                .bind(lot_id[index])
-                .bind(lot[index])
-                .bind(sublot[index])
-                .bind(Exact(db::quantity(quantity[index])))
-                .bind(issued_on[index])
-                .bind(expires_at[index])
-                .execute(&mut **c)
-                .await?;
+/// The planned lines of every replacement, one entry per line. A line of
+/// an existing reservation carries its id; a new reservation's lines carry
+/// none, and name it by (namespace, InternalId) instead.
+#[derive(Default)]
+struct LineRows<'a> {
+    reservation_id: Vec<Option<i64>>,
+    namespace: Vec<&'a str>,
+    internal_id: Vec<&'a str>,
+    line_no: Vec<i32>,
+    item_no: Vec<i32>,
+    product: Vec<&'a str>,
+    warehouse: Vec<&'a str>,
+    lot_id: Vec<Option<i64>>,
+    lot: Vec<&'a str>,
+    sublot: Vec<&'a str>,
+    quantity: Vec<Decimal>,
+    issued_on: Vec<NaiveDate>,
+    expires_at: Vec<Option<DateTime<Utc>>>,
+}
+
+impl<'a> LineRows<'a> {
+    fn of(requests: &[ReserveRequest<'a>], replacements: &'a [Replacement<'_>]) -> LineRows<'a> {
+        let mut rows = LineRows::default();
+        for replacement in replacements {
+            let request = &requests[replacement.index];
+            for (index, line) in replacement.plan.lines.iter().enumerate() {
+                let item = &replacement.request.items[line.item];
+                rows.reservation_id
+                    .push(replacement.existing.map(|existing| existing.id));
+                rows.namespace.push(request.namespace);
+                rows.internal_id.push(&request.reserve.internal_id);
+                rows.line_no.push(index as i32 + 1);
+                rows.item_no.push(item.item_no as i32);
+                rows.product.push(&line.product);
+                rows.warehouse.push(&line.warehouse);
+                rows.lot_id.push(line.lot_id);
+                rows.lot.push(&line.lot);
+                rows.sublot.push(&line.sublot);
+                rows.quantity.push(line.quantity);
+                rows.issued_on.push(item.issue_date);
+                rows.expires_at.push(item.expires_at);
             }
-            return Ok(());
         }
-    };
-    sqlx::query(
-        "INSERT INTO reservation_lines
-            (reservation_id, line_no, item_no, product, warehouse, lot_id, lot, sublot,
-             quantity, backorder, issued_on, expires_at)
-         SELECT l.reservation_id, l.line_no, l.item_no, l.product, l.warehouse, l.lot_id, l.lot,
-                l.sublot, l.quantity, l.lot_id IS NULL, l.issued_on, l.expires_at
-           FROM unnest($1::bigint[], $2::int[], $3::int[], $4::text[], $5::text[], $6::bigint[],
-                       $7::text[], $8::text[], $9::numeric[], $10::date[], $11::timestamptz[])
-             AS l(reservation_id, line_no, item_no, product, warehouse, lot_id, lot, sublot,
-                  quantity, issued_on, expires_at)",
-    )
-    .bind(&reservation_id)
-    .bind(&line_no)
-    .bind(&item_no)
-    .bind(&product)
-    .bind(&warehouse)
-    .bind(&lot_id)
-    .bind(&lot)
-    .bind(&sublot)
-    .bind(&quantity)
-    .bind(&issued_on)
-    .bind(&expires_at)
-    .execute(&mut **c)
-    .await?;
-    Ok(())
+        rows
+    }
+
+    /// Gives the lines of new reservations the ids `created` (namespace,
+    /// InternalId, id, number) were inserted with.
+    fn name_created(
+        &mut self,
+        created: &[(String, String, i64, String)],
+    ) -> Result<(), StoreError> {
+        let ids: HashMap<(&str, &str), i64> = created
+            .iter()
+            .map(|(namespace, internal_id, id, _)| {
+                ((namespace.as_str(), internal_id.as_str()), *id)
+            })
+            .collect();
+        for (index, reservation_id) in self.reservation_id.iter_mut().enumerate() {
+            if reservation_id.is_none() {
+                let id = ids
+                    .get(&(self.namespace[index], self.internal_id[index]))
+                    .ok_or(StoreError::Database(sqlx::Error::RowNotFound))?;
+                *reservation_id = Some(*id);
+            }
+        }
+        Ok(())
+    }
+
+    /// The lines one by one, every one naming its reservation's id (SQLite).
+    async fn write_one_by_one(&self, c: &mut SqliteConnection) -> Result<(), StoreError> {
+        for index in 0..self.reservation_id.len() {
+            sqlx::query(
+                "INSERT INTO reservation_lines
+                    (reservation_id, line_no, item_no, product, warehouse, lot_id, lot, sublot,
+                     quantity, backorder, issued_on, expires_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $6 IS NULL, $10, $11)",
+            )
+            .bind(self.reservation_id[index])
+            .bind(self.line_no[index])
+            .bind(self.item_no[index])
+            .bind(self.product[index])
+            .bind(self.warehouse[index])
+            .bind(self.lot_id[index])
+            .bind(self.lot[index])
+            .bind(self.sublot[index])
+            .bind(Exact(db::quantity(self.quantity[index])))
+            .bind(self.issued_on[index])
+            .bind(self.expires_at[index])
+            .execute(&mut *c)
+            .await?;
+        }
+        Ok(())
+    }
 }
 
 /// Returns a reservation's lots to stock and marks its lines released;

@@ -24,6 +24,7 @@ use eai_domain::sale::{
     ReservedLot, SaleMasterData, SalePlan, SaleProduct,
 };
 use eai_domain::{Directory, Entity};
+use eai_protocol::events::Traceability;
 use eai_protocol::{Code, Detail, InternalIdEntry, Json, ReceiptOrigin, RetailSale};
 use rust_decimal::Decimal;
 
@@ -154,8 +155,17 @@ pub async fn integrate_all(
         return Ok(outcomes);
     }
     let written = persist_all(conn, requests, &accepted).await?;
-    let sale_ids: Vec<i64> = written.iter().map(|(id, _)| *id).collect();
-    events::traceability_all(conn, origin, &sale_ids).await?;
+    let traced: Vec<i64> = accepted
+        .iter()
+        .zip(&written)
+        .filter(|(sale, _)| {
+            requests[sale.index]
+                .branch
+                .listens_to(Traceability::TRANSACTION)
+        })
+        .map(|(_, (id, _))| *id)
+        .collect();
+    events::traceability_all(conn, origin, &traced).await?;
     let numbered: Vec<Numbered<'_>> = accepted
         .iter()
         .zip(&written)
