@@ -186,6 +186,42 @@ async fn a_destination_added_while_the_worker_runs_hears_the_next_reservation() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reservation_moved_to_another_branch_tells_the_first_its_stock_is_back() {
+    let app = spawn_app().await;
+    let server = HttpDestination::start(HttpBehaviour::default()).await;
+    let stock = destination(&app, &server, "stock", "StockLevel").await;
+    let body = std::fs::read(example("seed-001/item-reserve-full-example.json")).expect("example");
+    let reserved = app.publish_one(body.clone()).await;
+    assert_eq!(
+        reserved["Content"]["ProcessingInformation"]["Status"], "ok",
+        "{reserved}"
+    );
+    delivered(&server, &stock, 3).await;
+
+    let mut moved: Value = serde_json::from_slice(&body).expect("example JSON");
+    moved["Header"]["UUID"] = json!(uuid::Uuid::new_v4().to_string());
+    moved["Header"]["BranchId"] = json!("D MG 02");
+    let first_item = moved["Content"]["ReserveItemType"]["Item"][0].clone();
+    moved["Content"]["ReserveItemType"]["Item"] = json!([first_item]);
+    let receipt = app
+        .publish_one(serde_json::to_vec(&moved).expect("JSON"))
+        .await;
+    assert_eq!(
+        receipt["Content"]["ProcessingInformation"]["Status"], "ok",
+        "{receipt}"
+    );
+
+    let given_back = delivered(&server, &stock, 6).await.split_off(3);
+    assert!(
+        given_back.iter().all(|level| {
+            level["Content"]["ListOfReturnItem"][0]["BranchId"] == "D MG 01"
+                && return_item(level)["BookedStockAmount"] == json!(0)
+        }),
+        "D MG 01 hears that the three products' units are free again: {given_back:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_full_stock_load_sends_every_product_of_the_branch_once_per_interval() {
     let app = spawn_app().await;
     let server = HttpDestination::start(HttpBehaviour::default()).await;

@@ -147,12 +147,12 @@ pub async fn apply_all(
                     .iter()
                     .map(|(lot, quantity)| (*lot, -*quantity))
                     .collect();
-                let place = (existing.company.clone(), existing.branch.clone());
                 move_reserved(
                     &mut lots,
                     &moved,
                     &mut deltas,
-                    touched.entry(place).or_default(),
+                    &mut touched,
+                    &[(&existing.company, &existing.branch)],
                 );
                 released.push(existing.id);
                 outcomes.push(Outcome::Done(vec![numbered_entry(
@@ -210,16 +210,14 @@ pub async fn apply_all(
                     }
                 }
                 moved.retain(|(_, delta)| !delta.is_zero());
-                let place = (
-                    request.branch.company.clone(),
-                    request.branch.branch.clone(),
+                let mut places = vec![(
+                    request.branch.company.as_str(),
+                    request.branch.branch.as_str(),
+                )];
+                places.extend(
+                    existing.map(|existing| (existing.company.as_str(), existing.branch.as_str())),
                 );
-                move_reserved(
-                    &mut lots,
-                    &moved,
-                    &mut deltas,
-                    touched.entry(place).or_default(),
-                );
+                move_reserved(&mut lots, &moved, &mut deltas, &mut touched, &places);
                 // Completed below, once the reservation has its number.
                 outcomes.push(Outcome::Done(Vec::new()));
                 replacements.push(Replacement {
@@ -411,18 +409,30 @@ fn lots_by_stock(lots: &HashMap<i64, BranchLot>) -> HashMap<(String, String, Str
 }
 
 /// Moves reserved quantities between lots in memory (so the next plan sees
-/// them), adding them to the deltas to write and their `(product,
-/// warehouse)` to the keys whose stock level changed.
+/// them), adding them to the deltas to write and each lot's `(product,
+/// warehouse)` to the keys whose stock level changed, under the place of
+/// `places` (company, branch) that is the lot's branch: a reservation moved
+/// to another branch changes the stock of both.
 fn move_reserved(
     lots: &mut HashMap<i64, BranchLot>,
     moved: &[(i64, Decimal)],
     deltas: &mut Vec<(i64, Decimal)>,
-    touched: &mut Vec<(String, String)>,
+    touched: &mut BTreeMap<(String, String), Vec<(String, String)>>,
+    places: &[(&str, &str)],
 ) {
     for (lot_id, delta) in moved {
         if let Some(lot) = lots.get_mut(lot_id) {
             lot.stock.reserved += *delta;
-            touched.push((lot.stock.product.clone(), lot.stock.warehouse.clone()));
+            let place = places
+                .iter()
+                .find(|(_, branch)| *branch == lot.branch)
+                .or(places.first());
+            if let Some((company, branch)) = place {
+                touched
+                    .entry(((*company).to_owned(), (*branch).to_owned()))
+                    .or_default()
+                    .push((lot.stock.product.clone(), lot.stock.warehouse.clone()));
+            }
         }
         deltas.push((*lot_id, *delta));
     }
@@ -507,6 +517,9 @@ async fn write_replacements(
     requests: &[ReserveRequest<'_>],
     replacements: &[Replacement<'_>],
 ) -> Result<Vec<String>, StoreError> {
+    if replacements.is_empty() {
+        return Ok(Vec::new());
+    }
     let mut changed = ReservationRows::default();
     let mut created = ReservationRows::default();
     for replacement in replacements {
