@@ -78,6 +78,24 @@ async fn publish(app: &TestApp, name: &str) -> Value {
     app.publish_one(body).await
 }
 
+/// Publishes `body` and checks that its receipt is `ok`.
+async fn publish_ok(app: &TestApp, body: Vec<u8>) {
+    let receipt = app.publish_one(body).await;
+    assert_eq!(
+        receipt["Content"]["ProcessingInformation"]["Status"], "ok",
+        "{receipt}"
+    );
+}
+
+/// The example `name` as another envelope (a UUID of its own), changed by `change`.
+fn another(name: &str, change: impl FnOnce(&mut Value)) -> Vec<u8> {
+    let body = std::fs::read(example(name)).expect("example");
+    let mut envelope: Value = serde_json::from_slice(&body).expect("example JSON");
+    envelope["Header"]["UUID"] = json!(uuid::Uuid::new_v4().to_string());
+    change(&mut envelope);
+    serde_json::to_vec(&envelope).expect("JSON")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reservations_sales_and_cancellations_emit_their_events() {
     let app = spawn_app().await;
@@ -153,24 +171,14 @@ async fn reservations_sales_and_cancellations_emit_their_events() {
 async fn a_destination_added_while_the_worker_runs_hears_the_next_reservation() {
     let app = spawn_app().await;
     let server = HttpDestination::start(HttpBehaviour::default()).await;
-    let body = std::fs::read(example("seed-001/item-reserve-full-example.json")).expect("example");
-    let unheard = app.publish_one(body.clone()).await;
-    assert_eq!(
-        unheard["Content"]["ProcessingInformation"]["Status"], "ok",
-        "{unheard}"
-    );
+    let reserve = "seed-001/item-reserve-full-example.json";
+    publish_ok(&app, std::fs::read(example(reserve)).expect("example")).await;
 
     let stock = destination(&app, &server, "stock", "StockLevel").await;
-    let mut next: Value = serde_json::from_slice(&body).expect("example JSON");
-    next["Header"]["UUID"] = json!(uuid::Uuid::new_v4().to_string());
-    next["Content"]["InternalId"] = json!("a second reservation");
-    let heard = app
-        .publish_one(serde_json::to_vec(&next).expect("JSON"))
-        .await;
-    assert_eq!(
-        heard["Content"]["ProcessingInformation"]["Status"], "ok",
-        "{heard}"
-    );
+    let next = another(reserve, |envelope| {
+        envelope["Content"]["InternalId"] = json!("a second reservation");
+    });
+    publish_ok(&app, next).await;
 
     let levels = delivered(&server, &stock, 3).await;
     let p001 = levels
@@ -190,26 +198,16 @@ async fn a_reservation_moved_to_another_branch_tells_the_first_its_stock_is_back
     let app = spawn_app().await;
     let server = HttpDestination::start(HttpBehaviour::default()).await;
     let stock = destination(&app, &server, "stock", "StockLevel").await;
-    let body = std::fs::read(example("seed-001/item-reserve-full-example.json")).expect("example");
-    let reserved = app.publish_one(body.clone()).await;
-    assert_eq!(
-        reserved["Content"]["ProcessingInformation"]["Status"], "ok",
-        "{reserved}"
-    );
+    let reserve = "seed-001/item-reserve-full-example.json";
+    publish_ok(&app, std::fs::read(example(reserve)).expect("example")).await;
     delivered(&server, &stock, 3).await;
 
-    let mut moved: Value = serde_json::from_slice(&body).expect("example JSON");
-    moved["Header"]["UUID"] = json!(uuid::Uuid::new_v4().to_string());
-    moved["Header"]["BranchId"] = json!("D MG 02");
-    let first_item = moved["Content"]["ReserveItemType"]["Item"][0].clone();
-    moved["Content"]["ReserveItemType"]["Item"] = json!([first_item]);
-    let receipt = app
-        .publish_one(serde_json::to_vec(&moved).expect("JSON"))
-        .await;
-    assert_eq!(
-        receipt["Content"]["ProcessingInformation"]["Status"], "ok",
-        "{receipt}"
-    );
+    let moved = another(reserve, |envelope| {
+        envelope["Header"]["BranchId"] = json!("D MG 02");
+        let first_item = envelope["Content"]["ReserveItemType"]["Item"][0].clone();
+        envelope["Content"]["ReserveItemType"]["Item"] = json!([first_item]);
+    });
+    publish_ok(&app, moved).await;
 
     let given_back = delivered(&server, &stock, 6).await.split_off(3);
     assert!(
