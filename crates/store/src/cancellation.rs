@@ -8,7 +8,7 @@ use eai_domain::document_internal_id;
 use eai_protocol::{Code, Detail, InternalIdEntry, ReceiptOrigin, SaleCancellation};
 
 use crate::db::{on_conn, Conn};
-use crate::events;
+use crate::events::{self, EventBranch};
 use crate::locks;
 use crate::reservation::release_lines;
 use crate::StoreError;
@@ -138,8 +138,12 @@ pub async fn cancel(
             .await?;
         }
     }
-    events::stock_levels(conn, origin, &company, &branch, &released).await?;
-    events::traceability(conn, origin, sale_id).await?;
+    let place = EventBranch::Named {
+        company: &company,
+        branch: &branch,
+    };
+    events::stock_levels(conn, origin, place, &released).await?;
+    events::traceability_all(conn, origin, &[(sale_id, place)]).await?;
     Ok(CancelOutcome::Cancelled(vec![InternalIdEntry {
         name: "RetailSalesCancellation".to_owned(),
         origin: internal_id.clone(),

@@ -23,8 +23,54 @@ use eai_protocol::events::{
 use eai_protocol::ReceiptOrigin;
 
 use crate::db::{on_conn, Conn, Exact};
+use crate::directory::Branch;
 use crate::outbound::{enqueue_to, Destination};
 use crate::StoreError;
+
+/// The branch an event is about. A branch the transaction has read
+/// ([`crate::directory::locate_all`]) knows which events it has destinations
+/// for ([`Branch::listened`]), so its destinations are looked for only when
+/// it has some; a branch named by its codes alone is looked up.
+#[derive(Debug, Clone, Copy)]
+pub enum EventBranch<'a> {
+    Read(&'a Branch),
+    Named { company: &'a str, branch: &'a str },
+}
+
+impl<'a> EventBranch<'a> {
+    /// (company, branch) as one of `read` if the transaction read it, else
+    /// by its codes.
+    pub fn among(read: &[&'a Branch], company: &'a str, branch: &'a str) -> EventBranch<'a> {
+        read.iter()
+            .find(|known| known.company == company && known.branch == branch)
+            .map_or(EventBranch::Named { company, branch }, |known| {
+                EventBranch::Read(known)
+            })
+    }
+
+    fn company(&self) -> &'a str {
+        match self {
+            EventBranch::Read(known) => &known.company,
+            EventBranch::Named { company, .. } => company,
+        }
+    }
+
+    fn branch(&self) -> &'a str {
+        match self {
+            EventBranch::Read(known) => &known.branch,
+            EventBranch::Named { branch, .. } => branch,
+        }
+    }
+
+    /// Whether a destination of this branch may want `transaction`: false
+    /// only when the branch was read with none for it.
+    fn may_be_heard(&self, transaction: &str) -> bool {
+        match self {
+            EventBranch::Read(known) => known.listens_to(transaction),
+            EventBranch::Named { .. } => true,
+        }
+    }
+}
 
 /// A destination an event goes to, and how it wants it.
 #[derive(Debug)]
@@ -165,13 +211,13 @@ async fn outgoing_by_namespace(
 pub async fn stock_levels(
     conn: &mut Conn<'_>,
     origin: &ReceiptOrigin,
-    company: &str,
-    branch: &str,
+    place: EventBranch<'_>,
     keys: &[(String, String)],
 ) -> Result<u64, StoreError> {
-    if keys.is_empty() {
+    if keys.is_empty() || !place.may_be_heard(StockReturn::TRANSACTION) {
         return Ok(0);
     }
+    let (company, branch) = (place.company(), place.branch());
     let audiences = audiences(conn, company, branch, StockReturn::TRANSACTION).await?;
     if audiences.is_empty() {
         return Ok(0);
@@ -295,22 +341,19 @@ pub(crate) async fn closing_stock_date(
     }))
 }
 
-/// Enqueues the `DocumentTraceabilityOrder` of a sale as it now stands.
-pub async fn traceability(
-    conn: &mut Conn<'_>,
-    origin: &ReceiptOrigin,
-    sale_id: i64,
-) -> Result<u64, StoreError> {
-    traceability_all(conn, origin, &[sale_id]).await
-}
-
-/// [`traceability`] for several sales: the sales some destination wants and
-/// their items are read in one statement each.
+/// Enqueues the `DocumentTraceabilityOrder` of each sale (by id, with its
+/// branch) as it now stands: the sales some destination wants and their
+/// items are read in one statement each.
 pub async fn traceability_all(
     conn: &mut Conn<'_>,
     origin: &ReceiptOrigin,
-    sale_ids: &[i64],
+    sales: &[(i64, EventBranch<'_>)],
 ) -> Result<u64, StoreError> {
+    let sale_ids: Vec<i64> = sales
+        .iter()
+        .filter(|(_, place)| place.may_be_heard(Traceability::TRANSACTION))
+        .map(|(id, _)| *id)
+        .collect();
     if sale_ids.is_empty() {
         return Ok(0);
     }
@@ -326,7 +369,7 @@ pub async fn traceability_all(
                            AND d.transaction = $2)
           ORDER BY s.id",
             )
-            .bind(sale_ids)
+            .bind(&sale_ids)
             .bind(Traceability::TRANSACTION)
             .fetch_all(&mut **c)
             .await?,
@@ -340,7 +383,7 @@ pub async fn traceability_all(
                                AND d.\"transaction\" = $2)
               ORDER BY s.id",
             )
-            .bind(sqlx::types::Json(sale_ids))
+            .bind(sqlx::types::Json(&sale_ids))
             .bind(Traceability::TRANSACTION)
             .fetch_all(&mut **c)
             .await?,
@@ -588,7 +631,11 @@ impl crate::Store {
                 .fetch_all(c)
                 .await?
             });
-            created += stock_levels(&mut tx.conn(), origin, &company, &branch, &keys).await?;
+            let place = EventBranch::Named {
+                company: &company,
+                branch: &branch,
+            };
+            created += stock_levels(&mut tx.conn(), origin, place, &keys).await?;
         }
         tx.commit().await?;
         Ok(Some(created))

@@ -28,7 +28,6 @@ use chrono::{DateTime, NaiveDate, Utc};
 use eai_domain::fefo::LotStock;
 use eai_domain::reservation::{Plan, ReservationRequest};
 use eai_domain::Entity;
-use eai_protocol::events::StockReturn;
 use eai_protocol::{Code, Detail, Event, InternalIdEntry, ItemReserve, ReceiptOrigin};
 use rust_decimal::Decimal;
 use sqlx::error::{DatabaseError, ErrorKind};
@@ -36,7 +35,7 @@ use sqlx::SqliteConnection;
 
 use crate::db::{self, json_rows, on_conn, Conn, Exact};
 use crate::directory::{self, numbered_entry, Branch, DirectoryScope, Numbered};
-use crate::events;
+use crate::events::{self, EventBranch};
 use crate::locks::{self, stock_locks, Lock};
 use crate::StoreError;
 
@@ -230,18 +229,12 @@ pub async fn apply_all(
         }
     }
     adjust_reserved(conn, &deltas).await?;
+    let read: Vec<&Branch> = requests.iter().map(|request| request.branch).collect();
     for ((company, branch), mut keys) in touched {
-        let unheard = requests.iter().any(|request| {
-            request.branch.company == company
-                && request.branch.branch == branch
-                && !request.branch.listens_to(StockReturn::TRANSACTION)
-        });
-        if unheard {
-            continue;
-        }
         keys.sort();
         keys.dedup();
-        events::stock_levels(conn, origin, &company, &branch, &keys).await?;
+        let place = EventBranch::among(&read, &company, &branch);
+        events::stock_levels(conn, origin, place, &keys).await?;
     }
     release_all(conn, &released).await?;
     let numbers = write_replacements(conn, requests, &replacements).await?;
@@ -482,7 +475,6 @@ async fn release_all(conn: &mut Conn<'_>, released: &[i64]) -> Result<(), StoreE
 /// The reservation columns of accepted upserts, one entry per reservation.
 #[derive(Default)]
 struct ReservationRows<'a> {
-    id: Vec<i64>,
     company: Vec<&'a str>,
     branch: Vec<&'a str>,
     namespace: Vec<&'a str>,
@@ -493,8 +485,7 @@ struct ReservationRows<'a> {
 }
 
 impl<'a> ReservationRows<'a> {
-    fn push(&mut self, id: i64, request: &ReserveRequest<'a>) {
-        self.id.push(id);
+    fn push(&mut self, request: &ReserveRequest<'a>) {
         self.company.push(&request.branch.company);
         self.branch.push(&request.branch.branch);
         self.namespace.push(request.namespace);
@@ -505,13 +496,19 @@ impl<'a> ReservationRows<'a> {
             .push(request.reserve.document_reserve.as_deref());
         self.requester.push(request.reserve.requester.as_deref());
     }
+
+    fn len(&self) -> usize {
+        self.company.len()
+    }
 }
 
 /// Writes the accepted upserts: existing reservations updated and their
 /// lines replaced, new ones inserted with the next numbers, and every line.
-/// On PostgreSQL the new reservations and all the lines are one statement,
-/// a new reservation's lines naming it by (namespace, InternalId) until it
-/// has its id. Returns each replacement's reservation number.
+/// On PostgreSQL the new reservations and all the lines are one statement:
+/// its first part draws each new reservation's id and number from their
+/// sequences, and a new reservation's lines are joined to it by its place
+/// among them (an integer, not its name). Returns each replacement's
+/// reservation number.
 async fn write_replacements(
     conn: &mut Conn<'_>,
     requests: &[ReserveRequest<'_>],
@@ -520,17 +517,21 @@ async fn write_replacements(
     if replacements.is_empty() {
         return Ok(Vec::new());
     }
+    let mut changed_ids: Vec<i64> = Vec::new();
     let mut changed = ReservationRows::default();
     let mut created = ReservationRows::default();
     for replacement in replacements {
         let request = &requests[replacement.index];
         match replacement.existing {
-            Some(existing) => changed.push(existing.id, request),
-            None => created.push(0, request),
+            Some(existing) => {
+                changed_ids.push(existing.id);
+                changed.push(request);
+            }
+            None => created.push(request),
         }
     }
     match conn {
-        _ if changed.id.is_empty() => {}
+        _ if changed_ids.is_empty() => {}
         Conn::Postgres(c) => {
             sqlx::query(
                 "WITH lines AS (DELETE FROM reservation_lines WHERE reservation_id = ANY($1))
@@ -542,7 +543,7 @@ async fn write_replacements(
                  AS u(id, company, branch, reserve_type, document_reserve, requester)
               WHERE r.id = u.id",
             )
-            .bind(&changed.id)
+            .bind(&changed_ids)
             .bind(&changed.company)
             .bind(&changed.branch)
             .bind(&changed.reserve_type)
@@ -553,7 +554,7 @@ async fn write_replacements(
         }
         Conn::Sqlite(c) => {
             let now = Utc::now();
-            for (index, id) in changed.id.iter().enumerate() {
+            for (index, id) in changed_ids.iter().enumerate() {
                 sqlx::query("DELETE FROM reservation_lines WHERE reservation_id = $1")
                     .bind(id)
                     .execute(&mut **c)
@@ -576,44 +577,43 @@ async fn write_replacements(
             }
         }
     }
-    let mut lines = LineRows::of(requests, replacements);
-    let rows: Vec<(String, String, i64, String)> = match conn {
+    let mut lines = LineRows::of(replacements);
+    let numbers: Vec<String> = match conn {
         Conn::Postgres(c) => {
-            sqlx::query_as(
-                "WITH created AS (
+            sqlx::query_scalar(
+                "WITH numbered AS MATERIALIZED (
+                     SELECT u.*, nextval('reservations_id_seq') AS id,
+                            nextval('reservation_numbers') AS number
+                       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                                   $6::text[], $7::text[]) WITH ORDINALITY
+                         AS u(company, branch, namespace, internal_id, reserve_type,
+                              document_reserve, requester, position)
+                      ORDER BY u.position),
+                 created AS (
                      INSERT INTO reservations
-                         (company, branch, number, namespace, internal_id, reserve_type,
+                         (id, company, branch, number, namespace, internal_id, reserve_type,
                           document_reserve, requester, status)
-                     SELECT n.company, n.branch,
+                     SELECT n.id, n.company, n.branch,
                             lpad(n.number::text, greatest(6, length(n.number::text)), '0'),
                             n.namespace, n.internal_id, n.reserve_type, n.document_reserve,
                             n.requester, 'active'
-                       FROM (SELECT u.*, nextval('reservation_numbers') AS number
-                               FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
-                                           $5::text[], $6::text[], $7::text[]) WITH ORDINALITY
-                                 AS u(company, branch, namespace, internal_id, reserve_type,
-                                      document_reserve, requester, position)
-                              ORDER BY u.position OFFSET 0) AS n
-                      ORDER BY n.position
-                     RETURNING namespace, internal_id, id, number),
+                       FROM numbered n ORDER BY n.position),
                  lines AS (
                      INSERT INTO reservation_lines
                          (reservation_id, line_no, item_no, product, warehouse, lot_id, lot,
                           sublot, quantity, backorder, issued_on, expires_at)
-                     SELECT coalesce(l.reservation_id, created.id), l.line_no, l.item_no,
+                     SELECT coalesce(l.reservation_id, n.id), l.line_no, l.item_no,
                             l.product, l.warehouse, l.lot_id, l.lot, l.sublot, l.quantity,
                             l.lot_id IS NULL, l.issued_on, l.expires_at
-                       FROM unnest($8::bigint[], $9::text[], $10::text[], $11::int[],
-                                   $12::int[], $13::text[], $14::text[], $15::bigint[],
-                                   $16::text[], $17::text[], $18::numeric[], $19::date[],
-                                   $20::timestamptz[])
-                         AS l(reservation_id, namespace, internal_id, line_no, item_no,
-                              product, warehouse, lot_id, lot, sublot, quantity, issued_on,
-                              expires_at)
-                       LEFT JOIN created
-                         ON l.reservation_id IS NULL AND created.namespace = l.namespace
-                        AND created.internal_id = l.internal_id)
-                 SELECT namespace, internal_id, id, number FROM created",
+                       FROM unnest($8::bigint[], $9::bigint[], $10::int[], $11::int[],
+                                   $12::text[], $13::text[], $14::bigint[], $15::text[],
+                                   $16::text[], $17::numeric[], $18::date[],
+                                   $19::timestamptz[])
+                         AS l(reservation_id, created, line_no, item_no, product, warehouse,
+                              lot_id, lot, sublot, quantity, issued_on, expires_at)
+                       LEFT JOIN numbered n ON n.position = l.created)
+                 SELECT lpad(number::text, greatest(6, length(number::text)), '0')
+                   FROM numbered ORDER BY position",
             )
             .bind(&created.company)
             .bind(&created.branch)
@@ -623,8 +623,7 @@ async fn write_replacements(
             .bind(&created.document_reserve)
             .bind(&created.requester)
             .bind(&lines.reservation_id)
-            .bind(&lines.namespace)
-            .bind(&lines.internal_id)
+            .bind(&lines.created)
             .bind(&lines.line_no)
             .bind(&lines.item_no)
             .bind(&lines.product)
@@ -639,19 +638,20 @@ async fn write_replacements(
             .await?
         }
         Conn::Sqlite(c) => {
-            let mut rows = Vec::with_capacity(created.id.len());
-            for index in 0..created.id.len() {
+            let mut ids = Vec::with_capacity(created.len());
+            let mut numbers = Vec::with_capacity(created.len());
+            for index in 0..created.len() {
                 let number = next_number(c, "reservation_numbers").await?;
-                let row: (String, String, i64, String) = sqlx::query_as(
+                let id: i64 = sqlx::query_scalar(
                     "INSERT INTO reservations
                         (company, branch, number, namespace, internal_id, reserve_type,
                          document_reserve, requester, status)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'active')
-                     RETURNING namespace, internal_id, id, number",
+                     RETURNING id",
                 )
                 .bind(created.company[index])
                 .bind(created.branch[index])
-                .bind(number)
+                .bind(&number)
                 .bind(created.namespace[index])
                 .bind(created.internal_id[index])
                 .bind(created.reserve_type[index])
@@ -659,32 +659,25 @@ async fn write_replacements(
                 .bind(created.requester[index])
                 .fetch_one(&mut **c)
                 .await?;
-                rows.push(row);
+                ids.push(id);
+                numbers.push(number);
             }
-            lines.name_created(&rows)?;
+            lines.name_created(&ids)?;
             lines.write_one_by_one(c).await?;
-            rows
+            numbers
         }
     };
-    let mut numbered: HashMap<(String, String), String> = rows
-        .into_iter()
-        .map(|(namespace, internal_id, _, number)| ((namespace, internal_id), number))
-        .collect();
-    replacements
+    if numbers.len() != created.len() {
+        return Err(StoreError::Database(sqlx::Error::RowNotFound));
+    }
+    let mut numbers = numbers.into_iter();
+    Ok(replacements
         .iter()
-        .map(|replacement| match replacement.existing {
-            Some(existing) => Ok(existing.number.clone()),
-            None => {
-                let request = &requests[replacement.index];
-                numbered
-                    .remove(&(
-                        request.namespace.to_owned(),
-                        request.reserve.internal_id.clone(),
-                    ))
-                    .ok_or(StoreError::Database(sqlx::Error::RowNotFound))
-            }
+        .filter_map(|replacement| match replacement.existing {
+            Some(existing) => Some(existing.number.clone()),
+            None => numbers.next(),
         })
-        .collect()
+        .collect())
 }
 
 /// The stock the upserts plan on: each (branch, product, warehouse) of
@@ -988,12 +981,12 @@ pub(crate) async fn next_number(
 
 /// The planned lines of every replacement, one entry per line. A line of
 /// an existing reservation carries its id; a new reservation's lines carry
-/// none, and name it by (namespace, InternalId) instead.
+/// none, and name it by its place among the batch's new reservations
+/// (from 1, in the replacements' order) instead.
 #[derive(Default)]
 struct LineRows<'a> {
     reservation_id: Vec<Option<i64>>,
-    namespace: Vec<&'a str>,
-    internal_id: Vec<&'a str>,
+    created: Vec<Option<i64>>,
     line_no: Vec<i32>,
     item_no: Vec<i32>,
     product: Vec<&'a str>,
@@ -1007,16 +1000,19 @@ struct LineRows<'a> {
 }
 
 impl<'a> LineRows<'a> {
-    fn of(requests: &[ReserveRequest<'a>], replacements: &'a [Replacement<'_>]) -> LineRows<'a> {
+    fn of(replacements: &'a [Replacement<'_>]) -> LineRows<'a> {
         let mut rows = LineRows::default();
+        let mut created = 0;
         for replacement in replacements {
-            let request = &requests[replacement.index];
+            if replacement.existing.is_none() {
+                created += 1;
+            }
             for (index, line) in replacement.plan.lines.iter().enumerate() {
                 let item = &replacement.request.items[line.item];
                 rows.reservation_id
                     .push(replacement.existing.map(|existing| existing.id));
-                rows.namespace.push(request.namespace);
-                rows.internal_id.push(&request.reserve.internal_id);
+                rows.created
+                    .push(replacement.existing.is_none().then_some(created));
                 rows.line_no.push(index as i32 + 1);
                 rows.item_no.push(item.item_no as i32);
                 rows.product.push(&line.product);
@@ -1032,22 +1028,14 @@ impl<'a> LineRows<'a> {
         rows
     }
 
-    /// Gives the lines of new reservations the ids `created` (namespace,
-    /// InternalId, id, number) were inserted with.
-    fn name_created(
-        &mut self,
-        created: &[(String, String, i64, String)],
-    ) -> Result<(), StoreError> {
-        let ids: HashMap<(&str, &str), i64> = created
-            .iter()
-            .map(|(namespace, internal_id, id, _)| {
-                ((namespace.as_str(), internal_id.as_str()), *id)
-            })
-            .collect();
-        for (index, reservation_id) in self.reservation_id.iter_mut().enumerate() {
-            if reservation_id.is_none() {
-                let id = ids
-                    .get(&(self.namespace[index], self.internal_id[index]))
+    /// Gives the lines of new reservations the ids the batch's new
+    /// reservations were inserted with, in their order.
+    fn name_created(&mut self, ids: &[i64]) -> Result<(), StoreError> {
+        for (reservation_id, created) in self.reservation_id.iter_mut().zip(&self.created) {
+            if let Some(created) = created {
+                let id = usize::try_from(*created - 1)
+                    .ok()
+                    .and_then(|index| ids.get(index))
                     .ok_or(StoreError::Database(sqlx::Error::RowNotFound))?;
                 *reservation_id = Some(*id);
             }
@@ -1257,7 +1245,8 @@ impl crate::Store {
                 .collect();
             keys.sort();
             keys.dedup();
-            events::stock_levels(&mut tx.conn(), origin, company, branch, &keys).await?;
+            let place = EventBranch::Named { company, branch };
+            events::stock_levels(&mut tx.conn(), origin, place, &keys).await?;
         }
         tx.commit().await?;
         Ok(expired.len() as u64)

@@ -24,13 +24,12 @@ use eai_domain::sale::{
     ReservedLot, SaleMasterData, SalePlan, SaleProduct,
 };
 use eai_domain::{Directory, Entity};
-use eai_protocol::events::Traceability;
 use eai_protocol::{Code, Detail, InternalIdEntry, Json, ReceiptOrigin, RetailSale};
 use rust_decimal::Decimal;
 
 use crate::db::{self, json_rows, Conn, Exact};
 use crate::directory::{self, Branch, DirectoryScope, Numbered};
-use crate::events;
+use crate::events::{self, EventBranch};
 use crate::locks::{self, Lock};
 use crate::reservation::next_number;
 use crate::StoreError;
@@ -155,15 +154,10 @@ pub async fn integrate_all(
         return Ok(outcomes);
     }
     let written = persist_all(conn, requests, &accepted).await?;
-    let traced: Vec<i64> = accepted
+    let traced: Vec<(i64, EventBranch<'_>)> = accepted
         .iter()
         .zip(&written)
-        .filter(|(sale, _)| {
-            requests[sale.index]
-                .branch
-                .listens_to(Traceability::TRANSACTION)
-        })
-        .map(|(_, (id, _))| *id)
+        .map(|(sale, (id, _))| (*id, EventBranch::Read(requests[sale.index].branch)))
         .collect();
     events::traceability_all(conn, origin, &traced).await?;
     let numbered: Vec<Numbered<'_>> = accepted
@@ -757,9 +751,11 @@ fn column<'r, R, T>(rows: &'r [R], value: impl Fn(&'r R) -> T) -> Vec<T> {
     rows.iter().map(value).collect()
 }
 
-/// Writes the accepted sales and then everything they own ([`SaleChildren`]),
-/// two statements (their de/para aside); returns each one's id and number,
-/// in their order.
+/// Writes the accepted sales and everything they own ([`SaleChildren`]);
+/// returns each one's id and number, in their order. On PostgreSQL that is
+/// one statement (their de/para aside): its first part draws each sale's id
+/// and number from their sequences, and the rows a sale owns are joined to
+/// it by its place in the batch (an integer, not its name).
 async fn persist_all(
     conn: &mut Conn<'_>,
     requests: &[SaleRequest<'_>],
@@ -769,64 +765,11 @@ async fn persist_all(
         .iter()
         .map(|sale| SaleRow::of(&requests[sale.index], sale))
         .collect();
-    let rows: Vec<(String, String, i64, String)> = match conn {
-        Conn::Postgres(c) => {
-            sqlx::query_as(
-                "INSERT INTO sales
-            (company, branch, number, namespace, internal_id, document_code, ecommerce_order,
-             issue_date, customer, station, series, operator, carrier, sale_type,
-             total_price, net_price, gross_price, commodity_price, discount_value,
-             freight_value, increase_value, status, intermediary_code, presencial_indicator)
-         SELECT n.company, n.branch, lpad(n.number::text, greatest(6, length(n.number::text)), '0'),
-                n.namespace, n.internal_id, n.document_code, n.ecommerce_order, n.issue_date,
-                n.customer, n.station, n.series, n.operator, n.carrier, n.sale_type,
-                n.total_price, n.net_price, n.gross_price, n.commodity_price, n.discount_value,
-                n.freight_value, n.increase_value, n.status, n.intermediary_code,
-                n.presencial_indicator
-           FROM (SELECT u.*, nextval('sale_numbers') AS number
-                   FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                               $6::text[], $7::date[], $8::text[], $9::text[], $10::text[],
-                               $11::text[], $12::text[], $13::text[], $14::numeric[],
-                               $15::numeric[], $16::numeric[], $17::numeric[], $18::numeric[],
-                               $19::numeric[], $20::numeric[], $21::text[], $22::text[],
-                               $23::text[]) WITH ORDINALITY
-                     AS u(company, branch, namespace, internal_id, document_code,
-                          ecommerce_order, issue_date, customer, station, series, operator,
-                          carrier, sale_type, total_price, net_price, gross_price,
-                          commodity_price, discount_value, freight_value, increase_value,
-                          status, intermediary_code, presencial_indicator, position)
-                  ORDER BY u.position OFFSET 0) AS n
-          ORDER BY n.position
-         RETURNING namespace, internal_id, id, number",
-            )
-            .bind(column(&sale_rows, |row| row.company))
-            .bind(column(&sale_rows, |row| row.branch))
-            .bind(column(&sale_rows, |row| row.namespace))
-            .bind(column(&sale_rows, |row| row.internal_id))
-            .bind(column(&sale_rows, |row| row.document_code))
-            .bind(column(&sale_rows, |row| row.ecommerce_order))
-            .bind(column(&sale_rows, |row| row.issue_date))
-            .bind(column(&sale_rows, |row| row.customer))
-            .bind(column(&sale_rows, |row| row.station))
-            .bind(column(&sale_rows, |row| row.series))
-            .bind(column(&sale_rows, |row| row.operator))
-            .bind(column(&sale_rows, |row| row.carrier))
-            .bind(column(&sale_rows, |row| row.sale_type))
-            .bind(column(&sale_rows, |row| row.total_price))
-            .bind(column(&sale_rows, |row| row.net_price))
-            .bind(column(&sale_rows, |row| row.gross_price))
-            .bind(column(&sale_rows, |row| row.commodity_price))
-            .bind(column(&sale_rows, |row| row.discount_value))
-            .bind(column(&sale_rows, |row| row.freight_value))
-            .bind(column(&sale_rows, |row| row.increase_value))
-            .bind(column(&sale_rows, |row| row.status))
-            .bind(column(&sale_rows, |row| row.intermediary_code))
-            .bind(column(&sale_rows, |row| row.presencial_indicator))
-            .fetch_all(&mut **c)
-            .await?
-        }
+    let children = SaleChildren::of(accepted);
+    let written: Vec<(i64, String)> = match conn {
+        Conn::Postgres(c) => children.write_with(c, &sale_rows).await?,
         Conn::Sqlite(c) => {
-            let mut rows = Vec::with_capacity(sale_rows.len());
+            let mut written = Vec::with_capacity(sale_rows.len());
             for row in &sale_rows {
                 let number = next_number(c, "sale_numbers").await?;
                 let id: i64 = sqlx::query_scalar(
@@ -866,40 +809,14 @@ async fn persist_all(
                 .bind(row.presencial_indicator)
                 .fetch_one(&mut **c)
                 .await?;
-                rows.push((
-                    row.namespace.to_owned(),
-                    row.internal_id.to_owned(),
-                    id,
-                    number,
-                ));
+                written.push((id, number));
             }
-            rows
+            children.write_one_by_one(c, &written).await?;
+            written
         }
     };
-    let mut created: HashMap<(String, String), (i64, String)> = rows
-        .into_iter()
-        .map(|(namespace, internal_id, id, number)| ((namespace, internal_id), (id, number)))
-        .collect();
-    let written: Vec<(i64, String)> = accepted
-        .iter()
-        .map(|sale| {
-            created
-                .remove(&(
-                    requests[sale.index].namespace.to_owned(),
-                    sale.internal_id.clone(),
-                ))
-                .ok_or(StoreError::Database(sqlx::Error::RowNotFound))
-        })
-        .collect::<Result<_, _>>()?;
-    let sales: Vec<(i64, &str, &SalePlan)> = accepted
-        .iter()
-        .zip(&written)
-        .map(|(sale, (id, number))| (*id, number.as_str(), &sale.plan))
-        .collect();
-    let rows = SaleChildren::of(&sales);
-    match conn {
-        Conn::Postgres(c) => rows.write(c).await?,
-        Conn::Sqlite(c) => rows.write_one_by_one(c).await?,
+    if written.len() != accepted.len() {
+        return Err(StoreError::Database(sqlx::Error::RowNotFound));
     }
     Ok(written)
 }
@@ -965,22 +882,22 @@ impl<'a> SaleRow<'a> {
 }
 
 /// What accepted sales write besides their `sales` rows, each row with its
-/// sale's id: items, the lots they take, payments, receivables, and the
-/// reservations the sales use.
+/// sale's place among them (from 1): items, the lots they take, payments,
+/// receivables, and the reservations the sales use.
 struct SaleChildren<'a> {
     items: Vec<(i64, &'a PlannedItem)>,
     /// Each item's lots: sale, item number, sequence and lot.
     lots: Vec<(i64, i32, i32, &'a ItemLot)>,
     payments: Vec<(i64, &'a PlannedPayment)>,
-    /// Each receivable with its sale's series and number.
-    receivables: Vec<(i64, &'a str, &'a str, &'a Receivable)>,
+    /// Each receivable with its sale's series (its number is the sale's).
+    receivables: Vec<(i64, &'a str, &'a Receivable)>,
     /// Each reservation used, with the sale that used it.
     used: Vec<(i64, i64)>,
 }
 
 impl<'a> SaleChildren<'a> {
-    /// The rows of `sales`: each one's id, number and plan.
-    fn of(sales: &[(i64, &'a str, &'a SalePlan)]) -> SaleChildren<'a> {
+    /// The rows of the accepted sales' plans.
+    fn of(accepted: &'a [Accepted]) -> SaleChildren<'a> {
         let mut rows = SaleChildren {
             items: Vec::new(),
             lots: Vec::new(),
@@ -988,72 +905,160 @@ impl<'a> SaleChildren<'a> {
             receivables: Vec::new(),
             used: Vec::new(),
         };
-        for (id, number, plan) in sales {
+        for (sale, plan) in (1..).zip(accepted.iter().map(|sale| &sale.plan)) {
             for item in &plan.items {
-                rows.items.push((*id, item));
+                rows.items.push((sale, item));
                 rows.lots.extend(
                     item.lots
                         .iter()
                         .enumerate()
-                        .map(|(seq, lot)| (*id, item.item_no as i32, seq as i32 + 1, lot)),
+                        .map(|(seq, lot)| (sale, item.item_no as i32, seq as i32 + 1, lot)),
                 );
             }
             rows.payments
-                .extend(plan.payments.iter().map(|payment| (*id, payment)));
+                .extend(plan.payments.iter().map(|payment| (sale, payment)));
             rows.receivables.extend(
                 plan.receivables
                     .iter()
-                    .map(|receivable| (*id, plan.series.as_str(), *number, receivable)),
+                    .map(|receivable| (sale, plan.series.as_str(), receivable)),
             );
             rows.used
-                .extend(plan.reservations_used.iter().map(|used| (*used, *id)));
+                .extend(plan.reservations_used.iter().map(|used| (*used, sale)));
         }
         rows
     }
 
-    /// Writes every row in one statement, each table's rows bound as
-    /// arrays, so a batch of sales of hundreds of items costs one round
-    /// trip. The foreign keys between them (an item's lots to their item)
-    /// are checked at the statement's end, when all its rows are in.
-    async fn write(&self, c: &mut sqlx::PgConnection) -> Result<(), StoreError> {
+    /// Writes the `sales` rows and every row they own in one statement, each
+    /// table's rows bound as arrays, so a batch of sales of hundreds of items
+    /// costs one round trip; returns each sale's id and number. The foreign
+    /// keys between them (an item to its sale, its lots to it) are checked at
+    /// the statement's end, when all its rows are in.
+    async fn write_with(
+        &self,
+        c: &mut sqlx::PgConnection,
+        sales: &[SaleRow<'_>],
+    ) -> Result<Vec<(i64, String)>, StoreError> {
         let items = &self.items;
         let payments = &self.payments;
         let receivables = &self.receivables;
-        sqlx::query(
-            "WITH items AS (
+        let written = sqlx::query_as(
+            "WITH numbered AS MATERIALIZED (
+                 SELECT v.*, lpad(v.sequence::text, greatest(6, length(v.sequence::text)), '0')
+                             AS number
+                   FROM (SELECT u.*, nextval('sales_id_seq') AS id,
+                                nextval('sale_numbers') AS sequence
+                           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
+                                       $5::text[], $6::text[], $7::date[], $8::text[],
+                                       $9::text[], $10::text[], $11::text[], $12::text[],
+                                       $13::text[], $14::numeric[], $15::numeric[],
+                                       $16::numeric[], $17::numeric[], $18::numeric[],
+                                       $19::numeric[], $20::numeric[], $21::text[],
+                                       $22::text[], $23::text[]) WITH ORDINALITY
+                             AS u(company, branch, namespace, internal_id, document_code,
+                                  ecommerce_order, issue_date, customer, station, series,
+                                  operator, carrier, sale_type, total_price, net_price,
+                                  gross_price, commodity_price, discount_value, freight_value,
+                                  increase_value, status, intermediary_code,
+                                  presencial_indicator, position)
+                          ORDER BY u.position OFFSET 0) AS v),
+             sales AS (
+                 INSERT INTO sales
+                     (id, company, branch, number, namespace, internal_id, document_code,
+                      ecommerce_order, issue_date, customer, station, series, operator, carrier,
+                      sale_type, total_price, net_price, gross_price, commodity_price,
+                      discount_value, freight_value, increase_value, status, intermediary_code,
+                      presencial_indicator)
+                 SELECT n.id, n.company, n.branch, n.number, n.namespace, n.internal_id,
+                        n.document_code, n.ecommerce_order, n.issue_date, n.customer, n.station,
+                        n.series, n.operator, n.carrier, n.sale_type, n.total_price,
+                        n.net_price, n.gross_price, n.commodity_price, n.discount_value,
+                        n.freight_value, n.increase_value, n.status, n.intermediary_code,
+                        n.presencial_indicator
+                   FROM numbered n ORDER BY n.position),
+             items AS (
                  INSERT INTO sale_items
                      (sale_id, item_no, product, warehouse, quantity, unit_price, table_price,
                       item_price, discount_amount, freight_prorated, increase_prorated,
                       operation_code, tes, reservation_id, delivery_type, delivery_date,
                       lot_number, sublot_number, serial, address, carrier)
-                 SELECT * FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[],
-                                      $5::numeric[], $6::numeric[], $7::numeric[], $8::numeric[],
-                                      $9::numeric[], $10::numeric[], $11::numeric[], $12::text[],
-                                      $13::text[], $14::bigint[], $15::text[], $16::text[],
-                                      $17::text[], $18::text[], $19::text[], $20::text[],
-                                      $21::text[])),
+                 SELECT n.id, i.item_no, i.product, i.warehouse, i.quantity, i.unit_price,
+                        i.table_price, i.item_price, i.discount_amount, i.freight_prorated,
+                        i.increase_prorated, i.operation_code, i.tes, i.reservation_id,
+                        i.delivery_type, i.delivery_date, i.lot_number, i.sublot_number,
+                        i.serial, i.address, i.carrier
+                   FROM unnest($24::bigint[], $25::int[], $26::text[], $27::text[],
+                               $28::numeric[], $29::numeric[], $30::numeric[], $31::numeric[],
+                               $32::numeric[], $33::numeric[], $34::numeric[], $35::text[],
+                               $36::text[], $37::bigint[], $38::text[], $39::text[],
+                               $40::text[], $41::text[], $42::text[], $43::text[],
+                               $44::text[])
+                     AS i(sale, item_no, product, warehouse, quantity, unit_price, table_price,
+                          item_price, discount_amount, freight_prorated, increase_prorated,
+                          operation_code, tes, reservation_id, delivery_type, delivery_date,
+                          lot_number, sublot_number, serial, address, carrier)
+                   JOIN numbered n ON n.position = i.sale),
              item_lots AS (
                  INSERT INTO sale_item_lots (sale_id, item_no, seq, lot_id, lot, sublot, quantity)
-                 SELECT * FROM unnest($22::bigint[], $23::int[], $24::int[], $25::bigint[],
-                                      $26::text[], $27::text[], $28::numeric[])),
+                 SELECT n.id, l.item_no, l.seq, l.lot_id, l.lot, l.sublot, l.quantity
+                   FROM unnest($45::bigint[], $46::int[], $47::int[], $48::bigint[],
+                               $49::text[], $50::text[], $51::numeric[])
+                     AS l(sale, item_no, seq, lot_id, lot, sublot, quantity)
+                   JOIN numbered n ON n.position = l.sale),
              payments AS (
                  INSERT INTO sale_payments
                      (sale_id, payment_no, method, financial_manager, value, paid_on,
                       serial_number, instalment, eft_authorization, eft_institute, eft_document,
                       eft_date)
-                 SELECT * FROM unnest($29::bigint[], $30::int[], $31::text[], $32::text[],
-                                      $33::numeric[], $34::date[], $35::text[], $36::text[],
-                                      $37::text[], $38::text[], $39::text[], $40::text[])),
+                 SELECT n.id, p.payment_no, p.method, p.financial_manager, p.value, p.paid_on,
+                        p.serial_number, p.instalment, p.eft_authorization, p.eft_institute,
+                        p.eft_document, p.eft_date
+                   FROM unnest($52::bigint[], $53::int[], $54::text[], $55::text[],
+                               $56::numeric[], $57::date[], $58::text[], $59::text[],
+                               $60::text[], $61::text[], $62::text[], $63::text[])
+                     AS p(sale, payment_no, method, financial_manager, value, paid_on,
+                          serial_number, instalment, eft_authorization, eft_institute,
+                          eft_document, eft_date)
+                   JOIN numbered n ON n.position = p.sale),
              receivables AS (
                  INSERT INTO receivables
                      (sale_id, payment_no, prefix, number, debtor_kind, debtor, amount, due_date)
-                 SELECT * FROM unnest($41::bigint[], $42::int[], $43::text[], $44::text[],
-                                      $45::text[], $46::text[], $47::numeric[], $48::date[]))
-             UPDATE reservations r SET status = 'used', sale_id = u.sale_id, updated_at = now()
-               FROM unnest($49::bigint[], $50::bigint[]) AS u(id, sale_id)
-              WHERE r.id = u.id",
+                 SELECT n.id, r.payment_no, r.prefix, n.number, r.debtor_kind, r.debtor,
+                        r.amount, r.due_date
+                   FROM unnest($64::bigint[], $65::int[], $66::text[], $67::text[],
+                               $68::text[], $69::numeric[], $70::date[])
+                     AS r(sale, payment_no, prefix, debtor_kind, debtor, amount, due_date)
+                   JOIN numbered n ON n.position = r.sale),
+             used AS (
+                 UPDATE reservations r SET status = 'used', sale_id = n.id, updated_at = now()
+                   FROM unnest($71::bigint[], $72::bigint[]) AS u(id, sale)
+                   JOIN numbered n ON n.position = u.sale
+                  WHERE r.id = u.id)
+             SELECT id, number FROM numbered ORDER BY position",
         )
-        .bind(column(items, |(id, _)| *id))
+        .bind(column(sales, |row| row.company))
+        .bind(column(sales, |row| row.branch))
+        .bind(column(sales, |row| row.namespace))
+        .bind(column(sales, |row| row.internal_id))
+        .bind(column(sales, |row| row.document_code))
+        .bind(column(sales, |row| row.ecommerce_order))
+        .bind(column(sales, |row| row.issue_date))
+        .bind(column(sales, |row| row.customer))
+        .bind(column(sales, |row| row.station))
+        .bind(column(sales, |row| row.series))
+        .bind(column(sales, |row| row.operator))
+        .bind(column(sales, |row| row.carrier))
+        .bind(column(sales, |row| row.sale_type))
+        .bind(column(sales, |row| row.total_price))
+        .bind(column(sales, |row| row.net_price))
+        .bind(column(sales, |row| row.gross_price))
+        .bind(column(sales, |row| row.commodity_price))
+        .bind(column(sales, |row| row.discount_value))
+        .bind(column(sales, |row| row.freight_value))
+        .bind(column(sales, |row| row.increase_value))
+        .bind(column(sales, |row| row.status))
+        .bind(column(sales, |row| row.intermediary_code))
+        .bind(column(sales, |row| row.presencial_indicator))
+        .bind(column(items, |(sale, _)| *sale))
         .bind(column(items, |(_, item)| item.item_no as i32))
         .bind(column(items, |(_, item)| item.product.as_str()))
         .bind(column(items, |(_, item)| item.warehouse.as_deref()))
@@ -1084,14 +1089,14 @@ impl<'a> SaleChildren<'a> {
         .bind(column(items, |(_, item)| {
             item.information.carrier.as_deref()
         }))
-        .bind(column(&self.lots, |(id, ..)| *id))
+        .bind(column(&self.lots, |(sale, ..)| *sale))
         .bind(column(&self.lots, |(_, item_no, ..)| *item_no))
         .bind(column(&self.lots, |(_, _, seq, _)| *seq))
         .bind(column(&self.lots, |(.., lot)| lot.lot_id))
         .bind(column(&self.lots, |(.., lot)| lot.lot.as_str()))
         .bind(column(&self.lots, |(.., lot)| lot.sublot.as_str()))
         .bind(column(&self.lots, |(.., lot)| lot.quantity))
-        .bind(column(payments, |(id, _)| *id))
+        .bind(column(payments, |(sale, _)| *sale))
         .bind(column(payments, |(_, payment)| payment.payment_no as i32))
         .bind(column(payments, |(_, payment)| payment.method.as_str()))
         .bind(column(payments, |(_, payment)| {
@@ -1117,12 +1122,11 @@ impl<'a> SaleChildren<'a> {
         .bind(column(payments, |(_, payment)| {
             payment.card.date.as_deref()
         }))
-        .bind(column(receivables, |(id, ..)| *id))
+        .bind(column(receivables, |(sale, ..)| *sale))
         .bind(column(receivables, |(.., receivable)| {
             receivable.payment_no as i32
         }))
-        .bind(column(receivables, |(_, series, ..)| *series))
-        .bind(column(receivables, |(_, _, number, _)| *number))
+        .bind(column(receivables, |(_, series, _)| *series))
         .bind(column(receivables, |(.., receivable)| {
             receivable.debtor_kind.as_str()
         }))
@@ -1133,14 +1137,26 @@ impl<'a> SaleChildren<'a> {
         .bind(column(receivables, |(.., receivable)| receivable.due_date))
         .bind(column(&self.used, |(reservation, _)| *reservation))
         .bind(column(&self.used, |(_, sale)| *sale))
-        .execute(&mut *c)
+        .fetch_all(&mut *c)
         .await?;
-        Ok(())
+        Ok(written)
     }
 
-    /// [`SaleChildren::write`] on SQLite: one statement per row.
-    async fn write_one_by_one(&self, conn: &mut sqlx::SqliteConnection) -> Result<(), StoreError> {
-        for (sale_id, item) in &self.items {
+    /// The rows on SQLite, one statement each, once the sales are `written`
+    /// (their ids and numbers, in their order).
+    async fn write_one_by_one(
+        &self,
+        conn: &mut sqlx::SqliteConnection,
+        written: &[(i64, String)],
+    ) -> Result<(), StoreError> {
+        let sale = |position: &i64| {
+            usize::try_from(*position - 1)
+                .ok()
+                .and_then(|index| written.get(index))
+                .ok_or(StoreError::Database(sqlx::Error::RowNotFound))
+        };
+        for (position, item) in &self.items {
+            let (sale_id, _) = sale(position)?;
             sqlx::query(
                 "INSERT INTO sale_items
                     (sale_id, item_no, product, warehouse, quantity, unit_price, table_price,
@@ -1174,7 +1190,8 @@ impl<'a> SaleChildren<'a> {
             .execute(&mut *conn)
             .await?;
         }
-        for (sale_id, item_no, seq, lot) in &self.lots {
+        for (position, item_no, seq, lot) in &self.lots {
+            let (sale_id, _) = sale(position)?;
             sqlx::query(
                 "INSERT INTO sale_item_lots (sale_id, item_no, seq, lot_id, lot, sublot, quantity)
                  VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -1189,7 +1206,8 @@ impl<'a> SaleChildren<'a> {
             .execute(&mut *conn)
             .await?;
         }
-        for (sale_id, payment) in &self.payments {
+        for (position, payment) in &self.payments {
+            let (sale_id, _) = sale(position)?;
             sqlx::query(
                 "INSERT INTO sale_payments
                     (sale_id, payment_no, method, financial_manager, value, paid_on, serial_number,
@@ -1211,7 +1229,8 @@ impl<'a> SaleChildren<'a> {
             .execute(&mut *conn)
             .await?;
         }
-        for (sale_id, series, number, receivable) in &self.receivables {
+        for (position, series, receivable) in &self.receivables {
+            let (sale_id, number) = sale(position)?;
             sqlx::query(
                 "INSERT INTO receivables
                     (sale_id, payment_no, prefix, number, debtor_kind, debtor, amount, due_date)
@@ -1229,13 +1248,14 @@ impl<'a> SaleChildren<'a> {
             .await?;
         }
         let now = Utc::now();
-        for (reservation, sale) in &self.used {
+        for (reservation, position) in &self.used {
+            let (sale_id, _) = sale(position)?;
             sqlx::query(
                 "UPDATE reservations SET status = 'used', sale_id = $2, updated_at = $3
                   WHERE id = $1",
             )
             .bind(reservation)
-            .bind(sale)
+            .bind(sale_id)
             .bind(now)
             .execute(&mut *conn)
             .await?;
