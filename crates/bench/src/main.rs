@@ -25,13 +25,17 @@
 //! - [`envelopes`]: master data and envelope bodies.
 //! - [`setup`]: the database, the worker process, `/proc` readings.
 //! - [`load`]: publishing at a pace and collecting receipts.
-//! - [`relays`]: the null relay and the naive consumer.
+//! - [`relays`]: the null relay and the naive consumer in the bench's
+//!   process.
+//! - [`naive_script`]: the naive consumer as issue 10 measured it, a
+//!   Python script.
 //! - [`drain`]: the HTTP destination, the sender's drain and its baseline.
 //! - [`report`]: the table.
 
 mod drain;
 mod envelopes;
 mod load;
+mod naive_script;
 mod relays;
 mod report;
 mod setup;
@@ -42,6 +46,7 @@ use clap::Parser;
 use eai_transport::{QueueType, Topology};
 
 use crate::load::{Client, Measured, Offered, Pace};
+use crate::naive_script::NaiveScript;
 use crate::relays::{Relay, Work};
 use crate::report::Run;
 use crate::setup::{CpuPerEnvelope, CpuUse, Worker, World};
@@ -242,6 +247,27 @@ async fn one_run(
         .await?;
     relay.stop(client.connection()).await?;
 
+    let script_queue = format!("{}.naive-script", world.prefix);
+    let script = NaiveScript::start(
+        client.connection(),
+        &topology,
+        &script_queue,
+        prefetch,
+        &world.database_url(),
+        &world.amqp_url,
+        args.envelopes / 2,
+    )
+    .await?;
+    let naive_script = client
+        .run(
+            "",
+            &script_queue,
+            item_reserves("p", envelopes::BRANCH, args.envelopes / 2),
+            Pace::Saturation,
+        )
+        .await?;
+    script.stop(client.connection()).await?;
+
     maintain(pool).await?;
     worker.reset_peak()?;
     let cpu_before = worker.cpu()?;
@@ -293,6 +319,7 @@ async fn one_run(
     Ok(Run {
         ceiling: ceiling.rate,
         naive: naive.rate,
+        naive_script: naive_script.rate,
         item_reserve,
         item_reserve_cpu,
         large_branch: large_branch.rate,

@@ -21,8 +21,11 @@ pub struct Setting {
 pub struct Run {
     /// Null relay, envelopes/s.
     pub ceiling: f64,
-    /// Naive consumer, envelopes/s.
+    /// Naive consumer in the bench's process, envelopes/s.
     pub naive: f64,
+    /// Naive consumer as issue 10 measured it (a Python script),
+    /// envelopes/s: what the targets against a naive consumer hold to.
+    pub naive_script: f64,
     /// ItemReserve on the branch of 5,000 lots, at saturation.
     pub item_reserve: Measured,
     /// Its CPU per envelope, the worker's and the database's.
@@ -50,6 +53,9 @@ pub struct Run {
     /// The drain of [`crate::BACKLOG`] times as many messages, messages/s.
     pub drain_backlog: f64,
 }
+
+/// The width of the labels' column: the longest label and a space.
+const LABEL_WIDTH: usize = 38;
 
 /// A row: its label, one value per run, how to print it, and its target.
 struct Row {
@@ -107,12 +113,23 @@ fn rows(setting: &Setting, runs: &[Run]) -> Vec<Row> {
     let mib = (1u64 << 20) as f64;
     vec![
         row("null relay ceiling, env/s", 0, None, &|run| run.ceiling),
-        row("naive consumer, env/s", 0, None, &|run| run.naive),
+        row("naive consumer (Python script), env/s", 0, None, &|run| {
+            run.naive_script
+        }),
+        row("naive consumer (in process), env/s", 0, None, &|run| {
+            run.naive
+        }),
         row("ItemReserve, env/s", 0, None, &|run| run.item_reserve.rate),
         row("  / ceiling", 2, Some(Target::AtLeast(0.35)), &|run| {
             run.item_reserve.rate / run.ceiling
         }),
-        row("  / naive", 2, Some(Target::AtLeast(4.0)), &|run| {
+        row(
+            "  / naive (Python script)",
+            2,
+            Some(Target::AtLeast(4.0)),
+            &|run| run.item_reserve.rate / run.naive_script,
+        ),
+        row("  / naive (in process)", 2, None, &|run| {
             run.item_reserve.rate / run.naive
         }),
         row("  worker CPU per envelope, ms", 3, None, &|run| {
@@ -125,7 +142,13 @@ fn rows(setting: &Setting, runs: &[Run]) -> Vec<Row> {
         row("  / ceiling", 2, Some(Target::AtLeast(0.30)), &|run| {
             run.retail_sales.rate / run.ceiling
         }),
-        row("  / naive", 2, Some(Target::AtLeast(4.0)), &|run| {
+        row(
+            "  / naive (Python script)",
+            2,
+            Some(Target::AtLeast(4.0)),
+            &|run| run.retail_sales.rate / run.naive_script,
+        ),
+        row("  / naive (in process)", 2, None, &|run| {
             run.retail_sales.rate / run.naive
         }),
         row("  worker CPU per envelope, ms", 3, None, &|run| {
@@ -216,14 +239,14 @@ pub fn print(setting: &Setting, runs: &[Run]) {
         setting.messages,
         setting.large_items,
     );
-    let mut header = format!("{:<34}", "");
+    let mut header = format!("{:<LABEL_WIDTH$}", "");
     for number in 1..=runs.len() {
         header.push_str(&format!("{:>10}", format!("run {number}")));
     }
     header.push_str(&format!("{:>10}  {:<10} {}", "median", "target", "met"));
     println!("{header}");
     for row in rows(setting, runs) {
-        let mut line = format!("{:<34}", row.label);
+        let mut line = format!("{:<LABEL_WIDTH$}", row.label);
         for value in &row.values {
             line.push_str(&format!("{:>10.*}", row.decimals, value));
         }
