@@ -8,7 +8,8 @@
 //! `--in-flight`), and in each run measures
 //!
 //! - the **ceiling**: a null relay doing only the worker's AMQP work, at the
-//!   same prefetch and in-flight settings, and the **naive consumer**;
+//!   same prefetch and in-flight settings, and the **naive consumer**, both
+//!   as issue 10 measured it (a Python script) and in the bench's process;
 //! - the worker's **ItemReserve** stream on the branch of 5,000 lots and on
 //!   the branch of 100,000 lots, and the **RetailSales** stream consuming the
 //!   first one's reservations, each at saturation, every receipt `ok`;

@@ -12,8 +12,8 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use lapin::options::QueueDeleteOptions;
 use lapin::Connection;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdout, Command};
 
 use eai_transport::Topology;
 
@@ -30,6 +30,9 @@ const SCRIPT_TIMEOUT: Duration = Duration::from_secs(60);
 /// The script consuming one queue until it has answered its envelopes.
 pub struct NaiveScript {
     child: Child,
+    /// Its output, kept open until it exits: a script writing to a closed
+    /// pipe would fail.
+    output: Lines<BufReader<ChildStdout>>,
     queue: String,
 }
 
@@ -68,8 +71,8 @@ impl NaiveScript {
             .spawn()
             .with_context(|| format!("starting {SCRIPT} with {}", python.display()))?;
         let stdout = child.stdout.take().context("the script's output")?;
-        let mut lines = BufReader::new(stdout).lines();
-        let ready = tokio::time::timeout(SCRIPT_TIMEOUT, lines.next_line())
+        let mut output = BufReader::new(stdout).lines();
+        let ready = tokio::time::timeout(SCRIPT_TIMEOUT, output.next_line())
             .await
             .context("the naive script did not start in time")??;
         if ready.as_deref() != Some("ready") {
@@ -77,14 +80,22 @@ impl NaiveScript {
         }
         Ok(NaiveScript {
             child,
+            output,
             queue: queue.to_owned(),
         })
     }
 
-    /// Waits for the script to exit after its last envelope, then deletes
-    /// its queue through `connection`.
+    /// Waits for the script to exit after its last envelope (passing on
+    /// anything it still prints), then deletes its queue through
+    /// `connection`.
     pub async fn stop(mut self, connection: &Connection) -> anyhow::Result<()> {
-        let status = tokio::time::timeout(SCRIPT_TIMEOUT, self.child.wait())
+        let exited = async {
+            while let Some(line) = self.output.next_line().await? {
+                eprintln!("naive script: {line}");
+            }
+            self.child.wait().await
+        };
+        let status = tokio::time::timeout(SCRIPT_TIMEOUT, exited)
             .await
             .context("the naive script did not exit")??;
         if !status.success() {

@@ -5,9 +5,11 @@
 //!   with manual ack, answer each envelope with an `ok` receipt published
 //!   with a confirm, ack — at the worker's prefetch and in-flight settings.
 //!   What the broker can carry: the ceiling.
-//! - the **naive consumer**: one envelope at a time, one database
-//!   transaction of four rows each, then its receipt with a confirm and the
-//!   ack. What a short script does.
+//! - the **naive consumer** in process: one envelope at a time, one
+//!   database transaction of four rows each, then its receipt with a
+//!   confirm and the ack. The work of [`crate::naive_script`]'s Python
+//!   script without its interpreter: a stronger baseline than the one the
+//!   targets hold to.
 
 use std::sync::Arc;
 use std::time::Duration;

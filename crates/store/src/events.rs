@@ -342,8 +342,9 @@ pub(crate) async fn closing_stock_date(
 }
 
 /// Enqueues the `DocumentTraceabilityOrder` of each sale (by id, with its
-/// branch) as it now stands: the sales some destination wants and their
-/// items are read in one statement each.
+/// branch: a branch read with no traceability destination is skipped
+/// without a statement) as it now stands: the sales some destination wants
+/// and their items are read in one statement each.
 pub async fn traceability_all(
     conn: &mut Conn<'_>,
     origin: &ReceiptOrigin,

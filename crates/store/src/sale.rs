@@ -1,9 +1,9 @@
 //! RetailSales against the database, several sales in one transaction: read
 //! what the sales name (one statement per kind of row for them all), let
-//! the domain judge each in turn, and write the accepted sales (one
-//! statement), then their items with their lots, payments, receivables and
-//! the reservations they used (one more), and their de/para — or nothing
-//! for a refused one.
+//! the domain judge each in turn, and write the accepted sales with their
+//! items, the items' lots, payments, receivables and the reservations they
+//! used (one statement on PostgreSQL), and their de/para — or nothing for a
+//! refused one.
 //!
 //! Advisory locks on each sale's InternalId and DocumentCode serialise two
 //! messages about the same sale; the reservations the sales use are locked
@@ -882,8 +882,10 @@ impl<'a> SaleRow<'a> {
 }
 
 /// What accepted sales write besides their `sales` rows, each row with its
-/// sale's place among them (from 1): items, the lots they take, payments,
-/// receivables, and the reservations the sales use.
+/// sale's place among them (from 1; not its id, which the statement that
+/// writes them draws): items, the lots they take, payments, receivables,
+/// and the reservations the sales use. A place that named no sale would
+/// leave its row without a sale, which the `NOT NULL` of `sale_id` refuses.
 struct SaleChildren<'a> {
     items: Vec<(i64, &'a PlannedItem)>,
     /// Each item's lots: sale, item number, sequence and lot.
@@ -891,7 +893,7 @@ struct SaleChildren<'a> {
     payments: Vec<(i64, &'a PlannedPayment)>,
     /// Each receivable with its sale's series (its number is the sale's).
     receivables: Vec<(i64, &'a str, &'a Receivable)>,
-    /// Each reservation used, with the sale that used it.
+    /// Each reservation used (its id), with the place of the sale that used it.
     used: Vec<(i64, i64)>,
 }
 
@@ -996,14 +998,14 @@ impl<'a> SaleChildren<'a> {
                           item_price, discount_amount, freight_prorated, increase_prorated,
                           operation_code, tes, reservation_id, delivery_type, delivery_date,
                           lot_number, sublot_number, serial, address, carrier)
-                   JOIN numbered n ON n.position = i.sale),
+                   LEFT JOIN numbered n ON n.position = i.sale),
              item_lots AS (
                  INSERT INTO sale_item_lots (sale_id, item_no, seq, lot_id, lot, sublot, quantity)
                  SELECT n.id, l.item_no, l.seq, l.lot_id, l.lot, l.sublot, l.quantity
                    FROM unnest($45::bigint[], $46::int[], $47::int[], $48::bigint[],
                                $49::text[], $50::text[], $51::numeric[])
                      AS l(sale, item_no, seq, lot_id, lot, sublot, quantity)
-                   JOIN numbered n ON n.position = l.sale),
+                   LEFT JOIN numbered n ON n.position = l.sale),
              payments AS (
                  INSERT INTO sale_payments
                      (sale_id, payment_no, method, financial_manager, value, paid_on,
@@ -1018,7 +1020,7 @@ impl<'a> SaleChildren<'a> {
                      AS p(sale, payment_no, method, financial_manager, value, paid_on,
                           serial_number, instalment, eft_authorization, eft_institute,
                           eft_document, eft_date)
-                   JOIN numbered n ON n.position = p.sale),
+                   LEFT JOIN numbered n ON n.position = p.sale),
              receivables AS (
                  INSERT INTO receivables
                      (sale_id, payment_no, prefix, number, debtor_kind, debtor, amount, due_date)
@@ -1027,7 +1029,7 @@ impl<'a> SaleChildren<'a> {
                    FROM unnest($64::bigint[], $65::int[], $66::text[], $67::text[],
                                $68::text[], $69::numeric[], $70::date[])
                      AS r(sale, payment_no, prefix, debtor_kind, debtor, amount, due_date)
-                   JOIN numbered n ON n.position = r.sale),
+                   LEFT JOIN numbered n ON n.position = r.sale),
              used AS (
                  UPDATE reservations r SET status = 'used', sale_id = n.id, updated_at = now()
                    FROM unnest($71::bigint[], $72::bigint[]) AS u(id, sale)
