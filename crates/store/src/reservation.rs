@@ -582,20 +582,20 @@ async fn write_replacements(
         Conn::Postgres(c) => {
             sqlx::query_scalar(
                 "WITH numbered AS MATERIALIZED (
-                     SELECT u.*, nextval('reservations_id_seq') AS id,
-                            nextval('reservation_numbers') AS number
-                       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                                   $6::text[], $7::text[]) WITH ORDINALITY
-                         AS u(company, branch, namespace, internal_id, reserve_type,
-                              document_reserve, requester, position)
-                      ORDER BY u.position),
+                     SELECT v.*, lpad(v.sequence::text, greatest(6, length(v.sequence::text)), '0')
+                                 AS number
+                       FROM (SELECT u.*, nextval('reservations_id_seq') AS id,
+                                    nextval('reservation_numbers') AS sequence
+                               FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
+                                           $5::text[], $6::text[], $7::text[]) WITH ORDINALITY
+                                 AS u(company, branch, namespace, internal_id, reserve_type,
+                                      document_reserve, requester, position)
+                              ORDER BY u.position OFFSET 0) AS v),
                  created AS (
                      INSERT INTO reservations
                          (id, company, branch, number, namespace, internal_id, reserve_type,
                           document_reserve, requester, status)
-                     SELECT n.id, n.company, n.branch,
-                            lpad(n.number::text, greatest(6, length(n.number::text)), '0'),
-                            n.namespace, n.internal_id, n.reserve_type, n.document_reserve,
+                     SELECT n.id, n.company, n.branch, n.number, n.namespace, n.internal_id, n.reserve_type, n.document_reserve,
                             n.requester, 'active'
                        FROM numbered n ORDER BY n.position),
                  lines AS (
@@ -612,8 +612,7 @@ async fn write_replacements(
                          AS l(reservation_id, created, line_no, item_no, product, warehouse,
                               lot_id, lot, sublot, quantity, issued_on, expires_at)
                        LEFT JOIN numbered n ON n.position = l.created)
-                 SELECT lpad(number::text, greatest(6, length(number::text)), '0')
-                   FROM numbered ORDER BY position",
+                 SELECT number FROM numbered ORDER BY position",
             )
             .bind(&created.company)
             .bind(&created.branch)
@@ -1033,11 +1032,7 @@ impl<'a> LineRows<'a> {
     fn name_created(&mut self, ids: &[i64]) -> Result<(), StoreError> {
         for (reservation_id, created) in self.reservation_id.iter_mut().zip(&self.created) {
             if let Some(created) = created {
-                let id = usize::try_from(*created - 1)
-                    .ok()
-                    .and_then(|index| ids.get(index))
-                    .ok_or(StoreError::Database(sqlx::Error::RowNotFound))?;
-                *reservation_id = Some(*id);
+                *reservation_id = Some(*db::at_place(ids, *created)?);
             }
         }
         Ok(())

@@ -1151,12 +1151,7 @@ impl<'a> SaleChildren<'a> {
         conn: &mut sqlx::SqliteConnection,
         written: &[(i64, String)],
     ) -> Result<(), StoreError> {
-        let sale = |position: &i64| {
-            usize::try_from(*position - 1)
-                .ok()
-                .and_then(|index| written.get(index))
-                .ok_or(StoreError::Database(sqlx::Error::RowNotFound))
-        };
+        let sale = |position: &i64| db::at_place(written, *position);
         for (position, item) in &self.items {
             let (sale_id, _) = sale(position)?;
             sqlx::query(
