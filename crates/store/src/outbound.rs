@@ -2,9 +2,9 @@
 //! (company, branch, transaction), claimed by senders, settled attempt by
 //! attempt with the EAI statuses.
 //!
-//! A claim is a short transaction (on PostgreSQL `FOR UPDATE SKIP LOCKED`;
-//! on SQLite, whose transactions run one at a time, none is needed), then a
-//! lease: no row lock is held while a sender talks to a destination, and a
+//! A claim is short: on PostgreSQL one statement (`FOR UPDATE SKIP LOCKED`),
+//! on SQLite a transaction (they run one at a time, so nothing is skipped),
+//! then a lease: no row lock is held while a sender talks to a destination, and a
 //! sender that dies leaves a lease that expires, after which another sender
 //! retries the message with the same UUID. A message waits while an earlier message
 //! of the same document to the same destination is unsettled, so each
@@ -266,24 +266,26 @@ pub async fn release_blocked(conn: &mut Conn<'_>, destination_id: i64) -> Result
 /// attempt's number and its destination's id.
 type ClaimedRow = (i64, String, String, String, i32, i64);
 
-/// [`Store::claim_messages`] on PostgreSQL: the due messages are locked,
-/// skipping those another claim holds, and leased in one statement.
+/// [`Store::claim_messages`] on PostgreSQL, one statement (its own
+/// transaction): a running message whose lease expired on its last attempt
+/// is settled `not_delivered`; the due messages are locked, skipping those
+/// another claim holds, and leased. The two sets are disjoint (attempts
+/// left or none), so neither needs to see the other's change. Their
+/// destinations are read after it.
 async fn claim_in_postgres(
     conn: &mut PgConnection,
     sender: &str,
     limit: i64,
 ) -> Result<(Vec<ClaimedRow>, Vec<Destination>), StoreError> {
-    sqlx::query(
-        "UPDATE outbox o SET status = 'not_delivered', lease_until = NULL,
+    let rows: Vec<ClaimedRow> = sqlx::query_as(
+        "WITH expired AS (
+             UPDATE outbox o SET status = 'not_delivered', lease_until = NULL,
                     last_error = 'the sender stopped answering during the last attempt'
                FROM destinations d
               WHERE d.id = o.destination_id AND o.kind = 'message' AND o.status = 'running'
-                AND o.discarded_at IS NULL AND o.lease_until < now() AND o.attempts >= d.max_attempts",
-    )
-    .execute(&mut *conn)
-    .await?;
-    let ids: Vec<i64> = sqlx::query_scalar(
-        "SELECT o.id
+                AND o.discarded_at IS NULL AND o.lease_until < now() AND o.attempts >= d.max_attempts),
+         due AS MATERIALIZED (
+             SELECT o.id
                FROM outbox o
                JOIN destinations d ON d.id = o.destination_id
               WHERE o.kind = 'message' AND NOT d.blocked AND o.attempts < d.max_attempts
@@ -298,27 +300,22 @@ async fn claim_in_postgres(
                                    AND p.discarded_at IS NULL)
               ORDER BY o.id
               LIMIT $1
-                FOR UPDATE OF o SKIP LOCKED",
+                FOR UPDATE OF o SKIP LOCKED)
+         UPDATE outbox o
+            SET status = 'running', attempts = o.attempts + 1, claimed_by = $2,
+                lease_until = now() + make_interval(secs => d.timeout_ms / 1000.0 + $3)
+           FROM due, destinations d
+          WHERE o.id = due.id AND d.id = o.destination_id
+      RETURNING o.id, o.uuid, o.transaction, o.body, o.attempts, d.id",
     )
     .bind(limit)
-    .fetch_all(&mut *conn)
-    .await?;
-    if ids.is_empty() {
-        return Ok((Vec::new(), Vec::new()));
-    }
-    let rows: Vec<ClaimedRow> = sqlx::query_as(
-        "UPDATE outbox o
-                SET status = 'running', attempts = o.attempts + 1, claimed_by = $2,
-                    lease_until = now() + make_interval(secs => d.timeout_ms / 1000.0 + $3)
-               FROM destinations d
-              WHERE o.id = ANY($1) AND d.id = o.destination_id
-          RETURNING o.id, o.uuid, o.transaction, o.body, o.attempts, d.id",
-    )
-    .bind(&ids)
     .bind(sender)
     .bind(LEASE_MARGIN_SECS)
     .fetch_all(&mut *conn)
     .await?;
+    if rows.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
     let destination_ids: Vec<i64> = rows.iter().map(|row| row.5).collect();
     let destinations: Vec<Destination> =
         sqlx::query_as(&format!("{DESTINATION_COLUMNS} WHERE id = ANY($1)"))
@@ -482,12 +479,20 @@ impl Store {
         sender: &str,
         limit: i64,
     ) -> Result<Vec<Claimed>, StoreError> {
-        let mut tx = self.begin().await?;
-        let (rows, destinations) = match tx.conn() {
-            Conn::Postgres(conn) => claim_in_postgres(conn, sender, limit).await?,
-            Conn::Sqlite(conn) => claim_in_sqlite(conn, sender, limit).await?,
+        let (rows, destinations) = match &self.pool {
+            Pool::Postgres(pool) => {
+                claim_in_postgres(&mut *pool.acquire().await?, sender, limit).await?
+            }
+            Pool::Sqlite(_) => {
+                let mut tx = self.begin().await?;
+                let claimed = match tx.conn() {
+                    Conn::Postgres(conn) => claim_in_postgres(conn, sender, limit).await?,
+                    Conn::Sqlite(conn) => claim_in_sqlite(conn, sender, limit).await?,
+                };
+                tx.commit().await?;
+                claimed
+            }
         };
-        tx.commit().await?;
         let mut claimed: Vec<Claimed> = rows
             .into_iter()
             .filter_map(|(id, uuid, transaction, body, attempt, destination_id)| {
