@@ -932,9 +932,12 @@ impl<'a> SaleChildren<'a> {
 
     /// Writes the `sales` rows and every row they own in one statement, each
     /// table's rows bound as arrays, so a batch of sales of hundreds of items
-    /// costs one round trip; returns each sale's id and number. The foreign
-    /// keys between them (an item to its sale, its lots to it) are checked at
-    /// the statement's end, when all its rows are in.
+    /// costs one round trip; returns each sale's id and number. A row joins
+    /// its sale by its place, so one that names no sale fails on `sale_id
+    /// NOT NULL`; the rows' references to their sale are not foreign keys on
+    /// PostgreSQL (migration 0017): this statement is what makes them true.
+    /// The references out of the sale (reservations, lots) are checked at
+    /// the statement's end.
     async fn write_with(
         &self,
         c: &mut sqlx::PgConnection,
