@@ -90,14 +90,20 @@ impl Destination {
 }
 
 /// A message a sender claimed: it is `running` under this sender's lease.
-#[derive(Debug, Clone)]
+/// As a row: the message's columns (`message_id` and `message_transaction`,
+/// apart from its destination's own `id` and `transaction`), then the
+/// destination's.
+#[derive(Debug, Clone, FromRow)]
 pub struct Claimed {
+    #[sqlx(rename = "message_id")]
     pub id: i64,
     pub uuid: String,
+    #[sqlx(rename = "message_transaction")]
     pub transaction: String,
     pub body: String,
     /// This attempt's number (1 for the first).
     pub attempt: i32,
+    #[sqlx(flatten)]
     pub destination: Destination,
 }
 
@@ -262,22 +268,18 @@ pub async fn release_blocked(conn: &mut Conn<'_>, destination_id: i64) -> Result
     })
 }
 
-/// A message as a claim leaves it: id, UUID, transaction, body, this
-/// attempt's number and its destination's id.
-type ClaimedRow = (i64, String, String, String, i32, i64);
-
 /// [`Store::claim_messages`] on PostgreSQL, one statement (its own
 /// transaction): a running message whose lease expired on its last attempt
 /// is settled `not_delivered`; the due messages are locked, skipping those
-/// another claim holds, and leased. The two sets are disjoint (attempts
-/// left or none), so neither needs to see the other's change. Their
-/// destinations are read after it.
+/// another claim holds, leased, and returned with their destinations as the
+/// lease read them. The two sets are disjoint (attempts left or none), so
+/// neither needs to see the other's change.
 async fn claim_in_postgres(
     conn: &mut PgConnection,
     sender: &str,
     limit: i64,
-) -> Result<(Vec<ClaimedRow>, Vec<Destination>), StoreError> {
-    let rows: Vec<ClaimedRow> = sqlx::query_as(
+) -> Result<Vec<Claimed>, StoreError> {
+    Ok(sqlx::query_as(
         "WITH expired AS (
              UPDATE outbox o SET status = 'not_delivered', lease_until = NULL,
                     last_error = 'the sender stopped answering during the last attempt'
@@ -306,23 +308,14 @@ async fn claim_in_postgres(
                 lease_until = now() + make_interval(secs => d.timeout_ms / 1000.0 + $3)
            FROM due, destinations d
           WHERE o.id = due.id AND d.id = o.destination_id
-      RETURNING o.id, o.uuid, o.transaction, o.body, o.attempts, d.id",
+      RETURNING o.id AS message_id, o.uuid, o.transaction AS message_transaction, o.body,
+                o.attempts AS attempt, d.*",
     )
     .bind(limit)
     .bind(sender)
     .bind(LEASE_MARGIN_SECS)
     .fetch_all(&mut *conn)
-    .await?;
-    if rows.is_empty() {
-        return Ok((Vec::new(), Vec::new()));
-    }
-    let destination_ids: Vec<i64> = rows.iter().map(|row| row.5).collect();
-    let destinations: Vec<Destination> =
-        sqlx::query_as(&format!("{DESTINATION_COLUMNS} WHERE id = ANY($1)"))
-            .bind(&destination_ids)
-            .fetch_all(&mut *conn)
-            .await?;
-    Ok((rows, destinations))
+    .await?)
 }
 
 /// [`Store::claim_messages`] on SQLite, inside a transaction no other runs
@@ -332,7 +325,7 @@ async fn claim_in_sqlite(
     conn: &mut SqliteConnection,
     sender: &str,
     limit: i64,
-) -> Result<(Vec<ClaimedRow>, Vec<Destination>), StoreError> {
+) -> Result<Vec<Claimed>, StoreError> {
     let now = Utc::now();
     sqlx::query(
         "UPDATE outbox AS o SET status = 'not_delivered', lease_until = NULL,
@@ -366,7 +359,7 @@ async fn claim_in_sqlite(
     .fetch_all(&mut *conn)
     .await?;
     if due.is_empty() {
-        return Ok((Vec::new(), Vec::new()));
+        return Ok(Vec::new());
     }
     let destination_ids: Vec<i64> = due.iter().map(|(_, destination)| *destination).collect();
     let destinations: Vec<Destination> = sqlx::query_as(&format!(
@@ -376,25 +369,32 @@ async fn claim_in_sqlite(
     .fetch_all(&mut *conn)
     .await?;
     let margin = Duration::from_secs_f64(LEASE_MARGIN_SECS);
-    let mut rows = Vec::with_capacity(due.len());
+    let mut claimed = Vec::with_capacity(due.len());
     for (id, destination_id) in due {
         let Some(destination) = destinations.iter().find(|d| d.id == destination_id) else {
             continue;
         };
-        let row: ClaimedRow = sqlx::query_as(
+        let (uuid, transaction, body, attempt): (String, String, String, i32) = sqlx::query_as(
             "UPDATE outbox SET status = 'running', attempts = attempts + 1, claimed_by = $2,
                     lease_until = $3
               WHERE id = $1
-          RETURNING id, uuid, \"transaction\", body, attempts, destination_id",
+          RETURNING uuid, \"transaction\", body, attempts",
         )
         .bind(id)
         .bind(sender)
         .bind(after(now, destination.timeout() + margin))
         .fetch_one(&mut *conn)
         .await?;
-        rows.push(row);
+        claimed.push(Claimed {
+            id,
+            uuid,
+            transaction,
+            body,
+            attempt,
+            destination: destination.clone(),
+        });
     }
-    Ok((rows, destinations))
+    Ok(claimed)
 }
 
 impl Store {
@@ -479,7 +479,7 @@ impl Store {
         sender: &str,
         limit: i64,
     ) -> Result<Vec<Claimed>, StoreError> {
-        let (rows, destinations) = match &self.pool {
+        let mut claimed = match &self.pool {
             Pool::Postgres(pool) => {
                 claim_in_postgres(&mut *pool.acquire().await?, sender, limit).await?
             }
@@ -493,23 +493,6 @@ impl Store {
                 claimed
             }
         };
-        let mut claimed: Vec<Claimed> = rows
-            .into_iter()
-            .filter_map(|(id, uuid, transaction, body, attempt, destination_id)| {
-                let destination = destinations
-                    .iter()
-                    .find(|d| d.id == destination_id)?
-                    .clone();
-                Some(Claimed {
-                    id,
-                    uuid,
-                    transaction,
-                    body,
-                    attempt,
-                    destination,
-                })
-            })
-            .collect();
         claimed.sort_by_key(|message| message.id);
         Ok(claimed)
     }
