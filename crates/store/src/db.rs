@@ -354,8 +354,6 @@ pub(crate) fn storable(text: &str) -> String {
     text.replace(char::from(0), "\u{FFFD}")
 }
 
-/// Rows (tuples or values) as one JSON array, for SQLite statements that
-/// read a list parameter with `json_each` (PostgreSQL binds arrays).
 /// The row at `place` (counted from 1, as `WITH ORDINALITY` counts) among
 /// `rows`: how a batch's statement names a row it writes before the row has
 /// its id.
@@ -366,6 +364,8 @@ pub(crate) fn at_place<T>(rows: &[T], place: i64) -> Result<&T, StoreError> {
         .ok_or(StoreError::Database(sqlx::Error::RowNotFound))
 }
 
+/// Rows (tuples or values) as one JSON array, for SQLite statements that
+/// read a list parameter with `json_each` (PostgreSQL binds arrays).
 pub(crate) fn json_rows<T: serde::Serialize + ?Sized>(rows: &T) -> Result<String, StoreError> {
     serde_json::to_string(rows)
         .map_err(|error| StoreError::Database(sqlx::Error::Encode(error.into())))
