@@ -18,7 +18,9 @@ use std::collections::HashSet;
 
 use eai_protocol::{Event, Transaction};
 
-use crate::receive::{look_up_all, record_answers, reserve_all, sell_all, Processed, Seen};
+use crate::receive::{
+    look_up_all, record_answers, reserve_all, sell_all, LookedUp, Processed, Seen,
+};
 use crate::{Failure, Inbound, Received, Store, StoreError, WorkerIdentity};
 
 /// Envelopes picked for a transaction: their index and event.
@@ -119,7 +121,11 @@ impl Store {
     ) -> Result<Together, StoreError> {
         let chosen: Vec<&Inbound<'_>> = round.iter().map(|(index, _)| &inbounds[*index]).collect();
         let mut tx = self.begin().await?;
-        let seen = look_up_all(&mut tx.conn(), &chosen).await?;
+        let LookedUp {
+            seen,
+            masters_version,
+        } = look_up_all(&mut tx.conn(), &chosen).await?;
+        let kept = self.masters.at(masters_version);
         let fresh: Vec<(usize, &Inbound<'_>, Event, i32)> = seen
             .iter()
             .zip(&chosen)
@@ -136,14 +142,14 @@ impl Store {
                     .iter()
                     .map(|(_, inbound, event, _)| (inbound.envelope, *event, inbound.received_at))
                     .collect();
-                reserve_all(&mut tx.conn(), identity, &envelopes).await?
+                reserve_all(&mut tx.conn(), kept, identity, &envelopes).await?
             }
             _ => {
                 let envelopes: Vec<_> = fresh
                     .iter()
                     .map(|(_, inbound, event, _)| (inbound.envelope, *event))
                     .collect();
-                sell_all(&mut tx.conn(), identity, self.tolerance, &envelopes).await?
+                sell_all(&mut tx.conn(), kept, identity, self.tolerance, &envelopes).await?
             }
         };
         let waiting: Vec<usize> = fresh

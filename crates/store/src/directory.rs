@@ -1,5 +1,7 @@
 //! Reads the de/para and master rows one message refers to, in a handful of
-//! set-based queries, into the pure [`Directory`] the domain resolves with.
+//! set-based queries, into the pure [`Directory`] the domain resolves with;
+//! branches, de/para, warehouses and products come from what earlier
+//! transactions kept (the store's `masters`) while the master data stands.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -11,6 +13,7 @@ use eai_protocol::InternalIdEntry;
 
 use crate::db::{json_rows, Conn, Texts};
 use crate::mappings::{ON_MAPPING_CONFLICT, SQLITE_ON_MAPPING_CONFLICT};
+use crate::masters::{Kept, Rows};
 use crate::StoreError;
 
 /// A branch and the parameters the rules read.
@@ -72,13 +75,14 @@ impl<K: Copy + Eq + Hash> Distinct<K> {
     }
 }
 
-/// Reads, in one statement, the directory of each scope, in their order:
-/// its mappings and its branch's warehouses (as internal Warehouse codes).
-/// Each distinct code and branch is looked up once, however many scopes
-/// name it (a batch's envelopes name the same company, branch and
-/// products again and again).
+/// The directory of each scope, in their order: its mappings and its
+/// branch's warehouses (as internal Warehouse codes). Each distinct code
+/// and branch is looked up once, however many scopes name it (a batch's
+/// envelopes name the same company, branch and products again and again):
+/// in what `kept` holds, and those it does not in one statement.
 pub async fn load_directories(
     conn: &mut Conn<'_>,
+    kept: Kept<'_>,
     scopes: &[DirectoryScope<'_>],
 ) -> Result<Vec<Directory>, StoreError> {
     let codes = Distinct::of(scopes.iter().flat_map(|scope| {
@@ -88,11 +92,114 @@ pub async fn load_directories(
             .map(|(entity, external)| (scope.namespace, *entity, external.as_str()))
     }));
     let branches = Distinct::of(scopes.iter().map(|scope| scope.branch));
-    let wanted: Vec<(i32, &str, &str, &str)> = codes
+    let code_keys: Vec<(String, Entity, String)> = codes
         .keys
         .iter()
-        .zip(0..)
-        .map(|((namespace, entity, external), n)| (n, *namespace, entity.as_str(), *external))
+        .map(|(namespace, entity, external)| {
+            ((*namespace).to_owned(), *entity, (*external).to_owned())
+        })
+        .collect();
+    let branch_keys: Vec<String> = branches
+        .keys
+        .iter()
+        .map(|branch| (*branch).to_owned())
+        .collect();
+    let mut mapped = kept.get(Rows::mapped, &code_keys);
+    let mut warehouses = kept.get(Rows::warehouses, &branch_keys);
+    let unmapped = missing(&mapped);
+    let unlisted = missing(&warehouses);
+    if !unmapped.is_empty() || !unlisted.is_empty() {
+        read_directories(
+            conn,
+            &codes,
+            &unmapped,
+            &branches,
+            &unlisted,
+            &mut mapped,
+            &mut warehouses,
+        )
+        .await?;
+        kept.keep(
+            Rows::mapped,
+            unmapped
+                .iter()
+                .map(|&code| (code_keys[code].clone(), mapped[code].clone().flatten())),
+        );
+        kept.keep(
+            Rows::warehouses,
+            unlisted.iter().map(|&branch| {
+                (
+                    branch_keys[branch].clone(),
+                    warehouses[branch].clone().unwrap_or_default(),
+                )
+            }),
+        );
+    }
+    let mapped = filled(mapped)?;
+    let warehouses = filled(warehouses)?;
+    Ok(scopes
+        .iter()
+        .map(|scope| {
+            let mut directory = Directory::default();
+            for (entity, external) in &scope.wanted {
+                let code = codes.position(&(scope.namespace, *entity, external.as_str()));
+                if let Some(internal) = &mapped[code] {
+                    directory.add_mapping(*entity, external, internal);
+                }
+            }
+            for code in &warehouses[branches.position(&scope.branch)] {
+                directory.add_internal(Entity::Warehouse, code);
+            }
+            directory
+        })
+        .collect())
+}
+
+/// The places of the values not found.
+fn missing<V>(values: &[Option<V>]) -> Vec<usize> {
+    values
+        .iter()
+        .enumerate()
+        .filter(|(_, value)| value.is_none())
+        .map(|(place, _)| place)
+        .collect()
+}
+
+/// The values once every one was found.
+fn filled<V>(values: Vec<Option<V>>) -> Result<Vec<V>, StoreError> {
+    values
+        .into_iter()
+        .map(|value| value.ok_or(StoreError::Database(sqlx::Error::RowNotFound)))
+        .collect()
+}
+
+/// Reads, in one statement, the mappings of the codes at the places
+/// `unmapped` and the warehouses of the branches at the places `unlisted`,
+/// into `mapped` and `warehouses` (each read place gets a value).
+async fn read_directories(
+    conn: &mut Conn<'_>,
+    codes: &Distinct<(&str, Entity, &str)>,
+    unmapped: &[usize],
+    branches: &Distinct<&str>,
+    unlisted: &[usize],
+    mapped: &mut [Option<Option<String>>],
+    warehouses: &mut [Option<Vec<String>>],
+) -> Result<(), StoreError> {
+    let wanted: Vec<(i32, &str, &str, &str)> = unmapped
+        .iter()
+        .map(|&code| {
+            let (namespace, entity, external) = codes.keys[code];
+            (
+                i32::try_from(code).unwrap_or(i32::MAX),
+                namespace,
+                entity.as_str(),
+                external,
+            )
+        })
+        .collect();
+    let listed: Vec<&str> = unlisted
+        .iter()
+        .map(|&branch| branches.keys[branch])
         .collect();
     let rows: Vec<(i32, String)> = match conn {
         Conn::Postgres(conn) => {
@@ -111,7 +218,7 @@ pub async fn load_directories(
             .bind(wanted.iter().map(|row| row.1).collect::<Vec<&str>>())
             .bind(wanted.iter().map(|row| row.2).collect::<Vec<&str>>())
             .bind(wanted.iter().map(|row| row.3).collect::<Vec<&str>>())
-            .bind(&branches.keys)
+            .bind(&listed)
             .fetch_all(&mut **conn)
             .await?
         }
@@ -129,46 +236,37 @@ pub async fn load_directories(
                    JOIN warehouses h ON h.branch = b.value",
             )
             .bind(json_rows(&wanted)?)
-            .bind(json_rows(&branches.keys)?)
+            .bind(json_rows(&listed)?)
             .fetch_all(&mut **conn)
             .await?
         }
     };
-    // Non-negative: the internal code of wanted code `n`; negative: a
-    // warehouse of branch `-n - 1`.
-    let mut mapped: Vec<Option<String>> = vec![None; wanted.len()];
-    let mut warehouses: Vec<Vec<String>> = vec![Vec::new(); branches.keys.len()];
+    for &code in unmapped {
+        mapped[code] = Some(None);
+    }
+    for &branch in unlisted {
+        warehouses[branch] = Some(Vec::new());
+    }
+    // Non-negative: the internal code of the code at place `n`; negative: a
+    // warehouse of the branch `-n - 1`th in `listed`.
     for (n, internal) in rows {
         match usize::try_from(n) {
             Ok(code) => {
                 if let Some(slot) = mapped.get_mut(code) {
-                    *slot = Some(internal);
+                    *slot = Some(Some(internal));
                 }
             }
             Err(_) => {
-                let branch = usize::try_from(-n - 1).ok();
-                if let Some(codes) = branch.and_then(|branch| warehouses.get_mut(branch)) {
+                let branch = usize::try_from(-n - 1)
+                    .ok()
+                    .and_then(|place| unlisted.get(place));
+                if let Some(Some(codes)) = branch.and_then(|&branch| warehouses.get_mut(branch)) {
                     codes.push(internal);
                 }
             }
         }
     }
-    Ok(scopes
-        .iter()
-        .map(|scope| {
-            let mut directory = Directory::default();
-            for (entity, external) in &scope.wanted {
-                let code = codes.position(&(scope.namespace, *entity, external.as_str()));
-                if let Some(internal) = &mapped[code] {
-                    directory.add_mapping(*entity, external, internal);
-                }
-            }
-            for code in &warehouses[branches.position(&scope.branch)] {
-                directory.add_internal(Entity::Warehouse, code);
-            }
-            directory
-        })
-        .collect())
+    Ok(())
 }
 
 impl DirectoryScope<'_> {
@@ -208,27 +306,61 @@ pub fn candidate_codes(
 }
 
 /// The internal company each `(namespace, company, branch)` names (de/para,
-/// else itself) and its branch, if it has one — in one statement for them
-/// all, answered in their order: the Company mappings and the branch rows
-/// of both candidates are read, the domain's [`Directory`] picks; each
-/// branch comes with the events it has destinations for
-/// ([`Branch::listened`]). Each distinct triple is read once.
+/// else itself) and its branch, if it has one, answered in their order.
+/// Each distinct triple is looked up once: in what `kept` holds, and those
+/// it does not in one statement ([`read_located`]).
 pub async fn locate_all(
     conn: &mut Conn<'_>,
+    kept: Kept<'_>,
     wanted: &[(&str, &str, &str)],
 ) -> Result<Vec<(String, Option<Branch>)>, StoreError> {
     let distinct = Distinct::of(wanted.iter().copied());
-    let namespaces: Vec<&str> = distinct
+    let keys: Vec<(String, String, String)> = distinct
         .keys
         .iter()
-        .map(|(namespace, ..)| *namespace)
+        .map(|(namespace, company, branch)| {
+            (
+                (*namespace).to_owned(),
+                (*company).to_owned(),
+                (*branch).to_owned(),
+            )
+        })
         .collect();
-    let companies: Vec<&str> = distinct
-        .keys
+    let mut located = kept.get(Rows::located, &keys);
+    let unknown = missing(&located);
+    if !unknown.is_empty() {
+        let triples: Vec<(&str, &str, &str)> =
+            unknown.iter().map(|&place| distinct.keys[place]).collect();
+        let read = read_located(conn, &triples).await?;
+        kept.keep(
+            Rows::located,
+            unknown
+                .iter()
+                .zip(&read)
+                .map(|(&place, found)| (keys[place].clone(), found.clone())),
+        );
+        for (&place, found) in unknown.iter().zip(read) {
+            located[place] = Some(found);
+        }
+    }
+    let located = filled(located)?;
+    Ok(wanted
         .iter()
-        .map(|(_, company, _)| *company)
-        .collect();
-    let branches: Vec<&str> = distinct.keys.iter().map(|(.., branch)| *branch).collect();
+        .map(|triple| located[distinct.position(triple)].clone())
+        .collect())
+}
+
+/// Reads distinct `(namespace, company, branch)` triples in one statement,
+/// answered in their order: the Company mappings and the branch rows of
+/// both candidates are read, the domain's [`Directory`] picks; each branch
+/// comes with the events it has destinations for ([`Branch::listened`]).
+async fn read_located(
+    conn: &mut Conn<'_>,
+    triples: &[(&str, &str, &str)],
+) -> Result<Vec<(String, Option<Branch>)>, StoreError> {
+    let namespaces: Vec<&str> = triples.iter().map(|(namespace, ..)| *namespace).collect();
+    let companies: Vec<&str> = triples.iter().map(|(_, company, _)| *company).collect();
+    let branches: Vec<&str> = triples.iter().map(|(.., branch)| *branch).collect();
     let rows: Vec<LocatedRow> = match conn {
         Conn::Postgres(conn) => {
             sqlx::query_as(
@@ -263,21 +395,20 @@ pub async fn locate_all(
                      ON b.branch = json_extract(w.value, '$[2]')
                     AND b.company IN (json_extract(w.value, '$[1]'), m.internal)",
             )
-            .bind(json_rows(&distinct.keys)?)
+            .bind(json_rows(triples)?)
             .bind(Entity::Company.as_str())
             .fetch_all(&mut **conn)
             .await?
         }
     };
-    let mut by_triple: Vec<Vec<LocatedRow>> = distinct.keys.iter().map(|_| Vec::new()).collect();
+    let mut by_triple: Vec<Vec<LocatedRow>> = triples.iter().map(|_| Vec::new()).collect();
     for row in rows {
         let n = usize::try_from(row.n - 1).ok();
         if let Some(found) = n.and_then(|n| by_triple.get_mut(n)) {
             found.push(row);
         }
     }
-    let located: Vec<(String, Option<Branch>)> = distinct
-        .keys
+    Ok(triples
         .iter()
         .zip(by_triple)
         .map(|((_, company, _), rows)| {
@@ -306,10 +437,6 @@ pub async fn locate_all(
             });
             (resolved, found)
         })
-        .collect();
-    Ok(wanted
-        .iter()
-        .map(|triple| located[distinct.position(triple)].clone())
         .collect())
 }
 
@@ -326,16 +453,29 @@ struct LocatedRow {
 }
 
 /// Loads the products the scopes can name (their candidate codes), for all
-/// of them at once, and registers in each scope's directory the internal
-/// Product codes that scope names: the work follows the products named,
-/// not the batch's size times its products.
+/// of them at once (those `kept` does not hold in one statement), and
+/// registers in each scope's directory the internal Product codes that
+/// scope names: the work follows the products named, not the batch's size
+/// times its products.
 pub async fn load_products(
     conn: &mut Conn<'_>,
+    kept: Kept<'_>,
     scopes: &[DirectoryScope<'_>],
     directories: &mut [Directory],
 ) -> Result<HashMap<String, ProductInfo>, StoreError> {
-    let codes = candidate_codes(scopes, directories, Entity::Product);
+    let candidates = candidate_codes(scopes, directories, Entity::Product);
+    let found = kept.get(Rows::products, &candidates);
+    let codes: Vec<String> = missing(&found)
+        .into_iter()
+        .map(|place| candidates[place].clone())
+        .collect();
+    let mut products: HashMap<String, ProductInfo> = candidates
+        .into_iter()
+        .zip(found)
+        .filter_map(|(code, found)| Some((code, found.flatten()?)))
+        .collect();
     let rows: Vec<(String, bool, Option<String>)> = match conn {
+        _ if codes.is_empty() => Vec::new(),
         Conn::Postgres(conn) => {
             sqlx::query_as(
                 "SELECT code, blocked, default_warehouse FROM products WHERE code = ANY($1)",
@@ -349,12 +489,12 @@ pub async fn load_products(
                 "SELECT code, blocked, default_warehouse FROM products
                   WHERE code IN (SELECT value FROM json_each($1))",
             )
-            .bind(Texts(codes))
+            .bind(Texts(codes.clone()))
             .fetch_all(&mut **conn)
             .await?
         }
     };
-    let products: HashMap<String, ProductInfo> = rows
+    let read: HashMap<String, ProductInfo> = rows
         .into_iter()
         .map(|(code, blocked, default_warehouse)| {
             let product = ProductInfo {
@@ -365,6 +505,14 @@ pub async fn load_products(
             (code, product)
         })
         .collect();
+    kept.keep(
+        Rows::products,
+        codes.into_iter().map(|code| {
+            let product = read.get(&code).cloned();
+            (code, product)
+        }),
+    );
+    products.extend(read);
     for (scope, directory) in scopes.iter().zip(directories.iter_mut()) {
         let found: Vec<&str> = scope
             .candidates(directory, Entity::Product)

@@ -31,6 +31,7 @@
 //! - [`log`]: the message log of both directions, pending items and operator actions.
 //! - [`dead_letters`]: dead letters recorded from the dead-letter queue, listed and replayed.
 //! - [`mappings`]: de/para mappings listed and edited one by one.
+//! - `masters`: the branches, de/para and products kept between transactions while the master data's version stands.
 //! - [`usage`]: the usage report per company, transaction and environment.
 //! - [`export`]: integrated sales exported in numbered batches, handed out until confirmed.
 //! - [`overview`]: the first numbers an operator checks.
@@ -56,6 +57,7 @@ pub mod inbound_queue;
 pub mod locks;
 pub mod log;
 pub mod mappings;
+mod masters;
 pub mod outbound;
 pub mod outbox;
 pub mod overview;
@@ -160,6 +162,8 @@ pub struct Store {
     tolerance: Decimal,
     /// Longest one message transaction may take, client side.
     transaction_timeout: Duration,
+    /// The master data read by earlier transactions, shared by the clones.
+    masters: Arc<masters::Masters>,
 }
 
 impl Store {
@@ -235,6 +239,7 @@ impl Store {
             environment: Environment::default(),
             tolerance: Decimal::ZERO,
             transaction_timeout: settings.statement_timeout * 2,
+            masters: Arc::default(),
         })
     }
 

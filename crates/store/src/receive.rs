@@ -27,6 +27,7 @@ use sqlx::{Postgres, Row, Sqlite};
 use crate::cancellation::{self, CancelOutcome};
 use crate::db::{on_conn, on_pool, Conn, Pool, Texts};
 use crate::directory::{self, Branch};
+use crate::masters::Kept;
 use crate::reservation::{self, Outcome, ReserveRequest};
 use crate::sale::{self, SaleOutcome, SaleRequest};
 use crate::stock_request;
@@ -169,7 +170,7 @@ impl Store {
     ) -> Result<Answer, StoreError> {
         self.with_retries(|| async {
             let mut tx = self.begin().await?;
-            let attempts = match look_up(&mut tx.conn(), inbound).await? {
+            let attempts = match look_up(&mut tx.conn(), inbound).await?.one() {
                 Seen::Answered(stored) => {
                     tx.commit().await?;
                     return Ok(stored);
@@ -229,18 +230,21 @@ impl Store {
     ) -> Result<Received, StoreError> {
         let envelope = inbound.envelope;
         let mut tx = self.begin().await?;
-        let attempts = match look_up(&mut tx.conn(), inbound).await? {
+        let mut looked_up = look_up(&mut tx.conn(), inbound).await?;
+        let attempts = match looked_up.one() {
             Seen::Answered(stored) => {
                 tx.commit().await?;
                 return Ok(Received::Answered(stored));
             }
             Seen::Open(attempts) => attempts,
         };
+        let kept = self.masters.at(looked_up.masters_version);
         let processed = {
             let mut conn = tx.conn();
             let mut savepoint = conn.savepoint().await?;
             let processed = process(
                 &mut savepoint.conn(),
+                kept,
                 identity,
                 envelope,
                 inbound.received_at,
@@ -492,34 +496,57 @@ pub(crate) enum Seen {
 }
 
 /// What the inbox holds for the envelope's UUID.
-async fn look_up(conn: &mut Conn<'_>, inbound: &Inbound<'_>) -> Result<Seen, StoreError> {
-    Ok(look_up_all(conn, &[inbound])
-        .await?
-        .pop()
-        .unwrap_or(Seen::Open(0)))
+async fn look_up(conn: &mut Conn<'_>, inbound: &Inbound<'_>) -> Result<LookedUp, StoreError> {
+    look_up_all(conn, &[inbound]).await
+}
+
+/// What [`look_up_all`] found: each envelope's UUID as the inbox has it,
+/// and the master data's version, which says what of the master data kept
+/// from earlier transactions this one may use ([`crate::masters`]).
+pub(crate) struct LookedUp {
+    pub(crate) seen: Vec<Seen>,
+    pub(crate) masters_version: Option<i64>,
+}
+
+impl LookedUp {
+    /// The one envelope's, for a look-up of one.
+    fn one(&mut self) -> Seen {
+        self.seen.pop().unwrap_or(Seen::Open(0))
+    }
 }
 
 /// [`look_up`] for several envelopes in one statement, in their order. A
 /// new UUID is not locked: it is claimed when the answers are recorded
 /// ([`record_answers`]). A row is read under a share lock, so an operator's
 /// retry that is marking it `retrying` (and republishing its body before it
-/// commits) is waited for and then seen.
+/// commits) is waited for and then seen. The same statement reads the
+/// master data's version.
 pub(crate) async fn look_up_all(
     conn: &mut Conn<'_>,
     inbounds: &[&Inbound<'_>],
-) -> Result<Vec<Seen>, StoreError> {
+) -> Result<LookedUp, StoreError> {
     let uuids: Vec<&str> = inbounds
         .iter()
         .map(|inbound| inbound.envelope.uuid())
         .collect();
-    type Row = (String, Option<String>, i32, Option<i64>, Option<String>);
+    type Row = (
+        Option<i64>,
+        Option<String>,
+        Option<String>,
+        Option<i32>,
+        Option<i64>,
+        Option<String>,
+    );
     let rows: Vec<Row> = match conn {
         Conn::Postgres(conn) => {
             sqlx::query_as(
-                "SELECT i.uuid, i.status, i.earlier_attempts, o.id, o.body
-                   FROM inbox i LEFT JOIN outbox o ON o.id = i.receipt_id
-                  WHERE i.uuid = ANY($1)
-                    FOR KEY SHARE OF i",
+                "WITH seen AS (
+                     SELECT i.uuid, i.status, i.earlier_attempts, o.id, o.body
+                       FROM inbox i LEFT JOIN outbox o ON o.id = i.receipt_id
+                      WHERE i.uuid = ANY($1)
+                        FOR KEY SHARE OF i)
+                 SELECT (SELECT version FROM master_data_version), seen.*
+                   FROM (SELECT) AS one LEFT JOIN seen ON true",
             )
             .bind(&uuids)
             .fetch_all(&mut **conn)
@@ -528,21 +555,28 @@ pub(crate) async fn look_up_all(
         // The transaction holds the writer lock: no operator's retry runs meanwhile.
         Conn::Sqlite(conn) => {
             sqlx::query_as(
-                "SELECT i.uuid, i.status, i.earlier_attempts, o.id, o.body
-                   FROM inbox i LEFT JOIN outbox o ON o.id = i.receipt_id
-                  WHERE i.uuid IN (SELECT value FROM json_each($1))",
+                "WITH seen AS (
+                     SELECT i.uuid, i.status, i.earlier_attempts, o.id, o.body
+                       FROM inbox i LEFT JOIN outbox o ON o.id = i.receipt_id
+                      WHERE i.uuid IN (SELECT value FROM json_each($1)))
+                 SELECT (SELECT version FROM master_data_version), seen.*
+                   FROM (SELECT 1) AS one LEFT JOIN seen ON 1",
             )
             .bind(Texts(uuids.iter().map(|uuid| (*uuid).to_owned()).collect()))
             .fetch_all(&mut **conn)
             .await?
         }
     };
-    let mut rows: HashMap<String, Row> = rows.into_iter().map(|row| (row.0.clone(), row)).collect();
-    Ok(inbounds
+    let masters_version = rows.first().and_then(|row| row.0);
+    let mut rows: HashMap<String, Row> = rows
+        .into_iter()
+        .filter_map(|row| Some((row.1.clone()?, row)))
+        .collect();
+    let seen = inbounds
         .iter()
         .map(|inbound| match rows.remove(inbound.envelope.uuid()) {
             None => Seen::Open(0),
-            Some((_, status, attempts, receipt_id, body)) => {
+            Some((_, _, status, attempts, receipt_id, body)) => {
                 let answered = matches!(status.as_deref(), Some("ok" | "error"));
                 match (receipt_id, body) {
                     (Some(receipt_id), Some(body)) if answered => Seen::Answered(Answer {
@@ -552,11 +586,15 @@ pub(crate) async fn look_up_all(
                         duplicate: true,
                         route: inbound.route.clone(),
                     }),
-                    _ => Seen::Open(attempts),
+                    _ => Seen::Open(attempts.unwrap_or(0)),
                 }
             }
         })
-        .collect())
+        .collect();
+    Ok(LookedUp {
+        seen,
+        masters_version,
+    })
 }
 
 /// An envelope to answer: its delivery, the earlier attempts its inbox row
@@ -773,6 +811,7 @@ impl Processed {
 /// Envelope checks, then the transaction's business rules.
 async fn process(
     conn: &mut Conn<'_>,
+    kept: Kept<'_>,
     origin: &ReceiptOrigin,
     envelope: &Envelope<'_>,
     received_at: DateTime<Utc>,
@@ -786,12 +825,12 @@ async fn process(
     let content = envelope.content();
     match transaction {
         Transaction::ItemReserve => {
-            one(reserve_all(conn, origin, &[(envelope, event, received_at)]).await?)
+            one(reserve_all(conn, kept, origin, &[(envelope, event, received_at)]).await?)
         }
         Transaction::RetailSales => {
-            one(sell_all(conn, origin, tolerance, &[(envelope, event)]).await?)
+            one(sell_all(conn, kept, origin, tolerance, &[(envelope, event)]).await?)
         }
-        Transaction::StockLevel => one(stock_request::answer_all(conn, &[envelope]).await?),
+        Transaction::StockLevel => one(stock_request::answer_all(conn, kept, &[envelope]).await?),
         Transaction::EnvironmentTest => {
             Ok(Processed::Answered(Vec::new(), ReturnContent::nothing()))
         }
@@ -816,6 +855,7 @@ async fn process(
 /// came to, in their order.
 pub(crate) async fn reserve_all(
     conn: &mut Conn<'_>,
+    kept: Kept<'_>,
     origin: &ReceiptOrigin,
     envelopes: &[(&Envelope<'_>, Event, DateTime<Utc>)],
 ) -> Result<Vec<Processed>, StoreError> {
@@ -832,7 +872,7 @@ pub(crate) async fn reserve_all(
             Ok((reserve, item_branch))
         },
     );
-    let found = locate_all(conn, &parsed, &mut processed).await?;
+    let found = locate_all(conn, kept, &parsed, &mut processed).await?;
     if found.is_empty() {
         return Ok(processed);
     }
@@ -849,7 +889,7 @@ pub(crate) async fn reserve_all(
             }
         })
         .collect();
-    let outcomes = reservation::apply_all(conn, origin, &requests).await?;
+    let outcomes = reservation::apply_all(conn, kept, origin, &requests).await?;
     for ((index, ..), outcome) in found.iter().zip(outcomes) {
         processed[*index] = match outcome {
             Outcome::Done(ids) => Processed::Answered(Vec::new(), ids.into()),
@@ -895,6 +935,7 @@ pub(crate) fn read_all<'e, T>(
 /// one statement, then [`sale::integrate_all`]. What each came to, in their order.
 pub(crate) async fn sell_all(
     conn: &mut Conn<'_>,
+    kept: Kept<'_>,
     origin: &ReceiptOrigin,
     tolerance: Decimal,
     envelopes: &[(&Envelope<'_>, Event)],
@@ -902,7 +943,7 @@ pub(crate) async fn sell_all(
     let (mut processed, parsed) = read_all(envelopes.iter().copied(), |envelope, event| {
         Ok((RetailSale::from_content(&envelope.content(), event)?, None))
     });
-    let found = locate_all(conn, &parsed, &mut processed).await?;
+    let found = locate_all(conn, kept, &parsed, &mut processed).await?;
     if found.is_empty() {
         return Ok(processed);
     }
@@ -914,7 +955,7 @@ pub(crate) async fn sell_all(
             sale,
         })
         .collect();
-    let outcomes = sale::integrate_all(conn, origin, tolerance, &requests).await?;
+    let outcomes = sale::integrate_all(conn, kept, origin, tolerance, &requests).await?;
     for ((index, ..), outcome) in found.iter().zip(outcomes) {
         processed[*index] = match outcome {
             SaleOutcome::Integrated(ids, warnings) => Processed::Answered(warnings, ids.into()),
@@ -931,6 +972,7 @@ pub(crate) async fn sell_all(
 /// with their branch; an unknown one's refusal goes into `processed`.
 pub(crate) async fn locate_all<'p, T>(
     conn: &mut Conn<'_>,
+    kept: Kept<'_>,
     parsed: &'p [Read<T>],
     processed: &mut [Processed],
 ) -> Result<Vec<(usize, &'p T, &'p str, Branch)>, StoreError> {
@@ -947,7 +989,7 @@ pub(crate) async fn locate_all<'p, T>(
             )
         })
         .collect();
-    let located = directory::locate_all(conn, &wanted).await?;
+    let located = directory::locate_all(conn, kept, &wanted).await?;
     let mut found = Vec::with_capacity(parsed.len());
     for ((index, parsed, namespace, named), (company, branch)) in parsed.iter().zip(located) {
         match branch {

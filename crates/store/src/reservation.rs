@@ -37,6 +37,7 @@ use crate::db::{self, json_rows, on_conn, Conn, Exact};
 use crate::directory::{self, numbered_entry, Branch, DirectoryScope, Numbered};
 use crate::events::{self, EventBranch};
 use crate::locks::{self, stock_locks, Lock};
+use crate::masters::Kept;
 use crate::StoreError;
 
 /// One ItemReserve for [`apply_all`], its envelope's branch resolved.
@@ -89,10 +90,11 @@ struct Replacement<'r> {
 #[tracing::instrument(skip_all, fields(requests = requests.len()))]
 pub async fn apply_all(
     conn: &mut Conn<'_>,
+    kept: Kept<'_>,
     origin: &ReceiptOrigin,
     requests: &[ReserveRequest<'_>],
 ) -> Result<Vec<Outcome>, StoreError> {
-    let resolved = resolve_all(conn, requests).await?;
+    let resolved = resolve_all(conn, kept, requests).await?;
     let mut locks: Vec<Lock> = requests
         .iter()
         .map(|request| {
@@ -318,6 +320,7 @@ async fn load_existing(
 /// a delete's entry is never read.
 async fn resolve_all(
     conn: &mut Conn<'_>,
+    kept: Kept<'_>,
     requests: &[ReserveRequest<'_>],
 ) -> Result<Vec<Result<ReservationRequest, Vec<Detail>>>, StoreError> {
     let scopes: Vec<DirectoryScope<'_>> = requests
@@ -339,8 +342,8 @@ async fn resolve_all(
             }
         })
         .collect();
-    let mut directories = directory::load_directories(conn, &scopes).await?;
-    let products = directory::load_products(conn, &scopes, &mut directories).await?;
+    let mut directories = directory::load_directories(conn, kept, &scopes).await?;
+    let products = directory::load_products(conn, kept, &scopes, &mut directories).await?;
     Ok(requests
         .iter()
         .zip(&directories)

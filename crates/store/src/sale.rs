@@ -31,6 +31,7 @@ use crate::db::{self, json_rows, Conn, Exact};
 use crate::directory::{self, Branch, DirectoryScope, Numbered};
 use crate::events::{self, EventBranch};
 use crate::locks::{self, Lock};
+use crate::masters::Kept;
 use crate::reservation::next_number;
 use crate::StoreError;
 
@@ -69,6 +70,7 @@ struct Accepted {
 #[tracing::instrument(skip_all, fields(sales = requests.len()))]
 pub async fn integrate_all(
     conn: &mut Conn<'_>,
+    kept: Kept<'_>,
     origin: &ReceiptOrigin,
     tolerance: Decimal,
     requests: &[SaleRequest<'_>],
@@ -86,7 +88,7 @@ pub async fn integrate_all(
     let locks: Vec<Lock> = keys.into_iter().map(Lock::document).collect();
     locks::lock_keys(conn, &locks).await?;
     let integrated = load_integrated(conn, requests).await?;
-    let mut masters = load_all(conn, tolerance, requests).await?;
+    let mut masters = load_all(conn, kept, tolerance, requests).await?;
     let mut outcomes: Vec<SaleOutcome> = Vec::with_capacity(requests.len());
     let mut accepted: Vec<Accepted> = Vec::new();
     let mut used: HashSet<i64> = HashSet::new();
@@ -288,6 +290,7 @@ fn wanted_of(sale: &RetailSale) -> Vec<(Entity, String)> {
 /// for the reservations; one [`SaleMasterData`] per request.
 async fn load_all(
     conn: &mut Conn<'_>,
+    kept: Kept<'_>,
     tolerance: Decimal,
     requests: &[SaleRequest<'_>],
 ) -> Result<Vec<SaleMasterData>, StoreError> {
@@ -299,7 +302,7 @@ async fn load_all(
             wanted: wanted_of(request.sale),
         })
         .collect();
-    let directories = directory::load_directories(conn, &scopes).await?;
+    let directories = directory::load_directories(conn, kept, &scopes).await?;
     let codes = |entity: Entity| directory::candidate_codes(&scopes, &directories, entity);
     let branches: Vec<&str> = requests
         .iter()

@@ -12,6 +12,7 @@ use eai_protocol::{Code, Detail, Envelope, Event, RequestedStock, ReturnContent,
 use crate::db::Conn;
 use crate::directory::{load_directories, load_products, Branch, DirectoryScope};
 use crate::events::{outgoing, stock_lots, StockLot};
+use crate::masters::Kept;
 use crate::receive::{locate_all, read_all, Processed};
 use crate::StoreError;
 
@@ -23,19 +24,20 @@ pub const MAX_ANSWERED_LOTS: usize = 20_000;
 /// The answers to StockLevel request envelopes, in their order.
 pub(crate) async fn answer_all(
     conn: &mut Conn<'_>,
+    kept: Kept<'_>,
     envelopes: &[&Envelope<'_>],
 ) -> Result<Vec<Processed>, StoreError> {
     let (mut processed, parsed) = read_all(
         envelopes.iter().map(|envelope| (*envelope, Event::Upsert)),
         |envelope, _| Ok((StockRequest::from_content(&envelope.content())?, None)),
     );
-    let found = locate_all(conn, &parsed, &mut processed).await?;
+    let found = locate_all(conn, kept, &parsed, &mut processed).await?;
     for (index, request, namespace, branch) in found {
         // The company as the sender named it, echoed in each ReturnItem.
         let Some((.., named)) = parsed.iter().find(|(read, ..)| *read == index) else {
             continue;
         };
-        processed[index] = answer(conn, namespace, &named.company, &branch, request).await?;
+        processed[index] = answer(conn, kept, namespace, &named.company, &branch, request).await?;
     }
     Ok(processed)
 }
@@ -44,6 +46,7 @@ pub(crate) async fn answer_all(
 /// (else the refusal names each that does not), then their lots.
 async fn answer(
     conn: &mut Conn<'_>,
+    kept: Kept<'_>,
     namespace: &str,
     company: &str,
     branch: &Branch,
@@ -66,8 +69,8 @@ async fn answer(
             .collect(),
     };
     let scopes = std::slice::from_ref(&scope);
-    let mut directories = load_directories(conn, scopes).await?;
-    load_products(conn, scopes, &mut directories).await?;
+    let mut directories = load_directories(conn, kept, scopes).await?;
+    load_products(conn, kept, scopes, &mut directories).await?;
     let directory = &directories[0];
     let mut details = Vec::new();
     let resolved: Vec<Resolved<'_>> = request

@@ -9,7 +9,7 @@ async fn an_sqlite_database_is_created_migrated_and_lists_its_migrations() {
     assert_eq!(db.store.backend(), "sqlite");
     let applied = db.store.applied_migrations().await.expect("migrations");
     let versions: Vec<i64> = applied.iter().map(|migration| migration.version).collect();
-    assert_eq!(versions, [1, 2, 3], "{applied:?}");
+    assert_eq!(versions, [1, 2, 3, 4], "{applied:?}");
     assert!(
         db.store
             .missing_migrations()
