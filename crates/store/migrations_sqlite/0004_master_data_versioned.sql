@@ -1,6 +1,8 @@
 -- The master data's version (PostgreSQL's migration 0018 says why). SQLite's
--- triggers are row by row: each changed row moves it, by inserting into the
--- view `master_data_changes`, whose trigger is the version's one formula.
+-- triggers run with each row (the transaction holds the database's one
+-- writer lock anyway): each changed row moves it, even an update that leaves
+-- the row as it was, by inserting into the view `master_data_changes`, whose
+-- trigger is the version's one formula.
 CREATE TABLE master_data_version (
     singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
     version   INTEGER NOT NULL

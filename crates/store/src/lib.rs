@@ -31,7 +31,7 @@
 //! - [`log`]: the message log of both directions, pending items and operator actions.
 //! - [`dead_letters`]: dead letters recorded from the dead-letter queue, listed and replayed.
 //! - [`mappings`]: de/para mappings listed and edited one by one.
-//! - `masters`: the branches, de/para and products kept between transactions while the master data's version stands.
+//! - `masters`: the branches, de/para, warehouses and products kept between transactions while the master data's version stands.
 //! - [`usage`]: the usage report per company, transaction and environment.
 //! - [`export`]: integrated sales exported in numbered batches, handed out until confirmed.
 //! - [`overview`]: the first numbers an operator checks.

@@ -6,7 +6,7 @@
 //! Every transaction that changes those rows moves the version
 //! (`master_data_version`, by triggers: PostgreSQL's migration 0018,
 //! SQLite's 0004), whoever makes the change: `eai import`, the API, another
-//! worker of the fleet, a `UPDATE` typed in `psql`. A message transaction
+//! worker of the fleet, an `UPDATE` typed in `psql`. A message transaction
 //! reads the version in its first statement (the inbox look-up,
 //! [`crate::receive::look_up_all`]) and uses what is kept only if it was
 //! kept at that version; what it reads from the database it keeps at that
@@ -16,6 +16,7 @@
 //! # Layout
 //!
 //! - [`Masters`]: what is kept, shared by a store's clones.
+//! - [`Rows`]: the rows kept and their version, one map per kind of row.
 //! - [`Kept`]: what one transaction may use, at the version it read.
 //! - [`Shelf`]: one kind of row kept, by its key.
 
@@ -138,7 +139,8 @@ impl Kept<'_> {
     }
 
     /// Keeps `entries`, read by this transaction, on `shelf`. Rows kept at
-    /// another version are dropped first.
+    /// an older version are dropped first; a transaction that began before
+    /// the version kept keeps nothing (the rows kept stay for the newer ones).
     pub(crate) fn keep<K: Hash + Eq, V>(
         &self,
         shelf: Shelf<K, V>,
@@ -148,7 +150,10 @@ impl Kept<'_> {
             return;
         };
         let mut rows = self.masters.rows();
-        if rows.version != version {
+        if version < rows.version {
+            return;
+        }
+        if version > rows.version {
             *rows = Rows::at(version);
         }
         shelf(&mut rows).extend(entries);
@@ -208,6 +213,23 @@ mod tests {
         assert_eq!(
             masters.at(Some(1)).get(Rows::products, &["P".to_owned()]),
             vec![None]
+        );
+    }
+
+    #[test]
+    fn a_transaction_older_than_the_rows_kept_keeps_nothing_and_drops_nothing() {
+        let masters = Masters::default();
+        masters
+            .at(Some(2))
+            .keep(Rows::products, [("Q".to_owned(), product("Q", true))]);
+        masters
+            .at(Some(1))
+            .keep(Rows::products, [("P".to_owned(), product("P", false))]);
+        assert_eq!(
+            masters
+                .at(Some(2))
+                .get(Rows::products, &["P".to_owned(), "Q".to_owned()]),
+            vec![None, Some(product("Q", true))]
         );
     }
 

@@ -6,6 +6,8 @@
 mod common;
 
 use common::*;
+use eai_store::testing::envelopes::{bulk_stock, reservation, sale, ITEM};
+use eai_store::testing::TestBackend;
 use eai_store::{Received, Store};
 use serde_json::{json, Value};
 use sqlx::AnyPool;
@@ -172,11 +174,69 @@ async fn a_branch_changed_by_another_worker_is_judged_anew_at_its_next_reservati
 }
 
 #[tokio::test]
+async fn a_warehouse_removed_behind_the_workers_back_is_not_found_at_its_next_reservation() {
+    let db = seeded().await;
+    let pool = db.any().await;
+    send(&db.store, &reserve("R-1", item("P001", 1)))
+        .await
+        .assert_ok();
+    behind_its_back(
+        &pool,
+        "DELETE FROM warehouses WHERE branch = 'D MG 01' AND code = '01'",
+    )
+    .await;
+    send(&db.store, &reserve("R-2", item("P001", 1)))
+        .await
+        .assert_only("WAREHOUSE_NOT_FOUND");
+}
+
+#[tokio::test]
+async fn while_the_version_stands_the_worker_does_not_read_again_what_it_kept() {
+    let db = seeded().await;
+    let pool = db.any().await;
+    send(&db.store, &reserve("R-1", item("P001", 1)))
+        .await
+        .assert_ok();
+
+    // A change made with the version's trigger switched off is not seen...
+    let switch_off = match db.backend() {
+        TestBackend::Postgres => "ALTER TABLE products DISABLE TRIGGER products_updated",
+        TestBackend::Sqlite => "DROP TRIGGER products_updated",
+    };
+    behind_its_back(&pool, switch_off).await;
+    behind_its_back(
+        &pool,
+        "UPDATE products SET blocked = true WHERE code = 'P001'",
+    )
+    .await;
+    send(&db.store, &reserve("R-2", item("P001", 1)))
+        .await
+        .assert_ok();
+
+    // ...until the version moves: what the README tells whoever does that.
+    behind_its_back(
+        &pool,
+        "UPDATE master_data_version SET version = version + 1",
+    )
+    .await;
+    send(&db.store, &reserve("R-3", item("P001", 1)))
+        .await
+        .assert_only("PRODUCT_BLOCKED");
+}
+
+#[tokio::test]
 async fn documents_leave_the_master_data_version_as_it_was_and_master_changes_move_it() {
     let db = seeded().await;
+    import_ok(&db.store, &bulk_stock()).await;
     let pool = db.any().await;
     let before = version(&pool).await;
     send(&db.store, &reserve("R-1", item("P001", 1)))
+        .await
+        .assert_ok();
+    send(&db.store, &reservation("R-S", ITEM, 1))
+        .await
+        .assert_ok();
+    send(&db.store, &sale("S-1", "D-1", "R-S"))
         .await
         .assert_ok();
     batch(
