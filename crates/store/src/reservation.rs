@@ -583,9 +583,9 @@ async fn write_replacements(
     let mut lines = LineRows::of(replacements);
     let numbers: Vec<String> = match conn {
         Conn::Postgres(c) => {
-            sqlx::query_scalar(
+            sqlx::query_scalar(&format!(
                 "WITH numbered AS MATERIALIZED (
-                     SELECT v.*, lpad(v.sequence::text, greatest(6, length(v.sequence::text)), '0')
+                     SELECT v.*, {NUMBER}
                                  AS number
                        FROM (SELECT u.*, nextval('reservations_id_seq') AS id,
                                     nextval('reservation_numbers') AS sequence
@@ -598,8 +598,8 @@ async fn write_replacements(
                      INSERT INTO reservations
                          (id, company, branch, number, namespace, internal_id, reserve_type,
                           document_reserve, requester, status)
-                     SELECT n.id, n.company, n.branch, n.number, n.namespace, n.internal_id, n.reserve_type, n.document_reserve,
-                            n.requester, 'active'
+                     SELECT n.id, n.company, n.branch, n.number, n.namespace, n.internal_id,
+                            n.reserve_type, n.document_reserve, n.requester, 'active'
                        FROM numbered n ORDER BY n.position),
                  lines AS (
                      INSERT INTO reservation_lines
@@ -615,8 +615,8 @@ async fn write_replacements(
                          AS l(reservation_id, created, line_no, item_no, product, warehouse,
                               lot_id, lot, sublot, quantity, issued_on, expires_at)
                        LEFT JOIN numbered n ON n.position = l.created)
-                 SELECT number FROM numbered ORDER BY position",
-            )
+                 SELECT number FROM numbered ORDER BY position"
+            ))
             .bind(&created.company)
             .bind(&created.branch)
             .bind(&created.namespace)
@@ -966,9 +966,14 @@ impl DatabaseError for StockCheck {
     }
 }
 
+/// A document's number in PostgreSQL's statements that number documents:
+/// the value `v.sequence` drew from its sequence, zero-padded to six digits
+/// at least ([`next_number`] on SQLite).
+pub(crate) const NUMBER: &str =
+    "lpad(v.sequence::text, greatest(6, length(v.sequence::text)), '0')";
+
 /// The next value of SQLite's `sequence` as a document number, zero-padded
-/// to six digits at least: the same statement as PostgreSQL's `lpad` of
-/// `nextval`, in SQLite's SQL.
+/// to six digits at least: [`NUMBER`] in SQLite's SQL.
 pub(crate) async fn next_number(
     conn: &mut SqliteConnection,
     sequence: &str,

@@ -32,7 +32,7 @@ use crate::directory::{self, Branch, DirectoryScope, Numbered};
 use crate::events::{self, EventBranch};
 use crate::locks::{self, Lock};
 use crate::masters::Kept;
-use crate::reservation::next_number;
+use crate::reservation::{next_number, NUMBER};
 use crate::StoreError;
 
 /// One RetailSales for [`integrate_all`], its envelope's branch resolved.
@@ -949,9 +949,9 @@ impl<'a> SaleChildren<'a> {
         let items = &self.items;
         let payments = &self.payments;
         let receivables = &self.receivables;
-        let written = sqlx::query_as(
+        let written = sqlx::query_as(&format!(
             "WITH numbered AS MATERIALIZED (
-                 SELECT v.*, lpad(v.sequence::text, greatest(6, length(v.sequence::text)), '0')
+                 SELECT v.*, {NUMBER}
                              AS number
                    FROM (SELECT u.*, nextval('sales_id_seq') AS id,
                                 nextval('sale_numbers') AS sequence
@@ -1041,8 +1041,8 @@ impl<'a> SaleChildren<'a> {
                    FROM unnest($71::bigint[], $72::bigint[]) AS u(id, sale)
                    JOIN numbered n ON n.position = u.sale
                   WHERE r.id = u.id)
-             SELECT id, number FROM numbered ORDER BY position",
-        )
+             SELECT id, number FROM numbered ORDER BY position"
+        ))
         .bind(column(sales, |row| row.company))
         .bind(column(sales, |row| row.branch))
         .bind(column(sales, |row| row.namespace))
