@@ -11,7 +11,7 @@ cargo test -p eai --test cli -- the_demo_needs_nothing_installed \
     an_operator_sets_tests_and_lists_alert_targets
 cargo test -p eai-store --lib \
     --test backends --test batch --test import --test inbound_queue \
-    --test mappings_export_usage --test operator_log --test receive \
+    --test mappings_export_usage --test masters --test operator_log --test receive \
     --test reservation --test reservation_errors --test sender --test stock --test alerts
 cargo test -p eai-tests --lib \
     --test item_reserve --test retail_sales --test without_broker \

@@ -274,3 +274,25 @@ async fn documents_leave_the_master_data_version_as_it_was_and_master_changes_mo
         "a destination blocked by the sender is not master data"
     );
 }
+
+#[tokio::test]
+async fn a_company_mapped_behind_the_workers_back_finds_its_branch_at_its_next_envelope() {
+    let db = seeded().await;
+    let pool = db.any().await;
+    let mut envelope = reserve("R-1", item("P001", 1));
+    set(&mut envelope, "/Header/CompanyId", json!("LOJA-1"));
+    send(&db.store, &envelope)
+        .await
+        .assert_only("BRANCH_NOT_FOUND");
+
+    behind_its_back(
+        &pool,
+        "INSERT INTO mappings (namespace, entity, external, internal)
+         VALUES ('ECOMMERCE', 'Company', 'LOJA-1', 'T1')",
+    )
+    .await;
+
+    let mut envelope = reserve("R-2", item("P001", 1));
+    set(&mut envelope, "/Header/CompanyId", json!("LOJA-1"));
+    send(&db.store, &envelope).await.assert_ok();
+}
