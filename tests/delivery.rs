@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use eai_tests::{example, header, spawn_app, spawn_app_with};
+use eai_tests::{example, header, spawn_app, spawn_app_with, stream};
 use eai_transport::Outgoing;
 use rust_decimal::Decimal;
 use serde_json::Value;
@@ -112,14 +112,24 @@ async fn a_body_that_is_not_json_is_dead_lettered_with_its_reason_and_answered_o
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_mid_stream_loses_nothing_and_applies_nothing_twice() {
     let mut app = spawn_app().await;
+    app.import(&stream::bulk_stock()).await;
     // Enough that the kill lands mid-stream however fast batches answer (60
-    // were sometimes all answered between two polls), within P001's 600 units.
-    let total = 300;
+    // were sometimes all answered between two polls).
+    let total = 2000;
     let bodies: Vec<Vec<u8>> = (0..total)
-        .map(|index| reserve_one(&uuid::Uuid::new_v4().to_string(), &format!("crash-{index}")))
+        .map(|index| {
+            stream::reservation(&format!("crash-{index}"), stream::ITEM, 1)
+                .to_string()
+                .into_bytes()
+        })
         .collect();
 
+    // The stream waits in the queue and the worker meets it whole: published
+    // while a worker ran, it was sometimes all answered before the publisher
+    // was done.
+    app.kill();
     app.publish(bodies.clone(), false).await;
+    app.restart().await;
     let mut answered_before_kill = 0;
     for _ in 0..200 {
         answered_before_kill =
@@ -133,6 +143,7 @@ async fn a_worker_killed_mid_stream_loses_nothing_and_applies_nothing_twice() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     app.kill();
+    println!("killed with {answered_before_kill} of {total} answered");
     assert!(
         answered_before_kill < total,
         "the kill must land mid-stream ({answered_before_kill} of {total} answered)"
@@ -142,7 +153,7 @@ async fn a_worker_killed_mid_stream_loses_nothing_and_applies_nothing_twice() {
     app.publish(bodies, false).await;
 
     let mut answered = 0;
-    for _ in 0..300 {
+    for _ in 0..600 {
         answered = sqlx::query_scalar("SELECT count(*) FROM inbox WHERE status = 'ok'")
             .fetch_one(app.db.pool())
             .await
