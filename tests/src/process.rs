@@ -32,6 +32,7 @@ pub fn environment(settings: &Settings) -> Vec<(String, String)> {
         ("STARTUP_TIMEOUT", duration(settings.startup_timeout)),
         ("SHUTDOWN_GRACE", duration(settings.shutdown_grace)),
         ("DATA_DIR", settings.data_dir.display().to_string()),
+        ("THREADS", settings.threads.to_string()),
         ("DATABASE_URL", database.url.expose_secret().to_owned()),
         (
             "DATABASE_MAX_CONNECTIONS",

@@ -66,6 +66,8 @@ pub struct Settings {
     pub startup_timeout: Duration,
     /// Where the embedded database lives when `database.url` is empty.
     pub data_dir: PathBuf,
+    /// Threads of the main runtime; 0: [`Settings::runtime_threads`] decides.
+    pub threads: usize,
     /// Longest a shutdown waits for envelopes in flight to finish.
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
@@ -425,6 +427,21 @@ impl Settings {
             .map_err(figment::Error::from)
     }
 
+    /// Threads of the runtime that runs the deliveries, the sender, the API
+    /// and the console: `threads`, or when it is 0 one fewer than the CPUs
+    /// the process may use (at least one). The batches' lanes and the
+    /// broker's connection have threads of their own, and on two CPUs a
+    /// second runtime thread cost the worker 3–6 % more CPU per envelope,
+    /// waking the other to steal its tasks (BENCHMARKS.md).
+    pub fn runtime_threads(&self) -> usize {
+        if self.threads > 0 {
+            return self.threads;
+        }
+        std::thread::available_parallelism()
+            .map_or(1, |cpus| cpus.get() - 1)
+            .max(1)
+    }
+
     /// Refuses values no worker can run with, naming the key.
     fn checked(self) -> Result<Settings, String> {
         let positive = [
@@ -537,6 +554,18 @@ fn setting_path(known: &Dict, variable: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_runtime_leaves_a_cpu_to_the_lanes_unless_told_its_threads() {
+        figment::Jail::expect_with(|jail| {
+            let cpus = std::thread::available_parallelism().map_or(1, |cpus| cpus.get());
+            let settings = Settings::load(None)?;
+            assert_eq!(settings.runtime_threads(), (cpus - 1).max(1));
+            jail.set_env("EAI_THREADS", "3");
+            assert_eq!(Settings::load(None)?.runtime_threads(), 3);
+            Ok(())
+        });
+    }
 
     #[test]
     fn defaults_use_no_broker_and_the_embedded_database() {

@@ -428,8 +428,7 @@ enum AlertTargetsCommand {
 /// error receipt, an import had bad rows, or a send, show, action or test
 /// found nothing or did not apply; 4 `publish --wait` timed out before every
 /// receipt came.
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     let settings = match Settings::load(cli.config.as_deref()) {
         Ok(settings) => settings,
@@ -439,7 +438,18 @@ async fn main() -> ExitCode {
         }
     };
     telemetry::init(settings.log.format);
-    match execute(cli.command, &settings, cli.config.as_deref()).await {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(settings.runtime_threads())
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("eai: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(execute(cli.command, &settings, cli.config.as_deref())) {
         Ok(code) => code,
         Err(error) => {
             eprintln!("eai: {}", report(&error));
