@@ -25,6 +25,12 @@
 //! - **Refused for good** (the database cannot store its data): answered
 //!   `PROCESSING_FAILED` and dead-lettered at once. So is an envelope that
 //!   was redelivered after killing its worker `receiver.redelivery_limit` times.
+//!
+//! The paths few envelopes take (alone in the store, waiting, given up,
+//! dead-lettered) are boxed where [`Receiver::receive`] awaits them, so the
+//! future every delivery carries holds only the common path: tokio copies a
+//! task's future when it spawns it and its output when it finishes
+//! (BENCHMARKS.md, "What a delivery's task weighs").
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -125,7 +131,7 @@ impl Receiver {
         let envelope = match Envelope::parse(incoming.body) {
             Ok(envelope) => envelope,
             Err(rejection) => {
-                return match self.dead_letters.reject(incoming, &rejection).await {
+                return match Box::pin(self.dead_letters.reject(incoming, &rejection)).await {
                     Ok(()) => Settle::Ack,
                     Err(error) => self.requeue_after(&error).await,
                 }
@@ -166,7 +172,7 @@ impl Receiver {
                             let reason = format!(
                                 "redelivered and started {starts} times without finishing: it may be what stops the workers that take it"
                             );
-                            return self.give_up(&arrival, &reason).await;
+                            return Box::pin(self.give_up(&arrival, &reason)).await;
                         }
                         None => return Settle::Requeue,
                     }
@@ -184,7 +190,7 @@ impl Receiver {
             if batched {
                 self.batcher.receive(&arrival.inbound).await
             } else {
-                self.store.receive(&self.identity, &arrival.inbound).await
+                Box::pin(self.store.receive(&self.identity, &arrival.inbound)).await
             }
         }))
         .catch_unwind()
@@ -192,17 +198,17 @@ impl Receiver {
         match processed {
             Ok(Some(Ok(Received::Answered(answer)))) => self.answer(&arrival, answer).await,
             Ok(Some(Ok(Received::Waiting { reservations, wait }))) => {
-                self.wait(&arrival, &reservations, wait).await
+                Box::pin(self.wait(&arrival, &reservations, wait)).await
             }
             Ok(Some(Err(error))) if error.failure() == Failure::Permanent => {
                 let reason = format!("the database refused it: {error}");
-                self.give_up(&arrival, &reason).await
+                Box::pin(self.give_up(&arrival, &reason)).await
             }
-            Ok(Some(Err(error))) => self.failed(&arrival, &error).await,
+            Ok(Some(Err(error))) => Box::pin(self.failed(&arrival, &error)).await,
             Ok(None) => Settle::Requeue,
             Err(panic) => {
                 let reason = format!("processing panicked: {}", panic_message(panic.as_ref()));
-                self.give_up(&arrival, &reason).await
+                Box::pin(self.give_up(&arrival, &reason)).await
             }
         }
     }

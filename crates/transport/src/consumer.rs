@@ -161,10 +161,13 @@ impl<H: Handler> Consumer<H> {
                         let Ok(permit) = permit else { break 'session };
                         let handler = Arc::clone(&self.handler);
                         let queue = Arc::clone(&queue);
-                        in_flight.spawn(async move {
+                        // Boxed: tokio copies a task's future (kilobytes for
+                        // a receiver's) when it spawns and when it finishes;
+                        // a box is copied as a pointer.
+                        in_flight.spawn(Box::pin(async move {
                             settle(&queue, &*handler, delivery).await;
                             drop(permit);
-                        });
+                        }));
                     }
                     Some(Err(error)) => {
                         (self.on_lost)(&self.queue, &format!("the channel failed: {error}"));
