@@ -235,8 +235,7 @@ impl<'de, F: FnMut(Finding<'_>)> Visitor<'de> for &mut Scan<'_, F> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        // Lower-cased key → the key as first received.
-        let mut seen: HashMap<String, String> = HashMap::new();
+        let mut seen = SeenKeys::Few(Vec::new());
         while let Some(key) = map.next_key_seed(KeySeed { json: self.json })? {
             let key = match key {
                 Key::Number => return map.next_value::<IgnoredAny>().map(drop),
@@ -248,8 +247,7 @@ impl<'de, F: FnMut(Finding<'_>)> Visitor<'de> for &mut Scan<'_, F> {
                     key: &key,
                 });
             }
-            let lower = key.to_ascii_lowercase();
-            let first = seen.get(&lower).cloned();
+            let first = seen.first(&key).map(str::to_owned);
             let reserved = RESERVED_KEYS.into_iter().find(|reserved| *reserved == key);
             if let (None, Some(reserved)) = (&first, reserved) {
                 (self.found)(Finding::ReservedKey {
@@ -259,7 +257,7 @@ impl<'de, F: FnMut(Finding<'_>)> Visitor<'de> for &mut Scan<'_, F> {
                 });
             }
             if first.is_none() {
-                seen.insert(lower, key.clone());
+                seen.insert(key.clone());
             }
             self.path.push(Step::Key(key));
             if let (Some(first), Some(Step::Key(key))) = (&first, self.path.last()) {
@@ -273,6 +271,58 @@ impl<'de, F: FnMut(Finding<'_>)> Visitor<'de> for &mut Scan<'_, F> {
             self.path.pop();
         }
         Ok(())
+    }
+}
+
+/// The keys of one object read so far, to find one written twice: each as
+/// first received, matched ignoring ASCII case. Most objects have a handful
+/// of keys, searched in order with no hash and no lower-cased copy; past
+/// [`SeenKeys::FEW`] they go into a map, so an object of a hundred thousand
+/// keys is not searched key by key.
+enum SeenKeys {
+    Few(Vec<String>),
+    /// Lower-cased key → the key as first received.
+    Many(HashMap<String, String>),
+}
+
+impl SeenKeys {
+    /// The most keys searched in order.
+    const FEW: usize = 16;
+
+    fn is_empty(&self) -> bool {
+        match self {
+            SeenKeys::Few(keys) => keys.is_empty(),
+            SeenKeys::Many(keys) => keys.is_empty(),
+        }
+    }
+
+    /// The key as first received that `key` matches, if any.
+    fn first(&self, key: &str) -> Option<&str> {
+        match self {
+            SeenKeys::Few(keys) => keys
+                .iter()
+                .find(|seen| seen.eq_ignore_ascii_case(key))
+                .map(String::as_str),
+            SeenKeys::Many(keys) => keys.get(&key.to_ascii_lowercase()).map(String::as_str),
+        }
+    }
+
+    /// Adds a key that matches none read before.
+    fn insert(&mut self, key: String) {
+        match self {
+            SeenKeys::Few(keys) if keys.len() < Self::FEW => keys.push(key),
+            SeenKeys::Few(keys) => {
+                let mut many: HashMap<String, String> = keys
+                    .drain(..)
+                    .map(|seen| (seen.to_ascii_lowercase(), seen))
+                    .collect();
+                many.insert(key.to_ascii_lowercase(), key);
+                *self = SeenKeys::Many(many);
+            }
+            SeenKeys::Many(keys) => {
+                keys.insert(key.to_ascii_lowercase(), key);
+            }
+        }
     }
 }
 
@@ -366,6 +416,37 @@ mod tests {
                     "duplicate",
                     "$.A.Item[1].CODE".to_owned(),
                     "CODE after code".to_owned()
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn duplicates_are_found_among_many_keys_too() {
+        // Keys past the first sixteen are kept in a map: a key repeated from
+        // before that point and one from after it are both found, once each.
+        let keys: Vec<String> = (0..40).map(|n| format!("\"Key{n}\": {n}")).collect();
+        let json = format!(
+            "{{{}, \"KEY3\": 0, \"key30\": 0, \"Key40\": 0, \"key3\": 0}}",
+            keys.join(", ")
+        );
+        assert_eq!(
+            findings(&json),
+            [
+                (
+                    "duplicate",
+                    "$.KEY3".to_owned(),
+                    "KEY3 after Key3".to_owned()
+                ),
+                (
+                    "duplicate",
+                    "$.key30".to_owned(),
+                    "key30 after Key30".to_owned()
+                ),
+                (
+                    "duplicate",
+                    "$.key3".to_owned(),
+                    "key3 after Key3".to_owned()
                 ),
             ]
         );
