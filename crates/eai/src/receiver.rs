@@ -26,10 +26,10 @@
 //!   `PROCESSING_FAILED` and dead-lettered at once. So is an envelope that
 //!   was redelivered after killing its worker `receiver.redelivery_limit` times.
 //!
-//! The paths few envelopes take (alone in the store, waiting, given up,
-//! dead-lettered) are boxed where [`Receiver::receive`] awaits them, so the
-//! future every delivery carries holds only the common path: tokio copies a
-//! task's future when it spawns it and its output when it finishes
+//! The paths few envelopes take (alone in the store, waiting, failing, given
+//! up, dead-lettered) are boxed where [`Receiver::receive`] awaits them, so
+//! the future every delivery carries holds only the common path: tokio copies
+//! a task's whole future when it spawns it and again when it finishes
 //! (BENCHMARKS.md, "What a delivery's task weighs").
 
 use std::future::Future;
