@@ -62,11 +62,15 @@ async fn rejected_messages(app: &TestApp, server: &HttpDestination, count: usize
         json!([http_destination(
             "rejecting",
             &server.url("/error-receipt"),
-            5_000,
+            30_000,
             1
         )]),
     )
     .await;
+    // Answered together once all have arrived, so the alerts' pass that
+    // sees the first rejection sees them all, however slowly they were enqueued.
+    let before = server.uuids("/error-receipt").len();
+    server.hold();
     let mut uuids = Vec::new();
     for n in 0..count {
         uuids.push(
@@ -79,6 +83,15 @@ async fn rejected_messages(app: &TestApp, server: &HttpDestination, count: usize
             .1,
         );
     }
+    let arrived = server
+        .wait_for_requests("/error-receipt", before + count, WAIT)
+        .await;
+    server.release();
+    assert_eq!(
+        arrived,
+        before + count,
+        "every message reached the destination"
+    );
     uuids
 }
 

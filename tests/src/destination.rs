@@ -17,7 +17,9 @@
 //! | `/flaky`          | 500 for the first [`HttpBehaviour::flaky_failures`] requests to the path, then as `/ok` |
 //!
 //! [`HttpDestination::fail_first`] makes the first requests carrying one UUID
-//! answer 500 whatever the path.
+//! answer 500 whatever the path. [`HttpDestination::hold`] keeps every answer
+//! (requests are still recorded as they arrive) until
+//! [`HttpDestination::release`], so several land at once.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -136,6 +138,8 @@ struct Inner {
     received: Mutex<Vec<Received>>,
     per_path: Mutex<HashMap<String, usize>>,
     fail_first: Mutex<HashMap<String, usize>>,
+    /// True while answers are held ([`HttpDestination::hold`]).
+    held: tokio::sync::watch::Sender<bool>,
 }
 
 /// A local HTTP destination on 127.0.0.1, stopped when dropped.
@@ -157,6 +161,7 @@ impl HttpDestination {
             received: Mutex::new(Vec::new()),
             per_path: Mutex::new(HashMap::new()),
             fail_first: Mutex::new(HashMap::new()),
+            held: tokio::sync::watch::Sender::new(false),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -183,6 +188,29 @@ impl HttpDestination {
     /// The first `times` requests carrying `uuid` answer 500, whatever the path.
     pub fn fail_first(&self, uuid: &str, times: usize) {
         lock(&self.inner.fail_first).insert(uuid.to_owned(), times);
+    }
+
+    /// Answers wait from now on until [`HttpDestination::release`].
+    pub fn hold(&self) {
+        self.inner.held.send_replace(true);
+    }
+
+    /// Answers every held request, and the next ones at once.
+    pub fn release(&self) {
+        self.inner.held.send_replace(false);
+    }
+
+    /// Waits until `count` requests to `path` have arrived (held or not), at
+    /// most `within`; how many had.
+    pub async fn wait_for_requests(&self, path: &str, count: usize, within: Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let arrived = self.uuids(path).len();
+            if arrived >= count || tokio::time::Instant::now() >= deadline {
+                return arrived;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Every request so far, in arrival order.
@@ -298,6 +326,8 @@ async fn handle(
         });
         answer
     };
+    // Held answers wait here, their requests already recorded.
+    let _ = inner.held.subscribe().wait_for(|held| !held).await;
     match (answer, inbound) {
         (Answer::Receipt { ok, after }, Some(inbound)) => {
             if !after.is_zero() {

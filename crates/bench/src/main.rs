@@ -60,8 +60,10 @@ struct Args {
     /// Runs; the table gives each and their median.
     #[arg(long, default_value_t = 3)]
     runs: usize,
-    /// Envelopes of each saturation phase.
-    #[arg(long, default_value_t = 3_000)]
+    /// Envelopes of each saturation phase: enough that a phase measures a
+    /// sustained rate (the broker's ceiling about a second, the worker's
+    /// streams two to three), not how fast a pipeline fills and empties.
+    #[arg(long, default_value_t = 10_000)]
     envelopes: usize,
     /// The offered rate of the latency phase, envelopes per second.
     #[arg(long, default_value_t = 500)]

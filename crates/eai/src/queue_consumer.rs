@@ -82,10 +82,13 @@ impl QueueConsumer {
                                 break;
                             };
                             let consumer = Arc::clone(&consumer);
-                            in_flight.spawn(async move {
+                            // Boxed, as the broker's consumer does: tokio
+                            // copies a task's future when it spawns and
+                            // when it finishes; a box is copied as a pointer.
+                            in_flight.spawn(Box::pin(async move {
                                 consumer.handle(envelope).await;
                                 drop(permit);
-                            });
+                            }));
                         }
                         continue;
                     }
