@@ -83,14 +83,13 @@ impl SmtpSink {
 
     /// Waits until `count` messages arrived (or `within` passed); returns them all.
     pub async fn wait_for(&self, count: usize, within: Duration) -> Vec<Mail> {
-        let deadline = Instant::now() + within;
-        loop {
-            let mails = self.mails();
-            if mails.len() >= count || Instant::now() >= deadline {
-                return mails;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        crate::poll(
+            within,
+            Duration::from_millis(50),
+            || self.mails(),
+            |mails| mails.len() >= count,
+        )
+        .await
     }
 }
 
@@ -206,14 +205,13 @@ impl WebhookReceiver {
 
     /// Waits until `count` POSTs arrived (or `within` passed); returns them all.
     pub async fn wait_for(&self, count: usize, within: Duration) -> Vec<Hook> {
-        let deadline = Instant::now() + within;
-        loop {
-            let hooks = self.hooks.lock().expect("hooks").clone();
-            if hooks.len() >= count || Instant::now() >= deadline {
-                return hooks;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        crate::poll(
+            within,
+            Duration::from_millis(50),
+            || self.hooks.lock().expect("hooks").clone(),
+            |hooks| hooks.len() >= count,
+        )
+        .await
     }
 }
 

@@ -203,14 +203,13 @@ impl HttpDestination {
     /// Waits until `count` requests to `path` have arrived (held or not), at
     /// most `within`; how many had.
     pub async fn wait_for_requests(&self, path: &str, count: usize, within: Duration) -> usize {
-        let deadline = tokio::time::Instant::now() + within;
-        loop {
-            let arrived = self.uuids(path).len();
-            if arrived >= count || tokio::time::Instant::now() >= deadline {
-                return arrived;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        crate::poll(
+            within,
+            Duration::from_millis(20),
+            || self.uuids(path).len(),
+            |arrived| *arrived >= count,
+        )
+        .await
     }
 
     /// Every request so far, in arrival order.

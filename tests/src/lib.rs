@@ -101,6 +101,24 @@ pub async fn bind_tap(channel: &Channel, exchange: &str, routing_key: &str) -> S
     name
 }
 
+/// What `read` returns once `done` holds of it, read again every `every`;
+/// once `within` has passed, the last reading whatever it is.
+pub async fn poll<T>(
+    within: Duration,
+    every: Duration,
+    mut read: impl FnMut() -> T,
+    done: impl Fn(&T) -> bool,
+) -> T {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let reading = read();
+        if done(&reading) || tokio::time::Instant::now() >= deadline {
+            return reading;
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
 /// The next message of `queue`, polling every 100 ms for at most `within`.
 pub async fn next_message(
     channel: &Channel,

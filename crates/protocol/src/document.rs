@@ -40,6 +40,7 @@
 //! number would be reported as a reserved key, which the tests would catch,
 //! never a reserved key taken for a number.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::fmt;
 
@@ -247,17 +248,15 @@ impl<'de, F: FnMut(Finding<'_>)> Visitor<'de> for &mut Scan<'_, F> {
                     key: &key,
                 });
             }
-            let first = seen.first(&key).map(str::to_owned);
+            let opens_object = seen.is_empty();
+            let first = seen.first_or_insert(&key);
             let reserved = RESERVED_KEYS.into_iter().find(|reserved| *reserved == key);
             if let (None, Some(reserved)) = (&first, reserved) {
                 (self.found)(Finding::ReservedKey {
                     object: &self.path,
                     key: reserved,
-                    first: seen.is_empty(),
+                    first: opens_object,
                 });
-            }
-            if first.is_none() {
-                seen.insert(key.clone());
             }
             self.path.push(Step::Key(key));
             if let (Some(first), Some(Step::Key(key))) = (&first, self.path.last()) {
@@ -296,32 +295,33 @@ impl SeenKeys {
         }
     }
 
-    /// The key as first received that `key` matches, if any.
-    fn first(&self, key: &str) -> Option<&str> {
+    /// The key as first received that `key` matches; `None`, and `key`
+    /// kept, when it matches none read before.
+    fn first_or_insert(&mut self, key: &str) -> Option<String> {
         match self {
-            SeenKeys::Few(keys) => keys
-                .iter()
-                .find(|seen| seen.eq_ignore_ascii_case(key))
-                .map(String::as_str),
-            SeenKeys::Many(keys) => keys.get(&key.to_ascii_lowercase()).map(String::as_str),
-        }
-    }
-
-    /// Adds a key that matches none read before.
-    fn insert(&mut self, key: String) {
-        match self {
-            SeenKeys::Few(keys) if keys.len() < Self::FEW => keys.push(key),
             SeenKeys::Few(keys) => {
-                let mut many: HashMap<String, String> = keys
-                    .drain(..)
-                    .map(|seen| (seen.to_ascii_lowercase(), seen))
-                    .collect();
-                many.insert(key.to_ascii_lowercase(), key);
-                *self = SeenKeys::Many(many);
+                if let Some(seen) = keys.iter().find(|seen| seen.eq_ignore_ascii_case(key)) {
+                    return Some(seen.clone());
+                }
+                if keys.len() < Self::FEW {
+                    keys.push(key.to_owned());
+                } else {
+                    let mut many: HashMap<String, String> = keys
+                        .drain(..)
+                        .map(|seen| (seen.to_ascii_lowercase(), seen))
+                        .collect();
+                    many.insert(key.to_ascii_lowercase(), key.to_owned());
+                    *self = SeenKeys::Many(many);
+                }
+                None
             }
-            SeenKeys::Many(keys) => {
-                keys.insert(key.to_ascii_lowercase(), key);
-            }
+            SeenKeys::Many(keys) => match keys.entry(key.to_ascii_lowercase()) {
+                Entry::Occupied(seen) => Some(seen.get().clone()),
+                Entry::Vacant(slot) => {
+                    slot.insert(key.to_owned());
+                    None
+                }
+            },
         }
     }
 }
