@@ -299,6 +299,25 @@ async fn one_run(
             Pace::Rate(args.rate),
         )
         .await?;
+    let paced_queue = format!("{}.paced", world.prefix);
+    let relay = Relay::start(
+        &world.amqp_url,
+        &topology,
+        &paced_queue,
+        prefetch,
+        in_flight,
+        Work::Nothing,
+    )
+    .await?;
+    let paced_broker = client
+        .run(
+            "",
+            &paced_queue,
+            item_reserves("pb", envelopes::BRANCH, offered),
+            Pace::Rate(args.rate),
+        )
+        .await?;
+    relay.stop(client.connection()).await?;
 
     let uuid = uuid::Uuid::new_v4().to_string();
     let body = envelopes::large_sale(&uuid, &tag, args.large_items, args.large_mib << 20);
@@ -329,6 +348,7 @@ async fn one_run(
         retail_sales,
         retail_sales_cpu,
         paced,
+        paced_broker,
         large: large.p50,
         large_rss_ratio: large_rss as f64 / body_bytes as f64,
         peak_rss,

@@ -38,6 +38,9 @@ pub struct Run {
     pub retail_sales_cpu: CpuPerEnvelope,
     /// ItemReserve at the fixed offered rate.
     pub paced: Measured,
+    /// The null relay at the same rate, right after: what the broker alone
+    /// adds to the latency in that minute.
+    pub paced_broker: Measured,
     /// The large RetailSales, publish to receipt.
     pub large: Duration,
     /// The worker's peak RSS while answering it, over its body's size.
@@ -181,6 +184,9 @@ fn rows(setting: &Setting, runs: &[Run]) -> Vec<Row> {
             Some(Target::AtMost(50.0)),
             &|run| ms(run.paced.p99),
         ),
+        row("  broker alone (null relay), p99 ms", 1, None, &|run| {
+            ms(run.paced_broker.p99)
+        }),
         row("latency at saturation, p50 ms", 0, None, &|run| {
             ms(run.item_reserve.p50)
         }),

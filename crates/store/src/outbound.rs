@@ -278,8 +278,8 @@ pub async fn release_blocked(conn: &mut Conn<'_>, destination_id: i64) -> Result
 /// The limit is written into the statement, not bound: PostgreSQL plans a
 /// bound `LIMIT` for a tenth of the rows, so it found its own plan dearer
 /// than one for the value and planned the statement again at every claim,
-/// which took as long as running it. One statement per limit is planned
-/// once per connection.
+/// which took as long as running it. A sender always asks for the same
+/// limit, so its claim is one statement, planned once per connection.
 async fn claim_in_postgres(
     conn: &mut PgConnection,
     sender: &str,

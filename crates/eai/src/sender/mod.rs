@@ -79,12 +79,15 @@ pub struct Sender {
 impl Sender {
     /// Claims and delivers until `shutdown` fires, then lets deliveries in flight settle.
     ///
-    /// Claims go in batches: while more than half the delivery slots are
-    /// busy, the sender waits for deliveries to finish instead of claiming
-    /// one message per finished delivery, which would make the claim query
-    /// the bottleneck.
+    /// Claims go in batches of half the delivery slots: while more than
+    /// half are busy, the sender waits for deliveries to finish instead of
+    /// claiming one message per finished delivery, which would make the claim
+    /// query the bottleneck. A claim always asks for the same number of
+    /// messages, so its statement is one per sender, prepared and planned
+    /// once per connection whatever `concurrency` is.
     pub async fn run(self, stop: CancellationToken) {
         let slots = self.concurrency.max(1);
+        let batch = slots - slots / 2;
         let (settling, finished) = mpsc::channel(slots);
         let settler = tokio::spawn(
             Settler {
@@ -118,8 +121,7 @@ impl Sender {
                     .map_err(|error| trouble.failed("listening for new messages", &error))
                     .ok();
             }
-            let free = slots - in_flight.len();
-            let claimed = match self.store.claim_messages(&self.id, free as i64).await {
+            let claimed = match self.store.claim_messages(&self.id, batch as i64).await {
                 Ok(claimed) => {
                     trouble.recovered();
                     claimed
@@ -132,7 +134,7 @@ impl Sender {
                     }
                 }
             };
-            let saturated = claimed.len() == free;
+            let saturated = claimed.len() == batch;
             for message in claimed {
                 let (sender, settling) = (self.clone(), settling.clone());
                 in_flight.spawn(async move { sender.deliver(message, settling).await });
