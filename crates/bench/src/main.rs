@@ -48,7 +48,7 @@ use eai_transport::{QueueType, Topology};
 
 use crate::load::{Client, Measured, Offered, Pace};
 use crate::naive_script::NaiveScript;
-use crate::relays::{Relay, Work};
+use crate::relays::{Relays, Work};
 use crate::report::Run;
 use crate::setup::{CpuPerEnvelope, CpuUse, Worker, World};
 
@@ -210,45 +210,32 @@ async fn one_run(
     };
 
     let topology = Topology::with_prefix(&world.prefix, QueueType::Quorum);
-    let ceiling_queue = format!("{}.ceiling", world.prefix);
-    let relay = Relay::start(
-        &world.amqp_url,
-        &topology,
-        &ceiling_queue,
+    let relays = Relays {
+        amqp_url: &world.amqp_url,
+        topology: &topology,
+        prefix: &world.prefix,
         prefetch,
-        in_flight,
-        Work::Nothing,
-    )
-    .await?;
-    let ceiling = client
-        .run(
-            "",
-            &ceiling_queue,
+    };
+    let ceiling = relays
+        .measure(
+            client,
+            "ceiling",
+            in_flight,
+            Work::Nothing,
             item_reserves("c", envelopes::BRANCH, args.envelopes),
             Pace::Saturation,
         )
         .await?;
-    relay.stop(client.connection()).await?;
-
-    let naive_queue = format!("{}.naive", world.prefix);
-    let relay = Relay::start(
-        &world.amqp_url,
-        &topology,
-        &naive_queue,
-        prefetch,
-        1,
-        Work::FourRows(pool.clone()),
-    )
-    .await?;
-    let naive = client
-        .run(
-            "",
-            &naive_queue,
+    let naive = relays
+        .measure(
+            client,
+            "naive",
+            1,
+            Work::FourRows(pool.clone()),
             item_reserves("n", envelopes::BRANCH, args.envelopes / 2),
             Pace::Saturation,
         )
         .await?;
-    relay.stop(client.connection()).await?;
 
     let script_queue = format!("{}.naive-script", world.prefix);
     let script = NaiveScript::start(
@@ -299,25 +286,16 @@ async fn one_run(
             Pace::Rate(args.rate),
         )
         .await?;
-    let paced_queue = format!("{}.paced", world.prefix);
-    let relay = Relay::start(
-        &world.amqp_url,
-        &topology,
-        &paced_queue,
-        prefetch,
-        in_flight,
-        Work::Nothing,
-    )
-    .await?;
-    let paced_broker = client
-        .run(
-            "",
-            &paced_queue,
+    let paced_broker = relays
+        .measure(
+            client,
+            "paced",
+            in_flight,
+            Work::Nothing,
             item_reserves("pb", envelopes::BRANCH, offered),
             Pace::Rate(args.rate),
         )
         .await?;
-    relay.stop(client.connection()).await?;
 
     let uuid = uuid::Uuid::new_v4().to_string();
     let body = envelopes::large_sale(&uuid, &tag, args.large_items, args.large_mib << 20);

@@ -4,7 +4,8 @@
 //! - the **null relay**: the worker's AMQP work and nothing else — consume
 //!   with manual ack, answer each envelope with an `ok` receipt published
 //!   with a confirm, ack — at the worker's prefetch and in-flight settings.
-//!   What the broker can carry: the ceiling.
+//!   What the broker can carry: the ceiling; at the latency phase's rate,
+//!   what the broker alone adds to that phase's latency.
 //! - the **naive consumer** in process: one envelope at a time, one
 //!   database transaction of four rows each, then its receipt with a
 //!   confirm and the ack. The work of [`crate::naive_script`]'s Python
@@ -30,6 +31,8 @@ use tokio::task::JoinHandle;
 
 use eai_transport::Topology;
 
+use crate::load::{Client, Measured, Offered, Pace};
+
 /// What the relay does besides its AMQP work.
 #[derive(Clone)]
 pub enum Work {
@@ -37,6 +40,43 @@ pub enum Work {
     Nothing,
     /// One committed transaction of four rows per envelope.
     FourRows(PgPool),
+}
+
+/// Where the bench's relays run: each on a queue of its own under the
+/// bench's prefix, at the worker's prefetch.
+pub struct Relays<'a> {
+    pub amqp_url: &'a str,
+    pub topology: &'a Topology,
+    pub prefix: &'a str,
+    pub prefetch: u16,
+}
+
+impl Relays<'_> {
+    /// `offered` at `pace` through a relay doing `work`, `in_flight`
+    /// envelopes at once, on the queue `<prefix>.<name>`, stopped after.
+    pub async fn measure(
+        &self,
+        client: &mut Client,
+        name: &str,
+        in_flight: usize,
+        work: Work,
+        offered: Vec<Offered>,
+        pace: Pace,
+    ) -> anyhow::Result<Measured> {
+        let queue = format!("{}.{name}", self.prefix);
+        let relay = Relay::start(
+            self.amqp_url,
+            self.topology,
+            &queue,
+            self.prefetch,
+            in_flight,
+            work,
+        )
+        .await?;
+        let measured = client.run("", &queue, offered, pace).await?;
+        relay.stop(client.connection()).await?;
+        Ok(measured)
+    }
 }
 
 /// A relay consuming one queue on a connection of its own until stopped.

@@ -298,7 +298,7 @@ mod tests {
         /// the same value, or the same error at the same line and column.
         #[test]
         fn a_document_reads_as_its_bytes_read(
-            text in r#"\{"A": \["é\\n", 1\.50, \{"b": "x\u{1}"\}\], "C": "ção"\}"#,
+            text in r#"\{"A": \["é\\n", 1\.50, \{"b": "x\\u0001"\}\], "C": "ção"\}"#,
             at in any::<prop::sample::Index>(),
             byte in any::<u8>(),
         ) {

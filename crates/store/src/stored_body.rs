@@ -14,9 +14,10 @@
 //! written without it and the body follows with `COPY` ([`stream`]),
 //! compressed as it is sent, part by part, into a temporary table, from
 //! which one UPDATE puts the parts together into the row: the worker holds
-//! the [`COMPRESSORS`] parts being compressed at once, not the body. Such bodies never share a batch (the receiver stores
-//! envelopes over 256 KiB alone), so the few statements this takes are never
-//! spent under a batch's locks. SQLite, in-process, binds every body.
+//! the [`COMPRESSORS`] parts being compressed at once, not the body. Such
+//! bodies never share a batch (the receiver stores envelopes over 256 KiB
+//! alone), so the few statements this takes are never spent under a
+//! batch's locks. SQLite, in-process, binds every body.
 //!
 //! # Layout
 //!
